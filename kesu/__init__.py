@@ -1,0 +1,1 @@
+"""Kesu 客诉: customer complaint management and analysis."""

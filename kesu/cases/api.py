@@ -1,0 +1,5 @@
+"""API endpoints of kesu.cases (mounted under /api/v1 by kesu/api.py)."""
+
+from ninja import Router
+
+router = Router(tags=["cases"])

@@ -1,0 +1,69 @@
+"""Automatic grading (定级) from the policy's rules.
+
+Level by repetition (000 第2篇): 1st normal, 2nd urgent, 3rd+ major. Group complaints and
+injury/safety/media/lawyer flags make a case major; a crisis channel (regulator, media,
+internet) makes it a crisis. The result is the highest level any rule gives, with the
+reasons kept so that a person can see why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q
+
+from kesu.cases.customers import same_person_q
+from kesu.cases.models import Case, Customer, Kind
+from kesu.policy.rules import Rules, max_level
+
+
+def count_same_matter(
+    *, customer: Customer | None, subject_no: str, category_id: int | None, before: dt.datetime,
+    window_days: int, exclude_pk: int | None = None,
+) -> tuple[int, Case | None]:
+    """How many earlier complaints this customer made on the same matter, and the latest of them.
+
+    Same matter: the same policy/contract/order number when both name one, else the same
+    category when both are classified, else any complaint of the customer in the window.
+    """
+    if customer is None:
+        return 0, None
+    qs = Case.objects.filter(same_person_q(customer), received_at__lt=before,
+                             received_at__gte=before - dt.timedelta(days=window_days))
+    qs = qs.exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION]).exclude(status="invalid")
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    if subject_no:
+        qs = qs.filter(subject_no__in=[subject_no, ""])
+    if category_id:
+        qs = qs.filter(Q(category_id=category_id) | Q(category__isnull=True))
+    latest = qs.order_by("-received_at").first()
+    return qs.count(), latest
+
+
+def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, list[dict]]:
+    g = rules.grading
+    level = "normal"
+    reasons: list[dict] = []
+
+    def raise_to(new_level: str, rule: str, detail: str) -> None:
+        nonlocal level
+        level = max_level(level, new_level)
+        reasons.append({"rule": rule, "level": new_level, "detail": detail})
+
+    if case.repeat_count >= int(g.get("repeat_major_at", 3)):
+        raise_to("major", "repeat", f"第{case.repeat_count}次投诉同一事项")
+    elif case.repeat_count >= int(g.get("repeat_urgent_at", 2)):
+        raise_to("urgent", "repeat", f"第{case.repeat_count}次投诉同一事项")
+    group_size = int(g.get("group_major_size", 5))
+    if case.people_count >= group_size:
+        raise_to("major", "group", f"群体投诉 {case.people_count} 人（≥{group_size}）")
+    flag_names = {"injury": "涉及人身伤害", "safety": "涉及安全", "media": "媒体介入", "lawyer": "律师介入"}
+    for flag in g.get("major_flags", []):
+        if getattr(case, f"flag_{flag}", False):
+            raise_to("major", f"flag:{flag}", flag_names.get(flag, flag))
+    if channel_is_crisis and g.get("crisis_on_crisis_channel", True):
+        raise_to("crisis", "channel", f"渠道：{case.channel.name}")
+    if not reasons:
+        reasons.append({"rule": "default", "level": "normal", "detail": "首次投诉"})
+    return level, reasons

@@ -1,0 +1,408 @@
+"""Complaints and everything that hangs off them.
+
+A case's `status` and `version` are written only by `kesu.cases.services.perform`
+(and by `register_case`, which creates the row). Events are append-only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from kesu.org.models import Department
+from kesu.policy.models import Category, Channel, Policy
+
+USER = settings.AUTH_USER_MODEL
+
+
+class Kind(models.TextChoices):
+    CONSULTATION = "consultation", _("咨询")
+    QUERY = "query", _("查询")
+    SUGGESTION = "suggestion", _("建议")
+    COMPLAINT = "complaint", _("投诉")
+    FAULT = "fault", _("故障报修")
+    REPORT = "report", _("举报")
+
+
+class Level(models.TextChoices):
+    NORMAL = "normal", _("一般")
+    URGENT = "urgent", _("紧急")
+    MAJOR = "major", _("重大")
+    CRISIS = "crisis", _("危机")
+
+
+class Status(models.TextChoices):
+    REGISTERED = "registered", _("已登记")
+    ACCEPTED = "accepted", _("已受理")
+    ASSIGNED = "assigned", _("已分派")
+    INVESTIGATING = "investigating", _("处理中")
+    PENDING_APPROVAL = "pending_approval", _("待审批")
+    RESPONDING = "responding", _("待答复")
+    SUSPENDED = "suspended", _("暂结案")
+    CLOSED = "closed", _("已结案")
+    INVALID = "invalid", _("无效投诉")
+    ANSWERED = "answered", _("当场答复")
+    ARCHIVED = "archived", _("已归档")
+
+
+OPEN_STATUSES = (
+    Status.REGISTERED,
+    Status.ACCEPTED,
+    Status.ASSIGNED,
+    Status.INVESTIGATING,
+    Status.PENDING_APPROVAL,
+    Status.RESPONDING,
+)
+FINISHED_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED)
+
+
+class Customer(models.Model):
+    name = models.CharField(_("姓名"), max_length=100, blank=True)
+    name_normalized = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
+    phone = models.CharField(_("电话"), max_length=30, blank=True, db_index=True)
+    email = models.EmailField(_("电子邮件"), blank=True)
+    address = models.CharField(_("地址"), max_length=300, blank=True)
+    id_number = models.CharField(_("证件号码"), max_length=40, blank=True, db_index=True)
+    # The customer's relation numbers: policy / contract / order / account.
+    policy_no = models.CharField(_("保单号/合同号"), max_length=60, blank=True, db_index=True)
+    account_no = models.CharField(_("账号/订单号"), max_length=60, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("客户")
+        verbose_name_plural = _("客户")
+
+    def __str__(self) -> str:
+        return self.name or self.phone or f"#{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.name_normalized = "".join(self.name.split()).lower()
+        super().save(*args, **kwargs)
+
+
+class Case(models.Model):
+    number = models.CharField(_("案件编号"), max_length=24, unique=True)
+    client_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    external_source = models.CharField(_("来源系统"), max_length=40, blank=True)
+    external_id = models.CharField(_("外部编号"), max_length=100, null=True, blank=True)
+
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    is_anonymous = models.BooleanField(_("匿名"), default=False)
+    reporter_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    channel = models.ForeignKey(Channel, verbose_name=_("渠道"), on_delete=models.PROTECT)
+    received_at = models.DateTimeField(_("接收时间"), db_index=True)
+    registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
+    kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.COMPLAINT)
+    category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT)
+    business_type = models.CharField(_("业务类型"), max_length=40, blank=True)
+    subject = models.CharField(_("标题"), max_length=200, blank=True)
+    description = models.TextField(_("投诉内容"))
+    demands = models.TextField(_("客户诉求"), blank=True)
+    claimed_amount = models.DecimalField(_("诉求金额"), max_digits=14, decimal_places=2, null=True, blank=True)
+    people_count = models.PositiveIntegerField(_("投诉人数"), default=1)
+    subject_no = models.CharField(_("涉及保单/合同/订单号"), max_length=60, blank=True, db_index=True)
+    product = models.CharField(_("产品"), max_length=100, blank=True, db_index=True)
+    region = models.CharField(_("地区"), max_length=40, blank=True, db_index=True)
+    branch = models.ForeignKey(
+        Department, verbose_name=_("所属机构"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Flags that raise the level (001 篇9, 003).
+    flag_injury = models.BooleanField(_("涉及人身伤害"), default=False)
+    flag_safety = models.BooleanField(_("涉及安全"), default=False)
+    flag_media = models.BooleanField(_("媒体介入"), default=False)
+    flag_lawyer = models.BooleanField(_("律师介入"), default=False)
+
+    department = models.ForeignKey(
+        Department, verbose_name=_("责任部门"), null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
+    handler = models.ForeignKey(
+        USER, verbose_name=_("经办人"), null=True, blank=True, on_delete=models.PROTECT, related_name="handled_cases"
+    )
+    # 首问负责: the person who first received the complaint stays accountable for it being passed on.
+    first_responder = models.ForeignKey(
+        USER, verbose_name=_("首问责任人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    level = models.CharField(_("等级"), max_length=10, choices=Level.choices, default=Level.NORMAL, db_index=True)
+    level_reasons = models.JSONField(_("定级依据"), default=list, blank=True)
+    level_overridden = models.BooleanField(default=False)
+    is_valid = models.BooleanField(_("有效投诉"), null=True)
+    invalid_reason = models.CharField(_("无效原因"), max_length=40, blank=True)
+
+    status = models.CharField(_("状态"), max_length=20, choices=Status.choices, default=Status.REGISTERED)
+    status_before_suspension = models.CharField(max_length=20, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    policy = models.ForeignKey(Policy, verbose_name=_("规则版本"), on_delete=models.PROTECT)
+
+    closing_criterion = models.CharField(_("结案依据"), max_length=40, blank=True)
+    is_special_closure = models.BooleanField(_("特殊结案"), default=False)
+    replied_at = models.DateTimeField(_("答复时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("结案时间"), null=True, blank=True, db_index=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    last_contact_at = models.DateTimeField(_("最后联系客户时间"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("归档时间"), null=True, blank=True)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    repeat_count = models.PositiveSmallIntegerField(_("同事项投诉次数"), default=1)
+    satisfaction = models.PositiveSmallIntegerField(_("满意度"), null=True, blank=True)
+
+    # The binding deadline right now (earliest open stage), kept by kesu.sla for queues and filters.
+    due_at = models.DateTimeField(_("当前时限"), null=True, blank=True, db_index=True)
+
+    repeat_of = models.ForeignKey(
+        "self", verbose_name=_("重复投诉于"), null=True, blank=True, on_delete=models.PROTECT, related_name="repeats"
+    )
+    reopened_from = models.ForeignKey(
+        "self", verbose_name=_("续案自"), null=True, blank=True, on_delete=models.PROTECT, related_name="continuations"
+    )
+    is_imported = models.BooleanField(_("历史导入"), default=False)
+    is_confidential = models.BooleanField(_("保密"), default=False)
+
+    created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("投诉案件")
+        verbose_name_plural = _("投诉案件")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_source", "external_id"],
+                condition=models.Q(external_id__isnull=False),
+                name="case_external_id_unique",
+            ),
+            models.CheckConstraint(condition=models.Q(people_count__gte=1), name="case_people_count_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["department", "status"]),
+            models.Index(fields=["handler", "status"]),
+            models.Index(fields=["received_at", "category"]),
+        ]
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class CaseEvent(models.Model):
+    """One entry of a case's timeline. Never updated, never deleted."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField()
+    actor = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+    # Shown to the complainant in the portal (status changes, replies), never notes or staff names.
+    is_public = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("案件事件")
+        verbose_name_plural = _("案件事件")
+        constraints = [models.UniqueConstraint(fields=["case", "seq"], name="case_event_seq_unique")]
+        ordering = ["case", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}#{self.seq} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise RuntimeError("case events are immutable")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("case events are never deleted")
+
+
+class DailySequence(models.Model):
+    """Gap-free per-day counter for case numbers (TS + yyyymmdd + nnnn)."""
+
+    day = models.DateField(unique=True)
+    last = models.PositiveIntegerField(default=0)
+
+
+class Attachment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    original_name = models.CharField(max_length=255)
+    stored_name = models.CharField(max_length=100, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+
+
+class CollaborationRequest(models.Model):
+    """协办: the responsible department asks another department for facts or an opinion."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("待回复")
+        ANSWERED = "answered", _("已回复")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="collaborations")
+    from_department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
+    to_department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="collaboration_requests")
+    question = models.TextField()
+    requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+
+class PanelReview(models.Model):
+    """合议: a panel of colleagues decides a major case; minutes are confirmed by every participant."""
+
+    class State(models.TextChoices):
+        CONVENED = "convened", _("已召集")
+        DECIDED = "decided", _("已决议")
+        CONFIRMED = "confirmed", _("纪要已确认")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="panel_reviews")
+    topic = models.CharField(max_length=200)
+    convened_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    convened_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CONVENED)
+    minutes = models.TextField(blank=True)
+    decision = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+
+class PanelParticipant(models.Model):
+    review = models.ForeignKey(PanelReview, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    opinion = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["review", "user"], name="panel_participant_unique")]
+
+
+class RemedyType(models.TextChoices):
+    REFUND = "refund", _("退款")
+    EXCHANGE = "exchange", _("换货")
+    REPAIR = "repair", _("维修")
+    DISCOUNT = "discount", _("折扣")
+    COMPENSATION = "compensation", _("赔偿")
+    EXPLANATION = "explanation", _("解释说明")
+    TERMINATION = "termination", _("协议解除")
+    SPECIAL_CLOSURE = "special_closure", _("特殊结案申请")
+
+
+class Proposal(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("审批中")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已驳回")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="proposals")
+    remedy_type = models.CharField(max_length=20, choices=RemedyType.choices)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    premium = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    description = models.TextField()
+    proposed_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    required_roles = models.JSONField(default=list)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+
+    @property
+    def next_role(self) -> str | None:
+        done = self.steps.filter(decision=ApprovalStep.Decision.APPROVED).count()
+        return self.required_roles[done] if done < len(self.required_roles) else None
+
+
+class ApprovalStep(models.Model):
+    class Decision(models.TextChoices):
+        APPROVED = "approved", _("同意")
+        REJECTED = "rejected", _("驳回")
+
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="steps")
+    step = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=30)
+    approver = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["proposal", "step"], name="approval_step_unique")]
+        ordering = ["proposal", "step"]
+
+
+class FollowUp(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups")
+    agent = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    contacted_at = models.DateTimeField()
+    score = models.PositiveSmallIntegerField()
+    satisfied = models.BooleanField()
+    comment = models.TextField(blank=True)
+
+
+class Accountability(models.Model):
+    """责任追究: a penalty proposed by the rules, confirmed or waived by a supervisor."""
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", _("待确认")
+        CONFIRMED = "confirmed", _("已确认")
+        WAIVED = "waived", _("已免除")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="accountabilities")
+    person = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="accountabilities")
+    supervisor = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=40)  # graded / breach:<stage>
+    basis = models.CharField(max_length=60)  # level:major / channel:media
+    person_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    supervisor_amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    reminder = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PROPOSED)
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "person", "reason"], name="accountability_once_per_reason")
+        ]
+
+
+class ArchiveAccessRequest(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("待审批")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已拒绝")
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="archive_requests")
+    requester = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    requested_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+
+class IdempotencyRecord(models.Model):
+    """Remembers an `Idempotency-Key` so that a retried create returns the first result."""
+
+    key = models.CharField(max_length=200)
+    user = models.ForeignKey(USER, null=True, on_delete=models.CASCADE)
+    request_hash = models.CharField(max_length=64)
+    case = models.ForeignKey(Case, null=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "user"], name="idempotency_key_unique")]

@@ -1,0 +1,85 @@
+"""Who may see a case and who may do what to it.
+
+Enforced here, in the service layer, so that the API, the web UI, exports and
+reports cannot diverge (ARCHITECTURE.md invariant 5).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from kesu.cases.models import ArchiveAccessRequest, Case, Kind, Status
+from kesu.org import roles
+from kesu.org.selectors import department_of, has_role, is_company_wide, user_roles
+
+
+def visible_cases_q(user) -> Q | None:
+    """A filter for the cases `user` may see; None means none at all."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    whistle = Q(kind=Kind.REPORT)
+    if has_role(user, roles.RISK):
+        # Risk/compliance sees the whistle-blowing reports (and, for their own department, the rest).
+        base = whistle
+    else:
+        base = Q(pk__in=[])
+    if is_company_wide(user):
+        return base | ~whistle
+    dept = department_of(user)
+    own = Q(handler=user) | Q(first_responder=user) | Q(created_by=user)
+    if dept is not None:
+        if has_role(user, roles.DEPT_HEAD):
+            own |= Q(department__path__startswith=dept.path)
+        else:
+            own |= Q(department=dept)
+        own |= Q(collaborations__to_department=dept)
+    own |= Q(panel_reviews__participants__user=user)
+    return base | (own & ~whistle)
+
+
+def visible_cases(user, qs: QuerySet[Case] | None = None) -> QuerySet[Case]:
+    qs = qs if qs is not None else Case.objects.all()
+    q = visible_cases_q(user)
+    if q is None:
+        return qs.none()
+    return qs.filter(q).distinct() if _needs_distinct(user) else qs.filter(q)
+
+
+def _needs_distinct(user) -> bool:
+    # Joins through collaborations/panels can repeat rows; company-wide scopes have no joins.
+    return not is_company_wide(user)
+
+
+def can_view(user, case: Case) -> bool:
+    if case.kind == Kind.REPORT:
+        return has_role(user, roles.RISK)
+    q = visible_cases_q(user)
+    if q is None:
+        return False
+    if is_company_wide(user):
+        return True
+    return Case.objects.filter(q, pk=case.pk).exists()
+
+
+def can_read_archived(user, case: Case) -> bool:
+    """Reading an archived case file needs the archive keeper, or an approved, unexpired request (000 第7篇)."""
+    if case.status != Status.ARCHIVED:
+        return True
+    if has_role(user, roles.ARCHIVIST):
+        return True
+    return ArchiveAccessRequest.objects.filter(
+        case=case, requester=user, state=ArchiveAccessRequest.State.APPROVED, expires_at__gt=timezone.now()
+    ).exists()
+
+
+def acts_in_department(user, case: Case) -> bool:
+    """True when the user works in (or heads) the responsible department, or handles the case."""
+    if case.handler_id == getattr(user, "pk", None):
+        return True
+    dept = department_of(user)
+    if dept is None or case.department_id is None:
+        return False
+    if case.department_id == dept.pk:
+        return True
+    return has_role(user, roles.DEPT_HEAD) and case.department.path.startswith(dept.path)

@@ -1,0 +1,93 @@
+"""Reads of cases, scoped by the reader's permissions (ARCHITECTURE.md invariant 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from kesu.cases import permissions
+from kesu.cases.errors import Forbidden, NotFound
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
+
+
+@dataclass
+class CaseFilters:
+    status: list[str] | None = None
+    level: list[str] | None = None
+    kind: list[str] | None = None
+    department: str | None = None  # department code; includes its subtree
+    handler: int | None = None
+    category: str | None = None  # category code; includes its subtree
+    channel: list[str] | None = None
+    received_from: dt.datetime | None = None
+    received_to: dt.datetime | None = None
+    overdue: bool | None = None
+    open_only: bool = False
+    text: str | None = None
+
+
+def filter_cases(qs: QuerySet[Case], f: CaseFilters, *, now: dt.datetime | None = None) -> QuerySet[Case]:
+    now = now or timezone.now()
+    if f.status:
+        qs = qs.filter(status__in=f.status)
+    if f.open_only:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    if f.level:
+        qs = qs.filter(level__in=f.level)
+    if f.kind:
+        qs = qs.filter(kind__in=f.kind)
+    if f.department:
+        qs = qs.filter(Q(department__code=f.department) | Q(department__path__contains=f"/{f.department}/"))
+    if f.handler:
+        qs = qs.filter(handler_id=f.handler)
+    if f.category:
+        qs = qs.filter(category__path__contains=f"/{f.category}/")
+    if f.channel:
+        qs = qs.filter(channel__code__in=f.channel)
+    if f.received_from:
+        qs = qs.filter(received_at__gte=f.received_from)
+    if f.received_to:
+        qs = qs.filter(received_at__lt=f.received_to)
+    if f.overdue is True:
+        qs = qs.filter(status__in=OPEN_STATUSES, due_at__lt=now)
+    elif f.overdue is False:
+        qs = qs.exclude(status__in=OPEN_STATUSES, due_at__lt=now)
+    if f.text:
+        text = f.text.strip()
+        qs = qs.filter(
+            Q(number=text) | Q(description__contains=text) | Q(subject__contains=text)
+            | Q(customer__phone=text) | Q(subject_no=text) | Q(customer__name=text)
+        )
+    return qs
+
+
+def list_cases(user, filters: CaseFilters | None = None) -> QuerySet[Case]:
+    """The cases this user may see, filtered, newest first (ordered by `-received_at, -id` for cursors)."""
+    qs = permissions.visible_cases(user, Case.objects.select_related("channel", "category", "department", "handler"))
+    if filters:
+        qs = filter_cases(qs, filters)
+    return qs.order_by("-received_at", "-id")
+
+
+def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
+    """One case for reading; 404 when it does not exist, 403 when the user may not see it or its archive."""
+    lookup: dict[str, Any] = {"number": number} if number else {"pk": pk}
+    case = Case.objects.select_related("channel", "category", "department", "handler", "customer", "policy").filter(
+        **lookup
+    ).first()
+    if case is None:
+        raise NotFound("案件不存在")
+    if not permissions.can_view(user, case):
+        raise Forbidden("您无权访问该案件")
+    if not permissions.can_read_archived(user, case):
+        raise Forbidden("调阅归档案件须经档案管理员批准", code="archive_access_required")
+    return case
+
+
+def timeline(case: Case, *, public_only: bool = False) -> QuerySet[CaseEvent]:
+    qs = case.events.select_related("actor").order_by("seq")
+    return qs.filter(is_public=True) if public_only else qs

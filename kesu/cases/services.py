@@ -1,0 +1,407 @@
+"""Every write to a case.
+
+`register_case` creates a case; `perform` is the only code that changes a case's
+status afterwards (ARCHITECTURE.md invariant 1). Both run in one transaction with
+their event, so a case and its timeline never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kesu.cases import grading, permissions
+from kesu.cases.context import ActionContext
+from kesu.cases.customers import find_or_create_customer, normalize_phone
+from kesu.cases.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
+from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
+from kesu.cases.numbering import next_case_number
+from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
+from kesu.org import roles
+from kesu.org.selectors import has_role, holds_any_role
+from kesu.policy.selectors import active_policy, category_by_code, channel_by_code, rules_for
+
+
+@dataclass
+class Registration:
+    case: Case
+    created: bool  # False when an idempotent retry returned the earlier case
+    reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
+
+
+REGISTER_FIELDS = {
+    "channel", "received_at", "kind", "category", "business_type", "subject", "description", "demands",
+    "claimed_amount", "people_count", "subject_no", "product", "region", "branch", "customer", "flags",
+    "is_anonymous", "external_source", "external_id", "client_key", "attachments",
+}
+
+
+def request_fingerprint(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def register_case(
+    *,
+    actor,
+    data: dict[str, Any],
+    idempotency_key: str | None = None,
+    now: dt.datetime | None = None,
+    imported: bool = False,
+) -> Registration:
+    """Register a complaint: validate, find the customer, detect repeats, grade, number, and record the event.
+
+    Idempotent: with an `idempotency_key` (or `client_key` / external id in the data) a retry returns the
+    case created the first time; the same key with a different body is refused with 409.
+    """
+    now = now or timezone.now()
+    unknown = set(data) - REGISTER_FIELDS
+    if unknown:
+        raise Invalid("未知字段：" + "、".join(sorted(unknown)), details={k: "未知字段" for k in unknown})
+    fingerprint = request_fingerprint(data)
+    user_for_key = actor if getattr(actor, "is_authenticated", False) else None
+
+    if idempotency_key:
+        earlier = IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key).select_related("case").first()
+        if earlier is not None:
+            return _replay(earlier, fingerprint)
+    existing = _existing_by_keys(data)
+    if existing is not None:
+        return Registration(existing, created=False)
+
+    fields = _validated_fields(data, now)
+    try:
+        with transaction.atomic():
+            registration = _create(actor=actor, fields=fields, data=data, now=now, imported=imported)
+            if idempotency_key:
+                IdempotencyRecord.objects.create(
+                    key=idempotency_key, user=user_for_key, request_hash=fingerprint, case=registration.case
+                )
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer as the retry it is.
+        if idempotency_key:
+            earlier = IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key).first()
+            if earlier is not None:
+                return _replay(earlier, fingerprint)
+        existing = _existing_by_keys(data)
+        if existing is not None:
+            return Registration(existing, created=False)
+        raise
+    return registration
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Registration:
+    if record.request_hash != fingerprint:
+        raise Conflict("同一幂等键已用于不同的请求内容", code="idempotency_key_reused")
+    return Registration(record.case, created=False)
+
+
+def _existing_by_keys(data: dict[str, Any]) -> Case | None:
+    if data.get("client_key"):
+        found = Case.objects.filter(client_key=data["client_key"]).first()
+        if found:
+            return found
+    if data.get("external_id"):
+        return Case.objects.filter(
+            external_source=data.get("external_source") or "", external_id=data["external_id"]
+        ).first()
+    return None
+
+
+def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+
+    channel = channel_by_code(str(data.get("channel") or ""))
+    if channel is None:
+        errors["channel"] = "未知渠道" if data.get("channel") else "必填"
+    out["channel"] = channel
+
+    kind = data.get("kind") or Kind.COMPLAINT
+    if kind not in Kind.values:
+        errors["kind"] = "未知类型"
+    out["kind"] = kind
+
+    category = None
+    if data.get("category"):
+        category = category_by_code(str(data["category"]))
+        if category is None:
+            errors["category"] = "未知分类"
+    out["category"] = category
+
+    description = (data.get("description") or "").strip() if isinstance(data.get("description"), str) else ""
+    if not description:
+        errors["description"] = "必填"
+    elif len(description) > 20000:
+        errors["description"] = "最多 20000 字"
+    out["description"] = description
+
+    received_at = data.get("received_at") or now
+    if isinstance(received_at, str):
+        try:
+            received_at = dt.datetime.fromisoformat(received_at)
+        except ValueError:
+            errors["received_at"] = "时间格式无效"
+            received_at = now
+    if isinstance(received_at, dt.datetime):
+        if timezone.is_naive(received_at):
+            received_at = timezone.make_aware(received_at)
+        if received_at > now + dt.timedelta(minutes=5):
+            errors["received_at"] = "接收时间不能晚于当前时间"
+    out["received_at"] = received_at
+
+    try:
+        people = int(data.get("people_count") or 1)
+        if people < 1 or people > 100000:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["people_count"] = "须为正整数"
+        people = 1
+    out["people_count"] = people
+
+    amount = data.get("claimed_amount")
+    if amount not in (None, ""):
+        try:
+            amount = Decimal(str(amount)).quantize(Decimal("0.01"))
+            if amount < 0 or amount > Decimal("999999999999"):
+                raise InvalidOperation
+        except InvalidOperation:
+            errors["claimed_amount"] = "不是有效金额"
+            amount = None
+    out["claimed_amount"] = amount if amount not in ("",) else None
+
+    customer = data.get("customer") or {}
+    if not isinstance(customer, dict):
+        errors["customer"] = "格式无效"
+        customer = {}
+    anonymous = bool(data.get("is_anonymous"))
+    if anonymous and kind != Kind.REPORT:
+        errors["is_anonymous"] = "只有举报可以匿名"
+    if not anonymous:
+        phone = normalize_phone(str(customer.get("phone") or ""))
+        if not (phone or customer.get("email") or customer.get("address")):
+            errors["customer.phone"] = "须提供至少一种联系方式（电话、邮箱或地址）"
+        elif customer.get("phone") and not 5 <= len(phone) <= 15:
+            errors["customer.phone"] = "电话号码无效"
+    out["customer"] = customer
+    out["is_anonymous"] = anonymous
+
+    flags = data.get("flags") or []
+    bad_flags = [f for f in flags if f not in ("injury", "safety", "media", "lawyer")]
+    if bad_flags:
+        errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
+    out["flags"] = flags
+
+    for name, limit in (("subject", 200), ("demands", 5000), ("subject_no", 60), ("product", 100), ("region", 40),
+                        ("business_type", 40), ("external_source", 40), ("external_id", 100)):
+        value = data.get(name) or ""
+        if not isinstance(value, str):
+            errors[name] = "必须是文本"
+        elif len(value) > limit:
+            errors[name] = f"最多 {limit} 字"
+        out[name] = value.strip() if isinstance(value, str) else ""
+
+    out["branch"] = None
+    if data.get("branch"):
+        from kesu.org.models import Department
+
+        out["branch"] = Department.objects.filter(code=data["branch"]).first()
+        if out["branch"] is None:
+            errors["branch"] = "未知机构"
+    if errors:
+        raise Invalid("登记信息有误：" + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
+    return out
+
+
+def _create(*, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.datetime, imported: bool) -> Registration:
+    policy = active_policy()
+    rules = rules_for(policy)
+    customer = None
+    if not fields["is_anonymous"]:
+        c = fields["customer"]
+        customer = find_or_create_customer(
+            name=str(c.get("name") or ""), phone=str(c.get("phone") or ""), email=str(c.get("email") or ""),
+            address=str(c.get("address") or ""), id_number=str(c.get("id_number") or ""),
+            policy_no=str(c.get("policy_no") or ""), account_no=str(c.get("account_no") or ""),
+        )
+    token = None
+    case = Case(
+        number=next_case_number(now),
+        client_key=data.get("client_key") or None,
+        external_source=fields["external_source"],
+        external_id=fields["external_id"] or None,
+        customer=customer,
+        is_anonymous=fields["is_anonymous"],
+        channel=fields["channel"],
+        received_at=fields["received_at"],
+        kind=fields["kind"],
+        category=fields["category"],
+        business_type=fields["business_type"],
+        subject=fields["subject"],
+        description=fields["description"],
+        demands=fields["demands"],
+        claimed_amount=fields["claimed_amount"],
+        people_count=fields["people_count"],
+        subject_no=fields["subject_no"],
+        product=fields["product"],
+        region=fields["region"],
+        branch=fields["branch"],
+        flag_injury="injury" in fields["flags"],
+        flag_safety="safety" in fields["flags"],
+        flag_media="media" in fields["flags"],
+        flag_lawyer="lawyer" in fields["flags"],
+        first_responder=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        policy=policy,
+        is_imported=imported,
+        is_confidential=fields["kind"] == Kind.REPORT,
+    )
+    if case.is_anonymous:
+        token = secrets.token_urlsafe(24)
+        case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
+    earlier_count, latest = grading.count_same_matter(
+        customer=customer, subject_no=case.subject_no, category_id=case.category_id, before=case.received_at,
+        window_days=int(rules.grading.get("repeat_window_days", 365)),
+    )
+    case.repeat_count = earlier_count + 1
+    case.repeat_of = latest
+    case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)
+    case.save()
+    event = CaseEvent.objects.create(
+        case=case, seq=1, actor=case.created_by, action=CREATION_ACTION, from_status="",
+        to_status=case.status, created_at=now, is_public=True,
+        payload={"channel": case.channel.code, "kind": case.kind, "level": case.level,
+                 "level_reasons": case.level_reasons, "repeat_of": latest.number if latest else None,
+                 "repeat_count": case.repeat_count, "imported": imported},
+    )
+    from kesu.sla import services as sla_services
+
+    sla_services.after_case_event(case, event, rules)
+    return Registration(case, created=True, reporter_token=token)
+
+
+def _check_permission(actor, case: Case, action: str) -> None:
+    spec = TRANSITIONS[action]
+    if actor is None:
+        if spec.scope != "system":
+            raise Forbidden("系统不能代替人员执行此操作")
+        return
+    if not getattr(actor, "is_authenticated", False):
+        raise Forbidden("请先登录", code="not_authenticated")
+    if not permissions.can_view(actor, case):
+        raise Forbidden("您无权访问该案件")
+    if case.kind == Kind.REPORT and not has_role(actor, roles.RISK, roles.ARCHIVIST):
+        raise Forbidden("举报案件仅限风险合规人员处理")
+    if not holds_any_role(actor, spec.roles):
+        raise Forbidden(f"您的角色不能执行「{spec.label}」", code="role_not_allowed")
+    if spec.scope == "department" and not _company_wide_for(actor, spec) and not permissions.acts_in_department(
+        actor, case
+    ):
+        raise Forbidden(f"只有责任部门人员可以执行「{spec.label}」", code="not_responsible_department")
+
+
+def _company_wide_for(actor, spec) -> bool:
+    return holds_any_role(actor, spec.roles & {roles.SUPERVISOR, roles.CS_MANAGER, roles.GENERAL_MANAGER, roles.ADMIN})
+
+
+def perform(
+    case: Case | int,
+    action: str,
+    actor,
+    *,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+    **data: Any,
+) -> CaseEvent:
+    """Apply one lifecycle action to a case: the only writer of a case's status.
+
+    Checks the transition table and the actor's permission, locks the row, refuses a stale
+    `expected_version` (409), runs the action's handler, bumps `version`, appends the immutable
+    event and recomputes deadlines — all in one transaction.
+    """
+    spec = TRANSITIONS.get(action)
+    if spec is None:
+        raise IllegalTransition(f"未知操作：{action}", code="unknown_action")
+    case_pk = case.pk if isinstance(case, Case) else case
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().select_related("channel", "category", "department").filter(
+            pk=case_pk
+        ).first()
+        if locked is None:
+            raise NotFound("案件不存在")
+        _check_permission(actor, locked, action)
+        if expected_version is not None and locked.version != expected_version:
+            raise VersionConflict(
+                "案件已被他人更新，请刷新后重试",
+                details={"expected_version": expected_version, "current_version": locked.version,
+                         "changes": _events_since(locked, expected_version)},
+            )
+        if locked.status not in spec.from_statuses:
+            raise IllegalTransition(
+                f"当前状态「{locked.get_status_display()}」不能执行「{spec.label}」",
+                details={"status": locked.status, "action": action},
+            )
+        rules = rules_for(locked.policy_id)
+        from_status = locked.status
+        outcome = spec.handler(ActionContext(case=locked, actor=actor, now=now, rules=rules, data=dict(data)))
+        if outcome.to_status:
+            locked.status = outcome.to_status
+        locked.version += 1
+        locked.save()
+        event = CaseEvent.objects.create(
+            case=locked, seq=locked.version, actor=actor, action=action, from_status=from_status,
+            to_status=locked.status, created_at=now, payload=_jsonable(outcome.payload), is_public=outcome.public,
+        )
+        from kesu.sla import services as sla_services
+
+        sla_services.after_case_event(locked, event, rules)
+    if isinstance(case, Case):
+        _copy_state(locked, case)
+    return event
+
+
+def _copy_state(source: Case, target: Case) -> None:
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+
+
+def _events_since(case: Case, version: int) -> list[dict]:
+    return [
+        {"seq": e.seq, "action": e.action, "to_status": e.to_status, "at": e.created_at.isoformat()}
+        for e in case.events.filter(seq__gt=version).order_by("seq")
+    ]
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+
+
+def verify_reporter_token(case: Case, token: str) -> bool:
+    if not case.reporter_token_hash or not token:
+        return False
+    return secrets.compare_digest(case.reporter_token_hash, hashlib.sha256(token.encode()).hexdigest())
+
+
+def allowed_actions(case: Case, actor) -> list[str]:
+    """The actions this actor may start on this case now (for the UI's buttons)."""
+    result = []
+    for name, spec in TRANSITIONS.items():
+        if spec.scope == "system" or case.status not in spec.from_statuses:
+            continue
+        try:
+            _check_permission(actor, case, name)
+        except Forbidden:
+            continue
+        result.append(name)
+    return result
+
+
+__all__ = ["Registration", "register_case", "perform", "allowed_actions", "verify_reporter_token", "Status"]

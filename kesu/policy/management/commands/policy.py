@@ -1,0 +1,44 @@
+"""`kesu policy load PRESET [--with LAYER ...]`, `kesu policy list`, `kesu policy show`."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kesu.policy.loader import PolicyError, available_presets, read_preset
+from kesu.policy.selectors import NoActivePolicy, active_policy
+from kesu.policy.services import load_preset
+
+
+class Command(BaseCommand):
+    help = "Load or inspect the complaint policy (rules): load PRESET [--with LAYER], list, show"
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="verb", required=True)
+        load = sub.add_parser("load", help="load a preset and make it the active policy")
+        load.add_argument("preset")
+        load.add_argument("--with", dest="layers", action="append", default=[],
+                          help="a regulator rule set layered on top (nfra, samr_12315, miit_telecom)")
+        sub.add_parser("list", help="list the presets")
+        sub.add_parser("show", help="print the active policy as JSON")
+
+    def handle(self, *args, verb, **options):
+        if verb == "list":
+            for code in available_presets():
+                meta = read_preset(code).get("meta", {})
+                kind = "layer" if meta.get("overlay") else "preset"
+                self.stdout.write(f"{code:14} {kind:7} {meta.get('name', '')}")
+        elif verb == "load":
+            try:
+                policy = load_preset(options["preset"], layers=options["layers"])
+            except PolicyError as exc:
+                raise CommandError("\n".join(exc.errors))
+            self.stdout.write(self.style.SUCCESS(f"loaded {policy.name} as version {policy.version}"))
+        elif verb == "show":
+            try:
+                policy = active_policy()
+            except NoActivePolicy as exc:
+                raise CommandError(str(exc))
+            from kesu.policy.models import Policy
+
+            doc = Policy.objects.get(pk=policy.pk).document
+            self.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2))

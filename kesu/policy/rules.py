@@ -1,0 +1,158 @@
+"""Typed, read-only access to a policy document.
+
+The services never dig into the raw JSON; they ask a `Rules` object, so that
+the document's shape is known in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+LEVELS = ("normal", "urgent", "major", "crisis")
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level)
+
+
+def max_level(*levels: str) -> str:
+    return max(levels, key=level_rank)
+
+
+@dataclass(frozen=True)
+class ApprovalTier:
+    role: str
+    max_amount: Decimal | None
+    max_premium_ratio: Decimal | None
+
+    def fits(self, amount: Decimal, premium: Decimal | None) -> bool:
+        if self.max_amount is not None and amount > self.max_amount:
+            return False
+        if self.max_premium_ratio is not None and premium and amount > premium * self.max_premium_ratio:
+            return False
+        return True
+
+
+class Rules:
+    def __init__(self, document: dict[str, Any], version: int | None = None):
+        self.doc = document
+        self.version = version
+
+    # --- identity -------------------------------------------------------------------
+    @property
+    def code(self) -> str:
+        return self.doc["meta"]["code"]
+
+    @property
+    def is_financial(self) -> bool:
+        return bool(self.doc["meta"].get("financial"))
+
+    # --- vocabulary ------------------------------------------------------------------
+    @property
+    def enabled_kinds(self) -> list[str]:
+        return list(self.doc.get("kinds", {}).get("enabled", []))
+
+    @property
+    def business_types(self) -> dict[str, str]:
+        return {b["code"]: b["name"] for b in self.doc.get("business_types", [])}
+
+    @property
+    def closing_criteria(self) -> dict[str, dict]:
+        return {c["code"]: c for c in self.doc.get("closing_criteria", [])}
+
+    def manual_closing_criteria(self) -> list[str]:
+        return [code for code, c in self.closing_criteria.items() if c.get("manual", True)]
+
+    @property
+    def invalidity_reasons(self) -> dict[str, str]:
+        return {r["code"]: r["name"] for r in self.doc.get("invalidity_reasons", [])}
+
+    # --- grading ---------------------------------------------------------------------
+    @property
+    def grading(self) -> dict[str, Any]:
+        return self.doc.get("grading", {})
+
+    # --- routing ---------------------------------------------------------------------
+    def default_department_code(self) -> str:
+        return self.doc.get("departments", {}).get("default", "")
+
+    def whistleblowing_department_code(self) -> str:
+        return self.doc.get("departments", {}).get("whistleblowing", "")
+
+    # --- approval --------------------------------------------------------------------
+    def approval_tiers(self) -> list[ApprovalTier]:
+        tiers = []
+        for t in self.doc.get("approval", {}).get("tiers", []):
+            tiers.append(
+                ApprovalTier(
+                    role=t["role"],
+                    max_amount=Decimal(str(t["max_amount"])) if "max_amount" in t else None,
+                    max_premium_ratio=Decimal(str(t["max_premium_ratio"])) if "max_premium_ratio" in t else None,
+                )
+            )
+        return tiers
+
+    def approval_chain(self, *, amount: Decimal, premium: Decimal | None, remedy: str, level: str) -> list[str]:
+        """The roles that must approve, in order. Empty when no approval is needed."""
+        approval = self.doc.get("approval", {})
+        if remedy == "special_closure":
+            return list(approval.get("special_closure_roles", ["supervisor"]))
+        if amount <= 0 and remedy in approval.get("free_remedies", []):
+            return []
+        chain: list[str] = []
+        for tier in self.approval_tiers():
+            chain.append(tier.role)
+            if tier.fits(amount, premium):
+                break
+        major_role = approval.get("major_case_role")
+        if major_role and amount > 0 and level in approval.get("major_case_levels", []) and major_role not in chain:
+            chain.append(major_role)
+        return chain
+
+    # --- penalties -------------------------------------------------------------------
+    def penalty_for(self, *, level: str, channel: str) -> dict[str, Any]:
+        """Penalty for the responsible person and the direct supervisor: the heavier of level and channel."""
+        pens = self.doc.get("penalties", {})
+        by_level = pens.get(level, {})
+        by_channel = pens.get("channel", {}).get(channel, {})
+        person = max(Decimal(str(by_level.get("person", 0))), Decimal(str(by_channel.get("person", 0))))
+        supervisor = max(Decimal(str(by_level.get("supervisor", 0))), Decimal(str(by_channel.get("supervisor", 0))))
+        basis = f"channel:{channel}" if by_channel and (
+            Decimal(str(by_channel.get("person", 0))) >= Decimal(str(by_level.get("person", 0)))
+        ) else f"level:{level}"
+        return {
+            "person": person,
+            "supervisor": supervisor,
+            "reminder": bool(by_level.get("reminder", False) or person == 0),
+            "basis": basis,
+        }
+
+    # --- other sections ----------------------------------------------------------------
+    def section(self, name: str) -> dict[str, Any]:
+        return self.doc.get(name, {})
+
+    @property
+    def panel_required_levels(self) -> list[str]:
+        return list(self.section("panel").get("required_levels", []))
+
+    @property
+    def follow_up_required_kinds(self) -> list[str]:
+        return list(self.section("follow_up").get("required_kinds", []))
+
+    @property
+    def satisfied_min_score(self) -> int:
+        return int(self.section("follow_up").get("satisfied_min_score", 3))
+
+    @property
+    def suspension_max_months(self) -> int:
+        return int(self.section("suspension").get("max_months", 3))
+
+    @property
+    def reopen_window_days(self) -> int:
+        return int(self.section("reopen").get("window_days", 90))
+
+    @property
+    def sla_rules(self) -> list[dict[str, Any]]:
+        return list(self.doc.get("sla", {}).get("rules", []))

@@ -1,0 +1,84 @@
+"""Writes to the policy: loading a preset, activating a version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from kesu.policy import selectors
+from kesu.policy.loader import resolve_preset, validate
+from kesu.policy.models import Category, Channel, Policy
+
+
+@transaction.atomic
+def activate_document(document: dict[str, Any], *, actor=None, note: str = "") -> Policy:
+    """Store a document as the next policy version, make it active, and sync taxonomy and channels."""
+    validate(document)
+    next_version = (Policy.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    Policy.objects.filter(is_active=True).update(is_active=False)
+    policy = Policy.objects.create(
+        code=document["meta"]["code"],
+        name=document["meta"].get("name", document["meta"]["code"]),
+        version=next_version,
+        is_active=True,
+        document=document,
+        layers=document["meta"].get("layers", []),
+        created_by=actor,
+        note=note,
+    )
+    _sync_channels(document)
+    _sync_categories(document)
+    selectors.clear_cache()
+    _record_audit(policy, actor)
+    return policy
+
+
+def load_preset(code: str, *, layers: list[str] | None = None, actor=None) -> Policy:
+    document = resolve_preset(code, layers)
+    return activate_document(document, actor=actor, note=f"preset {code}" + (f" + {'+'.join(layers)}" if layers else ""))
+
+
+def _sync_channels(document: dict[str, Any]) -> None:
+    present = set()
+    for ch in document.get("channels", []):
+        Channel.objects.update_or_create(
+            code=ch["code"], defaults={"name": ch["name"], "is_crisis": bool(ch.get("crisis")), "is_active": True}
+        )
+        present.add(ch["code"])
+    Channel.objects.exclude(code__in=present).update(is_active=False)
+
+
+def _sync_categories(document: dict[str, Any]) -> None:
+    entries = {c["code"]: c for c in document.get("categories", [])}
+
+    def depth_of(code: str) -> int:
+        parent = entries[code].get("parent")
+        return 0 if not parent else 1 + depth_of(parent)
+
+    saved: dict[str, Category] = {}
+    for code in sorted(entries, key=depth_of):
+        entry = entries[code]
+        parent = saved.get(entry.get("parent")) if entry.get("parent") else None
+        department = entry.get("department") or (parent.department_code if parent else "")
+        obj, _ = Category.objects.update_or_create(
+            code=code,
+            defaults={
+                "name": entry["name"],
+                "parent": parent,
+                "path": (parent.path if parent else "/") + code + "/",
+                "depth": depth_of(code),
+                "department_code": department,
+                "keywords": entry.get("keywords", []),
+                "is_active": True,
+            },
+        )
+        saved[code] = obj
+    Category.objects.exclude(code__in=entries).update(is_active=False)
+
+
+def _record_audit(policy: Policy, actor) -> None:
+    # The trust layer (issue 8) hooks its append-only audit log here; until then the version row
+    # itself (who, when, note) is the record of the change.
+    return None

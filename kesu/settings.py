@@ -1,0 +1,158 @@
+"""Django settings for Kesu.
+
+Twelve-factor: everything that differs between the embedded demo and a real
+deployment comes from environment variables (or a `.env` file) with safe
+defaults for the embedded SQLite mode.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _read_dotenv(path: Path) -> None:
+    # A tiny .env reader: KEY=VALUE lines, environment wins over the file.
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        os.environ.setdefault(key.strip(), value.strip().strip('"').strip("'"))
+
+
+_read_dotenv(BASE_DIR / ".env")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("KESU_DEBUG", False)
+SECRET_KEY = os.environ.get("KESU_SECRET_KEY", "kesu-embedded-insecure-key-change-me-for-production-use")
+ALLOWED_HOSTS = [h for h in os.environ.get("KESU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+VAR_DIR = Path(os.environ.get("KESU_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "kesu.org",
+    "kesu.policy",
+    "kesu.cases",
+    "kesu.sla",
+    "kesu.intake",
+    "kesu.analytics",
+    "kesu.insight",
+    "kesu.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kesu.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "kesu.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("KESU_DATABASE_URL", f"sqlite:///{VAR_DIR / 'kesu.sqlite3'}"),
+        conn_max_age=60,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the web process and the task worker share the file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "kesu" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(os.environ.get("KESU_MEDIA_DIR", VAR_DIR / "media"))
+MEDIA_URL = None  # attachments are never served from a public URL; see kesu.cases.attachments
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+TASKS = {"default": {"BACKEND": os.environ.get("KESU_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+_email_url = os.environ.get("KESU_EMAIL_URL", "console://")
+if _email_url.startswith("console:"):
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif _email_url.startswith("smtp:"):
+    from urllib.parse import urlparse
+
+    _u = urlparse(_email_url)
+    EMAIL_HOST, EMAIL_PORT = _u.hostname or "127.0.0.1", _u.port or 25
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _u.username or "", _u.password or ""
+DEFAULT_FROM_EMAIL = os.environ.get("KESU_FROM_EMAIL", "kesu@localhost")
+
+# Attachment limits (evidence files).
+KESU_ATTACHMENT_MAX_BYTES = int(os.environ.get("KESU_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"kesu": {"handlers": ["console"], "level": os.environ.get("KESU_LOG_LEVEL", "INFO")}},
+}

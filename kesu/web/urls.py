@@ -1,0 +1,3 @@
+"""URLs of the web workbench and the public complainant portal."""
+
+urlpatterns: list = []
