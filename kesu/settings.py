@@ -37,7 +37,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 DEBUG = env_bool("KESU_DEBUG", False)
 SECRET_KEY = os.environ.get("KESU_SECRET_KEY", "kesu-embedded-insecure-key-change-me-for-production-use")
-ALLOWED_HOSTS = [h for h in os.environ.get("KESU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("KESU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h
+]
 
 VAR_DIR = Path(os.environ.get("KESU_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)

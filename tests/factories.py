@@ -37,15 +37,24 @@ class Org:
             raise AttributeError(name)
 
 
-def department(code: str, name: str, parent: Department | None = None, kind: str = "functional") -> Department:
-    dept, _ = Department.objects.get_or_create(code=code, defaults={"name": name, "parent": parent, "kind": kind})
+def department(
+    code: str, name: str, parent: Department | None = None, kind: str = "functional"
+) -> Department:
+    dept, _ = Department.objects.get_or_create(
+        code=code, defaults={"name": name, "parent": parent, "kind": kind}
+    )
     return dept
 
 
 def person(username: str, dept: Department, *role_codes: str, supervisor: Staff | None = None):
     return create_staff(
-        username=username, full_name=username, department=dept, role_codes=list(role_codes),
-        password="kesu-test-pass-1", supervisor=supervisor, email=f"{username}@example.test",
+        username=username,
+        full_name=username,
+        department=dept,
+        role_codes=list(role_codes),
+        password="kesu-test-pass-1",
+        supervisor=supervisor,
+        email=f"{username}@example.test",
     ).user
 
 
@@ -62,22 +71,32 @@ def org(preset: str = "general", layers: list[str] | None = None) -> Org:
         "finance": department("FINANCE", "财务部", hq),
         "risk_dept": department("RISK", "风险合规部", hq),
     }
-    for code, name in (("LEGAL", "法律事务部"), ("LOGISTICS", "物流部"), ("SALES", "销售部"),
-                       ("OPERATIONS", "运营部")):
+    for code, name in (
+        ("LEGAL", "法律事务部"),
+        ("LOGISTICS", "物流部"),
+        ("SALES", "销售部"),
+        ("OPERATIONS", "运营部"),
+    ):
         department(code, name, hq)
     p: dict[str, Any] = {}
     p["gm"] = person("gm", hq, roles.GENERAL_MANAGER)
     p["manager"] = person("manager", depts["service"], roles.CS_MANAGER, supervisor=p["gm"].staff)
     p["supervisor"] = person("supervisor", depts["service"], roles.SUPERVISOR, supervisor=p["manager"].staff)
-    p["supervisor2"] = person("supervisor2", depts["service"], roles.SUPERVISOR, supervisor=p["manager"].staff)
+    p["supervisor2"] = person(
+        "supervisor2", depts["service"], roles.SUPERVISOR, supervisor=p["manager"].staff
+    )
     p["intake"] = person("intake", depts["service"], roles.INTAKE, supervisor=p["supervisor"].staff)
-    p["quality_head"] = person("quality_head", depts["quality"], roles.DEPT_HEAD, roles.HANDLER,
-                               supervisor=p["manager"].staff)
+    p["quality_head"] = person(
+        "quality_head", depts["quality"], roles.DEPT_HEAD, roles.HANDLER, supervisor=p["manager"].staff
+    )
     p["handler"] = person("handler", depts["quality"], roles.HANDLER, supervisor=p["quality_head"].staff)
     p["handler2"] = person("handler2", depts["quality"], roles.HANDLER, supervisor=p["quality_head"].staff)
-    p["claims_head"] = person("claims_head", depts["claims"], roles.DEPT_HEAD, roles.HANDLER,
-                              supervisor=p["manager"].staff)
-    p["claims_handler"] = person("claims_handler", depts["claims"], roles.HANDLER, supervisor=p["claims_head"].staff)
+    p["claims_head"] = person(
+        "claims_head", depts["claims"], roles.DEPT_HEAD, roles.HANDLER, supervisor=p["manager"].staff
+    )
+    p["claims_handler"] = person(
+        "claims_handler", depts["claims"], roles.HANDLER, supervisor=p["claims_head"].staff
+    )
     p["finance_handler"] = person("finance_handler", depts["finance"], roles.HANDLER)
     p["followup"] = person("followup", depts["service"], roles.FOLLOWUP, supervisor=p["supervisor"].staff)
     p["analyst"] = person("analyst", hq, roles.ANALYST)

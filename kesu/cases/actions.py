@@ -77,13 +77,24 @@ def involved_user_ids(case) -> set[int]:
     """The handler and everybody who worked on the case (for the follow-up rule, 000 第7篇)."""
     ids = {case.handler_id} if case.handler_id else set()
     working_actions = {
-        "start_investigation", "add_note", "request_collaboration", "answer_collaboration", "convene_panel",
-        "decide_panel", "confirm_panel", "propose_remedy", "reply", "close", "request_special_closure",
-        "approve", "reject",
+        "start_investigation",
+        "add_note",
+        "request_collaboration",
+        "answer_collaboration",
+        "convene_panel",
+        "decide_panel",
+        "confirm_panel",
+        "propose_remedy",
+        "reply",
+        "close",
+        "request_special_closure",
+        "approve",
+        "reject",
     }
     ids |= set(
-        CaseEvent.objects.filter(case=case, action__in=working_actions, actor__isnull=False)
-        .values_list("actor_id", flat=True)
+        CaseEvent.objects.filter(case=case, action__in=working_actions, actor__isnull=False).values_list(
+            "actor_id", flat=True
+        )
     )
     ids |= set(PanelParticipant.objects.filter(review__case=case).values_list("user_id", flat=True))
     return ids
@@ -131,7 +142,10 @@ def accept(ctx: ActionContext) -> Outcome:
 def mark_invalid(ctx: ActionContext) -> Outcome:
     reason = ctx.text("reason")
     if reason not in ctx.rules.invalidity_reasons:
-        raise Invalid(f"未知的无效原因：{reason}", details={"reason": "可选：" + "、".join(ctx.rules.invalidity_reasons)})
+        raise Invalid(
+            f"未知的无效原因：{reason}",
+            details={"reason": "可选：" + "、".join(ctx.rules.invalidity_reasons)},
+        )
     ctx.case.is_valid = False
     ctx.case.invalid_reason = reason
     ctx.case.closing_criterion = "invalid"
@@ -184,7 +198,11 @@ def assign(ctx: ActionContext) -> Outcome:
     if ctx.data.get("handler"):
         handler = _user(ctx.data["handler"], "handler")
         staff_dept = department_of(handler)
-        if staff_dept is None or staff_dept.pk != dept.pk or not has_role(handler, roles.HANDLER, roles.DEPT_HEAD):
+        if (
+            staff_dept is None
+            or staff_dept.pk != dept.pk
+            or not has_role(handler, roles.HANDLER, roles.DEPT_HEAD)
+        ):
             raise Invalid("经办人必须是责任部门的经办人员", details={"handler": "不属于责任部门"})
         if case.kind == Kind.REPORT and not has_role(handler, roles.RISK):
             raise Invalid("举报只能由风险合规人员办理", details={"handler": "须为风险合规人员"})
@@ -192,8 +210,16 @@ def assign(ctx: ActionContext) -> Outcome:
     case.department = dept
     case.handler = handler
     to = Status.INVESTIGATING if case.status == Status.INVESTIGATING else Status.ASSIGNED
-    return Outcome(to, {"department": dept.code, "handler": _uid(handler), "previous": previous,
-                        "note": ctx.text("note", required=False)}, public=case.status == Status.ACCEPTED)
+    return Outcome(
+        to,
+        {
+            "department": dept.code,
+            "handler": _uid(handler),
+            "previous": previous,
+            "note": ctx.text("note", required=False),
+        },
+        public=case.status == Status.ACCEPTED,
+    )
 
 
 def start_investigation(ctx: ActionContext) -> Outcome:
@@ -203,8 +229,11 @@ def start_investigation(ctx: ActionContext) -> Outcome:
     contacted = bool(ctx.data.get("contacted_customer"))
     if contacted:
         case.last_contact_at = ctx.now
-    return Outcome(Status.INVESTIGATING, {"note": ctx.text("note", required=False), "contacted_customer": contacted},
-                   public=True)
+    return Outcome(
+        Status.INVESTIGATING,
+        {"note": ctx.text("note", required=False), "contacted_customer": contacted},
+        public=True,
+    )
 
 
 def add_note(ctx: ActionContext) -> Outcome:
@@ -226,8 +255,12 @@ def request_collaboration(ctx: ActionContext) -> Outcome:
         raise Invalid("协办部门不能是责任部门本身", details={"department": "不能是责任部门"})
     question = ctx.text("question")
     req = CollaborationRequest.objects.create(
-        case=case, from_department=case.department, to_department=dept, question=question,
-        requested_by=ctx.actor, requested_at=ctx.now,
+        case=case,
+        from_department=case.department,
+        to_department=dept,
+        question=question,
+        requested_by=ctx.actor,
+        requested_at=ctx.now,
     )
     return Outcome(None, {"request_id": req.pk, "department": dept.code, "question": question})
 
@@ -260,7 +293,9 @@ def convene_panel(ctx: ActionContext) -> Outcome:
         case=ctx.case, topic=ctx.text("topic"), convened_by=ctx.actor, convened_at=ctx.now
     )
     PanelParticipant.objects.bulk_create([PanelParticipant(review=review, user=u) for u in users])
-    return Outcome(None, {"review_id": review.pk, "topic": review.topic, "participants": [u.pk for u in users]})
+    return Outcome(
+        None, {"review_id": review.pk, "topic": review.topic, "participants": [u.pk for u in users]}
+    )
 
 
 def _review(ctx: ActionContext) -> PanelReview:
@@ -275,7 +310,9 @@ def decide_panel(ctx: ActionContext) -> Outcome:
     review = _review(ctx)
     if review.state != PanelReview.State.CONVENED:
         raise Conflict("该合议已有决议", code="already_decided")
-    is_member = review.participants.filter(user=ctx.actor).exists() or review.convened_by_id == _uid(ctx.actor)
+    is_member = review.participants.filter(user=ctx.actor).exists() or review.convened_by_id == _uid(
+        ctx.actor
+    )
     if not is_member:
         raise Forbidden("只有召集人或参加人可以记录合议决议")
     review.minutes, review.decision = ctx.text("minutes"), ctx.text("decision")
@@ -298,7 +335,9 @@ def confirm_panel(ctx: ActionContext) -> Outcome:
     if not review.participants.filter(confirmed_at__isnull=True).exists():
         review.state = PanelReview.State.CONFIRMED
         review.save(update_fields=["state"])
-    return Outcome(None, {"review_id": review.pk, "all_confirmed": review.state == PanelReview.State.CONFIRMED})
+    return Outcome(
+        None, {"review_id": review.pk, "all_confirmed": review.state == PanelReview.State.CONFIRMED}
+    )
 
 
 # --- remedy and approval -------------------------------------------------------------
@@ -314,35 +353,54 @@ def propose_remedy(ctx: ActionContext) -> Outcome:
     remedy = ctx.data.get("remedy_type")
     if remedy not in RemedyType.values or remedy == RemedyType.SPECIAL_CLOSURE:
         raise Invalid(f"未知处理方式：{remedy}", details={"remedy_type": "未知处理方式"})
-    if case.level in ctx.rules.panel_required_levels and not case.panel_reviews.filter(
-        state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED]
-    ).exists():
+    if (
+        case.level in ctx.rules.panel_required_levels
+        and not case.panel_reviews.filter(
+            state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED]
+        ).exists()
+    ):
         raise Conflict("重大/危机投诉须先经合议决议", code="panel_required")
     _check_no_pending_proposal(case)
     amount = _amount(ctx.data.get("amount"), "amount")
     premium = _amount(ctx.data["premium"], "premium") if ctx.data.get("premium") not in (None, "") else None
     chain = ctx.rules.approval_chain(amount=amount, premium=premium, remedy=remedy, level=case.level)
     proposal = Proposal.objects.create(
-        case=case, remedy_type=remedy, amount=amount, premium=premium, description=ctx.text("description"),
-        proposed_by=ctx.actor, proposed_at=ctx.now, required_roles=chain,
+        case=case,
+        remedy_type=remedy,
+        amount=amount,
+        premium=premium,
+        description=ctx.text("description"),
+        proposed_by=ctx.actor,
+        proposed_at=ctx.now,
+        required_roles=chain,
         state=Proposal.State.PENDING if chain else Proposal.State.APPROVED,
     )
     to = Status.PENDING_APPROVAL if chain else Status.RESPONDING
-    return Outcome(to, {"proposal_id": proposal.pk, "remedy_type": remedy, "amount": str(amount),
-                        "required_roles": chain})
+    return Outcome(
+        to,
+        {"proposal_id": proposal.pk, "remedy_type": remedy, "amount": str(amount), "required_roles": chain},
+    )
 
 
 def request_special_closure(ctx: ActionContext) -> Outcome:
     """001 篇10: demands far beyond the loss or repeated complaints for gain → special closure, approved."""
     case = ctx.case
     _check_no_pending_proposal(case)
-    chain = ctx.rules.approval_chain(amount=Decimal(0), premium=None, remedy="special_closure", level=case.level)
-    proposal = Proposal.objects.create(
-        case=case, remedy_type=RemedyType.SPECIAL_CLOSURE, description=ctx.text("reason"),
-        proposed_by=ctx.actor, proposed_at=ctx.now, required_roles=chain,
+    chain = ctx.rules.approval_chain(
+        amount=Decimal(0), premium=None, remedy="special_closure", level=case.level
     )
-    return Outcome(Status.PENDING_APPROVAL, {"proposal_id": proposal.pk, "required_roles": chain,
-                                             "reason": proposal.description})
+    proposal = Proposal.objects.create(
+        case=case,
+        remedy_type=RemedyType.SPECIAL_CLOSURE,
+        description=ctx.text("reason"),
+        proposed_by=ctx.actor,
+        proposed_at=ctx.now,
+        required_roles=chain,
+    )
+    return Outcome(
+        Status.PENDING_APPROVAL,
+        {"proposal_id": proposal.pk, "required_roles": chain, "reason": proposal.description},
+    )
 
 
 def _pending_proposal(ctx: ActionContext) -> Proposal:
@@ -361,7 +419,8 @@ def _check_approver(ctx: ActionContext, proposal: Proposal) -> str:
     if role not in user_roles(ctx.actor):
         raise Forbidden(
             f"本步审批需要「{roles.ROLE_LABELS.get(role, role)}」权限，超出您的审批权限",
-            code="above_authority", details={"required_role": role},
+            code="above_authority",
+            details={"required_role": role},
         )
     if proposal.proposed_by_id == _uid(ctx.actor):
         raise Forbidden("不能审批自己提出的方案", code="own_proposal")
@@ -374,8 +433,13 @@ def approve(ctx: ActionContext) -> Outcome:
     role = _check_approver(ctx, proposal)
     step_no = proposal.steps.count() + 1
     ApprovalStep.objects.create(
-        proposal=proposal, step=step_no, role=role, approver=ctx.actor, decision=ApprovalStep.Decision.APPROVED,
-        comment=ctx.text("comment", required=False), decided_at=ctx.now,
+        proposal=proposal,
+        step=step_no,
+        role=role,
+        approver=ctx.actor,
+        decision=ApprovalStep.Decision.APPROVED,
+        comment=ctx.text("comment", required=False),
+        decided_at=ctx.now,
     )
     payload = {"proposal_id": proposal.pk, "step": step_no, "role": role}
     if proposal.next_role is not None:
@@ -393,8 +457,13 @@ def reject(ctx: ActionContext) -> Outcome:
     role = _check_approver(ctx, proposal)
     comment = ctx.text("comment")
     ApprovalStep.objects.create(
-        proposal=proposal, step=proposal.steps.count() + 1, role=role, approver=ctx.actor,
-        decision=ApprovalStep.Decision.REJECTED, comment=comment, decided_at=ctx.now,
+        proposal=proposal,
+        step=proposal.steps.count() + 1,
+        role=role,
+        approver=ctx.actor,
+        decision=ApprovalStep.Decision.REJECTED,
+        comment=comment,
+        decided_at=ctx.now,
     )
     proposal.state = Proposal.State.REJECTED
     proposal.save(update_fields=["state"])
@@ -420,7 +489,9 @@ def close(ctx: ActionContext) -> Outcome:
     if case.replied_at is None:
         raise Conflict("结案前须先答复客户", code="reply_required")
     case.closing_criterion, case.closed_at = criterion, ctx.now
-    return Outcome(Status.CLOSED, {"criterion": criterion, "note": ctx.text("note", required=False)}, public=True)
+    return Outcome(
+        Status.CLOSED, {"criterion": criterion, "note": ctx.text("note", required=False)}, public=True
+    )
 
 
 def suspend(ctx: ActionContext) -> Outcome:
@@ -451,7 +522,9 @@ def expire_suspension(ctx: ActionContext) -> Outcome:
         raise Conflict(f"暂结案期限未满（至 {limit.isoformat()}）", code="suspension_not_expired")
     case.closing_criterion, case.closed_at = "suspension_expired", ctx.now
     case.status_before_suspension = ""
-    return Outcome(Status.CLOSED, {"criterion": "suspension_expired", "limit": limit.isoformat()}, public=True)
+    return Outcome(
+        Status.CLOSED, {"criterion": "suspension_expired", "limit": limit.isoformat()}, public=True
+    )
 
 
 # --- after closing -------------------------------------------------------------------------
@@ -469,8 +542,9 @@ def follow_up(ctx: ActionContext) -> Outcome:
         raise Invalid("满意度须为 1–5 分", details={"score": "1–5"})
     satisfied = score >= ctx.rules.satisfied_min_score
     comment = ctx.text("comment", required=False)
-    FollowUp.objects.create(case=case, agent=ctx.actor, contacted_at=ctx.now, score=score, satisfied=satisfied,
-                            comment=comment)
+    FollowUp.objects.create(
+        case=case, agent=ctx.actor, contacted_at=ctx.now, score=score, satisfied=satisfied, comment=comment
+    )
     case.satisfaction = score
     case.last_contact_at = ctx.now
     payload = {"score": score, "satisfied": satisfied, "comment": comment}
@@ -495,8 +569,11 @@ def reopen(ctx: ActionContext) -> Outcome:
     case = ctx.case
     limit = add_calendar_days(case.closed_at, ctx.rules.reopen_window_days)
     if ctx.now > limit:
-        raise Conflict("已超过重新处理期限，请以关联新案登记", code="reopen_window_passed",
-                       details={"window_days": ctx.rules.reopen_window_days})
+        raise Conflict(
+            "已超过重新处理期限，请以关联新案登记",
+            code="reopen_window_passed",
+            details={"window_days": ctx.rules.reopen_window_days},
+        )
     reason = ctx.text("reason")
     _reopen(ctx)
     return Outcome(Status.INVESTIGATING, {"reason": reason}, public=True)
@@ -505,15 +582,19 @@ def reopen(ctx: ActionContext) -> Outcome:
 def archive(ctx: ActionContext) -> Outcome:
     case = ctx.case
     needs_follow_up = (
-        case.status == Status.CLOSED and case.kind in ctx.rules.follow_up_required_kinds
-        and not case.is_special_closure and case.closing_criterion != "suspension_expired"
+        case.status == Status.CLOSED
+        and case.kind in ctx.rules.follow_up_required_kinds
+        and not case.is_special_closure
+        and case.closing_criterion != "suspension_expired"
     )
     if needs_follow_up and not case.follow_ups.filter(satisfied=True).exists():
         latest = case.follow_ups.order_by("-contacted_at").first()
         if latest is None or not ctx.data.get("force"):
             raise Conflict("归档前须完成回访", code="follow_up_required")
     case.archived_at = ctx.now
-    return Outcome(Status.ARCHIVED, {"retention_years": ctx.rules.section("archive").get("retention_years", 20)})
+    return Outcome(
+        Status.ARCHIVED, {"retention_years": ctx.rules.section("archive").get("retention_years", 20)}
+    )
 
 
 def request_archive_access(ctx: ActionContext) -> Outcome:
@@ -559,8 +640,14 @@ def confirm_accountability(ctx: ActionContext) -> Outcome:
     record.state, record.decided_by, record.decided_at = Accountability.State.CONFIRMED, ctx.actor, ctx.now
     record.decision_reason = ctx.text("reason", required=False)
     record.save()
-    return Outcome(None, {"accountability_id": record.pk, "person": record.person_id,
-                          "person_amount": str(record.person_amount)})
+    return Outcome(
+        None,
+        {
+            "accountability_id": record.pk,
+            "person": record.person_id,
+            "person_amount": str(record.person_amount),
+        },
+    )
 
 
 def waive_accountability(ctx: ActionContext) -> Outcome:

@@ -14,11 +14,17 @@ def normalize_phone(phone: str) -> str:
     return digits
 
 
-def find_customer(*, phone: str = "", id_number: str = "", policy_no: str = "", account_no: str = "") -> Customer | None:
+def find_customer(
+    *, phone: str = "", id_number: str = "", policy_no: str = "", account_no: str = ""
+) -> Customer | None:
     """The known customer with the strongest matching identifier: ID number, then phone, then relation numbers."""
     phone = normalize_phone(phone)
-    for field, value in (("id_number", id_number.strip().upper()), ("phone", phone),
-                         ("policy_no", policy_no.strip()), ("account_no", account_no.strip())):
+    for field, value in (
+        ("id_number", id_number.strip().upper()),
+        ("phone", phone),
+        ("policy_no", policy_no.strip()),
+        ("account_no", account_no.strip()),
+    ):
         if value:
             found = Customer.objects.filter(**{field: value}).order_by("pk").first()
             if found:
@@ -27,13 +33,24 @@ def find_customer(*, phone: str = "", id_number: str = "", policy_no: str = "", 
 
 
 def find_or_create_customer(
-    *, name: str = "", phone: str = "", email: str = "", address: str = "", id_number: str = "",
-    policy_no: str = "", account_no: str = "",
+    *,
+    name: str = "",
+    phone: str = "",
+    email: str = "",
+    address: str = "",
+    id_number: str = "",
+    policy_no: str = "",
+    account_no: str = "",
 ) -> Customer:
     customer = find_customer(phone=phone, id_number=id_number, policy_no=policy_no, account_no=account_no)
     fields = {
-        "name": name.strip(), "phone": normalize_phone(phone), "email": email.strip(), "address": address.strip(),
-        "id_number": id_number.strip().upper(), "policy_no": policy_no.strip(), "account_no": account_no.strip(),
+        "name": name.strip(),
+        "phone": normalize_phone(phone),
+        "email": email.strip(),
+        "address": address.strip(),
+        "id_number": id_number.strip().upper(),
+        "policy_no": policy_no.strip(),
+        "account_no": account_no.strip(),
     }
     if customer is None:
         return Customer.objects.create(**fields)

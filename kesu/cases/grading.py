@@ -18,8 +18,13 @@ from kesu.policy.rules import Rules, max_level
 
 
 def count_same_matter(
-    *, customer: Customer | None, subject_no: str, category_id: int | None, before: dt.datetime,
-    window_days: int, exclude_pk: int | None = None,
+    *,
+    customer: Customer | None,
+    subject_no: str,
+    category_id: int | None,
+    before: dt.datetime,
+    window_days: int,
+    exclude_pk: int | None = None,
 ) -> tuple[int, Case | None]:
     """How many earlier complaints this customer made on the same matter, and the latest of them.
 
@@ -28,8 +33,11 @@ def count_same_matter(
     """
     if customer is None:
         return 0, None
-    qs = Case.objects.filter(same_person_q(customer), received_at__lt=before,
-                             received_at__gte=before - dt.timedelta(days=window_days))
+    qs = Case.objects.filter(
+        same_person_q(customer),
+        received_at__lt=before,
+        received_at__gte=before - dt.timedelta(days=window_days),
+    )
     qs = qs.exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION]).exclude(status="invalid")
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)

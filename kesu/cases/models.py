@@ -87,7 +87,9 @@ class Case(models.Model):
     external_source = models.CharField(_("来源系统"), max_length=40, blank=True)
     external_id = models.CharField(_("外部编号"), max_length=100, null=True, blank=True)
 
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
     is_anonymous = models.BooleanField(_("匿名"), default=False)
     reporter_token_hash = models.CharField(max_length=64, blank=True, editable=False)
 
@@ -95,18 +97,27 @@ class Case(models.Model):
     received_at = models.DateTimeField(_("接收时间"), db_index=True)
     registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.COMPLAINT)
-    category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT)
+    category = models.ForeignKey(
+        Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT
+    )
     business_type = models.CharField(_("业务类型"), max_length=40, blank=True)
     subject = models.CharField(_("标题"), max_length=200, blank=True)
     description = models.TextField(_("投诉内容"))
     demands = models.TextField(_("客户诉求"), blank=True)
-    claimed_amount = models.DecimalField(_("诉求金额"), max_digits=14, decimal_places=2, null=True, blank=True)
+    claimed_amount = models.DecimalField(
+        _("诉求金额"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
     people_count = models.PositiveIntegerField(_("投诉人数"), default=1)
     subject_no = models.CharField(_("涉及保单/合同/订单号"), max_length=60, blank=True, db_index=True)
     product = models.CharField(_("产品"), max_length=100, blank=True, db_index=True)
     region = models.CharField(_("地区"), max_length=40, blank=True, db_index=True)
     branch = models.ForeignKey(
-        Department, verbose_name=_("所属机构"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Department,
+        verbose_name=_("所属机构"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     # Flags that raise the level (001 篇9, 003).
     flag_injury = models.BooleanField(_("涉及人身伤害"), default=False)
@@ -115,17 +126,29 @@ class Case(models.Model):
     flag_lawyer = models.BooleanField(_("律师介入"), default=False)
 
     department = models.ForeignKey(
-        Department, verbose_name=_("责任部门"), null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+        Department,
+        verbose_name=_("责任部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
     )
     handler = models.ForeignKey(
-        USER, verbose_name=_("经办人"), null=True, blank=True, on_delete=models.PROTECT, related_name="handled_cases"
+        USER,
+        verbose_name=_("经办人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="handled_cases",
     )
     # 首问负责: the person who first received the complaint stays accountable for it being passed on.
     first_responder = models.ForeignKey(
         USER, verbose_name=_("首问责任人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
-    level = models.CharField(_("等级"), max_length=10, choices=Level.choices, default=Level.NORMAL, db_index=True)
+    level = models.CharField(
+        _("等级"), max_length=10, choices=Level.choices, default=Level.NORMAL, db_index=True
+    )
     level_reasons = models.JSONField(_("定级依据"), default=list, blank=True)
     level_overridden = models.BooleanField(default=False)
     is_valid = models.BooleanField(_("有效投诉"), null=True)
@@ -151,10 +174,20 @@ class Case(models.Model):
     due_at = models.DateTimeField(_("当前时限"), null=True, blank=True, db_index=True)
 
     repeat_of = models.ForeignKey(
-        "self", verbose_name=_("重复投诉于"), null=True, blank=True, on_delete=models.PROTECT, related_name="repeats"
+        "self",
+        verbose_name=_("重复投诉于"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="repeats",
     )
     reopened_from = models.ForeignKey(
-        "self", verbose_name=_("续案自"), null=True, blank=True, on_delete=models.PROTECT, related_name="continuations"
+        "self",
+        verbose_name=_("续案自"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="continuations",
     )
     is_imported = models.BooleanField(_("历史导入"), default=False)
     is_confidential = models.BooleanField(_("保密"), default=False)
@@ -171,7 +204,9 @@ class Case(models.Model):
                 condition=models.Q(external_id__isnull=False),
                 name="case_external_id_unique",
             ),
-            models.CheckConstraint(condition=models.Q(people_count__gte=1), name="case_people_count_positive"),
+            models.CheckConstraint(
+                condition=models.Q(people_count__gte=1), name="case_people_count_positive"
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "due_at"]),
@@ -252,7 +287,9 @@ class CollaborationRequest(models.Model):
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="collaborations")
     from_department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+")
-    to_department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="collaboration_requests")
+    to_department = models.ForeignKey(
+        Department, on_delete=models.PROTECT, related_name="collaboration_requests"
+    )
     question = models.TextField()
     requested_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
@@ -375,7 +412,9 @@ class Accountability(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["case", "person", "reason"], name="accountability_once_per_reason")
+            models.UniqueConstraint(
+                fields=["case", "person", "reason"], name="accountability_once_per_reason"
+            )
         ]
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from kesu.cases.models import ArchiveAccessRequest, Case, Kind, Status
 from kesu.org import roles
-from kesu.org.selectors import department_of, has_role, is_company_wide, user_roles
+from kesu.org.selectors import department_of, has_role, is_company_wide
 
 
 def visible_cases_q(user) -> Q | None:

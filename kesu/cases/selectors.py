@@ -59,15 +59,21 @@ def filter_cases(qs: QuerySet[Case], f: CaseFilters, *, now: dt.datetime | None 
     if f.text:
         text = f.text.strip()
         qs = qs.filter(
-            Q(number=text) | Q(description__contains=text) | Q(subject__contains=text)
-            | Q(customer__phone=text) | Q(subject_no=text) | Q(customer__name=text)
+            Q(number=text)
+            | Q(description__contains=text)
+            | Q(subject__contains=text)
+            | Q(customer__phone=text)
+            | Q(subject_no=text)
+            | Q(customer__name=text)
         )
     return qs
 
 
 def list_cases(user, filters: CaseFilters | None = None) -> QuerySet[Case]:
     """The cases this user may see, filtered, newest first (ordered by `-received_at, -id` for cursors)."""
-    qs = permissions.visible_cases(user, Case.objects.select_related("channel", "category", "department", "handler"))
+    qs = permissions.visible_cases(
+        user, Case.objects.select_related("channel", "category", "department", "handler")
+    )
     if filters:
         qs = filter_cases(qs, filters)
     return qs.order_by("-received_at", "-id")
@@ -76,9 +82,11 @@ def list_cases(user, filters: CaseFilters | None = None) -> QuerySet[Case]:
 def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
     """One case for reading; 404 when it does not exist, 403 when the user may not see it or its archive."""
     lookup: dict[str, Any] = {"number": number} if number else {"pk": pk}
-    case = Case.objects.select_related("channel", "category", "department", "handler", "customer", "policy").filter(
-        **lookup
-    ).first()
+    case = (
+        Case.objects.select_related("channel", "category", "department", "handler", "customer", "policy")
+        .filter(**lookup)
+        .first()
+    )
     if case is None:
         raise NotFound("案件不存在")
     if not permissions.can_view(user, case):

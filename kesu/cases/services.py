@@ -38,14 +38,34 @@ class Registration:
 
 
 REGISTER_FIELDS = {
-    "channel", "received_at", "kind", "category", "business_type", "subject", "description", "demands",
-    "claimed_amount", "people_count", "subject_no", "product", "region", "branch", "customer", "flags",
-    "is_anonymous", "external_source", "external_id", "client_key", "attachments",
+    "channel",
+    "received_at",
+    "kind",
+    "category",
+    "business_type",
+    "subject",
+    "description",
+    "demands",
+    "claimed_amount",
+    "people_count",
+    "subject_no",
+    "product",
+    "region",
+    "branch",
+    "customer",
+    "flags",
+    "is_anonymous",
+    "external_source",
+    "external_id",
+    "client_key",
+    "attachments",
 }
 
 
 def request_fingerprint(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def register_case(
@@ -69,7 +89,11 @@ def register_case(
     user_for_key = actor if getattr(actor, "is_authenticated", False) else None
 
     if idempotency_key:
-        earlier = IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key).select_related("case").first()
+        earlier = (
+            IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key)
+            .select_related("case")
+            .first()
+        )
         if earlier is not None:
             return _replay(earlier, fingerprint)
     existing = _existing_by_keys(data)
@@ -199,8 +223,16 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
     out["flags"] = flags
 
-    for name, limit in (("subject", 200), ("demands", 5000), ("subject_no", 60), ("product", 100), ("region", 40),
-                        ("business_type", 40), ("external_source", 40), ("external_id", 100)):
+    for name, limit in (
+        ("subject", 200),
+        ("demands", 5000),
+        ("subject_no", 60),
+        ("product", 100),
+        ("region", 40),
+        ("business_type", 40),
+        ("external_source", 40),
+        ("external_id", 100),
+    ):
         value = data.get(name) or ""
         if not isinstance(value, str):
             errors[name] = "必须是文本"
@@ -220,16 +252,22 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return out
 
 
-def _create(*, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.datetime, imported: bool) -> Registration:
+def _create(
+    *, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.datetime, imported: bool
+) -> Registration:
     policy = active_policy()
     rules = rules_for(policy)
     customer = None
     if not fields["is_anonymous"]:
         c = fields["customer"]
         customer = find_or_create_customer(
-            name=str(c.get("name") or ""), phone=str(c.get("phone") or ""), email=str(c.get("email") or ""),
-            address=str(c.get("address") or ""), id_number=str(c.get("id_number") or ""),
-            policy_no=str(c.get("policy_no") or ""), account_no=str(c.get("account_no") or ""),
+            name=str(c.get("name") or ""),
+            phone=str(c.get("phone") or ""),
+            email=str(c.get("email") or ""),
+            address=str(c.get("address") or ""),
+            id_number=str(c.get("id_number") or ""),
+            policy_no=str(c.get("policy_no") or ""),
+            account_no=str(c.get("account_no") or ""),
         )
     token = None
     case = Case(
@@ -267,7 +305,10 @@ def _create(*, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.date
         token = secrets.token_urlsafe(24)
         case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
     earlier_count, latest = grading.count_same_matter(
-        customer=customer, subject_no=case.subject_no, category_id=case.category_id, before=case.received_at,
+        customer=customer,
+        subject_no=case.subject_no,
+        category_id=case.category_id,
+        before=case.received_at,
         window_days=int(rules.grading.get("repeat_window_days", 365)),
     )
     case.repeat_count = earlier_count + 1
@@ -275,11 +316,23 @@ def _create(*, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.date
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)
     case.save()
     event = CaseEvent.objects.create(
-        case=case, seq=1, actor=case.created_by, action=CREATION_ACTION, from_status="",
-        to_status=case.status, created_at=now, is_public=True,
-        payload={"channel": case.channel.code, "kind": case.kind, "level": case.level,
-                 "level_reasons": case.level_reasons, "repeat_of": latest.number if latest else None,
-                 "repeat_count": case.repeat_count, "imported": imported},
+        case=case,
+        seq=1,
+        actor=case.created_by,
+        action=CREATION_ACTION,
+        from_status="",
+        to_status=case.status,
+        created_at=now,
+        is_public=True,
+        payload={
+            "channel": case.channel.code,
+            "kind": case.kind,
+            "level": case.level,
+            "level_reasons": case.level_reasons,
+            "repeat_of": latest.number if latest else None,
+            "repeat_count": case.repeat_count,
+            "imported": imported,
+        },
     )
     from kesu.sla import services as sla_services
 
@@ -301,14 +354,18 @@ def _check_permission(actor, case: Case, action: str) -> None:
         raise Forbidden("举报案件仅限风险合规人员处理")
     if not holds_any_role(actor, spec.roles):
         raise Forbidden(f"您的角色不能执行「{spec.label}」", code="role_not_allowed")
-    if spec.scope == "department" and not _company_wide_for(actor, spec) and not permissions.acts_in_department(
-        actor, case
+    if (
+        spec.scope == "department"
+        and not _company_wide_for(actor, spec)
+        and not permissions.acts_in_department(actor, case)
     ):
         raise Forbidden(f"只有责任部门人员可以执行「{spec.label}」", code="not_responsible_department")
 
 
 def _company_wide_for(actor, spec) -> bool:
-    return holds_any_role(actor, spec.roles & {roles.SUPERVISOR, roles.CS_MANAGER, roles.GENERAL_MANAGER, roles.ADMIN})
+    return holds_any_role(
+        actor, spec.roles & {roles.SUPERVISOR, roles.CS_MANAGER, roles.GENERAL_MANAGER, roles.ADMIN}
+    )
 
 
 def perform(
@@ -332,17 +389,23 @@ def perform(
     case_pk = case.pk if isinstance(case, Case) else case
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Case.objects.select_for_update().select_related("channel", "category", "department").filter(
-            pk=case_pk
-        ).first()
+        locked = (
+            Case.objects.select_for_update()
+            .select_related("channel", "category", "department")
+            .filter(pk=case_pk)
+            .first()
+        )
         if locked is None:
             raise NotFound("案件不存在")
         _check_permission(actor, locked, action)
         if expected_version is not None and locked.version != expected_version:
             raise VersionConflict(
                 "案件已被他人更新，请刷新后重试",
-                details={"expected_version": expected_version, "current_version": locked.version,
-                         "changes": _events_since(locked, expected_version)},
+                details={
+                    "expected_version": expected_version,
+                    "current_version": locked.version,
+                    "changes": _events_since(locked, expected_version),
+                },
             )
         if locked.status not in spec.from_statuses:
             raise IllegalTransition(
@@ -357,8 +420,15 @@ def perform(
         locked.version += 1
         locked.save()
         event = CaseEvent.objects.create(
-            case=locked, seq=locked.version, actor=actor, action=action, from_status=from_status,
-            to_status=locked.status, created_at=now, payload=_jsonable(outcome.payload), is_public=outcome.public,
+            case=locked,
+            seq=locked.version,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=locked.status,
+            created_at=now,
+            payload=_jsonable(outcome.payload),
+            is_public=outcome.public,
         )
         from kesu.sla import services as sla_services
 

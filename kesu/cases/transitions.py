@@ -41,46 +41,94 @@ WORKERS = {r.HANDLER, r.DEPT_HEAD, r.RISK} | MANAGERS
 
 TRANSITIONS: dict[str, Transition] = {
     "accept": t(_("受理"), [S.REGISTERED], {r.INTAKE, *WORKERS}, a.accept, "visible"),
-    "mark_invalid": t(_("判定无效"), [S.REGISTERED, S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING],
-                      {r.INTAKE, *WORKERS}, a.mark_invalid, "visible"),
-    "answer_first_contact": t(_("当场答复"), [S.REGISTERED], {r.INTAKE, *WORKERS}, a.answer_first_contact,
-                              "visible"),
+    "mark_invalid": t(
+        _("判定无效"),
+        [S.REGISTERED, S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING],
+        {r.INTAKE, *WORKERS},
+        a.mark_invalid,
+        "visible",
+    ),
+    "answer_first_contact": t(
+        _("当场答复"), [S.REGISTERED], {r.INTAKE, *WORKERS}, a.answer_first_contact, "visible"
+    ),
     "regrade": t(_("调整等级"), OPEN_STATUSES, {r.DEPT_HEAD, *MANAGERS}, a.regrade),
-    "assign": t(_("分派"), [S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING], {r.INTAKE, r.DEPT_HEAD, r.RISK, *MANAGERS},
-                a.assign, "visible"),
+    "assign": t(
+        _("分派"),
+        [S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING],
+        {r.INTAKE, r.DEPT_HEAD, r.RISK, *MANAGERS},
+        a.assign,
+        "visible",
+    ),
     "start_investigation": t(_("开始处理"), [S.ASSIGNED], WORKERS, a.start_investigation),
     "add_note": t(_("处理记录"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, a.add_note),
     "request_collaboration": t(_("发起协办"), [S.INVESTIGATING], WORKERS, a.request_collaboration),
-    "answer_collaboration": t(_("回复协办"), [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING, S.SUSPENDED],
-                              WORKERS, a.answer_collaboration, "visible"),
+    "answer_collaboration": t(
+        _("回复协办"),
+        [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING, S.SUSPENDED],
+        WORKERS,
+        a.answer_collaboration,
+        "visible",
+    ),
     "convene_panel": t(_("召集合议"), [S.INVESTIGATING], WORKERS, a.convene_panel),
     "decide_panel": t(_("记录合议决议"), [S.INVESTIGATING], WORKERS, a.decide_panel, "visible"),
-    "confirm_panel": t(_("确认合议纪要"), [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING], WORKERS,
-                       a.confirm_panel, "visible"),
+    "confirm_panel": t(
+        _("确认合议纪要"),
+        [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING],
+        WORKERS,
+        a.confirm_panel,
+        "visible",
+    ),
     "propose_remedy": t(_("提出处理方案"), [S.INVESTIGATING], WORKERS, a.propose_remedy),
-    "request_special_closure": t(_("申请特殊结案"), [S.INVESTIGATING, S.RESPONDING], WORKERS,
-                                 a.request_special_closure),
+    "request_special_closure": t(
+        _("申请特殊结案"), [S.INVESTIGATING, S.RESPONDING], WORKERS, a.request_special_closure
+    ),
     "approve": t(_("审批同意"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, a.approve, "visible"),
     "reject": t(_("审批驳回"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, a.reject, "visible"),
     "reply": t(_("答复客户"), [S.RESPONDING], WORKERS, a.reply),
     "close": t(_("结案"), [S.RESPONDING], WORKERS, a.close),
     "suspend": t(_("暂结案"), [S.ASSIGNED, S.INVESTIGATING, S.RESPONDING], WORKERS, a.suspend),
     "resume": t(_("恢复处理"), [S.SUSPENDED], WORKERS, a.resume),
-    "expire_suspension": t(_("暂结案期满结案"), [S.SUSPENDED], {r.SUPERVISOR, r.ADMIN}, a.expire_suspension,
-                           "system"),
+    "expire_suspension": t(
+        _("暂结案期满结案"), [S.SUSPENDED], {r.SUPERVISOR, r.ADMIN}, a.expire_suspension, "system"
+    ),
     "follow_up": t(_("回访"), [S.CLOSED], {r.FOLLOWUP, r.SUPERVISOR, r.CS_MANAGER}, a.follow_up, "visible"),
-    "reopen": t(_("重新处理"), [S.CLOSED], {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER}, a.reopen, "visible"),
-    "archive": t(_("归档"), [S.CLOSED, S.INVALID, S.ANSWERED], {r.ARCHIVIST, r.SUPERVISOR, r.ADMIN}, a.archive,
-                 "visible"),
-    "request_archive_access": t(_("申请调阅档案"), [S.ARCHIVED], set(r.ALL_ROLES), a.request_archive_access,
-                                "visible"),
-    "decide_archive_access": t(_("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, a.decide_archive_access, "visible"),
-    "confirm_accountability": t(_("确认责任追究"), ANY_STATUS, {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-                                a.confirm_accountability, "visible"),
-    "waive_accountability": t(_("免除责任追究"), ANY_STATUS, {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-                              a.waive_accountability, "visible"),
-    "extend_deadline": t(_("延长时限"), [*WORKING], {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-                         a.extend_deadline, "visible"),
+    "reopen": t(
+        _("重新处理"), [S.CLOSED], {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER}, a.reopen, "visible"
+    ),
+    "archive": t(
+        _("归档"),
+        [S.CLOSED, S.INVALID, S.ANSWERED],
+        {r.ARCHIVIST, r.SUPERVISOR, r.ADMIN},
+        a.archive,
+        "visible",
+    ),
+    "request_archive_access": t(
+        _("申请调阅档案"), [S.ARCHIVED], set(r.ALL_ROLES), a.request_archive_access, "visible"
+    ),
+    "decide_archive_access": t(
+        _("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, a.decide_archive_access, "visible"
+    ),
+    "confirm_accountability": t(
+        _("确认责任追究"),
+        ANY_STATUS,
+        {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
+        a.confirm_accountability,
+        "visible",
+    ),
+    "waive_accountability": t(
+        _("免除责任追究"),
+        ANY_STATUS,
+        {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
+        a.waive_accountability,
+        "visible",
+    ),
+    "extend_deadline": t(
+        _("延长时限"),
+        [*WORKING],
+        {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
+        a.extend_deadline,
+        "visible",
+    ),
     "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, a.escalate, "system"),
     "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, a.recompute_deadlines, "system"),
 }

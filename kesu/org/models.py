@@ -21,7 +21,12 @@ class Department(models.Model):
     name = models.CharField(_("名称"), max_length=100)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.FUNCTIONAL)
     parent = models.ForeignKey(
-        "self", verbose_name=_("上级"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("上级"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     region = models.CharField(_("地区"), max_length=40, blank=True)
     # Materialised path ("/HQ/EAST/EAST-CLAIMS/") so subtree queries are one indexed LIKE.
@@ -60,9 +65,16 @@ class Staff(models.Model):
     """A person of the company: a Django user with a department and a direct supervisor."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff")
-    department = models.ForeignKey(Department, verbose_name=_("部门"), on_delete=models.PROTECT, related_name="staff")
+    department = models.ForeignKey(
+        Department, verbose_name=_("部门"), on_delete=models.PROTECT, related_name="staff"
+    )
     supervisor = models.ForeignKey(
-        "self", verbose_name=_("直接上级"), null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+        "self",
+        verbose_name=_("直接上级"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
     )
     title = models.CharField(_("职务"), max_length=60, blank=True)
     phone = models.CharField(_("电话"), max_length=30, blank=True)
@@ -100,10 +112,16 @@ class ApiToken(models.Model):
         return hashlib.sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user, name: str, scopes: list[str] | None = None, expires_at=None) -> tuple["ApiToken", str]:
+    def issue(
+        cls, user, name: str, scopes: list[str] | None = None, expires_at=None
+    ) -> tuple["ApiToken", str]:
         key = "ksu_" + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, key_hash=cls.hash_key(key), prefix=key[4:12], scopes=scopes or ["*"],
+            user=user,
+            name=name,
+            key_hash=cls.hash_key(key),
+            prefix=key[4:12],
+            scopes=scopes or ["*"],
             expires_at=expires_at,
         )
         return token, key

@@ -20,7 +20,14 @@ from typing import Any
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 CODED_LISTS = {"channels", "categories", "closing_criteria", "invalidity_reasons", "business_types"}
-TIME_UNITS = {"calendar_minutes", "calendar_hours", "calendar_days", "working_hours", "working_days", "months"}
+TIME_UNITS = {
+    "calendar_minutes",
+    "calendar_hours",
+    "calendar_days",
+    "working_hours",
+    "working_days",
+    "months",
+}
 
 
 class PolicyError(ValueError):
@@ -60,14 +67,18 @@ def _merge_sla(base: list[dict], extra: list[dict], *, allow_replace: bool, sour
     return result
 
 
-def merge(base: dict[str, Any], child: dict[str, Any], *, layer: bool = False, source: str = "") -> dict[str, Any]:
+def merge(
+    base: dict[str, Any], child: dict[str, Any], *, layer: bool = False, source: str = ""
+) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in child.items():
         if key == "sla" and isinstance(value, dict):
             sla = out.setdefault("sla", {})
             for skey, svalue in value.items():
                 if skey == "rules":
-                    sla["rules"] = _merge_sla(sla.get("rules", []), svalue, allow_replace=not layer, source=source)
+                    sla["rules"] = _merge_sla(
+                        sla.get("rules", []), svalue, allow_replace=not layer, source=source
+                    )
                 elif isinstance(svalue, dict):
                     sla[skey] = merge(sla.get(skey, {}), svalue)
                 else:

@@ -27,7 +27,9 @@ class Policy(models.Model):
         verbose_name_plural = _("规则版本")
         constraints = [
             models.UniqueConstraint(fields=["version"], name="policy_version_unique"),
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_policy"),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_policy"
+            ),
         ]
         ordering = ["-version"]
 
@@ -40,7 +42,9 @@ class Category(models.Model):
 
     code = models.CharField(_("编码"), max_length=80, unique=True)
     name = models.CharField(_("名称"), max_length=100)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     path = models.CharField(max_length=400, db_index=True, default="")
     depth = models.PositiveSmallIntegerField(default=0)
     department_code = models.CharField(_("主管部门编码"), max_length=40, blank=True)

@@ -89,12 +89,16 @@ class Rules:
                 ApprovalTier(
                     role=t["role"],
                     max_amount=Decimal(str(t["max_amount"])) if "max_amount" in t else None,
-                    max_premium_ratio=Decimal(str(t["max_premium_ratio"])) if "max_premium_ratio" in t else None,
+                    max_premium_ratio=Decimal(str(t["max_premium_ratio"]))
+                    if "max_premium_ratio" in t
+                    else None,
                 )
             )
         return tiers
 
-    def approval_chain(self, *, amount: Decimal, premium: Decimal | None, remedy: str, level: str) -> list[str]:
+    def approval_chain(
+        self, *, amount: Decimal, premium: Decimal | None, remedy: str, level: str
+    ) -> list[str]:
         """The roles that must approve, in order. Empty when no approval is needed."""
         approval = self.doc.get("approval", {})
         if remedy == "special_closure":
@@ -107,7 +111,12 @@ class Rules:
             if tier.fits(amount, premium):
                 break
         major_role = approval.get("major_case_role")
-        if major_role and amount > 0 and level in approval.get("major_case_levels", []) and major_role not in chain:
+        if (
+            major_role
+            and amount > 0
+            and level in approval.get("major_case_levels", [])
+            and major_role not in chain
+        ):
             chain.append(major_role)
         return chain
 
@@ -118,10 +127,15 @@ class Rules:
         by_level = pens.get(level, {})
         by_channel = pens.get("channel", {}).get(channel, {})
         person = max(Decimal(str(by_level.get("person", 0))), Decimal(str(by_channel.get("person", 0))))
-        supervisor = max(Decimal(str(by_level.get("supervisor", 0))), Decimal(str(by_channel.get("supervisor", 0))))
-        basis = f"channel:{channel}" if by_channel and (
-            Decimal(str(by_channel.get("person", 0))) >= Decimal(str(by_level.get("person", 0)))
-        ) else f"level:{level}"
+        supervisor = max(
+            Decimal(str(by_level.get("supervisor", 0))), Decimal(str(by_channel.get("supervisor", 0)))
+        )
+        basis = (
+            f"channel:{channel}"
+            if by_channel
+            and (Decimal(str(by_channel.get("person", 0))) >= Decimal(str(by_level.get("person", 0))))
+            else f"level:{level}"
+        )
         return {
             "person": person,
             "supervisor": supervisor,

@@ -27,7 +27,11 @@ def rules_for(policy: Policy | int) -> Rules:
     policy_id = policy if isinstance(policy, int) else policy.pk
     rules = _cache.get(policy_id)
     if rules is None:
-        obj = policy if isinstance(policy, Policy) and "document" in policy.__dict__ else Policy.objects.get(pk=policy_id)
+        obj = (
+            policy
+            if isinstance(policy, Policy) and "document" in policy.__dict__
+            else Policy.objects.get(pk=policy_id)
+        )
         rules = Rules(obj.document, obj.version)
         _cache[policy_id] = rules
     return rules

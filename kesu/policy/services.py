@@ -37,14 +37,17 @@ def activate_document(document: dict[str, Any], *, actor=None, note: str = "") -
 
 def load_preset(code: str, *, layers: list[str] | None = None, actor=None) -> Policy:
     document = resolve_preset(code, layers)
-    return activate_document(document, actor=actor, note=f"preset {code}" + (f" + {'+'.join(layers)}" if layers else ""))
+    return activate_document(
+        document, actor=actor, note=f"preset {code}" + (f" + {'+'.join(layers)}" if layers else "")
+    )
 
 
 def _sync_channels(document: dict[str, Any]) -> None:
     present = set()
     for ch in document.get("channels", []):
         Channel.objects.update_or_create(
-            code=ch["code"], defaults={"name": ch["name"], "is_crisis": bool(ch.get("crisis")), "is_active": True}
+            code=ch["code"],
+            defaults={"name": ch["name"], "is_crisis": bool(ch.get("crisis")), "is_active": True},
         )
         present.add(ch["code"])
     Channel.objects.exclude(code__in=present).update(is_active=False)

@@ -16,8 +16,13 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="verb", required=True)
         load = sub.add_parser("load", help="load a preset and make it the active policy")
         load.add_argument("preset")
-        load.add_argument("--with", dest="layers", action="append", default=[],
-                          help="a regulator rule set layered on top (nfra, samr_12315, miit_telecom)")
+        load.add_argument(
+            "--with",
+            dest="layers",
+            action="append",
+            default=[],
+            help="a regulator rule set layered on top (nfra, samr_12315, miit_telecom)",
+        )
         sub.add_parser("list", help="list the presets")
         sub.add_parser("show", help="print the active policy as JSON")
 
