@@ -1,3 +1,40 @@
 """URLs of the web workbench and the public complainant portal."""
 
-urlpatterns: list = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from kesu.web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/login/"), name="logout"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="web/password_change.html", success_url="/password/done/"
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="web/password_change_done.html"),
+        name="password_change_done",
+    ),
+    path("cases/", views.queue, {"queue": "all"}, name="queue_all"),
+    path("queues/mine/", views.queue, {"queue": "mine"}, name="queue_mine"),
+    path("queues/department/", views.queue, {"queue": "dept"}, name="queue_dept"),
+    path("queues/unassigned/", views.queue, {"queue": "unassigned"}, name="queue_unassigned"),
+    path("queues/approvals/", views.queue, {"queue": "approvals"}, name="queue_approvals"),
+    path("queues/collaboration/", views.queue, {"queue": "collab"}, name="queue_collab"),
+    path("queues/follow-ups/", views.queue, {"queue": "followups"}, name="queue_followups"),
+    path("queues/panels/", views.queue, {"queue": "panels"}, name="queue_panels"),
+    path("intake/", views.intake, name="intake"),
+    path("board/", views.board, name="board"),
+]

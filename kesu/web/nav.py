@@ -1,0 +1,100 @@
+"""The left navigation of the workbench.
+
+Other apps add their own entries from their ``AppConfig.ready()``::
+
+    from kesu.web.nav import register_nav_item
+    register_nav_item("analytics", _("统计分析"), "analytics:dashboard", roles={"analyst", "supervisor"})
+
+Templates extending ``web/base.html`` may also fill ``{% block nav_extra %}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from kesu.org import roles as R
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str
+    url_name: str
+    roles: frozenset[str] = field(default_factory=frozenset)  # empty = every signed-in user
+    section: str = "main"  # "main" (work) or "more" (tools, reports, admin)
+    order: int = 100
+
+
+_ITEMS: dict[str, NavItem] = {}
+
+
+def register_nav_item(
+    key: str,
+    label,
+    url_name: str,
+    *,
+    roles: set[str] | frozenset[str] | None = None,
+    section: str = "more",
+    order: int = 100,
+) -> None:
+    """Add (or replace) a navigation entry. `url_name` is reversed lazily (no args)."""
+    _ITEMS[key] = NavItem(key, label, url_name, frozenset(roles or ()), section, order)
+
+
+def items_for(user_roles: frozenset[str], is_staff: bool = False) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {"main": [], "more": []}
+    for item in sorted(_ITEMS.values(), key=lambda i: (i.order, i.key)):
+        if item.roles and not (item.roles & user_roles) and not (is_staff and "admin" in item.roles):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        out.setdefault(item.section, []).append({"key": item.key, "label": item.label, "url": url})
+    return out
+
+
+# The workbench's own entries.
+register_nav_item("home", _("工作台"), "web:home", section="main", order=10)
+register_nav_item("intake", _("受理登记"), "web:intake", roles={R.INTAKE, R.ADMIN}, section="main", order=20)
+register_nav_item("queue_mine", _("我的案件"), "web:queue_mine", section="main", order=30)
+register_nav_item("queue_dept", _("本部门案件"), "web:queue_dept", section="main", order=31)
+register_nav_item(
+    "queue_unassigned",
+    _("待分派"),
+    "web:queue_unassigned",
+    roles={R.DEPT_HEAD, R.SUPERVISOR, R.INTAKE, R.ADMIN, R.CS_MANAGER},
+    section="main",
+    order=32,
+)
+register_nav_item(
+    "queue_approvals",
+    _("待我审批"),
+    "web:queue_approvals",
+    roles={R.DEPT_HEAD, R.SUPERVISOR, R.CS_MANAGER, R.GENERAL_MANAGER, R.ADMIN},
+    section="main",
+    order=33,
+)
+register_nav_item("queue_collab", _("协办请求"), "web:queue_collab", section="main", order=34)
+register_nav_item(
+    "queue_followups",
+    _("待回访"),
+    "web:queue_followups",
+    roles={R.FOLLOWUP, R.ADMIN},
+    section="main",
+    order=35,
+)
+register_nav_item("queue_panels", _("我的合议"), "web:queue_panels", section="main", order=36)
+register_nav_item("queue_all", _("案件查询"), "web:queue_all", section="main", order=40)
+register_nav_item(
+    "board",
+    _("督办看板"),
+    "web:board",
+    roles={R.SUPERVISOR, R.CS_MANAGER, R.GENERAL_MANAGER, R.DEPT_HEAD, R.ADMIN},
+    section="more",
+    order=50,
+)
+register_nav_item("admin", _("系统管理"), "admin:index", roles={R.ADMIN}, section="more", order=900)
