@@ -1,16 +1,61 @@
-"""The REST API (`/api/v1`): one NinjaAPI, a router per domain, errors as `{"code", "message", "details"}`."""
+"""The REST API (`/api/v1`): one NinjaAPI, a router per domain, errors as `{"code", "message", "details"}`.
 
+Authentication: a bearer token (`kesu.org.models.ApiToken`) or the web session (CSRF for unsafe
+methods); see `kesu.org.auth`. Every error, including unknown URLs, malformed JSON and unexpected
+failures, is answered as JSON with an HTTP status and a stable `code`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from kesu.analytics.api import router as analytics_router
 from kesu.cases.api import router as cases_router
+from kesu.cases.errors import DomainError
 from kesu.insight.api import router as insight_router
 from kesu.intake.api import router as intake_router
 from kesu.org.api import router as org_router
+from kesu.org.auth import API_AUTH
 from kesu.policy.api import router as policy_router
 from kesu.sla.api import router as sla_router
 
-api = NinjaAPI(title="Kesu 客诉 API", version="1", urls_namespace="api")
+log = logging.getLogger("kesu.api")
+
+
+class MalformedJSON(ValueError):
+    pass
+
+
+class KesuParser(Parser):
+    """JSON bodies must decode as UTF-8 JSON; anything else is `malformed_json` (400)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return json.loads(request.body)
+        except RequestDataTooBig:
+            raise
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise MalformedJSON(str(exc)) from exc
+
+
+api = NinjaAPI(
+    title="Kesu 客诉 API",
+    version="1",
+    description="客诉管理系统 REST API。认证：`Authorization: Bearer <令牌>` 或网页会话（写操作需 CSRF）。"
+    '错误统一为 HTTP 状态码 + `{"code", "message", "details"}`。',
+    urls_namespace="api",
+    auth=API_AUTH,
+    parser=KesuParser(),
+)
 
 api.add_router("/cases", cases_router)
 api.add_router("/org", org_router)
@@ -19,3 +64,93 @@ api.add_router("/sla", sla_router)
 api.add_router("/intake", intake_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/insight", insight_router)
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(
+        {"code": code, "message": str(message), "details": details},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+def _loc_name(loc: list[Any] | tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    # ninja reports ["body", "<param>", "field", ...], ["query", "field"], ["path", "field"] ...
+    if parts and parts[0] in {"body", "form", "file"} and len(parts) > 2:
+        parts = parts[2:]
+    elif (
+        parts and parts[0] in {"query", "path", "header", "cookie", "body", "form", "file"} and len(parts) > 1
+    ):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details: dict[str, str] = {}
+    for err in exc.errors:
+        details.setdefault(_loc_name(err.get("loc", ())), str(err.get("msg", "无效")))
+    message = "请求内容有误：" + "；".join(f"{k} {v}" for k, v in details.items())
+    return error_response(422, "validation_error", message, details)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = error_response(401, "not_authenticated", "请先登录或提供有效的 API 令牌")
+    response["WWW-Authenticate"] = 'Bearer realm="kesu"'
+    return response
+
+
+@api.exception_handler(AuthorizationError)
+def _unauthorized(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+    return error_response(403, "forbidden", "无权执行此操作")
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return error_response(403, "forbidden", str(exc) or "无权执行此操作")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, RequestDataTooBig):
+        return error_response(413, "payload_too_large", "请求内容过大")
+    if isinstance(cause, MalformedJSON):
+        return error_response(400, "malformed_json", "请求体不是有效的 JSON", {"error": str(cause)})
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        return error_response(400, "malformed_body", "无法解析请求体")
+    codes = {
+        400: "bad_request",
+        401: "not_authenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+    }
+    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", "资源不存在")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("unexpected API error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "服务器内部错误，请稍后重试")
+
+
+@csrf_exempt
+def not_found_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Catch-all for unknown URLs under /api/ (mounted after the API in kesu/urls.py)."""
+    return error_response(404, "not_found", "接口不存在", {"path": request.path})

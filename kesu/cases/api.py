@@ -1,5 +1,282 @@
-"""API endpoints of kesu.cases (mounted under /api/v1 by kesu/api.py)."""
+"""API endpoints of kesu.cases (mounted under /api/v1/cases by kesu/api.py).
 
-from ninja import Router
+Thin: every write goes through `kesu.cases.services` (`register_case`, `perform`) or
+`kesu.cases.attachments`, every read through `kesu.cases.selectors`, which enforce permissions.
+One operation per lifecycle action, generated from `kesu.cases.schemas.ACTION_SCHEMAS`.
+"""
+
+# No `from __future__ import annotations`: ninja reads the generated endpoints' annotations at runtime.
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from django.db.models import Q
+from django.http import FileResponse, HttpRequest, HttpResponse
+from ninja import File, Form, Header, Query, Router
+from ninja import Status as Reply
+from ninja.files import UploadedFile
+
+from kesu.cases import attachments as attachment_service
+from kesu.cases import selectors, services
+from kesu.cases.errors import Invalid
+from kesu.cases.models import Case, Kind, Level, Status
+from kesu.cases.schemas import (
+    ACTION_SCHEMAS,
+    ActionIn,
+    ActionOut,
+    AttachmentOut,
+    CaseCreatedOut,
+    CaseCreateIn,
+    CaseDetailOut,
+    CaseListOut,
+    ErrorOut,
+    present_attachment,
+    present_detail,
+    present_event,
+    present_summary,
+)
+from kesu.cases.transitions import TRANSITIONS
 
 router = Router(tags=["cases"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+MAX_LIMIT = 200
+
+
+def _user(request: HttpRequest):
+    return request.auth
+
+
+# --- create ----------------------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    response={200: CaseCreatedOut, 201: CaseCreatedOut, **ERRORS},
+    summary="登记投诉",
+    description="按 `Idempotency-Key` 幂等：同键同内容返回首次结果（200），同键不同内容返回 409 "
+    "`idempotency_key_reused`；新建返回 201。匿名举报的查询凭证 `reporter_token` 只返回一次。",
+    operation_id="create_case",
+)
+def create_case(
+    request: HttpRequest,
+    payload: CaseCreateIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+):
+    registration = services.register_case(
+        actor=_user(request), data=payload.to_data(), idempotency_key=idempotency_key or None
+    )
+    case = selectors.get_case(_user(request), pk=registration.case.pk)
+    body = {
+        "case": present_detail(case, _user(request)),
+        "created": registration.created,
+        "reporter_token": registration.reporter_token,
+    }
+    return Reply(201 if registration.created else 200, body)
+
+
+# --- list --------------------------------------------------------------------------------------------
+
+
+def encode_cursor(received_at: dt.datetime, pk: int) -> str:
+    raw = json.dumps([received_at.isoformat(), pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, pk = json.loads(raw)
+        moment = dt.datetime.fromisoformat(stamp)
+        if not isinstance(pk, int) or moment.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("分页游标无效", code="invalid_cursor", details={"cursor": "无效"})
+    return moment, pk
+
+
+def _multi(values: list[str] | None, allowed: list[str], field: str) -> list[str] | None:
+    """Repeated (`?status=a&status=b`) or comma-separated (`?status=a,b`) values, checked."""
+    if not values:
+        return None
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise Invalid(f"{field} 取值无效：" + "、".join(bad), details={field: "可选：" + "、".join(allowed)})
+    return items or None
+
+
+@router.get("", response={200: CaseListOut, **ERRORS}, summary="案件列表", operation_id="list_cases")
+def list_cases(
+    request: HttpRequest,
+    status: list[str] | None = Query(None, description="状态（可重复或逗号分隔）"),
+    level: list[str] | None = Query(None),
+    kind: list[str] | None = Query(None),
+    channel: list[str] | None = Query(None),
+    department: str | None = Query(None, description="责任部门编码（含下级）"),
+    handler: int | None = Query(None, description="经办人用户 ID"),
+    category: str | None = Query(None, description="分类编码（含下级）"),
+    received_from: dt.datetime | None = Query(None),
+    received_to: dt.datetime | None = Query(None),
+    overdue: bool | None = Query(None),
+    open_only: bool = Query(False),
+    text: str | None = Query(None, max_length=100, description="编号、内容、电话、保单号、客户姓名"),
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),
+    cursor: str | None = Query(None, max_length=200),
+):
+    filters = selectors.CaseFilters(
+        status=_multi(status, list(Status.values), "status"),
+        level=_multi(level, list(Level.values), "level"),
+        kind=_multi(kind, list(Kind.values), "kind"),
+        channel=[c.strip() for v in channel for c in v.split(",") if c.strip()] or None if channel else None,
+        department=department or None,
+        handler=handler,
+        category=category or None,
+        received_from=received_from,
+        received_to=received_to,
+        overdue=overdue,
+        open_only=open_only,
+        text=text or None,
+    )
+    qs = selectors.list_cases(_user(request), filters)
+    if cursor:
+        moment, pk = decode_cursor(cursor)
+        qs = qs.filter(Q(received_at__lt=moment) | Q(received_at=moment, pk__lt=pk))
+    page = list(qs.select_related("channel", "category", "department", "handler")[: limit + 1])
+    next_cursor = None
+    if len(page) > limit:
+        page = page[:limit]
+        last = page[-1]
+        next_cursor = encode_cursor(last.received_at, last.pk)
+    return {"items": [present_summary(c) for c in page], "next_cursor": next_cursor}
+
+
+# --- detail ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/{number}",
+    response={200: CaseDetailOut, **ERRORS},
+    summary="案件详情（含时间线、可执行操作、协办、合议、方案与审批、回访、责任追究、附件）",
+    operation_id="get_case",
+)
+def get_case(request: HttpRequest, number: str, response: HttpResponse):
+    case = selectors.get_case(_user(request), number=number)
+    response["ETag"] = f'"{case.version}"'
+    return present_detail(case, _user(request))
+
+
+# --- lifecycle actions --------------------------------------------------------------------------------
+
+_ETAG_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def _expected_version(body: ActionIn, if_match: str | None) -> int | None:
+    if body.expected_version is not None:
+        return body.expected_version
+    if not if_match or if_match.strip() == "*":
+        return None
+    match = _ETAG_RE.match(if_match)
+    if match is None:
+        raise Invalid("If-Match 须为案件版本号", details={"If-Match": '须为版本号，如 "3"'})
+    return int(match.group(1))
+
+
+def run_action(request: HttpRequest, number: str, action: str, body: ActionIn, if_match: str | None):
+    user = _user(request)
+    case = selectors.get_case(user, number=number)
+    data: dict[str, Any] = body.model_dump(mode="json", exclude={"expected_version"}, exclude_none=True)
+    event = services.perform(case, action, user, expected_version=_expected_version(body, if_match), **data)
+    # Re-read for the response (not through get_case: after `archive` the actor may no longer read it).
+    case = Case.objects.select_related("channel", "category", "department", "handler").get(pk=case.pk)
+    return {"case": present_summary(case), "event": present_event(event)}
+
+
+def _register_action(action: str, schema: type[ActionIn]) -> None:
+    spec = TRANSITIONS[action]
+
+    def endpoint(
+        request: HttpRequest,
+        number: str,
+        body: schema,  # type: ignore[valid-type]
+        if_match: str | None = Header(None, alias="If-Match"),
+    ):
+        return run_action(request, number, action, body, if_match)
+
+    endpoint.__name__ = f"case_{action}"
+    router.post(
+        f"/{{number}}/{action}",
+        response={200: ActionOut, **ERRORS},
+        summary=spec.label,
+        description=f"执行「{spec.label}」（`{action}`）。允许的起始状态："
+        + "、".join(spec.from_statuses)
+        + "。乐观锁：`expected_version` 或 `If-Match`，不符返回 409 `version_conflict`。",
+        operation_id=f"case_{action}",
+        url_name=f"case_{action}",
+    )(endpoint)
+
+
+for _action, _schema in ACTION_SCHEMAS.items():
+    _register_action(_action, _schema)
+
+
+# --- attachments ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/{number}/attachments",
+    response={201: AttachmentOut, 413: ErrorOut, **ERRORS},
+    summary="上传附件（证据文件）",
+    description="multipart/form-data，字段 `file`。大小上限见 `KESU_ATTACHMENT_MAX_BYTES`（超出 413 "
+    "`attachment_too_large`）；内容须与扩展名相符（否则 422 `attachment_type_mismatch`）。",
+    operation_id="upload_attachment",
+)
+def upload_attachment(
+    request: HttpRequest,
+    number: str,
+    file: UploadedFile = File(...),
+    note: str | None = Form(None, max_length=500),
+    expected_version: int | None = Form(None, ge=1),
+    if_match: str | None = Header(None, alias="If-Match"),
+):
+    user = _user(request)
+    case = selectors.get_case(user, number=number)
+    version = expected_version
+    if version is None:
+        version = _expected_version(ActionIn(), if_match)
+    attachment = attachment_service.attach_file(
+        case,
+        user,
+        name=file.name or "",
+        content=file,
+        declared_size=file.size,
+        note=note or "",
+        expected_version=version,
+    )
+    return Reply(201, present_attachment(attachment, case.number))
+
+
+@router.get(
+    "/{number}/attachments/{attachment_id}",
+    response={200: None, **ERRORS},
+    summary="下载附件",
+    operation_id="download_attachment",
+)
+def download_attachment(request: HttpRequest, number: str, attachment_id: int):
+    attachment, handle = attachment_service.open_attachment(
+        _user(request), number=number, attachment_id=attachment_id
+    )
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -122,6 +122,13 @@ TRANSITIONS: dict[str, Transition] = {
         a.waive_accountability,
         "visible",
     ),
+    "attach": t(
+        _("上传附件"),
+        [*OPEN_STATUSES, S.SUSPENDED, S.CLOSED],
+        {r.INTAKE, *WORKERS},
+        a.attach,
+        "visible",
+    ),
     "extend_deadline": t(
         _("延长时限"),
         [*WORKING],
