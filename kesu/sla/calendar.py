@@ -1,31 +1,474 @@
-"""Working-day calendar and deadline arithmetic (first cut; the deadline engine replaces this).
+"""Working-day calendar and deadline arithmetic (ARCHITECTURE.md invariant 2).
 
-All business deadlines go through this module (ARCHITECTURE.md invariant 2).
+Every business deadline is computed here, from a policy duration (amount + unit) and the
+working-day calendar: Chinese statutory holidays and adjusted working weekends (调休) held in
+the `CalendarDay` table (seeded from `chinesecalendar`, extended by the administrator with each
+year's official schedule), company overrides per branch, and the policy's business hours.
+
+Day-based periods follow the Civil Code (Art. 201–203): the start day is not counted; the period
+ends at 24:00 of its last day (stored and printed as 23:59:59, or at close of business where the
+policy says so); a calendar-day or month period whose last day is a rest day runs to the end of
+the next working day. Hour-based working periods count business hours only.
+
+A year nobody has entered falls back to the statutory festival dates of the `holidays` package,
+without adjusted weekends, with a logged warning; results computed so are marked `fallback`.
 """
 
 from __future__ import annotations
 
 import calendar as _cal
 import datetime as dt
+import logging
+import re
+import threading
+import time as _time
+from dataclasses import dataclass, field
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+log = logging.getLogger("kesu.sla.calendar")
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_PERIODS: tuple[tuple[dt.time, dt.time], ...] = (
+    (dt.time(9, 0), dt.time(12, 0)),
+    (dt.time(13, 30), dt.time(18, 0)),
+)
+END_OF_DAY = dt.time(23, 59, 59)
+MAX_SCAN_DAYS = 366 * 10
+
+UNITS = ("calendar_minutes", "calendar_hours", "calendar_days", "working_hours", "working_days", "months")
+UNIT_LABELS = {
+    "calendar_minutes": "分钟",
+    "calendar_hours": "小时",
+    "calendar_days": "天",
+    "working_hours": "工作小时",
+    "working_days": "个工作日",
+    "months": "个月",
+}
+
+# chinesecalendar's English names → the names people read.
+HOLIDAY_NAMES_ZH = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "National Day": "国庆节",
+    "Mid-autumn Festival": "中秋节",
+    "Anti-Fascist 70th Day": "抗战胜利70周年纪念日",
+}
 
 
-def _end_of_day(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=SHANGHAI)
+def holiday_name_zh(name: str) -> str:
+    return HOLIDAY_NAMES_ZH.get(name, name)
+
+
+# --- durations ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duration:
+    amount: int
+    unit: str
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"未知时限单位：{self.unit}")
+        if self.amount < 0:
+            raise ValueError("时限不能为负数")
+
+    def __str__(self) -> str:
+        return f"{self.amount}{UNIT_LABELS[self.unit]}"
+
+
+_UNIT_WORDS = [
+    (r"working\s*days?|work\s*days?|business\s*days?|个?工作日", "working_days"),
+    (r"working\s*hours?|business\s*hours?|个?工作小时", "working_hours"),
+    (r"calendar\s*days?|days?|天|日|个?自然日", "calendar_days"),
+    (r"calendar\s*hours?|hours?|hrs?|h|个?小时", "calendar_hours"),
+    (r"calendar\s*minutes?|minutes?|mins?|分钟", "calendar_minutes"),
+    (r"months?|个?月", "months"),
+]
+
+
+def parse_duration(text: str) -> Duration:
+    """'3 working days', '2 working hours', '15 days', '24 hours', '30 minutes', '3 months', '3个工作日'."""
+    m = re.fullmatch(r"\s*(\d+)\s*(.+?)\s*", text or "", flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(f"无法识别的时限：{text!r}")
+    amount, word = int(m.group(1)), m.group(2)
+    for pattern, unit in _UNIT_WORDS:
+        if re.fullmatch(pattern, word, flags=re.IGNORECASE):
+            return Duration(amount, unit)
+    raise ValueError(f"无法识别的时限单位：{word!r}")
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO-like date/time; without an offset it is read as Asia/Shanghai local time."""
+    value = dt.datetime.fromisoformat(text.strip().replace("/", "-"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=SHANGHAI)
+    return value
+
+
+def format_instant(value: dt.datetime) -> str:
+    return value.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+# --- days -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    date: dt.date
+    is_workday: bool
+    kind: str  # workday | weekend | holiday | adjusted_workday | company_closed | company_open
+    name: str = ""
+    fallback: bool = False
+
+    def reason(self) -> str:
+        wd = "一二三四五六日"[self.date.weekday()]
+        labels = {
+            "weekend": "周末",
+            "holiday": "法定节假日",
+            "adjusted_workday": "调休上班",
+            "company_closed": "公司休息日",
+            "company_open": "公司工作日",
+            "workday": "工作日",
+        }
+        text = f"{self.date.isoformat()}（周{wd}）{labels.get(self.kind, self.kind)}"
+        if self.name:
+            text += f"：{self.name}"
+        if self.fallback:
+            text += "（未录入官方安排，按法定节日推定）"
+        return text
+
+
+@lru_cache(maxsize=64)
+def fallback_holidays(year: int) -> dict[dt.date, str]:
+    """Statutory festival dates of a year nobody entered (no adjusted weekends)."""
+    import holidays
+
+    try:
+        return dict(holidays.China(years=year, observed=False, language="zh_CN").items())
+    except Exception:  # never crash on the calendar
+        log.exception("holidays package failed for %s", year)
+        return {}
+
+
+_warned_years: set[int] = set()
+
+
+def _warn_fallback(year: int) -> None:
+    if year not in _warned_years:
+        _warned_years.add(year)
+        log.warning(
+            "工作日历：%s 年的官方放假安排尚未录入，按法定节日推定（不含调休）。请在后台或以 "
+            "`kesu calendar load` 录入。",
+            year,
+        )
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Deadline:
+    due: dt.datetime
+    fallback_years: tuple[int, ...] = ()
+    explain: list[str] = field(default_factory=list)
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.fallback_years)
+
+
+class WorkCalendar:
+    """A working-day calendar with business hours; immutable once built (cache-safe)."""
+
+    def __init__(
+        self,
+        exceptions: dict[dt.date, DayInfo] | None = None,
+        known_years: set[int] | frozenset[int] | None = None,
+        periods: tuple[tuple[dt.time, dt.time], ...] = DEFAULT_PERIODS,
+        close_of_business: bool = False,
+    ):
+        self.exceptions = dict(exceptions or {})
+        self.known_years = frozenset(known_years or ())
+        self.periods = tuple(sorted(periods))
+        self.close_of_business = close_of_business
+        self._day_cache: dict[dt.date, DayInfo] = {}
+
+    # days
+    def day(self, d: dt.date) -> DayInfo:
+        info = self._day_cache.get(d)
+        if info is not None:
+            return info
+        info = self.exceptions.get(d)
+        if info is None:
+            weekend = d.weekday() >= 5
+            if d.year not in self.known_years:
+                _warn_fallback(d.year)
+                name = fallback_holidays(d.year).get(d)
+                if name:
+                    info = DayInfo(d, False, "holiday", name, fallback=True)
+                else:
+                    info = DayInfo(d, not weekend, "weekend" if weekend else "workday", fallback=True)
+            else:
+                info = DayInfo(d, not weekend, "weekend" if weekend else "workday")
+        if len(self._day_cache) < 20000:
+            self._day_cache[d] = info
+        return info
+
+    def is_workday(self, d: dt.date) -> bool:
+        return self.day(d).is_workday
+
+    def is_known(self, d: dt.date) -> bool:
+        return d.year in self.known_years
+
+    def _fallback_years(self, a: dt.date, b: dt.date) -> tuple[int, ...]:
+        lo, hi = min(a, b), max(a, b)
+        return tuple(y for y in range(lo.year, hi.year + 1) if y not in self.known_years)
+
+    def end_of_day(self, d: dt.date) -> dt.datetime:
+        t = self.periods[-1][1] if (self.close_of_business and self.periods) else END_OF_DAY
+        return dt.datetime.combine(d, t, tzinfo=SHANGHAI)
+
+    def next_workday(self, d: dt.date, explain: list[str] | None = None) -> dt.date:
+        """The first working day on or after `d`."""
+        for _ in range(MAX_SCAN_DAYS):
+            info = self.day(d)
+            if info.is_workday:
+                return d
+            if explain is not None:
+                explain.append("顺延 " + info.reason())
+            d += dt.timedelta(days=1)
+        raise ValueError("日历中找不到工作日")
+
+    # day-based periods
+    def add_working_days(self, start: dt.datetime, days: int, explain: list[str] | None = None) -> Deadline:
+        local = start.astimezone(SHANGHAI)
+        d = local.date()
+        counted = 0
+        for _ in range(MAX_SCAN_DAYS):
+            if counted >= days:
+                break
+            d += dt.timedelta(days=1)
+            info = self.day(d)
+            if info.is_workday:
+                counted += 1
+                if explain is not None and info.kind in ("adjusted_workday", "company_open"):
+                    explain.append(f"第{counted}个工作日 " + info.reason())
+            elif explain is not None:
+                explain.append("跳过 " + info.reason())
+        else:
+            raise ValueError("日历中找不到足够的工作日")
+        return Deadline(self.end_of_day(d), self._fallback_years(local.date(), d), explain or [])
+
+    def add_calendar_days(self, start: dt.datetime, days: int, explain: list[str] | None = None) -> Deadline:
+        local = start.astimezone(SHANGHAI)
+        last = local.date() + dt.timedelta(days=days)
+        last = self.next_workday(last, explain)  # Art. 203
+        return Deadline(self.end_of_day(last), self._fallback_years(local.date(), last), explain or [])
+
+    def add_months(self, start: dt.datetime, months: int, explain: list[str] | None = None) -> Deadline:
+        local = start.astimezone(SHANGHAI)
+        index = local.month - 1 + months
+        year, month = local.year + index // 12, index % 12 + 1
+        last = dt.date(year, month, min(local.day, _cal.monthrange(year, month)[1]))  # Art. 202
+        last = self.next_workday(last, explain)  # Art. 203
+        return Deadline(self.end_of_day(last), self._fallback_years(local.date(), last), explain or [])
+
+    # hour-based periods
+    def _periods_of(self, d: dt.date):
+        for ps, pe in self.periods:
+            yield dt.datetime.combine(d, ps, tzinfo=SHANGHAI), dt.datetime.combine(d, pe, tzinfo=SHANGHAI)
+
+    def add_working_seconds(
+        self, start: dt.datetime, seconds: float, explain: list[str] | None = None
+    ) -> Deadline:
+        local = start.astimezone(SHANGHAI)
+        remaining = float(seconds)
+        d = local.date()
+        for _ in range(MAX_SCAN_DAYS):
+            info = self.day(d)
+            if info.is_workday:
+                for ps, pe in self._periods_of(d):
+                    seg_start = max(ps, local)
+                    if pe <= seg_start:
+                        continue
+                    avail = (pe - seg_start).total_seconds()
+                    if remaining <= avail:
+                        due = seg_start + dt.timedelta(seconds=remaining)
+                        return Deadline(due, self._fallback_years(local.date(), d), explain or [])
+                    remaining -= avail
+            elif explain is not None:
+                explain.append("跳过 " + info.reason())
+            d += dt.timedelta(days=1)
+        raise ValueError("日历中找不到足够的工作时间")
+
+    def add_working_hours(
+        self, start: dt.datetime, hours: float, explain: list[str] | None = None
+    ) -> Deadline:
+        return self.add_working_seconds(start, hours * 3600, explain)
+
+    # counting
+    def working_seconds_between(self, a: dt.datetime, b: dt.datetime) -> float:
+        if b <= a:
+            return 0.0
+        a, b = a.astimezone(SHANGHAI), b.astimezone(SHANGHAI)
+        total = 0.0
+        d = a.date()
+        while d <= b.date():
+            if self.is_workday(d):
+                for ps, pe in self._periods_of(d):
+                    lo, hi = max(ps, a), min(pe, b)
+                    if hi > lo:
+                        total += (hi - lo).total_seconds()
+            d += dt.timedelta(days=1)
+        return total
+
+    def working_days_between(self, a: dt.datetime, b: dt.datetime) -> int:
+        """Working days after a's day up to and including b's day (the start day is not counted)."""
+        da, db = a.astimezone(SHANGHAI).date(), b.astimezone(SHANGHAI).date()
+        count = 0
+        d = da + dt.timedelta(days=1)
+        while d <= db:
+            if self.is_workday(d):
+                count += 1
+            d += dt.timedelta(days=1)
+        return count
+
+    # the one entry point for policy durations
+    def deadline(self, start: dt.datetime, duration: Duration, *, explain: bool = False) -> Deadline:
+        notes: list[str] | None = [] if explain else None
+        unit, n = duration.unit, duration.amount
+        if unit == "working_days":
+            return self.add_working_days(start, n, notes)
+        if unit == "working_hours":
+            return self.add_working_hours(start, n, notes)
+        if unit == "calendar_days":
+            return self.add_calendar_days(start, n, notes)
+        if unit == "months":
+            return self.add_months(start, n, notes)
+        delta = dt.timedelta(hours=n) if unit == "calendar_hours" else dt.timedelta(minutes=n)
+        due = start + delta
+        return Deadline(
+            due, self._fallback_years(start.astimezone(SHANGHAI).date(), due.astimezone(SHANGHAI).date())
+        )
+
+    def extend(self, due: dt.datetime, unit: str, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+        """Move `due` on by the time that passed between start and end, measured in the unit (pauses)."""
+        if end <= start:
+            return due
+        if unit == "working_days":
+            k = self.working_days_between(start, end)
+            return self.add_working_days(due, k).due if k else due
+        if unit == "working_hours":
+            s = self.working_seconds_between(start, end)
+            return self.add_working_seconds(due, s).due if s else due
+        if unit in ("calendar_days", "months"):
+            k = (end.astimezone(SHANGHAI).date() - start.astimezone(SHANGHAI).date()).days
+            if not k:
+                return due
+            return self.add_calendar_days(due, k).due
+        return due + (end - start)
+
+    def elapsed(self, unit: str, start: dt.datetime, end: dt.datetime) -> float:
+        """Time used in seconds, measured as the unit measures it (working time for working units)."""
+        if unit in ("working_days", "working_hours"):
+            return self.working_seconds_between(start, end)
+        return max(0.0, (end - start).total_seconds())
+
+    def warn_at(self, unit: str, start: dt.datetime, due: dt.datetime, share: float) -> dt.datetime:
+        if due <= start:
+            return due
+        if unit in ("working_days", "working_hours"):
+            total = self.working_seconds_between(start, due)
+            if total > 0:
+                return min(due, self.add_working_seconds(start, total * share).due)
+        return start + (due - start) * share
+
+
+# --- loading from the database (cached) ---------------------------------------------------------
+
+_CACHE_TTL = 60.0
+_cache_lock = threading.Lock()
+_cache: dict[tuple, tuple[float, WorkCalendar]] = {}
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+    _warned_years.clear()
+
+
+def _periods_from(rules) -> tuple[tuple[tuple[dt.time, dt.time], ...], bool]:
+    if rules is None:
+        return DEFAULT_PERIODS, False
+    section = rules.section("business_hours") if hasattr(rules, "section") else {}
+    periods = []
+    for a, b in section.get("periods", []):
+        periods.append((dt.time.fromisoformat(a), dt.time.fromisoformat(b)))
+    return tuple(periods) or DEFAULT_PERIODS, section.get("day_ends", "midnight") == "close_of_business"
+
+
+def get_calendar(branch_id: int | None = None, rules=None) -> WorkCalendar:
+    """The calendar for a branch (national schedule + the company's and the branch's overrides)."""
+    periods, cob = _periods_from(rules)
+    key = (branch_id, periods, cob)
+    now = _time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < _CACHE_TTL:
+            return hit[1]
+    cal = _build(branch_id, periods, cob)
+    with _cache_lock:
+        _cache[key] = (now, cal)
+    return cal
+
+
+def _build(branch_id, periods, cob) -> WorkCalendar:
+    from django.db.models import Q
+
+    from kesu.sla.models import CalendarDay, CalendarYear
+
+    exceptions: dict[dt.date, DayInfo] = {}
+    known = set(CalendarYear.objects.values_list("year", flat=True))
+    if not known:
+        from kesu.sla.services import ensure_calendar_seeded
+
+        ensure_calendar_seeded()
+        known = set(CalendarYear.objects.values_list("year", flat=True))
+    rows = CalendarDay.objects.filter(Q(branch__isnull=True) | Q(branch_id=branch_id)).values_list(
+        "date", "is_workday", "kind", "name", "branch_id", "is_override"
+    )
+    # National rows first, then the company-wide overrides; the branch's own rows win.
+    for d, is_workday, kind, name, _b, _o in sorted(rows, key=lambda r: (r[4] is not None, r[5])):
+        exceptions[d] = DayInfo(d, is_workday, kind, name)
+    return WorkCalendar(exceptions, known, periods, cob)
+
+
+def calendar_for_case(case, rules=None) -> WorkCalendar:
+    return get_calendar(getattr(case, "branch_id", None), rules)
+
+
+# --- helpers kept for the lifecycle actions ---------------------------------------------------------
 
 
 def add_calendar_days(start: dt.datetime, days: int) -> dt.datetime:
-    """Civil Code Art. 201: the start day is not counted; the period ends at 24:00 of its last day."""
-    local = start.astimezone(SHANGHAI)
-    return _end_of_day(local.date() + dt.timedelta(days=days))
+    """Civil Code Art. 201/203: start day not counted; ends 24:00 of the last day, rolled to a working day."""
+    return get_calendar().add_calendar_days(start, days).due
 
 
 def add_months(start: dt.datetime, months: int) -> dt.datetime:
-    """Calendar months; a missing day (31 Feb) ends on the month's last day (Civil Code Art. 202)."""
-    local = start.astimezone(SHANGHAI)
-    month_index = local.month - 1 + months
-    year, month = local.year + month_index // 12, month_index % 12 + 1
-    day = min(local.day, _cal.monthrange(year, month)[1])
-    return _end_of_day(dt.date(year, month, day))
+    """Calendar months (Art. 202: a missing day ends on the month's last day), rolled to a working day."""
+    return get_calendar().add_months(start, months).due
+
+
+def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
+    return get_calendar().add_working_days(start, days).due
+
+
+def add_working_hours(start: dt.datetime, hours: float) -> dt.datetime:
+    return get_calendar().add_working_hours(start, hours).due

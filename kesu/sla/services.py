@@ -1,16 +1,478 @@
-"""Deadline engine entry points called by the transition service (first cut)."""
+"""Deadline engine: every write of kesu.sla (stage deadlines, extensions, calendar, accountability).
+
+`after_case_event` is called by `kesu.cases.services.perform` (and `register_case`) inside their
+transaction after every event; it opens, meets, pauses and recomputes the case's stage deadlines
+(see `kesu.sla.stages`) and keeps `Case.due_at` = the earliest open, running stage deadline.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from decimal import Decimal
 from typing import Any
+
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from kesu.sla.calendar import (
+    SHANGHAI,
+    Duration,
+    WorkCalendar,
+    calendar_for_case,
+    clear_cache,
+    format_instant,
+    holiday_name_zh,
+)
+from kesu.sla.models import CalendarDay, CalendarYear, StageDeadline
+from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
+
+log = logging.getLogger("kesu.sla")
+
+GRADED_LEVELS = ("urgent", "major", "crisis")
+ONE_SECOND = dt.timedelta(seconds=1)
+
+
+# --- policy access ---------------------------------------------------------------------------
+
+
+def sla_section(rules) -> dict[str, Any]:
+    return rules.section("sla") if rules is not None else {}
+
+
+def escalation_settings(rules) -> tuple[list[str], list[float], float]:
+    esc = rules.section("escalation") if rules is not None else {}
+    chain = list(esc.get("chain", ["handler", "dept_head", "supervisor", "cs_manager", "general_manager"]))
+    grace = [float(x) for x in esc.get("grace_working_hours", [0] * len(chain))]
+    grace += [grace[-1] if grace else 0.0] * (len(chain) - len(grace))
+    return chain, grace, float(esc.get("warn_at_share", 0.8))
+
+
+def matching_rules(rules, stage: str, case) -> list[dict[str, Any]]:
+    out = []
+    channel = case.channel.code if case.channel_id else ""
+    for rule in rules.sla_rules if rules is not None else []:
+        if rule.get("stage") != stage:
+            continue
+        if rule.get("levels") and case.level not in rule["levels"]:
+            continue
+        if rule.get("kinds") and case.kind not in rule["kinds"]:
+            continue
+        if rule.get("channels") and channel not in rule["channels"]:
+            continue
+        out.append(rule)
+    return out
+
+
+def _rule_source(rules, rule: dict[str, Any]) -> str:
+    narrow = ",".join(f"{k}={'/'.join(rule[k])}" for k in ("levels", "kinds", "channels") if rule.get(k))
+    text = (
+        f"{getattr(rules, 'code', '?')}:{rule['stage']} {rule['amount']} {rule['unit']} from {rule['start']}"
+    )
+    return (text + (f" [{narrow}]" if narrow else ""))[:200]
+
+
+def _anchor(rule: dict[str, Any], stage: StageDeadline, case) -> dt.datetime:
+    start = rule.get("start")
+    if stage.ref.startswith("reopen"):
+        return stage.starts_at  # a reopened case owes a new answer from the reopening
+    if start == "received" and case.received_at:
+        return case.received_at
+    if start == "last_contact" and case.last_contact_at:
+        return case.last_contact_at
+    return stage.starts_at
+
+
+# --- computing one stage ------------------------------------------------------------------------
+
+
+def compute_stage(stage: StageDeadline, case, rules, cal: WorkCalendar) -> bool:
+    """Fill the stage's due/warn times from the best matching rule; False when no rule applies."""
+    candidates = matching_rules(rules, stage.stage, case)
+    if not candidates:
+        return False
+    best = None
+    for rule in candidates:
+        duration = Duration(int(rule["amount"]), rule["unit"])
+        anchor = _anchor(rule, stage, case)
+        result = cal.deadline(anchor, duration)
+        if best is None or result.due < best[1].due:
+            best = (rule, result, anchor)
+    rule, result, anchor = best
+    fallback = result.fallback
+    stage.amount, stage.unit = int(rule["amount"]), rule["unit"]
+    stage.rule_source = _rule_source(rules, rule)
+    stage.base_due_at = result.due
+    due = result.due
+    if stage.extension_days:
+        ext = cal.add_working_days(due, stage.extension_days)
+        due, fallback = ext.due, fallback or ext.fallback
+    for start_iso, end_iso in stage.pauses or []:
+        p_from, p_to = dt.datetime.fromisoformat(start_iso), dt.datetime.fromisoformat(end_iso)
+        if p_from <= due:
+            due = cal.extend(due, stage.unit, p_from, p_to)
+    fallback = fallback or bool(
+        cal._fallback_years(anchor.astimezone(SHANGHAI).date(), due.astimezone(SHANGHAI).date())
+    )
+    stage.due_at = due
+    _, _, share = escalation_settings(rules)
+    stage.warn_at = cal.warn_at(stage.unit, anchor, due, share)
+    stage.under_fallback = fallback
+    return True
+
+
+def next_check(stage: StageDeadline, rules, cal: WorkCalendar) -> dt.datetime | None:
+    """The next instant the sweeper has work on this stage (warning, breach, escalation step)."""
+    if stage.state != StageDeadline.State.OPEN or stage.paused_at is not None:
+        return None
+    if stage.breached_at is None:
+        if stage.warned_at is None and stage.warn_at < stage.due_at:
+            return stage.warn_at
+        return stage.due_at + ONE_SECOND
+    chain, grace, _ = escalation_settings(rules)
+    if stage.escalation_step >= len(chain):
+        return None
+    return escalation_time(stage, grace[stage.escalation_step], cal)
+
+
+def escalation_time(stage: StageDeadline, grace_hours: float, cal: WorkCalendar) -> dt.datetime:
+    if grace_hours <= 0:
+        return stage.due_at + ONE_SECOND
+    return cal.add_working_hours(stage.due_at, grace_hours).due
+
+
+# --- the hook -------------------------------------------------------------------------------------
 
 
 def after_case_event(case, event, rules) -> None:
     """Recompute the case's deadlines after an event. Runs inside `perform`'s transaction."""
-    return None
+    if getattr(case, "is_imported", False) or event.action in NEUTRAL_ACTIONS:
+        return
+    now = event.created_at
+    cal = calendar_for_case(case, rules)
+    stages = {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
+    dirty: set[tuple[str, str]] = set()
+    payload = event.payload or {}
+
+    # 1. stages met by this action
+    for key, s in stages.items():
+        if s.state != StageDeadline.State.OPEN:
+            continue
+        spec = STAGES.get(s.stage)
+        if spec is None or event.action not in spec.ends:
+            continue
+        pred = spec.ends[event.action]
+        if pred is not None and not pred(event):
+            continue
+        if spec.ref_key and s.ref and str(payload.get(spec.ref_key, s.ref)) != s.ref:
+            continue
+        s.state, s.met_at = StageDeadline.State.MET, now
+        if s.paused_at is not None:
+            s.pauses = [*s.pauses, [s.paused_at.isoformat(), now.isoformat()]]
+            s.paused_at = None
+        dirty.add(key)
+
+    # 2. finished cases: nothing else is owed except the follow-up
+    if case.status in FINISHED:
+        for key, s in stages.items():
+            if s.state == StageDeadline.State.OPEN and s.stage != "follow_up":
+                s.state = StageDeadline.State.CANCELLED
+                dirty.add(key)
+
+    # 3. suspension pauses, resumption resumes
+    pause = bool(sla_section(rules).get("pause_on_suspension", True))
+    if event.action == "suspend" and pause:
+        for key, s in stages.items():
+            spec = STAGES.get(s.stage)
+            if (
+                s.state == StageDeadline.State.OPEN
+                and s.paused_at is None
+                and spec
+                and spec.paused_by_suspension
+            ):
+                s.paused_at = now
+                dirty.add(key)
+    if event.action == "resume":
+        for key, s in stages.items():
+            if s.state == StageDeadline.State.OPEN and s.paused_at is not None:
+                s.pauses = [*s.pauses, [s.paused_at.isoformat(), now.isoformat()]]
+                s.paused_at = None
+                dirty.add(key)
+
+    # 4. stages opened by this action
+    for name, spec in STAGES.items():
+        if event.action not in spec.opens:
+            continue
+        pred = spec.opens[event.action]
+        if pred is not None and not pred(event):
+            continue
+        if not matching_rules(rules, name, case):
+            continue
+        ref = ""
+        if spec.ref_key and payload.get(spec.ref_key) is not None:
+            ref = str(payload[spec.ref_key])
+        elif event.action in ("reopen", "follow_up") and name == "answer":
+            ref = f"reopen{case.reopen_count}"
+        key = (name, ref)
+        if key in stages and stages[key].state == StageDeadline.State.OPEN:
+            continue  # e.g. a re-assignment does not restart the first-contact clock
+        if key in stages:
+            continue
+        s = StageDeadline(case=case, stage=name, ref=ref, starts_at=now)
+        if event.action == "register" and name == "record":
+            s.starts_at = case.received_at
+        stages[key] = s
+        dirty.add(key)
+        if not compute_stage(s, case, rules, cal):
+            del stages[key]
+            dirty.discard(key)
+            continue
+        if name in spec.ends and event.action in spec.ends:
+            s.state, s.met_at = StageDeadline.State.MET, now
+
+    # 5. recompute every open stage (levels, kinds, calendar may have changed)
+    for key, s in stages.items():
+        if s.state == StageDeadline.State.OPEN:
+            old = (s.due_at, s.warn_at, s.under_fallback)
+            if s.pk is None or compute_stage(s, case, rules, cal):
+                if old != (s.due_at, s.warn_at, s.under_fallback):
+                    dirty.add(key)
+            if event.action == "recompute_deadlines" and s.breached_at and s.due_at >= now:
+                # A corrected calendar moved the deadline beyond now: the breach was an artefact.
+                s.breached_at, s.escalation_step, s.warned_at = None, 0, None
+                dirty.add(key)
+        nc = next_check(s, rules, cal)
+        if nc != s.next_check_at:
+            s.next_check_at = nc
+            dirty.add(key)
+
+    for key in dirty:
+        stages[key].save()
+
+    # 6. accountability proposed when the case is graded urgent/major/crisis
+    if event.action in ("register", "accept", "regrade", "assign", "start_investigation"):
+        propose_graded_accountability(case, rules, now)
+
+    # 7. the case's binding deadline
+    running = [
+        s.due_at for s in stages.values() if s.state == StageDeadline.State.OPEN and s.paused_at is None
+    ]
+    due = min(running) if running else None
+    if case.due_at != due:
+        type(case).objects.filter(pk=case.pk).update(due_at=due)
+        case.due_at = due
+
+
+# --- extension ----------------------------------------------------------------------------------
 
 
 def apply_extension(ctx) -> dict[str, Any]:
-    from kesu.cases.errors import Conflict
+    """`extend_deadline`: move the answer deadline by N working days, within the policy's maximum."""
+    from kesu.cases.errors import Conflict, Invalid
 
-    raise Conflict("时限延长尚未启用", code="not_available")
+    try:
+        days = int(ctx.data.get("days") or ctx.data.get("working_days") or 0)
+    except (TypeError, ValueError):
+        raise Invalid("延长天数须为正整数", details={"days": "须为正整数"})
+    if days <= 0 or days > 365:
+        raise Invalid("延长天数须为正整数", details={"days": "须为正整数"})
+    reason = ctx.text("reason")
+    stage_name = ctx.data.get("stage") or "answer"
+    stage = (
+        StageDeadline.objects.select_for_update()
+        .filter(case=ctx.case, stage=stage_name, state=StageDeadline.State.OPEN)
+        .order_by("-pk")
+        .first()
+    )
+    if stage is None:
+        raise Conflict("没有可延长的进行中时限", code="no_open_deadline")
+    ext = sla_section(ctx.rules).get("extension", {})
+    max_total = int(ext.get("max_total_working_days", 20))
+    total_ext = stage.extension_days + days
+    total = total_ext + (stage.amount if stage.unit == "working_days" else 0)
+    if total > max_total:
+        raise Invalid(
+            f"延长后总时限 {total} 个工作日，超过规定上限 {max_total} 个工作日",
+            code="extension_limit",
+            details={"days": f"最多还可延长 {max(0, max_total - total + days)} 个工作日"},
+        )
+    old_due = stage.due_at
+    stage.extension_days = total_ext
+    cal = calendar_for_case(ctx.case, ctx.rules)
+    compute_stage(stage, ctx.case, ctx.rules, cal)
+    if stage.breached_at and stage.due_at >= ctx.now:
+        stage.breached_at, stage.escalation_step, stage.warned_at = None, 0, None
+    elif stage.warned_at and stage.warn_at > ctx.now:
+        stage.warned_at = None
+    stage.next_check_at = next_check(stage, ctx.rules, cal)
+    stage.save()
+    return {
+        "stage": stage.stage,
+        "days": days,
+        "total_extension_days": total_ext,
+        "old_due": format_instant(old_due),
+        "new_due": format_instant(stage.due_at),
+        "reason": reason,
+    }
+
+
+# --- accountability -------------------------------------------------------------------------------
+
+
+def responsible_person(case):
+    return case.handler or case.first_responder
+
+
+def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
+    """Propose (once per case, person and reason) the penalty the policy sets for this case."""
+    from kesu.cases.models import Accountability
+    from kesu.org.selectors import direct_supervisor
+
+    person = responsible_person(case)
+    if person is None:
+        log.info("case %s: no responsible person yet for accountability %s", case.pk, reason)
+        return None
+    penalty = rules.penalty_for(level=case.level, channel=case.channel.code)
+    record, created = Accountability.objects.get_or_create(
+        case=case,
+        person=person,
+        reason=reason,
+        defaults={
+            "supervisor": direct_supervisor(person),
+            "basis": penalty["basis"][:60],
+            "person_amount": penalty["person"],
+            "supervisor_amount": penalty["supervisor"],
+            "reminder": penalty["reminder"],
+            "created_at": now,
+        },
+    )
+    if (
+        not created
+        and record.state == Accountability.State.PROPOSED
+        and Decimal(penalty["person"]) > record.person_amount
+    ):
+        record.person_amount, record.supervisor_amount = penalty["person"], penalty["supervisor"]
+        record.basis, record.reminder = penalty["basis"][:60], penalty["reminder"]
+        record.save()
+    if created and record.supervisor_id:
+        from kesu.sla.notify import notify
+
+        notify(
+            [record.supervisor],
+            kind="accountability.proposed",
+            title=f"待确认责任追究：{case.number}",
+            body=f"案件 {case.number}（{reason}）拟追究 {person.get_full_name() or person.get_username()}："
+            f"罚款 {record.person_amount} 元，直接上级 {record.supervisor_amount} 元。",
+            case=case,
+            key=f"acc:{record.pk}",
+            event="accountability.proposed",
+            data={
+                "case": case.number,
+                "reason": reason,
+                "person": person.get_username(),
+                "person_amount": str(record.person_amount),
+                "supervisor_amount": str(record.supervisor_amount),
+            },
+        )
+    return record
+
+
+def propose_graded_accountability(case, rules, now: dt.datetime):
+    if case.level in GRADED_LEVELS:
+        return propose_accountability(case, rules, reason="graded", now=now)
+    return None
+
+
+# --- calendar administration ------------------------------------------------------------------------
+
+
+def load_official_schedule(
+    year: int,
+    holidays: list[tuple[dt.date, str]],
+    workdays: list[tuple[dt.date, str]],
+    *,
+    note: str = "",
+    recompute: bool = True,
+) -> dict[str, Any]:
+    """Enter a year's official State Council schedule; deadlines computed on the fallback are recomputed."""
+    from kesu.cases.errors import Invalid
+
+    bad = [d for d, _ in [*holidays, *workdays] if d.year != year]
+    if bad:
+        raise Invalid(f"日期不属于 {year} 年：{bad[0]}", details={"dates": "年份不符"})
+    both = {d for d, _ in holidays} & {d for d, _ in workdays}
+    if both:
+        raise Invalid(f"同一天不能既放假又上班：{min(both)}", details={"dates": "冲突"})
+    with transaction.atomic():
+        CalendarDay.objects.filter(date__year=year, branch__isnull=True, is_override=False).delete()
+        rows = [
+            CalendarDay(
+                date=d, is_workday=False, kind="holiday", name=holiday_name_zh(n), source=f"official:{year}"
+            )
+            for d, n in sorted(set(holidays))
+        ] + [
+            CalendarDay(
+                date=d,
+                is_workday=True,
+                kind="adjusted_workday",
+                name=holiday_name_zh(n),
+                source=f"official:{year}",
+            )
+            for d, n in sorted(set(workdays))
+        ]
+        CalendarDay.objects.bulk_create(rows)
+        CalendarYear.objects.update_or_create(
+            year=year, defaults={"source": CalendarYear.Source.OFFICIAL, "note": note[:200]}
+        )
+    clear_cache()
+    recomputed = recompute_fallback_deadlines(f"录入 {year} 年官方放假安排") if recompute else 0
+    return {
+        "year": year,
+        "holidays": len(holidays),
+        "workdays": len(workdays),
+        "recomputed_cases": recomputed,
+    }
+
+
+def recompute_fallback_deadlines(reason: str, chunk: int = 200) -> int:
+    """Recompute (with a `recompute_deadlines` event) every open case with a fallback deadline."""
+    from kesu.cases.services import perform
+
+    count, last = 0, 0
+    while True:
+        ids = list(
+            StageDeadline.objects.filter(
+                under_fallback=True, state=StageDeadline.State.OPEN, case_id__gt=last
+            )
+            .order_by("case_id")
+            .values_list("case_id", flat=True)
+            .distinct()[:chunk]
+        )
+        if not ids:
+            return count
+        for case_id in ids:
+            perform(case_id, "recompute_deadlines", None, reason=reason)
+            count += 1
+        last = ids[-1]
+
+
+def ensure_calendar_seeded() -> None:
+    """Seed 2004–2026 from chinesecalendar when the table is empty (e.g. after a test-database flush)."""
+    if not CalendarYear.objects.exists():
+        from kesu.sla.seed import seed_from_chinesecalendar
+
+        seed_from_chinesecalendar(CalendarDay, CalendarYear)
+        clear_cache()
+
+
+def refresh_case_due(case) -> dt.datetime | None:
+    due = StageDeadline.objects.filter(case=case, state="open", paused_at__isnull=True).aggregate(
+        m=Min("due_at")
+    )["m"]
+    type(case).objects.filter(pk=case.pk).update(due_at=due)
+    return due
+
+
+def now() -> dt.datetime:
+    return timezone.now()

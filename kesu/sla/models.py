@@ -1,0 +1,215 @@
+"""Working-day calendar, per-stage deadlines, notifications and outbound webhooks."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+USER = settings.AUTH_USER_MODEL
+
+
+class CalendarYear(models.Model):
+    """A year whose official holiday schedule is known (else the calendar falls back)."""
+
+    class Source(models.TextChoices):
+        CHINESECALENDAR = "chinesecalendar", _("chinesecalendar 内置")
+        OFFICIAL = "official", _("官方安排（管理员录入）")
+
+    year = models.PositiveSmallIntegerField(_("年份"), unique=True)
+    source = models.CharField(_("来源"), max_length=20, choices=Source.choices)
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+    loaded_at = models.DateTimeField(_("录入时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("日历年度")
+        verbose_name_plural = _("日历年度")
+        ordering = ["year"]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class CalendarDay(models.Model):
+    """A day that differs from the Monday–Friday rule: a holiday, an adjusted working day, an override."""
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", _("法定节假日")
+        ADJUSTED_WORKDAY = "adjusted_workday", _("调休上班")
+        COMPANY_CLOSED = "company_closed", _("公司休息日")
+        COMPANY_OPEN = "company_open", _("公司工作日")
+
+    date = models.DateField(_("日期"), db_index=True)
+    is_workday = models.BooleanField(_("工作日"))
+    kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices)
+    name = models.CharField(_("名称"), max_length=60, blank=True)
+    source = models.CharField(_("来源"), max_length=40, blank=True)
+    # Company overrides (is_override) apply company-wide, or to one branch when `branch` is set.
+    is_override = models.BooleanField(_("公司调整"), default=False)
+    branch = models.ForeignKey(
+        "org.Department",
+        verbose_name=_("适用机构"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("日历日")
+        verbose_name_plural = _("日历日")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date", "is_override"],
+                condition=models.Q(branch__isnull=True),
+                name="calendar_day_unique_national",
+            ),
+            models.UniqueConstraint(
+                fields=["date", "branch"],
+                condition=models.Q(branch__isnull=False),
+                name="calendar_day_unique_branch",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.get_kind_display()} {self.name}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.kind in (self.Kind.COMPANY_CLOSED, self.Kind.COMPANY_OPEN) or self.branch_id:
+            self.is_override = True
+        self.is_workday = self.kind in (self.Kind.ADJUSTED_WORKDAY, self.Kind.COMPANY_OPEN)
+        super().save(*args, **kwargs)
+
+
+class StageDeadline(models.Model):
+    """The deadline of one stage of one case (record, answer, collaboration #n, ...)."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("进行中")
+        MET = "met", _("已完成")
+        CANCELLED = "cancelled", _("已取消")
+
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="stage_deadlines")
+    stage = models.CharField(_("环节"), max_length=30)
+    ref = models.CharField(_("关联"), max_length=40, blank=True, default="")
+    state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.OPEN)
+    starts_at = models.DateTimeField(_("起算时间"))
+    amount = models.PositiveIntegerField(_("时限"))
+    unit = models.CharField(_("单位"), max_length=20)
+    rule_source = models.CharField(_("规则"), max_length=200, blank=True)
+    base_due_at = models.DateTimeField(_("原定期限"))
+    due_at = models.DateTimeField(_("期限"))
+    warn_at = models.DateTimeField(_("预警时间"))
+    extension_days = models.PositiveIntegerField(_("延长工作日"), default=0)
+    pauses = models.JSONField(_("暂停区间"), default=list, blank=True)
+    paused_at = models.DateTimeField(_("暂停于"), null=True, blank=True)
+    under_fallback = models.BooleanField(_("按推定日历计算"), default=False, db_index=True)
+    met_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    warned_at = models.DateTimeField(_("预警时间"), null=True, blank=True)
+    breached_at = models.DateTimeField(_("超时时间"), null=True, blank=True)
+    escalation_step = models.PositiveSmallIntegerField(_("已升级步数"), default=0)
+    # The next instant the sweeper must look at this row (warning, breach, next escalation); null = nothing.
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("环节时限")
+        verbose_name_plural = _("环节时限")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "stage", "ref"], name="stage_deadline_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "due_at"]),
+            models.Index(fields=["stage", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.stage}{'#' + self.ref if self.ref else ''} → {self.due_at}"
+
+    @property
+    def is_breached(self) -> bool:
+        if self.breached_at is not None:
+            return True
+        return self.met_at is not None and self.met_at > self.due_at
+
+
+class Notification(models.Model):
+    """In-app inbox entry."""
+
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="notifications")
+    case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("类型"), max_length=30)
+    title = models.CharField(_("标题"), max_length=200)
+    body = models.TextField(_("内容"), blank=True)
+    created_at = models.DateTimeField(_("时间"))
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+    emailed = models.BooleanField(default=False)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+
+    class Meta:
+        verbose_name = _("站内通知")
+        verbose_name_plural = _("站内通知")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class WebhookSubscription(models.Model):
+    name = models.CharField(_("名称"), max_length=100)
+    url = models.URLField(_("地址"), max_length=500)
+    secret = models.CharField(_("签名密钥"), max_length=200)
+    events = models.JSONField(_("事件"), default=list, blank=True, help_text=_("为空表示全部事件"))
+    is_active = models.BooleanField(_("启用"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("外发 Webhook 订阅")
+        verbose_name_plural = _("外发 Webhook 订阅")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events
+
+
+class WebhookDelivery(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("待发送")
+        DELIVERED = "delivered", _("已送达")
+        FAILED = "failed", _("失败")
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=60)
+    payload = models.JSONField()
+    dedupe_key = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Webhook 投递")
+        verbose_name_plural = _("Webhook 投递")
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "dedupe_key"], name="webhook_delivery_once")
+        ]
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("Webhook 投递记录")
+        verbose_name_plural = _("Webhook 投递记录")
+        ordering = ["delivery", "number"]

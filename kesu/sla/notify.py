@@ -1,0 +1,235 @@
+"""Notifications: in-app inbox, e-mail (Django's e-mail backend) and signed outbound webhooks.
+
+`notify` is idempotent per `key`: the inbox entry, its e-mail and the webhook delivery are created
+once; e-mails and webhooks are sent by background tasks after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kesu.sla.models import Notification, WebhookAttempt, WebhookDelivery, WebhookSubscription
+
+log = logging.getLogger("kesu.sla.notify")
+
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600)
+SIGNATURE_HEADER = "X-Kesu-Signature"
+TIMESTAMP_HEADER = "X-Kesu-Timestamp"
+
+
+def notify(
+    users,
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    case=None,
+    key: str,
+    event: str | None = None,
+    data: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Inbox entry (+ e-mail) for each user and a webhook delivery per subscription, once per key."""
+    now = now or timezone.now()
+    created: list[Notification] = []
+    seen: set[int] = set()
+    for user in users:
+        if user is None or user.pk in seen:
+            continue
+        seen.add(user.pk)
+        dedupe = f"{key}:u{user.pk}"[:200]
+        if Notification.objects.filter(dedupe_key=dedupe).exists():
+            continue
+        try:
+            with transaction.atomic():
+                n = Notification.objects.create(
+                    user=user,
+                    case=case,
+                    kind=kind,
+                    title=title[:200],
+                    body=body,
+                    created_at=now,
+                    dedupe_key=dedupe,
+                )
+        except IntegrityError:
+            continue
+        created.append(n)
+        if user.email:
+            transaction.on_commit(lambda pk=n.pk: _enqueue_email(pk))
+    if event:
+        publish(event, data or {}, key=key, now=now)
+    return created
+
+
+def publish(
+    event: str, data: dict[str, Any], *, key: str, now: dt.datetime | None = None
+) -> list[WebhookDelivery]:
+    now = now or timezone.now()
+    out = []
+    for sub in WebhookSubscription.objects.filter(is_active=True):
+        if not sub.wants(event):
+            continue
+        delivery, created = WebhookDelivery.objects.get_or_create(
+            subscription=sub,
+            dedupe_key=key[:200],
+            defaults={"event": event, "payload": data, "created_at": now, "next_attempt_at": now},
+        )
+        if created:
+            out.append(delivery)
+            transaction.on_commit(lambda pk=delivery.pk: _enqueue_webhook(pk))
+    return out
+
+
+def _enqueue_email(pk: int) -> None:
+    from kesu.sla.tasks import send_notification_email
+
+    try:
+        send_notification_email.enqueue(pk)
+    except Exception:
+        log.exception("could not enqueue e-mail for notification %s", pk)
+
+
+def _enqueue_webhook(pk: int, run_after: dt.datetime | None = None) -> None:
+    from kesu.sla.tasks import deliver_webhook
+
+    try:
+        task = deliver_webhook
+        if run_after is not None:
+            if not task.get_backend().supports_defer:
+                return  # the sweeper retries due deliveries
+            task = task.using(run_after=run_after)
+        task.enqueue(pk)
+    except Exception:
+        log.exception("could not enqueue webhook delivery %s", pk)
+
+
+# --- e-mail ------------------------------------------------------------------------------------------
+
+
+def send_email(notification_id: int) -> bool:
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    n = Notification.objects.select_related("user", "case").filter(pk=notification_id).first()
+    if n is None or n.emailed or not n.user.email:
+        return False
+    send_mail(
+        subject=f"【客诉系统】{n.title}",
+        message=n.body or n.title,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[n.user.email],
+    )
+    Notification.objects.filter(pk=n.pk).update(emailed=True)
+    return True
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over `<timestamp>.<body>`, hex, prefixed `sha256=`."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str, *, tolerance: int = 300) -> bool:
+    if abs(time.time() - int(timestamp)) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def deliver(delivery_id: int, *, now: dt.datetime | None = None) -> str:
+    """One delivery attempt; logs it, schedules a retry with backoff on failure."""
+    with transaction.atomic():
+        d = (
+            WebhookDelivery.objects.select_for_update()
+            .select_related("subscription")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if d is None or d.state != WebhookDelivery.State.PENDING:
+            return d.state if d else "missing"
+        d.attempts += 1
+        # Claimed: a lease, so that a crashed attempt is retried by the sweeper later.
+        d.next_attempt_at = (now or timezone.now()) + dt.timedelta(minutes=10)
+        d.save(update_fields=["attempts", "next_attempt_at"])
+    sub = d.subscription
+    body = json.dumps(
+        {"event": d.event, "delivery": d.pk, "created_at": d.created_at.isoformat(), "data": d.payload},
+        ensure_ascii=False,
+        default=str,
+    ).encode()
+    ts = str(int(time.time()))
+    req = urllib.request.Request(
+        sub.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "kesu-webhook/1",
+            "X-Kesu-Event": d.event,
+            "X-Kesu-Delivery": str(d.pk),
+            TIMESTAMP_HEADER: ts,
+            SIGNATURE_HEADER: sign(sub.secret, ts, body),
+        },
+    )
+    started = time.monotonic()
+    status, error = None, ""
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status, error = exc.code, str(exc)
+    except Exception as exc:  # connection refused, timeout ...
+        error = f"{type(exc).__name__}: {exc}"
+    at = now or timezone.now()
+    WebhookAttempt.objects.create(
+        delivery=d,
+        number=d.attempts,
+        at=at,
+        status_code=status,
+        error=error[:2000],
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+    if status is not None and 200 <= status < 300:
+        WebhookDelivery.objects.filter(pk=d.pk).update(state=WebhookDelivery.State.DELIVERED, delivered_at=at)
+        return WebhookDelivery.State.DELIVERED
+    if d.attempts >= MAX_ATTEMPTS:
+        WebhookDelivery.objects.filter(pk=d.pk).update(state=WebhookDelivery.State.FAILED)
+        log.warning("webhook delivery %s failed after %s attempts", d.pk, d.attempts)
+        return WebhookDelivery.State.FAILED
+    retry_at = at + dt.timedelta(seconds=BACKOFF_SECONDS[min(d.attempts - 1, len(BACKOFF_SECONDS) - 1)])
+    WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=retry_at)
+    _enqueue_webhook(d.pk, run_after=retry_at)
+    return WebhookDelivery.State.PENDING
+
+
+def retry_due_deliveries(now: dt.datetime | None = None, limit: int = 500) -> int:
+    now = now or timezone.now()
+    ids = list(
+        WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        deliver(pk)
+    return len(ids)
+
+
+def mark_read(user, notification_ids: list[int] | None = None) -> int:
+    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    if notification_ids is not None:
+        qs = qs.filter(pk__in=notification_ids)
+    return qs.update(read_at=timezone.now())

@@ -1,0 +1,128 @@
+"""The stage table: which case action opens which deadline and which action meets it.
+
+One row per stage. `opens`/`ends` list the actions; a predicate may narrow an action (e.g. a note
+only meets "first contact" when the customer was contacted). `ref` names the sub-record that owns
+the deadline when a case may have several (collaboration requests, panel reviews).
+
+A stage is opened only when a policy rule exists for it ([[sla.rules]] with that `stage`); the
+rule's `start` chooses the anchor instant:
+    received → the case's receipt time; last_contact → the last contact with the customer;
+    anything else → the time of the opening event.
+When the case reaches a finished status (closed, invalid, answered, archived) every open stage
+other than follow-up is cancelled; `suspend` pauses the open stages (when the policy pauses on
+suspension) and `resume` resumes them, moving their deadlines on by the paused time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+
+def _contacted(event) -> bool:
+    return bool((event.payload or {}).get("contacted_customer"))
+
+
+def _left_approval(event) -> bool:
+    return event.from_status == "pending_approval" and event.to_status != "pending_approval"
+
+
+def _entered_approval(event) -> bool:
+    return event.to_status == "pending_approval"
+
+
+def _back_to_work(event) -> bool:
+    return event.from_status == "closed" and event.to_status == "investigating"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    label: str
+    opens: dict[str, Callable | None] = field(default_factory=dict)
+    ends: dict[str, Callable | None] = field(default_factory=dict)
+    ref_key: str | None = None  # payload key naming the sub-record
+    paused_by_suspension: bool = True
+
+
+def _any(event) -> bool:
+    return True
+
+
+STAGES: dict[str, StageSpec] = {
+    # 登记：收到投诉后 24 小时内录入系统（以登记时间为完成时间）
+    "record": StageSpec(_("登记录入"), opens={"register": None}, ends={"register": None}),
+    # 转交责任部门
+    "handover": StageSpec(_("转交责任部门"), opens={"accept": None}, ends={"assign": None}),
+    # 首次联系客户
+    "first_contact": StageSpec(
+        _("首次联系客户"),
+        opens={"assign": None},
+        ends={
+            "start_investigation": _contacted,
+            "add_note": _contacted,
+            "reply": None,
+            "answer_first_contact": None,
+        },
+    ),
+    # 调查核实（保险预设：7 个工作日）
+    "investigation": StageSpec(
+        _("调查核实"),
+        opens={"assign": None},
+        ends={"propose_remedy": None, "request_special_closure": None},
+    ),
+    # 答复/处理方案（办结）
+    "answer": StageSpec(
+        _("答复客户"),
+        opens={"register": None, "reopen": None, "follow_up": _back_to_work},
+        ends={"reply": None, "answer_first_contact": None},
+    ),
+    # 协办部门回复
+    "collaboration": StageSpec(
+        _("协办回复"),
+        opens={"request_collaboration": None},
+        ends={"answer_collaboration": None},
+        ref_key="request_id",
+        paused_by_suspension=False,
+    ),
+    # 合议决议
+    "panel_decision": StageSpec(
+        _("合议决议"), opens={"convene_panel": None}, ends={"decide_panel": None}, ref_key="review_id"
+    ),
+    # 审批
+    "approval": StageSpec(
+        _("方案审批"),
+        opens={"propose_remedy": _entered_approval, "request_special_closure": _entered_approval},
+        ends={"approve": _left_approval, "reject": None},
+        ref_key="proposal_id",
+    ),
+    # 回访
+    "follow_up": StageSpec(
+        _("回访"), opens={"close": None}, ends={"follow_up": None}, paused_by_suspension=False
+    ),
+    # 暂结案期限（自最后一次联系客户起）
+    "suspension": StageSpec(
+        _("暂结案期限"),
+        opens={"suspend": None},
+        ends={"resume": None, "expire_suspension": None},
+        paused_by_suspension=False,
+    ),
+}
+
+FINISHED = ("closed", "invalid", "answered", "archived")
+# Actions that change nothing a deadline depends on (skip the recomputation).
+NEUTRAL_ACTIONS = frozenset(
+    {
+        "escalate",
+        "confirm_accountability",
+        "waive_accountability",
+        "request_archive_access",
+        "decide_archive_access",
+    }
+)
+
+
+def stage_label(stage: str) -> str:
+    spec = STAGES.get(stage)
+    return str(spec.label) if spec else stage

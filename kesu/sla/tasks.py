@@ -1,0 +1,26 @@
+"""Background tasks (Django tasks API; `manage.py db_worker` runs them)."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def sweep_deadlines() -> dict:
+    from kesu.sla.sweeper import sweep
+
+    return sweep().as_dict()
+
+
+@task()
+def send_notification_email(notification_id: int) -> bool:
+    from kesu.sla.notify import send_email
+
+    return send_email(notification_id)
+
+
+@task()
+def deliver_webhook(delivery_id: int) -> str:
+    from kesu.sla.notify import deliver
+
+    return str(deliver(delivery_id))
