@@ -355,11 +355,9 @@ def propose_remedy(ctx: ActionContext) -> Outcome:
         raise Invalid(f"未知处理方式：{remedy}", details={"remedy_type": "未知处理方式"})
     if (
         case.level in ctx.rules.panel_required_levels
-        and not case.panel_reviews.filter(
-            state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED]
-        ).exists()
+        and not case.panel_reviews.filter(state=PanelReview.State.CONFIRMED).exists()
     ):
-        raise Conflict("重大/危机投诉须先经合议决议", code="panel_required")
+        raise Conflict("重大/危机投诉须先经合议决议，并由全体参加人确认纪要", code="panel_required")
     _check_no_pending_proposal(case)
     amount = _amount(ctx.data.get("amount"), "amount")
     premium = _amount(ctx.data["premium"], "premium") if ctx.data.get("premium") not in (None, "") else None
@@ -424,6 +422,8 @@ def _check_approver(ctx: ActionContext, proposal: Proposal) -> str:
         )
     if proposal.proposed_by_id == _uid(ctx.actor):
         raise Forbidden("不能审批自己提出的方案", code="own_proposal")
+    if proposal.steps.filter(approver=ctx.actor).exists():
+        raise Forbidden("同一人不能审批同一方案的两个步骤", code="already_approved_step")
     return role
 
 
@@ -550,8 +550,24 @@ def follow_up(ctx: ActionContext) -> Outcome:
     payload = {"score": score, "satisfied": satisfied, "comment": comment}
     if satisfied:
         return Outcome(None, payload, public=True)
-    _reopen(ctx)
-    return Outcome(Status.INVESTIGATING, {**payload, "reopened": True}, public=True)
+    if within_reopen_window(ctx):
+        _reopen(ctx)
+        return Outcome(Status.INVESTIGATING, {**payload, "reopened": True}, public=True)
+    # Past the window the matter continues in a new case linked to this one.
+    from kesu.cases.services import create_continuation
+
+    continuation = create_continuation(case, actor=ctx.actor, now=ctx.now, reason=comment or "回访不满意")
+    return Outcome(None, {**payload, "reopened": False, "continuation": continuation.number}, public=True)
+
+
+def within_reopen_window(ctx: ActionContext) -> bool:
+    """A closed case may be reopened within the policy's window; an expired suspension never (003)."""
+    from kesu.sla.calendar import add_calendar_days
+
+    case = ctx.case
+    if case.closing_criterion == "suspension_expired" or case.closed_at is None:
+        return False
+    return ctx.now <= add_calendar_days(case.closed_at, ctx.rules.reopen_window_days)
 
 
 def _reopen(ctx: ActionContext) -> None:
@@ -564,11 +580,14 @@ def _reopen(ctx: ActionContext) -> None:
 
 
 def reopen(ctx: ActionContext) -> Outcome:
-    from kesu.sla.calendar import add_calendar_days
-
     case = ctx.case
-    limit = add_calendar_days(case.closed_at, ctx.rules.reopen_window_days)
-    if ctx.now > limit:
+    if case.closing_criterion == "suspension_expired":
+        raise Conflict(
+            "暂结案期满结案后再次联系须以关联新案登记",
+            code="reopen_window_passed",
+            details={"window_days": 0},
+        )
+    if not within_reopen_window(ctx):
         raise Conflict(
             "已超过重新处理期限，请以关联新案登记",
             code="reopen_window_passed",
@@ -581,15 +600,19 @@ def reopen(ctx: ActionContext) -> Outcome:
 
 def archive(ctx: ActionContext) -> Outcome:
     case = ctx.case
+    if not has_role(ctx.actor, roles.ARCHIVIST, roles.SUPERVISOR, roles.ADMIN) and case.kind != Kind.REPORT:
+        raise Forbidden("风险合规人员只能归档举报案件", code="role_not_allowed")
     needs_follow_up = (
         case.status == Status.CLOSED
         and case.kind in ctx.rules.follow_up_required_kinds
         and not case.is_special_closure
         and case.closing_criterion != "suspension_expired"
     )
-    if needs_follow_up and not case.follow_ups.filter(satisfied=True).exists():
-        latest = case.follow_ups.order_by("-contacted_at").first()
-        if latest is None or not ctx.data.get("force"):
+    if needs_follow_up:
+        # The follow-up after the latest closing: satisfied, or unsatisfied with the matter continued in a
+        # linked new case (an unsatisfied one within the window has reopened the case instead).
+        latest = case.follow_ups.filter(contacted_at__gte=case.closed_at).order_by("-contacted_at").first()
+        if latest is None or not (latest.satisfied or case.continuations.exists()):
             raise Conflict("归档前须完成回访", code="follow_up_required")
     case.archived_at = ctx.now
     return Outcome(
@@ -633,6 +656,49 @@ def _accountability(ctx: ActionContext) -> Accountability:
     if record.state != Accountability.State.PROPOSED:
         raise Conflict("该记录已处理", code="already_decided")
     return record
+
+
+def propose_accountability(ctx: ActionContext) -> Outcome:
+    """责任追究: the penalty for the responsible person and the direct supervisor comes from the policy."""
+    from kesu.org.selectors import direct_supervisor
+
+    case = ctx.case
+    ctx.require("person")
+    person = _user(ctx.data["person"], "person")
+    reason = ctx.text("reason", required=False, max_length=40) or "graded"
+    if Accountability.objects.filter(case=case, person=person, reason=reason).exists():
+        raise Conflict("该人员已有同一原因的责任追究记录", code="duplicate_accountability")
+    penalty = ctx.rules.penalty_for(level=case.level, channel=case.channel.code)
+    supervisor = direct_supervisor(person)
+    record = Accountability.objects.create(
+        case=case,
+        person=person,
+        supervisor=supervisor,
+        reason=reason,
+        basis=penalty["basis"],
+        person_amount=penalty["person"],
+        supervisor_amount=penalty["supervisor"] if supervisor else 0,
+        reminder=penalty["reminder"],
+        created_at=ctx.now,
+    )
+    return Outcome(
+        None,
+        {
+            "accountability_id": record.pk,
+            "person": person.pk,
+            "supervisor": _uid(supervisor),
+            "basis": record.basis,
+            "person_amount": str(record.person_amount),
+            "supervisor_amount": str(record.supervisor_amount),
+        },
+    )
+
+
+def link_continuation(ctx: ActionContext) -> Outcome:
+    """Records on the earlier case that the matter continues in a new linked case."""
+    return Outcome(
+        None, {"continuation": ctx.text("continuation"), "reason": ctx.text("reason", required=False)}
+    )
 
 
 def confirm_accountability(ctx: ActionContext) -> Outcome:

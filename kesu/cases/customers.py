@@ -70,4 +70,8 @@ def same_person_q(customer: Customer) -> Q:
         q |= Q(customer__id_number=customer.id_number)
     if customer.phone:
         q |= Q(customer__phone=customer.phone)
+    if customer.policy_no:
+        q |= Q(customer__policy_no=customer.policy_no)
+    if customer.account_no:
+        q |= Q(customer__account_no=customer.account_no)
     return q

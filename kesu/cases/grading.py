@@ -70,6 +70,12 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
     for flag in g.get("major_flags", []):
         if getattr(case, f"flag_{flag}", False):
             raise_to("major", f"flag:{flag}", flag_names.get(flag, flag))
+    major_categories = g.get("major_categories", [])
+    if major_categories and case.category_id:
+        path = case.category.path
+        hit = next((c for c in major_categories if f"/{c}/" in path), None)
+        if hit:
+            raise_to("major", "category", f"分类：{case.category.name}")
     if channel_is_crisis and g.get("crisis_on_crisis_channel", True):
         raise_to("crisis", "channel", f"渠道：{case.channel.name}")
     if not reasons:

@@ -96,6 +96,23 @@ def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
     return case
 
 
+def case_for_reporter(number: str, token: str) -> Case:
+    """An anonymous reporter follows their whistle-blowing report with the secret token (never 403: a
+    wrong token looks exactly like a missing case)."""
+    from kesu.cases.services import verify_reporter_token
+
+    case = Case.objects.filter(number=number, kind="report").first()
+    if case is None or not verify_reporter_token(case, token):
+        raise NotFound("案件不存在")
+    return case
+
+
+def counts_in_closing_rate(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """Finished cases that count in the closing-rate KPI: special closures (001 篇10) are excluded
+    from the rate but remain in every volume figure."""
+    return qs.exclude(is_special_closure=True).exclude(closing_criterion="special")
+
+
 def timeline(case: Case, *, public_only: bool = False) -> QuerySet[CaseEvent]:
     qs = case.events.select_related("actor").order_by("seq")
     return qs.filter(is_public=True) if public_only else qs

@@ -148,8 +148,9 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         errors["channel"] = "未知渠道" if data.get("channel") else "必填"
     out["channel"] = channel
 
+    rules = rules_for(active_policy())
     kind = data.get("kind") or Kind.COMPLAINT
-    if kind not in Kind.values:
+    if kind not in Kind.values or (rules.enabled_kinds and kind not in rules.enabled_kinds):
         errors["kind"] = "未知类型"
     out["kind"] = kind
 
@@ -240,6 +241,9 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
             errors[name] = f"最多 {limit} 字"
         out[name] = value.strip() if isinstance(value, str) else ""
 
+    if out["business_type"] and rules.business_types and out["business_type"] not in rules.business_types:
+        errors["business_type"] = "未知业务类型"
+
     out["branch"] = None
     if data.get("branch"):
         from kesu.org.models import Department
@@ -253,7 +257,13 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
 
 def _create(
-    *, actor, fields: dict[str, Any], data: dict[str, Any], now: dt.datetime, imported: bool
+    *,
+    actor,
+    fields: dict[str, Any],
+    data: dict[str, Any],
+    now: dt.datetime,
+    imported: bool,
+    reopened_from: Case | None = None,
 ) -> Registration:
     policy = active_policy()
     rules = rules_for(policy)
@@ -300,6 +310,7 @@ def _create(
         policy=policy,
         is_imported=imported,
         is_confidential=fields["kind"] == Kind.REPORT,
+        reopened_from=reopened_from,
     )
     if case.is_anonymous:
         token = secrets.token_urlsafe(24)
@@ -332,12 +343,112 @@ def _create(
             "repeat_of": latest.number if latest else None,
             "repeat_count": case.repeat_count,
             "imported": imported,
+            **({"reopened_from": reopened_from.number} if reopened_from else {}),
         },
     )
     from kesu.sla import services as sla_services
 
     sla_services.after_case_event(case, event, rules)
     return Registration(case, created=True, reporter_token=token)
+
+
+def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    c = case.customer
+    customer = (
+        {
+            "name": c.name,
+            "phone": c.phone,
+            "email": c.email,
+            "address": c.address,
+            "id_number": c.id_number,
+            "policy_no": c.policy_no,
+            "account_no": c.account_no,
+        }
+        if c is not None
+        else {}
+    )
+    data: dict[str, Any] = {
+        "channel": case.channel.code,
+        "kind": case.kind,
+        "category": case.category.code if case.category_id else None,
+        "business_type": case.business_type,
+        "subject": case.subject,
+        "description": f"续案（原案 {case.number}）：{reason}\n\n{case.description}"[:20000],
+        "demands": case.demands,
+        "people_count": case.people_count,
+        "subject_no": case.subject_no,
+        "product": case.product,
+        "region": case.region,
+        "branch": case.branch.code if case.branch_id else None,
+        "customer": customer,
+        "is_anonymous": case.is_anonymous,
+        "flags": [f for f in ("injury", "safety", "media", "lawyer") if getattr(case, f"flag_{f}")],
+    }
+    data.update(overrides or {})
+    return data
+
+
+def create_continuation(
+    case: Case, *, actor, now: dt.datetime, reason: str, data: dict[str, Any] | None = None
+) -> Case:
+    """A new case continuing `case` (linked by `reopened_from`), inside the caller's transaction.
+
+    Used when the matter comes back after the reopen window (or after an expired suspension): the old
+    case stays closed and the matter is handled, graded and numbered as a new case.
+    """
+    payload = _continuation_data(case, reason, data)
+    unknown = set(payload) - REGISTER_FIELDS
+    if unknown:
+        raise Invalid("未知字段：" + "、".join(sorted(unknown)), details={k: "未知字段" for k in unknown})
+    fields = _validated_fields(payload, now)
+    with transaction.atomic():
+        return _create(
+            actor=actor, fields=fields, data=payload, now=now, imported=False, reopened_from=case
+        ).case
+
+
+def open_linked_case(
+    case: Case | int,
+    actor,
+    *,
+    reason: str,
+    data: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> Registration:
+    """The customer comes back on a finished matter: open a new case linked to the old one.
+
+    Within the reopen window a closed case is reopened instead (`perform(case, "reopen", ...)`), so
+    that is refused here with 409 `reopen_instead`; an open case is refused with `case_still_open`.
+    The old case records the link in its timeline (`link_continuation`).
+    """
+    from kesu.cases.actions import within_reopen_window
+
+    now = now or timezone.now()
+    if not getattr(actor, "is_authenticated", False):
+        raise Forbidden("请先登录", code="not_authenticated")
+    if not holds_any_role(actor, {roles.INTAKE, *TRANSITIONS["accept"].roles}):
+        raise Forbidden("您的角色不能登记投诉", code="role_not_allowed")
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("缺少必填项：reason", details={"reason": "必填"})
+    case_pk = case.pk if isinstance(case, Case) else case
+    with transaction.atomic():
+        old = Case.objects.select_for_update(of=("self",)).select_related(
+            "channel", "category", "customer", "branch"
+        )
+        old = old.filter(pk=case_pk).first()
+        if old is None:
+            raise NotFound("案件不存在")
+        if old.kind == Kind.REPORT and not has_role(actor, roles.RISK):
+            raise Forbidden("举报案件仅限风险合规人员处理")
+        if old.status not in (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED):
+            raise Conflict("原案尚未办结，请在原案中继续处理", code="case_still_open")
+        ctx = ActionContext(case=old, actor=actor, now=now, rules=rules_for(old.policy_id), data={})
+        if old.status == Status.CLOSED and within_reopen_window(ctx):
+            raise Conflict("原案仍在重新处理期限内，请重新处理原案", code="reopen_instead")
+        new = create_continuation(old, actor=actor, now=now, reason=reason, data=data)
+        perform(old, "link_continuation", None, now=now, continuation=new.number, reason=reason)
+    return Registration(new, created=True)
 
 
 def _check_permission(actor, case: Case, action: str) -> None:
@@ -390,7 +501,8 @@ def perform(
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
-            Case.objects.select_for_update()
+            # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the outer joins.
+            Case.objects.select_for_update(of=("self",))
             .select_related("channel", "category", "department")
             .filter(pk=case_pk)
             .first()
@@ -474,4 +586,13 @@ def allowed_actions(case: Case, actor) -> list[str]:
     return result
 
 
-__all__ = ["Registration", "register_case", "perform", "allowed_actions", "verify_reporter_token", "Status"]
+__all__ = [
+    "Registration",
+    "register_case",
+    "perform",
+    "allowed_actions",
+    "open_linked_case",
+    "create_continuation",
+    "verify_reporter_token",
+    "Status",
+]

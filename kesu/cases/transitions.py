@@ -98,7 +98,7 @@ TRANSITIONS: dict[str, Transition] = {
     "archive": t(
         _("归档"),
         [S.CLOSED, S.INVALID, S.ANSWERED],
-        {r.ARCHIVIST, r.SUPERVISOR, r.ADMIN},
+        {r.ARCHIVIST, r.SUPERVISOR, r.ADMIN, r.RISK},
         a.archive,
         "visible",
     ),
@@ -107,6 +107,20 @@ TRANSITIONS: dict[str, Transition] = {
     ),
     "decide_archive_access": t(
         _("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, a.decide_archive_access, "visible"
+    ),
+    "propose_accountability": t(
+        _("提出责任追究"),
+        [*WORKING, S.SUSPENDED, S.CLOSED, S.INVALID, S.ARCHIVED],
+        {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
+        a.propose_accountability,
+        "visible",
+    ),
+    "link_continuation": t(
+        _("关联续案"),
+        [S.CLOSED, S.INVALID, S.ANSWERED, S.ARCHIVED],
+        {r.ADMIN},
+        a.link_continuation,
+        "system",
     ),
     "confirm_accountability": t(
         _("确认责任追究"),

@@ -40,3 +40,26 @@ def create_staff(
         group, _ = Group.objects.get_or_create(name=code)
         user.groups.add(group)
     return Staff.objects.create(user=user, department=department, supervisor=supervisor, title=title)
+
+
+@transaction.atomic
+def ensure_policy_departments(document: dict, *, parent: Department | None = None) -> list[Department]:
+    """Create the departments a policy routes to (categories, default, whistle-blowing) that do not exist
+    yet, named from the policy's `org_units`, under `parent` (the head office by default).
+    Returns the departments created."""
+    names = {u["code"]: u["name"] for u in document.get("org_units", [])}
+    codes = set(names)
+    codes |= {c["department"] for c in document.get("categories", []) if c.get("department")}
+    departments = document.get("departments", {})
+    codes |= {departments[k] for k in ("default", "whistleblowing") if departments.get(k)}
+    if parent is None:
+        parent = Department.objects.filter(parent__isnull=True).order_by("pk").first()
+    existing = set(Department.objects.filter(code__in=codes).values_list("code", flat=True))
+    created = []
+    for code in sorted(codes - existing):
+        created.append(
+            Department.objects.create(
+                code=code, name=names.get(code, code), parent=parent, kind=Department.Kind.FUNCTIONAL
+            )
+        )
+    return created

@@ -143,6 +143,24 @@ class Rules:
             "basis": basis,
         }
 
+    # --- closing ---------------------------------------------------------------------
+    def closing_rate_excluded_criteria(self) -> list[str]:
+        """Closing criteria that do not count in the closing-rate KPI (special closure, 001 篇10)."""
+        return [code for code, c in self.closing_criteria.items() if c.get("counts_in_closing_rate") is False]
+
+    @property
+    def classification_axes(self) -> list[str]:
+        default = ["channel", "business_type", "cause"] if self.is_financial else ["channel", "cause"]
+        return list(self.section("classification").get("axes", default))
+
+    def level_label(self, level: str) -> str | None:
+        """The preset's own name for a level (hotel: 轻微/一般/重大投诉), or None for the default."""
+        return self.section("levels").get("labels", {}).get(level)
+
+    @property
+    def org_units(self) -> dict[str, str]:
+        return {u["code"]: u["name"] for u in self.doc.get("org_units", [])}
+
     # --- other sections ----------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:
         return self.doc.get(name, {})
