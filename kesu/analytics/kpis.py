@@ -1,0 +1,309 @@
+"""KPIs for performance reviews, with their written definitions (shown in the UI and the reports).
+
+All KPIs are computed over a *cohort*: the cases received in the filtered period (and
+matching the filters), per department, branch or handler. Counts are conditional
+aggregates in one SQL query per table; only the working time to close needs each closed
+case's two timestamps, because working days come from the calendar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from kesu.analytics.selectors import DIMENSIONS, NONE, NONE_LABEL, StatFilters, _labels, case_queryset
+from kesu.analytics.worktime import percentile, working_hours
+from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Accountability, Case, CaseEvent, FollowUp
+
+
+@dataclass(frozen=True)
+class KPI:
+    code: str
+    name: str
+    definition: str
+    unit: str = "%"
+    higher_is_better: bool = True
+    flag: str = ""  # the drill-down flag of the numerator, when there is one
+
+
+KPIS: list[KPI] = [
+    KPI("volume", "投诉量", "统计期内接收（按接收时间）且符合筛选条件的案件数，含特殊结案。", "件", False),
+    KPI(
+        "registration_timeliness",
+        "登记及时率",
+        "按时登记的案件数 ÷ 有登记时限的案件数。时限来自规则（默认接收后 24 小时内录入系统）。",
+    ),
+    KPI(
+        "first_contact_timeliness",
+        "首次联系及时率",
+        "在首次联系时限内联系客户的案件数 ÷ 有首次联系时限的案件数（时限表中“首次联系”环节）。",
+    ),
+    KPI(
+        "resolution_timeliness",
+        "处理及时率",
+        "在答复时限内答复的案件数 ÷ 有答复时限的案件数（时限表中“答复”环节；按环节另列）。",
+    ),
+    KPI(
+        "closing_rate",
+        "办结率",
+        "已办结（结案、无效、当场答复、归档）的案件数 ÷ 案件数；特殊结案的案件不计入分子和分母。",
+        flag="finished",
+    ),
+    KPI(
+        "first_contact_resolution",
+        "一次解决率",
+        "办结后未被重新处理、也没有后续同一事项重复投诉的案件数 ÷ 已办结案件数（均不含特殊结案）。",
+    ),
+    KPI(
+        "repeat_rate",
+        "重复投诉率",
+        "同一客户同一事项第二次及以上投诉的案件数 ÷ 案件数。",
+        higher_is_better=False,
+        flag="repeat",
+    ),
+    KPI(
+        "reopen_rate",
+        "重新处理率",
+        "结案后被重新处理（回访不满意或重新处理）至少一次的案件数 ÷ 曾经结案的案件数。",
+        higher_is_better=False,
+        flag="reopened",
+    ),
+    KPI("satisfaction_rate", "满意率", "回访结果为满意的回访次数 ÷ 回访次数（按案件所属部门归集）。"),
+    KPI(
+        "avg_close_hours",
+        "平均办结工作时长",
+        "已办结案件从接收到办结的工作时长（只计工作日，节假日和调休按工作日历）的平均值，单位小时。",
+        "小时",
+        False,
+    ),
+    KPI(
+        "p90_close_hours",
+        "办结工作时长 P90",
+        "已办结案件工作时长的第 90 百分位（最近秩法），单位小时。",
+        "小时",
+        False,
+    ),
+    KPI(
+        "escalation_rate",
+        "升级率",
+        "因超时被升级（有“超时升级”事件）的案件数 ÷ 案件数。",
+        higher_is_better=False,
+        flag="escalated",
+    ),
+    KPI(
+        "accountability_count",
+        "责任追究次数",
+        "统计期案件上已确认的责任追究记录数。",
+        "次",
+        False,
+    ),
+    KPI(
+        "accountability_amount",
+        "责任追究金额",
+        "已确认的责任追究记录中责任人与直接上级罚款金额合计（元）。",
+        "元",
+        False,
+    ),
+    KPI("overdue_open", "超时未办结", "当前未办结且已超过当前时限的案件数。", "件", False, flag="overdue"),
+]
+KPI_BY_CODE = {k.code: k for k in KPIS}
+
+GROUPS = {"department": "department__code", "branch": "branch__code", "handler": "handler_id", None: None}
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator * 100.0 / denominator, 1) if denominator else None
+
+
+def _record_limit_hours() -> float:
+    from kesu.policy.selectors import active_policy
+
+    policy = active_policy()
+    if policy is not None:
+        for rule in policy.document.get("sla", {}).get("rules", []):
+            if rule.get("stage") == "record" and rule.get("unit") == "calendar_hours":
+                return float(rule.get("amount", 24))
+    return 24.0
+
+
+def stage_timeliness(
+    filters: StatFilters, group: str | None = None, *, user=None, now: dt.datetime | None = None
+) -> dict[str, dict]:
+    """Per group and stage: deadlines met on time, breached, and the timeliness rate (及时率).
+
+    From the deadline engine's per-stage table: a stage met at or before its deadline is on time;
+    one met late, or still open past its deadline, is breached; cancelled stages do not count.
+    """
+    from kesu.sla.models import StageDeadline
+
+    now = now or timezone.now()
+    field = GROUPS[group]
+    cases = case_queryset(filters, user=user, now=now)
+    met_q = Q(state=StageDeadline.State.MET, met_at__lte=F("due_at"))
+    breached_q = Q(state=StageDeadline.State.MET, met_at__gt=F("due_at")) | Q(
+        state=StageDeadline.State.OPEN, due_at__lt=now
+    )
+    values = ["stage"] + ([f"case__{field}"] if field else [])
+    rows = (
+        StageDeadline.objects.filter(case__in=cases.values("pk"))
+        .values(*values)
+        .annotate(met=Count("id", filter=met_q), breached=Count("id", filter=breached_q))
+        .order_by()
+    )
+    out: dict[str, dict] = defaultdict(dict)
+    for r in rows:
+        key = _group_key(r[f"case__{field}"]) if field else ""
+        out[key][r["stage"]] = {
+            "met": r["met"],
+            "breached": r["breached"],
+            "rate": ratio(r["met"], r["met"] + r["breached"]),
+        }
+    return out
+
+
+def _grouped(qs, field: str | None, **aggregates) -> dict[str, dict]:
+    """Aggregates of a case-related table by the case's group (or one overall row under "")."""
+    if not field:
+        return {"": qs.aggregate(**aggregates)}
+    rows = qs.values(f"case__{field}").annotate(**aggregates).order_by()
+    return {_group_key(r[f"case__{field}"]): r for r in rows}
+
+
+def _group_key(value) -> str:
+    return NONE if value in (None, "") else str(value)
+
+
+def compute_kpis(
+    filters: StatFilters,
+    group: str | None = None,
+    *,
+    user=None,
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One row of KPI values per group (department / branch / handler), or one overall row."""
+    now = now or timezone.now()
+    field = GROUPS[group]
+    cases = case_queryset(filters, user=user, now=now)
+    later_repeat = Case.objects.filter(repeat_of=OuterRef("pk"))
+    escalated = CaseEvent.objects.filter(case=OuterRef("pk"), action="escalate")
+    record_limit = dt.timedelta(hours=_record_limit_hours())
+    not_special = Q(is_special_closure=False)
+    finished = Q(status__in=FINISHED_STATUSES)
+    # Registered = the instant of the case's first event (imports keep their own history, so they are left out).
+    registered = CaseEvent.objects.filter(case=OuterRef("pk"), seq=1).values("created_at")[:1]
+    qs = cases.annotate(
+        has_later_repeat=Exists(later_repeat),
+        was_escalated=Exists(escalated),
+        registered_event_at=Subquery(registered),
+    )
+    if field:
+        qs = qs.values(field)
+    agg = dict(
+        volume=Count("id"),
+        record_total=Count("id", filter=Q(is_imported=False)),
+        record_met=Count(
+            "id", filter=Q(is_imported=False, registered_event_at__lte=F("received_at") + record_limit)
+        ),
+        closing_base=Count("id", filter=not_special),
+        closing_done=Count("id", filter=not_special & finished),
+        fcr_done=Count("id", filter=not_special & finished & Q(reopen_count=0, has_later_repeat=False)),
+        repeats=Count("id", filter=Q(repeat_count__gte=2)),
+        ever_closed=Count("id", filter=Q(closed_at__isnull=False) | Q(reopen_count__gt=0)),
+        reopened=Count("id", filter=Q(reopen_count__gt=0)),
+        escalated=Count("id", filter=Q(was_escalated=True)),
+        overdue_open=Count("id", filter=Q(status__in=OPEN_STATUSES, due_at__lt=now)),
+    )
+    if field:
+        rows = list(qs.annotate(**agg).order_by())
+    else:
+        rows = [qs.aggregate(**agg)]
+
+    def key_of(row) -> str:
+        return _group_key(row[field]) if field else ""
+
+    base = {key_of(r): r for r in rows}
+
+    # Follow-ups and accountability: their own tables, grouped by the case's group.
+    follow_by = _grouped(
+        FollowUp.objects.filter(case__in=cases.values("pk")),
+        field,
+        n=Count("id"),
+        satisfied=Count("id", filter=Q(satisfied=True)),
+    )
+    acc_by = _grouped(
+        Accountability.objects.filter(case__in=cases.values("pk"), state=Accountability.State.CONFIRMED),
+        field,
+        n=Count("id"),
+        person=Sum("person_amount"),
+        supervisor=Sum("supervisor_amount"),
+    )
+
+    # Working time to close: each closed case's receipt and closing instants (working days need the calendar).
+    hours: dict[str, list[float]] = defaultdict(list)
+    closed = cases.filter(closed_at__isnull=False).values_list(
+        *([field] if field else []), "received_at", "closed_at"
+    )
+    for item in closed.iterator(chunk_size=5000):
+        key = _group_key(item[0]) if field else ""
+        hours[key].append(working_hours(item[-2], item[-1]))  # the company calendar
+
+    stages = stage_timeliness(filters, group, user=user, now=now)
+    labels = _labels(DIMENSIONS[group], set(base)) if group else {}
+    out = []
+    for key, r in base.items():
+        fu = follow_by.get(key, {"n": 0, "satisfied": 0})
+        ac = acc_by.get(key, {"n": 0, "person": Decimal(0), "supervisor": Decimal(0)})
+        hs = hours.get(key, [])
+        st = stages.get(key, {})
+        contact = st.get("first_contact")
+        answer = st.get("answer")
+        row = {
+            "key": key,
+            "label": NONE_LABEL if key == NONE else (labels.get(key, key) if group else "全部"),
+            "volume": r["volume"],
+            # From the register event itself (the receipt-to-registration gap is known at registration).
+            "registration_timeliness": ratio(r["record_met"], r["record_total"]),
+            "first_contact_timeliness": contact["rate"] if contact else None,
+            "resolution_timeliness": answer["rate"] if answer else None,
+            "closing_rate": ratio(r["closing_done"], r["closing_base"]),
+            "first_contact_resolution": ratio(r["fcr_done"], r["closing_done"]),
+            "repeat_rate": ratio(r["repeats"], r["volume"]),
+            "reopen_rate": ratio(r["reopened"], r["ever_closed"]),
+            "satisfaction_rate": ratio(fu["satisfied"], fu["n"]),
+            "avg_close_hours": round(sum(hs) / len(hs), 1) if hs else None,
+            "p90_close_hours": round(percentile(hs, 90), 1) if hs else None,
+            "escalation_rate": ratio(r["escalated"], r["volume"]),
+            "accountability_count": ac["n"],
+            "accountability_amount": float((ac["person"] or 0) + (ac["supervisor"] or 0)),
+            "overdue_open": r["overdue_open"],
+            "stages": st,
+            "counts": {
+                "closing_base": r["closing_base"],
+                "closing_done": r["closing_done"],
+                "fcr_done": r["fcr_done"],
+                "repeats": r["repeats"],
+                "ever_closed": r["ever_closed"],
+                "reopened": r["reopened"],
+                "escalated": r["escalated"],
+                "follow_ups": fu["n"],
+                "satisfied": fu["satisfied"],
+            },
+        }
+        if group:
+            row["params"] = {**filters.to_params(), DIMENSIONS[group].param: key}
+        else:
+            row["params"] = filters.to_params()
+        out.append(row)
+    out.sort(key=lambda r: (-r["volume"], r["label"]))
+    return out
+
+
+def overall(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, Any]:
+    rows = compute_kpis(filters, None, user=user, now=now)
+    return rows[0] if rows else {}

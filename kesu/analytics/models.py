@@ -1,0 +1,140 @@
+"""Analysis records: improvement measures (CAPA), report subscriptions and the report archive."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from kesu.org.models import Department
+from kesu.policy.models import Category
+
+USER = settings.AUTH_USER_MODEL
+
+
+class ReportKind(models.TextChoices):
+    DAILY = "daily", _("投诉分析日报")
+    WEEKLY = "weekly", _("投诉分析周报")
+    MONTHLY = "monthly", _("投诉分析月报")
+
+
+class ReportFormat(models.TextChoices):
+    HTML = "html", "HTML"
+    PDF = "pdf", "PDF"
+    XLSX = "xlsx", "XLSX"
+
+
+class ImprovementMeasure(models.Model):
+    """整改措施 (CAPA): a root cause, the measure taken against it, and whether it worked."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", _("待实施")
+        IN_PROGRESS = "in_progress", _("实施中")
+        DONE = "done", _("已完成")
+        CANCELLED = "cancelled", _("已取消")
+
+    title = models.CharField(_("标题"), max_length=200)
+    root_cause = models.TextField(_("根本原因"))
+    measure = models.TextField(_("整改措施"), blank=True)
+    # The target series whose complaint volume the measure should bring down.
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("针对分类"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    product = models.CharField(_("针对产品"), max_length=100, blank=True)
+    branch = models.ForeignKey(
+        Department,
+        verbose_name=_("针对机构"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    department = models.ForeignKey(
+        Department,
+        verbose_name=_("责任部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="improvement_measures",
+    )
+    owner = models.ForeignKey(
+        USER, verbose_name=_("责任人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    due_date = models.DateField(_("完成期限"))
+    state = models.CharField(_("状态"), max_length=20, choices=State.choices, default=State.PLANNED)
+    evidence = models.TextField(_("完成证明"), blank=True)
+    cases = models.ManyToManyField("cases.Case", verbose_name=_("关联案件"), blank=True, related_name="+")
+    # The effect check compares this many days before the start with as many after completion.
+    effect_window_days = models.PositiveSmallIntegerField(_("效果评估窗口（天）"), default=30)
+    started_on = models.DateField(_("开始日期"))
+    completed_on = models.DateField(_("完成日期"), null=True, blank=True)
+    effect_before = models.PositiveIntegerField(null=True, blank=True)
+    effect_after = models.PositiveIntegerField(null=True, blank=True)
+    effective = models.BooleanField(_("整改有效"), null=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(_("超期升级时间"), null=True, blank=True)
+    created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("整改措施")
+        verbose_name_plural = _("整改措施")
+        ordering = ["due_date", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.PLANNED, self.State.IN_PROGRESS)
+
+
+class ReportSubscription(models.Model):
+    """Who receives which periodic report by e-mail."""
+
+    kind = models.CharField(_("报告类型"), max_length=10, choices=ReportKind.choices)
+    user = models.ForeignKey(USER, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField(_("电子邮件"), blank=True)
+    format = models.CharField(_("格式"), max_length=5, choices=ReportFormat.choices, default=ReportFormat.PDF)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("报告订阅")
+        verbose_name_plural = _("报告订阅")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.address}"
+
+    @property
+    def address(self) -> str:
+        return self.email or (self.user.email if self.user_id else "")
+
+
+class GeneratedReport(models.Model):
+    """The archive: every generated report file, kept for later reading."""
+
+    kind = models.CharField(_("报告类型"), max_length=10, choices=ReportKind.choices)
+    format = models.CharField(_("格式"), max_length=5, choices=ReportFormat.choices)
+    period_start = models.DateField(_("起始日期"))
+    period_end = models.DateField(_("截止日期（不含）"))
+    title = models.CharField(_("标题"), max_length=200)
+    file_name = models.CharField(max_length=200)
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    findings = models.JSONField(_("分析结论"), default=list, blank=True)
+    generated_at = models.DateTimeField(auto_now_add=True)
+    generated_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    emailed_to = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("分析报告")
+        verbose_name_plural = _("分析报告")
+        ordering = ["-period_start", "kind", "format", "-generated_at"]
+
+    def __str__(self) -> str:
+        return self.title

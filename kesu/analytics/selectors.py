@@ -1,0 +1,557 @@
+"""The statistics engine: counts of cases by any combination of dimensions, pushed down to SQL.
+
+Every figure is a `GROUP BY` over the case table (no Python loop over cases); the small
+dimension tables (categories, departments, channels, people) are read once for labels.
+Each result row carries the filter parameters of the case list behind it, so that a
+dashboard figure can link to exactly the cases it counts (`case_queryset(filters)`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDay, TruncMonth, TruncQuarter, TruncWeek, TruncYear
+from django.utils import timezone
+
+from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
+from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
+from kesu.org.models import Department
+from kesu.policy.models import Category, Channel
+
+NONE = "__none__"  # the parameter value meaning "not filled in"
+NONE_LABEL = "未填写"
+
+TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "quarter": TruncQuarter, "year": TruncYear}
+
+FLAGS = {
+    "open": "未办结",
+    "finished": "已办结",
+    "overdue": "超时未办结",
+    "repeat": "重复投诉",
+    "group": "群体投诉",
+    "crisis": "危机渠道",
+    "special": "特殊结案",
+    "reopened": "重新处理",
+    "major": "重大及以上",
+    "escalated": "已升级",
+}
+
+
+@dataclass
+class StatFilters:
+    """What to count. Dates are local (Asia/Shanghai) and inclusive; lists mean "any of"."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    kind: list[str] = field(default_factory=list)
+    channel: list[str] = field(default_factory=list)
+    level: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    category: str = ""  # a category code: the node and its subtree
+    category_exact: str = ""  # only cases classified exactly at this node
+    department: str = ""  # department code, with its subtree
+    branch: str = ""  # branch (department) code, with its subtree
+    region: str = ""
+    product: str = ""
+    handler: str = ""  # user id
+    customer: str = ""  # customer id
+    flag: list[str] = field(default_factory=list)
+
+    LISTS = ("kind", "channel", "level", "status", "flag")
+
+    @classmethod
+    def from_params(cls, params) -> StatFilters:
+        """From a query dict (request.GET) or a plain dict; unknown keys are ignored."""
+        out = cls()
+        get_list = getattr(params, "getlist", None)
+        for f in fields(cls):
+            if f.name not in params:
+                continue
+            if f.name in cls.LISTS:
+                raw = get_list(f.name) if get_list else params[f.name]
+                if isinstance(raw, str):
+                    raw = [raw]
+                values = [v for item in raw for v in str(item).split(",") if v]
+                setattr(out, f.name, values)
+            elif f.name in ("date_from", "date_to"):
+                value = params.get(f.name)
+                if value:
+                    try:
+                        setattr(out, f.name, dt.date.fromisoformat(str(value)))
+                    except ValueError:
+                        pass
+            else:
+                setattr(out, f.name, str(params.get(f.name) or "").strip())
+        return out
+
+    @classmethod
+    def for_period(cls, period: Period, **kwargs: Any) -> StatFilters:
+        return cls(date_from=period.start, date_to=period.last_day, **kwargs)
+
+    def with_period(self, period: Period) -> StatFilters:
+        return replace(self, date_from=period.start, date_to=period.last_day)
+
+    def to_params(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not value:
+                continue
+            if isinstance(value, list):
+                out[f.name] = ",".join(value)
+            elif isinstance(value, dt.date):
+                out[f.name] = value.isoformat()
+            else:
+                out[f.name] = str(value)
+        return out
+
+    def query_string(self) -> str:
+        return urlencode(self.to_params())
+
+    def overlay(self, params: dict[str, str]) -> StatFilters:
+        """These filters narrowed by a figure's own parameters (a group key or a bucket)."""
+        merged = {**self.to_params(), **params}
+        return StatFilters.from_params(merged)
+
+
+def _subtree_q(prefix: str, code: str) -> Q:
+    return Q(**{f"{prefix}__code": code}) | Q(**{f"{prefix}__path__contains": f"/{code}/"})
+
+
+def _text_filter(qs: QuerySet, field_name: str, value: str) -> QuerySet:
+    if value == NONE:
+        return qs.filter(Q(**{f"{field_name}__isnull": True}) | Q(**{field_name: ""}))
+    return qs.filter(**{field_name: value})
+
+
+def apply_filters(qs: QuerySet[Case], f: StatFilters, *, now: dt.datetime | None = None) -> QuerySet[Case]:
+    if f.date_from:
+        qs = qs.filter(received_at__gte=local_midnight(f.date_from))
+    if f.date_to:
+        qs = qs.filter(received_at__lt=local_midnight(f.date_to + dt.timedelta(days=1)))
+    if f.kind:
+        qs = qs.filter(kind__in=f.kind)
+    if f.channel:
+        qs = qs.filter(channel__code__in=f.channel)
+    if f.level:
+        qs = qs.filter(level__in=f.level)
+    if f.status:
+        qs = qs.filter(status__in=f.status)
+    if f.category == NONE or f.category_exact == NONE:
+        qs = qs.filter(category__isnull=True)
+    elif f.category:
+        qs = qs.filter(category__path__contains=f"/{f.category}/")
+    if f.category_exact and f.category_exact != NONE:
+        qs = qs.filter(category__code=f.category_exact)
+    for name in ("department", "branch"):
+        value = getattr(f, name)
+        if value == NONE:
+            qs = qs.filter(**{f"{name}__isnull": True})
+        elif value:
+            qs = qs.filter(_subtree_q(name, value))
+    if f.region:
+        qs = _text_filter(qs, "region", f.region)
+    if f.product:
+        qs = _text_filter(qs, "product", f.product)
+    if f.handler == NONE:
+        qs = qs.filter(handler__isnull=True)
+    elif f.handler.isdigit():
+        qs = qs.filter(handler_id=int(f.handler))
+    if f.customer.isdigit():
+        qs = qs.filter(customer_id=int(f.customer))
+    for flag in f.flag:
+        qs = qs.filter(flag_q(flag, now=now))
+    return qs
+
+
+def flag_q(flag: str, *, now: dt.datetime | None = None) -> Q:
+    now = now or timezone.now()
+    if flag == "open":
+        return Q(status__in=OPEN_STATUSES)
+    if flag == "finished":
+        return Q(status__in=FINISHED_STATUSES)
+    if flag == "overdue":
+        return Q(status__in=OPEN_STATUSES, due_at__lt=now)
+    if flag == "repeat":
+        return Q(repeat_count__gte=2)
+    if flag == "group":
+        return Q(people_count__gte=group_size())
+    if flag == "crisis":
+        return Q(channel__is_crisis=True)
+    if flag == "special":
+        return Q(is_special_closure=True)
+    if flag == "reopened":
+        return Q(reopen_count__gt=0)
+    if flag == "major":
+        return Q(level__in=[Level.MAJOR, Level.CRISIS])
+    if flag == "escalated":
+        return Q(Exists(CaseEvent.objects.filter(case=OuterRef("pk"), action="escalate")))
+    return Q()
+
+
+def group_size() -> int:
+    from kesu.policy.selectors import active_policy
+
+    try:
+        from kesu.policy.rules import Rules
+
+        policy = active_policy()
+        return int(Rules(policy.document).grading.get("group_major_size", 5)) if policy else 5
+    except Exception:  # no policy loaded yet
+        return 5
+
+
+def case_queryset(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> QuerySet[Case]:
+    """The cases a figure counts: the drill-down list. Scoped to what `user` may see when given."""
+    qs = Case.objects.all()
+    if user is not None:
+        from kesu.cases import permissions
+
+        qs = permissions.visible_cases(user, qs)
+    return apply_filters(qs, filters, now=now)
+
+
+# --- dimensions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    code: str
+    label: str
+    field: str  # the value grouped by
+    param: str  # the filter parameter that selects one group
+    category_level: int | None = None
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "kind": Dimension("kind", "类型", "kind", "kind"),
+    "category": Dimension("category", "一级分类", "category__path", "category", 0),
+    "subcategory": Dimension("subcategory", "二级分类", "category__path", "category", 1),
+    "category3": Dimension("category3", "三级分类", "category__path", "category", 2),
+    "channel": Dimension("channel", "渠道", "channel__code", "channel"),
+    "level": Dimension("level", "等级", "level", "level"),
+    "status": Dimension("status", "状态", "status", "status"),
+    "department": Dimension("department", "责任部门", "department__code", "department"),
+    "branch": Dimension("branch", "机构", "branch__code", "branch"),
+    "region": Dimension("region", "地区", "region", "region"),
+    "product": Dimension("product", "产品", "product", "product"),
+    "handler": Dimension("handler", "经办人", "handler_id", "handler"),
+}
+
+
+def _labels(dim: Dimension, keys: set[str]) -> dict[str, str]:
+    keys = {k for k in keys if k != NONE}
+    if dim.code == "kind":
+        return dict(Kind.choices)
+    if dim.code == "level":
+        return {k: str(v) for k, v in Level.choices}
+    if dim.code == "status":
+        return {k: str(v) for k, v in Status.choices}
+    if dim.category_level is not None:
+        return dict(Category.objects.filter(code__in=keys).values_list("code", "name"))
+    if dim.code == "channel":
+        return dict(Channel.objects.filter(code__in=keys).values_list("code", "name"))
+    if dim.code in ("department", "branch"):
+        return dict(Department.objects.filter(code__in=keys).values_list("code", "name"))
+    if dim.code == "handler":
+        users = get_user_model().objects.filter(pk__in=[int(k) for k in keys if k.isdigit()])
+        return {str(u.pk): (u.get_full_name() or u.username) for u in users}
+    return {k: k for k in keys}
+
+
+def _key(dim: Dimension, raw: Any) -> tuple[str, dict[str, str]]:
+    """The group key of a raw grouped value, and the parameters selecting that group."""
+    if raw in (None, ""):
+        return NONE, {dim.param: NONE}
+    if dim.category_level is not None:
+        codes = [c for c in str(raw).split("/") if c]
+        if len(codes) > dim.category_level:
+            code = codes[dim.category_level]
+            return code, {"category": code}
+        # Classified only at a coarser level: its own group, selected exactly.
+        code = codes[-1]
+        return code + "*", {"category_exact": code}
+    return str(raw), {dim.param: str(raw)}
+
+
+def count_by(
+    filters: StatFilters,
+    dims: list[str] | tuple[str, ...] = (),
+    *,
+    bucket: str | None = None,
+    user=None,
+    now: dt.datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Case counts grouped by time bucket and dimensions, one SQL `GROUP BY`.
+
+    Returns rows `{"bucket": date, "<dim>": key, "<dim>_label": label, "count": n,
+    "params": {...}}`, where `params` are the drill-down filters of the row's cases.
+    `extra` adds conditional counts: `{"closed": Q(...)}` → `row["closed"]`.
+    """
+    dimensions = [DIMENSIONS[d] for d in dims]
+    qs = case_queryset(filters, user=user, now=now)
+    group_fields = [d.field for d in dimensions]
+    if bucket:
+        qs = qs.annotate(bucket=TRUNC[bucket]("received_at", tzinfo=SHANGHAI))
+        group_fields.append("bucket")
+    aggregates: dict[str, Any] = {"count": Count("id")}
+    for name, q in (extra or {}).items():
+        aggregates[name] = Count("id", filter=q)
+    raw_rows = qs.values(*group_fields).annotate(**aggregates).order_by()
+
+    merged: dict[tuple, dict[str, Any]] = {}
+    for raw in raw_rows:  # grouped rows, not cases
+        key_parts: list[Any] = []
+        params: dict[str, str] = {}
+        row: dict[str, Any] = {}
+        if bucket:
+            day = _as_local_date(raw["bucket"])
+            row["bucket"] = day
+            key_parts.append(day)
+            params.update(
+                date_from=max(day, filters.date_from or day).isoformat(),
+                date_to=min(
+                    bucket_end(day, bucket) - dt.timedelta(days=1),
+                    filters.date_to or bucket_end(day, bucket),
+                ).isoformat(),
+            )
+        for d in dimensions:
+            key, p = _key(d, raw[d.field])
+            row[d.code] = key
+            key_parts.append(key)
+            params.update(p)
+        target = merged.get(tuple(key_parts))
+        if target is None:
+            row.update({name: 0 for name in aggregates})
+            row["params"] = params
+            merged[tuple(key_parts)] = target = row
+        for name in aggregates:
+            target[name] += raw[name]
+
+    for d in dimensions:
+        labels = _labels(d, {k.rstrip("*") for k in (r[d.code] for r in merged.values())})
+        for row in merged.values():
+            key = row[d.code]
+            if key == NONE:
+                row[f"{d.code}_label"] = NONE_LABEL
+            elif key.endswith("*"):
+                row[f"{d.code}_label"] = f"{labels.get(key[:-1], key[:-1])}（未细分）"
+            else:
+                row[f"{d.code}_label"] = str(labels.get(key, key))
+    rows = list(merged.values())
+    rows.sort(key=lambda r: (r.get("bucket") or dt.date.min, -r["count"]))
+    return rows
+
+
+def _as_local_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        if timezone.is_aware(value):
+            value = value.astimezone(SHANGHAI)
+        return value.date()
+    if isinstance(value, str):  # some backends hand back text
+        return dt.date.fromisoformat(value[:10])
+    return value
+
+
+def total(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> int:
+    return case_queryset(filters, user=user, now=now).count()
+
+
+def drill_params(filters: StatFilters, row_params: dict[str, str]) -> dict[str, str]:
+    return filters.overlay(row_params).to_params()
+
+
+# --- change over time ---------------------------------------------------------------------
+
+
+def change_pct(current: int | float | None, previous: int | float | None) -> float | None:
+    """Relative change in percent, or None when the base is zero."""
+    if current is None or not previous:
+        return None
+    return round((current - previous) * 100.0 / previous, 1)
+
+
+def per_10k(count: int, customer_base: int | None) -> float | None:
+    """万户投诉率: complaints per 10,000 customers."""
+    if not customer_base:
+        return None
+    return round(count * 10000.0 / customer_base, 2)
+
+
+def compare(
+    filters: StatFilters,
+    period: Period,
+    dim: str | None = None,
+    *,
+    user=None,
+    customer_base: int | None = None,
+) -> list[dict[str, Any]]:
+    """Counts of `period` by `dim` with 环比 (previous period) and 同比 (a year earlier)."""
+    dims = [dim] if dim else []
+    current = count_by(filters.with_period(period), dims, user=user)
+    previous = count_by(filters.with_period(period.previous()), dims, user=user)
+    year_ago = count_by(filters.with_period(period.year_ago()), dims, user=user)
+
+    def by_key(rows):
+        return {(r[dim] if dim else ""): r for r in rows}
+
+    cur, prev, ya = by_key(current), by_key(previous), by_key(year_ago)
+    grand_total = sum(r["count"] for r in current)
+    out = []
+    for key in set(cur) | set(prev):
+        row = cur.get(key) or prev.get(key)
+        n = cur[key]["count"] if key in cur else 0
+        p = prev[key]["count"] if key in prev else 0
+        y = ya[key]["count"] if key in ya else 0
+        entry = {
+            "key": key,
+            "label": row.get(f"{dim}_label", "合计") if dim else "合计",
+            "count": n,
+            "previous": p,
+            "year_ago": y,
+            "mom_pct": change_pct(n, p),
+            "yoy_pct": change_pct(n, y),
+            "share_pct": round(n * 100.0 / grand_total, 1) if grand_total else None,
+            "per_10k": per_10k(n, customer_base),
+            "params": drill_params(filters.with_period(period), row["params"]),
+        }
+        out.append(entry)
+    out.sort(key=lambda r: (-r["count"], -r["previous"], str(r["key"])))
+    return out
+
+
+def trend(
+    filters: StatFilters, bucket: str = "month", dim: str | None = None, *, user=None
+) -> dict[str, Any]:
+    """A time series (optionally one series per dimension value) ready for a line/stacked chart."""
+    rows = count_by(filters, [dim] if dim else [], bucket=bucket, user=user)
+    buckets = sorted({r["bucket"] for r in rows})
+    series: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key = r[dim] if dim else "total"
+        s = series.setdefault(
+            key, {"key": key, "name": r.get(f"{dim}_label", "投诉量") if dim else "投诉量", "points": {}}
+        )
+        s["points"][r["bucket"]] = {"count": r["count"], "params": drill_params(filters, r["params"])}
+    out_series = []
+    for s in sorted(series.values(), key=lambda s: -sum(p["count"] for p in s["points"].values())):
+        out_series.append(
+            {
+                "key": s["key"],
+                "name": s["name"],
+                "data": [s["points"].get(b, {"count": 0, "params": None})["count"] for b in buckets],
+                "params": [s["points"].get(b, {"params": None})["params"] for b in buckets],
+            }
+        )
+    return {"buckets": [b.isoformat() for b in buckets], "series": out_series}
+
+
+# --- hot spots --------------------------------------------------------------------------
+
+
+def top_n(filters: StatFilters, period: Period, dim: str, n: int = 10, *, user=None) -> list[dict[str, Any]]:
+    """TOP-N of a dimension in `period`, with 环比 and 同比."""
+    return compare(filters, period, dim, user=user)[:n]
+
+
+def pareto(filters: StatFilters, dim: str = "subcategory", *, user=None) -> dict[str, Any]:
+    """Causes sorted by volume with the cumulative share; `vital` marks the few making up 80%."""
+    rows = sorted(count_by(filters, [dim], user=user), key=lambda r: -r["count"])
+    grand = sum(r["count"] for r in rows)
+    cumulative = 0
+    out = []
+    for r in rows:
+        before = cumulative
+        cumulative += r["count"]
+        out.append(
+            {
+                "key": r[dim],
+                "label": r[f"{dim}_label"],
+                "count": r["count"],
+                "share_pct": round(r["count"] * 100.0 / grand, 1) if grand else 0.0,
+                "cumulative_pct": round(cumulative * 100.0 / grand, 1) if grand else 0.0,
+                "vital": grand > 0 and before * 100.0 / grand < 80.0,
+                "params": drill_params(filters, r["params"]),
+            }
+        )
+    return {"total": grand, "rows": out}
+
+
+def heatmap(filters: StatFilters, x: str = "branch", y: str = "category", *, user=None) -> dict[str, Any]:
+    rows = count_by(filters, [x, y], user=user)
+    xs = _ordered_keys(rows, x)
+    ys = _ordered_keys(rows, y)
+    cells = [
+        {
+            "x": xs.index(r[x]),
+            "y": ys.index(r[y]),
+            "count": r["count"],
+            "params": drill_params(filters, r["params"]),
+        }
+        for r in rows
+    ]
+    x_labels = {r[x]: r[f"{x}_label"] for r in rows}
+    y_labels = {r[y]: r[f"{y}_label"] for r in rows}
+    return {
+        "x": [{"key": k, "label": x_labels[k]} for k in xs],
+        "y": [{"key": k, "label": y_labels[k]} for k in ys],
+        "cells": cells,
+        "max": max((c["count"] for c in cells), default=0),
+    }
+
+
+def _ordered_keys(rows: list[dict[str, Any]], dim: str) -> list[str]:
+    totals: dict[str, int] = defaultdict(int)
+    for r in rows:
+        totals[r[dim]] += r["count"]
+    return sorted(totals, key=lambda k: (-totals[k], k))
+
+
+def repeat_complainers(filters: StatFilters, *, min_cases: int = 2, limit: int = 20, user=None):
+    """Customers with `min_cases` or more cases in the filtered set (重复投诉人)."""
+    rows = (
+        case_queryset(filters, user=user)
+        .filter(customer__isnull=False)
+        .values("customer_id", "customer__name")
+        .annotate(count=Count("id"))
+        .filter(count__gte=min_cases)
+        .order_by("-count", "customer_id")[:limit]
+    )
+    return [
+        {
+            "customer": r["customer_id"],
+            "label": _mask_name(r["customer__name"]),
+            "count": r["count"],
+            "params": drill_params(filters, {"customer": str(r["customer_id"])}),
+        }
+        for r in rows
+    ]
+
+
+def _mask_name(name: str) -> str:
+    """PII minimisation in statistics: keep the family name only (张**)."""
+    if not name:
+        return "匿名客户"
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def special_lists(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, dict]:
+    """Counts of the flagged groups (repeat matters, group complaints, crisis channel, overdue ...)."""
+    qs = case_queryset(filters, user=user, now=now)
+    names = ["repeat", "group", "crisis", "overdue", "major", "reopened", "special", "escalated"]
+    counts = qs.aggregate(**{n: Count("id", filter=flag_q(n, now=now)) for n in names})
+    return {
+        n: {
+            "label": FLAGS[n],
+            "count": counts[n],
+            "params": {**filters.to_params(), "flag": ",".join([*filters.flag, n])},
+        }
+        for n in names
+    }
