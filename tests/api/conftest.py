@@ -75,3 +75,40 @@ def db_state(case: Case | None = None) -> dict[str, Any]:
         fresh = Case.objects.get(pk=case.pk)
         state.update(version=fresh.version, status=fresh.status, level=fresh.level)
     return state
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Attachments go to a temporary MEDIA_ROOT; returns the attachments directory."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return tmp_path / "media" / "attachments"
+
+
+def stored_files(directory) -> list:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def walk_to(api, org, status: str, **case_overrides: Any) -> Case:
+    """A case registered by the intake agent and driven through the API to `status`."""
+    from tests import factories
+
+    case = factories.make_case(org.intake, **case_overrides)
+    intake, handler = api(org.intake), api(org.handler)
+    steps = [
+        ("accepted", intake, "accept", {}),
+        ("assigned", intake, "assign", {"handler": "handler"}),
+        ("investigating", handler, "start_investigation", {}),
+        (
+            "pending_approval",
+            handler,
+            "propose_remedy",
+            {"remedy_type": "compensation", "amount": "5000", "description": "赔偿损失"},
+        ),
+    ]
+    for reached, client, action, body in steps:
+        client.act(case.number, action, body)
+        if reached == status:
+            break
+    case.refresh_from_db()
+    assert case.status == status
+    return case
