@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from kesu.web import views
+from kesu.web import portal, views
 
 app_name = "web"
 
@@ -35,6 +35,22 @@ urlpatterns = [
     path("queues/collaboration/", views.queue, {"queue": "collab"}, name="queue_collab"),
     path("queues/follow-ups/", views.queue, {"queue": "followups"}, name="queue_followups"),
     path("queues/panels/", views.queue, {"queue": "panels"}, name="queue_panels"),
+    path("cases/<str:number>/", views.case_detail, name="case"),
+    path("cases/<str:number>/act/<str:action>/", views.case_action, name="case_action"),
+    path(
+        "cases/<str:number>/attachments/<int:attachment_id>/",
+        views.attachment_download,
+        name="attachment",
+    ),
     path("intake/", views.intake, name="intake"),
+    path("intake/preview/", views.intake_preview, name="intake_preview"),
     path("board/", views.board, name="board"),
+    # the public complainant portal (no login)
+    path("portal/", portal.home, name="portal_home"),
+    path("portal/privacy/", portal.privacy, name="portal_privacy"),
+    path("portal/submit/", portal.submit, name="portal_submit"),
+    path("portal/done/", portal.done, name="portal_done"),
+    path("portal/progress/", portal.progress, name="portal_progress"),
+    path("portal/report/", portal.report, name="portal_report"),
+    path("portal/report/status/", portal.report_status, name="portal_report_status"),
 ]

@@ -1,24 +1,394 @@
-"""Views of the workbench (thin: they call kesu.cases selectors and services)."""
+"""Views of the workbench. Thin: they call `kesu.cases` selectors and services, nothing else writes."""
 
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kesu.cases import selectors as case_selectors
+from kesu.cases.errors import DomainError, Forbidden, NotFound, VersionConflict
+from kesu.cases.models import (
+    Accountability,
+    ApprovalStep,
+    CollaborationRequest,
+    FollowUp,
+    Kind,
+    Level,
+    PanelReview,
+    Proposal,
+    Status,
+)
+from kesu.cases.selectors import CaseFilters
+from kesu.cases.services import perform
+from kesu.org import roles
+from kesu.org.selectors import user_roles
+from kesu.policy.models import Category, Channel
+from kesu.web import action_forms, selectors
+from kesu.web import intake as intake_logic
+from kesu.web.labels import PAYLOAD_LABELS, action_label
+
+PAGE_SIZE = 30
+
+
+def domain_errors(view):
+    """Show a Chinese 403/404 page for the service layer's Forbidden/NotFound."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as exc:
+            return render(request, "web/403.html", {"message": exc.message}, status=403)
+        except NotFound as exc:
+            return render(request, "web/404.html", {"message": exc.message}, status=404)
+
+    return wrapper
+
+
+def forbidden_page(request, exception=None):
+    return render(request, "web/403.html", {"message": _("您无权访问该页面")}, status=403)
 
 
 @login_required
-def home(request):
-    return render(request, "web/home.html", {"nav_active": "home"})
+def home(request: HttpRequest) -> HttpResponse:
+    counts = selectors.queue_counts(request.user)
+    cards = [
+        (key, _(selectors.QUEUE_LABELS[key]), reverse(f"web:queue_{key}"), n)
+        for key, n in counts.items()
+        if n or key in ("mine", "dept")
+    ]
+    recent = list(selectors.queue_cases(request.user, "mine").cases.order_by("due_at", "id")[:10])
+    return render(request, "web/home.html", {"nav_active": "home", "cards": cards, "recent": recent})
+
+
+# --- queues -----------------------------------------------------------------------------------
+
+
+def _filters_from(request: HttpRequest) -> tuple[CaseFilters, dict]:
+    g = request.GET
+    f = CaseFilters(
+        status=[s for s in g.getlist("status") if s in Status.values] or None,
+        level=[s for s in g.getlist("level") if s in Level.values] or None,
+        kind=[s for s in g.getlist("kind") if s in Kind.values] or None,
+        category=g.get("category") or None,
+        channel=[c for c in g.getlist("channel") if c] or None,
+        text=(g.get("q") or "").strip()[:100] or None,
+    )
+    overdue = g.get("overdue")
+    if overdue == "1":
+        f.overdue = True
+    elif overdue == "0":
+        f.overdue = False
+    due = g.get("due")
+    due_hours = {"4h": 4, "24h": 24, "72h": 72}.get(due or "")
+    state = {
+        "status": g.get("status", ""),
+        "level": g.get("level", ""),
+        "kind": g.get("kind", ""),
+        "category": g.get("category", ""),
+        "channel": g.get("channel", ""),
+        "q": g.get("q", ""),
+        "overdue": overdue or "",
+        "due": due or "",
+    }
+    return f, {"state": state, "due_hours": due_hours}
 
 
 @login_required
-def queue(request, queue: str):
-    return render(request, "web/home.html", {"nav_active": f"queue_{queue}"})
+def queue(request: HttpRequest, queue: str) -> HttpResponse:
+    q = selectors.queue_cases(request.user, queue)
+    filters, extra = _filters_from(request)
+    qs = selectors.filtered(q.cases, filters, due_within_hours=extra["due_hours"])
+    sort = request.GET.get("sort") or q.default_sort
+    if sort not in selectors.SORTS:
+        sort = q.default_sort
+    qs = selectors.apply_sort(qs, sort)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    ctx = {
+        "nav_active": f"queue_{q.key}",
+        "queue": q.key,
+        "title": _(selectors.QUEUE_LABELS[q.key]),
+        "page": page,
+        "cases": page.object_list,
+        "sort": sort,
+        "now": timezone.now(),
+        "statuses": Status.choices,
+        "levels": Level.choices,
+        "kinds": Kind.choices,
+        "channels": list(Channel.objects.filter(is_active=True).values_list("code", "name")),
+        "categories": list(
+            Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
+        ),
+        **extra["state"],
+    }
+    template = "web/_queue_table.html" if request.headers.get("HX-Request") else "web/queue.html"
+    return render(request, template, ctx)
+
+
+# --- the case page ----------------------------------------------------------------------------
+
+
+def _timeline_rows(events) -> list[dict]:
+    rows = []
+    for e in events:
+        details = []
+        for key, label in PAYLOAD_LABELS.items():
+            value = e.payload.get(key) if isinstance(e.payload, dict) else None
+            if value in (None, "", [], {}):
+                continue
+            if key in ("level", "from_level", "to_level"):
+                try:
+                    value = Level(value).label
+                except ValueError:
+                    pass
+            if key in ("role", "next_role"):
+                value = roles.ROLE_LABELS.get(value, value)
+            if key == "score" and e.payload.get("satisfied") is False:
+                value = f"{value}（{_('不满意')}）"
+            details.append((label, value))
+        rows.append({"event": e, "label": action_label(e.action), "details": details})
+    return rows
+
+
+def _stage_deadlines(case) -> list:
+    try:
+        from kesu.sla import selectors as sla_selectors  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    fn = getattr(sla_selectors, "deadlines_for", None) or getattr(sla_selectors, "case_deadlines", None)
+    if fn is None:
+        return []
+    try:
+        return list(fn(case))
+    except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
+        return []
+
+
+def _customer(case, user) -> dict | None:
+    c = case.customer
+    if c is None:
+        return None
+    try:
+        from kesu.cases.schemas import mask_id, mask_phone, may_see_pii
+    except ImportError:  # pragma: no cover - the API presenters not there yet
+        return {
+            "name": c.name,
+            "phone": c.phone,
+            "email": c.email,
+            "address": c.address,
+            "id_number": c.id_number,
+            "policy_no": c.policy_no,
+            "account_no": c.account_no,
+        }
+    masked = not may_see_pii(user)
+    return {
+        "name": c.name,
+        "phone": mask_phone(c.phone) if masked else c.phone,
+        "email": c.email,
+        "address": c.address,
+        "id_number": mask_id(c.id_number) if masked else c.id_number,
+        "policy_no": c.policy_no,
+        "account_no": c.account_no,
+        "masked": masked,
+    }
+
+
+def _case_context(request, case, *, errors: dict | None = None) -> dict:
+    user = request.user
+    forms = action_forms.forms_for(case, user)
+    errors = errors or {}
+    for f in forms:
+        if f.action == errors.get("action"):
+            posted = errors.get("posted")
+            for fld in f.fields:
+                if posted is not None and fld.kind not in ("file", "hidden"):
+                    fld.value = posted.get(fld.name, fld.value)
+    proposals = list(
+        Proposal.objects.filter(case=case)
+        .select_related("proposed_by")
+        .prefetch_related("steps__approver")
+        .order_by("pk")
+    )
+    from kesu.cases.attachments import attachments_of
+
+    return {
+        "case": case,
+        "customer": _customer(case, user),
+        "timeline": _timeline_rows(case_selectors.timeline(case)),
+        "forms": forms,
+        "errors": errors,
+        "now": timezone.now(),
+        "proposals": proposals,
+        "collaborations": list(
+            CollaborationRequest.objects.filter(case=case)
+            .select_related("to_department", "from_department", "requested_by", "answered_by")
+            .order_by("pk")
+        ),
+        "reviews": list(
+            PanelReview.objects.filter(case=case).prefetch_related("participants__user").order_by("pk")
+        ),
+        "follow_ups": list(FollowUp.objects.filter(case=case).select_related("agent").order_by("pk")),
+        "accountabilities": list(
+            Accountability.objects.filter(case=case).select_related("person").order_by("pk")
+        ),
+        "attachments": attachments_of(case),
+        "deadlines": _stage_deadlines(case),
+        "ApprovalStep": ApprovalStep,
+    }
 
 
 @login_required
-def intake(request):
-    return render(request, "web/home.html", {"nav_active": "intake"})
+@domain_errors
+def case_detail(request: HttpRequest, number: str) -> HttpResponse:
+    case = case_selectors.get_case(request.user, number=number)
+    return render(request, "web/case.html", _case_context(request, case))
+
+
+def _parse_at(value):
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 @login_required
-def board(request):
-    return render(request, "web/home.html", {"nav_active": "board"})
+@domain_errors
+def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    case = case_selectors.get_case(request.user, number=number)
+    try:
+        expected = int(request.POST.get("expected_version", ""))
+    except ValueError:
+        expected = None
+    try:
+        if action == "attach":
+            from kesu.cases.attachments import attach_file
+
+            upload = request.FILES.get("file")
+            if upload is None:
+                raise DomainError(_("请选择要上传的文件"), code="validation_error")
+            attach_file(
+                case,
+                request.user,
+                name=upload.name,
+                content=upload,
+                declared_size=upload.size,
+                note=request.POST.get("note", ""),
+                expected_version=expected,
+            )
+        else:
+            perform(
+                case,
+                action,
+                request.user,
+                expected_version=expected,
+                **action_forms.collect(action, request.POST),
+            )
+    except VersionConflict as exc:
+        case.refresh_from_db()
+        changes = [
+            {
+                "label": action_label(c.get("action", "")),
+                "to_status": c.get("to_status", ""),
+                "at": _parse_at(c.get("at")),
+            }
+            for c in (exc.details or {}).get("changes", [])
+        ]
+        ctx = _case_context(request, case)
+        ctx["conflict"] = {"message": exc.message, "changes": changes, "action": action_label(action)}
+        return render(request, "web/case.html", ctx, status=409)
+    except Forbidden as exc:
+        if not case_selectors.permissions.can_view(request.user, case):
+            raise
+        case.refresh_from_db()
+        ctx = _case_context(
+            request, case, errors={"action": action, "message": exc.message, "posted": request.POST}
+        )
+        return render(request, "web/case.html", ctx, status=403)
+    except DomainError as exc:
+        case.refresh_from_db()
+        ctx = _case_context(
+            request,
+            case,
+            errors={"action": action, "message": exc.message, "details": exc.details, "posted": request.POST},
+        )
+        return render(request, "web/case.html", ctx, status=exc.status if 400 <= exc.status < 500 else 400)
+    messages.success(request, _("已完成：%(a)s") % {"a": action_label(action)})
+    return redirect("web:case", number=case.number)
+
+
+@login_required
+@domain_errors
+def attachment_download(request: HttpRequest, number: str, attachment_id: int) -> HttpResponse:
+    from kesu.cases.attachments import open_attachment
+
+    attachment, handle = open_attachment(request.user, number=number, attachment_id=attachment_id)
+    response = FileResponse(
+        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- intake (受理登记) -----------------------------------------------------------------------------
+
+
+def _may_register(user) -> bool:
+    return bool(
+        user_roles(user)
+        & {roles.INTAKE, roles.ADMIN, roles.SUPERVISOR, roles.HANDLER, roles.DEPT_HEAD, roles.CS_MANAGER}
+    )
+
+
+@login_required
+def intake(request: HttpRequest) -> HttpResponse:
+    if not _may_register(request.user):
+        return forbidden_page(request)
+    if request.method == "POST" and not request.POST.get("lookup"):
+        result = intake_logic.submit(request)
+        if result.case is not None:
+            return redirect("web:case", number=result.case.number)
+        form = result.form
+    else:
+        form = intake_logic.IntakeForm(request.POST or None, initial={"client_key": uuid.uuid4().hex})
+        if request.method == "POST":
+            form.is_valid()  # a lookup round-trip without JavaScript: show the preview, keep the input
+    preview = intake_logic.preview(form.data if form.is_bound else {}, request.user)
+    return render(request, "web/intake.html", {"nav_active": "intake", "form": form, "preview": preview})
+
+
+@login_required
+def intake_preview(request: HttpRequest) -> HttpResponse:
+    if not _may_register(request.user):
+        return forbidden_page(request)
+    data = request.POST if request.method == "POST" else request.GET
+    return render(request, "web/_intake_preview.html", {"preview": intake_logic.preview(data, request.user)})
+
+
+# --- supervisor board --------------------------------------------------------------------------
+
+BOARD_ROLES = {roles.SUPERVISOR, roles.CS_MANAGER, roles.GENERAL_MANAGER, roles.DEPT_HEAD, roles.ADMIN}
+
+
+@login_required
+def board(request: HttpRequest) -> HttpResponse:
+    if not (user_roles(request.user) & BOARD_ROLES):
+        return forbidden_page(request)
+    data = selectors.board(request.user)
+    return render(request, "web/board.html", {"nav_active": "board", "now": timezone.now(), **data})
+
+
+def not_found(request, exception=None):  # pragma: no cover - wired by the integrator if wanted
+    raise Http404

@@ -1,0 +1,511 @@
+"""The action forms of the case page: which fields each lifecycle action asks for.
+
+`forms_for(case, user)` lists the actions legal now for this user (`allowed_actions`, then the finer
+rules the handlers check, so that nothing is offered that would be refused), each with its fields.
+`collect(action, post)` turns a posted form into the keyword data for `perform`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from kesu.cases.models import (
+    Accountability,
+    ArchiveAccessRequest,
+    Case,
+    CollaborationRequest,
+    Kind,
+    Level,
+    PanelReview,
+    Proposal,
+    RemedyType,
+)
+from kesu.cases.services import allowed_actions
+from kesu.org import roles
+from kesu.org.models import Department
+from kesu.org.selectors import department_of, user_roles
+from kesu.policy.models import Category
+from kesu.policy.selectors import rules_for
+from kesu.web.labels import action_label
+
+
+@dataclass
+class Field:
+    name: str
+    label: Any
+    kind: str = "text"  # text | textarea | select | multiselect | number | checkbox | file | hidden
+    required: bool = False
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    value: Any = ""
+    help: Any = ""
+
+
+@dataclass
+class ActionForm:
+    action: str
+    label: str
+    fields: list[Field]
+    hint: str = ""
+    danger: bool = False
+    primary: bool = False
+
+
+REPLY_METHODS = [
+    ("phone", _("电话")),
+    ("letter", _("书面")),
+    ("email", _("电子邮件")),
+    ("sms", _("短信")),
+    ("visit", _("面谈")),
+]
+
+# Actions that the case page shows first (the usual next step).
+PRIMARY = {
+    "accept",
+    "assign",
+    "start_investigation",
+    "propose_remedy",
+    "approve",
+    "reply",
+    "close",
+    "follow_up",
+}
+DANGER = {"mark_invalid", "reject", "reopen", "suspend", "waive_accountability"}
+HIDDEN_ACTIONS = {"escalate", "recompute_deadlines", "expire_suspension"}
+
+
+def _departments() -> list[tuple[str, str]]:
+    return [(d.code, d.name) for d in Department.objects.filter(is_active=True).order_by("path")]
+
+
+def _categories() -> list[tuple[str, str]]:
+    out = []
+    for c in Category.objects.filter(is_active=True).order_by("path"):
+        out.append((c.code, ("　" * c.depth) + c.name))
+    return out
+
+
+def _handlers(dept_id: int | None) -> list[tuple[str, str]]:
+    User = get_user_model()
+    qs = User.objects.filter(
+        is_active=True, groups__name__in=[roles.HANDLER, roles.DEPT_HEAD], staff__isnull=False
+    )
+    if dept_id:
+        qs = qs.filter(staff__department_id=dept_id)
+    qs = (
+        qs.select_related("staff__department")
+        .distinct()
+        .order_by("staff__department__path", "username")[:300]
+    )
+    return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
+
+
+def _colleagues(user) -> list[tuple[str, str]]:
+    User = get_user_model()
+    qs = (
+        User.objects.filter(is_active=True, staff__isnull=False)
+        .exclude(pk=user.pk)
+        .select_related("staff__department")
+        .order_by("staff__department__path", "username")[:300]
+    )
+    return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
+
+
+def _involved(case: Case) -> set[int]:
+    from kesu.cases.actions import involved_user_ids
+
+    return involved_user_ids(case)
+
+
+def forms_for(case: Case, user) -> list[ActionForm]:
+    """The action forms this user may use on this case now, the usual next step first."""
+    names = [a for a in allowed_actions(case, user) if a not in HIDDEN_ACTIONS]
+    if not names:
+        return []
+    rules = rules_for(case.policy_id)
+    my_roles = user_roles(user)
+    my_dept = department_of(user)
+    out: list[ActionForm] = []
+    for name in names:
+        form = _build(name, case, user, rules, my_roles, my_dept)
+        if form is not None:
+            form.primary = name in PRIMARY
+            form.danger = name in DANGER
+            out.append(form)
+    out.sort(key=lambda f: (not f.primary, f.danger))
+    return out
+
+
+def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # noqa: C901 - one branch per action
+    label = action_label(name)
+    F = Field
+    if name == "accept":
+        kinds = [(k, str(Kind(k).label)) for k in (rules.enabled_kinds or Kind.values)]
+        fields = [
+            F("kind", _("类型"), "select", True, kinds, case.kind),
+            F(
+                "category",
+                _("分类"),
+                "select",
+                False,
+                _categories(),
+                case.category.code if case.category else "",
+            ),
+        ]
+        if rules.business_types:
+            fields.append(
+                F(
+                    "business_type",
+                    _("业务类型"),
+                    "select",
+                    False,
+                    list(rules.business_types.items()),
+                    case.business_type,
+                )
+            )
+        return ActionForm(name, label, fields)
+    if name == "mark_invalid":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("reason", _("无效原因"), "select", True, list(rules.invalidity_reasons.items())),
+                F("note", _("说明"), "textarea"),
+            ],
+        )
+    if name == "answer_first_contact":
+        if case.kind not in (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION):
+            return None
+        return ActionForm(name, label, [F("answer", _("答复内容"), "textarea", True)])
+    if name == "regrade":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("level", _("新等级"), "select", True, list(Level.choices), case.level),
+                F("reason", _("调整原因"), "textarea", True),
+            ],
+        )
+    if name == "assign":
+        dept_id = case.department_id
+        if my_dept is not None and roles.DEPT_HEAD in my_roles and not (my_roles & roles.COMPANY_WIDE_ROLES):
+            dept_id = case.department_id or my_dept.pk
+        return ActionForm(
+            name,
+            label,
+            [
+                F(
+                    "department",
+                    _("责任部门"),
+                    "select",
+                    False,
+                    [("", _("按分类自动路由"))] + _departments(),
+                    case.department.code if case.department else "",
+                ),
+                F(
+                    "handler",
+                    _("经办人"),
+                    "select",
+                    False,
+                    [("", _("暂不指定"))] + _handlers(dept_id),
+                    str(case.handler_id or ""),
+                ),
+                F("note", _("备注"), "text"),
+            ],
+        )
+    if name == "start_investigation":
+        return ActionForm(
+            name,
+            label,
+            [F("note", _("备注"), "textarea"), F("contacted_customer", _("已联系客户"), "checkbox")],
+        )
+    if name == "add_note":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("text", _("处理记录"), "textarea", True),
+                F("contacted_customer", _("已联系客户"), "checkbox"),
+            ],
+        )
+    if name == "request_collaboration":
+        depts = [(c, n) for c, n in _departments() if not case.department or c != case.department.code]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("department", _("协办部门"), "select", True, depts),
+                F("question", _("协办事项"), "textarea", True),
+            ],
+        )
+    if name == "answer_collaboration":
+        if my_dept is None:
+            return None
+        reqs = list(
+            CollaborationRequest.objects.filter(
+                case=case, to_department=my_dept, state=CollaborationRequest.State.OPEN
+            ).order_by("pk")
+        )
+        if not reqs:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.question[:40]}") for r in reqs]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("request_id", _("协办请求"), "select", True, choices),
+                F("answer", _("协办意见"), "textarea", True),
+            ],
+        )
+    if name == "convene_panel":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("topic", _("合议议题"), "text", True),
+                F("participants", _("参加人（至少两人）"), "multiselect", True, _colleagues(user)),
+            ],
+            hint=str(_("按住 Ctrl 可多选")),
+        )
+    if name == "decide_panel":
+        reviews = [
+            r
+            for r in case.panel_reviews.filter(state=PanelReview.State.CONVENED).prefetch_related(
+                "participants"
+            )
+            if r.convened_by_id == user.pk or any(p.user_id == user.pk for p in r.participants.all())
+        ]
+        if not reviews:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("review_id", _("合议"), "select", True, choices),
+                F("minutes", _("会议纪要"), "textarea", True),
+                F("decision", _("合议决议"), "textarea", True),
+            ],
+        )
+    if name == "confirm_panel":
+        reviews = list(
+            case.panel_reviews.filter(
+                state=PanelReview.State.DECIDED,
+                participants__user=user,
+                participants__confirmed_at__isnull=True,
+            ).distinct()
+        )
+        if not reviews:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
+        return ActionForm(
+            name,
+            label,
+            [F("review_id", _("合议"), "select", True, choices), F("opinion", _("意见"), "textarea")],
+        )
+    if name == "propose_remedy":
+        if case.proposals.filter(state=Proposal.State.PENDING).exists():
+            return None
+        remedies = [(v, str(lbl)) for v, lbl in RemedyType.choices if v != RemedyType.SPECIAL_CLOSURE]
+        hint = ""
+        if (
+            case.level in rules.panel_required_levels
+            and not case.panel_reviews.filter(
+                state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED]
+            ).exists()
+        ):
+            hint = str(_("重大/危机投诉须先经合议决议"))
+        return ActionForm(
+            name,
+            label,
+            [
+                F("remedy_type", _("处理方式"), "select", True, remedies),
+                F("amount", _("金额（元）"), "number", False, value="0"),
+                F("premium", _("保费（元，可选）"), "number"),
+                F("description", _("方案说明"), "textarea", True),
+            ],
+            hint=hint,
+        )
+    if name == "request_special_closure":
+        if case.proposals.filter(state=Proposal.State.PENDING).exists():
+            return None
+        return ActionForm(name, label, [F("reason", _("申请理由"), "textarea", True)])
+    if name in ("approve", "reject"):
+        proposal = case.proposals.filter(state=Proposal.State.PENDING).order_by("-pk").first()
+        if proposal is None or proposal.proposed_by_id == user.pk:
+            return None
+        nxt = proposal.next_role
+        if nxt is None or nxt not in my_roles:
+            return None
+        return ActionForm(
+            name,
+            label,
+            [
+                F("proposal_id", "", "hidden", value=str(proposal.pk)),
+                F("comment", _("审批意见"), "textarea", name == "reject"),
+            ],
+            hint=str(_("本步审批角色：%(r)s") % {"r": roles.ROLE_LABELS.get(nxt, nxt)}),
+        )
+    if name == "reply":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("method", _("答复方式"), "select", True, REPLY_METHODS),
+                F("text", _("答复内容"), "textarea", True),
+            ],
+        )
+    if name == "close":
+        if case.replied_at is None:
+            return None
+        crit = [
+            (c, rules.closing_criteria[c].get("name", c))
+            for c in rules.manual_closing_criteria()
+            if c != "invalid"
+        ]
+        return ActionForm(
+            name,
+            label,
+            [F("criterion", _("结案依据"), "select", True, crit), F("note", _("备注"), "textarea")],
+        )
+    if name == "suspend":
+        return ActionForm(name, label, [F("reason", _("暂结案原因"), "textarea", True)])
+    if name == "resume":
+        return ActionForm(name, label, [F("note", _("备注"), "textarea")])
+    if name == "follow_up":
+        if user.pk in _involved(case):
+            return None
+        scores = [(str(i), f"{i}") for i in range(5, 0, -1)]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("score", _("满意度（1–5 分）"), "select", True, scores),
+                F("comment", _("回访记录"), "textarea"),
+            ],
+            hint=str(_("低于 %(n)s 分视为不满意，案件将重新处理") % {"n": rules.satisfied_min_score}),
+        )
+    if name == "reopen":
+        return ActionForm(name, label, [F("reason", _("重新处理原因"), "textarea", True)])
+    if name == "archive":
+        return ActionForm(name, label, [])
+    if name == "request_archive_access":
+        return ActionForm(name, label, [F("reason", _("调阅理由"), "textarea", True)])
+    if name == "decide_archive_access":
+        reqs = list(
+            ArchiveAccessRequest.objects.filter(
+                case=case, state=ArchiveAccessRequest.State.PENDING
+            ).select_related("requester")
+        )
+        if not reqs:
+            return None
+        choices = [
+            (str(r.pk), f"#{r.pk} {r.requester.get_full_name() or r.requester.username}：{r.reason[:30]}")
+            for r in reqs
+        ]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("request_id", _("调阅申请"), "select", True, choices),
+                F("approve", _("决定"), "select", True, [("1", _("批准")), ("", _("拒绝"))]),
+                F("days", _("有效天数"), "number", value="7"),
+            ],
+        )
+    if name in ("confirm_accountability", "waive_accountability"):
+        records = list(
+            Accountability.objects.filter(case=case, state=Accountability.State.PROPOSED).select_related(
+                "person"
+            )
+        )
+        if not records:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.person.get_full_name() or r.person.username}") for r in records]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("accountability_id", _("责任追究记录"), "select", True, choices),
+                F("reason", _("理由"), "textarea", name == "waive_accountability"),
+            ],
+        )
+    if name == "attach":
+        return ActionForm(name, label, [F("file", _("文件"), "file", True), F("note", _("说明"), "text")])
+    if name == "extend_deadline":
+        return ActionForm(
+            name,
+            label,
+            [F("days", _("延长工作日数"), "number", True), F("reason", _("延长原因"), "textarea", True)],
+        )
+    return ActionForm(name, label, [])
+
+
+FIELD_KINDS = {
+    # action -> {field: kind} for fields that are not plain text
+    "start_investigation": {"contacted_customer": "checkbox"},
+    "add_note": {"contacted_customer": "checkbox"},
+    "convene_panel": {"participants": "multiselect"},
+    "decide_archive_access": {"approve": "checkbox"},
+}
+FIELD_NAMES = {
+    "accept": ["kind", "category", "business_type"],
+    "mark_invalid": ["reason", "note"],
+    "answer_first_contact": ["answer"],
+    "regrade": ["level", "reason"],
+    "assign": ["department", "handler", "note"],
+    "start_investigation": ["note", "contacted_customer"],
+    "add_note": ["text", "contacted_customer"],
+    "request_collaboration": ["department", "question"],
+    "answer_collaboration": ["request_id", "answer"],
+    "convene_panel": ["topic", "participants"],
+    "decide_panel": ["review_id", "minutes", "decision"],
+    "confirm_panel": ["review_id", "opinion"],
+    "propose_remedy": ["remedy_type", "amount", "premium", "description"],
+    "request_special_closure": ["reason"],
+    "approve": ["proposal_id", "comment"],
+    "reject": ["proposal_id", "comment"],
+    "reply": ["method", "text"],
+    "close": ["criterion", "note"],
+    "suspend": ["reason"],
+    "resume": ["note"],
+    "follow_up": ["score", "comment"],
+    "reopen": ["reason"],
+    "archive": [],
+    "request_archive_access": ["reason"],
+    "decide_archive_access": ["request_id", "approve", "days"],
+    "confirm_accountability": ["accountability_id", "reason"],
+    "waive_accountability": ["accountability_id", "reason"],
+    "attach": ["note"],
+    "extend_deadline": ["days", "reason"],
+}
+
+
+def collect(action: str, post) -> dict[str, Any]:
+    """The posted values of one action form as `perform` keyword data (empty optional values dropped)."""
+    kinds = FIELD_KINDS.get(action, {})
+    data: dict[str, Any] = {}
+    for name in FIELD_NAMES.get(action, []):
+        kind = kinds.get(name, "text")
+        if kind == "checkbox":
+            data[name] = bool(post.get(name))
+        elif kind == "multiselect":
+            data[name] = [v for v in post.getlist(name) if v]
+        else:
+            value = post.get(name, "")
+            if value in ("", None) and name not in (
+                "text",
+                "answer",
+                "reason",
+                "question",
+                "description",
+                "comment",
+                "topic",
+                "minutes",
+                "decision",
+            ):
+                continue
+            data[name] = value
+    return data

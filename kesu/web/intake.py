@@ -1,0 +1,319 @@
+"""The intake form (受理登记): fields, the repeat/level preview, and registering through the services."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+
+from kesu.cases import grading
+from kesu.cases.customers import find_customer, same_person_q
+from kesu.cases.errors import DomainError
+from kesu.cases.models import Case, Customer, Kind, Level
+from kesu.cases.services import perform, register_case
+from kesu.policy.models import Category, Channel
+from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
+
+log = logging.getLogger("kesu.web")
+
+FLAG_CHOICES = [
+    ("injury", _l("涉及人身伤害")),
+    ("safety", _l("涉及安全")),
+    ("media", _l("媒体介入")),
+    ("lawyer", _l("律师介入")),
+]
+ANSWERABLE = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
+MAX_FILES = 5
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(d, initial) for d in data if d]
+        return [super().clean(data, initial)] if data else []
+
+
+def _channel_choices() -> list[tuple[str, str]]:
+    return list(Channel.objects.filter(is_active=True).order_by("pk").values_list("code", "name"))
+
+
+def _category_choices() -> list[tuple[str, str]]:
+    rows = Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
+    return [("", _l("（请选择）"))] + [(c, "　" * d + n) for c, n, d in rows]
+
+
+class IntakeForm(forms.Form):
+    client_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    # the complainant
+    name = forms.CharField(label=_l("客户姓名"), max_length=100, required=False)
+    phone = forms.CharField(label=_l("联系电话"), max_length=30, required=False)
+    email = forms.EmailField(label=_l("电子邮件"), required=False)
+    address = forms.CharField(label=_l("地址"), max_length=300, required=False)
+    id_number = forms.CharField(label=_l("证件号码"), max_length=40, required=False)
+    policy_no = forms.CharField(label=_l("保单号/合同号"), max_length=60, required=False)
+    # the complaint
+    channel = forms.ChoiceField(label=_l("渠道"))
+    received_at = forms.DateTimeField(
+        label=_l("接收时间"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+    kind = forms.ChoiceField(label=_l("类型"), choices=Kind.choices, initial=Kind.COMPLAINT)
+    category = forms.ChoiceField(label=_l("分类"), required=False)
+    subject = forms.CharField(label=_l("标题"), max_length=200, required=False)
+    description = forms.CharField(
+        label=_l("投诉内容"), widget=forms.Textarea(attrs={"rows": 4}), max_length=20000
+    )
+    demands = forms.CharField(
+        label=_l("客户诉求"), widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+    claimed_amount = forms.DecimalField(
+        label=_l("诉求金额（元）"), required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    people_count = forms.IntegerField(label=_l("投诉人数"), min_value=1, max_value=100000, initial=1)
+    subject_no = forms.CharField(label=_l("涉及保单/合同/订单号"), max_length=60, required=False)
+    product = forms.CharField(label=_l("产品"), max_length=100, required=False)
+    region = forms.CharField(label=_l("地区"), max_length=40, required=False)
+    flags = forms.MultipleChoiceField(
+        label=_l("特殊情形"), choices=FLAG_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    attachments = MultipleFileField(label=_l("附件"), required=False)
+    # what happens right after registering
+    accept_and_route = forms.BooleanField(
+        label=_l("登记后立即受理并按分类分派"), required=False, initial=True
+    )
+    answered_first_contact = forms.BooleanField(label=_l("已当场答复（咨询/查询/建议）"), required=False)
+    answer = forms.CharField(
+        label=_l("当场答复内容"), widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = _channel_choices()
+        self.fields["channel"].initial = "phone"
+        self.fields["category"].choices = _category_choices()
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("phone") or data.get("email") or data.get("address")):
+            self.add_error("phone", _("须提供至少一种联系方式（电话、邮箱或地址）"))
+        if data.get("answered_first_contact"):
+            if data.get("kind") not in ANSWERABLE:
+                self.add_error("answered_first_contact", _("只有咨询、查询、建议可以当场答复"))
+            if not (data.get("answer") or "").strip():
+                self.add_error("answer", _("请填写当场答复内容"))
+        files = data.get("attachments") or []
+        if len(files) > MAX_FILES:
+            self.add_error("attachments", _("最多上传 %(n)d 个附件") % {"n": MAX_FILES})
+        return data
+
+    def registration_data(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        received = d.get("received_at")
+        data: dict[str, Any] = {
+            "client_key": d["client_key"],
+            "channel": d["channel"],
+            "kind": d["kind"],
+            "description": d["description"],
+            "demands": d.get("demands") or "",
+            "people_count": d.get("people_count") or 1,
+            "subject": d.get("subject") or "",
+            "subject_no": d.get("subject_no") or "",
+            "product": d.get("product") or "",
+            "region": d.get("region") or "",
+            "flags": list(d.get("flags") or []),
+            "customer": {
+                k: d.get(k) or ""
+                for k in ("name", "phone", "email", "address", "id_number", "policy_no")
+                if d.get(k)
+            },
+        }
+        if received:
+            data["received_at"] = received
+        if d.get("category"):
+            data["category"] = d["category"]
+        if d.get("claimed_amount") is not None:
+            data["claimed_amount"] = str(d["claimed_amount"])
+        return data
+
+
+@dataclass
+class SubmitResult:
+    form: IntakeForm
+    case: Case | None = None
+
+
+def submit(request) -> SubmitResult:
+    """Register the complaint; a repeated submission of the same form (same client_key) returns the first case."""
+    form = IntakeForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return SubmitResult(form)
+    try:
+        reg = register_case(actor=request.user, data=form.registration_data())
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        for key, reason in (exc.details or {}).items() if isinstance(exc.details, dict) else []:
+            field = key.split(".")[-1]
+            if field in form.fields:
+                form.add_error(field, reason)
+        return SubmitResult(form)
+    case = reg.case
+    if not reg.created:
+        messages.info(request, _("该登记已提交过，未重复创建：%(n)s") % {"n": case.number})
+        return SubmitResult(form, case)
+    messages.success(request, _("已登记：%(n)s（%(l)s）") % {"n": case.number, "l": case.get_level_display()})
+    d = form.cleaned_data
+    _attach_all(request, case, d.get("attachments") or [])
+    try:
+        if d.get("answered_first_contact"):
+            perform(
+                case, "answer_first_contact", request.user, expected_version=case.version, answer=d["answer"]
+            )
+        elif d.get("accept_and_route") and d["kind"] != Kind.REPORT:
+            perform(
+                case,
+                "accept",
+                request.user,
+                expected_version=case.version,
+                kind=d["kind"],
+                category=d.get("category") or None,
+            )
+            perform(case, "assign", request.user, expected_version=case.version)
+            messages.info(
+                request, _("已受理并分派至：%(d)s") % {"d": case.department.name if case.department else "—"}
+            )
+    except DomainError as exc:
+        messages.warning(request, _("案件已登记，但后续操作未完成：%(m)s") % {"m": exc.message})
+    return SubmitResult(form, case)
+
+
+def _attach_all(request, case: Case, files) -> None:
+    from kesu.cases.attachments import attach_file
+
+    for upload in files:
+        try:
+            attach_file(case, request.user, name=upload.name, content=upload, declared_size=upload.size)
+        except DomainError as exc:
+            messages.warning(request, _("附件 %(f)s 未保存：%(m)s") % {"f": upload.name, "m": exc.message})
+
+
+# --- the preview: earlier complaints, repeat, level ----------------------------------------------
+
+
+def _suggest(text: str) -> dict | None:
+    """Category/department suggestion from kesu.insight when it is installed (guarded)."""
+    if not text or len(text) < 6:
+        return None
+    try:
+        from kesu.insight.services import suggest  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        result = suggest(text)
+    except Exception:  # noqa: BLE001 - a suggestion must never break the form
+        log.exception("insight suggestion failed")
+        return None
+    if result is None:
+        return None
+    if isinstance(result, dict):
+        get = result.get
+    else:
+
+        def get(key, default=None):
+            return getattr(result, key, default)
+
+    category = get("category") or get("category_code")
+    if not category:
+        return None
+    cat = Category.objects.filter(code=str(category)).first()
+    dept = get("department") or get("department_code") or (cat.department_code if cat else "")
+    return {
+        "category": str(category),
+        "category_name": cat.name if cat else str(category),
+        "department": dept,
+        "confidence": get("confidence") or get("score"),
+    }
+
+
+def preview(data, user) -> dict:
+    """What the intake agent should know before saving: the customer's earlier complaints, repeat and level."""
+    phone = (data.get("phone") or "").strip()
+    policy_no = (data.get("policy_no") or "").strip()
+    id_number = (data.get("id_number") or "").strip()
+    subject_no = (data.get("subject_no") or "").strip()
+    out: dict[str, Any] = {"searched": bool(phone or policy_no or id_number or subject_no)}
+    customer = None
+    if out["searched"]:
+        customer = find_customer(phone=phone, id_number=id_number, policy_no=policy_no or subject_no)
+    earlier: list[Case] = []
+    if customer is not None:
+        earlier = list(
+            Case.objects.filter(same_person_q(customer))
+            .select_related("category", "channel")
+            .order_by("-received_at")[:10]
+        )
+    elif subject_no:
+        earlier = list(
+            Case.objects.filter(subject_no=subject_no)
+            .select_related("category", "channel")
+            .order_by("-received_at")[:10]
+        )
+    out["customer"] = customer
+    out["earlier"] = earlier
+    try:
+        rules = active_rules()
+    except Exception:  # noqa: BLE001
+        return out
+    category = category_by_code(data.get("category") or "") if data.get("category") else None
+    channel = channel_by_code(data.get("channel") or "phone")
+    now = timezone.now()
+    count, latest = grading.count_same_matter(
+        customer=customer,
+        subject_no=subject_no,
+        category_id=category.pk if category else None,
+        before=now,
+        window_days=int(rules.grading.get("repeat_window_days", 365)),
+    )
+    try:
+        people = max(1, int(data.get("people_count") or 1))
+    except (TypeError, ValueError):
+        people = 1
+    flags = data.getlist("flags") if hasattr(data, "getlist") else list(data.get("flags") or [])
+    probe = Case(
+        repeat_count=count + 1,
+        people_count=people,
+        flag_injury="injury" in flags,
+        flag_safety="safety" in flags,
+        flag_media="media" in flags,
+        flag_lawyer="lawyer" in flags,
+        channel=channel,
+    )
+    level, reasons = grading.grade(probe, rules, channel_is_crisis=bool(channel and channel.is_crisis))
+    out.update(
+        {
+            "repeat_count": count + 1,
+            "is_repeat": count > 0,
+            "repeat_of": latest,
+            "level": level,
+            "level_label": Level(level).label,
+            "reasons": reasons,
+            "suggestion": _suggest((data.get("description") or "").strip()),
+        }
+    )
+    return out
+
+
+__all__ = ["IntakeForm", "submit", "preview", "Customer"]

@@ -1,0 +1,42 @@
+"""Chinese labels for timeline events and payload keys."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from kesu.cases.transitions import TRANSITIONS
+
+EXTRA_ACTIONS = {"register": _("登记")}
+
+
+def action_label(action: str) -> str:
+    spec = TRANSITIONS.get(action)
+    if spec is not None:
+        return str(spec.label)
+    return str(EXTRA_ACTIONS.get(action, action))
+
+
+# Payload keys shown on the staff timeline (in this order); everything else is left out.
+PAYLOAD_LABELS = {
+    "text": _("内容"),
+    "note": _("备注"),
+    "answer": _("答复"),
+    "question": _("问题"),
+    "reason": _("原因"),
+    "comment": _("意见"),
+    "topic": _("议题"),
+    "decision": _("决议"),
+    "department": _("部门"),
+    "remedy_type": _("处理方式"),
+    "amount": _("金额"),
+    "criterion": _("结案依据"),
+    "score": _("满意度"),
+    "method": _("方式"),
+    "level": _("等级"),
+    "from_level": _("原等级"),
+    "to_level": _("新等级"),
+    "role": _("审批角色"),
+    "next_role": _("下一审批"),
+    "name": _("文件"),
+    "repeat_of": _("重复投诉于"),
+}
