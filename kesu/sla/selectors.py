@@ -1,0 +1,241 @@
+"""Reads of kesu.sla: deadlines of a case, timeliness figures (及时率), inbox, notices, penalties."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from kesu.sla.calendar import SHANGHAI, calendar_for_case, get_calendar
+from kesu.sla.models import CalendarYear, Notification, StageDeadline
+from kesu.sla.stages import stage_label
+
+
+def case_deadlines(case) -> list[StageDeadline]:
+    return list(StageDeadline.objects.filter(case=case).order_by("starts_at", "pk"))
+
+
+def _row(s: StageDeadline, now: dt.datetime, cal) -> dict[str, Any]:
+    end = s.met_at or now
+    if s.state == StageDeadline.State.CANCELLED:
+        on_time = None
+    elif s.met_at is not None:
+        on_time = s.met_at <= s.due_at
+    else:
+        on_time = None if now <= s.due_at else False
+    paused = 0.0
+    for a, b in s.pauses or []:
+        paused += cal.elapsed(s.unit, dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b))
+    used = max(0.0, cal.elapsed(s.unit, s.starts_at, end) - paused)
+    return {
+        "case_id": s.case_id,
+        "stage": s.stage,
+        "stage_label": stage_label(s.stage),
+        "ref": s.ref,
+        "state": s.state,
+        "starts_at": s.starts_at,
+        "due_at": s.due_at,
+        "met_at": s.met_at,
+        "breached": bool(s.breached_at) or on_time is False,
+        "on_time": on_time,
+        "working_seconds_used": used if s.unit in ("working_days", "working_hours") else None,
+        "seconds_used": used,
+        "unit": s.unit,
+        "amount": s.amount,
+        "extension_days": s.extension_days,
+        "under_fallback": s.under_fallback,
+        "escalation_step": s.escalation_step,
+    }
+
+
+def case_timeliness(case, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Per stage of one case: met/breached, time used (working time for working-time rules)."""
+    now = now or timezone.now()
+    cal = calendar_for_case(case)
+    return [_row(s, now, cal) for s in case_deadlines(case)]
+
+
+def timeliness_rows(case_ids=None, *, since=None, until=None, now=None, chunk: int = 2000):
+    """Rows of `_row` for analytics, streamed in primary-key chunks."""
+    now = now or timezone.now()
+    qs = StageDeadline.objects.exclude(state=StageDeadline.State.CANCELLED)
+    if case_ids is not None:
+        qs = qs.filter(case_id__in=list(case_ids))
+    if since:
+        qs = qs.filter(starts_at__gte=since)
+    if until:
+        qs = qs.filter(starts_at__lt=until)
+    cals: dict = {}
+    last = 0
+    while True:
+        batch = list(qs.filter(pk__gt=last).select_related("case").order_by("pk")[:chunk])
+        if not batch:
+            return
+        for s in batch:
+            key = s.case.branch_id
+            if key not in cals:
+                cals[key] = get_calendar(key)
+            yield _row(s, now, cals[key])
+        last = batch[-1].pk
+
+
+def timeliness_summary(*, since=None, until=None, now=None) -> dict[str, dict[str, Any]]:
+    """Per stage: finished, on time, breached, open overdue, rate (及时率 = on time / finished)."""
+    now = now or timezone.now()
+    qs = StageDeadline.objects.exclude(state=StageDeadline.State.CANCELLED)
+    if since:
+        qs = qs.filter(starts_at__gte=since)
+    if until:
+        qs = qs.filter(starts_at__lt=until)
+    from django.db.models import F
+
+    agg = qs.values("stage").annotate(
+        total=Count("pk"),
+        met=Count("pk", filter=Q(state="met")),
+        on_time=Count("pk", filter=Q(state="met", met_at__lte=F("due_at"))),
+        overdue_open=Count("pk", filter=Q(state="open", due_at__lt=now)),
+    )
+    out = {}
+    for r in agg:
+        r["late"] = r["met"] - r["on_time"]
+        r["rate"] = round(r["on_time"] / r["met"], 4) if r["met"] else None
+        r["stage_label"] = stage_label(r["stage"])
+        out[r["stage"]] = r
+    return out
+
+
+# --- inbox ---------------------------------------------------------------------------------------------
+
+
+def inbox(user, *, unread_only: bool = False, limit: int = 50):
+    qs = Notification.objects.filter(user=user)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.select_related("case")[:limit]
+
+
+def unread_count(user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+# --- notices for administrators ---------------------------------------------------------------------
+
+
+def calendar_notices(today: dt.date | None = None) -> list[dict[str, Any]]:
+    """What administrators must know about the calendar (shown in the web UI)."""
+    today = today or timezone.now().astimezone(SHANGHAI).date()
+    known = set(CalendarYear.objects.values_list("year", flat=True))
+    notices = []
+    fallback = StageDeadline.objects.filter(state="open", under_fallback=True)
+    years_needed = {today.year}
+    if today.month >= 10:
+        years_needed.add(today.year + 1)
+    latest = fallback.order_by("-due_at").values_list("due_at", flat=True).first()
+    if latest:
+        years_needed |= set(range(today.year, latest.astimezone(SHANGHAI).year + 1))
+    for y in sorted(years_needed - known):
+        notices.append(
+            {
+                "level": "warning",
+                "code": "calendar_year_missing",
+                "year": y,
+                "message": f"{y} 年国务院放假安排尚未录入，工作日历暂按法定节日推定（不含调休），"
+                f"请在后台“日历年度”或用 `kesu calendar load` 录入。",
+            }
+        )
+    n = fallback.count()
+    if n:
+        notices.append(
+            {
+                "level": "info",
+                "code": "fallback_deadlines",
+                "count": n,
+                "message": f"{n} 个进行中的环节时限按推定日历计算，录入官方安排后将自动重算。",
+            }
+        )
+    return notices
+
+
+# --- penalties (责任追究) -------------------------------------------------------------------------------
+
+
+def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    year, mon = (int(x) for x in month.split("-"))
+    start = dt.datetime(year, mon, 1, tzinfo=SHANGHAI)
+    end = dt.datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=SHANGHAI)
+    return start, end
+
+
+def penalty_summary(month: str, *, include_proposed: bool = True) -> list[dict[str, Any]]:
+    """Monthly penalties per branch and person (responsible person and direct supervisor lines)."""
+    from kesu.cases.models import Accountability
+
+    start, end = month_bounds(month)
+    states = ["confirmed", "proposed"] if include_proposed else ["confirmed"]
+    qs = (
+        Accountability.objects.filter(created_at__gte=start, created_at__lt=end, state__in=states)
+        .select_related("case__branch", "case__department", "person", "supervisor")
+        .order_by("pk")
+    )
+    lines: dict[tuple, dict[str, Any]] = defaultdict(
+        lambda: {
+            "cases": set(),
+            "records": 0,
+            "amount": Decimal(0),
+            "reminders": 0,
+            "confirmed": 0,
+            "proposed": 0,
+        }
+    )
+    for a in qs.iterator(chunk_size=1000):
+        branch = a.case.branch or (a.case.department.branch if a.case.department_id else None)
+        bname = branch.name if branch else "总公司"
+        for who, role, amount, reminder in (
+            (a.person, "责任人", a.person_amount, a.reminder),
+            (a.supervisor, "直接上级", a.supervisor_amount, a.reminder),
+        ):
+            if who is None or (role == "直接上级" and amount == 0 and not reminder):
+                continue
+            line = lines[(bname, who.get_username(), who.get_full_name() or who.get_username(), role)]
+            line["cases"].add(a.case.number)
+            line["records"] += 1
+            line["amount"] += amount
+            line["reminders"] += int(bool(reminder))
+            line[a.state] += 1
+    out = []
+    for (bname, username, full_name, role), line in sorted(lines.items()):
+        out.append(
+            {
+                "month": month,
+                "branch": bname,
+                "username": username,
+                "name": full_name,
+                "role": role,
+                "cases": len(line["cases"]),
+                "records": line["records"],
+                "amount": line["amount"],
+                "reminders": line["reminders"],
+                "confirmed": line["confirmed"],
+                "proposed": line["proposed"],
+            }
+        )
+    return out
+
+
+PENALTY_COLUMNS = [
+    ("month", "月份"),
+    ("branch", "机构"),
+    ("username", "工号"),
+    ("name", "姓名"),
+    ("role", "责任类型"),
+    ("cases", "案件数"),
+    ("records", "记录数"),
+    ("amount", "罚款合计（元）"),
+    ("reminders", "提醒次数"),
+    ("confirmed", "已确认"),
+    ("proposed", "待确认"),
+]
