@@ -1,0 +1,290 @@
+"""Text classification for triage: pure scikit-learn, no Django.
+
+The model is character n-gram TF-IDF (1–3, sublinear) over the complaint text plus one-hot
+channel/product tokens, fed to a linear SVM whose scores are calibrated into probabilities
+(`CalibratedClassifierCV`, sigmoid). Chinese needs no word segmentation for this to work well:
+character bigrams and trigrams carry most of the signal.
+
+A prediction whose top probability is below the model's threshold is reported as "not sure"
+(不确定). The threshold is chosen on the validation set: the lowest probability at which the
+predictions kept are at least `target_precision` correct (never below the configured floor).
+
+Inputs are strings built by `compose(text, channel, product)`; the channel/product part travels
+after a separator so that the whole pipeline stays a plain `list[str] -> label` estimator and can
+be pickled with joblib.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import time
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+META_SEP = "\x1f"
+_DIGITS = re.compile(r"\d+")
+_MASK = re.compile(r"[*＊xX]{3,}")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, collapse whitespace, map numbers and masked digits to placeholders."""
+    text = _SPACE.sub(" ", (text or "").strip().lower())
+    text = _MASK.sub("＊", text)
+    return _DIGITS.sub("0", text)
+
+
+def compose(text: str, channel: str | None = None, product: str | None = None) -> str:
+    meta = ["ch=" + (channel or "").strip().replace(" ", "_")]
+    if product:
+        meta.append("pr=" + product.strip().replace(" ", "_"))
+    return normalize(text) + META_SEP + " ".join(meta)
+
+
+def text_part(doc: str) -> str:
+    return doc.split(META_SEP, 1)[0]
+
+
+def meta_tokens(doc: str) -> list[str]:
+    parts = doc.split(META_SEP, 1)
+    return parts[1].split() if len(parts) > 1 else ["ch="]
+
+
+def _char_vectorizer(ngram_max: int = 3, min_df: int = 1) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer="char",
+        ngram_range=(1, ngram_max),
+        preprocessor=text_part,
+        sublinear_tf=True,
+        min_df=min_df,
+        max_features=300_000,
+        dtype=np.float32,
+    )
+
+
+def build_pipeline(kind: str = "model", *, n_samples: int = 1000) -> Pipeline:
+    """`model`: calibrated SVM on char 1–3 + meta tokens; `baseline`: plain char 1–3 TF-IDF + LinearSVC."""
+    if kind == "baseline":
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), preprocessor=text_part, dtype=np.float32)
+        return Pipeline([("features", vec), ("clf", LinearSVC())])
+    features = FeatureUnion(
+        [
+            ("chars", _char_vectorizer(3, min_df=2 if n_samples >= 2000 else 1)),
+            (
+                "meta",
+                TfidfVectorizer(analyzer=meta_tokens, use_idf=False, norm=None, dtype=np.float32),
+            ),
+        ]
+    )
+    svm = LinearSVC(C=0.5, class_weight="balanced")
+    return Pipeline([("features", features), ("clf", svm)])
+
+
+def _calibrated(pipeline: Pipeline, y: Sequence[str]) -> Pipeline:
+    counts = Counter(y)
+    folds = max(2, min(3, min(counts.values())))
+    pipeline.steps[-1] = (
+        "clf",
+        CalibratedClassifierCV(pipeline.steps[-1][1], method="sigmoid", cv=folds, ensemble=False),
+    )
+    return pipeline
+
+
+@dataclass
+class Prediction:
+    label: str | None  # None when not sure
+    best: str  # the most probable label even when not sure
+    confidence: float
+    sure: bool
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class TriageClassifier:
+    pipeline: Pipeline
+    labels: list[str]
+    threshold: float = 0.5
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- prediction -------------------------------------------------------------------------
+    def predict_proba(self, docs: Sequence[str]) -> np.ndarray:
+        return self.pipeline.predict_proba(list(docs))
+
+    def known_features(self, doc: str) -> int:
+        """How many of the text's character n-grams the model has seen (0 for pure gibberish)."""
+        chars = self.pipeline.named_steps["features"].transformer_list[0][1]
+        return int(chars.transform([doc]).nnz)
+
+    def predict_one(self, doc: str, *, top: int = 3) -> Prediction:
+        proba = self.predict_proba([doc])[0]
+        order = np.argsort(-proba)
+        ranking = [(self.labels[i], float(proba[i])) for i in order[:top]]
+        best, conf = ranking[0]
+        informative = len(text_part(doc).strip()) >= 2 and self._informative(doc)
+        sure = informative and conf >= self.threshold
+        return Prediction(best if sure else None, best, conf, sure, ranking)
+
+    def _informative(self, doc: str) -> bool:
+        # Gibberish shares at most single characters with the training texts: require bigrams.
+        chars = self.pipeline.named_steps["features"].transformer_list[0][1]
+        vocab = chars.vocabulary_
+        t = text_part(doc)
+        grams = {t[i : i + 2] for i in range(len(t) - 1)}
+        seen = sum(1 for g in grams if g in vocab)
+        return seen >= max(1, math.ceil(0.2 * len(grams))) if grams else False
+
+    # -- persistence --------------------------------------------------------------------------
+    def dumps(self) -> bytes:
+        buf = io.BytesIO()
+        joblib.dump(self, buf)
+        return zlib.compress(buf.getvalue(), 6)
+
+    @staticmethod
+    def loads(blob: bytes) -> TriageClassifier:
+        return joblib.load(io.BytesIO(zlib.decompress(bytes(blob))))
+
+
+# -- training and scoring ------------------------------------------------------------------------
+def fit(
+    docs: Sequence[str],
+    labels: Sequence[str],
+    *,
+    calibrate: bool = True,
+    kind: str = "model",
+) -> TriageClassifier:
+    docs, labels = list(docs), list(labels)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ValueError("至少需要两个分类才能训练")
+    pipeline = build_pipeline(kind, n_samples=len(docs))
+    if calibrate and kind != "baseline" and min(Counter(labels).values()) >= 2:
+        pipeline = _calibrated(pipeline, labels)
+    pipeline.fit(docs, labels)
+    return TriageClassifier(pipeline=pipeline, labels=[str(c) for c in pipeline.classes_])
+
+
+def score(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = [i for i, lab in enumerate(labels) if s[i] > 0]
+    return {
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(np.mean([f[i] for i in present])) if present else 0.0, 4),
+        "per_class": {
+            lab: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+        "labels": labels,
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n": len(y_true),
+    }
+
+
+def choose_threshold(
+    proba: np.ndarray, y_true: Sequence[str], labels: Sequence[str], *, target_precision: float, floor: float
+) -> tuple[float, dict[str, float]]:
+    """Lowest probability cut at which the kept predictions reach `target_precision` on validation."""
+    best = np.asarray(labels)[np.argmax(proba, axis=1)]
+    conf = np.max(proba, axis=1)
+    correct = best == np.asarray(y_true)
+    threshold = 1.0
+    for t in sorted(set(np.round(conf, 3).tolist()) | {floor}):
+        if t < floor:
+            continue
+        keep = conf >= t
+        if keep.sum() >= max(5, 0.05 * len(conf)) and correct[keep].mean() >= target_precision:
+            threshold = float(t)
+            break
+    keep = conf >= threshold
+    return threshold, {
+        "threshold": round(threshold, 3),
+        "coverage": round(float(keep.mean()), 4),
+        "precision_when_sure": round(float(correct[keep].mean()) if keep.any() else 0.0, 4),
+        "accuracy_all": round(float(correct.mean()), 4),
+    }
+
+
+def train_and_validate(
+    train_docs: Sequence[str],
+    train_labels: Sequence[str],
+    val_docs: Sequence[str],
+    val_labels: Sequence[str],
+    *,
+    target_precision: float = 0.85,
+    floor: float = 0.4,
+) -> TriageClassifier:
+    """Fit on the training part, score on validation, set the "not sure" threshold."""
+    t0 = time.perf_counter()
+    model = fit(train_docs, train_labels)
+    seconds = time.perf_counter() - t0
+    metrics: dict[str, Any] = {"n_train": len(train_docs), "n_validation": len(val_docs)}
+    if val_docs:
+        t1 = time.perf_counter()
+        proba = model.predict_proba(val_docs)
+        pred_seconds = time.perf_counter() - t1
+        pred = [model.labels[i] for i in np.argmax(proba, axis=1)]
+        metrics.update(score(val_labels, pred, labels=sorted(set(model.labels) | set(val_labels))))
+        model.threshold, metrics["not_sure"] = choose_threshold(
+            proba, val_labels, model.labels, target_precision=target_precision, floor=floor
+        )
+        metrics["texts_per_second"] = round(len(val_docs) / max(pred_seconds, 1e-9), 1)
+    else:
+        model.threshold = max(floor, 0.5)
+    metrics["seconds_train"] = round(seconds, 3)
+    model.info = metrics
+    return model
+
+
+def majority_baseline(train_labels: Sequence[str], test_labels: Sequence[str]) -> dict[str, Any]:
+    label = Counter(train_labels).most_common(1)[0][0]
+    s = score(list(test_labels), [label] * len(test_labels))
+    return {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "label": label}
+
+
+def keyword_predict(text: str, keywords: dict[str, list[str]]) -> tuple[str | None, float]:
+    """Cold-start rule: the label whose keywords occur most (longer keywords weigh more)."""
+    t = (text or "").lower()
+    scores: dict[str, float] = {}
+    for label, words in keywords.items():
+        s = sum(len(w) for w in words if w and w.lower() in t)
+        if s:
+            scores[label] = float(s)
+    if not scores:
+        return None, 0.0
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    best, top = ranked[0]
+    total = sum(scores.values())
+    return best, top / total
+
+
+def time_ordered_split(
+    items: Sequence[Any], times: Sequence[Any], validation_share: float = 0.2
+) -> tuple[list[Any], list[Any]]:
+    """Oldest part for training, newest part for validation: nothing from the future leaks into training."""
+    order = sorted(range(len(items)), key=lambda i: times[i])
+    n_val = int(round(len(items) * validation_share))
+    if len(items) >= 10:
+        n_val = max(1, n_val)
+    cut = len(items) - n_val
+    return [items[i] for i in order[:cut]], [items[i] for i in order[cut:]]

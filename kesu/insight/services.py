@@ -1,0 +1,671 @@
+"""Writes and orchestration of kesu.insight: triage suggestions and training, surge warnings,
+group-complaint alerts and volume forecasts.
+
+`suggest(text, channel, product)` is what intake forms call; it never raises for ordinary input
+and answers "not sure" (不确定) instead of guessing when the confidence is low.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kesu.insight import classifier as clf
+from kesu.insight import forecast as fc
+from kesu.insight import surge
+from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageFeedback, TriageModel
+
+log = logging.getLogger("kesu.insight")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+NOT_SURE = "不确定"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, "KESU_INSIGHT", {}).get(name, default)
+
+
+def min_training_cases() -> int:
+    return int(_setting("MIN_TRAINING_CASES", 200))
+
+
+# -- triage suggestion -----------------------------------------------------------------------------
+@dataclass
+class Suggestion:
+    category_code: str | None
+    category_name: str
+    department_code: str | None
+    level_hint: str
+    category_confidence: float
+    department_confidence: float
+    level_confidence: float
+    sure: bool
+    source: str  # "model" | "keywords"
+    model_version: int | None = None
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    level_reasons: list[str] = field(default_factory=list)
+    best_guess: str | None = None  # the most likely category even when not sure
+
+    @property
+    def label(self) -> str:
+        return self.category_name if self.sure else NOT_SURE
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["label"] = self.label
+        return d
+
+
+_model_cache: dict[str, Any] = {}
+_model_lock = threading.Lock()
+
+
+def _active_model() -> tuple[TriageModel, clf.TriageClassifier] | None:
+    row = TriageModel.objects.filter(is_active=True).only("id", "version", "threshold").first()
+    if row is None:
+        return None
+    with _model_lock:
+        hit = _model_cache.get("active")
+        if hit and hit[0] == row.pk:
+            return hit[1], hit[2]
+    full = TriageModel.objects.get(pk=row.pk)
+    model = clf.TriageClassifier.loads(full.blob)
+    model.threshold = full.threshold
+    with _model_lock:
+        _model_cache["active"] = (row.pk, full, model)
+    return full, model
+
+
+def clear_model_cache() -> None:
+    with _model_lock:
+        _model_cache.clear()
+
+
+def _categories() -> dict[str, Any]:
+    """Active categories by code, with the department inherited from the nearest ancestor."""
+    from kesu.policy.models import Category
+
+    cats = {c.pk: c for c in Category.objects.filter(is_active=True)}
+    out = {}
+    for c in cats.values():
+        dept, p = c.department_code, c
+        while not dept and p.parent_id in cats:
+            p = cats[p.parent_id]
+            dept = p.department_code
+        c.effective_department = dept or ""
+        c.leaf = not any(o.parent_id == c.pk for o in cats.values())
+        out[c.code] = c
+    return out
+
+
+def keyword_table(cats: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Leaf category → its keywords plus its ancestors' (the cold-start rules)."""
+    cats = cats if cats is not None else _categories()
+    by_pk = {c.pk: c for c in cats.values()}
+    table = {}
+    for code, c in cats.items():
+        if not c.leaf:
+            continue
+        words = list(c.keywords or [])
+        p = by_pk.get(c.parent_id)
+        while p is not None:
+            words += [w for w in (p.keywords or []) if w not in words]
+            p = by_pk.get(p.parent_id)
+        if words:
+            table[code] = words
+    return table
+
+
+LEVEL_RULES = (
+    (
+        "crisis",
+        0.8,
+        ("银保监", "金融监管", "监管局", "人民银行", "12315", "消协", "曝光", "上热搜", "发微博"),
+    ),
+    ("major", 0.8, ("记者", "媒体", "电视台", "律师", "起诉", "法院", "诉讼")),
+    ("major", 0.7, ("受伤", "住院", "人身", "起火", "爆炸", "死亡", "安全隐患")),
+    ("major", 0.6, ("集体", "群体", "大家一起", "很多人", "联名")),
+    ("urgent", 0.6, ("再次投诉", "第二次", "第三次", "多次投诉", "又一次", "还是没有解决", "一直没解决")),
+)
+
+
+def level_hint(text: str) -> tuple[str, float, list[str]]:
+    """A level suggestion from warning words in the text (the grading rules decide the real level)."""
+    order = {"normal": 0, "urgent": 1, "major": 2, "crisis": 3}
+    level, conf, reasons = "normal", 0.5, []
+    for lv, c, words in LEVEL_RULES:
+        hits = [w for w in words if w in (text or "")]
+        if hits:
+            reasons.append(f"{lv}:{'、'.join(hits)}")
+            if order[lv] > order[level]:
+                level, conf = lv, c
+    return level, conf, reasons
+
+
+def suggest(text: str, channel: str | None = None, product: str | None = None) -> Suggestion:
+    """Suggested category, department and level for a complaint text, each with a confidence."""
+    cats = _categories()
+    lv, lv_conf, lv_reasons = level_hint(text)
+    active = _active_model()
+    if active is not None:
+        row, model = active
+        pred = model.predict_one(clf.compose(text, channel, product), top=len(model.labels))
+        dept_prob: dict[str, float] = defaultdict(float)
+        for code, p in pred.ranking:
+            c = cats.get(code)
+            dept_prob[c.effective_department if c else ""] += p
+        best = cats.get(pred.best)
+        dept = best.effective_department if best else None
+        dept_conf = dept_prob.get(dept or "", 0.0)
+        dept_sure = pred.sure or dept_conf >= model.threshold
+        return Suggestion(
+            category_code=pred.label,
+            category_name=(best.name if best and pred.sure else NOT_SURE),
+            department_code=dept if dept_sure else None,
+            level_hint=lv,
+            category_confidence=round(pred.confidence, 3),
+            department_confidence=round(dept_conf, 3),
+            level_confidence=lv_conf,
+            sure=pred.sure,
+            source="model",
+            model_version=row.version,
+            alternatives=[
+                {"code": code, "name": cats[code].name if code in cats else code, "confidence": round(p, 3)}
+                for code, p in pred.ranking[:3]
+            ],
+            level_reasons=lv_reasons,
+            best_guess=pred.best,
+        )
+    # Cold start: the policy's keywords.
+    code, conf = clf.keyword_predict(text, keyword_table(cats))
+    c = cats.get(code) if code else None
+    sure = c is not None and conf >= 0.5
+    return Suggestion(
+        category_code=code if sure else None,
+        category_name=c.name if sure else NOT_SURE,
+        department_code=c.effective_department if sure and c.effective_department else None,
+        level_hint=lv,
+        category_confidence=round(conf, 3),
+        department_confidence=round(conf, 3),
+        level_confidence=lv_conf,
+        sure=sure,
+        source="keywords",
+        alternatives=[{"code": code, "name": c.name, "confidence": round(conf, 3)}] if c else [],
+        level_reasons=lv_reasons,
+        best_guess=code,
+    )
+
+
+def suggest_for_case(case) -> Suggestion:
+    from kesu.insight.repeats import case_text
+
+    return suggest(case_text(case), case.channel.code if case.channel_id else None, case.product or None)
+
+
+def record_choice(
+    case, chosen_category_code: str, actor, *, suggestion: Suggestion | None = None
+) -> TriageFeedback:
+    """Remember what the handler chose against what was suggested (becomes training signal)."""
+    suggestion = suggestion or suggest_for_case(case)
+    return TriageFeedback.objects.create(
+        case=case,
+        suggested=suggestion.best_guess or "",
+        suggested_confidence=suggestion.category_confidence,
+        source=suggestion.source,
+        chosen=chosen_category_code,
+        accepted=bool(suggestion.sure and suggestion.category_code == chosen_category_code),
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        at=timezone.now(),
+    )
+
+
+# -- training --------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    status: str  # cold_start | activated | kept_current
+    message: str
+    model: TriageModel | None = None
+    n_cases: int = 0
+
+
+def training_cases():
+    """Closed, validly classified cases with a leaf category, oldest first."""
+    from kesu.cases.models import FINISHED_STATUSES, Case
+
+    return (
+        Case.objects.filter(
+            status__in=FINISHED_STATUSES, category__isnull=False, category__children__isnull=True
+        )
+        .exclude(is_valid=False)
+        .select_related("category", "channel")
+        .order_by("received_at")
+    )
+
+
+def _doc(case) -> str:
+    from kesu.insight.repeats import case_text
+
+    return clf.compose(case_text(case), case.channel.code if case.channel_id else None, case.product or None)
+
+
+def train(
+    *, min_cases: int | None = None, validation_share: float = 0.2, now: dt.datetime | None = None
+) -> TrainResult:
+    """Train on the organisation's closed cases; activate only if not worse than the current model."""
+    min_cases = min_training_cases() if min_cases is None else min_cases
+    cases = list(training_cases())
+    labels = [c.category.code for c in cases]
+    classes = Counter(labels)
+    if len(cases) < min_cases or len(classes) < 2:
+        return TrainResult(
+            "cold_start",
+            f"已结案且已分类的案件 {len(cases)} 件、{len(classes)} 类，少于 {min_cases} 件或不足 2 类："
+            "继续使用关键词规则",
+            n_cases=len(cases),
+        )
+    docs = [_doc(c) for c in cases]
+    times = [c.received_at for c in cases]
+    items = list(range(len(cases)))
+    train_idx, val_idx = clf.time_ordered_split(items, times, validation_share)
+    # A class needs a few training examples to be learnt (and calibrated).
+    train_counts = Counter(labels[i] for i in train_idx)
+    kept = {lab for lab, n in train_counts.items() if n >= 3}
+    if len(kept) < 2:
+        return TrainResult(
+            "cold_start", "训练集中样本足够的分类不足 2 类：继续使用关键词规则", n_cases=len(cases)
+        )
+    tr = [i for i in train_idx if labels[i] in kept]
+    model = clf.train_and_validate(
+        [docs[i] for i in tr],
+        [labels[i] for i in tr],
+        [docs[i] for i in val_idx],
+        [labels[i] for i in val_idx],
+        target_precision=float(_setting("TARGET_PRECISION", 0.85)),
+        floor=float(_setting("MIN_CONFIDENCE", 0.4)),
+    )
+    metrics = dict(model.info)
+    metrics["dropped_rare_classes"] = sorted(set(train_counts) - kept)
+    metrics["split"] = {
+        "train_from": times[train_idx[0]].isoformat() if train_idx else None,
+        "train_until": times[train_idx[-1]].isoformat() if train_idx else None,
+        "validation_from": times[val_idx[0]].isoformat() if val_idx else None,
+        "validation_until": times[val_idx[-1]].isoformat() if val_idx else None,
+    }
+    new_f1 = metrics.get("macro_f1", 0.0)
+    current = _active_model()
+    decision, activate = "", True
+    if current is not None and val_idx:
+        cur_row, cur_model = current
+        proba = cur_model.predict_proba([docs[i] for i in val_idx])
+        pred = [cur_model.labels[j] for j in np.argmax(proba, axis=1)]
+        old = clf.score([labels[i] for i in val_idx], pred)
+        metrics["current_model_on_validation"] = {
+            "version": cur_row.version,
+            "macro_f1": old["macro_f1"],
+            "accuracy": old["accuracy"],
+        }
+        activate = new_f1 >= old["macro_f1"]
+        decision = (
+            f"验证集 macro-F1 {new_f1:.3f} ≥ 现用 v{cur_row.version} 的 {old['macro_f1']:.3f}：启用"
+            if activate
+            else f"验证集 macro-F1 {new_f1:.3f} < 现用 v{cur_row.version} 的 {old['macro_f1']:.3f}：保留现用模型"
+        )
+    else:
+        decision = f"首个模型，验证集 macro-F1 {new_f1:.3f}：启用"
+    feedback = TriageFeedback.objects.all()
+    if feedback.exists():
+        metrics["feedback"] = {"n": feedback.count(), "accepted": feedback.filter(accepted=True).count()}
+    with transaction.atomic():
+        last = TriageModel.objects.select_for_update().order_by("-version").first()
+        version = (last.version if last else 0) + 1
+        if activate:
+            TriageModel.objects.filter(is_active=True).update(is_active=False)
+        row = TriageModel.objects.create(
+            version=version,
+            algorithm="字符 1–3 元 TF-IDF + 渠道/产品 + 线性 SVM（sigmoid 校准，类别加权）",
+            n_train=len(tr),
+            n_validation=len(val_idx),
+            train_until=times[train_idx[-1]] if train_idx else None,
+            labels=model.labels,
+            metrics=metrics,
+            threshold=model.threshold,
+            blob=model.dumps(),
+            is_active=activate,
+            decision=decision,
+        )
+    clear_model_cache()
+    return TrainResult("activated" if activate else "kept_current", decision, row, len(cases))
+
+
+# -- calendar --------------------------------------------------------------------------------------
+def day_kind_calendar() -> fc.DayKind:
+    """Day types from the working-day calendar of kesu.sla (falls back to chinese_calendar)."""
+    try:
+        from kesu.sla.calendar import get_calendar
+
+        cal = get_calendar()
+    except Exception:  # the calendar app is not ready (no table yet): use chinese_calendar
+        return fc.china_calendar
+    mapping = {
+        "workday": fc.WORKDAY,
+        "weekend": fc.WEEKEND,
+        "holiday": fc.HOLIDAY,
+        "adjusted_workday": fc.ADJUSTED,
+        "company_closed": fc.HOLIDAY,
+    }
+
+    def kind(day: dt.date) -> str:
+        info = cal.day(day)
+        if info.kind == "company_open":
+            return fc.ADJUSTED if day.weekday() >= 5 else fc.WORKDAY
+        return mapping.get(info.kind, fc.WORKDAY if info.is_workday else fc.WEEKEND)
+
+    return kind
+
+
+# -- surge warnings --------------------------------------------------------------------------------
+DIMENSIONS = ("total", "category", "branch", "region", "product", "channel")
+DIMENSION_LABELS = {
+    "total": "全部投诉",
+    "category": "分类",
+    "branch": "机构",
+    "region": "地区",
+    "product": "产品",
+    "channel": "渠道",
+}
+
+
+def _local_day(ts: dt.datetime) -> dt.date:
+    return ts.astimezone(SHANGHAI).date()
+
+
+def _series_rows(since: dt.datetime, until: dt.datetime):
+    from kesu.cases.models import Case
+
+    return Case.objects.filter(received_at__gte=since, received_at__lt=until).values_list(
+        "pk",
+        "received_at",
+        "category_id",
+        "category__name",
+        "branch_id",
+        "branch__name",
+        "region",
+        "product",
+        "channel_id",
+        "channel__name",
+    )
+
+
+def _keys(row) -> list[tuple[str, str, str]]:
+    pk, _at, cat, cat_name, br, br_name, region, product, ch, ch_name = row
+    out = [("total", "all", "全部投诉")]
+    if cat:
+        out.append(("category", str(cat), cat_name))
+    if br:
+        out.append(("branch", str(br), br_name))
+    if region:
+        out.append(("region", region, region))
+    if product:
+        out.append(("product", product, product))
+    if ch:
+        out.append(("channel", str(ch), ch_name))
+    return out
+
+
+def _supervisors():
+    from kesu.org import roles
+    from kesu.org.selectors import users_with_role
+
+    return list(users_with_role(roles.SUPERVISOR)) + list(users_with_role(roles.CS_MANAGER))
+
+
+def _deliver(warning: SurgeWarning | GroupAlert, title: str, body: str, key: str) -> None:
+    try:
+        from kesu.sla.notify import notify
+    except ImportError:  # no inbox yet: the stored row is the record
+        return
+    try:
+        notify(
+            _supervisors(), kind="insight_warning", title=title, body=body, key=key, event="insight.warning"
+        )
+    except Exception:  # pragma: no cover - delivery must never lose the warning itself
+        log.exception("could not deliver warning %s", key)
+
+
+def run_surge_checks(
+    day: dt.date | None = None,
+    *,
+    alpha: float | None = None,
+    baseline_days: int = 56,
+    min_count: int = 3,
+    dimensions: tuple[str, ...] = DIMENSIONS,
+    deliver: bool = True,
+) -> list[SurgeWarning]:
+    """Daily check of every series on `day` (default: yesterday, Asia/Shanghai) against its baseline."""
+    alpha = float(_setting("SURGE_ALPHA", surge.DEFAULT_ALPHA)) if alpha is None else alpha
+    day = day or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
+    start_day = day - dt.timedelta(days=baseline_days)
+    since = dt.datetime.combine(start_day, dt.time(), tzinfo=SHANGHAI)
+    until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+    days = [start_day + dt.timedelta(days=i) for i in range(baseline_days)]
+    index = {d: i for i, d in enumerate(days)}
+    counts: dict[tuple[str, str], np.ndarray] = {}
+    labels: dict[tuple[str, str], str] = {}
+    today: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for row in _series_rows(since, until).iterator():
+        d = _local_day(row[1])
+        for dim, key, label in _keys(row):
+            if dim not in dimensions:
+                continue
+            k = (dim, key)
+            labels[k] = label
+            if d == day:
+                today[k].append(row[0])
+            elif d in index:
+                counts.setdefault(k, np.zeros(baseline_days))[index[d]] += 1
+    calendar = day_kind_calendar()
+    out = []
+    for k, case_ids in today.items():
+        history = counts.get(k, np.zeros(baseline_days))
+        result = surge.check(
+            history,
+            days,
+            len(case_ids),
+            day,
+            calendar=calendar,
+            alpha=alpha,
+            min_count=min_count,
+            baseline_days=baseline_days,
+        )
+        if not result.alarm:
+            continue
+        dim, key = k
+        message = (
+            f"{DIMENSION_LABELS[dim]}「{labels[k]}」{day.isoformat()} 投诉 {result.observed} 件，"
+            f"预期约 {result.expected:.1f} 件（预警线 {result.upper} 件）"
+        )
+        warning, created = SurgeWarning.objects.get_or_create(
+            dimension=dim,
+            key=key,
+            granularity="day",
+            period_start=dt.datetime.combine(day, dt.time(), tzinfo=SHANGHAI),
+            defaults={
+                "label": labels[k],
+                "observed": result.observed,
+                "expected": result.expected,
+                "upper": result.upper,
+                "p_value": result.p_value,
+                "sample_case_ids": sorted(case_ids)[-5:],
+                "message": message,
+            },
+        )
+        if created and deliver:
+            _deliver(warning, f"投诉激增预警：{labels[k]}", message, f"insight:surge:{warning.pk}")
+        out.append(warning)
+    return out
+
+
+def run_hourly_checks(
+    hour: dt.datetime | None = None, *, alpha: float = 0.001, baseline_days: int = 28, deliver: bool = True
+) -> list[SurgeWarning]:
+    """Hourly check of the crisis channels (regulator, media, internet) against the same hour's baseline."""
+    from kesu.cases.models import Case
+
+    now = timezone.now()
+    hour = (
+        (hour or (now - dt.timedelta(hours=1)))
+        .astimezone(SHANGHAI)
+        .replace(minute=0, second=0, microsecond=0)
+    )
+    since = hour - dt.timedelta(days=baseline_days)
+    rows = Case.objects.filter(
+        channel__is_crisis=True, received_at__gte=since, received_at__lt=hour + dt.timedelta(hours=1)
+    ).values_list("pk", "received_at", "channel_id", "channel__name")
+    hist: dict[tuple[str, str], int] = Counter()
+    current: dict[tuple[str, str], list[int]] = defaultdict(list)
+    names = {}
+    for pk, at, ch, name in rows:
+        local = at.astimezone(SHANGHAI)
+        for key, label in (("all", "危机渠道合计"), (str(ch), name)):
+            names[key] = label
+            if local >= hour:
+                current[("channel-hour", key)].append(pk)
+            elif local.hour == hour.hour:
+                hist[("channel-hour", key)] += 1
+    out = []
+    for k, ids in current.items():
+        # Same hour of day over the baseline days; +0.5 keeps a quiet channel from a zero mean.
+        expected = (hist.get(k, 0) + 0.5) / baseline_days
+        upper, dist = surge.upper_limit(expected, float("inf"), alpha)
+        upper = max(upper, 3)
+        if len(ids) < upper:
+            continue
+        label = names[k[1]]
+        message = f"危机渠道「{label}」{hour:%Y-%m-%d %H}时 {len(ids)} 件，同时段预期约 {expected:.2f} 件"
+        warning, created = SurgeWarning.objects.get_or_create(
+            dimension=k[0],
+            key=k[1],
+            granularity="hour",
+            period_start=hour,
+            defaults={
+                "label": label,
+                "observed": len(ids),
+                "expected": round(expected, 3),
+                "upper": upper,
+                "p_value": float(dist.sf(len(ids) - 1)),
+                "sample_case_ids": sorted(ids)[-5:],
+                "message": message,
+            },
+        )
+        if created and deliver:
+            _deliver(warning, f"危机渠道激增：{label}", message, f"insight:surge:{warning.pk}")
+        out.append(warning)
+    return out
+
+
+def run_group_detection(*, now: dt.datetime | None = None, deliver: bool = True) -> list[GroupAlert]:
+    """Store (or extend) a GroupAlert for each group complaint found in the recent window."""
+    from kesu.insight.repeats import detect_groups
+
+    try:
+        from kesu.policy.selectors import active_rules
+
+        min_customers = int(active_rules().grading.get("group_major_size", 5))
+    except Exception:
+        min_customers = 5
+    window = int(_setting("GROUP_WINDOW_DAYS", 3))
+    out = []
+    for g in detect_groups(now=now, window_days=window, min_customers=min_customers):
+        alert = GroupAlert.objects.filter(key=g.key, state=GroupAlert.State.OPEN).first()
+        if alert is None:
+            alert = GroupAlert.objects.create(
+                key=g.key,
+                title=g.title,
+                customers=g.customers,
+                case_ids=g.case_ids,
+                window_start=g.start,
+                window_end=g.end,
+            )
+            if deliver:
+                _deliver(alert, f"群体投诉预警：{g.title}", g.title, f"insight:group:{alert.pk}")
+        else:
+            alert.case_ids = sorted(set(alert.case_ids) | set(g.case_ids))
+            alert.customers = max(alert.customers, g.customers)
+            alert.window_end = max(alert.window_end, g.end)
+            alert.title = g.title
+            alert.save(update_fields=["case_ids", "customers", "window_end", "title"])
+        out.append(alert)
+    return out
+
+
+# -- forecasts -------------------------------------------------------------------------------------
+def daily_series(
+    days_back: int = 365, *, until: dt.date | None = None, top: int = 5
+) -> tuple[list[dt.date], dict[str, tuple[str, np.ndarray]]]:
+    """Daily counts (Asia/Shanghai days) of the total and of the top categories, ending yesterday."""
+    until = until or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
+    start = until - dt.timedelta(days=days_back - 1)
+    days = [start + dt.timedelta(days=i) for i in range(days_back)]
+    index = {d: i for i, d in enumerate(days)}
+    since = dt.datetime.combine(start, dt.time(), tzinfo=SHANGHAI)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+    total = np.zeros(days_back)
+    per_cat: dict[str, np.ndarray] = {}
+    names: dict[str, str] = {}
+    for _pk, at, cat, cat_name, *_ in _series_rows(since, end).iterator():
+        i = index.get(_local_day(at))
+        if i is None:
+            continue
+        total[i] += 1
+        if cat:
+            per_cat.setdefault(str(cat), np.zeros(days_back))[i] += 1
+            names[str(cat)] = cat_name
+    series = {"total": ("全部投诉", total)}
+    for key in sorted(per_cat, key=lambda k: -per_cat[k][-90:].sum())[:top]:
+        series[f"category:{key}"] = (names[key], per_cat[key])
+    # Leading days before the first case are not "zero complaints": trim them.
+    first = int(np.argmax(total > 0)) if total.any() else len(total)
+    days = days[first:]
+    series = {k: (label, y[first:]) for k, (label, y) in series.items()}
+    return days, series
+
+
+def make_forecast(
+    *, horizon: int = 30, top: int = 5, days_back: int = 365, until: dt.date | None = None
+) -> ForecastRun | None:
+    """Backtest the candidates on the total series, forecast total and top series with the winner."""
+    days, series = daily_series(days_back, until=until, top=top)
+    if len(days) < 70:
+        return None
+    calendar = day_kind_calendar()
+    total = series["total"][1]
+    origins = max(1, min(8, (len(days) - 56 - 7) // 7))
+    bt = fc.backtest(total, days, horizon=7, origins=origins, step=7, calendar=calendar)
+    winner = fc.choose_model(bt)
+    out = []
+    for key, (label, y) in series.items():
+        f = fc.forecast(y, days, horizon, calendar=calendar, model=winner)
+        points = [
+            {
+                "date": (days[-1] + dt.timedelta(days=i + 1)).isoformat(),
+                "mean": round(float(f.mean[i]), 2),
+                "lo": round(float(f.lo[i]), 2),
+                "hi": round(float(f.hi[i]), 2),
+            }
+            for i in range(horizon)
+        ]
+        sums = {str(h): round(float(f.mean[:h].sum()), 1) for h in (2, 7, 30) if h <= horizon}
+        out.append({"key": key, "label": label, "points": points, "sums": sums})
+    return ForecastRun.objects.create(
+        origin=days[-1], horizon_days=horizon, model_name=winner, series=out, backtest={"horizon_7": bt}
+    )

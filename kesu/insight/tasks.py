@@ -1,0 +1,42 @@
+"""Background tasks (Django tasks API). Schedule them daily (train, warn, groups, forecast) and
+hourly (crisis channels) from the project's scheduler or cron: `kesu insight train` etc. do the same."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def train_triage_model() -> str:
+    from kesu.insight.services import train
+
+    return train().status
+
+
+@task()
+def daily_surge_checks() -> int:
+    from kesu.insight.services import run_surge_checks
+
+    return len(run_surge_checks())
+
+
+@task()
+def hourly_crisis_checks() -> int:
+    from kesu.insight.services import run_hourly_checks
+
+    return len(run_hourly_checks())
+
+
+@task()
+def detect_group_complaints() -> int:
+    from kesu.insight.services import run_group_detection
+
+    return len(run_group_detection())
+
+
+@task()
+def volume_forecast() -> int | None:
+    from kesu.insight.services import make_forecast
+
+    run = make_forecast()
+    return run.pk if run else None
