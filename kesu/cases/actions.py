@@ -126,7 +126,8 @@ def accept(ctx: ActionContext) -> Outcome:
         if category is None:
             raise Invalid(f"未知分类：{category_code}", details={"category": "未知分类"})
         case.category = category
-    if case.category is None and kind not in (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION):
+    # Whistle-blowing reports are routed to risk management, not by the complaint taxonomy.
+    if case.category is None and kind not in (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION, Kind.REPORT):
         raise Invalid("受理投诉须选择分类", details={"category": "必填"})
     business_type = ctx.data.get("business_type")
     if business_type:

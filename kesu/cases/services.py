@@ -183,7 +183,10 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["received_at"] = received_at
 
     try:
-        people = int(data.get("people_count") or 1)
+        raw_people = data.get("people_count")
+        if isinstance(raw_people, bool):
+            raise ValueError
+        people = 1 if raw_people in (None, "") else int(raw_people)
         if people < 1 or people > 100000:
             raise ValueError
     except (TypeError, ValueError):
