@@ -228,7 +228,7 @@ def after_case_event(case, event, rules) -> None:
             del stages[key]
             dirty.discard(key)
             continue
-        if name in spec.ends and event.action in spec.ends:
+        if event.action in spec.ends:
             s.state, s.met_at = StageDeadline.State.MET, now
 
     # 5. recompute every open stage (levels, kinds, calendar may have changed)
@@ -379,7 +379,8 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
 
 
 def propose_graded_accountability(case, rules, now: dt.datetime):
-    if case.level in GRADED_LEVELS:
+    # The grade concerns the handling department: proposed once a handler owns the case.
+    if case.level in GRADED_LEVELS and case.handler_id:
         return propose_accountability(case, rules, reason="graded", now=now)
     return None
 
