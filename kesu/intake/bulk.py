@@ -1,0 +1,599 @@
+"""The bulk creation path: many cases per statement, with the same invariants as `register_case`.
+
+`BulkWriter.write(records)` runs inside the caller's transaction (one chunk) and, for the records
+of that chunk:
+
+* finds rows whose (external_source, external_id) already exists — unchanged when the facts are
+  identical, updated (with an `import_update` event and a version bump) when they differ, rejected
+  when the earlier case came from an earlier row of the same file;
+* finds or creates the customers in bulk (deduplicated by ID number, then phone);
+* counts earlier complaints of the same person on the same matter (from the database and from
+  earlier rows of the chunk) and grades every case with `kesu.cases.grading.grade`;
+* numbers the cases per day in blocks: one `INSERT … ON CONFLICT … RETURNING` per day and chunk
+  advances `DailySequence`, so numbers stay unique and gap-free;
+* inserts customers, cases and events with `executemany` (SQLite) or `COPY` (PostgreSQL): the
+  `register` event (seq 1, payload `imported: true`) and, for records already closed in the old
+  system, the closing event at its original time, so `version` equals the number of events.
+
+Historical (closed) records get no deadlines and raise no escalations; open records are handed to
+`kesu.sla` like any new case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from kesu.cases import grading
+from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
+from kesu.intake.mapping import Record
+from kesu.policy.rules import Rules
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+UTC = dt.UTC
+NOT_COUNTED_KINDS = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
+FINAL_ACTION = {"closed": "close", "invalid": "mark_invalid", "answered": "answer_first_contact"}
+
+
+@dataclass
+class RowOutcome:
+    row: int
+    external_id: str
+    status: str  # created | updated | unchanged | rejected
+    number: str = ""
+    column: str = ""
+    value: str = ""
+    reason: str = ""
+    note: str = ""
+
+
+@dataclass
+class ChunkResult:
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    first_case_id: int | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+# --- low-level helpers ---------------------------------------------------------------------------
+
+
+def _is_pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def allocate_ids(model, n: int) -> list[int]:
+    """Reserve `n` primary keys of `model` (inside the caller's transaction)."""
+    if n <= 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cur:
+        if _is_pg():
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n]
+            )
+            return [r[0] for r in cur.fetchall()]
+        # SQLite: the write transaction (BEGIN IMMEDIATE) holds the database lock, so max+1.. is ours.
+        cur.execute(
+            f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "
+            f'COALESCE((SELECT MAX(id) FROM "{table}"), 0))',
+            [table],
+        )
+        start = int(cur.fetchone()[0]) + 1
+    return list(range(start, start + n))
+
+
+def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
+    """Insert many rows: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    table = model._meta.db_table
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with connection.cursor() as cur:
+        if _is_pg():
+            with cur.cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
+
+
+def allocate_numbers(days: dict[dt.date, int], prefix: str = "TS") -> dict[dt.date, list[str]]:
+    """Case numbers for `n` cases per day: one atomic upsert per day advances the day's counter."""
+    out: dict[dt.date, list[str]] = {}
+    table = DailySequence._meta.db_table
+    with connection.cursor() as cur:
+        for day, n in sorted(days.items()):
+            cur.execute(
+                f'INSERT INTO "{table}" ("day", "last") VALUES (%s, %s) '
+                f'ON CONFLICT ("day") DO UPDATE SET "last" = "{table}"."last" + excluded."last" '
+                f'RETURNING "last"',
+                [day if _is_pg() else day.isoformat(), n],
+            )
+            last = int(cur.fetchone()[0])
+            stamp = f"{prefix}{day:%Y%m%d}"
+            out[day] = [f"{stamp}{k:04d}" for k in range(last - n + 1, last + 1)]
+    return out
+
+
+def _dt_converter():
+    if _is_pg():
+        return lambda v: v
+    # Django's SQLite format: naive UTC "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def _column_template(model) -> tuple[list[str], dict[str, Any]]:
+    """Column names and their default DB values, from the model (so fields added later are filled too)."""
+    columns, defaults = [], {}
+    for f in model._meta.concrete_fields:
+        columns.append(f.column)
+        default = f.get_default() if f.has_default() else (None if f.null else f.get_default())
+        if f.get_internal_type() == "JSONField":
+            defaults[f.column] = json.dumps(default if default is not None else None, ensure_ascii=False)
+        elif f.get_internal_type() == "DecimalField" and default is not None and not _is_pg():
+            defaults[f.column] = str(default)
+        else:
+            defaults[f.column] = default
+    return columns, defaults
+
+
+# --- the writer ----------------------------------------------------------------------------------
+
+
+class BulkWriter:
+    """Writes the records of one chunk; create one per batch run and call `write` per chunk."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        batch_id: int | None,
+        rules: Rules,
+        policy_id: int,
+        actor_id: int | None = None,
+        first_case_id: int | None = None,
+        now: dt.datetime | None = None,
+        run_sla: bool = True,
+    ):
+        self.source = source
+        self.batch_id = batch_id
+        self.rules = rules
+        self.policy_id = policy_id
+        self.actor_id = actor_id
+        self.first_case_id = first_case_id
+        self.now = now or timezone.now()
+        self.run_sla = run_sla
+        g = rules.grading
+        self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
+        self.case_columns, self.case_defaults = _column_template(Case)
+        self.customer_columns, self.customer_defaults = _column_template(Customer)
+        self.event_columns = [f.column for f in CaseEvent._meta.concrete_fields if f.column != "id"]
+        self.to_db_dt = _dt_converter()
+        self._grade_memo: dict[tuple, tuple[str, list[dict]]] = {}
+
+    # -- grading --
+
+    def _grade(self, rec: Record, repeat_count: int) -> tuple[str, list[dict]]:
+        key = (repeat_count, rec.people_count, rec.flags, rec.channel_id)
+        hit = self._grade_memo.get(key)
+        if hit is None:
+            probe = SimpleNamespace(
+                repeat_count=repeat_count,
+                people_count=rec.people_count,
+                flag_injury="injury" in rec.flags,
+                flag_safety="safety" in rec.flags,
+                flag_media="media" in rec.flags,
+                flag_lawyer="lawyer" in rec.flags,
+                channel=SimpleNamespace(name=rec.channel_name, is_crisis=rec.channel_crisis),
+            )
+            hit = grading.grade(probe, self.rules, channel_is_crisis=rec.channel_crisis)
+            if len(self._grade_memo) < 10000:
+                self._grade_memo[key] = hit
+        return hit
+
+    # -- the chunk --
+
+    def write(self, records: list[Record], *, dry_run: bool = False) -> ChunkResult:
+        result = ChunkResult()
+        if not records:
+            return result
+        fresh, seen = self._split_existing(records, result)
+        if fresh and not dry_run:
+            self._create(fresh, result)
+        elif fresh:
+            for rec in fresh:
+                result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created"))
+        del seen
+        result.outcomes.sort(key=lambda o: o.row)
+        return result
+
+    def _split_existing(self, records: list[Record], result: ChunkResult) -> tuple[list[Record], dict]:
+        first_row: dict[str, int] = {}
+        unique: list[Record] = []
+        for rec in records:
+            earlier = first_row.get(rec.external_id)
+            if earlier is not None:
+                result.outcomes.append(
+                    RowOutcome(
+                        rec.row,
+                        rec.external_id,
+                        "rejected",
+                        column="外部编号",
+                        value=rec.external_id,
+                        reason=f"与第 {earlier} 行外部编号重复",
+                    )
+                )
+                continue
+            first_row[rec.external_id] = rec.row
+            unique.append(rec)
+        fields = ["id", "external_id", "version", "status", "number", *Record.UPDATABLE]
+        existing = {
+            row["external_id"]: row
+            for row in Case.objects.filter(
+                external_source=self.source, external_id__in=[r.external_id for r in unique]
+            ).values(*fields)
+        }
+        if not existing:
+            return unique, first_row
+        # Cases this batch created from earlier rows of the same file: a duplicate, not an update.
+        ours = [e["id"] for e in existing.values() if self.first_case_id and e["id"] >= self.first_case_id]
+        rows_of: dict[int, Any] = {}
+        if ours:
+            for case_id, payload in CaseEvent.objects.filter(case_id__in=ours, seq=1).values_list(
+                "case_id", "payload"
+            ):
+                imp = (payload or {}).get("import") or {}
+                if imp.get("batch") == self.batch_id:
+                    rows_of[case_id] = imp.get("row")
+        fresh = []
+        for rec in unique:
+            row = existing.get(rec.external_id)
+            if row is None:
+                fresh.append(rec)
+            elif row["id"] in rows_of:
+                result.outcomes.append(
+                    RowOutcome(
+                        rec.row,
+                        rec.external_id,
+                        "rejected",
+                        column="外部编号",
+                        value=rec.external_id,
+                        reason=f"与第 {rows_of[row['id']]} 行外部编号重复",
+                    )
+                )
+            else:
+                result.outcomes.append(self._update(rec, row))
+        return fresh, first_row
+
+    def _update(self, rec: Record, row: dict[str, Any]) -> RowOutcome:
+        changes = {}
+        for name in Record.UPDATABLE:
+            new, old = getattr(rec, name), row[name]
+            if new != old and not (new in (None, "") and old in (None, "")):
+                changes[name] = (old, new)
+        note = ""
+        if (
+            rec.status != "registered"
+            and row["status"] != rec.status
+            and row["status"]
+            not in (
+                Status.CLOSED,
+                Status.INVALID,
+                Status.ANSWERED,
+                Status.ARCHIVED,
+            )
+        ):
+            note = "原系统状态已变化，案件状态未同步，请在系统中办理"
+        if not changes:
+            return RowOutcome(rec.row, rec.external_id, "unchanged", number=row["number"], note=note)
+        version = row["version"]
+        done = Case.objects.filter(pk=row["id"], version=version).update(
+            version=version + 1, updated_at=self.now, **{k: v[1] for k, v in changes.items()}
+        )
+        if not done:
+            return RowOutcome(
+                rec.row,
+                rec.external_id,
+                "rejected",
+                column="外部编号",
+                value=rec.external_id,
+                reason="案件正被他人修改，请稍后重新导入",
+            )
+        CaseEvent.objects.create(
+            case_id=row["id"],
+            seq=version + 1,
+            actor_id=self.actor_id,
+            action="import_update",
+            from_status=row["status"],
+            to_status=row["status"],
+            created_at=self.now,
+            payload=json.loads(
+                json.dumps(
+                    {
+                        "imported": True,
+                        "import": {"source": self.source, "batch": self.batch_id, "row": rec.row},
+                        "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()},
+                    },
+                    default=str,
+                    ensure_ascii=False,
+                )
+            ),
+        )
+        return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
+
+    def _customers(self, records: list[Record]) -> tuple[list[int | None], dict[int, set[int]]]:
+        """The customer id of every record (None when anonymous) and each customer's "same person" ids."""
+        phones = {r.customer["phone"] for r in records if r.customer.get("phone")}
+        idns = {r.customer["id_number"] for r in records if r.customer.get("id_number")}
+        by_phone: dict[str, int] = {}
+        by_idn: dict[str, int] = {}
+        person: dict[int, set[int]] = defaultdict(set)
+        if phones or idns:
+            q = Q(pk__in=[])
+            if phones:
+                q |= Q(phone__in=phones)
+            if idns:
+                q |= Q(id_number__in=idns)
+            found = list(Customer.objects.filter(q).order_by("pk").values_list("pk", "phone", "id_number"))
+            for pk, phone, idn in found:
+                if phone:
+                    by_phone.setdefault(phone, pk)
+                if idn:
+                    by_idn.setdefault(idn, pk)
+            for pk, phone, idn in found:
+                canon = by_idn.get(idn) if idn else None
+                for other in (canon, by_phone.get(phone) if phone else None):
+                    if other is not None:
+                        person[other].add(pk)
+                        person[pk].add(other)
+                person[pk].add(pk)
+        new_rows: list[dict[str, Any]] = []
+        ids: list[int | None] = []
+        pending: list[int] = []  # index into ids waiting for an allocated pk
+        for rec in records:
+            c = rec.customer
+            cid = (by_idn.get(c["id_number"]) if c.get("id_number") else None) or (
+                by_phone.get(c["phone"]) if c.get("phone") else None
+            )
+            if cid is None:
+                key = -(len(new_rows) + 1)  # a placeholder until ids are allocated
+                new_rows.append(c)
+                if c.get("id_number"):
+                    by_idn[c["id_number"]] = key
+                if c.get("phone"):
+                    by_phone[c["phone"]] = key
+                cid = key
+            ids.append(cid)
+            if cid < 0:
+                pending.append(len(ids) - 1)
+        if new_rows:
+            allocated = allocate_ids(Customer, len(new_rows))
+            created_at = self.to_db_dt(self.now)
+            tuples = []
+            cols = self.customer_columns
+            for pk, c in zip(allocated, new_rows, strict=True):
+                values = dict(self.customer_defaults)
+                values.update(
+                    id=pk,
+                    name=c.get("name", ""),
+                    name_normalized="".join(c.get("name", "").split()).lower(),
+                    phone=c.get("phone", ""),
+                    email=c.get("email", ""),
+                    address=c.get("address", ""),
+                    id_number=c.get("id_number", ""),
+                    policy_no=c.get("policy_no", ""),
+                    account_no="",
+                    created_at=created_at,
+                )
+                tuples.append(tuple(values[k] for k in cols))
+            insert_rows(Customer, cols, tuples)
+            for i in pending:
+                ids[i] = allocated[-ids[i] - 1]
+        for cid in ids:
+            if cid is not None:
+                person[cid].add(cid)
+        return ids, person
+
+    def _history(self, records: list[Record], person: dict[int, set[int]]) -> dict[int, list[tuple]]:
+        all_ids = set().union(*person.values()) if person else set()
+        if not all_ids:
+            return {}
+        lo = min(r.received_at for r in records) - self.window
+        hi = max(r.received_at for r in records)
+        hist: dict[int, list[tuple]] = defaultdict(list)
+        qs = (
+            Case.objects.filter(customer_id__in=all_ids, received_at__gte=lo, received_at__lt=hi)
+            .exclude(kind__in=NOT_COUNTED_KINDS)
+            .exclude(status=Status.INVALID)
+            .values_list("customer_id", "received_at", "subject_no", "category_id", "number", "pk")
+        )
+        for cid, received, subject_no, category_id, number, pk in qs.iterator(chunk_size=5000):
+            hist[cid].append((received, subject_no, category_id, number, pk))
+        return hist
+
+    def _create(self, records: list[Record], result: ChunkResult) -> None:
+        customer_ids, person = self._customers(records)
+        hist = self._history(records, person)
+        # Numbers: per day of receipt (Beijing time), one counter advance per day and chunk.
+        per_day: dict[dt.date, int] = defaultdict(int)
+        days = []
+        for rec in records:
+            day = rec.received_at.astimezone(SHANGHAI).date()
+            days.append(day)
+            per_day[day] += 1
+        numbers = {d: iter(ns) for d, ns in allocate_numbers(per_day).items()}
+        case_ids = allocate_ids(Case, len(records))
+        if result.first_case_id is None:
+            result.first_case_id = case_ids[0]
+        if self.first_case_id is None:
+            self.first_case_id = case_ids[0]
+
+        to_db = self.to_db_dt
+        now_db = to_db(self.now)
+        cols = self.case_columns
+        defaults = self.case_defaults
+        case_rows, event_rows, open_ids = [], [], []
+        for rec, cid, pk, day in zip(records, customer_ids, case_ids, days, strict=True):
+            number = next(numbers[day])
+            # Earlier complaints of the same person on the same matter within the window.
+            count, latest = 0, None
+            if cid is not None and rec.kind not in NOT_COUNTED_KINDS:
+                t, lo = rec.received_at, rec.received_at - self.window
+                for other in person.get(cid, (cid,)):
+                    for received, subject_no, category_id, num, other_pk in hist.get(other, ()):
+                        if not (lo <= received < t):
+                            continue
+                        if rec.subject_no and subject_no not in (rec.subject_no, ""):
+                            continue
+                        if rec.category_id and category_id not in (rec.category_id, None):
+                            continue
+                        count += 1
+                        if latest is None or received > latest[0]:
+                            latest = (received, num, other_pk)
+            repeat_count = count + 1
+            level, reasons = self._grade(rec, repeat_count)
+            overridden = False
+            if rec.level:
+                level, overridden = rec.level, True
+                reasons = [{"rule": "imported", "level": rec.level, "detail": "原系统等级"}, *reasons]
+            final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
+            values = dict(defaults)
+            values.update(
+                id=pk,
+                number=number,
+                client_key=None,
+                external_source=self.source,
+                external_id=rec.external_id,
+                customer_id=cid,
+                channel_id=rec.channel_id,
+                received_at=to_db(rec.received_at),
+                registered_at=to_db(rec.registered_at),
+                kind=rec.kind,
+                category_id=rec.category_id,
+                business_type=rec.business_type,
+                subject=rec.subject,
+                description=rec.description,
+                demands=rec.demands,
+                claimed_amount=rec.claimed_amount
+                if _is_pg() or rec.claimed_amount is None
+                else str(rec.claimed_amount),
+                people_count=rec.people_count,
+                subject_no=rec.subject_no,
+                product=rec.product,
+                region=rec.region,
+                branch_id=rec.branch_id,
+                flag_injury="injury" in rec.flags,
+                flag_safety="safety" in rec.flags,
+                flag_media="media" in rec.flags,
+                flag_lawyer="lawyer" in rec.flags,
+                department_id=rec.department_id,
+                created_by_id=self.actor_id,
+                level=level,
+                level_reasons=json.dumps(reasons, ensure_ascii=False),
+                level_overridden=overridden,
+                status=final,
+                version=2 if final != Status.REGISTERED else 1,
+                policy_id=self.policy_id,
+                repeat_count=repeat_count,
+                repeat_of_id=latest[2] if latest else None,
+                is_imported=True,
+                is_confidential=rec.kind == Kind.REPORT,
+                updated_at=now_db,
+            )
+            if final != Status.REGISTERED:
+                values.update(
+                    closed_at=to_db(rec.closed_at),
+                    replied_at=to_db(rec.replied_at),
+                    last_contact_at=to_db(rec.replied_at or rec.closed_at),
+                    closing_criterion=rec.closing_criterion,
+                    invalid_reason=rec.invalid_reason,
+                    is_valid=final != Status.INVALID,
+                    satisfaction=rec.satisfaction,
+                )
+            else:
+                open_ids.append(pk)
+            case_rows.append(values)
+            register_payload = {
+                "channel": rec.channel_code,
+                "kind": rec.kind,
+                "level": level,
+                "level_reasons": reasons,
+                "repeat_of": latest[1] if latest else None,
+                "repeat_count": repeat_count,
+                "imported": True,
+                "import": {"source": self.source, "batch": self.batch_id, "row": rec.row},
+            }
+            if rec.extra:
+                register_payload["extra"] = rec.extra
+            event_rows.append(
+                {
+                    "case_id": pk,
+                    "seq": 1,
+                    "actor_id": self.actor_id,
+                    "action": "register",
+                    "from_status": "",
+                    "to_status": Status.REGISTERED,
+                    "created_at": to_db(rec.registered_at),
+                    "payload": json.dumps(register_payload, ensure_ascii=False, default=str),
+                    "is_public": True,
+                }
+            )
+            if final != Status.REGISTERED:
+                closing = {"imported": True, "original_status": rec.status}
+                if rec.closing_criterion:
+                    closing["criterion"] = rec.closing_criterion
+                if rec.invalid_reason:
+                    closing["reason"] = rec.invalid_reason
+                if rec.outcome_text:
+                    closing["outcome"] = rec.outcome_text
+                if rec.satisfaction is not None:
+                    closing["satisfaction"] = rec.satisfaction
+                event_rows.append(
+                    {
+                        "case_id": pk,
+                        "seq": 2,
+                        "actor_id": self.actor_id,
+                        "action": FINAL_ACTION[final],
+                        "from_status": Status.REGISTERED,
+                        "to_status": final,
+                        "created_at": to_db(rec.closed_at),
+                        "payload": json.dumps(closing, ensure_ascii=False),
+                        "is_public": True,
+                    }
+                )
+            # Later rows of this chunk count this one as an earlier complaint.
+            if cid is not None and rec.kind not in NOT_COUNTED_KINDS and final != Status.INVALID:
+                hist.setdefault(cid, []).append(
+                    (rec.received_at, rec.subject_no, rec.category_id, number, pk)
+                )
+            result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
+
+        insert_rows(Case, cols, [tuple(v[c] for c in cols) for v in case_rows])
+        ecols = self.event_columns
+        insert_rows(CaseEvent, ecols, [tuple(e[c] for c in ecols) for e in event_rows])
+        if open_ids and self.run_sla:
+            self._after_open_cases(open_ids)
+
+    def _after_open_cases(self, case_ids: list[int]) -> None:
+        """Deadlines for imported cases that are still open, like any newly registered case."""
+        from kesu.sla import services as sla_services
+
+        bulk_hook = getattr(sla_services, "after_bulk_register", None)
+        if bulk_hook is not None:
+            bulk_hook(case_ids, self.rules)
+            return
+        events = {e.case_id: e for e in CaseEvent.objects.filter(case_id__in=case_ids, seq=1)}
+        for case in Case.objects.filter(pk__in=case_ids).select_related("channel", "category"):
+            sla_services.after_case_event(case, events[case.pk], self.rules)

@@ -1,0 +1,448 @@
+"""From a file's columns to Kesu's fields: the column mapping, value maps and row validation.
+
+A `RowMapper` is built once per file (it resolves the header and loads the code tables) and
+turns each row's cells into a `Record` or a list of problems (column, value, reason — in Chinese).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from kesu.cases.customers import normalize_phone
+from kesu.cases.models import Kind, Level, Status
+from kesu.intake.parsers import cell_text, header_matches, parse_datetime, parse_decimal
+from kesu.org.models import Department
+from kesu.policy.models import Category, Channel
+from kesu.policy.rules import Rules
+
+# field → (label, default header names). A source's mapping adds its own names in front.
+FIELDS: dict[str, tuple[str, list[str]]] = {
+    "external_id": ("外部编号", ["外部编号", "工单号", "工单编号", "投诉编号", "编号", "案件编号", "流水号"]),
+    "received_at": ("接收时间", ["接收时间", "受理时间", "投诉时间", "来电时间", "登记日期", "日期"]),
+    "registered_at": ("登记时间", ["登记时间", "录入时间"]),
+    "channel": ("渠道", ["渠道", "投诉渠道", "来源渠道", "来源"]),
+    "kind": ("类型", ["类型", "诉求类型", "工单类型"]),
+    "category": ("分类", ["分类", "投诉分类", "投诉类别", "问题分类"]),
+    "department": ("责任部门", ["责任部门", "处理部门", "承办部门"]),
+    "branch": ("所属机构", ["所属机构", "机构", "分支机构"]),
+    "subject": ("标题", ["标题", "主题", "摘要"]),
+    "description": ("投诉内容", ["投诉内容", "内容", "问题描述", "投诉描述", "详情"]),
+    "demands": ("客户诉求", ["客户诉求", "诉求"]),
+    "claimed_amount": ("诉求金额", ["诉求金额", "金额", "涉及金额"]),
+    "people_count": ("投诉人数", ["投诉人数", "人数"]),
+    "subject_no": (
+        "保单/合同/订单号",
+        ["保单号", "合同号", "订单号", "涉及保单/合同/订单号", "保单/合同/订单号"],
+    ),
+    "product": ("产品", ["产品", "产品名称", "险种"]),
+    "region": ("地区", ["地区", "区域", "省份"]),
+    "business_type": ("业务类型", ["业务类型", "业务"]),
+    "customer_name": ("客户姓名", ["客户姓名", "姓名", "投诉人", "客户名称"]),
+    "customer_phone": ("联系电话", ["联系电话", "电话", "手机", "手机号", "手机号码"]),
+    "customer_email": ("电子邮件", ["电子邮件", "邮箱", "Email", "E-mail"]),
+    "customer_address": ("地址", ["地址", "联系地址"]),
+    "customer_id_number": ("证件号码", ["证件号码", "身份证号", "身份证号码", "证件号"]),
+    "status": ("状态", ["状态", "处理状态", "工单状态"]),
+    "closed_at": ("结案时间", ["结案时间", "办结时间", "完成时间"]),
+    "replied_at": ("答复时间", ["答复时间", "回复时间"]),
+    "outcome": ("处理结果", ["处理结果", "结案依据", "办理结果", "结果"]),
+    "satisfaction": ("满意度", ["满意度", "回访满意度"]),
+    "level": ("等级", ["等级", "投诉等级", "级别"]),
+    "flags": ("标记", ["标记", "特殊标记"]),
+}
+REQUIRED = ("external_id", "received_at", "description")
+
+STATUS_WORDS = {
+    "closed": ["已结案", "结案", "办结", "已办结", "已完成", "完成", "已关闭", "关闭", "closed"],
+    "invalid": ["无效", "无效投诉", "invalid"],
+    "answered": ["当场答复", "已答复（当场）", "answered"],
+    "registered": ["", "待处理", "处理中", "未结案", "未办结", "新建", "已登记", "open", "registered"],
+}
+FLAG_WORDS = {
+    "injury": ["injury", "人身伤害", "伤害"],
+    "safety": ["safety", "安全"],
+    "media": ["media", "媒体", "媒体介入"],
+    "lawyer": ["lawyer", "律师", "律师介入"],
+}
+TEXT_LIMITS = {
+    "subject": 200,
+    "demands": 5000,
+    "subject_no": 60,
+    "product": 100,
+    "region": 40,
+    "business_type": 40,
+    "external_id": 100,
+    "description": 20000,
+}
+FINISHED = ("closed", "invalid", "answered")
+
+
+@dataclass
+class Record:
+    row: int
+    external_id: str
+    received_at: dt.datetime
+    registered_at: dt.datetime
+    channel_id: int
+    channel_code: str
+    channel_name: str
+    channel_crisis: bool
+    kind: str
+    category_id: int | None
+    department_id: int | None
+    branch_id: int | None
+    description: str
+    subject: str = ""
+    demands: str = ""
+    claimed_amount: Decimal | None = None
+    people_count: int = 1
+    subject_no: str = ""
+    product: str = ""
+    region: str = ""
+    business_type: str = ""
+    customer: dict[str, str] = field(default_factory=dict)
+    status: str = Status.REGISTERED
+    closed_at: dt.datetime | None = None
+    replied_at: dt.datetime | None = None
+    closing_criterion: str = ""
+    invalid_reason: str = ""
+    outcome_text: str = ""
+    satisfaction: int | None = None
+    level: str | None = None
+    flags: frozenset[str] = frozenset()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    # Facts that a re-import of the same external id may correct (shown on the timeline).
+    UPDATABLE = (
+        "subject",
+        "description",
+        "demands",
+        "claimed_amount",
+        "subject_no",
+        "product",
+        "region",
+        "business_type",
+    )
+
+
+Problem = tuple[str, str, str]  # (column, value, reason)
+
+
+class RowMapper:
+    """Resolves the header once; `map(row, cells)` gives a Record or the row's problems."""
+
+    def __init__(
+        self,
+        *,
+        names: list[str],
+        mapping: dict[str, Any],
+        value_maps: dict[str, dict[str, str]],
+        defaults: dict[str, Any],
+        rules: Rules,
+        now: dt.datetime | None = None,
+    ):
+        self.now = now or timezone.now()
+        self.names = names
+        self.value_maps = {
+            k: {str(a).strip(): str(b) for a, b in (v or {}).items()} for k, v in value_maps.items()
+        }
+        self.defaults = defaults or {}
+        self.columns: dict[str, int] = {}
+        self.extra_columns: list[tuple[str, int]] = []
+        for name, (_label, aliases) in FIELDS.items():
+            own = mapping.get(name)
+            cands = ([own] if isinstance(own, str) else list(own or [])) + ([] if own else aliases)
+            idx = header_matches(names, cands)
+            if idx is not None:
+                self.columns[name] = idx
+        for key, spec in mapping.items():
+            if key.startswith("extra."):
+                cands = [spec] if isinstance(spec, str) else list(spec)
+                idx = header_matches(names, cands)
+                if idx is not None:
+                    self.extra_columns.append((key[6:], idx))
+        self.missing_required = [
+            f
+            for f in REQUIRED
+            if f not in self.columns and not (f == "external_id" and mapping.get("external_id") is False)
+        ]
+        # Code tables.
+        self.channels: dict[str, tuple[int, str, str, bool]] = {}
+        for ch in Channel.objects.filter(is_active=True):
+            entry = (ch.pk, ch.code, ch.name, ch.is_crisis)
+            self.channels[ch.code] = entry
+            self.channels.setdefault(ch.name, entry)
+        self.categories: dict[str, int] = {}
+        for cat in Category.objects.filter(is_active=True):
+            self.categories[cat.code] = cat.pk
+            self.categories.setdefault(cat.name, cat.pk)
+        self.departments: dict[str, int] = {}
+        for dept in Department.objects.filter(is_active=True):
+            self.departments[dept.code] = dept.pk
+            self.departments.setdefault(dept.name, dept.pk)
+        self.kinds = {v: v for v in Kind.values} | {str(label): v for v, label in Kind.choices}
+        self.levels = {v: v for v in Level.values} | {str(label): v for v, label in Level.choices}
+        self.statuses = {w: st for st, words in STATUS_WORDS.items() for w in words}
+        self.criteria = {}
+        for c in rules.doc.get("closing_criteria", []):
+            self.criteria[c["code"]] = c["code"]
+            self.criteria[c.get("name", c["code"])] = c["code"]
+        self.invalidity = {}
+        for c in rules.doc.get("invalidity_reasons", []):
+            self.invalidity[c["code"]] = c["code"]
+            self.invalidity[c.get("name", c["code"])] = c["code"]
+        self.flag_words = {w: f for f, words in FLAG_WORDS.items() for w in words}
+        # (field, column index, header) for the plain text fields, resolved once.
+        self._text_fields = [
+            (f, self.columns[f], names[self.columns[f]])
+            for f in ("subject", "demands", "subject_no", "product", "region", "business_type")
+            if f in self.columns
+        ]
+
+    def header_of(self, name: str) -> str:
+        idx = self.columns.get(name)
+        return self.names[idx] if idx is not None else FIELDS.get(name, (name,))[0]
+
+    def _get(self, cells: list[Any], name: str) -> Any:
+        idx = self.columns.get(name)
+        if idx is None or idx >= len(cells):
+            return self.defaults.get(name, "")
+        value = cells[idx]
+        if value is None or value == "":
+            return self.defaults.get(name, "")
+        return value
+
+    def _code(self, name: str, raw: str, table: dict[str, Any]) -> Any:
+        mapped = self.value_maps.get(name, {}).get(raw)
+        if mapped is not None:
+            return table.get(mapped)
+        return table.get(raw)
+
+    def map(self, row: int, cells: list[Any]) -> tuple[Record | None, list[Problem]]:
+        problems: list[Problem] = []
+        get = self._get
+
+        if "external_id" in self.columns:
+            external_id = cell_text(get(cells, "external_id"))
+            if not external_id:
+                problems.append((self.header_of("external_id"), "", "缺少外部编号"))
+        else:
+            # No id column: the row's content is its identity (re-importing the file stays idempotent).
+            external_id = (
+                "h:" + hashlib.sha1("\x1f".join(cell_text(c) for c in cells).encode()).hexdigest()[:32]
+            )
+        if len(external_id) > 100:
+            problems.append((self.header_of("external_id"), external_id[:50], "外部编号超过 100 字"))
+
+        raw = get(cells, "received_at")
+        received_at = parse_datetime(raw)
+        if received_at is None:
+            problems.append(
+                (
+                    self.header_of("received_at"),
+                    cell_text(raw),
+                    "无法识别的日期时间" if raw not in ("", None) else "缺少接收时间",
+                )
+            )
+        elif received_at > self.now + dt.timedelta(minutes=5):
+            problems.append((self.header_of("received_at"), cell_text(raw), "接收时间晚于当前时间"))
+
+        registered_at = received_at
+        raw = get(cells, "registered_at")
+        if raw not in ("", None):
+            registered_at = parse_datetime(raw)
+            if registered_at is None:
+                problems.append((self.header_of("registered_at"), cell_text(raw), "无法识别的日期时间"))
+
+        raw = cell_text(get(cells, "channel"))
+        channel = self._code("channel", raw, self.channels) if raw else None
+        if channel is None:
+            problems.append((self.header_of("channel"), raw, f"未知渠道代码「{raw}」" if raw else "缺少渠道"))
+
+        raw = cell_text(get(cells, "kind")) or Kind.COMPLAINT
+        kind = self._code("kind", raw, self.kinds)
+        if kind is None:
+            problems.append((self.header_of("kind"), raw, f"未知类型「{raw}」"))
+
+        category_id = None
+        raw = cell_text(get(cells, "category"))
+        if raw:
+            category_id = self._code("category", raw, self.categories)
+            if category_id is None:
+                problems.append((self.header_of("category"), raw, f"未知分类代码「{raw}」"))
+
+        department_id = None
+        raw = cell_text(get(cells, "department"))
+        if raw:
+            department_id = self._code("department", raw, self.departments)
+            if department_id is None:
+                problems.append((self.header_of("department"), raw, f"未知部门代码「{raw}」"))
+        branch_id = None
+        raw = cell_text(get(cells, "branch"))
+        if raw:
+            branch_id = self._code("branch", raw, self.departments)
+            if branch_id is None:
+                problems.append((self.header_of("branch"), raw, f"未知机构代码「{raw}」"))
+
+        description = cell_text(get(cells, "description"))
+        if not description:
+            problems.append((self.header_of("description"), "", "投诉内容为空"))
+        elif len(description) > 20000:
+            problems.append((self.header_of("description"), description[:50], "投诉内容超过 20000 字"))
+
+        texts: dict[str, str] = {}
+        for name, idx, header in self._text_fields:
+            value = cell_text(cells[idx]) if idx < len(cells) else ""
+            if len(value) > TEXT_LIMITS[name]:
+                problems.append((header, value[:50], f"超过 {TEXT_LIMITS[name]} 字"))
+            texts[name] = value
+
+        claimed_amount = None
+        raw = get(cells, "claimed_amount")
+        try:
+            claimed_amount = parse_decimal(raw)
+            if claimed_amount is not None and not (0 <= claimed_amount <= Decimal("999999999999")):
+                raise ValueError
+        except ValueError:
+            problems.append((self.header_of("claimed_amount"), cell_text(raw), "不是有效金额"))
+
+        people = 1
+        raw = get(cells, "people_count")
+        if raw not in ("", None):
+            try:
+                people = int(float(cell_text(raw)))
+                if not 1 <= people <= 100000:
+                    raise ValueError
+            except ValueError:
+                problems.append((self.header_of("people_count"), cell_text(raw), "投诉人数须为正整数"))
+
+        phone_raw = cell_text(get(cells, "customer_phone"))
+        phone = normalize_phone(phone_raw)
+        customer = {
+            "name": cell_text(get(cells, "customer_name"))[:100],
+            "phone": phone,
+            "email": cell_text(get(cells, "customer_email"))[:254],
+            "address": cell_text(get(cells, "customer_address"))[:300],
+            "id_number": cell_text(get(cells, "customer_id_number")).upper()[:40],
+            "policy_no": texts.get("subject_no", "")[:60],
+        }
+        if phone_raw and not 5 <= len(phone) <= 15:
+            problems.append((self.header_of("customer_phone"), phone_raw, "电话号码无效"))
+        elif not (phone or customer["email"] or customer["address"]):
+            problems.append(
+                (self.header_of("customer_phone"), "", "须提供至少一种联系方式（电话、邮箱或地址）")
+            )
+
+        raw = cell_text(get(cells, "status"))
+        status = self.value_maps.get("status", {}).get(raw) or self.statuses.get(raw)
+        if status is None or status not in ("registered", *FINISHED):
+            problems.append((self.header_of("status"), raw, f"未知状态「{raw}」"))
+            status = "registered"
+
+        closed_at = replied_at = None
+        closing_criterion = invalid_reason = ""
+        outcome = cell_text(get(cells, "outcome"))
+        if status in FINISHED:
+            raw = get(cells, "closed_at")
+            closed_at = parse_datetime(raw)
+            if closed_at is None:
+                problems.append(
+                    (
+                        self.header_of("closed_at"),
+                        cell_text(raw),
+                        "无法识别的日期时间" if raw else "已结案记录缺少结案时间",
+                    )
+                )
+            elif received_at is not None and closed_at < received_at:
+                problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间早于接收时间"))
+            raw = get(cells, "replied_at")
+            if raw not in ("", None):
+                replied_at = parse_datetime(raw)
+                if replied_at is None:
+                    problems.append((self.header_of("replied_at"), cell_text(raw), "无法识别的日期时间"))
+            if status == "closed":
+                replied_at = replied_at or closed_at
+                if outcome:
+                    closing_criterion = self._code("outcome", outcome, self.criteria) or ""
+            elif status == "invalid" and outcome:
+                invalid_reason = self._code("outcome", outcome, self.invalidity) or ""
+
+        satisfaction = None
+        raw = cell_text(get(cells, "satisfaction"))
+        if raw:
+            mapped = self.value_maps.get("satisfaction", {}).get(raw, raw)
+            try:
+                satisfaction = int(float(mapped))
+                if not 0 <= satisfaction <= 100:
+                    raise ValueError
+            except ValueError:
+                problems.append((self.header_of("satisfaction"), raw, "满意度须为 0–100 的整数"))
+                satisfaction = None
+
+        level = None
+        raw = cell_text(get(cells, "level"))
+        if raw:
+            level = self._code("level", raw, self.levels)
+            if level is None:
+                problems.append((self.header_of("level"), raw, f"未知等级「{raw}」"))
+
+        flags: set[str] = set()
+        raw = cell_text(get(cells, "flags"))
+        if raw:
+            for word in raw.replace("，", ",").replace("、", ",").replace(";", ",").split(","):
+                word = word.strip()
+                if not word:
+                    continue
+                flag = self.value_maps.get("flags", {}).get(word) or self.flag_words.get(word)
+                if flag is None:
+                    problems.append((self.header_of("flags"), word, f"未知标记「{word}」"))
+                else:
+                    flags.add(flag)
+
+        if problems:
+            return None, problems
+        extra = {}
+        for name, idx in self.extra_columns:
+            if idx < len(cells):
+                text = cell_text(cells[idx])
+                if text:
+                    extra[name] = text[:500]
+        assert channel is not None and received_at is not None and registered_at is not None
+        return (
+            Record(
+                row=row,
+                external_id=external_id,
+                received_at=received_at,
+                registered_at=registered_at,
+                channel_id=channel[0],
+                channel_code=channel[1],
+                channel_name=channel[2],
+                channel_crisis=channel[3],
+                kind=kind,
+                category_id=category_id,
+                department_id=department_id,
+                branch_id=branch_id,
+                description=description,
+                claimed_amount=claimed_amount,
+                people_count=people,
+                customer=customer,
+                status=status,
+                closed_at=closed_at,
+                replied_at=replied_at,
+                closing_criterion=closing_criterion,
+                invalid_reason=invalid_reason,
+                outcome_text=outcome[:200],
+                satisfaction=satisfaction,
+                level=level,
+                flags=frozenset(flags),
+                extra=extra,
+                **texts,
+            ),
+            [],
+        )

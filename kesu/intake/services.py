@@ -1,0 +1,524 @@
+"""Writes of kesu.intake: file imports, the batch and webhook intake, import sources.
+
+`run_import` streams a file through the source's mapping into `kesu.intake.bulk.BulkWriter`, one
+transaction per chunk. Each committed chunk is recorded (`ImportChunk`) in the same transaction as
+its rows, so after a crash the batch says exactly which rows are in; running the same file again
+resumes after the last committed chunk, and rows already in the database are recognised by their
+external id — nothing is duplicated, nothing silently dropped: every row ends as created, updated,
+unchanged, rejected (with row, column and reason) or ignored (totals and blank rows, with a note).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kesu.cases.errors import Conflict, DomainError, Invalid, NotFound
+from kesu.cases.services import register_case, request_fingerprint
+from kesu.intake.bulk import BulkWriter, ChunkResult
+from kesu.intake.mapping import FIELDS, RowMapper
+from kesu.intake.models import (
+    BatchRequest,
+    ImportBatch,
+    ImportChunk,
+    ImportIssue,
+    ImportSource,
+    WebhookNonce,
+)
+from kesu.intake.parsers import FileFormatError, cell_text, is_total_row, locate_header, open_rows
+from kesu.policy.selectors import active_policy, rules_for
+
+log = logging.getLogger("kesu.intake")
+
+DEFAULT_CHUNK_SIZE = 5000
+MAX_BATCH_ITEMS = 1000
+WEBHOOK_WINDOW = dt.timedelta(minutes=5)
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "invalid_signature"
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def save_source(
+    code: str,
+    *,
+    name: str | None = None,
+    mapping: dict[str, Any] | None = None,
+    value_maps: dict[str, dict[str, str]] | None = None,
+    defaults: dict[str, Any] | None = None,
+    webhook_secret: str | None = None,
+) -> ImportSource:
+    """Create or update an import source and its saved mapping."""
+    unknown = [k for k in (mapping or {}) if k not in FIELDS and not k.startswith("extra.")]
+    if unknown:
+        raise Invalid("列映射中有未知字段：" + "、".join(unknown), details={k: "未知字段" for k in unknown})
+    source, _created = ImportSource.objects.get_or_create(code=code, defaults={"name": name or code})
+    if name:
+        source.name = name
+    if mapping is not None:
+        source.mapping = mapping
+    if value_maps is not None:
+        source.value_maps = value_maps
+    if defaults is not None:
+        source.defaults = defaults
+    if webhook_secret is not None:
+        source.webhook_secret = webhook_secret
+    source.save()
+    return source
+
+
+def get_source(code: str | ImportSource) -> ImportSource:
+    if isinstance(code, ImportSource):
+        return code
+    source = ImportSource.objects.filter(code=code, is_active=True).first()
+    if source is None:
+        raise NotFound(f"数据来源「{code}」不存在", code="unknown_source")
+    return source
+
+
+# --- file import --------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_blank(cells: list[Any]) -> bool:
+    for c in cells:
+        if c is None:
+            continue
+        if isinstance(c, str):
+            if c.strip():
+                return False
+        else:
+            return False
+    return True
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while True:
+        block = list(itertools.islice(it, size))
+        if not block:
+            return
+        yield block
+
+
+class _ChunkCounts:
+    __slots__ = ("rows", "created", "updated", "unchanged", "rejected", "ignored")
+
+    def __init__(self) -> None:
+        self.rows = self.created = self.updated = self.unchanged = self.rejected = self.ignored = 0
+
+
+def _process_chunk(
+    rows: list[tuple[int, list[Any]]], mapper: RowMapper, writer: BulkWriter, batch: ImportBatch
+) -> tuple[_ChunkCounts, list[ImportIssue], ChunkResult]:
+    counts = _ChunkCounts()
+    issues: list[ImportIssue] = []
+    records = []
+    ext_idx = mapper.columns.get("external_id")
+    for number, cells in rows:
+        counts.rows += 1
+        if _is_blank(cells):
+            counts.ignored += 1
+            continue
+        if is_total_row([cell_text(c) for c in cells[:3]]):
+            counts.ignored += 1
+            issues.append(
+                ImportIssue(
+                    batch=batch,
+                    row=number,
+                    reason="合计行，已忽略",
+                    severity=ImportIssue.Severity.NOTE,
+                    value=cell_text(next((c for c in cells if cell_text(c)), ""))[:200],
+                )
+            )
+            continue
+        record, problems = mapper.map(number, cells)
+        if problems:
+            counts.rejected += 1
+            ext = cell_text(cells[ext_idx])[:100] if ext_idx is not None and ext_idx < len(cells) else ""
+            for column, value, reason in problems:
+                issues.append(
+                    ImportIssue(
+                        batch=batch,
+                        row=number,
+                        column=column[:100],
+                        value=value[:200],
+                        reason=reason,
+                        external_id=ext,
+                    )
+                )
+        else:
+            records.append(record)
+    result = writer.write(records)
+    for o in result.outcomes:
+        if o.status == "rejected":
+            counts.rejected += 1
+            issues.append(
+                ImportIssue(
+                    batch=batch,
+                    row=o.row,
+                    column=o.column,
+                    value=o.value[:200],
+                    reason=o.reason,
+                    external_id=o.external_id,
+                )
+            )
+        else:
+            setattr(counts, o.status, getattr(counts, o.status) + 1)
+            if o.note:
+                issues.append(
+                    ImportIssue(
+                        batch=batch,
+                        row=o.row,
+                        reason=o.note,
+                        severity=ImportIssue.Severity.NOTE,
+                        external_id=o.external_id,
+                    )
+                )
+    issues.sort(key=lambda i: i.row)
+    return counts, issues, result
+
+
+def _add_counts(batch: ImportBatch, c: _ChunkCounts) -> None:
+    batch.total_rows += c.rows - c.ignored
+    batch.created += c.created
+    batch.updated += c.updated
+    batch.unchanged += c.unchanged
+    batch.rejected += c.rejected
+    batch.ignored += c.ignored
+
+
+# Tests replace this to fail an import half-way (fault injection); it runs inside each chunk's transaction.
+def _chunk_committing(batch: ImportBatch, index: int) -> None:
+    return None
+
+
+def run_import(
+    source: ImportSource | str,
+    path: str | Path,
+    *,
+    mode: str = ImportBatch.Mode.COMMIT,
+    actor=None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sheet: str | None = None,
+    file_name: str | None = None,
+    progress: Callable[[ImportBatch], None] | None = None,
+    now: dt.datetime | None = None,
+) -> ImportBatch:
+    """Import a CSV/XLSX file from `source`. `mode="validate"` reports without writing anything.
+
+    Returns the batch; `batch.state` is `completed`, or `failed` with `batch.error` (then running
+    the same file again resumes after the last committed chunk).
+    """
+    source = get_source(source)
+    path = Path(path)
+    if mode not in ImportBatch.Mode.values:
+        raise Invalid(f"未知导入模式：{mode}", details={"mode": "validate 或 commit"})
+    sha = file_sha256(path)
+    actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    batch = None
+    if mode == ImportBatch.Mode.COMMIT:
+        batch = (
+            ImportBatch.objects.filter(
+                source=source,
+                file_sha256=sha,
+                mode=mode,
+                state__in=[ImportBatch.State.RUNNING, ImportBatch.State.FAILED],
+            )
+            .order_by("-pk")
+            .first()
+        )
+    if batch is not None:
+        log.info("resuming import batch %s after %s committed chunks", batch.pk, batch.chunks_committed)
+        batch.state, batch.error, batch.finished_at = ImportBatch.State.RUNNING, "", None
+        batch.save(update_fields=["state", "error", "finished_at"])
+    else:
+        batch = ImportBatch.objects.create(
+            source=source,
+            mode=mode,
+            file_name=(file_name or path.name)[:255],
+            file_sha256=sha,
+            file_size=path.stat().st_size,
+            chunk_size=chunk_size,
+            started_by_id=actor_id,
+        )
+    close = None
+    try:
+        rows, fmt, encoding, close = open_rows(path, sheet=sheet)
+        wanted = {}
+        for name, (_label, aliases) in FIELDS.items():
+            own = source.mapping.get(name)
+            wanted[name] = ([own] if isinstance(own, str) else list(own or [])) or aliases
+        names, _header_row, first_rows = locate_header(rows, wanted)
+        batch.file_format, batch.encoding = fmt, encoding
+        batch.save(update_fields=["file_format", "encoding"])
+        policy = active_policy()
+        rules = rules_for(policy)
+        mapper = RowMapper(
+            names=names,
+            mapping=source.mapping,
+            value_maps=source.value_maps,
+            defaults=source.defaults,
+            rules=rules,
+            now=now,
+        )
+        if mapper.missing_required:
+            labels = "、".join(FIELDS[f][0] for f in mapper.missing_required)
+            raise FileFormatError(f"文件缺少必需的列：{labels}（请检查表头或来源的列映射）")
+        writer = BulkWriter(
+            source=source.code,
+            batch_id=batch.pk,
+            rules=rules,
+            policy_id=policy.pk,
+            actor_id=actor_id,
+            first_case_id=batch.first_case_id,
+            now=now,
+        )
+        data_rows = itertools.chain(first_rows, rows)
+        if mode == ImportBatch.Mode.VALIDATE:
+            _validate(batch, data_rows, mapper, writer, progress)
+        else:
+            _commit(batch, data_rows, mapper, writer, progress)
+        batch.state = ImportBatch.State.COMPLETED
+    except Exception as exc:  # the batch records the failure; committed chunks stay in
+        log.exception("import batch %s failed", batch.pk)
+        batch.refresh_from_db()  # the failed chunk's counters were rolled back with its rows
+        batch.state = ImportBatch.State.FAILED
+        batch.error = str(exc) or exc.__class__.__name__
+        if not isinstance(exc, FileFormatError | DomainError):
+            batch.error = f"导入在第 {batch.chunks_committed + 1} 个分块失败：{batch.error}"
+    finally:
+        if close:
+            close()
+    batch.finished_at = timezone.now()
+    batch.save(update_fields=["state", "error", "finished_at"])
+    return batch
+
+
+def _commit(batch: ImportBatch, data_rows, mapper: RowMapper, writer: BulkWriter, progress) -> None:
+    size = batch.chunk_size
+    for index, chunk in enumerate(_chunks(data_rows, size)):
+        if index < batch.chunks_committed:
+            continue  # committed by an earlier run of this batch
+        with transaction.atomic():
+            counts, issues, result = _process_chunk(chunk, mapper, writer, batch)
+            ImportIssue.objects.bulk_create(issues, batch_size=1000)
+            ImportChunk.objects.create(
+                batch=batch,
+                index=index,
+                first_row=chunk[0][0],
+                last_row=chunk[-1][0],
+                rows=counts.rows,
+                created=counts.created,
+                updated=counts.updated,
+                unchanged=counts.unchanged,
+                rejected=counts.rejected,
+                ignored=counts.ignored,
+                committed_at=timezone.now(),
+            )
+            _add_counts(batch, counts)
+            batch.chunks_committed = index + 1
+            batch.rows_committed = chunk[-1][0]
+            if batch.first_case_id is None and result.first_case_id is not None:
+                batch.first_case_id = result.first_case_id
+            _chunk_committing(batch, index)
+            batch.save()
+        if progress:
+            progress(batch)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _validate(batch: ImportBatch, data_rows, mapper: RowMapper, writer: BulkWriter, progress) -> None:
+    """A dry run: the real write path inside one transaction that is rolled back, so the report is exact."""
+    all_issues: list[ImportIssue] = []
+    counts_total = _ChunkCounts()
+    chunks = 0
+    try:
+        with transaction.atomic():
+            for chunk in _chunks(data_rows, batch.chunk_size):
+                counts, issues, _result = _process_chunk(chunk, mapper, writer, batch)
+                all_issues.extend(issues)
+                for name in _ChunkCounts.__slots__:
+                    setattr(counts_total, name, getattr(counts_total, name) + getattr(counts, name))
+                chunks += 1
+                if progress:
+                    progress(batch)
+            raise _Rollback
+    except _Rollback:
+        pass
+    _add_counts(batch, counts_total)
+    batch.chunks_committed = 0
+    ImportIssue.objects.bulk_create(all_issues, batch_size=1000)
+    batch.save()
+
+
+# --- systems: batch endpoint and webhook ---------------------------------------------------------
+
+
+def _apply_value_maps(source: ImportSource | None, item: dict[str, Any]) -> dict[str, Any]:
+    data = dict(item)
+    if source is not None:
+        data.setdefault("external_source", source.code)
+        for name in ("channel", "category", "kind"):
+            value = data.get(name)
+            mapped = (source.value_maps.get(name) or {}).get(str(value)) if value is not None else None
+            if mapped:
+                data[name] = mapped
+        for key, value in (source.defaults or {}).items():
+            if key in ("channel", "kind", "category") and not data.get(key):
+                data[key] = value
+    return data
+
+
+def intake_batch(
+    actor,
+    items: list[Any],
+    *,
+    idempotency_key: str | None = None,
+    source: ImportSource | str | None = None,
+) -> dict[str, Any]:
+    """Register up to 1,000 complaints; one result per item (created / existing / rejected).
+
+    Idempotent per item by external id / client key (through `register_case`), and per request by
+    `Idempotency-Key`: a retry gets the first response, the same key with another body is a 409.
+    """
+    if not isinstance(items, list) or not items:
+        raise Invalid("items 不能为空", details={"items": "至少一条"})
+    if len(items) > MAX_BATCH_ITEMS:
+        raise Invalid(f"每批最多 {MAX_BATCH_ITEMS} 条", details={"items": f"最多 {MAX_BATCH_ITEMS} 条"})
+    src = get_source(source) if source else None
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    fingerprint = request_fingerprint({"items": items, "source": src.code if src else None})
+    if idempotency_key:
+        earlier = BatchRequest.objects.filter(key=idempotency_key, user=user).first()
+        if earlier is not None:
+            if earlier.request_hash != fingerprint:
+                raise Conflict("同一幂等键已用于不同的请求内容", code="idempotency_key_reused")
+            return earlier.response
+    results = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            results.append(
+                {"index": index, "status": "rejected", "number": None, "errors": {"item": "须为对象"}}
+            )
+            continue
+        try:
+            with transaction.atomic():
+                reg = register_case(actor=actor, data=_apply_value_maps(src, item))
+        except DomainError as exc:
+            results.append(
+                {
+                    "index": index,
+                    "status": "rejected",
+                    "number": None,
+                    "errors": exc.details if isinstance(exc.details, dict) else {"item": exc.message},
+                    "message": exc.message,
+                }
+            )
+            continue
+        results.append(
+            {
+                "index": index,
+                "status": "created" if reg.created else "existing",
+                "number": reg.case.number,
+                "errors": None,
+            }
+        )
+    response = {
+        "created": sum(r["status"] == "created" for r in results),
+        "existing": sum(r["status"] == "existing" for r in results),
+        "rejected": sum(r["status"] == "rejected" for r in results),
+        "results": results,
+    }
+    if idempotency_key:
+        try:
+            with transaction.atomic():
+                BatchRequest.objects.create(
+                    key=idempotency_key, user=user, request_hash=fingerprint, response=response
+                )
+        except IntegrityError:
+            pass  # a concurrent retry stored the same outcome (items are idempotent by external id)
+    return response
+
+
+def webhook_signature(secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<nonce>." + body)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{nonce}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_webhook(
+    source_code: str,
+    *,
+    body: bytes,
+    timestamp: str | None,
+    nonce: str | None,
+    signature: str | None,
+    now: dt.datetime | None = None,
+) -> ImportSource:
+    """Check signature, timestamp window and nonce (in that order); raises 401/409 when refused."""
+    now = now or timezone.now()
+    source = ImportSource.objects.filter(code=source_code, is_active=True).first()
+    if source is None or not source.webhook_secret:
+        raise NotFound("Webhook 来源不存在或未启用", code="unknown_source")
+    if not (timestamp and nonce and signature):
+        raise Unauthenticated(
+            "缺少签名头（X-Kesu-Timestamp、X-Kesu-Nonce、X-Kesu-Signature）", code="signature_missing"
+        )
+    if len(nonce) > 100:
+        raise Unauthenticated("nonce 过长", code="invalid_nonce")
+    expected = webhook_signature(source.webhook_secret, timestamp, nonce, body)
+    given = signature if signature.startswith("sha256=") else "sha256=" + signature
+    if not hmac.compare_digest(expected, given):
+        raise Unauthenticated("签名校验失败", code="invalid_signature")
+    try:
+        sent = dt.datetime.fromtimestamp(int(timestamp), tz=dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Unauthenticated("时间戳无效", code="invalid_timestamp")
+    if abs(now - sent) > WEBHOOK_WINDOW:
+        raise Unauthenticated("请求时间戳超出允许的时间窗口（5 分钟）", code="stale_timestamp")
+    try:
+        with transaction.atomic():
+            WebhookNonce.objects.create(source=source, nonce=nonce, seen_at=now)
+    except IntegrityError:
+        raise Conflict("重复的请求（nonce 已使用）", code="replayed_request")
+    # Nonces older than twice the window can no longer pass the timestamp check: forget them.
+    WebhookNonce.objects.filter(seen_at__lt=now - 2 * WEBHOOK_WINDOW).delete()
+    return source
+
+
+def receive_webhook(source: ImportSource, body: bytes) -> dict[str, Any]:
+    """A verified webhook call: one complaint object, or `{"items": [...]}`."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise Invalid("请求体不是有效的 JSON", code="malformed_json")
+    if isinstance(payload, dict) and "items" in payload:
+        items = payload["items"]
+    else:
+        items = [payload]
+    return intake_batch(None, items, source=source)
