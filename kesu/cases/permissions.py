@@ -35,6 +35,9 @@ def visible_cases_q(user) -> Q | None:
             own |= Q(department=dept)
         own |= Q(collaborations__to_department=dept)
     own |= Q(panel_reviews__participants__user=user)
+    if has_role(user, roles.INTAKE):
+        # 受理员 pick up what arrived without a department yet (portal, e-mail, imports) to accept and route it.
+        own |= Q(department__isnull=True)
     return base | (own & ~whistle)
 
 
