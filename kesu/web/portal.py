@@ -233,7 +233,7 @@ def _public_timeline(case: Case) -> list[dict]:
         criteria = rules_for(case.policy_id).closing_criteria
     except Exception:  # noqa: BLE001
         criteria = {}
-    for e in timeline(case, public_only=True).only("seq", "action", "to_status", "created_at", "payload"):
+    for e in timeline(case, public_only=True):
         detail = ""
         payload = e.payload if isinstance(e.payload, dict) else {}
         if e.action == "reply":
