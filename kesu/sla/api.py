@@ -1,5 +1,131 @@
-"""API endpoints of kesu.sla (mounted under /api/v1 by kesu/api.py)."""
+"""API endpoints of kesu.sla (mounted under /api/v1/sla by kesu/api.py). Thin: selectors and services."""
 
-from ninja import Router
+# No `from __future__ import annotations`: ninja reads the annotations at runtime.
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from kesu.cases.errors import Forbidden, Invalid, NotFound
 
 router = Router(tags=["sla"])
+
+
+class DeadlineOut(Schema):
+    start: str
+    duration: str
+    due: str
+    fallback: bool
+    fallback_years: list[int]
+    explain: list[str]
+
+
+@router.get("/deadline", response=DeadlineOut, summary="计算时限", operation_id="sla_deadline")
+def deadline(request: HttpRequest, start: str, duration: str, explain: bool = False, branch: str = ""):
+    from kesu.policy.selectors import active_rules
+    from kesu.sla.calendar import format_instant, get_calendar, parse_duration, parse_instant
+
+    try:
+        begin, dur = parse_instant(start), parse_duration(duration)
+    except ValueError as exc:
+        raise Invalid(str(exc), details={"start/duration": str(exc)})
+    branch_id = None
+    if branch:
+        from kesu.org.models import Department
+
+        dept = Department.objects.filter(code=branch).first()
+        if dept is None:
+            raise Invalid("未知机构", details={"branch": "未知机构"})
+        branch_id = dept.pk
+    result = get_calendar(branch_id, active_rules()).deadline(begin, dur, explain=explain)
+    return {
+        "start": format_instant(begin),
+        "duration": str(dur),
+        "due": format_instant(result.due),
+        "fallback": result.fallback,
+        "fallback_years": list(result.fallback_years),
+        "explain": result.explain,
+    }
+
+
+@router.get("/cases/{number}/deadlines", response=list[dict[str, Any]], summary="案件各环节时限与及时性")
+def case_deadlines(request: HttpRequest, number: str):
+    from kesu.cases import permissions
+    from kesu.cases.models import Case
+    from kesu.sla.calendar import format_instant
+    from kesu.sla.selectors import case_timeliness
+
+    case = Case.objects.filter(number=number).first()
+    if case is None:
+        raise NotFound("案件不存在")
+    if not permissions.can_view(request.auth, case):
+        raise Forbidden("您无权访问该案件")
+    rows = case_timeliness(case)
+    for r in rows:
+        for k in ("starts_at", "due_at", "met_at"):
+            r[k] = format_instant(r[k]) if r[k] else None
+    return rows
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    case: str | None
+    created_at: str
+    read: bool
+
+
+class InboxOut(Schema):
+    unread: int
+    items: list[NotificationOut]
+
+
+@router.get("/inbox", response=InboxOut, summary="站内通知", operation_id="sla_inbox")
+def inbox(request: HttpRequest, unread_only: bool = False, limit: int = 50):
+    from kesu.sla import selectors
+    from kesu.sla.calendar import format_instant
+
+    items = selectors.inbox(request.auth, unread_only=unread_only, limit=max(1, min(limit, 200)))
+    return {
+        "unread": selectors.unread_count(request.auth),
+        "items": [
+            {
+                "id": n.pk,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "case": n.case.number if n.case_id else None,
+                "created_at": format_instant(n.created_at),
+                "read": n.read_at is not None,
+            }
+            for n in items
+        ],
+    }
+
+
+class MarkReadIn(Schema):
+    ids: list[int] | None = None
+
+
+@router.post("/inbox/read", response=dict[str, int], summary="标记已读", operation_id="sla_inbox_read")
+def inbox_read(request: HttpRequest, body: MarkReadIn):
+    from kesu.sla.notify import mark_read
+
+    return {"marked": mark_read(request.auth, body.ids)}
+
+
+@router.get(
+    "/notices", response=list[dict[str, Any]], summary="工作日历提示（管理员）", operation_id="sla_notices"
+)
+def notices(request: HttpRequest):
+    from kesu.org import roles
+    from kesu.org.selectors import has_role
+    from kesu.sla.selectors import calendar_notices
+
+    if not (
+        request.auth.is_superuser or has_role(request.auth, roles.ADMIN, roles.SUPERVISOR, roles.CS_MANAGER)
+    ):
+        raise Forbidden("仅管理员可查看")
+    return calendar_notices()
