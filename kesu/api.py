@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
@@ -47,7 +48,34 @@ class KesuParser(Parser):
             raise MalformedJSON(str(exc)) from exc
 
 
-api = NinjaAPI(
+class KesuAPI(NinjaAPI):
+    """NinjaAPI whose URL views answer a wrong HTTP method with a JSON 405 like every other error."""
+
+    @property
+    def urls(self) -> tuple[list[Any], str, str]:
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            if hasattr(pattern, "callback"):
+                pattern.callback = _json_405(pattern.callback)
+        return patterns, app_name, namespace
+
+
+def _json_405(view: Any) -> Any:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allowed = response.get("Allow", "")
+            response = error_response(405, "method_not_allowed", "不支持该请求方法", {"allowed": allowed})
+            response["Allow"] = allowed
+        return response
+
+    return wrapped
+
+
+api = KesuAPI(
     title="Kesu 客诉 API",
     version="1",
     description="客诉管理系统 REST API。认证：`Authorization: Bearer <令牌>` 或网页会话（写操作需 CSRF）。"
@@ -137,6 +165,16 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         405: "method_not_allowed",
     }
     return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(413, "payload_too_large", "请求内容过大")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return error_response(400, "bad_request", "请求无效")
 
 
 @api.exception_handler(Http404)

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # serves the API docs' Swagger UI from local static files (no CDN)
     "kesu.org",
     "kesu.policy",
     "kesu.cases",

@@ -70,7 +70,11 @@ def create_case(
     registration = services.register_case(
         actor=_user(request), data=payload.to_data(), idempotency_key=idempotency_key or None
     )
-    case = selectors.get_case(_user(request), pk=registration.case.pk)
+    # The registering person sees what they registered (even a whistle-blowing report they may not
+    # read later), so no visibility check here; the idempotency key is per person.
+    case = Case.objects.select_related(
+        "channel", "category", "department", "handler", "customer", "policy"
+    ).get(pk=registration.case.pk)
     body = {
         "case": present_detail(case, _user(request)),
         "created": registration.created,

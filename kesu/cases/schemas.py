@@ -217,6 +217,11 @@ class WaiveAccountabilityIn(ActionIn):
     reason: Text
 
 
+class ProposeAccountabilityIn(ActionIn):
+    person: UserRef = Field(..., description="责任人（用户 ID 或用户名）；处罚金额按规则自动计算")
+    reason: str | None = Field(None, max_length=40, description="原因（默认 graded；超时为 breach:<阶段>）")
+
+
 class ExtendDeadlineIn(ActionIn):
     days: int = Field(..., ge=1, le=60, description="延长的工作日数")
     reason: Text
@@ -250,10 +255,32 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "archive": ArchiveIn,
     "request_archive_access": RequestArchiveAccessIn,
     "decide_archive_access": DecideArchiveAccessIn,
+    "propose_accountability": ProposeAccountabilityIn,
     "confirm_accountability": ConfirmAccountabilityIn,
     "waive_accountability": WaiveAccountabilityIn,
     "extend_deadline": ExtendDeadlineIn,
 }
+
+
+
+
+def _with_fallbacks(table: dict[str, type[ActionIn]]) -> dict[str, type[ActionIn]]:
+    """Every person-facing action of the transition table gets an endpoint, even one added later
+    without a typed schema here (its body then passes any fields through to the handler)."""
+    from kesu.cases.transitions import TRANSITIONS
+
+    out = dict(table)
+    for name, spec in TRANSITIONS.items():
+        if name in out or spec.scope == "system" or name in UNTYPED_EXCLUDED:
+            continue
+        camel = "".join(part.capitalize() for part in name.split("_"))
+        out[name] = type(f"{camel}In", (ActionIn,), {"model_config": ConfigDict(extra="allow")})
+    return out
+
+
+# Actions with their own endpoint elsewhere (attachments are multipart uploads).
+UNTYPED_EXCLUDED = frozenset({"attach"})
+ACTION_SCHEMAS = _with_fallbacks(ACTION_SCHEMAS)
 
 
 # --- output schemas (for the OpenAPI document) ----------------------------------------------------

@@ -272,3 +272,61 @@ def test_disguised_attachment_is_refused(api, org, media):
     assert_error(_upload(api, org.intake, case.number, "tool.exe", exe), 422, "attachment_type_not_allowed")
     assert db_state(case) == before
     assert stored_files(media) == []
+
+
+def test_oversized_json_body_is_a_413(api, org, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    before = db_state()
+    r = api(org.intake).post("/cases", factories.complaint_data(description="长" * 20_000))
+    assert_error(r, 413, "payload_too_large")
+    assert db_state() == before
+
+
+def test_wrong_method_is_a_json_405(api, org):
+    case = factories.make_case(org.intake)
+    r = api(org.intake).client.delete(
+        f"{BASE}/cases/{case.number}", headers={"Authorization": f"Bearer {api(org.intake).key}"}
+    )
+    body = assert_error(r, 405, "method_not_allowed")
+    assert "GET" in body["details"]["allowed"]
+
+
+GARBAGE_BODIES = [
+    {},
+    {"expected_version": "x"},
+    {"expected_version": 0},
+    {"expected_version": 10**12},
+    {"amount": "NaN", "premium": "Infinity", "remedy_type": "refund", "description": "x"},
+    {"amount": "1e400", "remedy_type": "refund", "description": "x"},
+    {"handler": "nobody", "department": "NOWHERE"},
+    {"participants": ["nobody", "ghost"], "topic": "x"},
+    {"request_id": 10**9, "review_id": 10**9, "accountability_id": 10**9, "proposal_id": 10**9},
+    {"text": None, "reason": ["list"], "answer": {"a": 1}, "score": 99, "level": "apocalyptic"},
+    {"criterion": "bribed", "reason": "x" * 6000},
+]
+
+
+def test_no_garbage_body_produces_a_server_error(api, org):
+    case = walk_to(api, org, "investigating")
+    from kesu.cases.schemas import ACTION_SCHEMAS
+
+    before = db_state(case)
+    for action in ACTION_SCHEMAS:
+        for body in GARBAGE_BODIES:
+            r = api(org.supervisor).post(f"/cases/{case.number}/{action}", body)
+            assert r.status_code < 500, (action, body, r.content.decode())
+            assert r.status_code >= 400 or body == {}, (action, body, r.status_code)
+            if r.status_code < 400:  # an action that accepts an empty body (e.g. re-route) ran
+                before = db_state(case)
+            else:
+                assert {"code", "message", "details"} <= set(r.json()), (action, body)
+    after = db_state(case)
+    assert after == before
+
+
+def test_intake_registering_a_whistle_blowing_report_gets_the_result(api, org):
+    data = {"channel": "phone", "kind": "report", "description": "举报销售误导", "is_anonymous": True}
+    r = api(org.intake).post("/cases", data)
+    assert r.status_code == 201, r.content.decode()
+    assert r.json()["reporter_token"]
+    assert api(org.intake).get(f"/cases/{r.json()['case']['number']}").status_code == 403

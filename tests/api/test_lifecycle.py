@@ -208,3 +208,26 @@ def test_if_match_header_is_an_expected_version(api, org):
     assert r.status_code == 409 and r.json()["code"] == "version_conflict"
     assert r.json()["details"]["current_version"] == 2
     assert Case.objects.get(pk=case.pk).status == "accepted"
+
+
+def test_api_docs_use_no_cdn(client, org):
+    r = client.get("/api/v1/docs")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "swagger-ui-bundle.js" in html
+    assert "cdn." not in html and "unpkg" not in html
+
+
+def test_accountability_is_proposed_and_confirmed_through_the_api(api, org):
+    from tests.api.conftest import walk_to
+
+    case = walk_to(api, org, "investigating")
+    out = api(org.supervisor).act(case.number, "propose_accountability", {"person": "handler"})
+    record_id = out["event"]["payload"]["accountability_id"]
+    api(org.manager).act(
+        case.number, "confirm_accountability", {"accountability_id": record_id, "reason": "属实"}
+    )
+    records = api(org.supervisor).get(f"/cases/{case.number}").json()["accountabilities"]
+    assert [(r["person"]["username"], r["supervisor"]["username"], r["state"]) for r in records] == [
+        ("handler", "quality_head", "confirmed")
+    ]
