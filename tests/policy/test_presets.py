@@ -395,3 +395,25 @@ def test_business_type_must_come_from_the_financial_preset():
         register_case(actor=o.intake, data=factories.complaint_data(business_type="horse_racing"))
     assert exc.value.details == {"business_type": "未知业务类型"}
     assert Policy.objects.count() == count
+
+
+@pytest.mark.parametrize("code", COMPANY)
+@pytest.mark.parametrize("layers", [[], ["nfra"], ["samr_12315"], ["miit_telecom"], ["nfra", "samr_12315"]])
+def test_every_company_preset_takes_every_layer(code, layers):
+    doc = resolve_preset(code, layers)
+    validate(doc)
+    assert doc["meta"]["code"] == code and doc["meta"].get("layers", []) == layers
+    plain = resolve_preset(code)
+    # Layers add rules, never take one away, and never loosen the group threshold.
+    assert doc["sla"]["rules"][: len(plain["sla"]["rules"])] == plain["sla"]["rules"]
+    assert doc["grading"]["group_major_size"] <= plain["grading"]["group_major_size"]
+
+
+def test_hotel_names_its_levels():
+    rules = Rules(resolve_preset("hotel"))
+    assert [rules.level_label(x) for x in ("normal", "urgent", "major")] == [
+        "轻微投诉",
+        "一般投诉",
+        "重大投诉",
+    ]
+    assert Rules(resolve_preset("general")).level_label("normal") is None
