@@ -212,8 +212,13 @@ def case_queryset(filters: StatFilters, *, user=None, now: dt.datetime | None = 
     qs = Case.objects.all()
     if user is not None:
         from kesu.cases import permissions
+        from kesu.org.selectors import is_company_wide
 
-        qs = permissions.visible_cases(user, qs)
+        if not is_company_wide(user):
+            # A subquery, so that the joins of the visibility rule never multiply grouped counts.
+            qs = qs.filter(pk__in=permissions.visible_cases(user, Case.objects.all()).values("pk"))
+        else:
+            qs = permissions.visible_cases(user, qs)
     return apply_filters(qs, filters, now=now)
 
 

@@ -1,0 +1,487 @@
+"""Pages of the analysis app: dashboard, drill-down case list, KPIs, hot spots, CAPA, report archive.
+
+Thin views: every figure comes from `selectors` / `kpis`, scoped to what the user may see.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from kesu.analytics import kpis, reports, selectors, services
+from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
+from kesu.analytics.periods import SHANGHAI, Period
+from kesu.analytics.selectors import DIMENSIONS, FLAGS, StatFilters
+from kesu.cases.errors import DomainError
+from kesu.cases.models import Kind, Level, Status
+from kesu.org import roles
+from kesu.org.models import Department
+from kesu.org.selectors import has_role
+from kesu.policy.models import Category, Channel
+
+ANALYSIS_ROLES = (
+    roles.ANALYST,
+    roles.SUPERVISOR,
+    roles.CS_MANAGER,
+    roles.GENERAL_MANAGER,
+    roles.DEPT_HEAD,
+    roles.ADMIN,
+)
+
+
+def analyst_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not (request.user.is_superuser or has_role(request.user, *ANALYSIS_ROLES)):
+            raise PermissionDenied("您无权查看统计分析")
+        try:
+            return view(request, *args, **kwargs)
+        except DomainError as exc:
+            messages.error(request, exc.message if hasattr(exc, "message") else str(exc))
+            return redirect(request.path)
+
+    return wrapper
+
+
+def _today() -> dt.date:
+    return timezone.now().astimezone(SHANGHAI).date()
+
+
+def _filters(request: HttpRequest, *, default_days: int | None = 365) -> StatFilters:
+    f = StatFilters.from_params(request.GET)
+    if default_days and not f.date_from and not f.date_to:
+        today = _today()
+        f.date_from = Period.of("month", today - dt.timedelta(days=default_days)).start
+        f.date_to = today
+    return f
+
+
+def drill_url(params: dict[str, str] | None) -> str | None:
+    if params is None:
+        return None
+    return reverse("analytics:cases") + "?" + StatFilters.from_params(params).query_string()
+
+
+def _choices() -> dict:
+    return {
+        "kinds": Kind.choices,
+        "levels": Level.choices,
+        "statuses": Status.choices,
+        "channels": list(Channel.objects.filter(is_active=True).values_list("code", "name")),
+        "categories": list(
+            Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
+        ),
+        "branches": list(
+            Department.objects.filter(kind__in=["branch", "sub_branch", "head_office"]).values_list(
+                "code", "name"
+            )
+        ),
+        "departments": list(Department.objects.filter(is_active=True).values_list("code", "name")),
+        "flags": list(FLAGS.items()),
+        "buckets": [("day", "日"), ("week", "周"), ("month", "月"), ("quarter", "季度"), ("year", "年")],
+    }
+
+
+def _with_urls(rows: list[dict]) -> list[dict]:
+    for r in rows:
+        r["url"] = drill_url(r.get("params"))
+    return rows
+
+
+@analyst_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    f = _filters(request)
+    bucket = request.GET.get("bucket") or "month"
+    if bucket not in selectors.TRUNC:
+        bucket = "month"
+    user = request.user
+    trend = selectors.trend(f, bucket, user=user)
+    stacked = selectors.trend(f, bucket, "category", user=user)
+    pareto = selectors.pareto(f, "subcategory", user=user)
+    heat = selectors.heatmap(f, "branch", "category", user=user)
+    regions = sorted(selectors.count_by(f, ["region"], user=user), key=lambda r: -r["count"])[:15]
+    total = selectors.total(f, user=user)
+    today = _today()
+    month = Period.of("month", today)
+    headline = selectors.compare(
+        f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
+    )
+    flags = selectors.special_lists(f, user=user)
+    overall = kpis.overall(f, user=user)
+
+    def urls(series_params):
+        return [drill_url(p) if p else None for p in series_params]
+
+    chart_data = {
+        "trend": {
+            "buckets": trend["buckets"],
+            "series": [
+                {"name": s["name"], "data": s["data"], "urls": urls(s["params"])} for s in trend["series"]
+            ],
+        },
+        "stacked": {
+            "buckets": stacked["buckets"],
+            "series": [
+                {"name": s["name"], "data": s["data"], "urls": urls(s["params"])} for s in stacked["series"]
+            ],
+        },
+        "pareto": {
+            "labels": [r["label"] for r in pareto["rows"]],
+            "counts": [r["count"] for r in pareto["rows"]],
+            "cumulative": [r["cumulative_pct"] for r in pareto["rows"]],
+            "urls": [drill_url(r["params"]) for r in pareto["rows"]],
+        },
+        "heatmap": {
+            "x": [c["label"] for c in heat["x"]],
+            "y": [c["label"] for c in heat["y"]],
+            "cells": [[c["x"], c["y"], c["count"]] for c in heat["cells"]],
+            "urls": {f"{c['x']},{c['y']}": drill_url(c["params"]) for c in heat["cells"]},
+            "max": heat["max"],
+        },
+        "regions": {
+            "labels": [r["region_label"] for r in regions],
+            "counts": [r["count"] for r in regions],
+            "urls": [drill_url(selectors.drill_params(f, r["params"])) for r in regions],
+        },
+    }
+    for item in flags.values():
+        item["url"] = drill_url(item["params"])
+    return render(
+        request,
+        "analytics/dashboard.html",
+        {
+            "f": f,
+            "bucket": bucket,
+            "choices": _choices(),
+            "total": total,
+            "total_url": drill_url(f.to_params()),
+            "month": month,
+            "month_row": headline[0] if headline else None,
+            "flags": flags,
+            "kpi": overall,
+            "kpi_defs": kpis.KPIS,
+            "chart_data": chart_data,
+        },
+    )
+
+
+@analyst_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    """The drill-down: exactly the cases a figure counts (same filter parameters)."""
+    f = _filters(request, default_days=None)
+    qs = (
+        selectors.case_queryset(f, user=request.user)
+        .select_related("category", "branch", "department", "channel", "handler")
+        .order_by("-received_at", "-id")
+    )
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "analytics/cases.html",
+        {
+            "f": f,
+            "page": page,
+            "count": page.paginator.count,
+            "query": query.urlencode(),
+            "choices": _choices(),
+            "describe": describe_filters(f),
+        },
+    )
+
+
+def describe_filters(f: StatFilters) -> list[str]:
+    out = []
+    if f.date_from or f.date_to:
+        out.append(f"接收日期 {f.date_from or '…'} 至 {f.date_to or '…'}")
+    labels = {
+        "kind": dict(Kind.choices),
+        "level": dict(Level.choices),
+        "status": dict(Status.choices),
+        "flag": FLAGS,
+    }
+    for name in ("kind", "level", "status", "channel", "flag"):
+        values = getattr(f, name)
+        if values:
+            mapping = labels.get(name, {})
+            out.append(
+                f"{DIMENSIONS.get(name).label if name in DIMENSIONS else '标记'}："
+                + "、".join(str(mapping.get(v, v)) for v in values)
+            )
+    for name, label in (
+        ("category", "分类"),
+        ("category_exact", "分类（仅本级）"),
+        ("department", "责任部门"),
+        ("branch", "机构"),
+        ("region", "地区"),
+        ("product", "产品"),
+        ("handler", "经办人"),
+        ("customer", "客户"),
+    ):
+        value = getattr(f, name)
+        if value:
+            out.append(f"{label}：{selectors.NONE_LABEL if value == selectors.NONE else value}")
+    return out
+
+
+@analyst_required
+def kpi_page(request: HttpRequest) -> HttpResponse:
+    f = _filters(request, default_days=90)
+    group = request.GET.get("group") or "department"
+    if group not in ("department", "branch", "handler"):
+        group = "department"
+    rows = kpis.compute_kpis(f, group, user=request.user)
+    for r in rows:
+        r["url"] = drill_url(r["params"])
+    overall = kpis.overall(f, user=request.user)
+    overall["url"] = drill_url(overall.get("params"))
+    if request.GET.get("export") in ("csv", "xlsx"):
+        header = ["名称"] + [k.name for k in kpis.KPIS]
+        table = [[r["label"]] + [r.get(k.code) for k in kpis.KPIS] for r in [*rows, overall]]
+        return export_table(f"kpi-{group}", header, table, request.GET["export"])
+    stages = kpis.stage_timeliness(f, None, user=request.user).get("", {})
+    from kesu.sla.stages import stage_label
+
+    return render(
+        request,
+        "analytics/kpis.html",
+        {
+            "f": f,
+            "group": group,
+            "rows": rows,
+            "overall": overall,
+            "kpis": kpis.KPIS,
+            "stages": [(stage_label(s), v) for s, v in sorted(stages.items())],
+            "choices": _choices(),
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+HOTSPOT_DIMS = [
+    ("category", "一级分类"),
+    ("subcategory", "问题（二级分类）"),
+    ("product", "产品"),
+    ("branch", "机构"),
+    ("region", "地区"),
+    ("channel", "渠道"),
+]
+
+
+@analyst_required
+def hotspots(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("period") or _today().strftime("%Y-%m")
+    try:
+        period = Period.parse(text)
+    except (ValueError, TypeError):
+        period = Period.of("month", _today())
+    base = StatFilters.from_params(request.GET)
+    base.date_from = base.date_to = None
+    n = int(request.GET.get("n") or 10)
+    customer_base = int(request.GET["customers"]) if (request.GET.get("customers") or "").isdigit() else None
+    tables = []
+    for dim, label in HOTSPOT_DIMS:
+        rows = selectors.compare(base, period, dim, user=request.user, customer_base=customer_base)[:n]
+        tables.append({"dim": dim, "label": label, "rows": _with_urls(rows)})
+    export = request.GET.get("export")
+    if export:
+        dim, fmt = export.split(".", 1) if "." in export else (export, "csv")
+        table = next((t for t in tables if t["dim"] == dim), None)
+        if table is None:
+            raise Http404
+        header = ["名称", "本期", "上期", "环比%", "去年同期", "同比%", "占比%", "万户投诉率"]
+        body = [
+            [
+                r["label"],
+                r["count"],
+                r["previous"],
+                r["mom_pct"],
+                r["year_ago"],
+                r["yoy_pct"],
+                r["share_pct"],
+                r["per_10k"],
+            ]
+            for r in table["rows"]
+        ]
+        return export_table(f"top-{dim}-{period.start}", header, body, fmt)
+    current = base.with_period(period)
+    complainers = selectors.repeat_complainers(current, user=request.user)
+    _with_urls(complainers)
+    flags = selectors.special_lists(current, user=request.user)
+    for item in flags.values():
+        item["url"] = drill_url(item["params"])
+    pareto = selectors.pareto(current, "subcategory", user=request.user)
+    _with_urls(pareto["rows"])
+    return render(
+        request,
+        "analytics/hotspots.html",
+        {
+            "period": period,
+            "period_text": text,
+            "tables": tables,
+            "complainers": complainers,
+            "flags": flags,
+            "pareto": pareto,
+            "n": n,
+            "customers": customer_base or "",
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+def export_table(name: str, header: list, rows: list[list], fmt: str) -> HttpResponse:
+    """CSV (UTF-8 with BOM, opens in Excel) or XLSX download of a table."""
+    if fmt == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        ws = wb.active
+        ws.append(header)
+        for r in rows:
+            ws.append(r)
+        buf = io.BytesIO()
+        wb.save(buf)
+        response = HttpResponse(buf.getvalue(), content_type=reports.CONTENT_TYPES["xlsx"])
+    else:
+        buf = io.StringIO()
+        buf.write("\ufeff")
+        writer = csv.writer(buf)
+        writer.writerow(header)
+        writer.writerows(rows)
+        response = HttpResponse(buf.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+        fmt = "csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@analyst_required
+def measures(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        case_numbers = [
+            n.strip() for n in request.POST.get("cases", "").replace("，", ",").split(",") if n.strip()
+        ]
+        cases = list(
+            selectors.case_queryset(StatFilters(), user=request.user).filter(number__in=case_numbers)
+        )
+        try:
+            measure = services.create_measure(actor=request.user, data=request.POST.dict(), cases=cases)
+        except DomainError as exc:
+            messages.error(
+                request, f"{exc}：" + "；".join(f"{k} {v}" for k, v in (exc.details or {}).items())
+            )
+            return redirect(reverse("analytics:measures") + "?" + request.POST.urlencode())
+        messages.success(request, f"已创建整改措施：{measure.title}")
+        return redirect("analytics:measure", pk=measure.pk)
+    items = ImprovementMeasure.objects.select_related("owner", "department", "category", "branch").order_by(
+        "state", "due_date"
+    )
+    today = _today()
+    from django.contrib.auth import get_user_model
+
+    return render(
+        request,
+        "analytics/measures.html",
+        {
+            "items": items,
+            "today": today,
+            "initial": request.GET,
+            "choices": _choices(),
+            "people": get_user_model().objects.filter(is_active=True).order_by("username"),
+        },
+    )
+
+
+@analyst_required
+def measure_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    measure = get_object_or_404(
+        ImprovementMeasure.objects.select_related("owner", "category", "branch"), pk=pk
+    )
+    if request.method == "POST":
+        try:
+            services.update_state(
+                measure, request.POST.get("state", ""), evidence=request.POST.get("evidence", "")
+            )
+            messages.success(request, "已更新状态")
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        return redirect("analytics:measure", pk=pk)
+    effect = services.evaluate_effect(measure)
+    effect["before_url"] = drill_url(effect["before_params"])
+    effect["after_url"] = drill_url(effect["after_params"])
+    return render(
+        request,
+        "analytics/measure.html",
+        {
+            "m": measure,
+            "effect": effect,
+            "states": ImprovementMeasure.State.choices,
+            "cases": measure.cases.all()[:50],
+        },
+    )
+
+
+@analyst_required
+def report_archive(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        kind = request.POST.get("kind", "monthly")
+        fmt = request.POST.get("format", "pdf")
+        if kind not in ReportKind.values or fmt not in ReportFormat.values:
+            raise Http404
+        text = request.POST.get("period") or ""
+        try:
+            period = Period.parse(text) if text else reports.default_period(kind)
+        except (ValueError, TypeError):
+            messages.error(request, f"无效的期间：{text}")
+            return redirect("analytics:reports")
+        report = reports.generate(kind, period, fmt, actor=request.user)
+        messages.success(request, f"已生成：{report.title}（{report.format.upper()}）")
+        return redirect("analytics:reports")
+    return render(
+        request,
+        "analytics/reports.html",
+        {
+            "items": GeneratedReport.objects.all()[:200],
+            "kinds": ReportKind.choices,
+            "formats": ReportFormat.choices,
+        },
+    )
+
+
+@analyst_required
+def report_download(request: HttpRequest, pk: int):
+    report = get_object_or_404(GeneratedReport, pk=pk)
+    path = reports.report_path(report)
+    if not path.is_file():
+        raise Http404("报告文件不存在")
+    inline = report.format in ("html", "pdf") and request.GET.get("download") is None
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=not inline,
+        filename=f"{report.title}.{report.format}",
+        content_type=reports.CONTENT_TYPES[report.format],
+    )
+
+
+@analyst_required
+def report_preview(request: HttpRequest) -> HttpResponse:
+    """The HTML report of a period rendered on the fly (not archived)."""
+    kind = request.GET.get("kind", "monthly")
+    if kind not in ReportKind.values:
+        raise Http404
+    text = request.GET.get("period") or ""
+    period = Period.parse(text) if text else reports.default_period(kind)
+    data = reports.build_report(kind, period, user=request.user)
+    return HttpResponse(reports.render_html(data))
