@@ -417,3 +417,14 @@ def test_hotel_names_its_levels():
         "重大投诉",
     ]
     assert Rules(resolve_preset("general")).level_label("normal") is None
+
+
+@pytest.mark.django_db
+def test_cli_can_create_the_departments_a_preset_routes_to():
+    from kesu.org.models import Department
+
+    Department.objects.create(code="HQ", name="总公司", kind="head_office")
+    out = StringIO()
+    call_command("policy", "load", "hotel", "--create-departments", stdout=out)
+    assert "created department FRONT_OFFICE 前厅部（大堂经理）" in out.getvalue()
+    assert Department.objects.get(code="HOUSEKEEPING").parent.code == "HQ"

@@ -23,6 +23,11 @@ class Command(BaseCommand):
             default=[],
             help="a regulator rule set layered on top (nfra, samr_12315, miit_telecom)",
         )
+        load.add_argument(
+            "--create-departments",
+            action="store_true",
+            help="create the departments the rules route to that do not exist yet (under the head office)",
+        )
         sub.add_parser("list", help="list the presets")
         sub.add_parser("show", help="print the active policy as JSON")
 
@@ -38,6 +43,11 @@ class Command(BaseCommand):
             except PolicyError as exc:
                 raise CommandError("\n".join(exc.errors))
             self.stdout.write(self.style.SUCCESS(f"loaded {policy.name} as version {policy.version}"))
+            if options.get("create_departments"):
+                from kesu.org.services import ensure_policy_departments
+
+                for dept in ensure_policy_departments(policy.document):
+                    self.stdout.write(f"created department {dept.code} {dept.name}")
         elif verb == "show":
             try:
                 policy = active_policy()
