@@ -262,8 +262,6 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
 }
 
 
-
-
 def _with_fallbacks(table: dict[str, type[ActionIn]]) -> dict[str, type[ActionIn]]:
     """Every person-facing action of the transition table gets an endpoint, even one added later
     without a typed schema here (its body then passes any fields through to the handler)."""

@@ -75,6 +75,16 @@ def test_complaint_walks_from_registration_to_archive(api, org):
     # Archived: the handler may no longer read the file without an approved access request.
     r = handler.get(f"/cases/{number}")
     assert r.status_code == 403 and r.json()["code"] == "archive_access_required"
+    # ... so they ask the archive keeper, who approves.
+    out = handler.act(number, "request_archive_access", {"reason": "客户再次来电，需查阅原处理记录"})
+    assert out["case"]["status"] == "archived"
+    request_id = out["event"]["payload"]["request_id"]
+    api(org.archivist).act(
+        number, "decide_archive_access", {"request_id": request_id, "approve": True, "days": 3}
+    )
+    r = handler.get(f"/cases/{number}")
+    assert r.status_code == 200
+    assert r.json()["archive_requests"][0]["state"] == "approved"
 
 
 def test_detail_shows_timeline_allowed_actions_and_collaboration(api, org):

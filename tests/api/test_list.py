@@ -89,3 +89,13 @@ def test_list_is_scoped_to_what_the_reader_may_see(api, org):
     assert _numbers(api(org.handler2).get("/cases")) == [working.number]  # same department
     assert _numbers(api(org.claims_handler).get("/cases")) == []
     assert set(_numbers(api(org.supervisor).get("/cases"))) == {working.number, other.number}
+
+
+def test_a_list_page_costs_a_constant_number_of_queries(api, org, django_assert_max_num_queries):
+    for _ in range(30):
+        factories.make_case(org.intake)
+    client = api(org.supervisor)
+    client.get("/cases", {"limit": 2})  # warm up: token, roles
+    with django_assert_max_num_queries(8):
+        r = client.get("/cases", {"limit": 30})
+    assert len(r.json()["items"]) == 30
