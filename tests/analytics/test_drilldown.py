@@ -103,3 +103,20 @@ def test_intake_clerk_may_not_see_analysis(client, org):
     assert client.get("/analytics/").status_code == 403
     assert urlsplit("/analytics/cases/").path  # the drill-down is protected the same way
     assert client.get("/analytics/cases/").status_code == 403
+
+
+def test_api_figures_match_the_case_lists(client, org):
+    demo.build(org)
+    client.force_login(org.analyst)
+    body = client.get(
+        "/api/v1/analytics/counts?dims=category,branch&date_from=2025-11-01&date_to=2025-11-30"
+    ).json()
+    assert body["total"] == 25
+    for row in body["rows"]:
+        assert selectors.case_queryset(StatFilters.from_params(row["params"])).count() == row["count"]
+    top = client.get("/api/v1/analytics/compare?period=2025-11&dim=category&kind=complaint&n=1").json()
+    assert top["rows"][0]["label"] == "服务质量" and top["rows"][0]["mom_pct"] == 120.0
+    kpi = client.get("/api/v1/analytics/kpis?group=department&date_from=2025-11-01&date_to=2025-11-30").json()
+    assert sum(r["volume"] for r in kpi["rows"]) == 25
+    client.force_login(org.intake)
+    assert client.get("/api/v1/analytics/counts").status_code == 403
