@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from kesu.cases import grading
@@ -109,6 +110,18 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
             cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
 
 
+def select_in(sql: str, params: list[Any], values, *, size: int = 5000) -> list[tuple]:
+    """Run `sql` (with one `{in}` placeholder) for `values` in slices, without the ORM's per-value cost."""
+    out: list[tuple] = []
+    values = list(values)
+    with connection.cursor() as cur:
+        for i in range(0, len(values), size):
+            part = values[i : i + size]
+            cur.execute(sql.replace("{in}", ", ".join(["%s"] * len(part))), [*params, *part])
+            out.extend(cur.fetchall())
+    return out
+
+
 def allocate_numbers(days: dict[dt.date, int], prefix: str = "TS") -> dict[dt.date, list[str]]:
     """Case numbers for `n` cases per day: one atomic upsert per day advances the day's counter."""
     out: dict[dt.date, list[str]] = {}
@@ -131,7 +144,16 @@ def _dt_converter():
     if _is_pg():
         return lambda v: v
     # Django's SQLite format: naive UTC "YYYY-MM-DD HH:MM:SS[.ffffff]".
-    return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    eight = dt.timedelta(hours=8)
+
+    def to_sqlite(v: dt.datetime | None) -> str | None:
+        if v is None:
+            return None
+        if v.tzinfo is SHANGHAI and v.year >= 1992:  # no daylight saving since 1991
+            return (v.replace(tzinfo=None) - eight).isoformat(" ")
+        return v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    return to_sqlite
 
 
 def _column_template(model) -> tuple[list[str], dict[str, Any]]:
@@ -181,11 +203,11 @@ class BulkWriter:
         self.customer_columns, self.customer_defaults = _column_template(Customer)
         self.event_columns = [f.column for f in CaseEvent._meta.concrete_fields if f.column != "id"]
         self.to_db_dt = _dt_converter()
-        self._grade_memo: dict[tuple, tuple[str, list[dict]]] = {}
+        self._grade_memo: dict[tuple, tuple[str, list[dict], str]] = {}
 
     # -- grading --
 
-    def _grade(self, rec: Record, repeat_count: int) -> tuple[str, list[dict]]:
+    def _grade(self, rec: Record, repeat_count: int) -> tuple[str, list[dict], str]:
         key = (repeat_count, rec.people_count, rec.flags, rec.channel_id)
         hit = self._grade_memo.get(key)
         if hit is None:
@@ -198,7 +220,8 @@ class BulkWriter:
                 flag_lawyer="lawyer" in rec.flags,
                 channel=SimpleNamespace(name=rec.channel_name, is_crisis=rec.channel_crisis),
             )
-            hit = grading.grade(probe, self.rules, channel_is_crisis=rec.channel_crisis)
+            level, reasons = grading.grade(probe, self.rules, channel_is_crisis=rec.channel_crisis)
+            hit = (level, reasons, json.dumps(reasons, ensure_ascii=False))
             if len(self._grade_memo) < 10000:
                 self._grade_memo[key] = hit
         return hit
@@ -239,12 +262,19 @@ class BulkWriter:
             first_row[rec.external_id] = rec.row
             unique.append(rec)
         fields = ["id", "external_id", "version", "status", "number", *Record.UPDATABLE]
-        existing = {
-            row["external_id"]: row
-            for row in Case.objects.filter(
-                external_source=self.source, external_id__in=[r.external_id for r in unique]
-            ).values(*fields)
-        }
+        table = Case._meta.db_table
+        cols = ", ".join(f'"{f}"' for f in fields)
+        found = select_in(
+            f'SELECT {cols} FROM "{table}" WHERE "external_source" = %s AND "external_id" IN ({{in}})',
+            [self.source],
+            [r.external_id for r in unique],
+        )
+        existing = {}
+        for values in found:
+            row = dict(zip(fields, values, strict=True))
+            if row["claimed_amount"] is not None and not isinstance(row["claimed_amount"], Decimal):
+                row["claimed_amount"] = Decimal(str(row["claimed_amount"])).quantize(Decimal("0.01"))
+            existing[row["external_id"]] = row
         if not existing:
             return unique, first_row
         # Cases this batch created from earlier rows of the same file: a duplicate, not an update.
@@ -341,12 +371,14 @@ class BulkWriter:
         by_idn: dict[str, int] = {}
         person: dict[int, set[int]] = defaultdict(set)
         if phones or idns:
-            q = Q(pk__in=[])
-            if phones:
-                q |= Q(phone__in=phones)
-            if idns:
-                q |= Q(id_number__in=idns)
-            found = list(Customer.objects.filter(q).order_by("pk").values_list("pk", "phone", "id_number"))
+            table = Customer._meta.db_table
+            found = select_in(
+                f'SELECT "id", "phone", "id_number" FROM "{table}" WHERE "phone" IN ({{in}})', [], phones
+            )
+            found += select_in(
+                f'SELECT "id", "phone", "id_number" FROM "{table}" WHERE "id_number" IN ({{in}})', [], idns
+            )
+            found = sorted(set(found))
             for pk, phone, idn in found:
                 if phone:
                     by_phone.setdefault(phone, pk)
@@ -410,16 +442,22 @@ class BulkWriter:
         all_ids = set().union(*person.values()) if person else set()
         if not all_ids:
             return {}
-        lo = min(r.received_at for r in records) - self.window
-        hi = max(r.received_at for r in records)
+        to_db = self.to_db_dt
+        lo = to_db(min(r.received_at for r in records) - self.window)
+        hi = to_db(max(r.received_at for r in records))
         hist: dict[int, list[tuple]] = defaultdict(list)
-        qs = (
-            Case.objects.filter(customer_id__in=all_ids, received_at__gte=lo, received_at__lt=hi)
-            .exclude(kind__in=NOT_COUNTED_KINDS)
-            .exclude(status=Status.INVALID)
-            .values_list("customer_id", "received_at", "subject_no", "category_id", "number", "pk")
+        table = Case._meta.db_table
+        skip = ", ".join(f"'{k}'" for k in NOT_COUNTED_KINDS)
+        found = select_in(
+            f'SELECT "customer_id", "received_at", "subject_no", "category_id", "number", "id" FROM "{table}" '
+            f'WHERE "received_at" >= %s AND "received_at" < %s AND "kind" NOT IN ({skip}) '
+            f'AND "status" <> %s AND "customer_id" IN ({{in}})',
+            [lo, hi, Status.INVALID],
+            sorted(all_ids),
         )
-        for cid, received, subject_no, category_id, number, pk in qs.iterator(chunk_size=5000):
+        for cid, received, subject_no, category_id, number, pk in found:
+            if isinstance(received, dt.datetime) and received.tzinfo is None:
+                received = received.isoformat(" ")  # SQLite: naive UTC, compared as Django stores it
             hist[cid].append((received, subject_no, category_id, number, pk))
         return hist
 
@@ -447,10 +485,11 @@ class BulkWriter:
         case_rows, event_rows, open_ids = [], [], []
         for rec, cid, pk, day in zip(records, customer_ids, case_ids, days, strict=True):
             number = next(numbers[day])
+            received_db = to_db(rec.received_at)
             # Earlier complaints of the same person on the same matter within the window.
             count, latest = 0, None
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS:
-                t, lo = rec.received_at, rec.received_at - self.window
+                t, lo = received_db, to_db(rec.received_at - self.window)
                 for other in person.get(cid, (cid,)):
                     for received, subject_no, category_id, num, other_pk in hist.get(other, ()):
                         if not (lo <= received < t):
@@ -463,11 +502,12 @@ class BulkWriter:
                         if latest is None or received > latest[0]:
                             latest = (received, num, other_pk)
             repeat_count = count + 1
-            level, reasons = self._grade(rec, repeat_count)
+            level, reasons, reasons_json = self._grade(rec, repeat_count)
             overridden = False
             if rec.level:
                 level, overridden = rec.level, True
                 reasons = [{"rule": "imported", "level": rec.level, "detail": "原系统等级"}, *reasons]
+                reasons_json = json.dumps(reasons, ensure_ascii=False)
             final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
             values = dict(defaults)
             values.update(
@@ -478,7 +518,7 @@ class BulkWriter:
                 external_id=rec.external_id,
                 customer_id=cid,
                 channel_id=rec.channel_id,
-                received_at=to_db(rec.received_at),
+                received_at=received_db,
                 registered_at=to_db(rec.registered_at),
                 kind=rec.kind,
                 category_id=rec.category_id,
@@ -501,7 +541,7 @@ class BulkWriter:
                 department_id=rec.department_id,
                 created_by_id=self.actor_id,
                 level=level,
-                level_reasons=json.dumps(reasons, ensure_ascii=False),
+                level_reasons=reasons_json,
                 level_overridden=overridden,
                 status=final,
                 version=2 if final != Status.REGISTERED else 1,
@@ -575,25 +615,26 @@ class BulkWriter:
                 )
             # Later rows of this chunk count this one as an earlier complaint.
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS and final != Status.INVALID:
-                hist.setdefault(cid, []).append(
-                    (rec.received_at, rec.subject_no, rec.category_id, number, pk)
-                )
+                hist.setdefault(cid, []).append((received_db, rec.subject_no, rec.category_id, number, pk))
             result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
 
-        insert_rows(Case, cols, [tuple(v[c] for c in cols) for v in case_rows])
+        getters = [operator.itemgetter(*cols)]
+        insert_rows(Case, cols, [getters[0](v) for v in case_rows])
         ecols = self.event_columns
-        insert_rows(CaseEvent, ecols, [tuple(e[c] for c in ecols) for e in event_rows])
+        pick = operator.itemgetter(*ecols)
+        insert_rows(CaseEvent, ecols, [pick(e) for e in event_rows])
         if open_ids and self.run_sla:
             self._after_open_cases(open_ids)
 
     def _after_open_cases(self, case_ids: list[int]) -> None:
-        """Deadlines for imported cases that are still open, like any newly registered case."""
+        """Deadlines for imported cases that are still open.
+
+        `kesu.sla.services.after_case_event` deliberately ignores imported cases (no live deadlines or
+        escalations for data from another system); if kesu.sla offers `after_bulk_register(case_ids,
+        rules)` it is called here so that it can decide otherwise in one pass.
+        """
         from kesu.sla import services as sla_services
 
         bulk_hook = getattr(sla_services, "after_bulk_register", None)
         if bulk_hook is not None:
             bulk_hook(case_ids, self.rules)
-            return
-        events = {e.case_id: e for e in CaseEvent.objects.filter(case_id__in=case_ids, seq=1)}
-        for case in Case.objects.filter(pk__in=case_ids).select_related("channel", "category"):
-            sla_services.after_case_event(case, events[case.pk], self.rules)

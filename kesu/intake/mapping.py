@@ -198,6 +198,8 @@ class RowMapper:
             self.invalidity[c["code"]] = c["code"]
             self.invalidity[c.get("name", c["code"])] = c["code"]
         self.flag_words = {w: f for f, words in FLAG_WORDS.items() for w in words}
+        # (field, column index or None, default) for every field, resolved once.
+        self._slots = [(name, self.columns.get(name), self.defaults.get(name, "")) for name in FIELDS]
         # (field, column index, header) for the plain text fields, resolved once.
         self._text_fields = [
             (f, self.columns[f], names[self.columns[f]])
@@ -226,10 +228,14 @@ class RowMapper:
 
     def map(self, row: int, cells: list[Any]) -> tuple[Record | None, list[Problem]]:
         problems: list[Problem] = []
-        get = self._get
+        n = len(cells)
+        v = {
+            name: (cells[i] if i is not None and i < n and cells[i] not in (None, "") else default)
+            for name, i, default in self._slots
+        }
 
         if "external_id" in self.columns:
-            external_id = cell_text(get(cells, "external_id"))
+            external_id = cell_text(v["external_id"])
             if not external_id:
                 problems.append((self.header_of("external_id"), "", "缺少外部编号"))
         else:
@@ -240,7 +246,7 @@ class RowMapper:
         if len(external_id) > 100:
             problems.append((self.header_of("external_id"), external_id[:50], "外部编号超过 100 字"))
 
-        raw = get(cells, "received_at")
+        raw = v["received_at"]
         received_at = parse_datetime(raw)
         if received_at is None:
             problems.append(
@@ -254,43 +260,43 @@ class RowMapper:
             problems.append((self.header_of("received_at"), cell_text(raw), "接收时间晚于当前时间"))
 
         registered_at = received_at
-        raw = get(cells, "registered_at")
+        raw = v["registered_at"]
         if raw not in ("", None):
             registered_at = parse_datetime(raw)
             if registered_at is None:
                 problems.append((self.header_of("registered_at"), cell_text(raw), "无法识别的日期时间"))
 
-        raw = cell_text(get(cells, "channel"))
+        raw = cell_text(v["channel"])
         channel = self._code("channel", raw, self.channels) if raw else None
         if channel is None:
             problems.append((self.header_of("channel"), raw, f"未知渠道代码「{raw}」" if raw else "缺少渠道"))
 
-        raw = cell_text(get(cells, "kind")) or Kind.COMPLAINT
+        raw = cell_text(v["kind"]) or Kind.COMPLAINT
         kind = self._code("kind", raw, self.kinds)
         if kind is None:
             problems.append((self.header_of("kind"), raw, f"未知类型「{raw}」"))
 
         category_id = None
-        raw = cell_text(get(cells, "category"))
+        raw = cell_text(v["category"])
         if raw:
             category_id = self._code("category", raw, self.categories)
             if category_id is None:
                 problems.append((self.header_of("category"), raw, f"未知分类代码「{raw}」"))
 
         department_id = None
-        raw = cell_text(get(cells, "department"))
+        raw = cell_text(v["department"])
         if raw:
             department_id = self._code("department", raw, self.departments)
             if department_id is None:
                 problems.append((self.header_of("department"), raw, f"未知部门代码「{raw}」"))
         branch_id = None
-        raw = cell_text(get(cells, "branch"))
+        raw = cell_text(v["branch"])
         if raw:
             branch_id = self._code("branch", raw, self.departments)
             if branch_id is None:
                 problems.append((self.header_of("branch"), raw, f"未知机构代码「{raw}」"))
 
-        description = cell_text(get(cells, "description"))
+        description = cell_text(v["description"])
         if not description:
             problems.append((self.header_of("description"), "", "投诉内容为空"))
         elif len(description) > 20000:
@@ -304,7 +310,7 @@ class RowMapper:
             texts[name] = value
 
         claimed_amount = None
-        raw = get(cells, "claimed_amount")
+        raw = v["claimed_amount"]
         try:
             claimed_amount = parse_decimal(raw)
             if claimed_amount is not None and not (0 <= claimed_amount <= Decimal("999999999999")):
@@ -313,7 +319,7 @@ class RowMapper:
             problems.append((self.header_of("claimed_amount"), cell_text(raw), "不是有效金额"))
 
         people = 1
-        raw = get(cells, "people_count")
+        raw = v["people_count"]
         if raw not in ("", None):
             try:
                 people = int(float(cell_text(raw)))
@@ -322,14 +328,14 @@ class RowMapper:
             except ValueError:
                 problems.append((self.header_of("people_count"), cell_text(raw), "投诉人数须为正整数"))
 
-        phone_raw = cell_text(get(cells, "customer_phone"))
+        phone_raw = cell_text(v["customer_phone"])
         phone = normalize_phone(phone_raw)
         customer = {
-            "name": cell_text(get(cells, "customer_name"))[:100],
+            "name": cell_text(v["customer_name"])[:100],
             "phone": phone,
-            "email": cell_text(get(cells, "customer_email"))[:254],
-            "address": cell_text(get(cells, "customer_address"))[:300],
-            "id_number": cell_text(get(cells, "customer_id_number")).upper()[:40],
+            "email": cell_text(v["customer_email"])[:254],
+            "address": cell_text(v["customer_address"])[:300],
+            "id_number": cell_text(v["customer_id_number"]).upper()[:40],
             "policy_no": texts.get("subject_no", "")[:60],
         }
         if phone_raw and not 5 <= len(phone) <= 15:
@@ -339,7 +345,7 @@ class RowMapper:
                 (self.header_of("customer_phone"), "", "须提供至少一种联系方式（电话、邮箱或地址）")
             )
 
-        raw = cell_text(get(cells, "status"))
+        raw = cell_text(v["status"])
         status = self.value_maps.get("status", {}).get(raw) or self.statuses.get(raw)
         if status is None or status not in ("registered", *FINISHED):
             problems.append((self.header_of("status"), raw, f"未知状态「{raw}」"))
@@ -347,9 +353,9 @@ class RowMapper:
 
         closed_at = replied_at = None
         closing_criterion = invalid_reason = ""
-        outcome = cell_text(get(cells, "outcome"))
+        outcome = cell_text(v["outcome"])
         if status in FINISHED:
-            raw = get(cells, "closed_at")
+            raw = v["closed_at"]
             closed_at = parse_datetime(raw)
             if closed_at is None:
                 problems.append(
@@ -361,7 +367,7 @@ class RowMapper:
                 )
             elif received_at is not None and closed_at < received_at:
                 problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间早于接收时间"))
-            raw = get(cells, "replied_at")
+            raw = v["replied_at"]
             if raw not in ("", None):
                 replied_at = parse_datetime(raw)
                 if replied_at is None:
@@ -374,7 +380,7 @@ class RowMapper:
                 invalid_reason = self._code("outcome", outcome, self.invalidity) or ""
 
         satisfaction = None
-        raw = cell_text(get(cells, "satisfaction"))
+        raw = cell_text(v["satisfaction"])
         if raw:
             mapped = self.value_maps.get("satisfaction", {}).get(raw, raw)
             try:
@@ -386,14 +392,14 @@ class RowMapper:
                 satisfaction = None
 
         level = None
-        raw = cell_text(get(cells, "level"))
+        raw = cell_text(v["level"])
         if raw:
             level = self._code("level", raw, self.levels)
             if level is None:
                 problems.append((self.header_of("level"), raw, f"未知等级「{raw}」"))
 
         flags: set[str] = set()
-        raw = cell_text(get(cells, "flags"))
+        raw = cell_text(v["flags"])
         if raw:
             for word in raw.replace("，", ",").replace("、", ",").replace(";", ",").split(","):
                 word = word.strip()

@@ -291,6 +291,8 @@ def is_total_row(cells: list[str]) -> bool:
     """A totals row (合计/总计 …) at the bottom of an Excel report: its first non-empty cell says so."""
     for c in cells:
         if c:
+            if c[0] not in "合总小共":
+                return False
             s = c.replace(" ", "").replace("：", "").replace(":", "")
             return any(s.startswith(m) for m in TOTAL_MARKERS)
     return False

@@ -1,0 +1,284 @@
+"""Import throughput: the bulk path (`kesu.intake`) against a naive row-by-row ORM baseline.
+
+    .venv/bin/python bench/bench_import.py            # 100k and 1M rows (SQLite, and PostgreSQL when available)
+    BENCH_SCALE=small .venv/bin/python bench/bench_import.py   # 10k rows, quick
+
+Every measurement runs in a fresh subprocess with a fresh database, so peak memory (ru_maxrss of
+that process) belongs to the import alone. The naive baseline (`register_case` per row, the path
+a row-by-row importer would take) is measured on a sample and its rate extrapolated to the full
+size; the result file says so. Writes `bench/results/import.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PGBIN = Path("/usr/lib/postgresql/15/bin")
+
+HEADER = [
+    "工单号",
+    "受理时间",
+    "渠道",
+    "投诉类别",
+    "客户姓名",
+    "联系电话",
+    "投诉内容",
+    "状态",
+    "结案时间",
+    "处理结果",
+]
+CHANNELS = ["01", "02", "03", "04"]
+CATEGORIES = ["A1", "B2", "C3", "D4"]
+
+
+def generate_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A realistic CRM export: 80 % closed history over two years, 20 % open; ~30 % repeat customers."""
+    rnd = random.Random(seed)
+    customers = max(10, int(rows * 0.7))
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for i in range(rows):
+            day = 1 + (i * 730) // rows
+            y, d = (2024, day) if day <= 366 else (2025, day - 366)
+            month, dom = min(12, 1 + (d - 1) // 31), 1 + (d - 1) % 28
+            received = f"{y}-{month:02d}-{dom:02d} {rnd.randint(8, 20):02d}:{rnd.randint(0, 59):02d}"
+            closed = rnd.random() < 0.8
+            closed_at = f"{y}-{month:02d}-{min(28, dom + rnd.randint(0, 3)):02d} 23:30" if closed else ""
+            cust = rnd.randrange(customers)
+            w.writerow(
+                [
+                    f"WO{i:08d}",
+                    received,
+                    rnd.choice(CHANNELS),
+                    rnd.choice(CATEGORIES),
+                    f"客户{cust}",
+                    f"13{cust:09d}",
+                    f"第{i}号工单：购买的产品出现质量问题，多次联系客服未果，要求退货并赔偿。",
+                    "办结" if closed else "在办",
+                    closed_at,
+                    rnd.choice(["客户满意", "依法维持"]) if closed else "",
+                ]
+            )
+
+
+# --- worker (runs in its own process) --------------------------------------------------------------
+
+
+def _setup(db_url: str) -> None:
+    os.environ["KESU_DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kesu.settings")
+    os.environ["KESU_LOG_LEVEL"] = "WARNING"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from kesu.policy.services import load_preset
+
+    load_preset("general")
+    from kesu.org.models import Department
+
+    for code, name in (("HQ", "总公司"), ("CLAIMS", "理赔部"), ("SERVICE", "客户服务部")):
+        Department.objects.get_or_create(code=code, defaults={"name": name})
+
+
+def _source():
+    from kesu.intake.services import save_source
+
+    return save_source(
+        "bench-crm",
+        name="基准 CRM",
+        value_maps={
+            "channel": {"01": "phone", "02": "web", "03": "app", "04": "letter"},
+            "category": {
+                "A1": "product.defect",
+                "B2": "billing.wrong",
+                "C3": "service.attitude",
+                "D4": "delivery.delay",
+            },
+            "status": {"办结": "closed", "在办": "registered"},
+            "outcome": {"客户满意": "accepted", "依法维持": "lawful"},
+        },
+    )
+
+
+def worker(db_url: str, csv_path: str, mode: str, sample: int) -> dict:
+    _setup(db_url)
+    from kesu.cases.models import Case
+
+    source = _source()
+    if mode == "bulk":
+        from kesu.intake.services import run_import
+
+        chunk = int(os.environ.get("BENCH_CHUNK", "10000"))
+        t0 = time.perf_counter()
+        batch = run_import(source, csv_path, chunk_size=chunk)
+        elapsed = time.perf_counter() - t0
+        assert batch.state == "completed", batch.error
+        rows = batch.total_rows
+        assert batch.created == rows == Case.objects.count(), (batch.summary(), Case.objects.count())
+    else:
+        # Naive: one register_case per row (parsing through the same mapper, so only the write path differs).
+        from kesu.cases.services import register_case
+        from kesu.intake.mapping import RowMapper
+        from kesu.intake.parsers import locate_header, open_rows
+        from kesu.policy.selectors import active_rules
+
+        rows_iter, _fmt, _enc, close = open_rows(Path(csv_path))
+        names, _h, first = locate_header(rows_iter, {"external_id": ["工单号"], "description": ["投诉内容"]})
+        mapper = RowMapper(
+            names=names, mapping={}, value_maps=source.value_maps, defaults={}, rules=active_rules()
+        )
+        import itertools
+
+        codes = {}
+        t0 = time.perf_counter()
+        rows = 0
+        for number, cells in itertools.islice(itertools.chain(first, rows_iter), sample):
+            rec, problems = mapper.map(number, cells)
+            assert not problems, problems
+            ch = codes.get(rec.channel_id)
+            if ch is None:
+                from kesu.policy.models import Channel
+
+                ch = codes[rec.channel_id] = Channel.objects.get(pk=rec.channel_id).code
+            register_case(
+                actor=None,
+                imported=True,
+                data={
+                    "channel": ch,
+                    "description": rec.description,
+                    "received_at": rec.received_at,
+                    "customer": rec.customer,
+                    "external_source": "bench-crm",
+                    "external_id": rec.external_id,
+                },
+            )
+            rows += 1
+        elapsed = time.perf_counter() - t0
+        close()
+    return {
+        "rows": rows,
+        "seconds": round(elapsed, 3),
+        "rows_per_second": round(rows / elapsed, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+# --- PostgreSQL throwaway cluster -----------------------------------------------------------------
+
+
+class PgCluster:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="kesu-bench-pg-"))
+        self.port = 55000 + os.getpid() % 1000
+        self.as_root = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        cmd = ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def __enter__(self) -> str:
+        if self.as_root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        data = self.dir / "data"
+        self._run(str(PGBIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(PGBIN / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w", "-o", opts, "start"
+        )
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def reset(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
+            conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._run(str(PGBIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def measure(db_url: str, csv_path: Path, mode: str, sample: int = 0) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", db_url, str(csv_path), mode, str(sample)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    small = os.environ.get("BENCH_SCALE") == "small"
+    sizes = [10_000] if small else [100_000, 1_000_000]
+    naive_sample = 1_000 if small else 5_000
+    with_pg = (PGBIN / "initdb").exists() and os.environ.get("BENCH_PG", "1") != "0"
+    work = Path(tempfile.mkdtemp(prefix="kesu-bench-import-"))
+    results: dict = {"benchmark": "import", "scale": "small" if small else "full", "runs": []}
+    pg = PgCluster() if with_pg else None
+    pg_url = pg.__enter__() if pg else None
+    try:
+        for n in sizes:
+            csv_path = work / f"import-{n}.csv"
+            generate_csv(csv_path, n)
+            targets = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
+            for db, url in targets:
+                entry = {"rows": n, "database": db, "file_mb": round(csv_path.stat().st_size / 1e6, 1)}
+                for mode in ("bulk", "naive"):
+                    if db == "sqlite":
+                        db_file = work / f"{mode}.sqlite3"
+                        db_file.unlink(missing_ok=True)
+                        url = f"sqlite:///{db_file}"
+                    else:
+                        pg.reset()
+                    r = measure(url, csv_path, mode, naive_sample if mode == "naive" else 0)
+                    if mode == "naive":
+                        r["extrapolated_seconds_for_all_rows"] = round(n / r["rows_per_second"], 1)
+                        r["note"] = f"measured on the first {r['rows']} rows, rate extrapolated"
+                    entry[mode] = r
+                    print(
+                        f"{db:10} {n:>9} {mode:5} {r['rows_per_second']:>10} rows/s  {r['peak_rss_mb']} MB",
+                        flush=True,
+                    )
+                entry["speedup"] = round(
+                    entry["bulk"]["rows_per_second"] / entry["naive"]["rows_per_second"], 1
+                )
+                results["runs"].append(entry)
+            csv_path.unlink()
+    finally:
+        if pg:
+            pg.__exit__()
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "import.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"wrote {RESULTS / 'import.json'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))))
+    else:
+        main()
