@@ -235,16 +235,21 @@ def _suggest(text: str) -> dict | None:
         def get(key, default=None):
             return getattr(result, key, default)
 
-    category = get("category") or get("category_code")
+    category = get("category_code") or get("category")
     if not category:
         return None
     cat = Category.objects.filter(code=str(category)).first()
-    dept = get("department") or get("department_code") or (cat.department_code if cat else "")
+    dept_code = get("department_code") or get("department") or ""
+    from kesu.org.models import Department
+
+    dept = Department.objects.filter(code=dept_code).first() if dept_code else None
+    confidence = get("category_confidence") or get("confidence")
     return {
         "category": str(category),
         "category_name": cat.name if cat else str(category),
-        "department": dept,
-        "confidence": get("confidence") or get("score"),
+        "department": dept.name if dept else dept_code,
+        "confidence": confidence,
+        "sure": bool(get("sure", True)),
     }
 
 

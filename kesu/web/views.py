@@ -137,12 +137,28 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
 # --- the case page ----------------------------------------------------------------------------
 
 
-def _timeline_rows(events) -> list[dict]:
+def _timeline_rows(events, case=None) -> list[dict]:
+    from kesu.cases.models import RemedyType
+    from kesu.org.models import Department
+
+    events = list(events)
+    codes = {e.payload.get("department") for e in events if isinstance(e.payload, dict)} - {None, ""}
+    dept_names = dict(Department.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+    criteria = {}
+    if case is not None:
+        try:
+            from kesu.policy.selectors import rules_for
+
+            criteria = {k: v.get("name", k) for k, v in rules_for(case.policy_id).closing_criteria.items()}
+        except Exception:  # noqa: BLE001 - labels only
+            criteria = {}
+    methods = dict(action_forms.REPLY_METHODS)
     rows = []
     for e in events:
         details = []
+        payload = e.payload if isinstance(e.payload, dict) else {}
         for key, label in PAYLOAD_LABELS.items():
-            value = e.payload.get(key) if isinstance(e.payload, dict) else None
+            value = payload.get(key)
             if value in (None, "", [], {}):
                 continue
             if key in ("level", "from_level", "to_level"):
@@ -150,9 +166,20 @@ def _timeline_rows(events) -> list[dict]:
                     value = Level(value).label
                 except ValueError:
                     pass
-            if key in ("role", "next_role"):
+            elif key in ("role", "next_role"):
                 value = roles.ROLE_LABELS.get(value, value)
-            if key == "score" and e.payload.get("satisfied") is False:
+            elif key == "department":
+                value = dept_names.get(value, value)
+            elif key == "remedy_type":
+                try:
+                    value = RemedyType(value).label
+                except ValueError:
+                    pass
+            elif key == "criterion":
+                value = criteria.get(value, value)
+            elif key == "method":
+                value = methods.get(value, value)
+            elif key == "score" and payload.get("satisfied") is False:
                 value = f"{value}（{_('不满意')}）"
             details.append((label, value))
         rows.append({"event": e, "label": action_label(e.action), "details": details})
@@ -160,11 +187,12 @@ def _timeline_rows(events) -> list[dict]:
 
 
 def _stage_deadlines(case) -> list:
+    """Deadlines per stage from the deadline engine (kesu.sla), when it offers them."""
     try:
-        from kesu.sla import selectors as sla_selectors  # type: ignore[attr-defined]
+        from kesu.sla import selectors as sla_selectors
     except ImportError:
         return []
-    fn = getattr(sla_selectors, "deadlines_for", None) or getattr(sla_selectors, "case_deadlines", None)
+    fn = getattr(sla_selectors, "case_timeliness", None)
     if fn is None:
         return []
     try:
@@ -223,7 +251,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
     return {
         "case": case,
         "customer": _customer(case, user),
-        "timeline": _timeline_rows(case_selectors.timeline(case)),
+        "timeline": _timeline_rows(case_selectors.timeline(case), case),
         "forms": forms,
         "errors": errors,
         "now": timezone.now(),
@@ -251,15 +279,6 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
 def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     case = case_selectors.get_case(request.user, number=number)
     return render(request, "web/case.html", _case_context(request, case))
-
-
-def _parse_at(value):
-    import datetime as dt
-
-    try:
-        return dt.datetime.fromisoformat(value) if value else None
-    except (TypeError, ValueError):
-        return None
 
 
 @login_required
@@ -298,14 +317,8 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
             )
     except VersionConflict as exc:
         case.refresh_from_db()
-        changes = [
-            {
-                "label": action_label(c.get("action", "")),
-                "to_status": c.get("to_status", ""),
-                "at": _parse_at(c.get("at")),
-            }
-            for c in (exc.details or {}).get("changes", [])
-        ]
+        since = (exc.details or {}).get("expected_version") or expected or 0
+        changes = _timeline_rows(case_selectors.timeline(case).filter(seq__gt=since), case)
         ctx = _case_context(request, case)
         ctx["conflict"] = {"message": exc.message, "changes": changes, "action": action_label(action)}
         return render(request, "web/case.html", ctx, status=409)

@@ -179,7 +179,7 @@ def test_stale_action_form_shows_the_conflict_and_does_not_overwrite(client, org
     )
     assert r.status_code == 409
     html = r.content.decode()
-    assert "案件已被他人更新" in html and "开始处理" in html
+    assert "案件已被他人更新" in html and "开始处理" in html and "handler" in html
     assert not CaseEvent.objects.filter(case=case, action="add_note").exists()
 
 
