@@ -513,19 +513,16 @@ def present_attachment(att, number: str) -> dict[str, Any]:
 
 
 def _deadlines(case: Case) -> dict[str, Any]:
-    """The current binding deadline, plus per-stage deadlines when kesu.sla provides them."""
-    out: dict[str, Any] = {"due_at": case.due_at.isoformat() if case.due_at else None}
-    try:
-        from kesu.sla import selectors as sla_selectors  # provided by the SLA engine (issue 3)
-    except ImportError:
-        return out
-    stages = getattr(sla_selectors, "deadlines_for", None)
-    if callable(stages):
-        try:
-            out["stages"] = stages(case)
-        except Exception:  # the detail view must not fail because of the deadline engine
-            out["stages"] = None
-    return out
+    """The current binding deadline and every stage deadline with its timeliness (kesu.sla)."""
+    from kesu.sla.selectors import case_timeliness
+
+    return {
+        "due_at": case.due_at.isoformat() if case.due_at else None,
+        "stages": [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k != "case_id"}
+            for row in case_timeliness(case)
+        ],
+    }
 
 
 def present_detail(case: Case, viewer) -> dict[str, Any]:

@@ -241,3 +241,13 @@ def test_accountability_is_proposed_and_confirmed_through_the_api(api, org):
     assert [(r["person"]["username"], r["supervisor"]["username"], r["state"]) for r in records] == [
         ("handler", "quality_head", "confirmed")
     ]
+
+
+def test_detail_lists_stage_deadlines(api, org):
+    intake = api(org.intake)
+    number = intake.post("/cases", factories.complaint_data()).json()["case"]["number"]
+    detail = intake.get(f"/cases/{number}").json()
+    stages = {row["stage"] for row in detail["deadlines"]["stages"]}
+    # Registration opens the record and answer stages of the general preset.
+    assert {"record", "answer"} <= stages
+    assert detail["deadlines"]["due_at"] is not None
