@@ -247,6 +247,25 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if out["business_type"] and rules.business_types and out["business_type"] not in rules.business_types:
         errors["business_type"] = "未知业务类型"
 
+    # Evidence files stored beforehand by kesu.cases.attachments.store_file (e.g. by the public portal,
+    # where no staff member can perform the `attach` action): recorded with the registration.
+    out["attachments"] = []
+    files = data.get("attachments") or []
+    if not isinstance(files, list) or len(files) > 20:
+        errors["attachments"] = "格式无效"
+    else:
+        from kesu.cases.attachments import STORED_NAME_RE, storage_dir
+
+        for info in files:
+            if (
+                not isinstance(info, dict)
+                or not STORED_NAME_RE.match(str(info.get("stored_name", "")))
+                or not (storage_dir() / info["stored_name"]).is_file()
+            ):
+                errors["attachments"] = "附件无效或文件不存在"
+                break
+            out["attachments"].append(info)
+
     out["branch"] = None
     if data.get("branch"):
         from kesu.org.models import Department
@@ -347,8 +366,28 @@ def _create(
             "repeat_count": case.repeat_count,
             "imported": imported,
             **({"reopened_from": reopened_from.number} if reopened_from else {}),
+            **(
+                {"attachments": [f["original_name"] for f in fields["attachments"]]}
+                if fields["attachments"]
+                else {}
+            ),
         },
     )
+    if fields["attachments"]:
+        from kesu.cases.models import Attachment
+
+        Attachment.objects.bulk_create(
+            Attachment(
+                case=case,
+                original_name=f["original_name"],
+                stored_name=f["stored_name"],
+                content_type=f["content_type"],
+                size=f["size"],
+                sha256=f["sha256"],
+                uploaded_by=case.created_by,
+            )
+            for f in fields["attachments"]
+        )
     from kesu.sla import services as sla_services
 
     sla_services.after_case_event(case, event, rules)
