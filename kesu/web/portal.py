@@ -146,18 +146,35 @@ def privacy(request):
     return _render(request, "web/portal/privacy.html")
 
 
-def _attach(case: Case, files) -> int:
-    """Store the customer's files on the new case; returns how many could not be saved."""
-    from kesu.cases.attachments import attach_file
+def _store(files) -> tuple[list, int]:
+    """Check and store the customer's files before registering; returns (stored files, how many refused)."""
+    from kesu.cases.attachments import store_file
 
-    failed = 0
+    stored, failed = [], 0
     for upload in files:
         try:
-            attach_file(case, None, name=upload.name, content=upload, declared_size=upload.size)
+            stored.append(store_file(upload.name, upload, declared_size=upload.size))
         except DomainError as exc:
             failed += 1
-            log.warning("portal attachment refused for %s: %s", case.number, exc.message)
-    return failed
+            log.warning("portal attachment refused: %s", exc.message)
+    return stored, failed
+
+
+def _register_with_files(data: dict, files) -> tuple:
+    """register_case with the stored files recorded in the same transaction; no file is left orphaned."""
+    stored, failed = _store(files)
+    if stored:
+        data = {**data, "attachments": [f.as_data() for f in stored]}
+    try:
+        reg = register_case(actor=None, data=data)
+    except BaseException:
+        for f in stored:
+            f.path.unlink(missing_ok=True)
+        raise
+    if not reg.created:  # a resubmission: the first submission's files are the ones kept
+        for f in stored:
+            f.path.unlink(missing_ok=True)
+    return reg, failed
 
 
 @csrf_protect
@@ -198,11 +215,10 @@ def submit(request):
             if d.get("claimed_amount") is not None:
                 data["claimed_amount"] = str(d["claimed_amount"])
             try:
-                reg = register_case(actor=None, data=data)
+                reg, failed = _register_with_files(data, d.get("attachments") or [])
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                failed = _attach(reg.case, d.get("attachments") or []) if reg.created else 0
                 request.session["portal_done"] = {"number": reg.case.number, "failed": failed}
                 return redirect("web:portal_done")
     else:
@@ -324,11 +340,10 @@ def report(request):
                     k: v for k, v in {"name": d.get("name") or "", "phone": d["phone"]}.items() if v
                 }
             try:
-                reg = register_case(actor=None, data=data)
+                reg, failed = _register_with_files(data, d.get("attachments") or [])
             except DomainError as exc:
                 form.add_error(None, exc.message)
             else:
-                failed = _attach(reg.case, d.get("attachments") or []) if reg.created else 0
                 request.session["portal_done"] = {
                     "number": reg.case.number,
                     "token": reg.reporter_token or "",

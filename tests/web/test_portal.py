@@ -167,3 +167,33 @@ def test_portal_case_is_picked_up_by_intake(client, org):
     case = Case.objects.get()
     assert case.status == Status.REGISTERED
     assert case.number in staff.get("/queues/unassigned/").content.decode()
+
+
+def test_portal_attachment_is_kept_with_the_case(client, org, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    r = client.post(
+        "/portal/submit/",
+        {**submit_data(), "attachments": SimpleUploadedFile("发票.png", png, content_type="image/png")},
+        follow=True,
+    )
+    case = Case.objects.get()
+    assert "未能保存" not in r.content.decode()
+    assert case.attachments.get().original_name == "发票.png"
+
+
+def test_portal_refuses_a_file_that_is_not_what_it_claims(client, org, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    r = client.post(
+        "/portal/submit/",
+        {**submit_data(), "attachments": SimpleUploadedFile("x.pdf", b"MZ\x90\x00 not a pdf")},
+        follow=True,
+    )
+    case = Case.objects.get()
+    assert "1 个附件未能保存" in r.content.decode()
+    assert not case.attachments.exists()
+    assert not any((tmp_path / "attachments").iterdir())
