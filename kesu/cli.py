@@ -13,6 +13,9 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     argv = [sys.argv[0], *sys.argv[1:]]
+    # `kesu demo-data` → the `demo_data` management command (command modules cannot have hyphens).
+    if len(argv) > 1 and not argv[1].startswith("-"):
+        argv[1] = argv[1].replace("-", "_")
     execute_from_command_line(argv)
 
 

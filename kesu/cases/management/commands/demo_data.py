@@ -1,0 +1,94 @@
+"""`kesu demo-data [--cases N] [--seed S] [--preset insurance]`: a living demo company.
+
+Builds the organisation of a fictitious insurer (华诚保险) and registers a year of complaints
+through the real services, so timelines, levels and deadlines are true. Running it again does
+not duplicate anything: it notices the demo data and says so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kesu.cases import demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo company (departments, staff in every role) and a year of complaints (idempotent)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cases", type=int, default=2000, help="number of complaints (default 2000)")
+        parser.add_argument("--seed", type=int, default=2025, help="random seed (default 2025)")
+        parser.add_argument(
+            "--preset",
+            default=demo.DEMO_PRESET,
+            help="policy preset loaded when no policy is active yet (default insurance)",
+        )
+
+    def handle(self, *args, cases: int, seed: int, preset: str, **options):
+        from kesu.policy.loader import PolicyError
+        from kesu.policy.selectors import NoActivePolicy, active_policy
+        from kesu.policy.services import load_preset
+
+        if cases < 0:
+            raise CommandError("--cases must not be negative")
+        try:
+            policy = active_policy()
+            self.stdout.write(f"规则：{policy.name}（版本 {policy.version}，已启用）")
+        except NoActivePolicy:
+            try:
+                policy = load_preset(preset)
+            except PolicyError as exc:
+                raise CommandError("\n".join(exc.errors))
+            self.stdout.write(f"规则：已加载预设 {preset} —— {policy.name}（版本 {policy.version}）")
+
+        existing = demo.demo_case_count()
+        if existing >= cases and existing > 0:
+            demo.ensure_org()
+            self.stdout.write(
+                self.style.WARNING(
+                    f"演示数据已存在（{existing} 件投诉），未重复加载。demo data already loaded."
+                )
+            )
+            self._print_logins()
+            return
+
+        started = time.monotonic()
+        self.stdout.write(f"{demo.COMPANY_NAME}：建立组织机构和人员 …")
+        demo.ensure_org()
+        self.stdout.write(f"登记并处理 {cases} 件投诉（近一年）…")
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 500 == 0:
+                self.stdout.write(f"  {done}/{total}  {time.monotonic() - started:.0f}s")
+
+        report = demo.load_demo_cases(cases, seed=seed, progress=progress)
+        took = time.monotonic() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"完成：新建 {report.created} 件，已存在 {report.existing} 件，用时 {took:.0f} 秒。"
+            )
+        )
+        from kesu.cases.models import Status
+
+        labels = dict(Status.choices)
+        self.stdout.write(
+            "状态分布："
+            + "，".join(
+                f"{labels.get(k, k)} {v}" for k, v in sorted(report.statuses.items(), key=lambda kv: -kv[1])
+            )
+        )
+        if report.errors or report.failed:
+            self.stdout.write(
+                self.style.WARNING(f"有 {sum(report.errors.values())} 个步骤未能执行（案件停留在当前状态）：")
+            )
+            for message, n in report.errors.most_common(10):
+                self.stdout.write(f"  {n:5d} × {message}")
+        self._print_logins()
+
+    def _print_logins(self) -> None:
+        self.stdout.write("")
+        self.stdout.write(f"演示账号 demo logins（密码 password: {demo.DEMO_PASSWORD}）")
+        for username, password, name, role in demo.demo_logins():
+            self.stdout.write(f"  {username:<12} {password:<16} {name:<6} {role}")
