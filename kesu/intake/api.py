@@ -1,5 +1,236 @@
-"""API endpoints of kesu.intake (mounted under /api/v1 by kesu/api.py)."""
+"""API endpoints of kesu.intake (mounted under /api/v1/intake by kesu/api.py).
 
-from ninja import Router
+* `POST /batch` — up to 1,000 complaints from another system, per-item results; `Idempotency-Key`.
+* `POST /webhook/{source}` — call-centre webhook, HMAC-SHA256 signed (no bearer token):
+  `X-Kesu-Timestamp` (Unix seconds), `X-Kesu-Nonce`, `X-Kesu-Signature: sha256=<hex of
+  HMAC(secret, "<timestamp>.<nonce>." + body)>`; refused when stale (±5 min) or replayed.
+* `POST /imports` (multipart file), `GET /imports/{id}`, `GET /imports/{id}/report?format=xlsx|csv`.
+* `GET /exports/cases?format=xlsx|csv&status=...`, `GET /exports/cases/{number}?format=...`.
+"""
+
+# No `from __future__ import annotations`: ninja reads the annotations at runtime.
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Form, Header, Query, Router, Schema
+from ninja.files import UploadedFile
+
+from kesu.cases.errors import Forbidden, Invalid, NotFound
+from kesu.cases.selectors import CaseFilters
+from kesu.intake import exporters, services
+from kesu.intake.models import ImportBatch
+from kesu.intake.reports import write_issue_report
 
 router = Router(tags=["intake"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CONTENT_TYPES = {"xlsx": XLSX, "csv": "text/csv; charset=utf-8"}
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    details: Any = None
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+class BatchIn(Schema):
+    items: list[Any]
+
+
+class ItemResult(Schema):
+    index: int
+    status: str
+    number: str | None = None
+    errors: Any = None
+    message: str | None = None
+
+
+class BatchOut(Schema):
+    created: int
+    existing: int
+    rejected: int
+    results: list[ItemResult]
+
+
+class ImportBatchOut(Schema):
+    id: int
+    source: str
+    mode: str
+    state: str
+    file_name: str
+    encoding: str
+    total_rows: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    ignored: int
+    chunks_committed: int
+    error: str
+    summary: str
+
+
+def _present_batch(batch: ImportBatch) -> dict[str, Any]:
+    return {
+        "id": batch.pk,
+        "source": batch.source.code,
+        "mode": batch.mode,
+        "state": batch.state,
+        "file_name": batch.file_name,
+        "encoding": batch.encoding,
+        "total_rows": batch.total_rows,
+        "created": batch.created,
+        "updated": batch.updated,
+        "unchanged": batch.unchanged,
+        "rejected": batch.rejected,
+        "ignored": batch.ignored,
+        "chunks_committed": batch.chunks_committed,
+        "error": batch.error,
+        "summary": batch.summary(),
+    }
+
+
+def _fmt(value: str) -> str:
+    if value not in CONTENT_TYPES:
+        raise Invalid("格式须为 xlsx 或 csv", details={"format": "xlsx 或 csv"})
+    return value
+
+
+def _file_response(path: Path, name: str, fmt: str) -> FileResponse:
+    handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    path.unlink()  # the open handle keeps the data until the response is sent
+    return FileResponse(handle, as_attachment=True, filename=name, content_type=CONTENT_TYPES[fmt])
+
+
+@router.post(
+    "/batch", response={200: BatchOut, **ERRORS}, summary="批量登记（系统对接）", operation_id="intake_batch"
+)
+def intake_batch(
+    request: HttpRequest,
+    body: BatchIn,
+    source: str | None = None,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+):
+    services.require_intake_role(request.auth)
+    return services.intake_batch(request.auth, body.items, idempotency_key=idempotency_key, source=source)
+
+
+@router.post(
+    "/webhook/{source}",
+    auth=None,
+    response={200: BatchOut, **ERRORS},
+    summary="呼叫中心 Webhook（HMAC 签名）",
+    operation_id="intake_webhook",
+)
+def webhook(
+    request: HttpRequest,
+    source: str,
+    timestamp: str | None = Header(None, alias="X-Kesu-Timestamp"),
+    nonce: str | None = Header(None, alias="X-Kesu-Nonce"),
+    signature: str | None = Header(None, alias="X-Kesu-Signature"),
+):
+    src = services.verify_webhook(
+        source, body=request.body, timestamp=timestamp, nonce=nonce, signature=signature
+    )
+    return services.receive_webhook(src, request.body)
+
+
+@router.post(
+    "/imports", response={200: ImportBatchOut, **ERRORS}, summary="导入文件", operation_id="intake_import"
+)
+def upload_import(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    source: Form[str],
+    mode: Form[str] = "validate",
+):
+    services.require_intake_role(request.auth)
+    suffix = Path(file.name or "").suffix.lower()
+    if suffix not in (".csv", ".txt", ".xlsx"):
+        raise Invalid("只支持 CSV 或 XLSX 文件", details={"file": "csv / xlsx"})
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as tmp:
+        for chunk in file.chunks():
+            tmp.write(chunk)
+    try:
+        batch = services.run_import(source, tmp.name, mode=mode, actor=request.auth, file_name=file.name)
+    finally:
+        Path(tmp.name).unlink(missing_ok=True)
+    return _present_batch(batch)
+
+
+@router.get(
+    "/imports/{batch_id}",
+    response={200: ImportBatchOut, **ERRORS},
+    summary="导入批次",
+    operation_id="intake_batch_get",
+)
+def get_import(request: HttpRequest, batch_id: int):
+    services.require_intake_role(request.auth)
+    batch = ImportBatch.objects.select_related("source").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("导入批次不存在")
+    return _present_batch(batch)
+
+
+@router.get("/imports/{batch_id}/report", summary="下载导入拒绝报告", operation_id="intake_import_report")
+def import_report(request: HttpRequest, batch_id: int, format: str = "xlsx"):
+    services.require_intake_role(request.auth)
+    fmt = _fmt(format)
+    batch = ImportBatch.objects.select_related("source").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound("导入批次不存在")
+    with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
+        write_issue_report(batch, fmt, tmp)
+    return _file_response(Path(tmp.name), f"导入报告-{batch.pk}.{fmt}", fmt)
+
+
+@router.get("/exports/cases", summary="导出案件清单", operation_id="intake_export_cases")
+def export_cases(
+    request: HttpRequest,
+    format: str = "xlsx",
+    status: list[str] = Query(None),
+    level: list[str] = Query(None),
+    channel: list[str] = Query(None),
+    department: str | None = None,
+    category: str | None = None,
+    received_from: dt.datetime | None = None,
+    received_to: dt.datetime | None = None,
+    open_only: bool = False,
+):
+    fmt = _fmt(format)
+    if not getattr(request.auth, "is_authenticated", False):
+        raise Forbidden("请先登录", code="not_authenticated")
+    filters = CaseFilters(
+        status=status or None,
+        level=level or None,
+        channel=channel or None,
+        department=department,
+        category=category,
+        received_from=received_from,
+        received_to=received_to,
+        open_only=open_only,
+    )
+    with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
+        exporters.export_cases(request.auth, filters, fmt, tmp)
+    stamp = dt.datetime.now().strftime("%Y%m%d%H%M")
+    return _file_response(Path(tmp.name), f"案件清单-{stamp}.{fmt}", fmt)
+
+
+@router.get("/exports/cases/{number}", summary="导出案件档案", operation_id="intake_export_case_file")
+def export_case_file(request: HttpRequest, number: str, format: str = "xlsx"):
+    fmt = _fmt(format)
+    with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
+        try:
+            exporters.export_case_file(request.auth, number, fmt, tmp)
+        except Exception:
+            tmp.close()
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
+    return _file_response(Path(tmp.name), f"案件档案-{number}.{fmt}", fmt)

@@ -23,7 +23,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from kesu.cases.errors import Conflict, DomainError, Invalid, NotFound
+from kesu.cases.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from kesu.cases.services import register_case, request_fingerprint
 from kesu.intake.bulk import BulkWriter, ChunkResult
 from kesu.intake.mapping import FIELDS, RowMapper
@@ -36,6 +36,8 @@ from kesu.intake.models import (
     WebhookNonce,
 )
 from kesu.intake.parsers import FileFormatError, cell_text, is_total_row, locate_header, open_rows
+from kesu.org import roles
+from kesu.org.selectors import holds_any_role
 from kesu.policy.selectors import active_policy, rules_for
 
 log = logging.getLogger("kesu.intake")
@@ -48,6 +50,17 @@ WEBHOOK_WINDOW = dt.timedelta(minutes=5)
 class Unauthenticated(DomainError):
     status = 401
     code = "invalid_signature"
+
+
+# Roles that may load data into the system (file imports, system-to-system intake).
+INTAKE_ROLES = frozenset({roles.INTAKE, roles.SUPERVISOR, roles.CS_MANAGER, roles.ADMIN})
+
+
+def require_intake_role(user) -> None:
+    if not getattr(user, "is_authenticated", False):
+        raise Forbidden("请先登录", code="not_authenticated")
+    if not holds_any_role(user, INTAKE_ROLES):
+        raise Forbidden("只有受理员、投诉主管、客服经理或系统管理员可以导入数据", code="role_not_allowed")
 
 
 # --- sources ----------------------------------------------------------------------------------
