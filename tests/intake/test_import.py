@@ -270,3 +270,23 @@ def _csv_text(rows):
     w.writerow(HEADER)
     w.writerows(rows)
     return buf.getvalue()
+
+
+def test_cli_validate_then_import_with_report(org, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    crm_source()
+    rows = good_rows(3)
+    rows[1][2] = "77"
+    path = write_csv(tmp_path / "cli.csv", rows, encoding="gbk")
+    report = tmp_path / "拒绝明细.csv"
+    out = io.StringIO()
+    call_command("import", str(path), source="crm-east", validate=True, report=str(report), stdout=out)
+    assert "新建 2" in out.getvalue() and "拒绝 1" in out.getvalue()
+    assert Case.objects.count() == 0
+    assert "未知渠道代码「77」" in report.read_text(encoding="utf-8-sig")
+    call_command("import", str(path), source="crm-east", stdout=io.StringIO())
+    assert Case.objects.count() == 2
+    with pytest.raises(CommandError):
+        call_command("import", str(tmp_path / "missing.csv"), source="crm-east")
