@@ -69,7 +69,7 @@ migrate: install
 # --- demo -------------------------------------------------------------------------------------------
 
 demo-data: migrate
-	$(MANAGE) demo-data --preset $(DEMO_PRESET) $(if $(DEMO_CASES),--cases $(DEMO_CASES))
+	$(MANAGE) demo_data --preset $(DEMO_PRESET) $(if $(DEMO_CASES),--cases $(DEMO_CASES))
 
 demo: install assets demo-data
 	$(MANAGE) serve --host $(HOST) --port $(PORT)

@@ -18,7 +18,7 @@ class Command(BaseCommand):
     help = "Load the demo company (departments, staff in every role) and a year of complaints (idempotent)"
 
     def add_arguments(self, parser):
-        parser.add_argument("--cases", type=int, default=2000, help="number of complaints (default 2000)")
+        parser.add_argument("--cases", type=int, default=1500, help="number of complaints (default 1500)")
         parser.add_argument("--seed", type=int, default=2025, help="random seed (default 2025)")
         parser.add_argument(
             "--preset",
