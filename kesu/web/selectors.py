@@ -91,12 +91,17 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
     now = now or timezone.now()
     base = list_cases(user)
     dept = department_of(user)
-    if key == "mine":
-        return Queue(key, base.filter(handler=user, status__in=ACTIVE_STATUSES))
-    if key == "dept":
+    if key in ("mine", "dept"):
+        # Both conditions lie inside the user's scope (permissions.visible_cases_q: own cases and own
+        # department), so the wider visibility filter is not needed; whistle-blowing stays with RISK.
+        own = Case.objects.select_related("channel", "category", "department", "handler")
+        if roles.RISK not in user_roles(user):
+            own = own.exclude(kind=Kind.REPORT)
+        if key == "mine":
+            return Queue(key, own.filter(handler=user, status__in=ACTIVE_STATUSES))
         if dept is None:
             return Queue(key, base.none())
-        return Queue(key, base.filter(department=dept, status__in=ACTIVE_STATUSES))
+        return Queue(key, own.filter(department=dept, status__in=ACTIVE_STATUSES))
     if key == "unassigned":
         q = Q(status__in=[Status.REGISTERED, Status.ACCEPTED]) | Q(
             status__in=[Status.ASSIGNED, Status.INVESTIGATING], handler__isnull=True
@@ -152,11 +157,14 @@ def filtered(
     return qs
 
 
-def queue_counts(user) -> dict[str, int]:
-    """Counts for the home page's cards."""
+COUNT_CAP = 999
+
+
+def queue_counts(user, cap: int = COUNT_CAP) -> dict[str, int]:
+    """Counts for the home page's cards, capped (a card shows "999+"; the queue page has the exact count)."""
     out = {}
     for key in ("mine", "dept", "unassigned", "approvals", "collab", "followups", "panels"):
-        out[key] = queue_cases(user, key).cases.count()
+        out[key] = queue_cases(user, key).cases.order_by()[: cap + 1].count()
     return out
 
 
