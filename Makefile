@@ -82,7 +82,7 @@ worker: install
 
 # --- tests ------------------------------------------------------------------------------------------
 
-test: install
+test: install assets
 	scripts/run_tests.sh lint sqlite postgresql browser
 
 test-lint: install
@@ -94,7 +94,7 @@ test-sqlite: install
 test-pg: install
 	scripts/run_tests.sh postgresql
 
-test-browser: install
+test-browser: install assets
 	scripts/run_tests.sh browser
 
 browser-deps: install
