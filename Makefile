@@ -111,7 +111,7 @@ format: install
 # --- benchmarks -------------------------------------------------------------------------------------
 
 bench: install
-	scripts/pg_cluster.sh $(PY) bench/run_all.py
+	PG_OPTIONAL=1 scripts/pg_cluster.sh $(PY) bench/run_all.py
 
 bench-sqlite: install
 	$(PY) bench/run_all.py --db sqlite

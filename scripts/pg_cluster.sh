@@ -9,6 +9,7 @@
 # The exit status is CMD's. As root, initdb/pg_ctl run as the `postgres` user via runuser
 # (initdb refuses to run as root); as another user they run directly.
 #
+# PG_OPTIONAL=1 runs CMD without a cluster (and without KESU_PG_URL) when PostgreSQL is not installed.
 # PGBIN overrides the binaries' directory (default: /usr/lib/postgresql/15/bin, else the newest
 # /usr/lib/postgresql/*/bin, else `pg_config --bindir`).
 set -euo pipefail
@@ -33,6 +34,10 @@ find_pgbin() {
 PGBIN=$(find_pgbin)
 if [ -z "$PGBIN" ]; then
     echo "pg_cluster: PostgreSQL server binaries not found (install postgresql-15, or set PGBIN)" >&2
+    if [ "${PG_OPTIONAL:-0}" = "1" ]; then
+        echo "pg_cluster: PG_OPTIONAL=1 — running without PostgreSQL" >&2
+        exec "$@"
+    fi
     exit 3
 fi
 
