@@ -234,7 +234,9 @@ def measure(db_url: str, csv_path: Path, mode: str, sample: int = 0) -> dict:
 def main() -> None:
     small = os.environ.get("BENCH_SCALE") == "small"
     sizes = [10_000] if small else [100_000, 1_000_000]
-    naive_sample = 1_000 if small else 5_000
+    if os.environ.get("BENCH_SIZES"):  # e.g. BENCH_SIZES=100000 to skip the 1M run on a busy machine
+        sizes = [int(x) for x in os.environ["BENCH_SIZES"].split(",")]
+    naive_sample = 1_000 if small else 2_000
     with_pg = (PGBIN / "initdb").exists() and os.environ.get("BENCH_PG", "1") != "0"
     work = Path(tempfile.mkdtemp(prefix="kesu-bench-import-"))
     results: dict = {"benchmark": "import", "scale": "small" if small else "full", "runs": []}

@@ -479,6 +479,7 @@ class BulkWriter:
             self.first_case_id = case_ids[0]
 
         to_db = self.to_db_dt
+        pg = _is_pg()
         now_db = to_db(self.now)
         cols = self.case_columns
         defaults = self.case_defaults
@@ -527,7 +528,7 @@ class BulkWriter:
                 description=rec.description,
                 demands=rec.demands,
                 claimed_amount=rec.claimed_amount
-                if _is_pg() or rec.claimed_amount is None
+                if pg or rec.claimed_amount is None
                 else str(rec.claimed_amount),
                 people_count=rec.people_count,
                 subject_no=rec.subject_no,

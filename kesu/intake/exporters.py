@@ -154,13 +154,15 @@ def export_cases(user, filters: CaseFilters | None, fmt: str, out: IO[bytes]) ->
         raise ValueError(fmt)
     reveal = can_see_pii(user)
     (count,) = _write_table(fmt, out, [("案件清单", LIST_HEADER, iter_case_rows(user, filters))])
-    return ExportLog.objects.create(
-        user=user if getattr(user, "is_authenticated", False) else None,
-        kind=ExportLog.Kind.LIST,
-        file_format=fmt,
-        filters=_filters_json(filters),
-        row_count=count,
-        pii_masked=not reveal,
+    return _audited(
+        ExportLog.objects.create(
+            user=user if getattr(user, "is_authenticated", False) else None,
+            kind=ExportLog.Kind.LIST,
+            file_format=fmt,
+            filters=_filters_json(filters),
+            row_count=count,
+            pii_masked=not reveal,
+        )
     )
 
 
@@ -205,14 +207,34 @@ def export_case_file(user, number: str, fmt: str, out: IO[bytes]) -> ExportLog:
             ("附件清单", ["文件名", "类型", "大小（字节）", "SHA-256", "上传时间"], attachments),
         ],
     )
-    return ExportLog.objects.create(
-        user=user if getattr(user, "is_authenticated", False) else None,
-        kind=ExportLog.Kind.CASE_FILE,
-        file_format=fmt,
-        case_number=case.number,
-        row_count=1,
-        pii_masked=not reveal,
+    return _audited(
+        ExportLog.objects.create(
+            user=user if getattr(user, "is_authenticated", False) else None,
+            kind=ExportLog.Kind.CASE_FILE,
+            file_format=fmt,
+            case_number=case.number,
+            row_count=1,
+            pii_masked=not reveal,
+        )
     )
+
+
+def _audited(log: ExportLog) -> ExportLog:
+    """Chain the export into the append-only audit log (issue 8)."""
+    from kesu.org import audit
+
+    audit.record(
+        f"export.{log.kind}",
+        log.user,
+        ("cases.case", log.case_number) if log.case_number else ("export", log.pk),
+        {
+            "format": log.file_format,
+            "rows": log.row_count,
+            "pii_masked": log.pii_masked,
+            "filters": log.filters,
+        },
+    )
+    return log
 
 
 _PII_KEYS = {"phone", "email", "from", "id_number", "address"}
