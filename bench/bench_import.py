@@ -239,7 +239,14 @@ def main() -> None:
     naive_sample = 1_000 if small else 2_000
     with_pg = (PGBIN / "initdb").exists() and os.environ.get("BENCH_PG", "1") != "0"
     work = Path(tempfile.mkdtemp(prefix="kesu-bench-import-"))
-    results: dict = {"benchmark": "import", "scale": "small" if small else "full", "runs": []}
+    results: dict = {
+        "benchmark": "import",
+        "scale": "small" if small else "full",
+        "sizes": sizes,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "runs": [],
+    }
     pg = PgCluster() if with_pg else None
     pg_url = pg.__enter__() if pg else None
     try:
@@ -274,6 +281,7 @@ def main() -> None:
         if pg:
             pg.__exit__()
         shutil.rmtree(work, ignore_errors=True)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "import.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"wrote {RESULTS / 'import.json'}")
