@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # trust (issue 8): idle session timeout, audit request context, CSP and other security headers
+    "kesu.org.security.TrustMiddleware",
 ]
 
 ROOT_URLCONF = "kesu.urls"
@@ -116,10 +118,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {
+        "NAME": "kesu.org.security.PasswordComplexityValidator",
+        "OPTIONS": {"min_length": 10, "min_classes": 3},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Authentication (issue 8): lockout + optional TOTP in the backend; idle sessions end after
+# KESU_SESSION_IDLE_SECONDS (kesu.org.security.TrustMiddleware); the cookie dies with the browser or after 12 h.
+AUTHENTICATION_BACKENDS = ["kesu.org.security.LockoutModelBackend"]
+KESU_LOCKOUT_FAILURES = int(os.environ.get("KESU_LOCKOUT_FAILURES", 5))
+KESU_LOCKOUT_IP_FAILURES = int(os.environ.get("KESU_LOCKOUT_IP_FAILURES", 5))
+KESU_LOCKOUT_WINDOW = int(os.environ.get("KESU_LOCKOUT_WINDOW", 15 * 60))
+KESU_SESSION_IDLE_SECONDS = int(os.environ.get("KESU_SESSION_IDLE_SECONDS", 30 * 60))
+SESSION_COOKIE_AGE = int(os.environ.get("KESU_SESSION_MAX_SECONDS", 12 * 3600))
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

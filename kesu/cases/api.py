@@ -40,6 +40,7 @@ from kesu.cases.schemas import (
     present_summary,
 )
 from kesu.cases.transitions import TRANSITIONS
+from kesu.org import audit
 
 router = Router(tags=["cases"])
 
@@ -170,6 +171,7 @@ def list_cases(
 )
 def get_case(request: HttpRequest, number: str, response: HttpResponse):
     case = selectors.get_case(_user(request), number=number)
+    audit.record("case.read", _user(request), case, {"via": "api"}, request=request)
     response["ETag"] = f'"{case.version}"'
     return present_detail(case, _user(request))
 

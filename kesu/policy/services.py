@@ -82,6 +82,11 @@ def _sync_categories(document: dict[str, Any]) -> None:
 
 
 def _record_audit(policy: Policy, actor) -> None:
-    # The trust layer (issue 8) hooks its append-only audit log here; until then the version row
-    # itself (who, when, note) is the record of the change.
-    return None
+    from kesu.org import audit
+
+    audit.record(
+        "policy.changed",
+        actor,
+        policy,
+        {"code": policy.code, "version": policy.version, "layers": policy.layers, "note": policy.note},
+    )

@@ -29,7 +29,7 @@ from kesu.cases.models import (
 )
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
-from kesu.org import roles
+from kesu.org import audit, roles
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
 from kesu.web import action_forms, selectors
@@ -278,6 +278,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
 @domain_errors
 def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     case = case_selectors.get_case(request.user, number=number)
+    audit.record("case.read", request.user, case, {"via": "web"}, request=request)
     return render(request, "web/case.html", _case_context(request, case))
 
 

@@ -1,0 +1,150 @@
+"""The audit log: what is recorded, and tampering is detected by `kesu audit verify`."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from kesu.org import audit, roles
+from kesu.org.models import AuditEntry
+from kesu.policy.services import load_preset
+from tests import factories
+
+
+def _actions() -> list[str]:
+    return list(AuditEntry.objects.order_by("seq").values_list("action", flat=True))
+
+
+def _raw(sql: str, params: list) -> None:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+
+
+@pytest.fixture
+def chain(db):
+    for i in range(6):
+        audit.record("test.event", None, ("thing", i), {"i": i, "名": "张三"})
+    return list(AuditEntry.objects.order_by("seq"))
+
+
+def test_a_clean_chain_verifies(chain):
+    result = audit.verify()
+    assert result.ok and result.checked == len(chain)
+    out = io.StringIO()
+    call_command("audit", "verify", stdout=out)
+    assert "完整" in out.getvalue()
+
+
+def test_an_entry_edited_in_the_database_is_detected(chain):
+    victim = chain[2]
+    _raw("UPDATE org_auditentry SET details = %s WHERE id = %s", ['{"i": 99}', victim.pk])
+    result = audit.verify()
+    assert not result.ok
+    assert result.broken_seq == victim.seq
+    with pytest.raises(CommandError) as exc:
+        call_command("audit", "verify")
+    assert f"第 {victim.seq} 条" in str(exc.value)
+
+
+def test_an_edited_actor_name_is_detected(chain):
+    _raw("UPDATE org_auditentry SET actor_name = %s WHERE id = %s", ["someone", chain[4].pk])
+    assert audit.verify().broken_seq == chain[4].seq
+
+
+def test_a_deleted_entry_is_detected(chain):
+    _raw("DELETE FROM org_auditentry WHERE id = %s", [chain[3].pk])
+    result = audit.verify()
+    assert not result.ok and result.broken_seq == chain[3].seq
+
+
+def test_deleting_the_newest_entries_is_detected(chain):
+    _raw("DELETE FROM org_auditentry WHERE seq >= %s", [chain[-2].seq])
+    result = audit.verify()
+    assert not result.ok and result.broken_seq == chain[-2].seq
+
+
+def test_a_deleted_entry_with_renumbered_successors_is_detected(chain):
+    # A careful attacker deletes #3 and renumbers the rest: the prev-hash link breaks.
+    _raw("DELETE FROM org_auditentry WHERE id = %s", [chain[2].pk])
+    for e in chain[3:]:
+        _raw("UPDATE org_auditentry SET seq = %s WHERE id = %s", [e.seq - 1, e.pk])
+    result = audit.verify()
+    assert not result.ok and result.broken_seq == chain[2].seq
+
+
+def test_reordered_entries_are_detected(chain):
+    a, b = chain[1], chain[2]
+    _raw("UPDATE org_auditentry SET seq = %s WHERE id = %s", [1000, a.pk])
+    _raw("UPDATE org_auditentry SET seq = %s WHERE id = %s", [a.seq, b.pk])
+    _raw("UPDATE org_auditentry SET seq = %s WHERE id = %s", [b.seq, a.pk])
+    assert audit.verify().broken_seq == a.seq
+
+
+def test_the_orm_refuses_to_change_entries(chain):
+    entry = chain[0]
+    entry.action = "changed"
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    with pytest.raises(PermissionError):
+        AuditEntry.objects.filter(pk=entry.pk).update(action="x")
+    with pytest.raises(PermissionError):
+        AuditEntry.objects.all().delete()
+    assert audit.verify().ok
+
+
+def test_tail_lists_the_newest_entries(chain):
+    out = io.StringIO()
+    call_command("audit", "tail", "-n", "2", stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith(f"#{chain[-1].seq} ")
+
+
+def test_role_department_and_policy_changes_are_recorded(org):
+    before = AuditEntry.objects.count()
+    user = org.handler
+    user.groups.add(Group.objects.get(name=roles.SUPERVISOR))
+    staff = user.staff
+    staff.department = org.claims
+    staff.save()
+    user.is_staff = True
+    user.save()
+    load_preset("general")
+    new = list(AuditEntry.objects.filter(seq__gt=before).order_by("seq"))
+    actions = [e.action for e in new]
+    assert actions[:3] == ["perm.roles_changed", "perm.department_changed", "perm.flags_changed"]
+    assert "policy.changed" in actions
+    assert new[0].target_id == "handler" and roles.SUPERVISOR in new[0].details["now"]
+    assert new[1].details["to"] == org.claims.pk
+    assert audit.verify().ok
+
+
+def test_reading_a_case_file_is_recorded_by_api_and_web(org, client):
+    case = factories.make_case(org.intake)
+    client.force_login(org.supervisor)
+    assert client.get(f"/api/v1/cases/{case.number}").status_code == 200
+    assert client.get(f"/cases/{case.number}/").status_code == 200
+    reads = [e for e in audit.entries_for(case) if e.action == "case.read"]
+    assert [e.details["via"] for e in reads] == ["api", "web"]
+    assert {e.actor_name for e in reads} == {"supervisor"}
+    # a refused read is not a read
+    client.force_login(org.finance_handler)
+    assert client.get(f"/api/v1/cases/{case.number}").status_code == 403
+    assert len([e for e in audit.entries_for(case) if e.action == "case.read"]) == 2
+
+
+def test_exports_are_recorded(org):
+    from kesu.intake.exporters import export_case_file, export_cases
+
+    case = factories.make_case(org.intake)
+    export_cases(org.supervisor, None, "csv", io.BytesIO())
+    export_case_file(org.supervisor, case.number, "xlsx", io.BytesIO())
+    actions = _actions()
+    assert "export.list" in actions and "export.case_file" in actions
+    assert audit.entries_for(case)[-1].action == "export.case_file"
