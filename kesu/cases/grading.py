@@ -25,11 +25,14 @@ def count_same_matter(
     before: dt.datetime,
     window_days: int,
     exclude_pk: int | None = None,
+    text: str = "",
 ) -> tuple[int, Case | None]:
     """How many earlier complaints this customer made on the same matter, and the latest of them.
 
     Same matter: the same policy/contract/order number when both name one, else the same
     category when both are classified, else any complaint of the customer in the window.
+    With `text`, the customer's earlier complaints that describe the same matter in other words
+    (similar text, kesu.insight) count too, unless both name different subject numbers.
     """
     if customer is None:
         return 0, None
@@ -45,8 +48,18 @@ def count_same_matter(
         qs = qs.filter(subject_no__in=[subject_no, ""])
     if category_id:
         qs = qs.filter(Q(category_id=category_id) | Q(category__isnull=True))
-    latest = qs.order_by("-received_at").first()
-    return qs.count(), latest
+    matched = {c.pk: c for c in qs.only("pk", "received_at", "number", "subject_no")}
+    if text.strip():
+        from kesu.insight.repeats import same_matter_by_text
+
+        for other in same_matter_by_text(
+            customer=customer, text=text, before=before, window_days=window_days
+        ):
+            if other.pk == exclude_pk or (subject_no and other.subject_no and other.subject_no != subject_no):
+                continue
+            matched.setdefault(other.pk, other)
+    latest = max(matched.values(), key=lambda c: (c.received_at, c.pk), default=None)
+    return len(matched), latest
 
 
 def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, list[dict]]:

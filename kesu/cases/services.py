@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kesu.cases import grading, permissions
 from kesu.cases.context import ActionContext
@@ -84,7 +85,9 @@ def register_case(
     now = now or timezone.now()
     unknown = set(data) - REGISTER_FIELDS
     if unknown:
-        raise Invalid("未知字段：" + "、".join(sorted(unknown)), details={k: "未知字段" for k in unknown})
+        raise Invalid(
+            _("未知字段：") + "、".join(sorted(unknown)), details={k: _("未知字段") for k in unknown}
+        )
     fingerprint = request_fingerprint(data)
     user_for_key = actor if getattr(actor, "is_authenticated", False) else None
 
@@ -123,7 +126,7 @@ def register_case(
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Registration:
     if record.request_hash != fingerprint:
-        raise Conflict("同一幂等键已用于不同的请求内容", code="idempotency_key_reused")
+        raise Conflict(_("同一幂等键已用于不同的请求内容"), code="idempotency_key_reused")
     return Registration(record.case, created=False)
 
 
@@ -274,7 +277,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         if out["branch"] is None:
             errors["branch"] = "未知机构"
     if errors:
-        raise Invalid("登记信息有误：" + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
+        raise Invalid(_("登记信息有误：") + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
     return out
 
 
@@ -343,6 +346,8 @@ def _create(
         category_id=case.category_id,
         before=case.received_at,
         window_days=int(rules.grading.get("repeat_window_days", 365)),
+        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
+        text=" ".join(p for p in (case.subject, case.description, case.demands) if p),
     )
     case.repeat_count = earlier_count + 1
     case.repeat_of = latest
@@ -441,7 +446,9 @@ def create_continuation(
     payload = _continuation_data(case, reason, data)
     unknown = set(payload) - REGISTER_FIELDS
     if unknown:
-        raise Invalid("未知字段：" + "、".join(sorted(unknown)), details={k: "未知字段" for k in unknown})
+        raise Invalid(
+            _("未知字段：") + "、".join(sorted(unknown)), details={k: _("未知字段") for k in unknown}
+        )
     fields = _validated_fields(payload, now)
     with transaction.atomic():
         return _create(
@@ -467,12 +474,12 @@ def open_linked_case(
 
     now = now or timezone.now()
     if not getattr(actor, "is_authenticated", False):
-        raise Forbidden("请先登录", code="not_authenticated")
+        raise Forbidden(_("请先登录"), code="not_authenticated")
     if not holds_any_role(actor, {roles.INTAKE, *TRANSITIONS["accept"].roles}):
-        raise Forbidden("您的角色不能登记投诉", code="role_not_allowed")
+        raise Forbidden(_("您的角色不能登记投诉"), code="role_not_allowed")
     reason = (reason or "").strip()
     if not reason:
-        raise Invalid("缺少必填项：reason", details={"reason": "必填"})
+        raise Invalid(_("缺少必填项：reason"), details={"reason": _("必填")})
     case_pk = case.pk if isinstance(case, Case) else case
     with transaction.atomic():
         old = Case.objects.select_for_update(of=("self",)).select_related(
@@ -480,14 +487,14 @@ def open_linked_case(
         )
         old = old.filter(pk=case_pk).first()
         if old is None:
-            raise NotFound("案件不存在")
+            raise NotFound(_("案件不存在"))
         if old.kind == Kind.REPORT and not has_role(actor, roles.RISK):
-            raise Forbidden("举报案件仅限风险合规人员处理")
+            raise Forbidden(_("举报案件仅限风险合规人员处理"))
         if old.status not in (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED):
-            raise Conflict("原案尚未办结，请在原案中继续处理", code="case_still_open")
+            raise Conflict(_("原案尚未办结，请在原案中继续处理"), code="case_still_open")
         ctx = ActionContext(case=old, actor=actor, now=now, rules=rules_for(old.policy_id), data={})
         if old.status == Status.CLOSED and within_reopen_window(ctx):
-            raise Conflict("原案仍在重新处理期限内，请重新处理原案", code="reopen_instead")
+            raise Conflict(_("原案仍在重新处理期限内，请重新处理原案"), code="reopen_instead")
         new = create_continuation(old, actor=actor, now=now, reason=reason, data=data)
         perform(old, "link_continuation", None, now=now, continuation=new.number, reason=reason)
     return Registration(new, created=True)
@@ -497,22 +504,25 @@ def _check_permission(actor, case: Case, action: str) -> None:
     spec = TRANSITIONS[action]
     if actor is None:
         if spec.scope != "system":
-            raise Forbidden("系统不能代替人员执行此操作")
+            raise Forbidden(_("系统不能代替人员执行此操作"))
         return
     if not getattr(actor, "is_authenticated", False):
-        raise Forbidden("请先登录", code="not_authenticated")
+        raise Forbidden(_("请先登录"), code="not_authenticated")
     if not permissions.can_view(actor, case):
-        raise Forbidden("您无权访问该案件")
+        raise Forbidden(_("您无权访问该案件"))
     if case.kind == Kind.REPORT and not has_role(actor, roles.RISK, roles.ARCHIVIST):
-        raise Forbidden("举报案件仅限风险合规人员处理")
+        raise Forbidden(_("举报案件仅限风险合规人员处理"))
     if not holds_any_role(actor, spec.roles):
-        raise Forbidden(f"您的角色不能执行「{spec.label}」", code="role_not_allowed")
+        raise Forbidden(_("您的角色不能执行「%(action)s」") % {"action": spec.label}, code="role_not_allowed")
     if (
         spec.scope == "department"
         and not _company_wide_for(actor, spec)
         and not permissions.acts_in_department(actor, case)
     ):
-        raise Forbidden(f"只有责任部门人员可以执行「{spec.label}」", code="not_responsible_department")
+        raise Forbidden(
+            _("只有责任部门人员可以执行「%(action)s」") % {"action": spec.label},
+            code="not_responsible_department",
+        )
 
 
 def _company_wide_for(actor, spec) -> bool:
@@ -538,7 +548,7 @@ def perform(
     """
     spec = TRANSITIONS.get(action)
     if spec is None:
-        raise IllegalTransition(f"未知操作：{action}", code="unknown_action")
+        raise IllegalTransition(_("未知操作：%(action)s") % {"action": action}, code="unknown_action")
     case_pk = case.pk if isinstance(case, Case) else case
     now = now or timezone.now()
     with transaction.atomic():
@@ -550,11 +560,11 @@ def perform(
             .first()
         )
         if locked is None:
-            raise NotFound("案件不存在")
+            raise NotFound(_("案件不存在"))
         _check_permission(actor, locked, action)
         if expected_version is not None and locked.version != expected_version:
             raise VersionConflict(
-                "案件已被他人更新，请刷新后重试",
+                _("案件已被他人更新，请刷新后重试"),
                 details={
                     "expected_version": expected_version,
                     "current_version": locked.version,
@@ -563,7 +573,8 @@ def perform(
             )
         if locked.status not in spec.from_statuses:
             raise IllegalTransition(
-                f"当前状态「{locked.get_status_display()}」不能执行「{spec.label}」",
+                _("当前状态「%(status)s」不能执行「%(action)s」")
+                % {"status": locked.get_status_display(), "action": spec.label},
                 details={"status": locked.status, "action": action},
             )
         rules = rules_for(locked.policy_id)

@@ -44,10 +44,35 @@ def test_a_different_matter_or_person_is_not_a_repeat(org):
     who = {"name": "周", "phone": "13900004444"}
     complain(org, who, category="product.defect", subject_no="ORDER-1")
     other_order = complain(org, who, category="product.defect", subject_no="ORDER-2")
-    other_category = complain(org, who, category="billing.wrong", subject_no="ORDER-1")
+    other_category = complain(
+        org,
+        who,
+        category="billing.wrong",
+        subject_no="ORDER-1",
+        description="上月账单重复扣了两次月费，请退还。",
+    )
     other_person = complain(org, {"name": "吴", "phone": "13900005555"}, subject_no="ORDER-1")
     assert [c.level for c in (other_order, other_category, other_person)] == ["normal"] * 3
     assert other_order.repeat_of is None and other_person.repeat_of is None
+
+
+def test_same_matter_in_other_words_is_a_repeat_even_in_another_category(org):
+    # Intake often classifies the second call differently; the similar text still marks the same matter.
+    who = {"name": "孙", "phone": "13900007777"}
+    first = complain(
+        org, who, category="product.defect", description="新买的热水器漏水，地板都泡坏了，要求上门更换。"
+    )
+    second = complain(
+        org,
+        who,
+        category="service.attitude",
+        description="热水器漏水把地板泡坏了，一直没人上门更换，要求尽快处理。",
+    )
+    unrelated = complain(
+        org, who, category="billing.wrong", description="上月账单重复扣了两次月费，请退还多扣的钱。"
+    )
+    assert (second.level, second.repeat_of, second.repeat_count) == ("urgent", first, 2)
+    assert unrelated.level == "normal" and unrelated.repeat_count == 1
 
 
 def test_repeats_outside_the_window_do_not_count(org):
