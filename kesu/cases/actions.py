@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 from kesu.cases import grading
 from kesu.cases.context import ActionContext, Outcome
@@ -45,7 +46,9 @@ def _department(code_or_id) -> Department:
     if dept is None and str(code_or_id).isdigit():
         dept = qs.filter(pk=int(code_or_id)).first()
     if dept is None:
-        raise Invalid(f"未知部门：{code_or_id}", details={"department": "未知部门"})
+        raise Invalid(
+            _("未知部门：%(code_or_id)s") % {"code_or_id": code_or_id}, details={"department": _("未知部门")}
+        )
     return dept
 
 
@@ -55,7 +58,7 @@ def _user(user_id, field: str = "user"):
     if user is None:
         user = User.objects.filter(username=str(user_id), is_active=True).first()
     if user is None:
-        raise Invalid(f"未知人员：{user_id}", details={field: "未知人员"})
+        raise Invalid(_("未知人员：%(user_id)s") % {"user_id": user_id}, details={field: _("未知人员")})
     return user
 
 
@@ -63,9 +66,9 @@ def _amount(value, field: str) -> Decimal:
     try:
         amount = Decimal(str(value if value not in (None, "") else 0))
     except InvalidOperation:
-        raise Invalid(f"{field} 不是有效金额", details={field: "不是有效金额"})
+        raise Invalid(_("%(field)s 不是有效金额") % {"field": field}, details={field: _("不是有效金额")})
     if amount < 0 or amount > Decimal("999999999999"):
-        raise Invalid(f"{field} 超出范围", details={field: "超出范围"})
+        raise Invalid(_("%(field)s 超出范围") % {"field": field}, details={field: _("超出范围")})
     return amount.quantize(Decimal("0.01"))
 
 
@@ -118,21 +121,27 @@ def accept(ctx: ActionContext) -> Outcome:
     payload: dict = {}
     kind = ctx.data.get("kind") or case.kind
     if kind not in Kind.values or (ctx.rules.enabled_kinds and kind not in ctx.rules.enabled_kinds):
-        raise Invalid(f"未知类型：{kind}", details={"kind": "未知类型"})
+        raise Invalid(_("未知类型：%(kind)s") % {"kind": kind}, details={"kind": _("未知类型")})
     case.kind = kind
     category_code = ctx.data.get("category")
     if category_code:
         category = Category.objects.filter(code=category_code, is_active=True).first()
         if category is None:
-            raise Invalid(f"未知分类：{category_code}", details={"category": "未知分类"})
+            raise Invalid(
+                _("未知分类：%(category_code)s") % {"category_code": category_code},
+                details={"category": _("未知分类")},
+            )
         case.category = category
     # Whistle-blowing reports are routed to risk management, not by the complaint taxonomy.
     if case.category is None and kind not in (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION, Kind.REPORT):
-        raise Invalid("受理投诉须选择分类", details={"category": "必填"})
+        raise Invalid(_("受理投诉须选择分类"), details={"category": _("必填")})
     business_type = ctx.data.get("business_type")
     if business_type:
         if business_type not in ctx.rules.business_types:
-            raise Invalid(f"未知业务类型：{business_type}", details={"business_type": "未知业务类型"})
+            raise Invalid(
+                _("未知业务类型：%(business_type)s") % {"business_type": business_type},
+                details={"business_type": _("未知业务类型")},
+            )
         case.business_type = business_type
     case.is_valid = True
     payload.update({"kind": kind, "category": case.category.code if case.category else None})
@@ -144,8 +153,8 @@ def mark_invalid(ctx: ActionContext) -> Outcome:
     reason = ctx.text("reason")
     if reason not in ctx.rules.invalidity_reasons:
         raise Invalid(
-            f"未知的无效原因：{reason}",
-            details={"reason": "可选：" + "、".join(ctx.rules.invalidity_reasons)},
+            _("未知的无效原因：%(reason)s") % {"reason": reason},
+            details={"reason": _("可选：") + "、".join(ctx.rules.invalidity_reasons)},
         )
     ctx.case.is_valid = False
     ctx.case.invalid_reason = reason
@@ -158,7 +167,7 @@ def answer_first_contact(ctx: ActionContext) -> Outcome:
     case = ctx.case
     kind = ctx.data.get("kind") or case.kind
     if kind not in (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION):
-        raise IllegalTransition("只有咨询、查询、建议可以当场答复", code="not_answerable")
+        raise IllegalTransition(_("只有咨询、查询、建议可以当场答复"), code="not_answerable")
     case.kind = kind
     case.is_valid = True
     answer = ctx.text("answer")
@@ -170,7 +179,9 @@ def answer_first_contact(ctx: ActionContext) -> Outcome:
 def regrade(ctx: ActionContext) -> Outcome:
     level = ctx.data.get("level")
     if level not in LEVELS:
-        raise Invalid(f"未知等级：{level}", details={"level": "可选：" + "、".join(LEVELS)})
+        raise Invalid(
+            _("未知等级：%(level)s") % {"level": level}, details={"level": _("可选：") + "、".join(LEVELS)}
+        )
     reason = ctx.text("reason")
     old = ctx.case.level
     ctx.case.level = level
@@ -204,9 +215,9 @@ def assign(ctx: ActionContext) -> Outcome:
             or staff_dept.pk != dept.pk
             or not has_role(handler, roles.HANDLER, roles.DEPT_HEAD)
         ):
-            raise Invalid("经办人必须是责任部门的经办人员", details={"handler": "不属于责任部门"})
+            raise Invalid(_("经办人必须是责任部门的经办人员"), details={"handler": _("不属于责任部门")})
         if case.kind == Kind.REPORT and not has_role(handler, roles.RISK):
-            raise Invalid("举报只能由风险合规人员办理", details={"handler": "须为风险合规人员"})
+            raise Invalid(_("举报只能由风险合规人员办理"), details={"handler": _("须为风险合规人员")})
     previous = {"department": case.department.code if case.department else None, "handler": case.handler_id}
     case.department = dept
     case.handler = handler
@@ -253,7 +264,7 @@ def request_collaboration(ctx: ActionContext) -> Outcome:
     ctx.require("department")
     dept = _department(ctx.data["department"])
     if dept.pk == case.department_id:
-        raise Invalid("协办部门不能是责任部门本身", details={"department": "不能是责任部门"})
+        raise Invalid(_("协办部门不能是责任部门本身"), details={"department": _("不能是责任部门")})
     question = ctx.text("question")
     req = CollaborationRequest.objects.create(
         case=case,
@@ -270,12 +281,12 @@ def answer_collaboration(ctx: ActionContext) -> Outcome:
     ctx.require("request_id")
     req = CollaborationRequest.objects.filter(pk=ctx.data["request_id"], case=ctx.case).first()
     if req is None:
-        raise NotFound("协办请求不存在")
+        raise NotFound(_("协办请求不存在"))
     if req.state != CollaborationRequest.State.OPEN:
-        raise Conflict("该协办请求已回复", code="already_answered")
+        raise Conflict(_("该协办请求已回复"), code="already_answered")
     dept = department_of(ctx.actor)
     if dept is None or dept.pk != req.to_department_id:
-        raise Forbidden("只有被请求协办的部门可以回复")
+        raise Forbidden(_("只有被请求协办的部门可以回复"))
     req.answer = ctx.text("answer")
     req.answered_by, req.answered_at, req.state = ctx.actor, ctx.now, CollaborationRequest.State.ANSWERED
     req.save()
@@ -288,7 +299,7 @@ def answer_collaboration(ctx: ActionContext) -> Outcome:
 def convene_panel(ctx: ActionContext) -> Outcome:
     participants = ctx.data.get("participants") or []
     if not isinstance(participants, list) or len(set(map(str, participants))) < 2:
-        raise Invalid("合议至少需要两名参加人", details={"participants": "至少两人"})
+        raise Invalid(_("合议至少需要两名参加人"), details={"participants": _("至少两人")})
     users = [_user(p, "participants") for p in dict.fromkeys(map(str, participants))]
     review = PanelReview.objects.create(
         case=ctx.case, topic=ctx.text("topic"), convened_by=ctx.actor, convened_at=ctx.now
@@ -303,19 +314,19 @@ def _review(ctx: ActionContext) -> PanelReview:
     ctx.require("review_id")
     review = PanelReview.objects.filter(pk=ctx.data["review_id"], case=ctx.case).first()
     if review is None:
-        raise NotFound("合议记录不存在")
+        raise NotFound(_("合议记录不存在"))
     return review
 
 
 def decide_panel(ctx: ActionContext) -> Outcome:
     review = _review(ctx)
     if review.state != PanelReview.State.CONVENED:
-        raise Conflict("该合议已有决议", code="already_decided")
+        raise Conflict(_("该合议已有决议"), code="already_decided")
     is_member = review.participants.filter(user=ctx.actor).exists() or review.convened_by_id == _uid(
         ctx.actor
     )
     if not is_member:
-        raise Forbidden("只有召集人或参加人可以记录合议决议")
+        raise Forbidden(_("只有召集人或参加人可以记录合议决议"))
     review.minutes, review.decision = ctx.text("minutes"), ctx.text("decision")
     review.state, review.decided_at = PanelReview.State.DECIDED, ctx.now
     review.save()
@@ -325,12 +336,12 @@ def decide_panel(ctx: ActionContext) -> Outcome:
 def confirm_panel(ctx: ActionContext) -> Outcome:
     review = _review(ctx)
     if review.state == PanelReview.State.CONVENED:
-        raise Conflict("合议尚无决议，无法确认纪要", code="not_decided")
+        raise Conflict(_("合议尚无决议，无法确认纪要"), code="not_decided")
     participant = review.participants.filter(user=ctx.actor).first()
     if participant is None:
-        raise Forbidden("只有合议参加人可以确认纪要")
+        raise Forbidden(_("只有合议参加人可以确认纪要"))
     if participant.confirmed_at:
-        raise Conflict("您已确认过该纪要", code="already_confirmed")
+        raise Conflict(_("您已确认过该纪要"), code="already_confirmed")
     participant.confirmed_at, participant.opinion = ctx.now, ctx.text("opinion", required=False)
     participant.save()
     if not review.participants.filter(confirmed_at__isnull=True).exists():
@@ -346,19 +357,21 @@ def confirm_panel(ctx: ActionContext) -> Outcome:
 
 def _check_no_pending_proposal(case) -> None:
     if case.proposals.filter(state=Proposal.State.PENDING).exists():
-        raise Conflict("已有待审批的方案", code="proposal_pending")
+        raise Conflict(_("已有待审批的方案"), code="proposal_pending")
 
 
 def propose_remedy(ctx: ActionContext) -> Outcome:
     case = ctx.case
     remedy = ctx.data.get("remedy_type")
     if remedy not in RemedyType.values or remedy == RemedyType.SPECIAL_CLOSURE:
-        raise Invalid(f"未知处理方式：{remedy}", details={"remedy_type": "未知处理方式"})
+        raise Invalid(
+            _("未知处理方式：%(remedy)s") % {"remedy": remedy}, details={"remedy_type": _("未知处理方式")}
+        )
     if (
         case.level in ctx.rules.panel_required_levels
         and not case.panel_reviews.filter(state=PanelReview.State.CONFIRMED).exists()
     ):
-        raise Conflict("重大/危机投诉须先经合议决议，并由全体参加人确认纪要", code="panel_required")
+        raise Conflict(_("重大/危机投诉须先经合议决议，并由全体参加人确认纪要"), code="panel_required")
     _check_no_pending_proposal(case)
     amount = _amount(ctx.data.get("amount"), "amount")
     premium = _amount(ctx.data["premium"], "premium") if ctx.data.get("premium") not in (None, "") else None
@@ -405,26 +418,26 @@ def request_special_closure(ctx: ActionContext) -> Outcome:
 def _pending_proposal(ctx: ActionContext) -> Proposal:
     proposal = ctx.case.proposals.filter(state=Proposal.State.PENDING).order_by("-pk").first()
     if proposal is None:
-        raise Conflict("没有待审批的方案", code="no_pending_proposal")
+        raise Conflict(_("没有待审批的方案"), code="no_pending_proposal")
     if ctx.data.get("proposal_id") and int(ctx.data["proposal_id"]) != proposal.pk:
-        raise Conflict("该方案已不在审批中", code="stale_proposal")
+        raise Conflict(_("该方案已不在审批中"), code="stale_proposal")
     return proposal
 
 
 def _check_approver(ctx: ActionContext, proposal: Proposal) -> str:
     role = proposal.next_role
     if role is None:
-        raise Conflict("该方案已审批完毕", code="already_approved")
+        raise Conflict(_("该方案已审批完毕"), code="already_approved")
     if role not in user_roles(ctx.actor):
         raise Forbidden(
-            f"本步审批需要「{roles.ROLE_LABELS.get(role, role)}」权限，超出您的审批权限",
+            _("本步审批需要「%(role)s」权限，超出您的审批权限") % {"role": roles.ROLE_LABELS.get(role, role)},
             code="above_authority",
             details={"required_role": role},
         )
     if proposal.proposed_by_id == _uid(ctx.actor):
-        raise Forbidden("不能审批自己提出的方案", code="own_proposal")
+        raise Forbidden(_("不能审批自己提出的方案"), code="own_proposal")
     if proposal.steps.filter(approver=ctx.actor).exists():
-        raise Forbidden("同一人不能审批同一方案的两个步骤", code="already_approved_step")
+        raise Forbidden(_("同一人不能审批同一方案的两个步骤"), code="already_approved_step")
     return role
 
 
@@ -486,9 +499,12 @@ def close(ctx: ActionContext) -> Outcome:
     criterion = ctx.data.get("criterion")
     manual = [c for c in ctx.rules.manual_closing_criteria() if c != "invalid"]
     if criterion not in manual:
-        raise Invalid(f"结案依据无效：{criterion}", details={"criterion": "可选：" + "、".join(manual)})
+        raise Invalid(
+            _("结案依据无效：%(criterion)s") % {"criterion": criterion},
+            details={"criterion": _("可选：") + "、".join(manual)},
+        )
     if case.replied_at is None:
-        raise Conflict("结案前须先答复客户", code="reply_required")
+        raise Conflict(_("结案前须先答复客户"), code="reply_required")
     case.closing_criterion, case.closed_at = criterion, ctx.now
     return Outcome(
         Status.CLOSED, {"criterion": criterion, "note": ctx.text("note", required=False)}, public=True
@@ -520,7 +536,9 @@ def expire_suspension(ctx: ActionContext) -> Outcome:
     case = ctx.case
     limit = add_months(case.last_contact_at or case.suspended_at, ctx.rules.suspension_max_months)
     if ctx.now < limit:
-        raise Conflict(f"暂结案期限未满（至 {limit.isoformat()}）", code="suspension_not_expired")
+        raise Conflict(
+            _("暂结案期限未满（至 %(date)s）") % {"date": limit.isoformat()}, code="suspension_not_expired"
+        )
     case.closing_criterion, case.closed_at = "suspension_expired", ctx.now
     case.status_before_suspension = ""
     return Outcome(
@@ -534,13 +552,13 @@ def expire_suspension(ctx: ActionContext) -> Outcome:
 def follow_up(ctx: ActionContext) -> Outcome:
     case = ctx.case
     if _uid(ctx.actor) in involved_user_ids(case):
-        raise Forbidden("回访须由未参与处理的人员进行", code="involved_in_case")
+        raise Forbidden(_("回访须由未参与处理的人员进行"), code="involved_in_case")
     try:
         score = int(ctx.data.get("score"))
     except (TypeError, ValueError):
-        raise Invalid("满意度须为 1–5 分", details={"score": "1–5"})
+        raise Invalid(_("满意度须为 1–5 分"), details={"score": "1–5"})
     if not 1 <= score <= 5:
-        raise Invalid("满意度须为 1–5 分", details={"score": "1–5"})
+        raise Invalid(_("满意度须为 1–5 分"), details={"score": "1–5"})
     satisfied = score >= ctx.rules.satisfied_min_score
     comment = ctx.text("comment", required=False)
     FollowUp.objects.create(
@@ -584,13 +602,13 @@ def reopen(ctx: ActionContext) -> Outcome:
     case = ctx.case
     if case.closing_criterion == "suspension_expired":
         raise Conflict(
-            "暂结案期满结案后再次联系须以关联新案登记",
+            _("暂结案期满结案后再次联系须以关联新案登记"),
             code="reopen_window_passed",
             details={"window_days": 0},
         )
     if not within_reopen_window(ctx):
         raise Conflict(
-            "已超过重新处理期限，请以关联新案登记",
+            _("已超过重新处理期限，请以关联新案登记"),
             code="reopen_window_passed",
             details={"window_days": ctx.rules.reopen_window_days},
         )
@@ -602,7 +620,7 @@ def reopen(ctx: ActionContext) -> Outcome:
 def archive(ctx: ActionContext) -> Outcome:
     case = ctx.case
     if not has_role(ctx.actor, roles.ARCHIVIST, roles.SUPERVISOR, roles.ADMIN) and case.kind != Kind.REPORT:
-        raise Forbidden("风险合规人员只能归档举报案件", code="role_not_allowed")
+        raise Forbidden(_("风险合规人员只能归档举报案件"), code="role_not_allowed")
     needs_follow_up = (
         case.status == Status.CLOSED
         and case.kind in ctx.rules.follow_up_required_kinds
@@ -614,7 +632,7 @@ def archive(ctx: ActionContext) -> Outcome:
         # linked new case (an unsatisfied one within the window has reopened the case instead).
         latest = case.follow_ups.filter(contacted_at__gte=case.closed_at).order_by("-contacted_at").first()
         if latest is None or not (latest.satisfied or case.continuations.exists()):
-            raise Conflict("归档前须完成回访", code="follow_up_required")
+            raise Conflict(_("归档前须完成回访"), code="follow_up_required")
     case.archived_at = ctx.now
     return Outcome(
         Status.ARCHIVED, {"retention_years": ctx.rules.section("archive").get("retention_years", 20)}
@@ -634,9 +652,9 @@ def decide_archive_access(ctx: ActionContext) -> Outcome:
     ctx.require("request_id")
     req = ArchiveAccessRequest.objects.filter(pk=ctx.data["request_id"], case=ctx.case).first()
     if req is None:
-        raise NotFound("调阅申请不存在")
+        raise NotFound(_("调阅申请不存在"))
     if req.state != ArchiveAccessRequest.State.PENDING:
-        raise Conflict("该调阅申请已处理", code="already_decided")
+        raise Conflict(_("该调阅申请已处理"), code="already_decided")
     approved = bool(ctx.data.get("approve"))
     req.state = ArchiveAccessRequest.State.APPROVED if approved else ArchiveAccessRequest.State.REJECTED
     req.decided_by, req.decided_at = ctx.actor, ctx.now
@@ -653,9 +671,9 @@ def _accountability(ctx: ActionContext) -> Accountability:
     ctx.require("accountability_id")
     record = Accountability.objects.filter(pk=ctx.data["accountability_id"], case=ctx.case).first()
     if record is None:
-        raise NotFound("责任追究记录不存在")
+        raise NotFound(_("责任追究记录不存在"))
     if record.state != Accountability.State.PROPOSED:
-        raise Conflict("该记录已处理", code="already_decided")
+        raise Conflict(_("该记录已处理"), code="already_decided")
     return record
 
 
@@ -668,7 +686,7 @@ def propose_accountability(ctx: ActionContext) -> Outcome:
     person = _user(ctx.data["person"], "person")
     reason = ctx.text("reason", required=False, max_length=40) or "graded"
     if Accountability.objects.filter(case=case, person=person, reason=reason).exists():
-        raise Conflict("该人员已有同一原因的责任追究记录", code="duplicate_accountability")
+        raise Conflict(_("该人员已有同一原因的责任追究记录"), code="duplicate_accountability")
     penalty = ctx.rules.penalty_for(level=case.level, channel=case.channel.code)
     supervisor = direct_supervisor(person)
     record = Accountability.objects.create(
@@ -757,9 +775,9 @@ def attach(ctx: ActionContext) -> Outcome:
 
     info = ctx.data.get("file")
     if not isinstance(info, dict) or not STORED_NAME_RE.match(str(info.get("stored_name", ""))):
-        raise Invalid("缺少附件", details={"file": "必填"})
+        raise Invalid(_("缺少附件"), details={"file": _("必填")})
     if not (storage_dir() / info["stored_name"]).is_file():
-        raise Invalid("附件文件不存在", details={"file": "文件不存在"})
+        raise Invalid(_("附件文件不存在"), details={"file": _("文件不存在")})
     attachment = Attachment.objects.create(
         case=ctx.case,
         original_name=info["original_name"],

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from kesu.cases.errors import Invalid
 from kesu.cases.models import Case
 from kesu.policy.rules import Rules
@@ -20,21 +22,24 @@ class ActionContext:
     data: dict[str, Any]
 
     def require(self, *names: str) -> None:
-        missing = {n: "必填" for n in names if self.data.get(n) in (None, "", [])}
+        missing = {n: _("必填") for n in names if self.data.get(n) in (None, "", [])}
         if missing:
-            raise Invalid("缺少必填项：" + "、".join(missing), details=missing)
+            raise Invalid(_("缺少必填项：") + "、".join(missing), details=missing)
 
     def text(self, name: str, *, required: bool = True, max_length: int = 5000) -> str:
         value = self.data.get(name)
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise Invalid(f"{name} 必须是文本", details={name: "必须是文本"})
+            raise Invalid(_("%(name)s 必须是文本") % {"name": name}, details={name: _("必须是文本")})
         value = value.strip()
         if required and not value:
-            raise Invalid(f"缺少必填项：{name}", details={name: "必填"})
+            raise Invalid(_("缺少必填项：%(name)s") % {"name": name}, details={name: _("必填")})
         if len(value) > max_length:
-            raise Invalid(f"{name} 超过 {max_length} 字", details={name: f"最多 {max_length} 字"})
+            raise Invalid(
+                _("%(name)s 超过 %(max_length)s 字") % {"name": name, "max_length": max_length},
+                details={name: _("最多 %(max_length)s 字") % {"max_length": max_length}},
+            )
         return value
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
 from kesu.cases.errors import Forbidden, NotFound
@@ -88,11 +89,11 @@ def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
         .first()
     )
     if case is None:
-        raise NotFound("案件不存在")
+        raise NotFound(_("案件不存在"))
     if not permissions.can_view(user, case):
-        raise Forbidden("您无权访问该案件")
+        raise Forbidden(_("您无权访问该案件"))
     if not permissions.can_read_archived(user, case):
-        raise Forbidden("调阅归档案件须经档案管理员批准", code="archive_access_required")
+        raise Forbidden(_("调阅归档案件须经档案管理员批准"), code="archive_access_required")
     return case
 
 
@@ -103,7 +104,7 @@ def case_for_reporter(number: str, token: str) -> Case:
 
     case = Case.objects.filter(number=number, kind="report").first()
     if case is None or not verify_reporter_token(case, token):
-        raise NotFound("案件不存在")
+        raise NotFound(_("案件不存在"))
     return case
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from kesu.cases import actions as a
@@ -22,7 +23,8 @@ ANY_STATUS = tuple(Status.values)
 
 @dataclass(frozen=True)
 class Transition:
-    label: str
+    # A lazy translation: call str() when rendering, so it follows the request's language.
+    label: str | Promise
     from_statuses: tuple[str, ...]
     roles: frozenset[str]
     handler: Callable
@@ -32,8 +34,8 @@ class Transition:
     scope: str = "department"
 
 
-def t(label, from_statuses, roles, handler, scope="department") -> Transition:
-    return Transition(str(label), tuple(from_statuses), frozenset(roles), handler, scope)
+def t(label: str | Promise, from_statuses, roles, handler, scope="department") -> Transition:
+    return Transition(label, tuple(from_statuses), frozenset(roles), handler, scope)
 
 
 MANAGERS = {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.ADMIN}
