@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from kesu.cases import grading
 from kesu.cases.customers import find_customer, same_person_q
@@ -23,10 +23,10 @@ from kesu.policy.selectors import active_rules, category_by_code, channel_by_cod
 log = logging.getLogger("kesu.web")
 
 FLAG_CHOICES = [
-    ("injury", _l("涉及人身伤害")),
-    ("safety", _l("涉及安全")),
-    ("media", _l("媒体介入")),
-    ("lawyer", _l("律师介入")),
+    ("injury", gettext_lazy("涉及人身伤害")),
+    ("safety", gettext_lazy("涉及安全")),
+    ("media", gettext_lazy("媒体介入")),
+    ("lawyer", gettext_lazy("律师介入")),
 ]
 ANSWERABLE = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
 MAX_FILES = 5
@@ -51,53 +51,66 @@ def _channel_choices() -> list[tuple[str, str]]:
 
 def _category_choices() -> list[tuple[str, str]]:
     rows = Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
-    return [("", _l("（请选择）"))] + [(c, "　" * d + n) for c, n, d in rows]
+    return [("", gettext_lazy("（请选择）"))] + [(c, "　" * d + n) for c, n, d in rows]
 
 
 class IntakeForm(forms.Form):
     client_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     # the complainant
-    name = forms.CharField(label=_l("客户姓名"), max_length=100, required=False)
-    phone = forms.CharField(label=_l("联系电话"), max_length=30, required=False)
-    email = forms.EmailField(label=_l("电子邮件"), required=False)
-    address = forms.CharField(label=_l("地址"), max_length=300, required=False)
-    id_number = forms.CharField(label=_l("证件号码"), max_length=40, required=False)
-    policy_no = forms.CharField(label=_l("保单号/合同号"), max_length=60, required=False)
+    name = forms.CharField(label=gettext_lazy("客户姓名"), max_length=100, required=False)
+    phone = forms.CharField(label=gettext_lazy("联系电话"), max_length=30, required=False)
+    email = forms.EmailField(label=gettext_lazy("电子邮件"), required=False)
+    address = forms.CharField(label=gettext_lazy("地址"), max_length=300, required=False)
+    id_number = forms.CharField(label=gettext_lazy("证件号码"), max_length=40, required=False)
+    policy_no = forms.CharField(label=gettext_lazy("保单号/合同号"), max_length=60, required=False)
     # the complaint
-    channel = forms.ChoiceField(label=_l("渠道"))
+    channel = forms.ChoiceField(label=gettext_lazy("渠道"))
     received_at = forms.DateTimeField(
-        label=_l("接收时间"),
+        label=gettext_lazy("接收时间"),
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
-    kind = forms.ChoiceField(label=_l("类型"), choices=Kind.choices, initial=Kind.COMPLAINT)
-    category = forms.ChoiceField(label=_l("分类"), required=False)
-    subject = forms.CharField(label=_l("标题"), max_length=200, required=False)
+    kind = forms.ChoiceField(label=gettext_lazy("类型"), choices=Kind.choices, initial=Kind.COMPLAINT)
+    category = forms.ChoiceField(label=gettext_lazy("分类"), required=False)
+    subject = forms.CharField(label=gettext_lazy("标题"), max_length=200, required=False)
     description = forms.CharField(
-        label=_l("投诉内容"), widget=forms.Textarea(attrs={"rows": 4}), max_length=20000
+        label=gettext_lazy("投诉内容"), widget=forms.Textarea(attrs={"rows": 4}), max_length=20000
     )
     demands = forms.CharField(
-        label=_l("客户诉求"), widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+        label=gettext_lazy("客户诉求"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=5000,
     )
     claimed_amount = forms.DecimalField(
-        label=_l("诉求金额（元）"), required=False, min_value=0, max_digits=14, decimal_places=2
+        label=gettext_lazy("诉求金额（元）"), required=False, min_value=0, max_digits=14, decimal_places=2
     )
-    people_count = forms.IntegerField(label=_l("投诉人数"), min_value=1, max_value=100000, initial=1)
-    subject_no = forms.CharField(label=_l("涉及保单/合同/订单号"), max_length=60, required=False)
-    product = forms.CharField(label=_l("产品"), max_length=100, required=False)
-    region = forms.CharField(label=_l("地区"), max_length=40, required=False)
+    people_count = forms.IntegerField(
+        label=gettext_lazy("投诉人数"), min_value=1, max_value=100000, initial=1
+    )
+    subject_no = forms.CharField(label=gettext_lazy("涉及保单/合同/订单号"), max_length=60, required=False)
+    product = forms.CharField(label=gettext_lazy("产品"), max_length=100, required=False)
+    region = forms.CharField(label=gettext_lazy("地区"), max_length=40, required=False)
     flags = forms.MultipleChoiceField(
-        label=_l("特殊情形"), choices=FLAG_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        label=gettext_lazy("特殊情形"),
+        choices=FLAG_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
-    attachments = MultipleFileField(label=_l("附件"), required=False)
+    attachments = MultipleFileField(label=gettext_lazy("附件"), required=False)
     # what happens right after registering
     accept_and_route = forms.BooleanField(
-        label=_l("登记后立即受理并按分类分派"), required=False, initial=True
+        label=gettext_lazy("登记后立即受理并按分类分派"), required=False, initial=True
     )
-    answered_first_contact = forms.BooleanField(label=_l("已当场答复（咨询/查询/建议）"), required=False)
+    answered_first_contact = forms.BooleanField(
+        label=gettext_lazy("已当场答复（咨询/查询/建议）"), required=False
+    )
     answer = forms.CharField(
-        label=_l("当场答复内容"), widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+        label=gettext_lazy("当场答复内容"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=5000,
     )
 
     def __init__(self, *args, **kwargs):

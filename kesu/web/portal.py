@@ -15,7 +15,7 @@ from django import forms
 from django.conf import settings
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
@@ -43,7 +43,7 @@ def _max_request_bytes() -> int:
 
 def _top_categories() -> list[tuple[str, str]]:
     rows = Category.objects.filter(is_active=True, depth=0).order_by("path").values_list("code", "name")
-    return [("", _l("（不确定）"))] + list(rows)
+    return [("", gettext_lazy("（不确定）"))] + list(rows)
 
 
 class PortalComplaintForm(forms.Form):
@@ -51,33 +51,45 @@ class PortalComplaintForm(forms.Form):
     website = forms.CharField(
         required=False, label="", widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"})
     )
-    name = forms.CharField(label=_l("您的姓名"), max_length=100)
-    phone = forms.CharField(label=_l("手机号码"), max_length=20)
-    email = forms.EmailField(label=_l("电子邮件（可选）"), required=False)
-    policy_no = forms.CharField(label=_l("保单号/合同号/订单号（可选）"), max_length=60, required=False)
+    name = forms.CharField(label=gettext_lazy("您的姓名"), max_length=100)
+    phone = forms.CharField(label=gettext_lazy("手机号码"), max_length=20)
+    email = forms.EmailField(label=gettext_lazy("电子邮件（可选）"), required=False)
+    policy_no = forms.CharField(
+        label=gettext_lazy("保单号/合同号/订单号（可选）"), max_length=60, required=False
+    )
     kind = forms.ChoiceField(
-        label=_l("诉求类型"),
+        label=gettext_lazy("诉求类型"),
         choices=[
-            (Kind.COMPLAINT, _l("投诉")),
-            (Kind.CONSULTATION, _l("咨询")),
-            (Kind.SUGGESTION, _l("建议")),
+            (Kind.COMPLAINT, gettext_lazy("投诉")),
+            (Kind.CONSULTATION, gettext_lazy("咨询")),
+            (Kind.SUGGESTION, gettext_lazy("建议")),
         ],
         initial=Kind.COMPLAINT,
     )
-    category = forms.ChoiceField(label=_l("问题类别"), required=False)
-    product = forms.CharField(label=_l("涉及产品（可选）"), max_length=100, required=False)
-    region = forms.CharField(label=_l("所在地区（可选）"), max_length=40, required=False)
+    category = forms.ChoiceField(label=gettext_lazy("问题类别"), required=False)
+    product = forms.CharField(label=gettext_lazy("涉及产品（可选）"), max_length=100, required=False)
+    region = forms.CharField(label=gettext_lazy("所在地区（可选）"), max_length=40, required=False)
     description = forms.CharField(
-        label=_l("事情经过"), widget=forms.Textarea(attrs={"rows": 6}), max_length=5000, min_length=10
+        label=gettext_lazy("事情经过"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=5000,
+        min_length=10,
     )
     demands = forms.CharField(
-        label=_l("您的诉求"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False
+        label=gettext_lazy("您的诉求"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
     )
     claimed_amount = forms.DecimalField(
-        label=_l("涉及金额（元，可选）"), required=False, min_value=0, max_digits=12, decimal_places=2
+        label=gettext_lazy("涉及金额（元，可选）"),
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
     )
-    attachments = MultipleFileField(label=_l("证明材料（可选，最多 3 个）"), required=False)
-    consent = forms.BooleanField(label=_l("我已阅读并同意《个人信息保护说明》"))
+    attachments = MultipleFileField(label=gettext_lazy("证明材料（可选，最多 3 个）"), required=False)
+    consent = forms.BooleanField(label=gettext_lazy("我已阅读并同意《个人信息保护说明》"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,15 +115,20 @@ class ReportForm(forms.Form):
     website = forms.CharField(
         required=False, label="", widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"})
     )
-    anonymous = forms.BooleanField(label=_l("匿名举报（不留姓名和联系方式）"), required=False, initial=True)
-    name = forms.CharField(label=_l("姓名（实名举报时填写）"), max_length=100, required=False)
-    phone = forms.CharField(label=_l("联系电话（实名举报时填写）"), max_length=20, required=False)
-    subject = forms.CharField(label=_l("举报事项"), max_length=200)
-    description = forms.CharField(
-        label=_l("详细情况"), widget=forms.Textarea(attrs={"rows": 8}), max_length=10000, min_length=10
+    anonymous = forms.BooleanField(
+        label=gettext_lazy("匿名举报（不留姓名和联系方式）"), required=False, initial=True
     )
-    attachments = MultipleFileField(label=_l("证据材料（可选，最多 3 个）"), required=False)
-    consent = forms.BooleanField(label=_l("我已阅读并同意《个人信息保护说明》"))
+    name = forms.CharField(label=gettext_lazy("姓名（实名举报时填写）"), max_length=100, required=False)
+    phone = forms.CharField(label=gettext_lazy("联系电话（实名举报时填写）"), max_length=20, required=False)
+    subject = forms.CharField(label=gettext_lazy("举报事项"), max_length=200)
+    description = forms.CharField(
+        label=gettext_lazy("详细情况"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=10000,
+        min_length=10,
+    )
+    attachments = MultipleFileField(label=gettext_lazy("证据材料（可选，最多 3 个）"), required=False)
+    consent = forms.BooleanField(label=gettext_lazy("我已阅读并同意《个人信息保护说明》"))
 
     def clean(self):
         data = super().clean()
@@ -235,8 +252,8 @@ def done(request):
 
 
 class ProgressForm(forms.Form):
-    number = forms.CharField(label=_l("案件编号"), max_length=24)
-    phone_last4 = forms.CharField(label=_l("手机号码后 4 位"), min_length=4, max_length=4)
+    number = forms.CharField(label=gettext_lazy("案件编号"), max_length=24)
+    phone_last4 = forms.CharField(label=gettext_lazy("手机号码后 4 位"), min_length=4, max_length=4)
 
 
 def _public_timeline(case: Case) -> list[dict]:
@@ -269,7 +286,7 @@ def _public_timeline(case: Case) -> list[dict]:
     return rows
 
 
-NOT_FOUND_MESSAGE = _l("案件编号或手机号码后 4 位不正确。")
+NOT_FOUND_MESSAGE = gettext_lazy("案件编号或手机号码后 4 位不正确。")
 
 
 @csrf_protect
@@ -357,8 +374,8 @@ def report(request):
 
 
 class ReportStatusForm(forms.Form):
-    number = forms.CharField(label=_l("案件编号"), max_length=24)
-    token = forms.CharField(label=_l("查询密钥"), max_length=100)
+    number = forms.CharField(label=gettext_lazy("案件编号"), max_length=24)
+    token = forms.CharField(label=gettext_lazy("查询密钥"), max_length=100)
 
 
 @csrf_protect

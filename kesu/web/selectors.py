@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from django.db.models import Case as When_
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from kesu.cases.models import (
     OPEN_STATUSES,
@@ -31,15 +33,16 @@ from kesu.org.selectors import department_of, user_roles
 
 ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
 
+# Marked for extraction only: views translate them at render time with gettext.
 QUEUE_LABELS = {
-    "all": "案件查询",
-    "mine": "我的案件",
-    "dept": "本部门案件",
-    "unassigned": "待分派",
-    "approvals": "待我审批",
-    "collab": "协办请求",
-    "followups": "待回访",
-    "panels": "我的合议",
+    "all": gettext_noop("案件查询"),
+    "mine": gettext_noop("我的案件"),
+    "dept": gettext_noop("本部门案件"),
+    "unassigned": gettext_noop("待分派"),
+    "approvals": gettext_noop("待我审批"),
+    "collab": gettext_noop("协办请求"),
+    "followups": gettext_noop("待回访"),
+    "panels": gettext_noop("我的合议"),
 }
 
 SORTS = {
@@ -182,7 +185,7 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24) -> dict
         rows = qs.values("department__name", "level").annotate(n=Count("id")).order_by("department__name")
         table: dict[str, dict] = {}
         for r in rows:
-            name = r["department__name"] or "（未分派）"
+            name = r["department__name"] or _("（未分派）")
             entry = table.setdefault(
                 name, {"department": name, "normal": 0, "urgent": 0, "major": 0, "crisis": 0, "total": 0}
             )
