@@ -761,6 +761,12 @@ def recompute_deadlines(ctx: ActionContext) -> Outcome:
     return Outcome(None, {"reason": ctx.text("reason", required=False)})
 
 
+def customer_mail(ctx: ActionContext) -> Outcome:
+    """A message from the customer arrived by e-mail (kesu.intake.mail); the status does not change."""
+    ctx.case.last_contact_at = ctx.now
+    return Outcome(None, dict(ctx.data))
+
+
 def level_for(level: str) -> str:
     return Level(level).label
 

@@ -154,6 +154,7 @@ TRANSITIONS: dict[str, Transition] = {
     ),
     "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, a.escalate, "system"),
     "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, a.recompute_deadlines, "system"),
+    "customer_mail": t(_("客户来信"), ANY_STATUS, {r.ADMIN}, a.customer_mail, "system"),
 }
 
 # Actions that record their own event when the case is created, not through perform.

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from kesu.cases.errors import DomainError
@@ -113,27 +113,12 @@ def _attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
 
 
 def append_mail_event(case: Case, *, actor, payload: dict) -> CaseEvent:
-    """Add a `customer_mail` event to a case's timeline (status unchanged; version bumped under lock).
+    """Add the customer's mail to the case's timeline through the transition service (status unchanged)."""
+    from kesu.cases.services import perform
 
-    The transition table has no system action for an incoming customer message yet, so this keeps
-    the event invariants itself: row lock, seq = version + 1, version = number of events.
-    """
-    with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        locked.version += 1
-        Case.objects.filter(pk=locked.pk).update(version=locked.version, updated_at=timezone.now())
-        event = CaseEvent.objects.create(
-            case=locked,
-            seq=locked.version,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
-            action=MAIL_EVENT,
-            from_status=locked.status,
-            to_status=locked.status,
-            created_at=timezone.now(),
-            payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)),
-        )
-    case.version = locked.version
-    return event
+    mail_user = getattr(actor, "username", None) if getattr(actor, "is_authenticated", False) else None
+    data = json.loads(json.dumps({**payload, "received_by": mail_user}, ensure_ascii=False, default=str))
+    return perform(case, MAIL_EVENT, None, **data)
 
 
 def _store_attachments(case: Case, actor, files: list[tuple[str, bytes]], result: MailResult) -> None:
