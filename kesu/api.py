@@ -26,6 +26,7 @@ from kesu.insight.api import router as insight_router
 from kesu.intake.api import router as intake_router
 from kesu.org.api import router as org_router
 from kesu.org.auth import API_AUTH
+from kesu.org.trust_api import router as trust_router
 from kesu.policy.api import router as policy_router
 from kesu.sla.api import router as sla_router
 
@@ -92,6 +93,7 @@ api.add_router("/sla", sla_router)
 api.add_router("/intake", intake_router)
 api.add_router("/analytics", analytics_router)
 api.add_router("/insight", insight_router)
+api.add_router("/trust", trust_router)  # reveal of masked personal data, audit log, TOTP (issue 8)
 
 
 # --- errors ---------------------------------------------------------------------------------------

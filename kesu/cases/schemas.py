@@ -15,7 +15,6 @@ from pydantic import ConfigDict, Field
 
 from kesu.cases.models import Case, CaseEvent, Kind, Level, RemedyType
 from kesu.org import roles
-from kesu.org.selectors import user_roles
 
 Text = str
 UserRef = int | str  # a user id or a username
@@ -420,7 +419,11 @@ PII_ROLES = frozenset(
 
 
 def may_see_pii(user) -> bool:
-    return bool(user_roles(user) & PII_ROLES)
+    # One rule for the API, the web UI and exports (kesu.cases.pii, issue 8): archivists, analysts and
+    # administrators see masked values and reveal a field with a reason (kesu.org.privacy, audited).
+    from kesu.cases.pii import can_see_pii
+
+    return can_see_pii(user)
 
 
 def mask_phone(phone: str) -> str:
@@ -451,11 +454,13 @@ def present_customer(case: Case, viewer) -> dict[str, Any] | None:
     if customer is None:
         return None
     masked = not may_see_pii(viewer)
+    from kesu.cases.pii import mask_address, mask_email
+
     return {
         "name": customer.name,
         "phone": mask_phone(customer.phone) if masked else customer.phone,
-        "email": customer.email,
-        "address": customer.address,
+        "email": mask_email(customer.email) if masked else customer.email,
+        "address": mask_address(customer.address) if masked else customer.address,
         "id_number": mask_id(customer.id_number) if masked else customer.id_number,
         "policy_no": customer.policy_no,
         "account_no": customer.account_no,

@@ -169,6 +169,12 @@ def start_totp_enrolment(user) -> tuple[TotpDevice, str]:
     """A new (unconfirmed) secret and its otpauth:// URI for the authenticator app."""
     import pyotp
 
+    from kesu.cases.errors import Conflict
+
+    if TotpDevice.objects.filter(user=user, confirmed=True).exists():
+        # Replacing a confirmed authenticator would switch the second factor off; an administrator
+        # deletes the old device (admin) after checking the person's identity.
+        raise Conflict("已绑定动态口令；如需更换请联系系统管理员", code="totp_already_enrolled")
     device, _created = TotpDevice.objects.update_or_create(
         user=user, defaults={"secret": pyotp.random_base32(), "confirmed": False, "last_used_step": 0}
     )

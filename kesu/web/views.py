@@ -218,11 +218,13 @@ def _customer(case, user) -> dict | None:
             "account_no": c.account_no,
         }
     masked = not may_see_pii(user)
+    from kesu.cases.pii import mask_address, mask_email
+
     return {
         "name": c.name,
         "phone": mask_phone(c.phone) if masked else c.phone,
-        "email": c.email,
-        "address": c.address,
+        "email": mask_email(c.email) if masked else c.email,
+        "address": mask_address(c.address) if masked else c.address,
         "id_number": mask_id(c.id_number) if masked else c.id_number,
         "policy_no": c.policy_no,
         "account_no": c.account_no,
