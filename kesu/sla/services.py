@@ -146,8 +146,13 @@ def escalation_time(stage: StageDeadline, grace_hours: float, cal: WorkCalendar)
 
 
 def after_case_event(case, event, rules) -> None:
-    """Recompute the case's deadlines after an event. Runs inside `perform`'s transaction."""
-    if getattr(case, "is_imported", False) or event.action in NEUTRAL_ACTIONS:
+    """Recompute the case's deadlines after an event. Runs inside `perform`'s transaction.
+
+    Imported cases are included: the bulk importer writes their history without calling this (no
+    live deadlines or escalations for what happened in another system), but whatever is done to
+    them in Kesu afterwards runs on deadlines like any other case.
+    """
+    if event.action in NEUTRAL_ACTIONS:
         return
     now = event.created_at
     cal = calendar_for_case(case, rules)
@@ -265,6 +270,24 @@ def after_case_event(case, event, rules) -> None:
 
 
 # --- extension ----------------------------------------------------------------------------------
+
+
+def after_bulk_register(case_ids: list[int], rules) -> None:
+    """Deadlines for imported cases that are still open in Kesu (e.g. a call centre's open work orders).
+
+    Called by the bulk importer once per chunk, in its transaction. Cases imported as already
+    finished get none. Their registration event is replayed, so an open imported case has the same
+    stages as one registered at the desk, anchored at its original receipt time.
+    """
+    from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
+
+    registrations = {
+        e.case_id: e for e in CaseEvent.objects.filter(case_id__in=case_ids, seq=1, action="register")
+    }
+    for case in Case.objects.filter(pk__in=case_ids, status__in=OPEN_STATUSES).iterator(chunk_size=500):
+        event = registrations.get(case.pk)
+        if event is not None:
+            after_case_event(case, event, rules)
 
 
 def apply_extension(ctx) -> dict[str, Any]:

@@ -39,6 +39,20 @@ def test_gbk_csv_imports_with_codes_mapped(org, tmp_path):
     assert event.seq == 1 and event.action == "register" and event.payload["imported"] is True
 
 
+def test_open_imported_work_orders_run_on_deadlines_from_their_receipt(org, tmp_path):
+    from kesu.sla.models import StageDeadline
+
+    path = write_csv(tmp_path / "open.csv", good_rows(2))
+    batch = services.run_import(crm_source(), path)
+    assert batch.state == "completed", batch.error
+    case = Case.objects.get(external_id="WO000001")
+    answer = StageDeadline.objects.get(case=case, stage="answer")
+    # Anchored at the original receipt (2 March 2026), not at the import: long overdue now.
+    assert answer.starts_at == case.received_at and case.due_at == answer.due_at
+    assert answer.due_at < parse_datetime("2026-03-10 00:00")
+    assert case.version == 1  # deadlines are not events
+
+
 def test_utf8_bom_csv_and_historical_closed_records(org, tmp_path):
     source = crm_source()
     path = tmp_path / "history.csv"
