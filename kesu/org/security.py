@@ -288,6 +288,7 @@ DEFAULT_CSP = (
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+INBOUND_PREFIXES = ("/api/v1/intake/webhook/",)
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 # The local Swagger UI of the API docs needs its own scripts and styles.
 DOCS_CSP = (
@@ -303,6 +304,10 @@ class TrustMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        limited = self._inbound_rate_limit(request)
+        if limited is not None:
+            self._headers(request, limited)
+            return limited
         self._idle_timeout(request)
         token = audit.current_request.set(request)
         try:
@@ -310,6 +315,31 @@ class TrustMiddleware:
         finally:
             audit.current_request.reset(token)
         self._headers(request, response)
+        return response
+
+    @staticmethod
+    def _inbound_rate_limit(request: HttpRequest) -> HttpResponse | None:
+        """Per-IP limit on the unauthenticated inbound API (call-centre webhooks): a flood from one
+        address is answered 429 before any signature check or database work."""
+        if request.method != "POST" or not request.path.startswith(INBOUND_PREFIXES):
+            return None
+        from kesu.web.ratelimit import client_ip, hit
+
+        limit, window = getattr(settings, "KESU_INBOUND_RATE_LIMIT", (300, 60))
+        if hit("inbound-ip", client_ip(request), limit=limit, window=window):
+            return None
+        from django.http import JsonResponse
+
+        response = JsonResponse(
+            {
+                "code": "rate_limited",
+                "message": "请求过于频繁，请稍后再试",
+                "details": {"retry_after": window},
+            },
+            status=429,
+            json_dumps_params={"ensure_ascii": False},
+        )
+        response["Retry-After"] = str(window)
         return response
 
     @staticmethod
