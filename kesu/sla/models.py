@@ -213,3 +213,20 @@ class WebhookAttempt(models.Model):
         verbose_name = _("Webhook 投递记录")
         verbose_name_plural = _("Webhook 投递记录")
         ordering = ["delivery", "number"]
+
+
+class ScheduledJob(models.Model):
+    """The next run of a periodic job (kesu.sla.schedule). Claimed under a row lock, so several
+    scheduler processes sharing one database never run a job twice."""
+
+    name = models.CharField(max_length=60, unique=True)
+    next_run_at = models.DateTimeField()
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("定时任务")
+        verbose_name_plural = _("定时任务")
+
+    def __str__(self) -> str:
+        return self.name

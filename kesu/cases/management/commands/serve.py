@@ -1,8 +1,10 @@
 """`kesu serve [--host 127.0.0.1] [--port 8000] [--no-worker]`: the embedded server for the demo.
 
 Runs Django's development server (static files included, no autoreload) and, unless told not to,
-the background task worker (`manage.py db_worker`) as a child process that stops with the server.
-For production, run a WSGI server (kesu.wsgi) and `kesu db_worker` under a process supervisor.
+the background task worker (`manage.py db_worker`) and the scheduler of periodic jobs (`kesu scheduler`:
+deadline sweep, surge checks, reports) as child processes that stop with the server.
+For production, run a WSGI server (kesu.wsgi), `kesu db_worker` and `kesu scheduler` under a process
+supervisor.
 """
 
 from __future__ import annotations
@@ -25,27 +27,36 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="do not start the task worker")
 
     def handle(self, *args, host: str, port: int, no_worker: bool, **options):
-        worker = None
+        children: list[subprocess.Popen] = []
         uses_db_tasks = "django_tasks_db" in settings.TASKS.get("default", {}).get("BACKEND", "")
         if not no_worker and uses_db_tasks:
-            manage = [sys.executable, "-m", "django", "db_worker"]
             env = {
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "kesu.settings"),
             }
-            log_path = settings.VAR_DIR / "worker.log"
-            log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the worker
-            worker = subprocess.Popen(
-                manage, env=env, cwd=str(settings.BASE_DIR), stdout=log, stderr=subprocess.STDOUT
-            )
-            self.stdout.write(f"任务进程 task worker: pid {worker.pid}, log {log_path}")
+            for command, label in (
+                ("db_worker", "任务进程 task worker"),
+                ("scheduler", "定时任务 scheduler"),
+            ):
+                log_path = settings.VAR_DIR / f"{command}.log"
+                log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the child
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "django", command],
+                    env=env,
+                    cwd=str(settings.BASE_DIR),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                children.append(child)
+                self.stdout.write(f"{label}: pid {child.pid}, log {log_path}")
         self.stdout.write(self.style.SUCCESS(f"Kesu 客诉: http://{host}:{port}/  (Ctrl-C 停止)"))
         try:
             call_command("runserver", f"{host}:{port}", use_reloader=False, insecure_serving=True)
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+                    try:
+                        child.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        child.kill()

@@ -1,0 +1,119 @@
+"""Periodic jobs: the deadline sweep, surge checks, forecasts, scheduled reports.
+
+The Django tasks framework runs tasks but has no clock of its own, so `kesu scheduler`
+(started by `kesu serve`, or run under a process supervisor beside `db_worker`) calls
+`run_due()` every few seconds. Each job's next run is a database row claimed under a
+row lock: several app servers sharing one PostgreSQL can each run a scheduler and every
+job still runs once per period. The jobs only enqueue tasks; the worker does the work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from kesu.sla.models import ScheduledJob
+
+logger = logging.getLogger("kesu.schedule")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    enqueue: Callable[[], object]
+    every: dt.timedelta | None = None  # run at this interval ...
+    daily_at: dt.time | None = None  # ... or once a day at this Asia/Shanghai time
+
+    def next_after(self, moment: dt.datetime) -> dt.datetime:
+        if self.every is not None:
+            return moment + self.every
+        local = moment.astimezone(SHANGHAI)
+        candidate = dt.datetime.combine(local.date(), self.daily_at, tzinfo=SHANGHAI)
+        if candidate <= local:
+            candidate += dt.timedelta(days=1)
+        return candidate
+
+    def first_run(self, now: dt.datetime) -> dt.datetime:
+        # Interval jobs start at once; daily jobs wait for their hour (no report burst at start-up).
+        return now if self.every is not None else self.next_after(now)
+
+
+def _sweep():
+    from kesu.sla.tasks import sweep_deadlines
+
+    return sweep_deadlines.enqueue()
+
+
+def _hourly_crisis_checks():
+    from kesu.insight.tasks import hourly_crisis_checks
+
+    return hourly_crisis_checks.enqueue()
+
+
+def _daily_insight():
+    from kesu.insight.tasks import daily_surge_checks, detect_group_complaints, volume_forecast
+
+    return [daily_surge_checks.enqueue(), detect_group_complaints.enqueue(), volume_forecast.enqueue()]
+
+
+def _train():
+    from kesu.insight.tasks import train_triage_model
+
+    return train_triage_model.enqueue()
+
+
+def _reports():
+    from kesu.analytics.tasks import run_report_schedule
+
+    # This scheduler owns the clock, so the task must not re-enqueue itself for tomorrow.
+    return run_report_schedule.enqueue(False)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("sla.sweep", _sweep, every=dt.timedelta(minutes=5)),
+    Job("insight.hourly_crisis_checks", _hourly_crisis_checks, every=dt.timedelta(hours=1)),
+    Job("insight.daily", _daily_insight, daily_at=dt.time(6, 10)),
+    Job("insight.train", _train, daily_at=dt.time(2, 0)),
+    Job("analytics.reports", _reports, daily_at=dt.time(6, 0)),
+)
+
+
+def run_due(now: dt.datetime | None = None, jobs: tuple[Job, ...] = JOBS) -> list[str]:
+    """Enqueue every job whose time has come; returns the names of the jobs run."""
+    now = now or timezone.now()
+    ran = []
+    for job in jobs:
+        if _claim(job, now):
+            try:
+                job.enqueue()
+                result = "enqueued"
+                ran.append(job.name)
+            except Exception as exc:  # one broken job must not stop the others
+                logger.exception("scheduled job %s failed", job.name)
+                result = f"failed: {exc}"[:300]
+            ScheduledJob.objects.filter(name=job.name).update(last_result=result)
+    return ran
+
+
+def _claim(job: Job, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        row = ScheduledJob.objects.select_for_update().filter(name=job.name).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    row = ScheduledJob.objects.create(name=job.name, next_run_at=job.first_run(now))
+            except IntegrityError:  # another scheduler created it at the same moment
+                return False
+        if row.next_run_at > now:
+            return False
+        row.last_run_at = now
+        row.next_run_at = job.next_after(now)
+        row.save(update_fields=["last_run_at", "next_run_at"])
+        return True
