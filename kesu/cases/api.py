@@ -123,7 +123,7 @@ def list_cases(
     kind: list[str] | None = Query(None),
     channel: list[str] | None = Query(None),
     department: str | None = Query(None, description="责任部门编码（含下级）"),
-    handler: int | None = Query(None, description="经办人用户 ID"),
+    handler: int | None = Query(None, ge=1, le=2**63 - 1, description="经办人用户 ID"),
     category: str | None = Query(None, description="分类编码（含下级）"),
     received_from: dt.datetime | None = Query(None),
     received_to: dt.datetime | None = Query(None),
