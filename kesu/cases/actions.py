@@ -146,6 +146,12 @@ def accept(ctx: ActionContext) -> Outcome:
     case.is_valid = True
     payload.update({"kind": kind, "category": case.category.code if case.category else None})
     payload.update(apply_grading(ctx))
+    if case.category is not None and ctx.actor is not None:
+        # The person's choice against the triage suggestion: the text model's feedback signal.
+        from kesu.insight.services import record_choice
+
+        feedback = record_choice(case, case.category.code, ctx.actor)
+        payload["suggested_category"] = feedback.suggested or None
     return Outcome(Status.ACCEPTED, payload, public=True)
 
 

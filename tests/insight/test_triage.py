@@ -115,3 +115,17 @@ def test_level_hint_reads_warning_words():
 def test_suggest_without_any_policy_taxonomy_is_not_sure():
     s = services.suggest("任何内容")
     assert not s.sure and s.source == "keywords"
+
+
+def test_accepting_a_case_records_the_persons_choice_against_the_suggestion(org):
+    from kesu.cases.services import perform
+    from kesu.insight.models import TriageFeedback
+    from tests import factories
+
+    case = factories.make_case(org.intake, category=None, description="客服态度恶劣，不耐烦，还辱骂我")
+    perform(case, "accept", org.intake, category="service.attitude")
+    feedback = TriageFeedback.objects.get(case=case)
+    assert feedback.chosen == "service.attitude" and feedback.actor == org.intake
+    # Cold start: the policy's keywords (态度, 恶劣, 辱骂) suggested the same category.
+    assert feedback.suggested == "service.attitude" and feedback.accepted
+    assert case.events.get(action="accept").payload["suggested_category"] == "service.attitude"
