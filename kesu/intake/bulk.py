@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -171,6 +170,16 @@ def _column_template(model) -> tuple[list[str], dict[str, Any]]:
     return columns, defaults
 
 
+def _jd(cache: dict[Any, str], value: Any) -> str:
+    """`json.dumps(value)` for the few distinct codes of an import, cached (bounded)."""
+    hit = cache.get(value)
+    if hit is None:
+        hit = json.dumps(value, ensure_ascii=False, default=str)
+        if len(cache) < 10000:
+            cache[value] = hit
+    return hit
+
+
 # --- the writer ----------------------------------------------------------------------------------
 
 
@@ -204,6 +213,8 @@ class BulkWriter:
         self.event_columns = [f.column for f in CaseEvent._meta.concrete_fields if f.column != "id"]
         self.to_db_dt = _dt_converter()
         self._grade_memo: dict[tuple, tuple[str, list[dict], str]] = {}
+        self._json_cache: dict[Any, str] = {}
+        self._closing_memo: dict[tuple, str] = {}
 
     # -- grading --
 
@@ -482,15 +493,90 @@ class BulkWriter:
         pg = _is_pg()
         now_db = to_db(self.now)
         cols = self.case_columns
-        defaults = self.case_defaults
+        # One template row per chunk; per record only the positions that vary are set.
+        at = {c: i for i, c in enumerate(cols)}
+        template = [self.case_defaults[c] for c in cols]
+        for name, value in (
+            ("client_key", None),
+            ("external_source", self.source),
+            ("created_by_id", self.actor_id),
+            ("policy_id", self.policy_id),
+            ("is_imported", True),
+            ("updated_at", now_db),
+        ):
+            template[at[name]] = value
+        i_id, i_number, i_customer, i_channel = at["id"], at["number"], at["customer_id"], at["channel_id"]
+        i_ext, i_received, i_registered, i_kind = (
+            at["external_id"],
+            at["received_at"],
+            at["registered_at"],
+            at["kind"],
+        )
+        plain = [
+            (at[n], n)
+            for n in (
+                "category_id",
+                "business_type",
+                "subject",
+                "description",
+                "demands",
+                "people_count",
+                "subject_no",
+                "product",
+                "region",
+                "branch_id",
+                "department_id",
+            )
+        ]
+        i_amount = at["claimed_amount"]
+        i_flags = [(at[f"flag_{f}"], f) for f in ("injury", "safety", "media", "lawyer")]
+        i_level, i_reasons, i_overridden = at["level"], at["level_reasons"], at["level_overridden"]
+        i_status, i_version, i_repeat, i_repeat_of = (
+            at["status"],
+            at["version"],
+            at["repeat_count"],
+            at["repeat_of_id"],
+        )
+        i_confidential = at["is_confidential"]
+        closing_cols = [
+            at[n]
+            for n in (
+                "closed_at",
+                "replied_at",
+                "last_contact_at",
+                "closing_criterion",
+                "invalid_reason",
+                "is_valid",
+                "satisfaction",
+            )
+        ]
+        # JSON of the event payloads from cached fragments (the same few codes recur on every row).
+        js = self._json_cache
+        import_head = f'"imported": true, "import": {{"source": {_jd(js, self.source)}, "batch": {_jd(js, self.batch_id)}, "row": '
+        closing_memo = self._closing_memo
+        ev_template = (None, 1, self.actor_id, "register", "", Status.REGISTERED, None, None, True)
+        ecols = self.event_columns
+        assert ecols == [
+            "case_id",
+            "seq",
+            "actor_id",
+            "action",
+            "from_status",
+            "to_status",
+            "created_at",
+            "payload",
+            "is_public",
+        ], ecols
         case_rows, event_rows, open_ids = [], [], []
+        window = self.window
         for rec, cid, pk, day in zip(records, customer_ids, case_ids, days, strict=True):
             number = next(numbers[day])
             received_db = to_db(rec.received_at)
+            registered_db = received_db if rec.registered_at is rec.received_at else to_db(rec.registered_at)
             # Earlier complaints of the same person on the same matter within the window.
             count, latest = 0, None
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS:
-                t, lo = received_db, to_db(rec.received_at - self.window)
+                t, lo = received_db, to_db(rec.received_at - window)
                 for other in person.get(cid, (cid,)):
                     for received, subject_no, category_id, num, other_pk in hist.get(other, ()):
                         if not (lo <= received < t):
@@ -510,120 +596,112 @@ class BulkWriter:
                 reasons = [{"rule": "imported", "level": rec.level, "detail": "原系统等级"}, *reasons]
                 reasons_json = json.dumps(reasons, ensure_ascii=False)
             final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
-            values = dict(defaults)
-            values.update(
-                id=pk,
-                number=number,
-                client_key=None,
-                external_source=self.source,
-                external_id=rec.external_id,
-                customer_id=cid,
-                channel_id=rec.channel_id,
-                received_at=received_db,
-                registered_at=to_db(rec.registered_at),
-                kind=rec.kind,
-                category_id=rec.category_id,
-                business_type=rec.business_type,
-                subject=rec.subject,
-                description=rec.description,
-                demands=rec.demands,
-                claimed_amount=rec.claimed_amount
-                if pg or rec.claimed_amount is None
-                else str(rec.claimed_amount),
-                people_count=rec.people_count,
-                subject_no=rec.subject_no,
-                product=rec.product,
-                region=rec.region,
-                branch_id=rec.branch_id,
-                flag_injury="injury" in rec.flags,
-                flag_safety="safety" in rec.flags,
-                flag_media="media" in rec.flags,
-                flag_lawyer="lawyer" in rec.flags,
-                department_id=rec.department_id,
-                created_by_id=self.actor_id,
-                level=level,
-                level_reasons=reasons_json,
-                level_overridden=overridden,
-                status=final,
-                version=2 if final != Status.REGISTERED else 1,
-                policy_id=self.policy_id,
-                repeat_count=repeat_count,
-                repeat_of_id=latest[2] if latest else None,
-                is_imported=True,
-                is_confidential=rec.kind == Kind.REPORT,
-                updated_at=now_db,
-            )
+            row = template.copy()
+            row[i_id] = pk
+            row[i_number] = number
+            row[i_ext] = rec.external_id
+            row[i_customer] = cid
+            row[i_channel] = rec.channel_id
+            row[i_received] = received_db
+            row[i_registered] = registered_db
+            row[i_kind] = rec.kind
+            for i, n in plain:
+                row[i] = getattr(rec, n)
+            amount = rec.claimed_amount
+            row[i_amount] = amount if pg or amount is None else str(amount)
+            flags = rec.flags
+            for i, f in i_flags:
+                row[i] = f in flags
+            row[i_level] = level
+            row[i_reasons] = reasons_json
+            row[i_overridden] = overridden
+            row[i_status] = final
+            row[i_repeat] = repeat_count
+            row[i_repeat_of] = latest[2] if latest else None
+            row[i_confidential] = rec.kind == Kind.REPORT
             if final != Status.REGISTERED:
-                values.update(
-                    closed_at=to_db(rec.closed_at),
-                    replied_at=to_db(rec.replied_at),
-                    last_contact_at=to_db(rec.replied_at or rec.closed_at),
-                    closing_criterion=rec.closing_criterion,
-                    invalid_reason=rec.invalid_reason,
-                    is_valid=final != Status.INVALID,
-                    satisfaction=rec.satisfaction,
+                row[i_version] = 2
+                closed_db = to_db(rec.closed_at)
+                replied_db = (
+                    None
+                    if rec.replied_at is None
+                    else closed_db
+                    if rec.replied_at is rec.closed_at
+                    else to_db(rec.replied_at)
                 )
+                for i, value in zip(
+                    closing_cols,
+                    (
+                        closed_db,
+                        replied_db,
+                        replied_db or closed_db,
+                        rec.closing_criterion,
+                        rec.invalid_reason,
+                        final != Status.INVALID,
+                        rec.satisfaction,
+                    ),
+                    strict=True,
+                ):
+                    row[i] = value
             else:
+                row[i_version] = 1
                 open_ids.append(pk)
-            case_rows.append(values)
-            register_payload = {
-                "channel": rec.channel_code,
-                "kind": rec.kind,
-                "level": level,
-                "level_reasons": reasons,
-                "repeat_of": latest[1] if latest else None,
-                "repeat_count": repeat_count,
-                "imported": True,
-                "import": {"source": self.source, "batch": self.batch_id, "row": rec.row},
-            }
-            if rec.extra:
-                register_payload["extra"] = rec.extra
-            event_rows.append(
-                {
-                    "case_id": pk,
-                    "seq": 1,
-                    "actor_id": self.actor_id,
-                    "action": "register",
-                    "from_status": "",
-                    "to_status": Status.REGISTERED,
-                    "created_at": to_db(rec.registered_at),
-                    "payload": json.dumps(register_payload, ensure_ascii=False, default=str),
-                    "is_public": True,
-                }
+            case_rows.append(row)
+            payload = (
+                f'{{"channel": {_jd(js, rec.channel_code)}, "kind": {_jd(js, rec.kind)}, '
+                f'"level": {_jd(js, level)}, "level_reasons": {reasons_json}, '
+                f'"repeat_of": {_jd(js, latest[1]) if latest else "null"}, "repeat_count": {repeat_count}, '
+                f"{import_head}{rec.row}}}"
             )
+            if rec.extra:
+                payload += ', "extra": ' + json.dumps(rec.extra, ensure_ascii=False, default=str)
+            ev = list(ev_template)
+            ev[0], ev[6], ev[7] = pk, registered_db, payload + "}"
+            event_rows.append(ev)
             if final != Status.REGISTERED:
-                closing = {"imported": True, "original_status": rec.status}
-                if rec.closing_criterion:
-                    closing["criterion"] = rec.closing_criterion
-                if rec.invalid_reason:
-                    closing["reason"] = rec.invalid_reason
-                if rec.outcome_text:
-                    closing["outcome"] = rec.outcome_text
-                if rec.satisfaction is not None:
-                    closing["satisfaction"] = rec.satisfaction
+                key = (
+                    final,
+                    rec.status,
+                    rec.closing_criterion,
+                    rec.invalid_reason,
+                    rec.outcome_text,
+                    rec.satisfaction,
+                )
+                closing_json = closing_memo.get(key)
+                if closing_json is None:
+                    closing = {"imported": True, "original_status": rec.status}
+                    if rec.closing_criterion:
+                        closing["criterion"] = rec.closing_criterion
+                    if rec.invalid_reason:
+                        closing["reason"] = rec.invalid_reason
+                    if rec.outcome_text:
+                        closing["outcome"] = rec.outcome_text
+                    if rec.satisfaction is not None:
+                        closing["satisfaction"] = rec.satisfaction
+                    closing_json = json.dumps(closing, ensure_ascii=False)
+                    if len(closing_memo) < 10000:
+                        closing_memo[key] = closing_json
                 event_rows.append(
-                    {
-                        "case_id": pk,
-                        "seq": 2,
-                        "actor_id": self.actor_id,
-                        "action": FINAL_ACTION[final],
-                        "from_status": Status.REGISTERED,
-                        "to_status": final,
-                        "created_at": to_db(rec.closed_at),
-                        "payload": json.dumps(closing, ensure_ascii=False),
-                        "is_public": True,
-                    }
+                    (
+                        pk,
+                        2,
+                        self.actor_id,
+                        FINAL_ACTION[final],
+                        Status.REGISTERED,
+                        final,
+                        closed_db,
+                        closing_json,
+                        True,
+                    )
                 )
             # Later rows of this chunk count this one as an earlier complaint.
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS and final != Status.INVALID:
                 hist.setdefault(cid, []).append((received_db, rec.subject_no, rec.category_id, number, pk))
             result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
 
-        getters = [operator.itemgetter(*cols)]
-        insert_rows(Case, cols, [getters[0](v) for v in case_rows])
-        ecols = self.event_columns
-        pick = operator.itemgetter(*ecols)
-        insert_rows(CaseEvent, ecols, [pick(e) for e in event_rows])
+        insert_rows(Case, cols, case_rows)
+        del case_rows
+        insert_rows(CaseEvent, ecols, event_rows)
         if open_ids and self.run_sla:
             self._after_open_cases(open_ids)
 

@@ -198,6 +198,7 @@ class RowMapper:
             self.invalidity[c["code"]] = c["code"]
             self.invalidity[c.get("name", c["code"])] = c["code"]
         self.flag_words = {w: f for f, words in FLAG_WORDS.items() for w in words}
+        self._dt_cache: dict[str, dt.datetime | None] = {}
         # (field, column index or None, default) for every field, resolved once.
         self._slots = [(name, self.columns.get(name), self.defaults.get(name, "")) for name in FIELDS]
         # (field, column index, header) for the plain text fields, resolved once.
@@ -206,6 +207,18 @@ class RowMapper:
             for f in ("subject", "demands", "subject_no", "product", "region", "business_type")
             if f in self.columns
         ]
+
+    def _datetime(self, raw: Any) -> dt.datetime | None:
+        """`parse_datetime` with a cache per distinct text (exports repeat the same times a lot)."""
+        if not isinstance(raw, str):
+            return parse_datetime(raw)
+        cache = self._dt_cache
+        hit = cache.get(raw, cache)
+        if hit is cache:
+            if len(cache) >= 200_000:  # bounded: memory stays flat with file size
+                cache.clear()
+            hit = cache[raw] = parse_datetime(raw)
+        return hit
 
     def header_of(self, name: str) -> str:
         idx = self.columns.get(name)
@@ -247,7 +260,7 @@ class RowMapper:
             problems.append((self.header_of("external_id"), external_id[:50], "外部编号超过 100 字"))
 
         raw = v["received_at"]
-        received_at = parse_datetime(raw)
+        received_at = self._datetime(raw)
         if received_at is None:
             problems.append(
                 (
@@ -262,7 +275,7 @@ class RowMapper:
         registered_at = received_at
         raw = v["registered_at"]
         if raw not in ("", None):
-            registered_at = parse_datetime(raw)
+            registered_at = self._datetime(raw)
             if registered_at is None:
                 problems.append((self.header_of("registered_at"), cell_text(raw), "无法识别的日期时间"))
 
@@ -357,7 +370,7 @@ class RowMapper:
         outcome = cell_text(v["outcome"])
         if status in FINISHED:
             raw = v["closed_at"]
-            closed_at = parse_datetime(raw)
+            closed_at = self._datetime(raw)
             if closed_at is None:
                 problems.append(
                     (
@@ -370,7 +383,7 @@ class RowMapper:
                 problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间早于接收时间"))
             raw = v["replied_at"]
             if raw not in ("", None):
-                replied_at = parse_datetime(raw)
+                replied_at = self._datetime(raw)
                 if replied_at is None:
                     problems.append((self.header_of("replied_at"), cell_text(raw), "无法识别的日期时间"))
             if status == "closed":
