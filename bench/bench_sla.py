@@ -1,15 +1,16 @@
 """Deadline engine benchmarks: deadline computations per second, and a sweep over 1M cases (100k open).
 
-    .venv/bin/python bench/bench_sla.py                  # 1M cases / 100k open (SQLite; PostgreSQL with KESU_PG_URL)
-    BENCH_SCALE=small .venv/bin/python bench/bench_sla.py  # 20k cases / 2k open, quick
-    scripts/pg_cluster.sh .venv/bin/python bench/bench_sla.py   # also on a throwaway PostgreSQL
+    .venv/bin/python bench/bench_sla.py --db sqlite                    # 1M cases / 100k open
+    scripts/pg_cluster.sh .venv/bin/python bench/bench_sla.py --db postgresql
+    BENCH_SCALE=small .venv/bin/python bench/bench_sla.py --db sqlite  # 20k cases / 2k open, quick
 
-Data are bulk-generated (cases, one stage-deadline row per case: open cases an open answer deadline
-computed with the real calendar, finished cases a met one); 1 % of the open deadlines are past due and
-2 % inside their warning window at sweep time. Each sweep runs in a fresh subprocess, so its peak memory
-(ru_maxrss) is the sweep's own. Measured: a backlog sweep (warnings, breaches, escalation events through
-`perform`, accountability), then the same sweep again (idempotent: nothing to do; the steady-state cost).
-Writes `bench/results/sla.json`.
+The data set is the shared one of bench/dataset.py (built once per database, then copied): cases over
+two years with their timelines and one answer-stage deadline each (open cases: computed with the real
+working-day calendar; at NOW about 1 % past due and a few % inside the warning window; finished: met).
+Each sweep runs in a fresh subprocess, so its peak memory (ru_maxrss) is the sweep's own. Measured: the
+backlog sweep (every warning and breach due so far: notifications, escalation events through `perform`,
+accountability), the same sweep again (idempotent: nothing to do), and a routine sweep 15 minutes later.
+Writes bench/results/sla-<db>.json.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,13 +30,17 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import BenchContext, bench_main, log, size  # noqa: E402
+from dataset import NOW  # noqa: E402
+
 SMALL = os.environ.get("BENCH_SCALE") == "small"
-CASES, OPEN = (20_000, 2_000) if SMALL else (1_000_000, 100_000)
-NOW = "2026-11-23T10:00:00+08:00"
 
 
 def _django(db_url: str) -> None:
     os.environ["KESU_DATABASE_URL"] = db_url
+    os.environ.setdefault("KESU_LOG_LEVEL", "ERROR")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kesu.settings")
     import django
 
@@ -75,110 +79,28 @@ def bench_deadlines(n: int) -> dict:
     return out
 
 
-# --- data generation (subprocess) ---------------------------------------------------------------------
-
-
-def generate(db_url: str, cases: int, open_cases: int) -> dict:
+def run_sweep(db_url: str, at: str) -> dict:
     _django(db_url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from kesu.cases.models import Case
-    from kesu.policy.models import Channel, Policy
-    from kesu.policy.selectors import active_rules
-    from kesu.policy.services import load_preset
-    from kesu.sla.calendar import get_calendar, parse_instant
-    from kesu.sla.models import StageDeadline
-    from kesu.sla.services import next_check
-    from tests import factories
-
-    t0 = time.perf_counter()
-    factories.org()
-    if not Policy.objects.exists():
-        load_preset("general")
-    rules = active_rules()
-    policy = Policy.objects.get(is_active=True) if hasattr(Policy, "is_active") else Policy.objects.first()
-    channel = Channel.objects.get(code="phone")
-    cal = get_calendar(None, rules)
-    now = parse_instant(NOW)
-    rnd = random.Random(7)
-    due_cache: dict = {}
-    chunk = 5000
-    made = 0
-    while made < cases:
-        n = min(chunk, cases - made)
-        batch = []
-        for i in range(made, made + n):
-            is_open = i % (cases // open_cases) == 0
-            if is_open:
-                r = rnd.random()
-                # 1 % past due, 2 % in the warning window, the rest running
-                days_ago = 12 if r < 0.01 else (3 if r < 0.03 else rnd.choice([0, 1]))
-                received = now - dt.timedelta(days=days_ago, minutes=rnd.randrange(0, 600))
-                status = "investigating"
-            else:
-                received = now - dt.timedelta(days=rnd.randrange(20, 730), minutes=rnd.randrange(0, 1440))
-                status = "closed"
-            batch.append(
-                Case(
-                    number=f"B{i:09d}",
-                    channel=channel,
-                    policy=policy,
-                    received_at=received,
-                    description="基准测试案件",
-                    status=status,
-                    kind="complaint",
-                )
-            )
-        Case.objects.bulk_create(batch, batch_size=chunk)
-        ids = dict(Case.objects.filter(number__in=[c.number for c in batch]).values_list("number", "pk"))
-        rows = []
-        for c in batch:
-            key = c.received_at.replace(second=0, microsecond=0)
-            if key not in due_cache:
-                d = cal.add_working_days(c.received_at, 3).due
-                due_cache[key] = (d, cal.warn_at("working_days", c.received_at, d, 0.8))
-            due, warn = due_cache[key]
-            s = StageDeadline(
-                case_id=ids[c.number],
-                stage="answer",
-                starts_at=c.received_at,
-                amount=3,
-                unit="working_days",
-                base_due_at=due,
-                due_at=due,
-                warn_at=warn,
-                state="open" if c.status != "closed" else "met",
-                met_at=None if c.status != "closed" else due - dt.timedelta(days=1),
-            )
-            s.next_check_at = next_check(s, rules, cal)
-            rows.append(s)
-        StageDeadline.objects.bulk_create(rows, batch_size=chunk)
-        made += n
-    return {"cases": cases, "open": open_cases, "generate_seconds": round(time.perf_counter() - t0, 1)}
-
-
-def run_sweep(db_url: str) -> dict:
-    _django(db_url)
-    from kesu.sla.calendar import parse_instant
     from kesu.sla.sweeper import sweep
 
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
-    r = sweep(parse_instant(NOW))
+    r = sweep(dt.datetime.fromisoformat(at))
     seconds = time.perf_counter() - t
     return {
         "seconds": round(seconds, 3),
+        "rss_before_sweep_mb": round(rss_before, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **{k: v for k, v in r.as_dict().items() if k != "errors"},
         "errors": len(r.errors),
     }
 
 
-def _sub(phase: str, db_url: str) -> dict:
+def _sub(phase: str, db_url: str, *extra: str) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, db_url],
+        [sys.executable, __file__, "--phase", phase, db_url, *extra],
         check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env={**os.environ, "KESU_TASKS_BACKEND": "django_tasks.backends.dummy.DummyBackend"},
@@ -186,46 +108,80 @@ def _sub(phase: str, db_url: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_db(name: str, db_url: str) -> dict:
-    gen = _sub("generate", db_url)
-    first = _sub("sweep", db_url)
-    second = _sub("sweep", db_url)
-    return {"database": name, **gen, "backlog_sweep": first, "repeat_sweep": second}
+def _state_counts() -> dict:
+    from django.db.models import Count, Q
+
+    from kesu.sla.models import StageDeadline
+
+    now = NOW
+    return StageDeadline.objects.filter(state="open").aggregate(
+        open=Count("pk"),
+        due_for_check=Count("pk", filter=Q(next_check_at__lte=now)),
+        past_due=Count("pk", filter=Q(due_at__lt=now)),
+        in_warning=Count("pk", filter=Q(warn_at__lte=now, due_at__gte=now)),
+        warned=Count("pk", filter=Q(warned_at__isnull=False)),
+        breached=Count("pk", filter=Q(breached_at__isnull=False)),
+    )
 
 
-def _pg_database(base_url: str) -> str:
-    import psycopg
+def run(ctx: BenchContext) -> dict:
+    from django.db import connection
 
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS kesu_bench_sla")
-        conn.execute("CREATE DATABASE kesu_bench_sla")
-    return base_url.rsplit("/", 1)[0] + "/kesu_bench_sla"
+    from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
+
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    n = 2_000 if SMALL else 20_000
+    log(f"deadline computations ({n} starts x 5 runs per unit)")
+    computations = bench_deadlines(n)
+    log(json.dumps(computations, ensure_ascii=False))
+    before = _state_counts()
+    log(f"open deadlines before the sweep: {before}")
+    connection.close()
+    results: dict = {"deadline_computations": computations, "open_deadlines_before": before}
+    for label, at in (
+        ("backlog_sweep", NOW),
+        ("repeat_sweep", NOW),
+        ("next_sweep_15_min_later", NOW + dt.timedelta(minutes=15)),
+    ):
+        log(f"{label} at {at.isoformat()} (fresh process)")
+        results[label] = _sub("sweep", ctx.url, at.isoformat())
+        log(f"{label}: {results[label]}")
+    results["open_deadlines_after"] = _state_counts()
+    results["load_average_at_start"] = load_start
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return {
+        "sizes": {
+            "cases": Case.objects.count(),
+            "open_cases": Case.objects.filter(status__in=OPEN_STATUSES).count(),
+            "case_events": CaseEvent.objects.count(),
+            "dataset": ctx.dataset,
+        },
+        "results": results,
+        "baseline": {"deadline_computations": computations.get("baseline timedelta")},
+        "notes": [
+            "Data: bench/dataset.py (raw SQL / COPY), one answer-stage deadline per case; open ones computed "
+            "with the working-day calendar; at NOW ~1 % past due and ~3-6 % inside the 80 % warning window.",
+            "backlog_sweep = the first sweep over data loaded without a sweeper: every warning and breach due "
+            "so far at once (escalations go through perform(); notifications to the inbox, e-mail and "
+            "webhooks are queued to the dummy task backend). repeat_sweep = the same instant again "
+            "(idempotent: nothing new). next_sweep_15_min_later = a routine periodic sweep.",
+            "Each sweep runs in a fresh process: peak_rss_mb is that process's ru_maxrss (Django loaded "
+            "included; rss_before_sweep_mb is the same process before sweeping).",
+            "deadline_computations: WorkCalendar.deadline() per second over random starts in 2024-2025.",
+        ],
+    }
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--phase":
-        phase, db_url = sys.argv[2], sys.argv[3]
-        result = generate(db_url, CASES, OPEN) if phase == "generate" else run_sweep(db_url)
-        print(json.dumps(result))
+        print(json.dumps(run_sweep(sys.argv[3], sys.argv[4])))
         return
-    result = {
-        "name": "sla",
-        "scale": "small" if SMALL else "full",
-        "deadline_computations": bench_deadlines(2_000 if SMALL else 20_000),
-        "sweeps": [],
-    }
-    print(json.dumps(result["deadline_computations"], ensure_ascii=False), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        result["sweeps"].append(bench_db("sqlite", f"sqlite:///{tmp}/bench_sla.sqlite3"))
-        print(json.dumps(result["sweeps"][-1]), flush=True)
-    pg = os.environ.get("KESU_PG_URL")
-    if pg:
-        result["sweeps"].append(bench_db("postgresql", _pg_database(pg)))
-        print(json.dumps(result["sweeps"][-1]), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "sla-small.json" if SMALL else "sla.json"
-    (RESULTS / name).write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"wrote bench/results/{name}")
+    bench_main(
+        "sla",
+        run,
+        description=__doc__,
+        dataset={"total": size(1_000_000, 20_000), "days": 730, "open_share": 0.1},
+    )
 
 
 if __name__ == "__main__":

@@ -132,9 +132,14 @@ def _fresh_pg_database(base_url: str, dbname: str) -> str:
     return urlunparse(parts._replace(path="/" + dbname))
 
 
-def setup_django(name: str, db: str) -> str:
-    """Point Django at a fresh database for benchmark `name`, set it up and migrate. Returns the URL."""
-    if db == "sqlite":
+def setup_django(name: str, db: str, url: str | None = None) -> str:
+    """Point Django at a fresh database for benchmark `name`, set it up and migrate. Returns the URL.
+
+    With `url`, that (already prepared) database is used instead of a fresh one.
+    """
+    if url is not None:
+        pass
+    elif db == "sqlite":
         SCRATCH_DIR.mkdir(parents=True, exist_ok=True)
         path = SCRATCH_DIR / f"{name}.sqlite3"
         for suffix in ("", "-wal", "-shm"):
@@ -245,6 +250,8 @@ class BenchContext:
     db: str
     url: str
     args: argparse.Namespace
+    # with bench_main(dataset=...): the shared data set's statistics (bench/dataset.py)
+    dataset: dict[str, Any] | None = None
 
 
 def bench_main(
@@ -253,10 +260,13 @@ def bench_main(
     *,
     description: str = "",
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+    dataset: dict[str, Any] | None = None,
 ) -> None:
     """Parse `--db`, set up Django on a fresh database, call `run(ctx)` and write its result.
 
     `run` returns {"sizes": {...}, "results": {...}, "baseline": {...}, "notes": ...}.
+    With `dataset={"total": n, ...}` the database is a copy of the shared synthetic data set
+    (`bench/dataset.py`: built once per database kind and parameters, then copied).
     """
     parser = argparse.ArgumentParser(description=description or f"benchmark {name}")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -264,10 +274,18 @@ def bench_main(
         add_arguments(parser)
     args = parser.parse_args()
     started = time.perf_counter()
-    url = setup_django(name, args.db)
+    info = None
+    if dataset is not None:
+        from dataset import prepare
+
+        log(f"{name}: preparing the data set {dataset} on {args.db}")
+        prepared, info = prepare(name, args.db, **dataset)
+        url = setup_django(name, args.db, prepared)
+    else:
+        url = setup_django(name, args.db)
     log(f"{name} on {args.db} (scale {SCALE})")
     try:
-        out = run(BenchContext(name=name, db=args.db, url=url, args=args))
+        out = run(BenchContext(name=name, db=args.db, url=url, args=args, dataset=info))
     except Exception:
         traceback.print_exc()
         raise SystemExit(1)
