@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kesu.analytics.selectors import DIMENSIONS, NONE, NONE_LABEL, StatFilters, _labels, case_queryset
 from kesu.analytics.worktime import percentile, working_hours
@@ -33,84 +34,107 @@ class KPI:
 
 
 KPIS: list[KPI] = [
-    KPI("volume", "投诉量", "统计期内接收（按接收时间）且符合筛选条件的案件数，含特殊结案。", "件", False),
+    KPI(
+        "volume",
+        gettext_noop("投诉量"),
+        gettext_noop("统计期内接收（按接收时间）且符合筛选条件的案件数，含特殊结案。"),
+        gettext_noop("件"),
+        False,
+    ),
     KPI(
         "registration_timeliness",
-        "登记及时率",
-        "按时登记的案件数 ÷ 有登记时限的案件数。时限来自规则（默认接收后 24 小时内录入系统）。",
+        gettext_noop("登记及时率"),
+        gettext_noop("按时登记的案件数 ÷ 有登记时限的案件数。时限来自规则（默认接收后 24 小时内录入系统）。"),
     ),
     KPI(
         "first_contact_timeliness",
-        "首次联系及时率",
-        "在首次联系时限内联系客户的案件数 ÷ 有首次联系时限的案件数（时限表中“首次联系”环节）。",
+        gettext_noop("首次联系及时率"),
+        gettext_noop("在首次联系时限内联系客户的案件数 ÷ 有首次联系时限的案件数（时限表中“首次联系”环节）。"),
     ),
     KPI(
         "resolution_timeliness",
-        "处理及时率",
-        "在答复时限内答复的案件数 ÷ 有答复时限的案件数（时限表中“答复”环节；按环节另列）。",
+        gettext_noop("处理及时率"),
+        gettext_noop("在答复时限内答复的案件数 ÷ 有答复时限的案件数（时限表中“答复”环节；按环节另列）。"),
     ),
     KPI(
         "closing_rate",
-        "办结率",
-        "已办结（结案、无效、当场答复、归档）的案件数 ÷ 案件数；特殊结案的案件不计入分子和分母。",
+        gettext_noop("办结率"),
+        gettext_noop(
+            "已办结（结案、无效、当场答复、归档）的案件数 ÷ 案件数；特殊结案的案件不计入分子和分母。"
+        ),
         flag="finished",
     ),
     KPI(
         "first_contact_resolution",
-        "一次解决率",
-        "办结后未被重新处理、也没有后续同一事项重复投诉的案件数 ÷ 已办结案件数（均不含特殊结案）。",
+        gettext_noop("一次解决率"),
+        gettext_noop(
+            "办结后未被重新处理、也没有后续同一事项重复投诉的案件数 ÷ 已办结案件数（均不含特殊结案）。"
+        ),
     ),
     KPI(
         "repeat_rate",
-        "重复投诉率",
-        "同一客户同一事项第二次及以上投诉的案件数 ÷ 案件数。",
+        gettext_noop("重复投诉率"),
+        gettext_noop("同一客户同一事项第二次及以上投诉的案件数 ÷ 案件数。"),
         higher_is_better=False,
         flag="repeat",
     ),
     KPI(
         "reopen_rate",
-        "重新处理率",
-        "结案后被重新处理（回访不满意或重新处理）至少一次的案件数 ÷ 曾经结案的案件数。",
+        gettext_noop("重新处理率"),
+        gettext_noop("结案后被重新处理（回访不满意或重新处理）至少一次的案件数 ÷ 曾经结案的案件数。"),
         higher_is_better=False,
         flag="reopened",
     ),
-    KPI("satisfaction_rate", "满意率", "回访结果为满意的回访次数 ÷ 回访次数（按案件所属部门归集）。"),
+    KPI(
+        "satisfaction_rate",
+        gettext_noop("满意率"),
+        gettext_noop("回访结果为满意的回访次数 ÷ 回访次数（按案件所属部门归集）。"),
+    ),
     KPI(
         "avg_close_hours",
-        "平均办结工作时长",
-        "已办结案件从接收到办结的工作时长（只计工作日，节假日和调休按工作日历）的平均值，单位小时。",
-        "小时",
+        gettext_noop("平均办结工作时长"),
+        gettext_noop(
+            "已办结案件从接收到办结的工作时长（只计工作日，节假日和调休按工作日历）的平均值，单位小时。"
+        ),
+        gettext_noop("小时"),
         False,
     ),
     KPI(
         "p90_close_hours",
-        "办结工作时长 P90",
-        "已办结案件工作时长的第 90 百分位（最近秩法），单位小时。",
-        "小时",
+        gettext_noop("办结工作时长 P90"),
+        gettext_noop("已办结案件工作时长的第 90 百分位（最近秩法），单位小时。"),
+        gettext_noop("小时"),
         False,
     ),
     KPI(
         "escalation_rate",
-        "升级率",
-        "因超时被升级（有“超时升级”事件）的案件数 ÷ 案件数。",
+        gettext_noop("升级率"),
+        gettext_noop("因超时被升级（有“超时升级”事件）的案件数 ÷ 案件数。"),
         higher_is_better=False,
         flag="escalated",
     ),
     KPI(
         "accountability_count",
-        "责任追究次数",
-        "统计期案件上已确认的责任追究记录数。",
-        "次",
+        gettext_noop("责任追究次数"),
+        gettext_noop("统计期案件上已确认的责任追究记录数。"),
+        gettext_noop("次"),
         False,
     ),
     KPI(
         "accountability_amount",
-        "责任追究金额",
-        "已确认的责任追究记录中责任人与直接上级罚款金额合计（元）。",
-        "元",
+        gettext_noop("责任追究金额"),
+        gettext_noop("已确认的责任追究记录中责任人与直接上级罚款金额合计（元）。"),
+        gettext_noop("元"),
         False,
     ),
-    KPI("overdue_open", "超时未办结", "当前未办结且已超过当前时限的案件数。", "件", False, flag="overdue"),
+    KPI(
+        "overdue_open",
+        gettext_noop("超时未办结"),
+        gettext_noop("当前未办结且已超过当前时限的案件数。"),
+        gettext_noop("件"),
+        False,
+        flag="overdue",
+    ),
 ]
 KPI_BY_CODE = {k.code: k for k in KPIS}
 

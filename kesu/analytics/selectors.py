@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth, TruncQuarter, TruncWeek, TruncYear
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
@@ -25,21 +26,21 @@ from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 
 NONE = "__none__"  # the parameter value meaning "not filled in"
-NONE_LABEL = "未填写"
+NONE_LABEL = gettext_noop("未填写")
 
 TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "quarter": TruncQuarter, "year": TruncYear}
 
 FLAGS = {
-    "open": "未办结",
-    "finished": "已办结",
-    "overdue": "超时未办结",
-    "repeat": "重复投诉",
-    "group": "群体投诉",
-    "crisis": "危机渠道",
-    "special": "特殊结案",
-    "reopened": "重新处理",
-    "major": "重大及以上",
-    "escalated": "已升级",
+    "open": gettext_noop("未办结"),
+    "finished": gettext_noop("已办结"),
+    "overdue": gettext_noop("超时未办结"),
+    "repeat": gettext_noop("重复投诉"),
+    "group": gettext_noop("群体投诉"),
+    "crisis": gettext_noop("危机渠道"),
+    "special": gettext_noop("特殊结案"),
+    "reopened": gettext_noop("重新处理"),
+    "major": gettext_noop("重大及以上"),
+    "escalated": gettext_noop("已升级"),
 }
 
 
@@ -235,18 +236,18 @@ class Dimension:
 
 
 DIMENSIONS: dict[str, Dimension] = {
-    "kind": Dimension("kind", "类型", "kind", "kind"),
-    "category": Dimension("category", "一级分类", "category__path", "category", 0),
-    "subcategory": Dimension("subcategory", "二级分类", "category__path", "category", 1),
-    "category3": Dimension("category3", "三级分类", "category__path", "category", 2),
-    "channel": Dimension("channel", "渠道", "channel__code", "channel"),
-    "level": Dimension("level", "等级", "level", "level"),
-    "status": Dimension("status", "状态", "status", "status"),
-    "department": Dimension("department", "责任部门", "department__code", "department"),
-    "branch": Dimension("branch", "机构", "branch__code", "branch"),
-    "region": Dimension("region", "地区", "region", "region"),
-    "product": Dimension("product", "产品", "product", "product"),
-    "handler": Dimension("handler", "经办人", "handler_id", "handler"),
+    "kind": Dimension("kind", gettext_noop("类型"), "kind", "kind"),
+    "category": Dimension("category", gettext_noop("一级分类"), "category__path", "category", 0),
+    "subcategory": Dimension("subcategory", gettext_noop("二级分类"), "category__path", "category", 1),
+    "category3": Dimension("category3", gettext_noop("三级分类"), "category__path", "category", 2),
+    "channel": Dimension("channel", gettext_noop("渠道"), "channel__code", "channel"),
+    "level": Dimension("level", gettext_noop("等级"), "level", "level"),
+    "status": Dimension("status", gettext_noop("状态"), "status", "status"),
+    "department": Dimension("department", gettext_noop("责任部门"), "department__code", "department"),
+    "branch": Dimension("branch", gettext_noop("机构"), "branch__code", "branch"),
+    "region": Dimension("region", gettext_noop("地区"), "region", "region"),
+    "product": Dimension("product", gettext_noop("产品"), "product", "product"),
+    "handler": Dimension("handler", gettext_noop("经办人"), "handler_id", "handler"),
 }
 
 

@@ -18,6 +18,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from kesu.analytics import kpis, reports, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
@@ -272,12 +273,12 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
 
 
 HOTSPOT_DIMS = [
-    ("category", "一级分类"),
-    ("subcategory", "问题（二级分类）"),
-    ("product", "产品"),
-    ("branch", "机构"),
-    ("region", "地区"),
-    ("channel", "渠道"),
+    ("category", gettext_noop("一级分类")),
+    ("subcategory", gettext_noop("问题（二级分类）")),
+    ("product", gettext_noop("产品")),
+    ("branch", gettext_noop("机构")),
+    ("region", gettext_noop("地区")),
+    ("channel", gettext_noop("渠道")),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import gettext
 
 from kesu.analytics.kpis import KPI_BY_CODE
 
@@ -32,7 +33,7 @@ def get(mapping, key):
 @register.filter
 def kpi_name(code: str) -> str:
     kpi = KPI_BY_CODE.get(code)
-    return kpi.name if kpi else code
+    return gettext(kpi.name) if kpi else code
 
 
 @register.filter
