@@ -231,6 +231,16 @@ def measure(db_url: str, csv_path: Path, mode: str, sample: int = 0) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        return out.stdout.strip()
+    except OSError:
+        return ""
+
+
 def main() -> None:
     small = os.environ.get("BENCH_SCALE") == "small"
     sizes = [10_000] if small else [100_000, 1_000_000]
@@ -245,6 +255,8 @@ def main() -> None:
         "sizes": sizes,
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": _git_commit(),
+        "targets": {"sqlite_1m_seconds": 120, "postgresql_1m_seconds": 60},
         "runs": [],
     }
     pg = PgCluster() if with_pg else None
@@ -255,7 +267,12 @@ def main() -> None:
             generate_csv(csv_path, n)
             targets = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
             for db, url in targets:
-                entry = {"rows": n, "database": db, "file_mb": round(csv_path.stat().st_size / 1e6, 1)}
+                entry = {
+                    "rows": n,
+                    "database": db,
+                    "file_mb": round(csv_path.stat().st_size / 1e6, 1),
+                    "load_average_before": [round(x, 2) for x in os.getloadavg()],
+                }
                 for mode in ("bulk", "naive"):
                     if db == "sqlite":
                         db_file = work / f"{mode}.sqlite3"
@@ -269,9 +286,11 @@ def main() -> None:
                         r["note"] = f"measured on the first {r['rows']} rows, rate extrapolated"
                     entry[mode] = r
                     print(
-                        f"{db:10} {n:>9} {mode:5} {r['rows_per_second']:>10} rows/s  {r['peak_rss_mb']} MB",
+                        f"{db:10} {n:>9} {mode:5} {r['rows_per_second']:>10} rows/s  {r['seconds']} s  "
+                        f"{r['peak_rss_mb']} MB  load {os.getloadavg()[0]:.2f}",
                         flush=True,
                     )
+                entry["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
                 entry["speedup"] = round(
                     entry["bulk"]["rows_per_second"] / entry["naive"]["rows_per_second"], 1
                 )

@@ -297,7 +297,11 @@ def after_bulk_register(case_ids: list[int], rules) -> None:
         existing.setdefault(s.case_id, {})[(s.stage, s.ref)] = s
     created: list[StageDeadline] = []
     dues: list[Any] = []
-    cases = Case.objects.filter(pk__in=case_ids, status__in=OPEN_STATUSES).select_related("channel")
+    cases = (
+        Case.objects.filter(pk__in=case_ids, status__in=OPEN_STATUSES)
+        .select_related("channel")
+        .defer("description", "demands", "subject", "level_reasons")  # long texts no deadline depends on
+    )
     for case in cases.iterator(chunk_size=2000):
         event = registrations.get(case.pk)
         if event is None or event.action in NEUTRAL_ACTIONS:
@@ -338,15 +342,17 @@ def _insert_stages(stages: list[StageDeadline]) -> None:
             convert.append(lambda v, f=f: f.get_db_prep_save(v, connection))
         else:
             convert.append(None)
+    names = [f.attname for f in fields]
+    converted = [(i, c) for i, c in enumerate(convert) if c is not None]
     rows = []
     for s in stages:
         s.created_at = s.updated_at = now
-        rows.append(
-            tuple(
-                getattr(s, f.attname) if c is None else c(getattr(s, f.attname))
-                for f, c in zip(fields, convert, strict=True)
-            )
-        )
+        values = [getattr(s, n) for n in names]
+        for i, c in converted:
+            v = values[i]
+            if v is not None:
+                values[i] = c(v)
+        rows.append(values)
     cols = ", ".join(f'"{f.column}"' for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cur:
