@@ -1,0 +1,376 @@
+"""Backup and restore: the database and the attachment files in one `.tar.gz`.
+
+`backup(out)` writes
+- `database.sqlite3` (SQLite: the online backup API, consistent while the server runs), or
+  `database.pgdump` (PostgreSQL: `pg_dump --format=custom` when `pg_dump` is installed), or
+  `database.json` (any database: `dumpdata`, the fallback),
+- `media/...` (attachments and other stored files),
+- `manifest.json`: counts of the key tables, checksums of every case and every event, the audit chain
+  head and the sha256 of every file.
+
+`restore(src, database_url=None)` puts the database into the target (the configured database, or
+`database_url`: a fresh SQLite file or an empty PostgreSQL database), extracts the files into the media
+directory, then recomputes counts and checksums from the restored database and refuses (raises) on
+any difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+
+FORMAT_VERSION = 1
+RESTORE_ALIAS = "kesu_restore"
+COUNTED_TABLES = (
+    "cases_case",
+    "cases_caseevent",
+    "cases_customer",
+    "cases_attachment",
+    "org_auditentry",
+    "auth_user",
+)
+
+
+class BackupError(Exception):
+    pass
+
+
+# --- fingerprints ---------------------------------------------------------------------------------------
+
+
+def _fingerprint(cur, existing: set[str]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for table in COUNTED_TABLES:
+        if table in existing:
+            cur.execute(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608 - fixed names
+            counts[table] = int(cur.fetchone()[0])
+    cases = hashlib.sha256()
+    cur.execute("SELECT number, status, version, kind, level FROM cases_case ORDER BY number")
+    for row in cur.fetchall():
+        cases.update(json.dumps([str(v) for v in row], ensure_ascii=False).encode())
+    events = hashlib.sha256()
+    cur.execute(
+        "SELECT c.number, e.seq, e.action, e.from_status, e.to_status FROM cases_caseevent e "
+        "JOIN cases_case c ON c.id = e.case_id ORDER BY c.number, e.seq"
+    )
+    for row in cur.fetchall():
+        events.update(json.dumps([str(v) for v in row], ensure_ascii=False).encode())
+    head = None
+    if "org_audithead" in existing:
+        cur.execute("SELECT seq, hash FROM org_audithead WHERE id = 1")
+        r = cur.fetchone()
+        head = {"seq": int(r[0]), "hash": r[1]} if r else None
+    return {
+        "counts": counts,
+        "cases_sha256": cases.hexdigest(),
+        "events_sha256": events.hexdigest(),
+        "audit_head": head,
+    }
+
+
+def fingerprint() -> dict[str, Any]:
+    """Counts of the key tables and checksums of every case and event, in the configured database."""
+    conn = connections["default"]
+    with conn.cursor() as cur:
+        return _fingerprint(cur, set(conn.introspection.table_names(cur)))
+
+
+def fingerprint_of(db: dict[str, Any]) -> dict[str, Any]:
+    """The same for another database (Django settings dict), over a plain DB-API connection."""
+    if db["ENGINE"].endswith("sqlite3"):
+        raw = sqlite3.connect(db["NAME"])
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return _fingerprint(cur, {r[0] for r in cur.fetchall()})
+        finally:
+            raw.close()
+    import psycopg
+
+    with psycopg.connect(
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+        user=db.get("USER") or "postgres",
+        password=db.get("PASSWORD") or None,
+        dbname=db["NAME"],
+    ) as raw:
+        with raw.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            return _fingerprint(cur, {r[0] for r in cur.fetchall()})
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- backup ---------------------------------------------------------------------------------------------
+
+
+def _pg_tool(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / name).exists():
+            return str(base / name)
+    return None
+
+
+def _pg_env(db: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    args = ["-h", str(db.get("HOST") or "127.0.0.1"), "-p", str(db.get("PORT") or 5432)]
+    args += ["-U", str(db.get("USER") or "postgres")]
+    env = {**os.environ}
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = str(db["PASSWORD"])
+    return args, env
+
+
+def _dump_database(workdir: Path, *, prefer: str = "auto") -> str:
+    conn = connections["default"]
+    vendor = conn.vendor
+    if vendor == "sqlite" and prefer in ("auto", "native"):
+        conn.ensure_connection()
+        target = sqlite3.connect(workdir / "database.sqlite3")
+        try:
+            conn.connection.backup(target)
+        finally:
+            target.close()
+        return "sqlite"
+    if vendor == "postgresql" and prefer in ("auto", "native") and _pg_tool("pg_dump"):
+        db = conn.settings_dict
+        args, env = _pg_env(db)
+        subprocess.run(
+            [
+                _pg_tool("pg_dump"),
+                *args,
+                "--format=custom",
+                "--no-owner",
+                "--no-acl",
+                "-f",
+                str(workdir / "database.pgdump"),
+                db["NAME"],
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        return "pgdump"
+    from django.core.management import call_command
+
+    with open(workdir / "database.json", "w", encoding="utf-8") as fh:
+        call_command(
+            "dumpdata",
+            "--natural-foreign",
+            "--exclude=contenttypes",
+            "--exclude=auth.permission",
+            "--exclude=sessions",
+            stdout=fh,
+        )
+    return "json"
+
+
+def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, Any]:
+    """Write a backup archive to `out`; returns its manifest."""
+    out = Path(out)
+    media_root = Path(settings.MEDIA_ROOT)
+    with tempfile.TemporaryDirectory(prefix="kesu-backup-") as tmp:
+        work = Path(tmp)
+        fmt = _dump_database(work, prefer=prefer)
+        media = {}
+        if media_root.is_dir():
+            for path in sorted(p for p in media_root.rglob("*") if p.is_file()):
+                media[path.relative_to(media_root).as_posix()] = _file_sha(path)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created_at": timezone.now().isoformat(),
+            "database_format": fmt,
+            "vendor": connections["default"].vendor,
+            **fingerprint(),
+            "media": media,
+        }
+        (work / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(work / "manifest.json", arcname="manifest.json")
+            for name in ("database.sqlite3", "database.pgdump", "database.json"):
+                if (work / name).exists():
+                    tar.add(work / name, arcname=name)
+            for rel in media:
+                tar.add(media_root / rel, arcname=f"media/{rel}")
+        partial.replace(out)
+    from kesu.org import audit
+
+    audit.record("backup.created", actor, ("backup", out.name), {"format": fmt, "counts": manifest["counts"]})
+    return manifest
+
+
+# --- restore --------------------------------------------------------------------------------------------
+
+
+def _target_settings(database_url: str | None) -> dict[str, Any]:
+    if not database_url:
+        return dict(connections["default"].settings_dict)
+    import dj_database_url
+
+    db = dj_database_url.parse(database_url)
+    base = dict(connections["default"].settings_dict)
+    base.update(db)
+    base.setdefault("OPTIONS", {})
+    if db["ENGINE"].endswith("sqlite3"):
+        base["OPTIONS"] = {}
+    elif "OPTIONS" in db:
+        base["OPTIONS"] = db["OPTIONS"]
+    else:
+        base["OPTIONS"] = {}
+    return base
+
+
+def _open_alias(db: dict[str, Any]) -> str:
+    connections.databases[RESTORE_ALIAS] = db
+    try:
+        connections[RESTORE_ALIAS].close()
+    except Exception:  # noqa: BLE001
+        pass
+    del connections[RESTORE_ALIAS]
+    return RESTORE_ALIAS
+
+
+def _close_alias() -> None:
+    if RESTORE_ALIAS in connections.databases:
+        try:
+            connections[RESTORE_ALIAS].close()
+        finally:
+            del connections[RESTORE_ALIAS]
+            connections.databases.pop(RESTORE_ALIAS, None)
+
+
+def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    members = []
+    for m in tar.getmembers():
+        name = Path(m.name)
+        if name.is_absolute() or ".." in name.parts or not (m.isfile() or m.isdir()):
+            raise BackupError(f"备份文件中有不安全的路径：{m.name}")
+        members.append(m)
+    return members
+
+
+def restore(
+    src: str | Path,
+    *,
+    database_url: str | None = None,
+    media_dir: str | Path | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Restore an archive into the target database and media directory, then verify it."""
+    src = Path(src)
+    target = _target_settings(database_url)
+    media_root = Path(media_dir) if media_dir else Path(settings.MEDIA_ROOT)
+    with tempfile.TemporaryDirectory(prefix="kesu-restore-") as tmp:
+        work = Path(tmp)
+        with tarfile.open(src, "r:gz") as tar:
+            members = _safe_members(tar)
+            tar.extractall(work, members=members, filter="data")
+        manifest = json.loads((work / "manifest.json").read_text(encoding="utf-8"))
+        fmt = manifest["database_format"]
+        is_sqlite = target["ENGINE"].endswith("sqlite3")
+        if fmt == "sqlite":
+            if not is_sqlite:
+                raise BackupError("SQLite 备份只能恢复到 SQLite 数据库；请用 --prefer json 备份后迁移")
+            dest = Path(target["NAME"])
+            if dest.exists() and dest.stat().st_size and not force:
+                raise BackupError(f"目标数据库已存在：{dest}（确认覆盖请加 --force）")
+            for conn in connections.all():
+                if conn.settings_dict.get("NAME") == str(dest):
+                    conn.close()
+            source = sqlite3.connect(work / "database.sqlite3")
+            dst = sqlite3.connect(dest)
+            try:
+                source.backup(dst)
+            finally:
+                source.close()
+                dst.close()
+        elif fmt == "pgdump":
+            if is_sqlite:
+                raise BackupError("pg_dump 备份只能恢复到 PostgreSQL 数据库")
+            tool = _pg_tool("pg_restore")
+            if tool is None:
+                raise BackupError("找不到 pg_restore")
+            args, env = _pg_env(target)
+            r = subprocess.run(
+                [
+                    tool,
+                    *args,
+                    "--no-owner",
+                    "--no-acl",
+                    "--clean",
+                    "--if-exists",
+                    "-d",
+                    target["NAME"],
+                    str(work / "database.pgdump"),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if r.returncode not in (0, 1):  # 1: warnings (e.g. objects to drop did not exist)
+                raise BackupError(f"pg_restore 失败：{r.stderr[-2000:]}")
+        else:
+            from django.core.management import call_command
+
+            alias = _open_alias(target)
+            try:
+                call_command("migrate", database=alias, verbosity=0, interactive=False)
+                call_command("loaddata", str(work / "database.json"), database=alias, verbosity=0)
+            finally:
+                _close_alias()
+        media_src = work / "media"
+        restored_files = 0
+        if media_src.is_dir():
+            for path in media_src.rglob("*"):
+                if path.is_file():
+                    rel = path.relative_to(media_src)
+                    dest = media_root / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, dest)
+                    restored_files += 1
+    # Verify what was restored against the manifest.
+    got = fingerprint_of(target)
+    problems = []
+    for key in ("counts", "cases_sha256", "events_sha256", "audit_head"):
+        if got.get(key) != manifest.get(key):
+            problems.append(f"{key}: 备份 {manifest.get(key)} ≠ 恢复后 {got.get(key)}")
+    for rel, digest in manifest.get("media", {}).items():
+        path = media_root / rel
+        if not path.exists() or _file_sha(path) != digest:
+            problems.append(f"文件 {rel} 缺失或校验和不符")
+    if problems:
+        raise BackupError("恢复校验失败：\n" + "\n".join(problems[:20]))
+    return {"manifest": manifest, "restored": got, "files": restored_files}
+
+
+def read_manifest(src: str | Path) -> dict[str, Any]:
+    with tarfile.open(src, "r:gz") as tar:
+        fh = tar.extractfile("manifest.json")
+        if fh is None:
+            raise BackupError("备份文件缺少 manifest.json")
+        return json.load(io.TextIOWrapper(fh, encoding="utf-8"))
