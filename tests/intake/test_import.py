@@ -304,3 +304,31 @@ def test_cli_validate_then_import_with_report(org, tmp_path):
     assert Case.objects.count() == 2
     with pytest.raises(CommandError):
         call_command("import", str(tmp_path / "missing.csv"), source="crm-east")
+
+
+def test_bulk_deadlines_equal_those_of_a_case_registered_one_by_one(org, tmp_path):
+    """The importer's per-chunk deadline pass gives each open case what the per-case hook would."""
+    from kesu.policy.selectors import active_rules
+    from kesu.sla.models import StageDeadline
+    from kesu.sla.services import after_case_event
+
+    path = write_csv(tmp_path / "open.csv", good_rows(6))
+    batch = services.run_import(crm_source(), path, chunk_size=4)
+    assert batch.state == "completed", batch.error
+
+    def snapshot(case):
+        case.refresh_from_db()
+        stages = StageDeadline.objects.filter(case=case).order_by("stage", "ref")
+        return case.due_at, [
+            (s.stage, s.ref, s.state, s.starts_at, s.due_at, s.warn_at, s.next_check_at, s.met_at)
+            for s in stages
+        ]
+
+    for case in Case.objects.filter(external_source="crm-east").order_by("pk"):
+        bulk = snapshot(case)
+        assert bulk[1], "an open imported case has stage deadlines"
+        StageDeadline.objects.filter(case=case).delete()
+        Case.objects.filter(pk=case.pk).update(due_at=None)
+        case.refresh_from_db()
+        after_case_event(case, case.events.get(seq=1), active_rules())
+        assert snapshot(case) == bulk
