@@ -29,7 +29,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from kesu.org import audit
@@ -57,7 +57,7 @@ class PasswordComplexityValidator:
         if len(password) < self.min_length:
             errors.append(
                 ValidationError(
-                    _g("密码太短：至少需要 %(n)d 个字符。") % {"n": self.min_length},
+                    gettext("密码太短：至少需要 %(n)d 个字符。") % {"n": self.min_length},
                     code="password_too_short",
                 )
             )
@@ -65,7 +65,7 @@ class PasswordComplexityValidator:
         if classes < self.min_classes:
             errors.append(
                 ValidationError(
-                    _g("密码太简单：须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。")
+                    gettext("密码太简单：须包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。")
                     % {"n": self.min_classes},
                     code="password_too_simple",
                 )
@@ -74,7 +74,7 @@ class PasswordComplexityValidator:
             raise ValidationError(errors)
 
     def get_help_text(self) -> str:
-        return _g("密码至少 %(len)d 个字符，并包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。") % {
+        return gettext("密码至少 %(len)d 个字符，并包含小写字母、大写字母、数字、符号中的至少 %(n)d 类。") % {
             "len": self.min_length,
             "n": self.min_classes,
         }
@@ -125,8 +125,10 @@ def lockout_reason(username: str, request=None) -> str | None:
 def lockout_message(reason: str) -> str:
     minutes = int(lockout_window().total_seconds() // 60)
     if reason == "ip":
-        return _g("该网络地址登录失败次数过多，已暂时锁定，请 %(m)d 分钟后再试。") % {"m": minutes}
-    return _g("该账号登录失败次数过多，已暂时锁定，请 %(m)d 分钟后再试或联系系统管理员。") % {"m": minutes}
+        return gettext("该网络地址登录失败次数过多，已暂时锁定，请 %(m)d 分钟后再试。") % {"m": minutes}
+    return gettext("该账号登录失败次数过多，已暂时锁定，请 %(m)d 分钟后再试或联系系统管理员。") % {
+        "m": minutes
+    }
 
 
 def note_login_failure(username: str, request) -> None:

@@ -6,10 +6,16 @@ Chinese stays the default (zh-hans); English is chosen with the language switch 
 
 from __future__ import annotations
 
+import gettext as gettext_module
+import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
 
@@ -157,3 +163,40 @@ def test_analytics_dashboard_in_english(org):
     assert "Analytics" in html and "Complaint trend" in html and "Filter" in html
     for chinese in ("统计分析", "投诉趋势", "筛选", "办结率"):
         assert chinese not in html, chinese
+
+
+def _po_msgids(path) -> set[str]:
+    """The msgids of a .po file (a minimal reader: msgid lines and their continuation lines)."""
+    ids, current, in_id = set(), None, False
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.startswith("msgid "):
+            current, in_id = json.loads(line[6:]), True
+        elif in_id and line.startswith('"'):
+            current += json.loads(line)
+        else:
+            if in_id and current:
+                ids.add(current)
+            in_id = False
+    return ids
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext (apt-get install gettext)")
+def test_every_marked_string_has_an_english_translation(tmp_path, settings, monkeypatch):
+    """A string marked for translation but missing from kesu/locale/en would show Chinese in English.
+    Fix: makemessages -l en, translate the new entries, compilemessages (see kesu/locale/README.md)."""
+    # makemessages writes next to the sources' own locale directory, so extract from a copy.
+    src, out = tmp_path / "src", tmp_path / "out"
+    base = Path(django_settings.BASE_DIR)
+    ignore = shutil.ignore_patterns("locale", "static", "__pycache__", "migrations")
+    shutil.copytree(base / "kesu", src / "kesu", ignore=ignore)
+    out.mkdir()
+    settings.LOCALE_PATHS = [out]
+    monkeypatch.chdir(src)
+    call_command("makemessages", locale=["en"], verbosity=0)
+    extracted = _po_msgids(out / "en" / "LC_MESSAGES" / "django.po")
+    mo = base / "kesu" / "locale" / "en" / "LC_MESSAGES" / "django.mo"
+    with mo.open("rb") as fh:
+        catalog = gettext_module.GNUTranslations(fh)._catalog  # noqa: SLF001
+    translated = {k[0] if isinstance(k, tuple) else k for k, v in catalog.items() if v}
+    assert len(extracted) > 500
+    assert sorted(extracted - translated) == []
