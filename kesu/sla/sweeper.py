@@ -78,7 +78,7 @@ def _process(pk: int, now: dt.datetime, report: SweepReport) -> None:
 
     with transaction.atomic():
         s = (
-            StageDeadline.objects.select_for_update()
+            StageDeadline.objects.select_for_update(of=("self",))
             .select_related(
                 "case", "case__channel", "case__handler", "case__first_responder", "case__department"
             )
