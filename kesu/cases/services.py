@@ -500,7 +500,8 @@ def open_linked_case(
     return Registration(new, created=True)
 
 
-def _check_permission(actor, case: Case, action: str) -> None:
+def _check_permission(actor, case: Case, action: str, *, visible: bool | None = None) -> None:
+    """`visible`: the caller already knows whether the actor may see the case (allowed_actions)."""
     spec = TRANSITIONS[action]
     if actor is None:
         if spec.scope != "system":
@@ -508,7 +509,7 @@ def _check_permission(actor, case: Case, action: str) -> None:
         return
     if not getattr(actor, "is_authenticated", False):
         raise Forbidden(_("请先登录"), code="not_authenticated")
-    if not permissions.can_view(actor, case):
+    if not (visible if visible is not None else permissions.can_view(actor, case)):
         raise Forbidden(_("您无权访问该案件"))
     if case.kind == Kind.REPORT and not has_role(actor, roles.RISK, roles.ARCHIVIST):
         raise Forbidden(_("举报案件仅限风险合规人员处理"))
@@ -628,11 +629,13 @@ def verify_reporter_token(case: Case, token: str) -> bool:
 def allowed_actions(case: Case, actor) -> list[str]:
     """The actions this actor may start on this case now (for the UI's buttons)."""
     result = []
+    # Visibility is the same for every action: checked once, not once per action (one query each).
+    visible = bool(getattr(actor, "is_authenticated", False)) and permissions.can_view(actor, case)
     for name, spec in TRANSITIONS.items():
         if spec.scope == "system" or case.status not in spec.from_statuses:
             continue
         try:
-            _check_permission(actor, case, name)
+            _check_permission(actor, case, name, visible=visible)
         except Forbidden:
             continue
         result.append(name)
