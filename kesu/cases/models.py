@@ -213,6 +213,14 @@ class Case(models.Model):
             models.Index(fields=["department", "status"]),
             models.Index(fields=["handler", "status"]),
             models.Index(fields=["received_at", "category"]),
+            # The workbench (kesu.web): the supervisor board's counts read only this index (covering),
+            # its crisis/major and group-complaint lists are range scans (migration 0002).
+            models.Index(
+                fields=["status", "kind", "department", "level", "due_at", "people_count"],
+                name="case_board_cover_idx",
+            ),
+            models.Index(fields=["level", "status", "due_at"], name="case_level_status_due_idx"),
+            models.Index(fields=["people_count", "status"], name="case_people_status_idx"),
         ]
         ordering = ["-received_at"]
 
@@ -242,6 +250,8 @@ class CaseEvent(models.Model):
         verbose_name = _("案件事件")
         verbose_name_plural = _("案件事件")
         constraints = [models.UniqueConstraint(fields=["case", "seq"], name="case_event_seq_unique")]
+        # The supervisor board's latest escalations (kesu.web, migration 0002).
+        indexes = [models.Index(fields=["action", "created_at"], name="caseevent_action_created_idx")]
         ordering = ["case", "seq"]
 
     def __str__(self) -> str:

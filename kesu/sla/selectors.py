@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -106,6 +108,155 @@ def timeliness_summary(*, since=None, until=None, now=None) -> dict[str, dict[st
         r["stage_label"] = stage_label(r["stage"])
         out[r["stage"]] = r
     return out
+
+
+# --- working time left (countdowns in the workbench) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkingTimeLeft:
+    """Working time between now and a deadline, per the calendar and business hours.
+
+    `seconds` is the working time left (negative when the deadline has passed: the working time since);
+    `days`/`hours`/`minutes` split its absolute value into business days of `day_seconds` each.
+    """
+
+    due_at: dt.datetime
+    seconds: float
+    day_seconds: float
+    fallback: bool = False
+
+    @property
+    def overdue(self) -> bool:
+        return self.seconds < 0
+
+    def total_seconds(self) -> float:
+        return self.seconds
+
+    @property
+    def parts(self) -> tuple[int, int, int]:
+        rest = abs(int(self.seconds))
+        day = int(self.day_seconds) or 1
+        days, rest = divmod(rest, day)
+        hours, rest = divmod(rest, 3600)
+        return days, hours, rest // 60
+
+    @property
+    def urgency(self) -> str:
+        """over (passed) · today (≤ half a business day) · soon (≤ one business day) · ok."""
+        if self.seconds < 0:
+            return "over"
+        if self.seconds <= self.day_seconds / 2:
+            return "today"
+        if self.seconds <= self.day_seconds:
+            return "soon"
+        return "ok"
+
+    @property
+    def span_text(self) -> str:
+        days, hours, minutes = self.parts
+        if days:
+            return f"{days} 个工作日 {hours} 小时" if hours else f"{days} 个工作日"
+        if hours:
+            return f"{hours} 小时 {minutes} 分" if minutes else f"{hours} 小时"
+        return f"{minutes} 分钟"
+
+    @property
+    def text(self) -> str:
+        """剩余 2 个工作日 3 小时 · 已超时 1 个工作日 · 今日 23:59 到期 (nothing left in business hours)."""
+        if self.seconds < 0:
+            return f"已超时 {self.span_text}"
+        if self.seconds < 60:
+            return f"{self.due_at.astimezone(SHANGHAI):%H:%M} 到期（非工作时间）"
+        return f"剩余 {self.span_text}"
+
+
+def business_day_seconds(cal) -> float:
+    """The length of one business day of this calendar (e.g. 7.5 h for 09:00–12:00 and 13:30–18:00)."""
+    total = 0.0
+    for a, b in cal.periods:
+        total += (dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)).total_seconds()
+    return total or 8 * 3600.0
+
+
+def working_seconds(cal, a: dt.datetime, b: dt.datetime) -> float:
+    """`cal.working_seconds_between(a, b)`, with the whole days in between counted by day (long spans)."""
+    if b <= a:
+        return 0.0
+    la, lb = a.astimezone(SHANGHAI), b.astimezone(SHANGHAI)
+    if (lb.date() - la.date()).days <= 2:
+        return cal.working_seconds_between(a, b)
+    first_midnight = dt.datetime.combine(la.date() + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+    last_midnight = dt.datetime.combine(lb.date(), dt.time(), tzinfo=SHANGHAI)
+    total = cal.working_seconds_between(la, first_midnight) + cal.working_seconds_between(last_midnight, lb)
+    return total + business_day_seconds(cal) * _workdays_in(
+        cal, first_midnight.date(), lb.date() - dt.timedelta(days=1)
+    )
+
+
+_workday_prefix: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _workdays_in(cal, first: dt.date, last: dt.date) -> int:
+    """Working days from `first` to `last` inclusive, from a running count per calendar (built once
+    per calendar object over the dates asked for, ±400 days), so that a page of countdowns does not
+    walk every day of every overdue case."""
+    if last < first:
+        return 0
+    entry = _workday_prefix.get(cal)
+    if entry is None or first < entry[0] or (last - entry[0]).days >= len(entry[1]):
+        margin = dt.timedelta(days=400)
+        lo = min(first, entry[0]) if entry else first
+        hi = max(last, entry[0] + dt.timedelta(days=len(entry[1]) - 1)) if entry else last
+        lo, hi = lo - margin, hi + margin
+        counts: list[int] = []
+        n, d = 0, lo
+        while d <= hi:
+            n += 1 if cal.is_workday(d) else 0
+            counts.append(n)
+            d += dt.timedelta(days=1)
+        entry = (lo, counts)
+        _workday_prefix[cal] = entry
+    lo, counts = entry
+    i, j = (first - lo).days, (last - lo).days
+    return counts[j] - (counts[i - 1] if i > 0 else 0)
+
+
+def working_time_remaining(
+    case_or_due_at, now: dt.datetime | None = None, *, cal=None, rules=None
+) -> WorkingTimeLeft | None:
+    """Working time left until a case's current deadline (`case.due_at`) or a given instant.
+
+    None when there is no deadline. Uses the case's calendar (branch overrides) and its policy's
+    business hours; for a bare instant, the company calendar and the active policy's business hours.
+    """
+    now = now or timezone.now()
+    if isinstance(case_or_due_at, dt.datetime):
+        due, case = case_or_due_at, None
+    else:
+        case = case_or_due_at
+        due = getattr(case, "due_at", None)
+    if due is None:
+        return None
+    if cal is None:
+        if rules is None:
+            from kesu.policy.selectors import active_rules, rules_for
+
+            try:
+                policy_id = getattr(case, "policy_id", None) if case is not None else None
+                rules = rules_for(policy_id) if policy_id else active_rules()
+            except Exception:  # noqa: BLE001 - no policy: default business hours
+                rules = None
+        cal = calendar_for_case(case, rules) if case is not None else get_calendar(None, rules)
+    if due >= now:
+        seconds = working_seconds(cal, now, due)
+    else:
+        seconds = -working_seconds(cal, due, now)
+        if seconds == 0:
+            seconds = -1.0  # passed outside business hours: overdue all the same
+    lo, hi = sorted((now.astimezone(SHANGHAI).date(), due.astimezone(SHANGHAI).date()))
+    fallback = any(y not in cal.known_years for y in range(lo.year, hi.year + 1))
+    return WorkingTimeLeft(due, seconds, business_day_seconds(cal), fallback)
 
 
 # --- inbox ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kesu.cases.models import (
@@ -435,10 +436,33 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "attach":
         return ActionForm(name, label, [F("file", _("文件"), "file", True), F("note", _("说明"), "text")])
     if name == "extend_deadline":
+        # `kesu.sla.services.apply_extension` reads days, reason and stage (the open stage deadline to
+        # move; the answer deadline unless another one is chosen).
+        from kesu.sla.models import StageDeadline
+        from kesu.sla.stages import stage_label
+
+        open_stages = list(
+            StageDeadline.objects.filter(case=case, state=StageDeadline.State.OPEN)
+            .order_by("due_at")
+            .values_list("stage", "due_at")
+        )
+        if not open_stages:
+            return None
+        seen: dict[str, str] = {}
+        for stage, due in open_stages:
+            if stage not in seen:
+                local = timezone.localtime(due)
+                seen[stage] = f"{stage_label(stage)}（{local:%Y-%m-%d %H:%M}）"
+        choices = list(seen.items())
+        default = "answer" if "answer" in seen else choices[0][0]
         return ActionForm(
             name,
             label,
-            [F("days", _("延长工作日数"), "number", True), F("reason", _("延长原因"), "textarea", True)],
+            [
+                F("stage", _("延长的环节时限"), "select", True, choices, default),
+                F("days", _("延长工作日数"), "number", True),
+                F("reason", _("延长原因"), "textarea", True),
+            ],
         )
     return ActionForm(name, label, [])
 
@@ -479,7 +503,7 @@ FIELD_NAMES = {
     "confirm_accountability": ["accountability_id", "reason"],
     "waive_accountability": ["accountability_id", "reason"],
     "attach": ["note"],
-    "extend_deadline": ["days", "reason"],
+    "extend_deadline": ["stage", "days", "reason"],
 }
 
 

@@ -50,6 +50,8 @@ urlpatterns = [
     path("intake/", views.intake, name="intake"),
     path("intake/preview/", views.intake_preview, name="intake_preview"),
     path("board/", views.board, name="board"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/read/", views.inbox_read, name="inbox_read"),
     # the public complainant portal (no login)
     path("portal/", portal.home, name="portal_home"),
     path("portal/privacy/", portal.privacy, name="portal_privacy"),

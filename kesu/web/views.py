@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from kesu.cases import selectors as case_selectors
@@ -66,11 +67,50 @@ def home(request: HttpRequest) -> HttpResponse:
         for key, n in counts.items()
         if n or key in ("mine", "dept")
     ]
-    recent = list(selectors.queue_cases(request.user, "mine").cases.order_by("due_at", "id")[:10])
-    return render(request, "web/home.html", {"nav_active": "home", "cards": cards, "recent": recent})
+    recent = list(selectors.queue_cases(request.user, "mine").cases.order_by(*selectors.SORTS["due"])[:10])
+    return render(
+        request,
+        "web/home.html",
+        {
+            "nav_active": "home",
+            "cards": cards,
+            "recent": recent,
+            "now": timezone.now(),
+            "calendar_notices": _calendar_notices(request.user),
+        },
+    )
+
+
+def _calendar_notices(user) -> list[dict]:
+    """Administrators see what the deadline engine needs from them (a year without its official
+    holiday schedule: deadlines fall back to the statutory festival dates)."""
+    if not (getattr(user, "is_superuser", False) or roles.ADMIN in user_roles(user)):
+        return []
+    try:
+        from kesu.sla.selectors import calendar_notices
+
+        return calendar_notices()
+    except Exception:  # noqa: BLE001 - the home page never fails because of a notice
+        return []
 
 
 # --- queues -----------------------------------------------------------------------------------
+
+
+class CappedPaginator(Paginator):
+    """Counts at most `cap` + 1 rows: "1000+ 件" instead of counting every visible case on every page
+    view (a full COUNT over a wide scope costs more than the page itself). The first `cap` rows can
+    be paged through; filters narrow the rest."""
+
+    cap = 1000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
 
 
 def _filters_from(request: HttpRequest) -> tuple[CaseFilters, dict]:
@@ -112,12 +152,14 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     if sort not in selectors.SORTS:
         sort = q.default_sort
     qs = selectors.apply_sort(qs, sort)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     ctx = {
         "nav_active": f"queue_{q.key}",
         "queue": q.key,
         "title": _(selectors.QUEUE_LABELS[q.key]),
         "page": page,
+        "count_capped": page.paginator.capped,
+        "count_cap": page.paginator.cap,
         "cases": page.object_list,
         "sort": sort,
         "now": timezone.now(),
@@ -196,9 +238,33 @@ def _stage_deadlines(case) -> list:
     if fn is None:
         return []
     try:
-        return list(fn(case))
+        rows = list(fn(case))
     except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
         return []
+    from kesu.sla.calendar import UNIT_LABELS
+    from kesu.web.templatetags.kesu_web import _fmt_working
+
+    now = timezone.now()
+    for row in rows:
+        row["duration_text"] = (
+            f"{row.get('amount', '')} {UNIT_LABELS.get(row.get('unit'), row.get('unit') or '')}"
+        )
+        row["left"] = None
+        if row.get("state") == "open" and not row.get("met_at"):
+            try:
+                left = sla_selectors.working_time_remaining(row["due_at"], now, cal=_case_calendar(case))
+            except Exception:  # noqa: BLE001
+                left = None
+            if left is not None:
+                row["left"], row["left_css"], row["left_text"] = left, left.urgency, _fmt_working(left)
+    return rows
+
+
+def _case_calendar(case):
+    from kesu.policy.selectors import rules_for
+    from kesu.sla.calendar import calendar_for_case
+
+    return calendar_for_case(case, rules_for(case.policy_id))
 
 
 def _customer(case, user) -> dict | None:
@@ -408,3 +474,44 @@ def board(request: HttpRequest) -> HttpResponse:
 
 def not_found(request, exception=None):  # pragma: no cover - wired by the integrator if wanted
     raise Http404
+
+
+# --- in-app inbox (站内通知, from the deadline engine) --------------------------------------------
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    from kesu.sla import selectors as sla_selectors
+
+    unread_only = request.GET.get("unread") == "1"
+    items = list(sla_selectors.inbox(request.user, unread_only=unread_only, limit=100))
+    return render(
+        request,
+        "web/inbox.html",
+        {
+            "nav_active": "inbox",
+            "items": items,
+            "unread_only": unread_only,
+            "unread": sla_selectors.unread_count(request.user),
+        },
+    )
+
+
+@login_required
+def inbox_read(request: HttpRequest) -> HttpResponse:
+    """Mark notifications read: the posted `id`s, or all of the user's with `all=1`."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    from kesu.sla.notify import mark_read
+
+    if request.POST.get("all"):
+        ids = None
+    else:
+        ids = [int(v) for v in request.POST.getlist("id") if v.isdigit()]
+    n = mark_read(request.user, ids)
+    if n:
+        messages.success(request, _("已标为已读：%(n)d 条") % {"n": n})
+    target = request.POST.get("next") or ""
+    if target.startswith("/cases/"):
+        return redirect(target)
+    return redirect("web:inbox")

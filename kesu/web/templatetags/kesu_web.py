@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,6 +30,29 @@ def kesu_user_roles(user) -> str:
 
 
 @register.simple_tag
+def kesu_unread_count(user) -> int:
+    """Unread in-app notifications of the user (the top bar's badge); 0 when the inbox is unavailable."""
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    try:
+        from kesu.sla.selectors import unread_count
+    except ImportError:  # pragma: no cover
+        return 0
+    return unread_count(user)
+
+
+@register.simple_tag
+def kesu_calendar_notices() -> list[dict]:
+    """The deadline engine's notices for administrators (kesu.sla.selectors.calendar_notices)."""
+    try:
+        from kesu.sla.selectors import calendar_notices
+
+        return calendar_notices()
+    except Exception:  # noqa: BLE001 - a notice never breaks a page
+        return []
+
+
+@register.simple_tag
 def kesu_user_department(user):
     dept = department_of(user)
     return dept.name if dept else ""
@@ -41,16 +62,13 @@ def kesu_user_department(user):
 
 
 def _remaining_working(case, now):
-    """Working time left from kesu.sla when it offers it (the deadline engine), else None."""
+    """Working time left from the deadline engine (kesu.sla), or None when it cannot tell."""
     try:
-        from kesu.sla import selectors as sla_selectors  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(sla_selectors, "working_time_remaining", None)
-    if fn is None:
+        from kesu.sla.selectors import working_time_remaining
+    except ImportError:  # pragma: no cover - the deadline engine is part of the project
         return None
     try:
-        return fn(case, now=now)
+        return working_time_remaining(case, now)
     except Exception:  # noqa: BLE001 - a countdown must never break a page
         return None
 
@@ -67,16 +85,43 @@ def _fmt_span(seconds: float) -> str:
     return _("%(m)d分钟") % {"m": minutes}
 
 
+def _fmt_working(left) -> str:
+    days, hours, minutes = left.parts
+    if days and hours:
+        span = _("%(d)d 个工作日 %(h)d 小时") % {"d": days, "h": hours}
+    elif days:
+        span = _("%(d)d 个工作日") % {"d": days}
+    elif hours:
+        span = (
+            _("%(h)d 小时 %(m)d 分") % {"h": hours, "m": minutes}
+            if minutes
+            else _("%(h)d 小时") % {"h": hours}
+        )
+    else:
+        span = _("%(m)d 分钟") % {"m": minutes}
+    if left.overdue:
+        return _("已超时 %(t)s") % {"t": span}
+    if left.seconds < 60:
+        return _("%(t)s 到期（非工作时间）") % {"t": timezone.localtime(left.due_at).strftime("%H:%M")}
+    return _("剩余 %(t)s") % {"t": span}
+
+
 @register.inclusion_tag("web/_due.html")
 def due_badge(case, now=None) -> dict:
-    """Deadline countdown coloured by urgency: overdue, due today (≤4h), soon (≤24h), fine."""
+    """Deadline countdown in working time (calendar + business hours), coloured by urgency:
+    over (passed), today (≤ half a business day left), soon (≤ one business day), ok."""
     now = now or timezone.now()
     due = getattr(case, "due_at", None)
     if due is None or case.status not in OPEN_STATUSES:
         return {"css": "due-none", "text": "—", "title": ""}
-    working = _remaining_working(case, now)
-    seconds = working.total_seconds() if isinstance(working, dt.timedelta) else (due - now).total_seconds()
-    label = _("工作时间") if working is not None else ""
+    local = timezone.localtime(due)
+    left = _remaining_working(case, now)
+    if left is not None:
+        title = _("期限 %(t)s（按工作日历和工作时间计算）") % {"t": f"{local:%Y-%m-%d %H:%M}"}
+        if left.fallback:
+            title += _("；该年度放假安排未录入，按法定节日估算")
+        return {"css": f"due-{left.urgency}", "text": _fmt_working(left), "title": title}
+    seconds = (due - now).total_seconds()
     if seconds < 0:
         css, text = "due-over", _("超时 %(t)s") % {"t": _fmt_span(seconds)}
     elif seconds <= 4 * 3600:
@@ -85,8 +130,7 @@ def due_badge(case, now=None) -> dict:
         css, text = "due-soon", _("剩 %(t)s") % {"t": _fmt_span(seconds)}
     else:
         css, text = "due-ok", _("剩 %(t)s") % {"t": _fmt_span(seconds)}
-    local = timezone.localtime(due)
-    return {"css": css, "text": text, "title": f"{label} {local:%Y-%m-%d %H:%M}".strip()}
+    return {"css": css, "text": text, "title": f"{local:%Y-%m-%d %H:%M}"}
 
 
 @register.filter
