@@ -69,8 +69,13 @@ REVEAL_ROLES = (
     r.ADMIN,
 )
 
-# Case actions exposed by the API as POST /api/v1/cases/{number}/<action>.
-_ACTION_OPS = {f"POST /api/v1/cases/{{number}}/{name}": Action(name) for name in TRANSITIONS}
+# Case actions exposed by the API as POST /api/v1/cases/{number}/<action> (system actions run only from
+# the task worker; `attach` is the attachments endpoint).
+_ACTION_OPS = {
+    f"POST /api/v1/cases/{{number}}/{name}": Action(name)
+    for name, spec in TRANSITIONS.items()
+    if spec.scope != "system" and name != "attach"
+}
 
 API: dict[str, Rule] = {
     # Any employee who receives a complaint records it (it then goes to intake for acceptance).
