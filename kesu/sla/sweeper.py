@@ -1,7 +1,7 @@
 """The deadline sweeper: warnings, breaches, the escalation chain and breach accountability.
 
-It reads only stage rows whose `next_check_at` has come (one indexed range scan), in chunks of
-primary keys, and handles each row in its own transaction under a row lock, re-checking the row;
+It reads only stage rows whose `next_check_at` has come (one indexed range scan), in chunks
+(keyset on `next_check_at`, pk), and handles each row in its own transaction under a row lock, re-checking the row;
 every action moves `next_check_at` on, so running the sweep twice changes nothing more.
 """
 
@@ -12,6 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kesu.sla.calendar import calendar_for_case, format_instant
@@ -40,22 +41,26 @@ class SweepReport:
 def sweep(now: dt.datetime | None = None, *, chunk: int = 500) -> SweepReport:
     now = now or timezone.now()
     report = SweepReport()
-    last = 0
+    # Keyset pagination in the order of the `next_check_at` index, so that every chunk is a range
+    # scan of that index (ordering by pk alone let SQLite walk the whole table by rowid: 0.7 s for
+    # an empty sweep at 1M rows). Handled rows move on past `now` and drop out of the range; the
+    # keyset keeps a row that could not be handled from being picked up again in this sweep.
+    due = StageDeadline.objects.filter(next_check_at__lte=now)
+    after: tuple[dt.datetime, int] | None = None
     while True:
-        ids = list(
-            StageDeadline.objects.filter(next_check_at__lte=now, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk]
-        )
-        if not ids:
+        qs = due
+        if after is not None:
+            qs = qs.filter(Q(next_check_at__gt=after[0]) | Q(next_check_at=after[0], pk__gt=after[1]))
+        rows = list(qs.order_by("next_check_at", "pk").values_list("next_check_at", "pk")[:chunk])
+        if not rows:
             break
-        for pk in ids:
+        for _at, pk in rows:
             try:
                 _process(pk, now, report)
             except Exception as exc:  # one bad row must not stop the sweep
                 log.exception("sweep failed on stage deadline %s", pk)
                 report.errors.append(f"{pk}: {exc}")
-        last = ids[-1]
+        after = rows[-1]
     report.webhook_retries = retry_due_deliveries(now)
     return report
 
