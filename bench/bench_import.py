@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_import.py            # 100k and 1M rows (SQLite, and PostgreSQL when available)
     BENCH_SCALE=small .venv/bin/python bench/bench_import.py   # 10k rows, quick
+    BENCH_SIZES=100000 BENCH_DBS=postgresql BENCH_OUT=/tmp/pg.json ...  # one size / database, elsewhere
 
 Every measurement runs in a fresh subprocess with a fresh database, so peak memory (ru_maxrss of
 that process) belongs to the import alone. The naive baseline (`register_case` per row, the path
@@ -266,12 +267,16 @@ def main() -> None:
             csv_path = work / f"import-{n}.csv"
             generate_csv(csv_path, n)
             targets = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
+            wanted_dbs = os.environ.get("BENCH_DBS")  # e.g. BENCH_DBS=postgresql
+            if wanted_dbs:
+                targets = [t for t in targets if t[0] in wanted_dbs.split(",")]
             for db, url in targets:
                 entry = {
                     "rows": n,
                     "database": db,
                     "file_mb": round(csv_path.stat().st_size / 1e6, 1),
                     "load_average_before": [round(x, 2) for x in os.getloadavg()],
+                    "commit": results["commit"],
                 }
                 for mode in ("bulk", "naive"):
                     if db == "sqlite":
@@ -302,8 +307,9 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "import.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"wrote {RESULTS / 'import.json'}")
+    out = Path(os.environ.get("BENCH_OUT", RESULTS / "import.json"))
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
