@@ -1,0 +1,789 @@
+"""The no-loss load check (issue 8): concurrent clients against the real server, then an audit of the data.
+
+    python -m kesu.org.loadcheck --database-url URL [--migrate] [--threads 8] [--requests 25] [--json out]
+
+The server is the production shape on loopback: gunicorn (`kesu.wsgi`, several workers with threads;
+Django's `runserver` when gunicorn is not installed) on 127.0.0.1 and a free port, against a throwaway
+database (the caller creates it; `--migrate` migrates it, otherwise it is flushed). `prepare()` makes a
+small organisation and bearer tokens; `run_load()` runs N client threads that each send M requests,
+a mix of
+
+* complaint creation with an `Idempotency-Key`; some retried with the same key, some first sent with a
+  client timeout so short that the client gives up while the server still works, then retried;
+* batch intake (`POST /api/v1/intake/batch`), some re-sent with the same key and some re-sent with a new key
+  by another thread (the items are idempotent by external id);
+* accept / assign / start_investigation / add_note with `expected_version`, some deliberately stale;
+* reads (queue list, case page).
+
+`verify()` then checks, in the database: every acknowledged create exists exactly once (by number, by
+idempotency key, by external id and by its unique text), every retry got the first answer, every case's
+events are seq 1..version without gaps and its status is the last event's, case numbers per day are
+unique and gap-free (and match the day counter), every 409 left no event behind (each case holds exactly
+its register event plus the actions answered 200), no response was a 5xx, and the audit chain verifies.
+Timings (p50/p95) are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+HOST = "127.0.0.1"
+CLIENT_TIMEOUT = 120.0  # seconds; a normal request never comes near it
+ABANDON_TIMEOUT = 0.002  # the simulated client timeout: the client gives up, the server carries on
+MARK = "压测"  # marks the load check's complaint texts
+
+OPS = {
+    "create": 30,
+    "create_retry": 8,
+    "create_abandon": 5,
+    "batch": 6,
+    "batch_resend": 3,
+    "action": 26,
+    "stale_action": 7,
+    "read_list": 7,
+    "read_case": 8,
+}
+
+
+# --- set-up -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Actors:
+    intake_token: str
+    manager_token: str
+    handler_token: str
+    handler_id: int
+    intake_id: int
+
+
+def prepare(preset: str = "general") -> Actors:
+    """An active policy, three departments, an intake clerk, a manager and a handler with bearer tokens.
+
+    Needs Django set up on the (empty or flushed) database the server will use."""
+    from kesu.org import roles
+    from kesu.org.models import ApiToken, Department
+    from kesu.org.services import create_staff, ensure_role_groups
+    from kesu.policy.selectors import NoActivePolicy, active_policy
+    from kesu.policy.services import load_preset
+
+    try:
+        active_policy()
+    except NoActivePolicy:
+        load_preset(preset)
+    ensure_role_groups()
+
+    def dept(code: str, name: str, parent: Department | None) -> Department:
+        found, _ = Department.objects.get_or_create(code=code, defaults={"name": name, "parent": parent})
+        return found
+
+    hq = dept("HQ", "总公司", None)
+    service = dept("SERVICE", "客户服务部", hq)
+    quality = dept("QUALITY", "质量管理部", hq)
+
+    def person(username: str, department: Department, role: str):
+        return create_staff(
+            username=username, full_name=username, department=department, role_codes=[role]
+        ).user
+
+    intake = person("lc_intake", service, roles.INTAKE)
+    manager = person("lc_manager", service, roles.CS_MANAGER)
+    handler = person("lc_handler", quality, roles.HANDLER)
+    tokens = [ApiToken.issue(u, "load check", ["*"])[1] for u in (intake, manager, handler)]
+    return Actors(tokens[0], tokens[1], tokens[2], handler.pk, intake.pk)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class ServerDidNotStart(RuntimeError):
+    pass
+
+
+class Server:
+    """The app under gunicorn (or runserver) on 127.0.0.1, as a child process; a context manager."""
+
+    def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, log_dir: Path | None = None):
+        self.database_url = database_url
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kesu-load-"))
+        self.log_path = self.log_dir / "server.log"
+        self.process: subprocess.Popen | None = None
+        self.kind = (
+            "gunicorn" if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) else "runserver"
+        )
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def command(self) -> list[str]:
+        if self.kind == "gunicorn":
+            return [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "kesu.wsgi:application",
+                "--bind",
+                f"{HOST}:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--log-level",
+                "warning",
+            ]
+        return [sys.executable, "manage.py", "runserver", f"{HOST}:{self.port}", "--noreload"]
+
+    def __enter__(self) -> Server:
+        env = {
+            **os.environ,
+            "KESU_DATABASE_URL": self.database_url,
+            "DJANGO_SETTINGS_MODULE": "kesu.settings",
+            "KESU_LOG_LEVEL": "WARNING",
+            "KESU_MEDIA_DIR": str(self.log_dir / "media"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in __exit__
+        self.process = subprocess.Popen(
+            self.command(), cwd=str(BASE_DIR), env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerDidNotStart(f"{self.kind} exited ({self.process.returncode}): {self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+                conn.request("GET", "/api/v1/cases?limit=1")
+                conn.getresponse().read()
+                conn.close()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise ServerDidNotStart(f"{self.kind} did not answer within 90 s: {self.log_tail()}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+# --- the clients --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    op: str
+    method: str
+    path: str
+    status: int  # 0: no answer (connection error or client timeout)
+    seconds: float
+    code: str = ""
+
+
+@dataclass
+class Ledger:
+    """What the clients were told; the shared state the threads pick their work from."""
+
+    calls: list[Call] = field(default_factory=list)
+    # logical create (its idempotency key) → {"number", "text", "answers": [status...]}
+    creates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # external id → numbers every batch answer gave for it
+    external: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    batches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # (key, items)
+    # number → actions answered 200 / requests with no answer
+    acted: Counter = field(default_factory=Counter)
+    unanswered_actions: Counter = field(default_factory=Counter)
+    acted_events: list[tuple[str, int, str]] = field(default_factory=list)  # (number, seq, action)
+    conflicts: list[tuple[str, str, int]] = field(default_factory=list)  # (number, note, expected_version)
+    numbers: list[str] = field(default_factory=list)  # cases the clients know, to act on and read
+    replay_mismatches: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Client:
+    def __init__(self, port: int, ledger: Ledger) -> None:
+        self.port = port
+        self.ledger = ledger
+        self.conn: http.client.HTTPConnection | None = None
+
+    def call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        token: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = CLIENT_TIMEOUT,
+    ) -> tuple[int, Any]:
+        all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, ensure_ascii=False).encode()
+            all_headers["Content-Type"] = "application/json"
+        abandon = timeout < 1
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout) if abandon else self._conn()
+        started = time.perf_counter()
+        status, data = 0, None
+        try:
+            conn.request(method, path, body=payload, headers=all_headers)
+            response = conn.getresponse()
+            raw = response.read()
+            status = response.status
+            if raw and response.getheader("Content-Type", "").startswith("application/json"):
+                data = json.loads(raw)
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            if not abandon:
+                self.conn = None
+        finally:
+            if abandon:
+                conn.close()
+        seconds = time.perf_counter() - started
+        code = data.get("code", "") if isinstance(data, dict) and status >= 400 else ""
+        with self.ledger.lock:
+            self.ledger.calls.append(Call(op, method, path, status, seconds, code))
+        return status, data
+
+    def _conn(self) -> http.client.HTTPConnection:
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=CLIENT_TIMEOUT)
+        return self.conn
+
+
+def _complaint(rng: random.Random, tag: str) -> dict[str, Any]:
+    return {
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "product.defect",
+        "description": f"{MARK}{tag}：热水器使用{rng.randint(2, 90)}天后漏水，要求更换。",
+        "demands": "更换新机",
+        "customer": {"name": f"客户{rng.randint(1, 999)}", "phone": f"139{rng.randrange(10**8):08d}"},
+    }
+
+
+class Worker(threading.Thread):
+    def __init__(self, index: int, port: int, actors: Actors, ledger: Ledger, requests: int, seed: int):
+        super().__init__(name=f"load-{index}", daemon=True)
+        self.index = index
+        self.client = Client(port, ledger)
+        self.actors = actors
+        self.ledger = ledger
+        self.requests = requests
+        self.rng = random.Random(seed * 1000 + index)
+        self.error: BaseException | None = None
+        self.sent = 0
+
+    def run(self) -> None:
+        try:
+            while self.sent < self.requests:
+                op = self.rng.choices(list(OPS), weights=list(OPS.values()))[0]
+                getattr(self, op)()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            self.error = exc
+
+    def _call(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        self.sent += 1
+        return self.client.call(*args, **kwargs)
+
+    def _unexpected(self, what: str, status: int, data: Any) -> None:
+        with self.ledger.lock:
+            self.ledger.unexpected.append(f"{what}: {status} {json.dumps(data, ensure_ascii=False)[:300]}")
+
+    # creation --------------------------------------------------------------------------------------
+
+    def _create(self, key: str, body: dict[str, Any], *, abandon: bool = False) -> tuple[int, Any]:
+        return self._call(
+            "create_abandoned" if abandon else "create",
+            "POST",
+            "/api/v1/cases",
+            self.actors.intake_token,
+            body,
+            {"Idempotency-Key": key},
+            timeout=ABANDON_TIMEOUT if abandon else CLIENT_TIMEOUT,
+        )
+
+    def _remember(self, key: str, body: dict[str, Any], status: int, data: Any) -> str | None:
+        if status not in (200, 201):
+            self._unexpected(f"create {key}", status, data)
+            return None
+        number = data["case"]["number"]
+        with self.ledger.lock:
+            entry = self.ledger.creates.setdefault(
+                key, {"number": number, "text": body["description"], "answers": []}
+            )
+            entry["answers"].append(status)
+            if entry["number"] != number:
+                self.ledger.replay_mismatches.append(f"{key}: {entry['number']} then {number}")
+            if number not in self.ledger.numbers:
+                self.ledger.numbers.append(number)
+        return number
+
+    def create(self) -> None:
+        key = uuid.uuid4().hex
+        body = _complaint(self.rng, key[:12])
+        status, data = self._create(key, body)
+        self._remember(key, body, status, data)
+
+    def create_retry(self) -> None:
+        """The answer was lost on the way back: the same request again, maybe more than once."""
+        key = uuid.uuid4().hex
+        body = _complaint(self.rng, key[:12])
+        for _ in range(self.rng.choice([2, 2, 3])):
+            status, data = self._create(key, body)
+            self._remember(key, body, status, data)
+
+    def create_abandon(self) -> None:
+        """The client gives up before the answer (the server goes on), then retries with the same key."""
+        key = uuid.uuid4().hex
+        body = _complaint(self.rng, key[:12])
+        status, data = self._create(key, body, abandon=True)
+        if status:
+            self._remember(key, body, status, data)
+        if self.rng.random() < 0.5:
+            time.sleep(self.rng.random() * 0.05)
+        status, data = self._create(key, body)
+        self._remember(key, body, status, data)
+
+    # batch intake -----------------------------------------------------------------------------------
+
+    def _batch(self, key: str, items: list[dict[str, Any]]) -> None:
+        status, data = self._call(
+            "batch",
+            "POST",
+            "/api/v1/intake/batch",
+            self.actors.intake_token,
+            {"items": items},
+            {"Idempotency-Key": key},
+        )
+        if status != 200:
+            self._unexpected(f"batch {key}", status, data)
+            return
+        with self.ledger.lock:
+            for result, item in zip(data["results"], items, strict=True):
+                if result["status"] not in ("created", "existing") or not result["number"]:
+                    self.ledger.unexpected.append(f"batch item {item['external_id']}: {result}")
+                    continue
+                self.ledger.external[item["external_id"]].add(result["number"])
+                if result["number"] not in self.ledger.numbers:
+                    self.ledger.numbers.append(result["number"])
+
+    def batch(self) -> None:
+        key = uuid.uuid4().hex
+        items = []
+        for _ in range(self.rng.randint(2, 6)):
+            item = _complaint(self.rng, f"批量{uuid.uuid4().hex[:10]}")
+            item["external_source"] = "loadcheck"
+            item["external_id"] = uuid.uuid4().hex[:20]
+            items.append(item)
+        self._batch(key, items)
+        with self.ledger.lock:
+            self.ledger.batches.append((key, items))
+        if self.rng.random() < 0.3:
+            self._batch(key, items)  # the same request again: the first answer
+
+    def batch_resend(self) -> None:
+        """Another system sends (part of) a batch again under a new key: the items exist already."""
+        with self.ledger.lock:
+            recent = self.ledger.batches[-8:]
+        if not recent:
+            return self.batch()
+        _key, items = self.rng.choice(recent)
+        self._batch(uuid.uuid4().hex, items[: self.rng.randint(1, len(items))])
+
+    # lifecycle actions --------------------------------------------------------------------------------
+
+    def _pick(self) -> str | None:
+        with self.ledger.lock:
+            numbers = self.ledger.numbers[-40:]
+        return self.rng.choice(numbers) if numbers else None
+
+    def _read(self, number: str) -> Any:
+        status, data = self._call("read_case", "GET", f"/api/v1/cases/{number}", self.actors.manager_token)
+        if status != 200:
+            self._unexpected(f"read {number}", status, data)
+            return None
+        return data
+
+    def _next_action(self, case: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+        note = f"{MARK}{uuid.uuid4().hex[:12]}"
+        status = case["status"]
+        if status == "registered":
+            return "accept", self.actors.manager_token, {}
+        if status == "accepted":
+            return "assign", self.actors.manager_token, {"handler": self.actors.handler_id, "note": note}
+        if status == "assigned":
+            return "start_investigation", self.actors.handler_token, {"note": note}
+        if status == "investigating":
+            return "add_note", self.actors.handler_token, {"text": note}
+        return None
+
+    def _act(self, stale: bool) -> None:
+        number = self._pick()
+        if number is None:
+            return self.create()
+        case = self._read(number)
+        if case is None:
+            return
+        step = self._next_action(case)
+        if step is None:
+            return
+        action, token, data = step
+        version = case["version"]
+        expected = version
+        if stale:
+            expected = version - 1 if version > 1 else version + 1
+        status, answer = self._call(
+            "stale_action" if stale else "action",
+            "POST",
+            f"/api/v1/cases/{number}/{action}",
+            token,
+            {**data, "expected_version": expected},
+        )
+        note = data.get("note") or data.get("text") or ""
+        with self.ledger.lock:
+            if status == 200:
+                self.ledger.acted[number] += 1
+                self.ledger.acted_events.append((number, answer["event"]["seq"], action))
+                if stale:
+                    self.ledger.unexpected.append(f"stale {action} on {number} v{expected} accepted")
+            elif status == 409:
+                self.ledger.conflicts.append((number, note, expected))
+            elif status == 0:
+                self.ledger.unanswered_actions[number] += 1
+            else:
+                self.ledger.unexpected.append(
+                    f"{action} {number}: {status} {json.dumps(answer, ensure_ascii=False)[:300]}"
+                )
+
+    def action(self) -> None:
+        self._act(stale=False)
+
+    def stale_action(self) -> None:
+        self._act(stale=True)
+
+    # reads ----------------------------------------------------------------------------------------------
+
+    def read_list(self) -> None:
+        path = (
+            "/api/v1/cases?limit=20&open_only=true" if self.rng.random() < 0.5 else "/api/v1/cases?limit=50"
+        )
+        status, data = self._call("read_list", "GET", path, self.actors.manager_token)
+        if status != 200:
+            self._unexpected("list", status, data)
+
+    def read_case(self) -> None:
+        number = self._pick()
+        if number is None:
+            return self.read_list()
+        self._read(number)
+
+
+def run_load(port: int, actors: Actors, *, threads: int, requests: int, seed: int = 8) -> Ledger:
+    """`threads` clients each sending `requests` requests (stops by itself)."""
+    ledger = Ledger()
+    workers = [Worker(i, port, actors, ledger, requests, seed) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    errors = [f"{w.name}: {w.error!r}" for w in workers if w.error is not None]
+    ledger.unexpected.extend(errors)
+    return ledger
+
+
+# --- verification -------------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], p: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def summarize(ledger: Ledger, seconds: float) -> dict[str, Any]:
+    latencies = [c.seconds for c in ledger.calls if c.status]
+    by_op: dict[str, dict[str, Any]] = {}
+    for op in sorted({c.op for c in ledger.calls}):
+        calls = [c for c in ledger.calls if c.op == op]
+        answered = [c.seconds for c in calls if c.status]
+        by_op[op] = {
+            "requests": len(calls),
+            "statuses": dict(sorted(Counter(str(c.status) for c in calls).items())),
+            "p50_ms": round(statistics.median(answered) * 1000, 1) if answered else None,
+            "p95_ms": round(percentile(answered, 95) * 1000, 1) if answered else None,
+        }
+    return {
+        "requests": len(ledger.calls),
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(len(ledger.calls) / seconds, 1) if seconds else None,
+        "statuses": dict(sorted(Counter(str(c.status) for c in ledger.calls).items())),
+        "conflict_codes": dict(Counter(c.code for c in ledger.calls if c.status == 409)),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
+        "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+        "by_op": by_op,
+        "logical_creates": len(ledger.creates),
+        "batch_items": len(ledger.external),
+        "actions_ok": sum(ledger.acted.values()),
+        "conflicts": len(ledger.conflicts),
+    }
+
+
+def verify(ledger: Ledger, actors: Actors) -> dict[str, Any]:
+    """Compare what the clients were told with the database. `problems` is empty when nothing was lost,
+    doubled or changed by a refused request."""
+    from kesu.cases.models import Case, CaseEvent, DailySequence, IdempotencyRecord
+    from kesu.org import audit
+
+    problems: list[str] = []
+
+    def problem(text: str) -> None:
+        if len(problems) < 50:
+            problems.append(text)
+
+    five_xx = [c for c in ledger.calls if c.status >= 500]
+    for c in five_xx[:10]:
+        problem(f"{c.status} on {c.method} {c.path}")
+    for text in ledger.unexpected[:20]:
+        problem(f"unexpected answer: {text}")
+    for text in ledger.replay_mismatches:
+        problem(f"a retry got another case: {text}")
+
+    cases = {
+        c["number"]: c
+        for c in Case.objects.values("pk", "number", "status", "version", "description", "external_id")
+    }
+    # 1. every acknowledged create exists exactly once
+    texts = Counter(c["description"] for c in cases.values())
+    keys = dict(IdempotencyRecord.objects.filter(user_id=actors.intake_id).values_list("key", "case__number"))
+    for key, entry in ledger.creates.items():
+        if entry["number"] not in cases:
+            problem(f"lost: create {key} answered {entry['number']}, not in the database")
+        if texts[entry["text"]] != 1:
+            problem(f"create {key}: {texts[entry['text']]} cases with its text")
+        if keys.get(key) != entry["number"]:
+            problem(f"create {key}: idempotency record → {keys.get(key)}, answered {entry['number']}")
+        if entry["answers"].count(201) > 1:
+            problem(f"create {key}: answered 201 twice")
+    by_external = Counter(c["external_id"] for c in cases.values() if c["external_id"])
+    for external_id, numbers in ledger.external.items():
+        if len(numbers) != 1:
+            problem(f"external id {external_id}: answered with several numbers {sorted(numbers)}")
+        if by_external[external_id] != 1:
+            problem(f"external id {external_id}: {by_external[external_id]} cases")
+        for number in numbers:
+            if number not in cases:
+                problem(f"lost: batch item {external_id} answered {number}, not in the database")
+    acknowledged = {e["number"] for e in ledger.creates.values()} | {
+        n for numbers in ledger.external.values() for n in numbers
+    }
+    for number in sorted(set(cases) - acknowledged)[:10]:
+        problem(f"doubled or stray: case {number} was never acknowledged to a client")
+
+    # 2. timelines: seq 1..version, register first, status = last event's to_status
+    events: dict[int, list[tuple[int, str, str, str]]] = defaultdict(list)
+    for row in CaseEvent.objects.order_by("case_id", "seq").values_list(
+        "case_id", "seq", "action", "to_status", "payload"
+    ):
+        case_id, seq, action, to_status, payload = row
+        note = ""
+        if isinstance(payload, dict):
+            note = str(payload.get("note") or payload.get("text") or "")
+        events[case_id].append((seq, action, to_status, note))
+    notes_applied = set()
+    for number, c in cases.items():
+        timeline = events.get(c["pk"], [])
+        seqs = [e[0] for e in timeline]
+        if seqs != list(range(1, c["version"] + 1)):
+            problem(f"{number}: event seqs {seqs[:12]} for version {c['version']}")
+        if not timeline or timeline[0][1] != "register":
+            problem(f"{number}: the first event is not the registration")
+        elif timeline[-1][2] != c["status"]:
+            problem(f"{number}: status {c['status']} but the last event leads to {timeline[-1][2]}")
+        # every action answered 200 is there, and nothing else (a refused request left nothing behind)
+        answered, unknown = ledger.acted[number], ledger.unanswered_actions[number]
+        if not answered + 1 <= len(timeline) <= answered + unknown + 1:
+            problem(f"{number}: {len(timeline)} events, but 1 + {answered} actions were acknowledged")
+        notes_applied.update(e[3] for e in timeline if e[3])
+    by_pk = {c["number"]: c["pk"] for c in cases.values()}
+    for number, seq, action in ledger.acted_events:
+        timeline = events.get(by_pk.get(number, -1), [])
+        if not any(e[0] == seq and e[1] == action for e in timeline):
+            problem(f"{number}: acknowledged {action} as event {seq}, not in the timeline")
+    for number, note, expected in ledger.conflicts:
+        if note and note in notes_applied:
+            problem(f"{number}: a request refused with 409 (expected_version {expected}) was applied")
+
+    # 3. numbers per day: unique (the column is unique) and gap-free, and the counter agrees
+    per_day: dict[str, list[int]] = defaultdict(list)
+    for number in cases:
+        match = re.fullmatch(r"([A-Z]+\d{8})(\d{4,})", number)
+        if match is None:
+            problem(f"malformed case number {number}")
+            continue
+        per_day[match.group(1)].append(int(match.group(2)))
+    counters = {f"{d:%Y%m%d}": last for d, last in DailySequence.objects.values_list("day", "last")}
+    for prefix, seqs in per_day.items():
+        if sorted(seqs) != list(range(1, len(seqs) + 1)):
+            missing = sorted(set(range(1, max(seqs) + 1)) - set(seqs))[:10]
+            problem(f"{prefix}: case numbers not gap-free (missing {missing})")
+        if counters.get(prefix[-8:]) != max(seqs):
+            problem(f"{prefix}: day counter {counters.get(prefix[-8:])}, highest number {max(seqs)}")
+
+    # 4. the audit chain survived concurrent appends
+    chain = audit.verify()
+    if not chain.ok:
+        problem(f"audit chain: {chain}")
+
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "cases": len(cases),
+        "events": sum(len(v) for v in events.values()),
+        "five_xx": len(five_xx),
+        "audit_entries": chain.checked,
+        "days": len(per_day),
+    }
+
+
+def run_check(
+    database_url: str,
+    *,
+    threads: int = 8,
+    requests: int = 25,
+    workers: int = 3,
+    server_threads: int = 4,
+    seed: int = 8,
+    log_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Prepare (Django must be set up on `database_url`), serve, load, verify. Returns the report."""
+    actors = prepare()
+    with Server(database_url, workers=workers, threads=server_threads, log_dir=log_dir) as server:
+        started = time.perf_counter()
+        ledger = run_load(server.port, actors, threads=threads, requests=requests, seed=seed)
+        took = time.perf_counter() - started
+        server_log = server.log_tail(3000)
+        kind = server.kind
+    summary = summarize(ledger, took)
+    verification = verify(ledger, actors)
+    return {
+        "server": {"kind": kind, "workers": workers, "threads": server_threads},
+        "clients": {"threads": threads, "requests_each": requests},
+        "summary": summary,
+        "verification": verification,
+        "server_log_tail": server_log if not verification["ok"] else "",
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    s, v = report["summary"], report["verification"]
+    lines = [
+        f"load check: {s['requests']} requests in {s['seconds']} s ({s['requests_per_second']}/s) "
+        f"against {report['server']['kind']} ×{report['server']['workers']}",
+        f"  statuses {s['statuses']}  409 codes {s['conflict_codes']}",
+        f"  latency p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms  max {s['max_ms']} ms",
+        f"  creates {s['logical_creates']}, batch items {s['batch_items']}, actions ok {s['actions_ok']}, "
+        f"conflicts {s['conflicts']}",
+        f"  database: {v['cases']} cases, {v['events']} events, {v['audit_entries']} audit entries",
+        "  verification: " + ("nothing lost, nothing doubled" if v["ok"] else "FAILED"),
+    ]
+    lines += [f"    - {p}" for p in v["problems"]]
+    return "\n".join(lines)
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Kesu no-loss load check")
+    parser.add_argument("--database-url", required=True, help="a throwaway database (it is flushed)")
+    parser.add_argument("--migrate", action="store_true", help="migrate it first (an empty database)")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=25, help="requests per client thread")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--json", help="write the report here")
+    args = parser.parse_args(argv)
+
+    os.environ["KESU_DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kesu.settings")
+    os.environ.setdefault("KESU_LOG_LEVEL", "WARNING")
+    if str(BASE_DIR) not in sys.path:
+        sys.path.insert(0, str(BASE_DIR))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    if args.migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+    else:
+        call_command("flush", verbosity=0, interactive=False)
+    try:
+        report = run_check(
+            args.database_url,
+            threads=args.threads,
+            requests=args.requests,
+            workers=args.workers,
+            server_threads=args.server_threads,
+            seed=args.seed,
+        )
+    except ServerDidNotStart as exc:
+        print(f"server did not start: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(format_report(report))
+    return 0 if report["verification"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

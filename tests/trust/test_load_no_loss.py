@@ -1,0 +1,104 @@
+"""Under concurrent load nothing is lost and nothing is doubled (issue 8, the short bounded form).
+
+The real server (gunicorn, several workers) runs on 127.0.0.1 against a copy of the migrated test
+database; 8 client threads × 25 requests create complaints with idempotency keys (retried, abandoned
+and retried), send batches, act with current and stale `expected_version`, and read. Afterwards the
+database must hold every acknowledged case exactly once with a complete timeline (kesu.org.loadcheck).
+The longer run is `bench/bench_load.py` (make bench). Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy_of_test_database(tmp_path: Path):
+    """A URL of a throwaway copy of the migrated test database, and a clean-up."""
+    if connection.vendor == "sqlite":
+        target = tmp_path / "load.sqlite3"
+        connection.ensure_connection()
+        with sqlite3.connect(target) as dst:
+            connection.connection.backup(dst)
+        dst.close()
+        return f"sqlite:///{target}", lambda: None
+    settings = connection.settings_dict
+    name = f"kesu_load_{uuid.uuid4().hex[:8]}"
+    template = settings["NAME"]
+    # CREATE DATABASE … TEMPLATE needs the template without sessions: close ours first.
+    connection.close()
+    import psycopg
+
+    params = {
+        "host": settings["HOST"] or "127.0.0.1",
+        "port": settings["PORT"] or 5432,
+        "user": settings["USER"],
+        "password": settings.get("PASSWORD") or None,
+        "dbname": "postgres",
+        "autocommit": True,
+    }
+    with psycopg.connect(**params) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = f"postgresql://{params['user']}:{settings.get('PASSWORD') or ''}@{params['host']}:{params['port']}/{name}"
+
+    def drop() -> None:
+        with psycopg.connect(**params) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url, drop
+
+
+@pytest.mark.slow
+def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
+    url, drop = _copy_of_test_database(tmp_path)
+    out = tmp_path / "load.json"
+    env = {**os.environ, "KESU_LOG_LEVEL": "WARNING"}
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kesu.org.loadcheck",
+                "--database-url",
+                url,
+                "--threads",
+                "8",
+                "--requests",
+                "25",
+                "--workers",
+                "2",
+                "--json",
+                str(out),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        drop()
+    print(proc.stdout)
+    if proc.returncode == 3:
+        pytest.skip(f"the server could not start on 127.0.0.1: {proc.stderr[-2000:]}")
+    assert out.exists(), proc.stderr[-4000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    verification, summary = report["verification"], report["summary"]
+    assert verification["problems"] == [], proc.stdout + report.get("server_log_tail", "")
+    assert verification["five_xx"] == 0
+    # The load did what it says: creates (with retries and abandoned requests), batches, actions and
+    # refused stale actions all happened, and each acknowledged case is in the database.
+    assert summary["logical_creates"] > 0 and summary["batch_items"] > 0
+    assert summary["actions_ok"] > 0 and summary["by_op"]["stale_action"]["statuses"].get("409", 0) > 0
+    assert verification["cases"] == summary["logical_creates"] + summary["batch_items"]
+    assert proc.returncode == 0, proc.stderr[-4000:]
