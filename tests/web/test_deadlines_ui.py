@@ -205,6 +205,9 @@ def test_administrators_see_a_missing_holiday_schedule(client, org):
     client.force_login(org.admin)
     html = client.get("/").content.decode()
     assert f"{year} 年国务院放假安排尚未录入" in html
+    org.admin.is_staff = org.admin.is_superuser = True
+    org.admin.save()
+    assert f"{year} 年国务院放假安排尚未录入" in client.get("/admin/").content.decode()
     client.force_login(org.handler)
     assert "放假安排尚未录入" not in client.get("/").content.decode()
 
