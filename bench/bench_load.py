@@ -1,0 +1,89 @@
+"""Load: concurrent clients against gunicorn on 127.0.0.1, then the no-loss verification (issue 8).
+
+    python bench/bench_load.py --db sqlite|postgresql      [BENCH_SCALE=small for a quick run]
+
+The long form of the check in tests/trust/test_load_no_loss.py (kesu.org.loadcheck): 16 client threads
+× 500 requests (small: 8 × 25) mixing idempotent creates (retried, abandoned and retried), batch intake,
+lifecycle actions with current and stale versions, and reads, against gunicorn with several workers on
+a fresh database. Writes throughput, latency percentiles, status counts and the verification result to
+bench/results/load-<db>.json; exits non-zero when anything was lost, doubled or answered 5xx.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from common import bench_main, log, size, write_result
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--threads", type=int, default=None, help="client threads (default 16; small 8)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per thread (500; small 25)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_LOAD_WORKERS", "4")))
+    parser.add_argument("--server-threads", type=int, default=4)
+
+
+def run(ctx) -> dict:
+    from kesu.org import loadcheck
+
+    threads = ctx.args.threads or size(16, 8)
+    requests = ctx.args.requests or size(500, 25)
+    log(f"load: {threads} threads × {requests} requests, gunicorn {ctx.args.workers} workers on {ctx.db}")
+    started = time.perf_counter()
+    report = loadcheck.run_check(
+        ctx.url,
+        threads=threads,
+        requests=requests,
+        workers=ctx.args.workers,
+        server_threads=ctx.args.server_threads,
+    )
+    print(loadcheck.format_report(report), flush=True)
+    summary, verification = report["summary"], report["verification"]
+    out = {
+        "sizes": {
+            "client_threads": threads,
+            "requests_per_thread": requests,
+            "requests": summary["requests"],
+            "server": report["server"],
+            "cases_at_end": verification["cases"],
+            "events_at_end": verification["events"],
+        },
+        "results": {
+            "throughput_rps": summary["requests_per_second"],
+            "error_rate_5xx": round(verification["five_xx"] / summary["requests"], 6)
+            if summary["requests"]
+            else None,
+            "load_seconds": summary["seconds"],
+            "latency_ms": {k: summary[k] for k in ("p50_ms", "p95_ms", "max_ms")},
+            "statuses": summary["statuses"],
+            "conflict_codes": summary["conflict_codes"],
+            "by_operation": summary["by_op"],
+            "counts": {k: summary[k] for k in ("logical_creates", "batch_items", "actions_ok", "conflicts")},
+            "verification": verification,
+        },
+        "baseline": {},
+        "notes": [
+            "Timings are on a shared 2-core machine; the verification is the point: every acknowledged "
+            "create exists exactly once, timelines gap-free, numbers gap-free per day, refused (409) "
+            "requests left nothing behind, no 5xx, audit chain intact.",
+            "Background tasks are not run (KESU_TASKS_BACKEND as in every benchmark).",
+        ],
+    }
+    if not verification["ok"]:
+        write_result(
+            "load",
+            ctx.db,
+            sizes=out["sizes"],
+            results=out["results"],
+            baseline={},
+            notes=out["notes"] + [f"server log: {report['server_log_tail']}"],
+            took_s=time.perf_counter() - started,
+        )
+        log("load: VERIFICATION FAILED — " + "; ".join(verification["problems"][:5]))
+        raise SystemExit(1)
+    return out
+
+
+if __name__ == "__main__":
+    bench_main("load", run, description=__doc__, add_arguments=add_arguments)
