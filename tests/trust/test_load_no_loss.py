@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests import factories
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -102,3 +104,48 @@ def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
     assert summary["actions_ok"] > 0 and summary["by_op"]["stale_action"]["statuses"].get("409", 0) > 0
     assert verification["cases"] == summary["logical_creates"] + summary["batch_items"]
     assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+def _ledger_of(o, cases):
+    """What clients would have been told about `cases` (created through the real service)."""
+    from kesu.org.loadcheck import Ledger
+
+    ledger = Ledger()
+    for i, case in enumerate(cases):
+        ledger.creates[f"key-{i}"] = {"number": case.number, "text": case.description, "answers": [201]}
+    return ledger
+
+
+def test_the_verification_notices_a_lost_a_doubled_and_a_refused_but_applied_request(org):
+    from kesu.cases.services import perform, register_case
+    from kesu.org.loadcheck import Actors, verify
+
+    o = org
+    actors = Actors("", "", "", o.handler.pk, o.intake.pk)
+    data = [factories.complaint_data() for _ in range(2)]
+    cases = [
+        register_case(actor=o.intake, data=d, idempotency_key=f"key-{i}").case for i, d in enumerate(data)
+    ]
+    ledger = _ledger_of(o, cases)
+    assert verify(ledger, actors)["problems"] == []
+
+    # a double: the same complaint registered again without its key
+    register_case(actor=o.intake, data=data[0])
+    problems = verify(ledger, actors)["problems"]
+    assert any("2 cases with its text" in p for p in problems)
+    assert any("never acknowledged" in p for p in problems)
+
+    # a loss: a client was told of a case the database does not hold
+    ledger = _ledger_of(o, cases)
+    ledger.creates["key-9"] = {"number": "TS199901010001", "text": "不存在", "answers": [201]}
+    assert any(p.startswith("lost: create key-9") for p in verify(ledger, actors)["problems"])
+
+    # a request answered 409 whose change is in the timeline anyway
+    ledger = _ledger_of(o, cases)
+    perform(cases[1], "accept", o.intake, expected_version=1)
+    ledger.acted[cases[1].number] += 1
+    perform(cases[1], "assign", o.intake, expected_version=2, handler=o.handler.pk, note="压测n1")
+    ledger.conflicts.append((cases[1].number, "压测n1", 1))
+    problems = verify(ledger, actors)["problems"]
+    assert any("refused with 409" in p for p in problems)
+    assert any("1 + 1 actions were acknowledged" in p for p in problems)
