@@ -138,3 +138,19 @@ class GeneratedReport(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class CaseCloseTime(models.Model):
+    """Rollup kept current by the transition service (`kesu.analytics.rollups`): the working hours
+    from receipt to closing of each closed case, so that the average and P90 time to close are SQL
+    aggregates instead of a calendar computation per case at every query."""
+
+    case = models.OneToOneField("cases.Case", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    # The closing this figure belongs to: a row whose closed_at differs from the case's is stale
+    # (reopened and closed again) and is not used.
+    closed_at = models.DateTimeField()
+    working_hours = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = _("办结工作时长")
+        verbose_name_plural = _("办结工作时长")

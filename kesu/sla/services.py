@@ -152,6 +152,9 @@ def after_case_event(case, event, rules) -> None:
     live deadlines or escalations for what happened in another system), but whatever is done to
     them in Kesu afterwards runs on deadlines like any other case.
     """
+    from kesu.analytics.rollups import case_changed
+
+    case_changed(case)  # the analytics rollups follow every event, neutral ones included
     if event.action in NEUTRAL_ACTIONS:
         return
     stages = {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
@@ -333,6 +336,9 @@ def after_bulk_register(case_ids: list[int], rules) -> None:
                     f'UPDATE "{table}" SET "due_at" = %s WHERE "id" = %s',
                     [(adapt(c.due_at), c.pk) for c in dues],
                 )
+    from kesu.analytics.rollups import refresh_close_times
+
+    refresh_close_times(case_ids)  # imported closed cases: their working time to close
 
 
 def _insert_stages(stages: list[StageDeadline]) -> None:
