@@ -8,16 +8,34 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from kesu.cases.models import Case, CaseEvent, Kind, Level, RemedyType
 from kesu.org import roles
 
 Text = str
 UserRef = int | str  # a user id or a username
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def business_instant(value: dt.datetime) -> dt.datetime:
+    """An instant a complaint system can mean: 1970–2200, naive read as Beijing time, normalised to UTC.
+
+    Without this a request could carry year 1 (date arithmetic overflows) or an offset such as
+    +16:12 that Python accepts and PostgreSQL refuses — a 500 instead of a 422.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=SHANGHAI)
+    if not 1970 <= value.year <= 2200 or abs(value.utcoffset() or dt.timedelta()) > dt.timedelta(hours=14):
+        raise ValueError("时间超出合理范围（1970–2200 年，时区偏移不超过 ±14 小时）")
+    return value.astimezone(dt.UTC)
+
+
+Instant = Annotated[dt.datetime, AfterValidator(business_instant)]
 
 
 class In(Schema):
@@ -41,7 +59,7 @@ class CustomerIn(In):
 
 class CaseCreateIn(In):
     channel: str = Field(..., description="渠道编码，见 GET /policy/channels")
-    received_at: dt.datetime | None = Field(None, description="接收时间（默认当前时间）")
+    received_at: Instant | None = Field(None, description="接收时间（默认当前时间）")
     kind: Kind = Kind.COMPLAINT
     category: str | None = Field(None, description="分类编码，见 GET /policy/categories")
     business_type: str | None = None

@@ -181,7 +181,9 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if isinstance(received_at, dt.datetime):
         if timezone.is_naive(received_at):
             received_at = timezone.make_aware(received_at)
-        if received_at > now + dt.timedelta(minutes=5):
+        if received_at.year < 1970:
+            errors["received_at"] = _("接收时间不合理")
+        elif received_at > now + dt.timedelta(minutes=5):
             errors["received_at"] = "接收时间不能晚于当前时间"
     out["received_at"] = received_at
 

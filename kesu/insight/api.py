@@ -2,13 +2,14 @@
 
 # No `from __future__ import annotations`: ninja reads the annotations at runtime.
 
-import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import Field
 
 from kesu.cases.errors import Forbidden, Invalid
+from kesu.cases.schemas import Instant
 from kesu.insight import selectors, services
 from kesu.insight.repeats import find_related, related_for_case
 from kesu.org import roles
@@ -51,8 +52,8 @@ class RelatedIn(Schema):
     text: str = ""
     customer: CustomerIn = CustomerIn()
     subject_no: str = ""
-    received_at: dt.datetime | None = None
-    window_days: int = 90
+    received_at: Instant | None = None
+    window_days: int = Field(90, ge=1, le=3650)
 
 
 class FeedbackIn(Schema):

@@ -20,6 +20,7 @@ from ninja import File, Form, Header, Query, Router, Schema
 from ninja.files import UploadedFile
 
 from kesu.cases.errors import Forbidden, Invalid, NotFound
+from kesu.cases.schemas import Instant
 from kesu.cases.selectors import CaseFilters
 from kesu.intake import exporters, services
 from kesu.intake.models import ImportBatch
@@ -200,8 +201,8 @@ def export_cases(
     channel: list[str] = Query(None),
     department: str | None = None,
     category: str | None = None,
-    received_from: dt.datetime | None = None,
-    received_to: dt.datetime | None = None,
+    received_from: Instant | None = None,
+    received_to: Instant | None = None,
     open_only: bool = False,
 ):
     fmt = _fmt(format)

@@ -330,3 +330,16 @@ def test_intake_registering_a_whistle_blowing_report_gets_the_result(api, org):
     assert r.status_code == 201, r.content.decode()
     assert r.json()["reporter_token"]
     assert api(org.intake).get(f"/cases/{r.json()['case']['number']}").status_code == 403
+
+
+def test_absurd_instants_are_refused_with_422_not_a_server_error(api, org):
+    intake = api(org.intake)
+    # An offset PostgreSQL refuses and a year whose date arithmetic overflows.
+    r = intake.get("/cases?received_from=0277-06-25T02:08:05%2B16:12")
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    r = intake.post(
+        "/insight/related", {"text": "退款", "received_at": "0001-01-01T00:00:00Z", "window_days": 100}
+    )
+    assert r.status_code == 422
+    r = intake.post("/cases", {**factories.complaint_data(), "received_at": "1900-01-01T00:00:00+08:00"})
+    assert r.status_code == 422

@@ -44,9 +44,25 @@ def _runner(op, numbers: list[str], headers: dict[str, str]):
 
 @pytest.mark.slow
 def test_api_fuzz_no_server_errors_and_schema_conformance(org):
-    from django.core.cache import cache
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
 
     from kesu.wsgi import application
+
+    # Called directly, the WSGI handler closes "old" connections at the start and end of every request
+    # — on PostgreSQL that is the test's own connection, inside its transaction. Django's test client
+    # disconnects these handlers for the same reason.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        _fuzz(org, application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def _fuzz(org, application) -> None:
+    from django.core.cache import cache
 
     cache.clear()
     numbers = [factories.make_case(org.intake).number for _ in range(2)]
