@@ -9,13 +9,13 @@ case's two timestamps, because working days come from the calendar.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Subquery, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -218,22 +218,30 @@ def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, 
     else:
         r = facts.aggregate(n=Count("pk"), avg=Avg("working_hours"))
         groups = {"": (None, r["n"], r["avg"])} if r["n"] else {}
+    # P90 by nearest rank of every group in one query: the row numbered ceil(0.9 n) in its group.
+    partition = [F(group_field)] if group_field else []
+    ranked = facts.annotate(
+        rn=Window(RowNumber(), partition_by=partition, order_by=F("working_hours").asc()),
+        cnt=Window(Count("pk"), partition_by=partition),
+    ).filter(rn__gte=F("cnt") * 9 / 10.0, rn__lt=F("cnt") * 9 / 10.0 + 1)
+    p90s = {
+        (_group_key(r[group_field]) if group_field else ""): r["working_hours"]
+        for r in ranked.values(*([group_field] if group_field else []), "working_hours")
+    }
     out: dict[str, tuple[float | None, float | None]] = {}
     for key in set(groups) | set(missing):
         raw, n, avg = groups.get(key, (None, 0, None))
-        in_group = facts
-        if group_field:
-            in_group = facts.filter(
-                **({f"{group_field}__isnull": True} if raw is None else {group_field: raw})
-            )
         if key in missing:  # exact: this group's values from the rollup plus the computed ones
+            in_group = facts
+            if group_field:
+                in_group = facts.filter(
+                    **({f"{group_field}__isnull": True} if raw is None else {group_field: raw})
+                )
             values = list(in_group.values_list("working_hours", flat=True)) if n else []
             values += missing[key]
             out[key] = (round(sum(values) / len(values), 1), round(percentile(values, 90), 1))
             continue
-        rank = max(1, math.ceil(0.9 * n))
-        p90 = in_group.order_by("working_hours").values_list("working_hours", flat=True)[rank - 1]
-        out[key] = (round(avg, 1), round(p90, 1))
+        out[key] = (round(avg, 1), round(p90s[key], 1))
     return out
 
 
