@@ -205,7 +205,8 @@ def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, 
     facts = CaseCloseTime.objects.filter(case__in=closed.values("pk"), closed_at=F("case__closed_at"))
     group_field = f"case__{field}" if field else None
     missing: dict[str, list[float]] = defaultdict(list)
-    stale = closed.exclude(pk__in=facts.values("case_id")).values_list(
+    current_row = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at"))
+    stale = closed.exclude(Exists(current_row)).values_list(
         *([field] if field else []), "received_at", "closed_at"
     )
     for item in stale.iterator(chunk_size=2000):  # normally none
