@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from kesu.org.security import KesuAuthenticationForm
-from kesu.web import portal, views
+from kesu.web import portal, trust_views, views
 
 app_name = "web"
 
@@ -47,6 +47,8 @@ urlpatterns = [
         views.attachment_download,
         name="attachment",
     ),
+    path("cases/<str:number>/reveal/", trust_views.case_reveal, name="case_reveal"),
+    path("account/totp/", trust_views.account_totp, name="account_totp"),
     path("intake/", views.intake, name="intake"),
     path("intake/preview/", views.intake_preview, name="intake_preview"),
     path("board/", views.board, name="board"),

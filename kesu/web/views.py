@@ -298,6 +298,12 @@ def _customer(case, user) -> dict | None:
     }
 
 
+def _may_reveal(user) -> bool:
+    from kesu.org.privacy import REVEAL_ROLES
+
+    return bool(set(user_roles(user)) & REVEAL_ROLES)
+
+
 def _case_context(request, case, *, errors: dict | None = None) -> dict:
     user = request.user
     forms = action_forms.forms_for(case, user)
@@ -319,6 +325,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
     return {
         "case": case,
         "customer": _customer(case, user),
+        "may_reveal": _may_reveal(user),  # a reveal form next to masked fields (kesu.web.trust_views)
         "timeline": _timeline_rows(case_selectors.timeline(case), case),
         "forms": forms,
         "errors": errors,

@@ -186,7 +186,7 @@ def _web_path(w, route: str) -> str:
     return path
 
 
-POST_VIEWS = {"web:case_action", "web:logout", "web:inbox_read"}
+POST_VIEWS = {"web:case_action", "web:logout", "web:inbox_read", "web:case_reveal"}
 
 
 def test_web_permission_matrix(world):

@@ -30,6 +30,17 @@ def kesu_user_roles(user) -> str:
 
 
 @register.simple_tag
+def kesu_is_admin(user) -> bool:
+    """True for system administrators (the TOTP enrolment link)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    from kesu.org import roles
+    from kesu.org.selectors import has_role
+
+    return has_role(user, roles.ADMIN)
+
+
+@register.simple_tag
 def kesu_unread_count(user) -> int:
     """Unread in-app notifications of the user (the top bar's badge); 0 when the inbox is unavailable."""
     if not getattr(user, "is_authenticated", False):
