@@ -275,7 +275,7 @@ def compute_kpis(
     not_special = Q(is_special_closure=False)
     finished = Q(status__in=FINISHED_STATUSES)
     # Registered = the instant of the case's first event (imports keep their own history, so they are left out).
-    registered = CaseEvent.objects.filter(case=OuterRef("pk"), seq=1).values("created_at")[:1]
+    registered = CaseEvent.objects.filter(case=OuterRef("pk"), seq=1).order_by().values("created_at")[:1]
     qs = cases.annotate(
         has_later_repeat=Exists(later_repeat),
         was_escalated=Exists(escalated),
