@@ -105,9 +105,10 @@ def build_report(
         user=user,
     )
 
-    kpi_now = kpis.overall(current, user=user, now=now)
+    # The period's KPIs overall and by department from one set of grouped queries (the overall counts
+    # are the departments' sums), and the previous period's overall.
+    kpi_now, kpi_by_dept = kpis.compute_kpis_with_overall(current, "department", user=user, now=now)
     kpi_prev = kpis.overall(base.with_period(period.previous()), user=user, now=now)
-    kpi_by_dept = kpis.compute_kpis(current, "department", user=user, now=now)
     flags = selectors.special_lists(current, user=user, now=now)
     pareto = selectors.pareto(current, "subcategory", user=user)
 

@@ -244,10 +244,9 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
     group = request.GET.get("group") or "department"
     if group not in ("department", "branch", "handler"):
         group = "department"
-    rows = kpis.compute_kpis(f, group, user=request.user)
+    overall, rows = kpis.compute_kpis_with_overall(f, group, user=request.user)
     for r in rows:
         r["url"] = drill_url(r["params"])
-    overall = kpis.overall(f, user=request.user)
     overall["url"] = drill_url(overall.get("params"))
     if request.GET.get("export") in ("csv", "xlsx"):
         header = ["名称"] + [k.name for k in kpis.KPIS]

@@ -94,6 +94,30 @@ def test_kpis_by_handler_and_department(cases, org):
     assert by_handler[str(org.handler.pk)]["volume"] == 4
 
 
+@pytest.mark.parametrize("group", ["department", "handler"])
+@pytest.mark.parametrize("month", ["2025-10", "2025-09", "2024-01"])
+def test_overall_summed_from_the_groups_equals_the_overall_query(cases, group, month):
+    # The monthly report and the KPI page take the overall row from the groups' counts.
+    filters = StatFilters.for_period(Period.parse(month))
+    now = at(2025, 11, 5)
+    overall, rows = kpis.compute_kpis_with_overall(filters, group, now=now)
+    assert overall == kpis.overall(filters, now=now)
+    assert rows == kpis.compute_kpis(filters, group, now=now)
+    assert overall["volume"] == sum(r["volume"] for r in rows)
+
+
+def test_registration_on_time_up_to_the_limit_exactly(org):
+    # The default record limit is 24 hours after the receipt; the boundary itself is on time.
+    received = at(2025, 12, 1) + dt.timedelta(microseconds=250000)
+    register(org, received, registered=received + dt.timedelta(hours=24))
+    register(org, received, registered=received + dt.timedelta(hours=24, microseconds=1))
+    register(org, received, registered=received + dt.timedelta(hours=23, minutes=59, seconds=55))
+    register(org, received, registered=received + dt.timedelta(hours=24, seconds=5))
+    row = kpis.overall(StatFilters.for_period(Period.parse("2025-12")), now=at(2025, 12, 5))
+    assert row["volume"] == 4
+    assert row["registration_timeliness"] == 50.0
+
+
 def test_every_kpi_has_a_written_definition():
     for kpi in kpis.KPIS:
         assert kpi.name and len(kpi.definition) > 10
