@@ -209,7 +209,7 @@ def stage_timeliness(
 def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, float | None]]:
     """Per group: average and P90 (nearest rank) working hours from receipt to closing, rounded to 0.1.
 
-    SQL over the close-time rollup (an AVG and one indexed ORDER BY … OFFSET per group). A closed case
+    SQL over the close-time rollup (one windowed query: count, mean and the P90 row of every group). A closed case
     without a current rollup row (closed before the rollup existed, or by a path that bypassed the
     transition service) is computed from the calendar here, so the figures are exact either way.
     """
@@ -225,24 +225,20 @@ def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, 
     )
     for item in stale.iterator(chunk_size=2000):  # normally none
         missing[_group_key(item[0]) if field else ""].append(working_hours(item[-2], item[-1]))
-    if group_field:
-        groups = {
-            _group_key(r[group_field]): (r[group_field], r["n"], r["avg"])
-            for r in facts.values(group_field).annotate(n=Count("pk"), avg=Avg("working_hours")).order_by()
-        }
-    else:
-        r = facts.aggregate(n=Count("pk"), avg=Avg("working_hours"))
-        groups = {"": (None, r["n"], r["avg"])} if r["n"] else {}
-    # P90 by nearest rank of every group in one query: the row numbered ceil(0.9 n) in its group.
+    # Per group in one query: the row numbered ceil(0.9 n) by working hours (P90 by nearest rank),
+    # carrying the group's count and mean (window aggregates over the same partition).
     partition = [F(group_field)] if group_field else []
     ranked = facts.annotate(
         rn=Window(RowNumber(), partition_by=partition, order_by=F("working_hours").asc()),
         cnt=Window(Count("pk"), partition_by=partition),
+        mean=Window(Avg("working_hours"), partition_by=partition),
     ).filter(rn__gte=F("cnt") * 9 / 10.0, rn__lt=F("cnt") * 9 / 10.0 + 1)
-    p90s = {
-        (_group_key(r[group_field]) if group_field else ""): r["working_hours"]
-        for r in ranked.values(*([group_field] if group_field else []), "working_hours")
-    }
+    groups: dict[str, tuple] = {}
+    p90s: dict[str, float] = {}
+    for r in ranked.values(*([group_field] if group_field else []), "working_hours", "cnt", "mean"):
+        key = _group_key(r[group_field]) if group_field else ""
+        groups[key] = (r[group_field] if group_field else None, r["cnt"], r["mean"])
+        p90s[key] = r["working_hours"]
     out: dict[str, tuple[float | None, float | None]] = {}
     for key in set(groups) | set(missing):
         raw, n, avg = groups.get(key, (None, 0, None))
