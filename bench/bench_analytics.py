@@ -135,6 +135,11 @@ def run(ctx: BenchContext) -> dict:
             "baseline = plain ORM loop over the same rows in Python (counting; the working hours per closed "
             "case with the calendar, as the KPIs did before the rollup); results checked equal.",
             f"month = {month.label}; dashboard filter = last 12 months; rows checked equal between SQL and loop.",
+            "monthly_report_data = every figure of the monthly report (reports.build_report: 同比/环比 by six "
+            "dimensions, the 12-month trend, the KPIs overall and by department for the month — the overall "
+            "row summed from the departments' counts — and overall for the previous month, special lists, "
+            "Pareto, overdue and major cases); monthly_report_render_pdf / _xlsx = turning that data into a "
+            "document (WeasyPrint / openpyxl), measured separately, no queries.",
             "Data: bench/dataset.py (raw SQL / COPY; 2 years up to NOW = 2026-11-23 10:00 +08:00, 10 % open).",
         ],
     }
