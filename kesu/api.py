@@ -22,6 +22,7 @@ from ninja.parser import Parser
 from kesu.analytics.api import router as analytics_router
 from kesu.cases.api import router as cases_router
 from kesu.cases.errors import DomainError
+from kesu.cases.storable import unstorable_text
 from kesu.insight.api import router as insight_router
 from kesu.intake.api import router as intake_router
 from kesu.org.api import router as org_router
@@ -38,15 +39,19 @@ class MalformedJSON(ValueError):
 
 
 class KesuParser(Parser):
-    """JSON bodies must decode as UTF-8 JSON; anything else is `malformed_json` (400)."""
+    """JSON bodies must decode as UTF-8 JSON of storable text; anything else is `malformed_json` (400)."""
 
     def parse_body(self, request: HttpRequest) -> Any:
         try:
-            return json.loads(request.body)
+            data = json.loads(request.body)
         except RequestDataTooBig:
             raise
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise MalformedJSON(str(exc)) from exc
+        problem = unstorable_text(data)
+        if problem:
+            raise MalformedJSON(problem)
+        return data
 
 
 class KesuAPI(NinjaAPI):

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from kesu.cases.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from kesu.cases.services import register_case, request_fingerprint
+from kesu.cases.storable import unstorable_text
 from kesu.intake.bulk import BulkWriter, ChunkResult
 from kesu.intake.mapping import FIELDS, RowMapper
 from kesu.intake.models import (
@@ -538,6 +539,9 @@ def receive_webhook(source: ImportSource, body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except ValueError:
         raise Invalid("请求体不是有效的 JSON", code="malformed_json")
+    problem = unstorable_text(payload)
+    if problem:
+        raise Invalid("请求体含有无法保存的字符", code="malformed_json", details={"error": problem})
     if isinstance(payload, dict) and "items" in payload:
         items = payload["items"]
     else:

@@ -343,3 +343,24 @@ def test_absurd_instants_are_refused_with_422_not_a_server_error(api, org):
     assert r.status_code == 422
     r = intake.post("/cases", {**factories.complaint_data(), "received_at": "1900-01-01T00:00:00+08:00"})
     assert r.status_code == 422
+
+
+def test_text_no_database_can_store_is_refused_before_any_write(api, org):
+    """A NUL character or an unpaired surrogate (both valid JSON escapes) would make PostgreSQL refuse
+    the row half-way through a write; the API refuses the request instead, and nothing is stored."""
+    intake = api(org.intake)
+    before = db_state()
+    for path, body in (
+        (
+            "/cases",
+            '{"channel": "phone", "description": "漏水\\u0000", "customer": {"phone": "13900000001"}}',
+        ),
+        (
+            "/cases",
+            '{"channel": "phone", "description": "漏水\\ud800", "customer": {"phone": "13900000001"}}',
+        ),
+        ("/intake/batch", '{"items": [{"\\u0000": 1}]}'),
+    ):
+        r = intake.post(path, raw=body.encode())
+        assert r.status_code == 400 and r.json()["code"] == "malformed_json", r.content
+    assert db_state() == before

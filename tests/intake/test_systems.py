@@ -115,6 +115,14 @@ def test_webhook_accepts_a_signed_call_and_maps_codes(callcentre):
     assert case.external_source == "callcentre" and case.channel.code == "phone"
 
 
+def test_webhook_refuses_text_no_database_can_store(callcentre):
+    body = json.dumps(complaint_data(channel="IVR", external_id="CC-NUL", description="漏水\u0000")).encode()
+    assert b"\\u0000" in body  # the JSON escape, which decodes to a NUL character
+    resp = _hook(body, _signed(body))
+    assert resp.status_code == 422 and resp.json()["code"] == "malformed_json", resp.content
+    assert not Case.objects.filter(external_id="CC-NUL").exists()
+
+
 def test_webhook_rejects_bad_signature_stale_timestamp_and_replay(callcentre):
     body = json.dumps(complaint_data(external_id="CC-2"), ensure_ascii=False).encode()
 
