@@ -308,7 +308,7 @@ def convene_panel(ctx: ActionContext) -> Outcome:
         raise Invalid(_("合议至少需要两名参加人"), details={"participants": _("至少两人")})
     users = [_user(p, "participants") for p in dict.fromkeys(map(str, participants))]
     review = PanelReview.objects.create(
-        case=ctx.case, topic=ctx.text("topic"), convened_by=ctx.actor, convened_at=ctx.now
+        case=ctx.case, topic=ctx.text("topic", max_length=200), convened_by=ctx.actor, convened_at=ctx.now
     )
     PanelParticipant.objects.bulk_create([PanelParticipant(review=review, user=u) for u in users])
     return Outcome(

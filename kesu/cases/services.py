@@ -214,6 +214,21 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if not isinstance(customer, dict):
         errors["customer"] = "格式无效"
         customer = {}
+    # The customer table's column widths: every caller (API, web, portal, mail, imports) is held to them.
+    for name, limit in (
+        ("name", 100),
+        ("phone", 30),
+        ("email", 254),
+        ("address", 300),
+        ("id_number", 40),
+        ("policy_no", 60),
+        ("account_no", 60),
+    ):
+        if len(str(customer.get(name) or "")) > limit:
+            errors[f"customer.{name}"] = f"最多 {limit} 字"
+    client_key = data.get("client_key")
+    if client_key is not None and (not isinstance(client_key, str) or len(client_key) > 100):
+        errors["client_key"] = "最多 100 字"
     anonymous = bool(data.get("is_anonymous"))
     if anonymous and kind != Kind.REPORT:
         errors["is_anonymous"] = "只有举报可以匿名"

@@ -294,3 +294,17 @@ def test_linked_case_refused_while_reopen_is_possible_or_case_is_open(org):
     refused(
         Conflict, "case_still_open", open_linked_case, investigating(org), org.intake, reason="客户再次来电"
     )
+
+
+def test_values_wider_than_their_columns_are_refused_not_cut_or_crashed(org):
+    # SQLite would store them; PostgreSQL would refuse the row mid-write. Both get the same clear error.
+    before = snapshot()
+    with pytest.raises(Invalid) as exc:
+        register_case(
+            actor=org.intake,
+            data=factories.complaint_data(
+                customer={"name": "名" * 101, "phone": "13900000000", "address": "路" * 301}
+            ),
+        )
+    assert set(exc.value.details) >= {"customer.name", "customer.address"}
+    assert snapshot() == before
