@@ -54,32 +54,17 @@ SCRATCH_DIR = ROOT / "var" / "bench"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import _PATHS  # noqa: E402 - needs ROOT on sys.path first
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 GEN_VERSION = 1
 
+# The open statuses' event paths are the bulk generator's (bench/common.py), so both data sets agree.
 _OPEN_PATHS: dict[str, list[tuple[str, str]]] = {
-    "registered": [],
-    "accepted": [("accept", "accepted")],
-    "assigned": [("accept", "accepted"), ("assign", "assigned")],
-    "investigating": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-    ],
-    "pending_approval": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "pending_approval"),
-    ],
-    "responding": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "responding"),
-    ],
+    status: _PATHS[status]
+    for status in ("registered", "accepted", "assigned", "investigating", "pending_approval", "responding")
 }
 _DONE_PATHS: dict[str, list[tuple[str, str]]] = {
     "suspended": _OPEN_PATHS["investigating"] + [("suspend", "suspended")],
