@@ -688,7 +688,9 @@ def _lifecycle(w: _Walker) -> None:
     age_days = (w.now - plan.received_at).total_seconds() / 86400
     # Recent cases sometimes stall in an open status (so every queue has something in it).
     stall = (
-        rng.choice(["accept", "assign", "start", "start", "propose", "propose", "propose", "approve", "reply"])
+        rng.choice(
+            ["accept", "assign", "start", "start", "propose", "propose", "propose", "approve", "reply"]
+        )
         if (age_days < 45 and rng.random() < 0.55) or (age_days < 120 and rng.random() < 0.04)
         else None
     )
