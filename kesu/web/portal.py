@@ -194,16 +194,24 @@ def _register_with_files(data: dict, files) -> tuple:
     return reg, failed
 
 
+def _refuse_submission(request):
+    """The abuse guard shared by complaints and reports: size limit, then the per-IP submission rate."""
+    if _too_large(request):
+        return _render(request, "web/portal/error.html", {"message": _("提交的内容过大")}, status=413)
+    if not hit("portal-submit", client_ip(request), limit=SUBMIT_LIMIT[0], window=SUBMIT_LIMIT[1]):
+        return _render(
+            request, "web/portal/error.html", {"message": _("提交过于频繁，请稍后再试")}, status=429
+        )
+    return None
+
+
 @csrf_protect
 @never_cache
 def submit(request):
     if request.method == "POST":
-        if _too_large(request):
-            return _render(request, "web/portal/error.html", {"message": _("提交的内容过大")}, status=413)
-        if not hit("portal-submit", client_ip(request), limit=SUBMIT_LIMIT[0], window=SUBMIT_LIMIT[1]):
-            return _render(
-                request, "web/portal/error.html", {"message": _("提交过于频繁，请稍后再试")}, status=429
-            )
+        refused = _refuse_submission(request)
+        if refused is not None:
+            return refused
         form = PortalComplaintForm(request.POST, request.FILES)
         if form.is_valid():
             d = form.cleaned_data
@@ -335,12 +343,9 @@ def progress(request):
 @never_cache
 def report(request):
     if request.method == "POST":
-        if _too_large(request):
-            return _render(request, "web/portal/error.html", {"message": _("提交的内容过大")}, status=413)
-        if not hit("portal-submit", client_ip(request), limit=SUBMIT_LIMIT[0], window=SUBMIT_LIMIT[1]):
-            return _render(
-                request, "web/portal/error.html", {"message": _("提交过于频繁，请稍后再试")}, status=429
-            )
+        refused = _refuse_submission(request)
+        if refused is not None:
+            return refused
         form = ReportForm(request.POST, request.FILES)
         if form.is_valid():
             d = form.cleaned_data
