@@ -33,10 +33,13 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from kesu.analytics.models import CaseCloseTime
 from kesu.cases import grading
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
 from kesu.intake.mapping import Record
 from kesu.policy.rules import Rules
+from kesu.sla import services as sla_services
+from kesu.sla.calendar import get_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
@@ -197,6 +200,7 @@ class BulkWriter:
         first_case_id: int | None = None,
         now: dt.datetime | None = None,
         run_sla: bool = True,
+        close_times: bool = True,
     ):
         self.source = source
         self.batch_id = batch_id
@@ -206,6 +210,7 @@ class BulkWriter:
         self.first_case_id = first_case_id
         self.now = now or timezone.now()
         self.run_sla = run_sla
+        self.close_times = close_times
         g = rules.grading
         self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
         self.case_columns, self.case_defaults = _column_template(Case)
@@ -567,7 +572,10 @@ class BulkWriter:
             "payload",
             "is_public",
         ], ecols
-        case_rows, event_rows, open_ids = [], [], []
+        case_rows, event_rows, close_times = [], [], []
+        opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
+        i_due = at["due_at"]
+        calendar = get_calendar(None) if self.close_times else None
         window = self.window
         for rec, cid, pk, day in zip(records, customer_ids, case_ids, days, strict=True):
             number = next(numbers[day])
@@ -643,9 +651,13 @@ class BulkWriter:
                     strict=True,
                 ):
                     row[i] = value
+                if calendar is not None and rec.closed_at is not None:
+                    hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
+                    close_times.append((pk, closed_db, hours))
             else:
                 row[i_version] = 1
-                open_ids.append(pk)
+                if self.run_sla:
+                    opened.append(self._stand_in(rec, pk, level, row))
             case_rows.append(row)
             payload = (
                 f'{{"channel": {_jd(js, rec.channel_code)}, "kind": {_jd(js, rec.kind)}, '
@@ -699,21 +711,44 @@ class BulkWriter:
                 hist.setdefault(cid, []).append((received_db, rec.subject_no, rec.category_id, number, pk))
             result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
 
+        stages = []
+        if opened:
+            # Deadlines of the cases still open, computed before the rows are written (due_at goes in
+            # with the row) from the same stage table as a case registered at the desk.
+            stages = sla_services.deadlines_for_imported(
+                [(case, event) for case, event, _ in opened], self.rules
+            )
+            for case, _event, row in opened:
+                row[i_due] = to_db(case.due_at) if case.due_at is not None else None
         insert_rows(Case, cols, case_rows)
         del case_rows
         insert_rows(CaseEvent, ecols, event_rows)
-        if open_ids and self.run_sla:
-            self._after_open_cases(open_ids)
+        sla_services.insert_stages(stages)
+        insert_rows(CaseCloseTime, ["case_id", "closed_at", "working_hours"], close_times)
 
-    def _after_open_cases(self, case_ids: list[int]) -> None:
-        """Deadlines for imported cases that are still open.
-
-        `kesu.sla.services.after_case_event` deliberately ignores imported cases (no live deadlines or
-        escalations for data from another system); if kesu.sla offers `after_bulk_register(case_ids,
-        rules)` it is called here so that it can decide otherwise in one pass.
-        """
-        from kesu.sla import services as sla_services
-
-        bulk_hook = getattr(sla_services, "after_bulk_register", None)
-        if bulk_hook is not None:
-            bulk_hook(case_ids, self.rules)
+    def _stand_in(
+        self, rec: Record, pk: int, level: str, row: list
+    ) -> tuple[SimpleNamespace, SimpleNamespace, list]:
+        """What the deadline rules read of a new open case and its registration, before it is written."""
+        case = SimpleNamespace(
+            pk=pk,
+            status=Status.REGISTERED,
+            level=level,
+            kind=rec.kind,
+            channel_id=rec.channel_id,
+            channel=SimpleNamespace(code=rec.channel_code),
+            branch_id=rec.branch_id,
+            received_at=rec.received_at,
+            last_contact_at=None,
+            reopen_count=0,
+            handler_id=None,
+            due_at=None,
+        )
+        event = SimpleNamespace(
+            action="register",
+            payload={},
+            from_status="",
+            to_status=Status.REGISTERED,
+            created_at=rec.registered_at,
+        )
+        return case, event, row

@@ -198,6 +198,10 @@ class WorkCalendar:
         self.periods = tuple(sorted(periods))
         self.close_of_business = close_of_business
         self._day_cache: dict[dt.date, DayInfo] = {}
+        # Running totals of whole-day working seconds (see `_whole_days_before`), built on demand.
+        self._totals_start: dt.date | None = None
+        self._totals: list[float] = []
+        self._totals_lock = threading.Lock()
 
     # days
     def day(self, d: dt.date) -> DayInfo:
@@ -317,16 +321,46 @@ class WorkCalendar:
         if b <= a:
             return 0.0
         a, b = a.astimezone(SHANGHAI), b.astimezone(SHANGHAI)
+        da, db = a.date(), b.date()
+        if da == db:
+            return self._seconds_within(da, a, b)
+        # Partial first and last days plus the whole days between from running totals: constant time
+        # per call, because the analytics rollups compute this for every closed case (an import of
+        # a million historical cases included).
+        whole = self._whole_days_before(db) - self._whole_days_before(da + dt.timedelta(days=1))
+        return self._seconds_within(da, a, None) + whole + self._seconds_within(db, None, b)
+
+    def _seconds_within(self, d: dt.date, a: dt.datetime | None, b: dt.datetime | None) -> float:
+        """Working seconds of day `d` between a and b (None: the start / end of the day)."""
+        if not self.is_workday(d):
+            return 0.0
         total = 0.0
-        d = a.date()
-        while d <= b.date():
-            if self.is_workday(d):
-                for ps, pe in self._periods_of(d):
-                    lo, hi = max(ps, a), min(pe, b)
-                    if hi > lo:
-                        total += (hi - lo).total_seconds()
-            d += dt.timedelta(days=1)
+        for ps, pe in self._periods_of(d):
+            lo = ps if a is None or a < ps else a
+            hi = pe if b is None or b > pe else b
+            if hi > lo:
+                total += (hi - lo).total_seconds()
         return total
+
+    def _whole_days_before(self, d: dt.date) -> float:
+        """Working seconds of all whole days from the start of the running totals up to `d` (excluded)."""
+        with self._totals_lock:
+            start, totals = self._totals_start, self._totals
+            if start is None or d < start:
+                # (Re)start a year earlier than asked, so that nearby earlier dates do not restart again.
+                end = start + dt.timedelta(days=len(totals) - 1) if start is not None else d
+                start = d - dt.timedelta(days=366)
+                totals = [0.0]
+                self._totals_start, self._totals = start, totals
+                self._extend_totals(end)
+            self._extend_totals(d)
+            return totals[(d - start).days]
+
+    def _extend_totals(self, d: dt.date) -> None:
+        start, totals = self._totals_start, self._totals
+        while len(totals) <= (d - start).days:
+            day = start + dt.timedelta(days=len(totals) - 1)
+            totals.append(totals[-1] + self._seconds_within(day, None, None))
 
     def working_days_between(self, a: dt.datetime, b: dt.datetime) -> int:
         """Working days after a's day up to and including b's day (the start day is not counted)."""

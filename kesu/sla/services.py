@@ -245,7 +245,8 @@ def _recompute_stages(
             continue  # e.g. a re-assignment does not restart the first-contact clock
         if key in stages:
             continue
-        s = StageDeadline(case=case, stage=name, ref=ref, starts_at=now)
+        # case_id, not case=: the bulk importer passes light stand-ins for rows not yet written.
+        s = StageDeadline(case_id=case.pk, stage=name, ref=ref, starts_at=now)
         if event.action == "register" and name == "record":
             s.starts_at = case.received_at
         stages[key] = s
@@ -282,66 +283,30 @@ def _recompute_stages(
 # --- extension ----------------------------------------------------------------------------------
 
 
-def after_bulk_register(case_ids: list[int], rules) -> None:
-    """Deadlines for imported cases that are still open in Kesu (e.g. a call centre's open work orders).
+def deadlines_for_imported(items: list[tuple[Any, Any]], rules) -> list[StageDeadline]:
+    """Stage deadlines of imported cases that are still open (e.g. a call centre's open work orders).
 
-    Called by the bulk importer once per chunk, in its transaction. Cases imported as already
-    finished get none. Their registration event is replayed, so an open imported case has the same
-    stages as one registered at the desk, anchored at its original receipt time.
+    Called by the bulk importer once per chunk, before it writes the chunk's rows: `items` pairs a
+    stand-in for each new case (the attributes the deadline rules read: pk, status, level, kind,
+    channel.code, branch_id, received_at, last_contact_at, reopen_count, due_at) with its
+    registration event (action, payload, created_at). The registration is replayed through the
+    same steps as `after_case_event`, so an open imported case gets the stages of one registered
+    at the desk, anchored at its original receipt time; `case.due_at` is set, and the new stage
+    rows are returned for `insert_stages` once the cases are written. Working in memory saves
+    reading back every case of the chunk. Imported cases carry no handler, so no accountability
+    is proposed for their grade (`propose_graded_accountability` needs one).
     """
-    from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
-
-    # The same computation as `after_case_event`, with the reads and writes done per chunk, not per case.
-    registrations = {
-        e.case_id: e for e in CaseEvent.objects.filter(case_id__in=case_ids, seq=1, action="register")
-    }
-    existing: dict[int, dict[tuple[str, str], StageDeadline]] = {}
-    for s in StageDeadline.objects.filter(case_id__in=case_ids):
-        existing.setdefault(s.case_id, {})[(s.stage, s.ref)] = s
     created: list[StageDeadline] = []
-    dues: list[Any] = []
-    cases = (
-        Case.objects.filter(pk__in=case_ids, status__in=OPEN_STATUSES)
-        .select_related("channel")
-        .defer("description", "demands", "subject", "level_reasons")  # long texts no deadline depends on
-    )
-    for case in cases.iterator(chunk_size=2000):
-        event = registrations.get(case.pk)
-        if event is None or event.action in NEUTRAL_ACTIONS:
+    for case, event in items:
+        if event.action in NEUTRAL_ACTIONS:
             continue
-        stages = existing.get(case.pk, {})
-        dirty, due = _recompute_stages(case, event, rules, stages)
-        for key in dirty:
-            if stages[key].pk is None:
-                created.append(stages[key])
-            else:
-                stages[key].save()
-        propose_graded_accountability(case, rules, event.created_at)
-        if case.due_at != due:
-            case.due_at = due
-            dues.append(case)
-    _insert_stages(created)
-    if dues:
-        table = Case._meta.db_table
-        with connection.cursor() as cur:
-            if connection.vendor == "postgresql":  # one statement for the chunk
-                cur.execute(
-                    f'UPDATE "{table}" AS c SET "due_at" = v.due '
-                    f"FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, due) WHERE c.id = v.id",
-                    [[c.pk for c in dues], [c.due_at for c in dues]],
-                )
-            else:
-                adapt = connection.ops.adapt_datetimefield_value
-                cur.executemany(
-                    f'UPDATE "{table}" SET "due_at" = %s WHERE "id" = %s',
-                    [(adapt(c.due_at), c.pk) for c in dues],
-                )
-    from kesu.analytics.rollups import refresh_close_times
-
-    refresh_close_times(case_ids)  # imported closed cases: their working time to close
+        stages: dict[tuple[str, str], StageDeadline] = {}
+        _dirty, case.due_at = _recompute_stages(case, event, rules, stages)
+        created.extend(stages.values())
+    return created
 
 
-def _insert_stages(stages: list[StageDeadline]) -> None:
+def insert_stages(stages: list[StageDeadline]) -> None:
     """Insert new stage rows: COPY on PostgreSQL, one `executemany` elsewhere (cheaper than bulk_create)."""
     if not stages:
         return

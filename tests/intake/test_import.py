@@ -332,3 +332,21 @@ def test_bulk_deadlines_equal_those_of_a_case_registered_one_by_one(org, tmp_pat
         case.refresh_from_db()
         after_case_event(case, case.events.get(seq=1), active_rules())
         assert snapshot(case) == bulk
+
+
+def test_imported_history_counts_in_the_working_time_to_close(org, tmp_path):
+    """Closed history gets its close-time rollup row, equal to what the transition service writes."""
+    from kesu.analytics.models import CaseCloseTime
+    from kesu.analytics.rollups import case_changed
+
+    path = write_csv(tmp_path / "history.csv", good_rows(3, closed=True))
+    batch = services.run_import(crm_source(), path)
+    assert batch.state == "completed", batch.error
+    cases = list(Case.objects.filter(external_source="crm-east").order_by("pk"))
+    imported = {r.case_id: (r.closed_at, r.working_hours) for r in CaseCloseTime.objects.all()}
+    assert set(imported) == {c.pk for c in cases}
+    assert all(hours > 0 for _closed, hours in imported.values())
+    CaseCloseTime.objects.all().delete()
+    for case in cases:
+        case_changed(case)
+    assert {r.case_id: (r.closed_at, r.working_hours) for r in CaseCloseTime.objects.all()} == imported

@@ -109,6 +109,33 @@ def test_counting_working_time_between_instants():
     assert cal.working_days_between(a, b) == 1
 
 
+def test_working_time_between_instants_agrees_with_counting_day_by_day():
+    """The running-total shortcut gives what walking the calendar day by day gives, across holidays,
+    adjusted working weekends and lunch breaks, for spans of minutes to months, in any query order."""
+    import random
+
+    cal = get_calendar()
+
+    def day_by_day(a: dt.datetime, b: dt.datetime) -> float:
+        total, d = 0.0, a.date()
+        while d <= b.date():
+            if cal.is_workday(d):
+                for start, end in cal._periods_of(d):
+                    lo, hi = max(start, a), min(end, b)
+                    if hi > lo:
+                        total += (hi - lo).total_seconds()
+            d += dt.timedelta(days=1)
+        return total
+
+    rnd = random.Random(5)
+    origin = parse_instant("2027-01-01 00:00")  # queried first: later pairs reach back before it
+    for _ in range(400):
+        a = origin - dt.timedelta(minutes=rnd.randrange(3 * 365 * 1440))
+        b = a + dt.timedelta(minutes=rnd.choice([rnd.randrange(600), rnd.randrange(120 * 1440)]))
+        assert cal.working_seconds_between(a, b) == day_by_day(a, b), (a, b)
+    assert cal.working_seconds_between(origin, origin - dt.timedelta(hours=1)) == 0.0
+
+
 def test_deadline_command_prints_iso_with_offset_and_explains(capsys):
     out = io.StringIO()
     call_command("calendar", "deadline", "2026-09-30 17:00", "3 working days", "--explain", stdout=out)
