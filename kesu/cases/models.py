@@ -94,7 +94,8 @@ class Case(models.Model):
     reporter_token_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     channel = models.ForeignKey(Channel, verbose_name=_("渠道"), on_delete=models.PROTECT)
-    received_at = models.DateTimeField(_("接收时间"), db_index=True)
+    # Indexed by (received_at, category) in Meta, which serves ranges on received_at alone too.
+    received_at = models.DateTimeField(_("接收时间"))
     registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.COMPLAINT)
     category = models.ForeignKey(
@@ -132,6 +133,7 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="cases",
+        db_index=False,  # (department, status) in Meta serves it; one index fewer to keep on every write
     )
     handler = models.ForeignKey(
         USER,
@@ -140,6 +142,7 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="handled_cases",
+        db_index=False,  # (handler, status) in Meta serves it
     )
     # 首问负责: the person who first received the complaint stays accountable for it being passed on.
     first_responder = models.ForeignKey(
@@ -147,8 +150,8 @@ class Case(models.Model):
     )
 
     level = models.CharField(
-        _("等级"), max_length=10, choices=Level.choices, default=Level.NORMAL, db_index=True
-    )
+        _("等级"), max_length=10, choices=Level.choices, default=Level.NORMAL
+    )  # indexed by (level, status, due_at) in Meta
     level_reasons = models.JSONField(_("定级依据"), default=list, blank=True)
     level_overridden = models.BooleanField(default=False)
     is_valid = models.BooleanField(_("有效投诉"), null=True)
@@ -157,7 +160,8 @@ class Case(models.Model):
     status = models.CharField(_("状态"), max_length=20, choices=Status.choices, default=Status.REGISTERED)
     status_before_suspension = models.CharField(max_length=20, blank=True)
     version = models.PositiveIntegerField(default=1)
-    policy = models.ForeignKey(Policy, verbose_name=_("规则版本"), on_delete=models.PROTECT)
+    # Not indexed: a handful of distinct values, never filtered on, and policy versions are never deleted.
+    policy = models.ForeignKey(Policy, verbose_name=_("规则版本"), on_delete=models.PROTECT, db_index=False)
 
     closing_criterion = models.CharField(_("结案依据"), max_length=40, blank=True)
     is_special_closure = models.BooleanField(_("特殊结案"), default=False)
@@ -235,7 +239,8 @@ class Case(models.Model):
 class CaseEvent(models.Model):
     """One entry of a case's timeline. Never updated, never deleted."""
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    # db_index=False: the unique (case, seq) constraint is the index for "the events of a case".
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     actor = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=40)
