@@ -16,7 +16,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
-    Avg,
     Count,
     DateTimeField,
     Exists,
@@ -26,10 +25,9 @@ from django.db.models import (
     Func,
     OuterRef,
     Q,
+    Subquery,
     Sum,
-    Window,
 )
-from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -188,16 +186,20 @@ def stage_timeliness(
     breached_q = Q(state=StageDeadline.State.MET, met_at__gt=F("due_at")) | Q(
         state=StageDeadline.State.OPEN, due_at__lt=now
     )
-    values = ["stage"] + ([f"case__{field}"] if field else [])
-    rows = (
-        StageDeadline.objects.filter(case__in=cases.values("pk"))
-        .values(*values)
-        .annotate(met=Count("id", filter=met_q), breached=Count("id", filter=breached_q))
-        .order_by()
-    )
+    if connection.vendor == "postgresql":
+        rows = _stage_counts_lateral(cases, field, now)
+    else:
+        values = ["stage"] + ([f"case__{field}"] if field else [])
+        rows = [
+            {"group": r.get(f"case__{field}"), **r}
+            for r in StageDeadline.objects.filter(case__in=cases.values("pk"))
+            .values(*values)
+            .annotate(met=Count("id", filter=met_q), breached=Count("id", filter=breached_q))
+            .order_by()
+        ]
     out: dict[str, dict] = defaultdict(dict)
     for r in rows:
-        key = _group_key(r[f"case__{field}"]) if field else ""
+        key = _group_key(r["group"]) if field else ""
         out[key][r["stage"]] = {
             "met": r["met"],
             "breached": r["breached"],
@@ -206,54 +208,87 @@ def stage_timeliness(
     return out
 
 
-def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, float | None]]:
-    """Per group: average and P90 (nearest rank) working hours from receipt to closing, rounded to 0.1.
+def _stage_counts_lateral(cases, field: str | None, now: dt.datetime) -> list[dict[str, Any]]:
+    """PostgreSQL: the stage counts of the cohort, reading each case's stage rows by its index.
 
-    SQL over the close-time rollup (one windowed query: count, mean and the P90 row of every group). A closed case
-    without a current rollup row (closed before the rollup existed, or by a path that bypassed the
-    transition service) is computed from the calendar here, so the figures are exact either way.
+    (A join or `IN (cohort)` lets the planner hash the whole stage table: a sequential scan of every
+    case's deadlines, ~200 ms at 1M cases, for one month's cohort; `LATERAL … OFFSET 0` keeps it to
+    the cohort's own rows.)
+    """
+    from kesu.sla.models import StageDeadline
+
+    cohort_sql, cohort_params = (
+        cases.values_list("pk", *([field] if field else [])).order_by().query.sql_with_params()
+    )
+    table = StageDeadline._meta.db_table
+    group = "c.grp" if field else "NULL"
+    sql = (
+        f"SELECT sd.stage, {group}, "
+        f"COUNT(*) FILTER (WHERE sd.state = %s AND sd.met_at <= sd.due_at), "
+        f"COUNT(*) FILTER (WHERE (sd.state = %s AND sd.met_at > sd.due_at) OR (sd.state = %s AND sd.due_at < %s)) "
+        f"FROM ({cohort_sql}) AS c(id{', grp' if field else ''}) "
+        f'CROSS JOIN LATERAL (SELECT "stage", "state", "met_at", "due_at" FROM "{table}" '
+        f'WHERE "case_id" = c.id OFFSET 0) AS sd '
+        f"GROUP BY 1, 2"
+    )
+    met, open_ = StageDeadline.State.MET, StageDeadline.State.OPEN
+    with connection.cursor() as cur:
+        cur.execute(sql, [met, met, open_, now, *cohort_params])
+        return [
+            {"stage": stage, "group": grp, "met": n_met, "breached": n_breached}
+            for stage, grp, n_met, n_breached in cur.fetchall()
+        ]
+
+
+def close_time_stats(cases, field: str | None) -> dict[str, tuple[float | None, float | None]]:
+    """Per group: average and P90 (nearest rank) working hours from receipt to closing, rounded to 0.1."""
+    return close_time_stats_with_overall(cases, field)[0]
+
+
+def close_time_stats_with_overall(
+    cases, field: str | None
+) -> tuple[dict[str, tuple[float | None, float | None]], tuple[float | None, float | None]]:
+    """`close_time_stats` per group and over all the cases, from one query.
+
+    Each closed case's working hours come from the close-time rollup (one primary-key probe per closed
+    case of the cohort, driven by the cohort's own index range); a closed case without a current
+    rollup row (closed before the rollup existed, or by a path that bypassed the transition service) is
+    computed from the calendar here, so the figures are exact either way. The mean and the P90 need
+    every value of a group (the P90 is no sum of parts), so the values are gathered per group here.
     """
     from kesu.analytics.models import CaseCloseTime
 
+    hours = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at")).values(
+        "working_hours"
+    )[:1]
     closed = cases.filter(closed_at__isnull=False)
-    facts = CaseCloseTime.objects.filter(case__in=closed.values("pk"), closed_at=F("case__closed_at"))
-    group_field = f"case__{field}" if field else None
-    missing: dict[str, list[float]] = defaultdict(list)
-    current_row = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at"))
-    stale = closed.exclude(Exists(current_row)).values_list(
-        *([field] if field else []), "received_at", "closed_at"
+    # (Only the group and the figure: converting each case's two timestamps would cost more than the query.)
+    rows = closed.annotate(rolled_hours=Subquery(hours)).values_list(
+        *([field] if field else []), "rolled_hours", "pk"
     )
-    for item in stale.iterator(chunk_size=2000):  # normally none
-        missing[_group_key(item[0]) if field else ""].append(working_hours(item[-2], item[-1]))
-    # Per group in one query: the row numbered ceil(0.9 n) by working hours (P90 by nearest rank),
-    # carrying the group's count and mean (window aggregates over the same partition).
-    partition = [F(group_field)] if group_field else []
-    ranked = facts.annotate(
-        rn=Window(RowNumber(), partition_by=partition, order_by=F("working_hours").asc()),
-        cnt=Window(Count("pk"), partition_by=partition),
-        mean=Window(Avg("working_hours"), partition_by=partition),
-    ).filter(rn__gte=F("cnt") * 9 / 10.0, rn__lt=F("cnt") * 9 / 10.0 + 1)
-    groups: dict[str, tuple] = {}
-    p90s: dict[str, float] = {}
-    for r in ranked.values(*([group_field] if group_field else []), "working_hours", "cnt", "mean"):
-        key = _group_key(r[group_field]) if group_field else ""
-        groups[key] = (r[group_field] if group_field else None, r["cnt"], r["mean"])
-        p90s[key] = r["working_hours"]
-    out: dict[str, tuple[float | None, float | None]] = {}
-    for key in set(groups) | set(missing):
-        raw, n, avg = groups.get(key, (None, 0, None))
-        if key in missing:  # exact: this group's values from the rollup plus the computed ones
-            in_group = facts
-            if group_field:
-                in_group = facts.filter(
-                    **({f"{group_field}__isnull": True} if raw is None else {group_field: raw})
-                )
-            values = list(in_group.values_list("working_hours", flat=True)) if n else []
-            values += missing[key]
-            out[key] = (round(sum(values) / len(values), 1), round(percentile(values, 90), 1))
+    groups: dict[str, list[float]] = defaultdict(list)
+    everything: list[float] = []
+    missing: list[int] = []
+    for item in rows.order_by().iterator(chunk_size=5000):
+        if item[-2] is None:  # normally never
+            missing.append(item[-1])
             continue
-        out[key] = (round(avg, 1), round(p90s[key], 1))
-    return out
+        groups[_group_key(item[0]) if field else ""].append(item[-2])
+        everything.append(item[-2])
+    for start in range(0, len(missing), 2000):
+        stale = closed.filter(pk__in=missing[start : start + 2000]).values_list(
+            *([field] if field else []), "received_at", "closed_at"
+        )
+        for item in stale.order_by():
+            value = working_hours(item[-2], item[-1])
+            groups[_group_key(item[0]) if field else ""].append(value)
+            everything.append(value)
+
+    def stats(values: list[float]) -> tuple[float | None, float | None]:
+        return round(sum(values) / len(values), 1), round(percentile(values, 90), 1)
+
+    overall = stats(everything) if everything else (None, None)
+    return {key: stats(values) for key, values in groups.items()}, overall
 
 
 def _grouped(qs, field: str | None, **aggregates) -> dict[str, dict]:
@@ -471,10 +506,14 @@ def compute_kpis_with_overall(
     overall counts summed from the groups' instead of queried again (only the overall working time to
     close, whose P90 is no sum, has its own queries)."""
     now = now or timezone.now()
-    parts = _kpi_parts(filters, group, user=user, now=now)
+    parts = _kpi_parts(filters, group, user=user, now=now, close_times=False)
+    by_group, overall_close = close_time_stats_with_overall(
+        case_queryset(filters, user=user, now=now), GROUPS[group]
+    )
+    parts["close"] = by_group
     rows = _kpi_rows(filters, group, parts)
     totals = _total_parts(parts)
-    totals["close"] = close_time_stats(case_queryset(filters, user=user, now=now), None)
+    totals["close"] = {"": overall_close}
     return _kpi_rows(filters, None, totals)[0], rows
 
 

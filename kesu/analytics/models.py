@@ -154,3 +154,40 @@ class CaseCloseTime(models.Model):
     class Meta:
         verbose_name = _("办结工作时长")
         verbose_name_plural = _("办结工作时长")
+
+
+class CaseCountKey(models.Model):
+    """Rollup bookkeeping (`kesu.analytics.rollups`): the local day, kind and dimension values under which
+    a case is counted in `DailyCaseCount`, so that a change (regrade, reassignment, a re-import's
+    correction) moves exactly this case's contribution: subtract the recorded one, add the new one."""
+
+    case = models.OneToOneField("cases.Case", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()  # the local (Asia/Shanghai) date of receipt
+    kind = models.CharField(max_length=20)
+    # Plain ids, not foreign keys: the figures of the time, no constraint to keep.
+    category_id = models.BigIntegerField(null=True)
+    branch_id = models.BigIntegerField(null=True)
+    channel_id = models.BigIntegerField(null=True)
+    region = models.CharField(max_length=40, blank=True)
+    product = models.CharField(max_length=100, blank=True)
+
+
+class DailyCaseCount(models.Model):
+    """Rollup kept current by the transition service (`kesu.analytics.rollups`): the number of cases
+    received on each local day, by kind, overall (dimension "") and by one dimension at a time
+    (category, branch, channel, region, product; `key` is the id or text, "" when not filled in).
+    The report's 同比/环比 comparisons and trends are sums over it instead of counts over the cases."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=20)
+    dimension = models.CharField(max_length=12)
+    key = models.CharField(max_length=100)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "kind", "dimension", "key"], name="dailycasecount_key_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["dimension", "day"], name="dailycasecount_dim_day_idx")]

@@ -1,5 +1,12 @@
 """Rollups kept current by the transition service.
 
+`DailyCaseCount`: the number of cases received per local day and kind, overall and by category, branch,
+channel, region and product; `CaseCountKey` records under which day/kind/values each case is counted, so
+that a change moves exactly that case's contribution. `case_changed` (every transition, in its
+transaction) and `cases_changed` (set-based, for the bulk importer: created and re-imported cases) keep
+it current; `rebuild_daily_counts()` fills it for existing data. The statistics engine reads it through
+`daily_count_rows` only when it accounts for every case of the requested days (see there).
+
 `CaseCloseTime`: each closed case's working hours from receipt to closing (the company calendar),
 written when a case is closed and dropped when it is reopened. `kesu.sla.services.after_case_event`
 (inside every `perform` and after registration) calls `case_changed`; the bulk importer's
@@ -9,16 +16,28 @@ existing data (after an upgrade, a bulk load, or a new official holiday schedule
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextvars
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from kesu.analytics.models import CaseCloseTime
+from kesu.analytics.models import CaseCloseTime, CaseCountKey, DailyCaseCount
+from kesu.analytics.periods import SHANGHAI, bucket_start, local_midnight
 from kesu.analytics.worktime import working_hours
 
 
 def case_changed(case) -> None:
-    """Keep the case's close-time row in step with its closing (inside the transition's transaction)."""
+    """Keep the case's rollup rows in step with it (inside the transition's transaction)."""
+    _close_time_changed(case)
+    _counts_changed(case)
+
+
+def _close_time_changed(case) -> None:
+    """The case's close-time row follows its closing."""
     if case.closed_at is None:
         CaseCloseTime.objects.filter(case_id=case.pk).delete()
         return
@@ -81,3 +100,271 @@ def rebuild_close_times(chunk: int = 5000) -> int:
             )
         written += len(rows)
         last = rows[-1][0]
+
+
+# --- daily case counts --------------------------------------------------------------------------------
+
+# The dimensions counted one at a time ("" = all cases), and the `CaseCountKey` column of each.
+COUNT_DIMENSIONS = {
+    "": None,
+    "category": "category_id",
+    "branch": "branch_id",
+    "channel": "channel_id",
+    "region": "region",
+    "product": "product",
+}
+_KEY_FIELDS = ("day", "kind", "category_id", "branch_id", "channel_id", "region", "product")
+
+
+def _key_of(case) -> tuple:
+    """The values under which `case` is counted (in `_KEY_FIELDS` order)."""
+    return (
+        case.received_at.astimezone(SHANGHAI).date(),
+        case.kind,
+        case.category_id,
+        case.branch_id,
+        case.channel_id,
+        case.region or "",
+        case.product or "",
+    )
+
+
+def _contributions(key: tuple) -> Iterator[tuple[dt.date, str, str, str]]:
+    values = dict(zip(_KEY_FIELDS, key, strict=True))
+    for dimension, column in COUNT_DIMENSIONS.items():
+        raw = values[column] if column else ""
+        yield values["day"], values["kind"], dimension, "" if raw is None else str(raw)
+
+
+def _counts_changed(case) -> None:
+    """Move the case's contribution to `DailyCaseCount` when its day, kind or a dimension changed."""
+    new = _key_of(case)
+    old = CaseCountKey.objects.filter(case_id=case.pk).values_list(*_KEY_FIELDS).first()
+    if old == new:
+        return  # most transitions (status, deadlines) change none of them
+    deltas: Counter = Counter()
+    if old is not None:
+        for item in _contributions(old):
+            deltas[item] -= 1
+    for item in _contributions(new):
+        deltas[item] += 1
+    _add_counts({k: v for k, v in deltas.items() if v})
+    values = dict(zip(_KEY_FIELDS, new, strict=True))
+    if old is None:
+        CaseCountKey.objects.create(case_id=case.pk, **values)
+    else:
+        CaseCountKey.objects.filter(case_id=case.pk).update(**values)
+
+
+_COUNT_TABLE = DailyCaseCount._meta.db_table
+_KEY_TABLE = CaseCountKey._meta.db_table
+_UPSERT = (
+    f'ON CONFLICT ("day", "kind", "dimension", "key") DO UPDATE SET "n" = "{_COUNT_TABLE}"."n" + excluded."n"'
+)
+
+
+def _add_counts(deltas: dict[tuple, int]) -> None:
+    """Add `deltas` {(day, kind, dimension, key): n} to the counts, one statement."""
+    if not deltas:
+        return
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(deltas))
+    params: list[Any] = []
+    for (day, kind, dimension, key), n in deltas.items():
+        params += [day, kind, dimension, key, n]
+    with connection.cursor() as cur:
+        cur.execute(
+            f'INSERT INTO "{_COUNT_TABLE}" ("day", "kind", "dimension", "key", "n") VALUES {rows} {_UPSERT}',
+            params,
+        )
+
+
+def _key_union(where: str) -> str:
+    """SQL: one row (day, kind, dimension, key) per recorded key and counted dimension."""
+    parts = []
+    for dimension, column in COUNT_DIMENSIONS.items():
+        key = "''" if column is None else f"COALESCE(CAST(\"{column}\" AS TEXT), '')"
+        parts.append(
+            f'SELECT "day", "kind", \'{dimension}\' AS "dimension", {key} AS "key" FROM "{_KEY_TABLE}" WHERE {where}'
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _fold_keys(where: str, sign: int, params: list[Any]) -> None:
+    """Add (sign +1) or subtract (-1) the contributions of the recorded keys matching `where`."""
+    union = _key_union(where)
+    with connection.cursor() as cur:
+        cur.execute(
+            f'INSERT INTO "{_COUNT_TABLE}" ("day", "kind", "dimension", "key", "n") '
+            f'SELECT "day", "kind", "dimension", "key", {sign} * COUNT(*) FROM ({union}) AS u '
+            f'WHERE 1 = 1 GROUP BY "day", "kind", "dimension", "key" {_UPSERT}',
+            params * len(COUNT_DIMENSIONS),
+        )
+
+
+def _local_day_sql() -> str:
+    if connection.vendor == "postgresql":
+        return "CAST((c.\"received_at\" AT TIME ZONE 'Asia/Shanghai') AS date)"
+    # SQLite: the fixed +08:00 of Asia/Shanghai since 1991, as the statistics engine's buckets.
+    return "date(c.\"received_at\", '+8 hours')"
+
+
+def _record_keys(where: str, params: list[Any]) -> None:
+    from kesu.cases.models import Case
+
+    with connection.cursor() as cur:
+        cur.execute(
+            f'INSERT INTO "{_KEY_TABLE}" ("case_id", "day", "kind", "category_id", "branch_id", "channel_id", '
+            f'"region", "product") SELECT c."id", {_local_day_sql()}, c."kind", c."category_id", c."branch_id", '
+            f'c."channel_id", COALESCE(c."region", \'\'), COALESCE(c."product", \'\') '
+            f'FROM "{Case._meta.db_table}" AS c WHERE {where}',
+            params,
+        )
+
+
+def _ids_condition(column: str, ids: list[int]) -> tuple[str, list[Any]]:
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [ids]
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def cases_changed(case_ids: Iterable[int], chunk: int = 5000) -> None:
+    """Set-based `case_changed` for the counts of many cases (the bulk importer: new and re-imported
+    cases): per chunk, subtract the recorded contributions, record the cases' current keys, add them.
+    A fixed number of statements per chunk, none per case."""
+    ids = sorted(set(case_ids))
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        cond, params = _ids_condition('"case_id"', part)
+        _fold_keys(cond, -1, params)
+        with connection.cursor() as cur:
+            cur.execute(f'DELETE FROM "{_KEY_TABLE}" WHERE {cond}', params)
+        case_cond, case_params = _ids_condition('c."id"', part)
+        _record_keys(case_cond, case_params)
+        _fold_keys(cond, 1, params)
+
+
+def cases_imported(case_ids: Iterable[int]) -> None:
+    """The bulk importer's hook (once per chunk, in its transaction): the imported cases' rollup rows —
+    their counts (new cases, and re-imported ones whose product or region was corrected) and the
+    working time to close of the closed ones."""
+    ids = list(case_ids)
+    cases_changed(ids)
+    refresh_close_times(ids)
+
+
+def rebuild_daily_counts() -> int:
+    """Rebuild the counts for existing data (after an upgrade or a raw bulk load): two set-based
+    statements over the cases (INSERT … SELECT, INSERT … SELECT … GROUP BY). Returns the cases counted."""
+    with transaction.atomic():
+        DailyCaseCount.objects.all().delete()
+        CaseCountKey.objects.all().delete()
+        _record_keys("1 = 1", [])
+        _fold_keys("1 = 1", 1, [])
+    return CaseCountKey.objects.count()
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("kesu_daily_counts", default=True)
+
+
+@contextmanager
+def live_tables() -> Iterator[None]:
+    """Inside: the statistics engine counts over the live case table only (to compare and to measure)."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+def daily_counts_enabled() -> bool:
+    return _enabled.get()
+
+
+_checked: contextvars.ContextVar[dict | None] = contextvars.ContextVar("kesu_daily_checks", default=None)
+
+
+@contextmanager
+def checks_reused() -> Iterator[None]:
+    """Inside: `accounts_for` checks each range of days once (one report reads the same months many
+    times, a few milliseconds each)."""
+    token = _checked.set({})
+    try:
+        yield
+    finally:
+        _checked.reset(token)
+
+
+def accounts_for(date_from: dt.date | None, date_to: dt.date | None) -> bool:
+    """Whether the counts hold every case received on these local days (inclusive; None = open end).
+
+    The check that makes reading them safe: a case written past the rollup hooks (a raw load, a
+    deletion, an importer without the hook) makes the totals differ and the caller counts the live
+    table instead. Two index-only counts.
+    """
+    from kesu.cases.models import Case
+
+    cache = _checked.get()
+    if cache is not None and (date_from, date_to) in cache:
+        return cache[(date_from, date_to)]
+    live = Case.objects.all()
+    rolled = DailyCaseCount.objects.filter(dimension="")
+    if date_from:
+        live = live.filter(received_at__gte=local_midnight(date_from))
+        rolled = rolled.filter(day__gte=date_from)
+    if date_to:
+        live = live.filter(received_at__lt=local_midnight(date_to + dt.timedelta(days=1)))
+        rolled = rolled.filter(day__lte=date_to)
+    from django.db.models import Sum
+
+    agrees = (rolled.aggregate(n=Sum("n"))["n"] or 0) == live.count()
+    if cache is not None:
+        cache[(date_from, date_to)] = agrees
+    return agrees
+
+
+def daily_count_rows(
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    kinds: list[str],
+    dimension: str,
+    *,
+    by_kind: bool = False,
+    bucket: str | None = None,
+) -> list[dict[str, Any]]:
+    """Counts per key of `dimension` (and per kind, per `bucket` start date when asked) over the days,
+    zero sums left out: rows {"key": str, "kind": str, "bucket": date, "count": n}."""
+    from django.db.models import Sum
+
+    qs = DailyCaseCount.objects.filter(dimension=dimension)
+    if date_from:
+        qs = qs.filter(day__gte=date_from)
+    if date_to:
+        qs = qs.filter(day__lte=date_to)
+    if kinds:
+        qs = qs.filter(kind__in=kinds)
+    group = ["key"] + (["kind"] if by_kind else []) + (["day"] if bucket else [])
+    totals: Counter = Counter()
+    for row in qs.values(*group).annotate(count=Sum("n")).order_by().values_list(*group, "count"):
+        *parts, n = row
+        if bucket:
+            parts[-1] = bucket_start(_as_date(parts[-1]), bucket)
+        totals[tuple(parts)] += n
+    out = []
+    for parts, n in totals.items():
+        if n:
+            row = dict(
+                zip(
+                    ["key"] + (["kind"] if by_kind else []) + (["bucket"] if bucket else []),
+                    parts,
+                    strict=True,
+                )
+            )
+            row["count"] = n
+            out.append(row)
+    return out
+
+
+def _as_date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value

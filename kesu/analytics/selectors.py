@@ -345,13 +345,16 @@ def count_by(
         for d in dimensions
         if d.field in _FK_DIMENSIONS
     }
-    if bucket:
-        qs = qs.annotate(bucket=bucket_expression(bucket))
-        group_fields.append("bucket")
     aggregates: dict[str, Any] = {"count": Count("id")}
     for name, q in (extra or {}).items():
         aggregates[name] = Count("id", filter=q)
-    if group_fields:
+    rolled = None if extra or user is not None else _daily_count_raw_rows(filters, dimensions, bucket)
+    if bucket:
+        qs = qs.annotate(bucket=bucket_expression(bucket))
+        group_fields.append("bucket")
+    if rolled is not None:
+        raw_rows = rolled
+    elif group_fields:
         raw_rows = qs.values(*group_fields).annotate(**aggregates).order_by()
     else:
         # No grouping: one aggregate (`values()` without fields would group by every column, i.e.
@@ -402,8 +405,69 @@ def count_by(
             else:
                 row[f"{d.code}_label"] = str(labels.get(key, key))
     rows = list(merged.values())
-    rows.sort(key=lambda r: (r.get("bucket") or dt.date.min, -r["count"]))
+    # Ties in a fixed order (by key), whichever way the rows were counted.
+    rows.sort(key=lambda r: (r.get("bucket") or dt.date.min, -r["count"], *(r[d.code] for d in dimensions)))
     return rows
+
+
+# dimension → the rollup's dimension and the raw value of its key (`kesu.analytics.rollups`)
+_ROLLED_DIMENSIONS = {
+    "category_id": "category",
+    "branch_id": "branch",
+    "channel_id": "channel",
+    "region": "region",
+    "product": "product",
+}
+_ROLLED_FILTERS = {"date_from", "date_to", "kind"}
+
+
+def _daily_count_raw_rows(
+    filters: StatFilters, dimensions: list[Dimension], bucket: str | None
+) -> list[dict[str, Any]] | None:
+    """The grouped raw rows of `count_by` from the daily-count rollup, or None when it cannot give them
+    (filters other than dates and kind, more than one dimension, or a rollup that does not account for
+    every case of those days): then the live table is counted."""
+    from kesu.analytics import rollups
+
+    if not rollups.daily_counts_enabled() or len(dimensions) > 1 or (bucket and bucket not in TRUNC):
+        return None
+    if any(getattr(filters, f.name) for f in fields(filters) if f.name not in _ROLLED_FILTERS):
+        return None
+    field_name = None
+    if dimensions:
+        d = dimensions[0]
+        field_name = _FK_DIMENSIONS[d.field][0] if d.field in _FK_DIMENSIONS else d.field
+        if field_name != "kind" and field_name not in _ROLLED_DIMENSIONS:
+            return None
+    if not rollups.accounts_for(filters.date_from, filters.date_to):
+        return None
+    by_kind = field_name == "kind"
+    rows = rollups.daily_count_rows(
+        filters.date_from,
+        filters.date_to,
+        filters.kind,
+        "" if by_kind or field_name is None else _ROLLED_DIMENSIONS[field_name],
+        by_kind=by_kind,
+        bucket=bucket,
+    )
+    out = []
+    for r in rows:
+        raw: dict[str, Any] = {"count": r["count"]}
+        if bucket:
+            raw["bucket"] = r["bucket"]
+        if by_kind:
+            raw["kind"] = r["kind"]
+        elif field_name is not None:
+            key = r["key"]
+            if field_name.endswith("_id"):
+                raw[field_name] = int(key) if key else None
+            else:
+                raw[field_name] = key
+        out.append(raw)
+    if not dimensions and not bucket:
+        total = sum(r["count"] for r in out)
+        return [{"count": total}] if total else []
+    return out
 
 
 def _as_local_date(value: Any) -> dt.date:
