@@ -59,9 +59,9 @@ def build_report(
 ) -> dict[str, Any]:
     """Every figure of the report (counts and trends from the daily-count rollup when it accounts for
     the report's days, see `kesu.analytics.rollups`; the rest over the live tables)."""
-    from kesu.analytics.rollups import checks_reused
+    from kesu.analytics.rollups import report_scope
 
-    with checks_reused():
+    with report_scope():
         return _build_report(kind, period, base=base, now=now, customer_base=customer_base, user=user)
 
 

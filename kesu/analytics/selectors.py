@@ -340,8 +340,15 @@ def count_by(
     # Dimensions of a related table are grouped by the case's foreign key (no join, a narrower
     # GROUP BY; 1.2 s → 0.5 s for a year of a 1M-case table on PostgreSQL) and translated after.
     group_fields = [_FK_DIMENSIONS[d.field][0] if d.field in _FK_DIMENSIONS else d.field for d in dimensions]
+    from kesu.analytics.rollups import memoized
+
     translate = {
-        d.field: dict(_FK_DIMENSIONS[d.field][1].objects.values_list("pk", _FK_DIMENSIONS[d.field][2]))
+        d.field: memoized(
+            ("fk", d.field),
+            lambda d=d: dict(
+                _FK_DIMENSIONS[d.field][1].objects.values_list("pk", _FK_DIMENSIONS[d.field][2])
+            ),
+        )
         for d in dimensions
         if d.field in _FK_DIMENSIONS
     }
