@@ -65,12 +65,23 @@ def matching_rules(rules, stage: str, case) -> list[dict[str, Any]]:
     return out
 
 
+_rule_source_cache: dict[int, tuple[dict[str, Any], str]] = {}
+
+
 def _rule_source(rules, rule: dict[str, Any]) -> str:
+    # Cached per rule dict (checked by identity): imports compute it for every stage of every case.
+    hit = _rule_source_cache.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1]
     narrow = ",".join(f"{k}={'/'.join(rule[k])}" for k in ("levels", "kinds", "channels") if rule.get(k))
     text = (
         f"{getattr(rules, 'code', '?')}:{rule['stage']} {rule['amount']} {rule['unit']} from {rule['start']}"
     )
-    return (text + (f" [{narrow}]" if narrow else ""))[:200]
+    text = (text + (f" [{narrow}]" if narrow else ""))[:200]
+    if len(_rule_source_cache) > 1000:
+        _rule_source_cache.clear()
+    _rule_source_cache[id(rule)] = (rule, text)
+    return text
 
 
 def _anchor(rule: dict[str, Any], stage: StageDeadline, case) -> dt.datetime:
@@ -319,7 +330,7 @@ def insert_stages(stages: list[StageDeadline]) -> None:
     for f in fields:
         kind = f.get_internal_type()
         if kind == "DateTimeField":
-            convert.append(None if pg else connection.ops.adapt_datetimefield_value)
+            convert.append(None if pg else _sqlite_datetime)
         elif kind == "JSONField":
             convert.append(json.dumps if pg else (lambda v, f=f: f.get_db_prep_save(v, connection)))
         else:
@@ -345,6 +356,11 @@ def insert_stages(stages: list[StageDeadline]) -> None:
         else:
             marks = ", ".join(["%s"] * len(fields))
             cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
+
+
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """Django's SQLite storage format for an aware datetime (naive UTC), without its per-call checks."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
 
 
 def apply_extension(ctx) -> dict[str, Any]:
