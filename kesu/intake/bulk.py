@@ -211,6 +211,8 @@ class BulkWriter:
         self.now = now or timezone.now()
         self.run_sla = run_sla
         self.close_times = close_times
+        # Taken now (the reader process calls `prepare` and must not reach the database itself).
+        self.calendar = get_calendar(None) if close_times else None
         g = rules.grading
         self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
         self.case_columns, self.case_defaults = _column_template(Case)
@@ -244,10 +246,36 @@ class BulkWriter:
 
     # -- the chunk --
 
+    def prepare(self, records: list[Record]) -> None:
+        """The per-record values that need no database (storage forms of the times, day of receipt,
+        working hours to close). Called where the file is read: in the reader process on long
+        imports, so that this work runs beside the writer's."""
+        to_db, window, calendar = self.to_db_dt, self.window, self.calendar
+        for rec in records:
+            received_db = to_db(rec.received_at)
+            closed_db = replied_db = hours = None
+            if rec.closed_at is not None:
+                closed_db = to_db(rec.closed_at)
+                if calendar is not None:
+                    hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
+            if rec.replied_at is not None:
+                replied_db = closed_db if rec.replied_at is rec.closed_at else to_db(rec.replied_at)
+            rec.prepared = (
+                rec.received_at.astimezone(SHANGHAI).date(),
+                received_db,
+                received_db if rec.registered_at is rec.received_at else to_db(rec.registered_at),
+                to_db(rec.received_at - window),
+                closed_db,
+                replied_db,
+                hours,
+            )
+
     def write(self, records: list[Record], *, dry_run: bool = False) -> ChunkResult:
         result = ChunkResult()
         if not records:
             return result
+        if getattr(records[0], "prepared", None) is None:
+            self.prepare(records)
         fresh, seen = self._split_existing(records, result)
         if fresh and not dry_run:
             self._create(fresh, result)
@@ -483,7 +511,7 @@ class BulkWriter:
         per_day: dict[dt.date, int] = defaultdict(int)
         days = []
         for rec in records:
-            day = rec.received_at.astimezone(SHANGHAI).date()
+            day = rec.prepared[0]
             days.append(day)
             per_day[day] += 1
         numbers = {d: iter(ns) for d, ns in allocate_numbers(per_day).items()}
@@ -574,16 +602,13 @@ class BulkWriter:
         case_rows, event_rows, close_times = [], [], []
         opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
         i_due = at["due_at"]
-        calendar = get_calendar(None) if self.close_times else None
-        window = self.window
-        for rec, cid, pk, day in zip(records, customer_ids, case_ids, days, strict=True):
+        for rec, cid, pk in zip(records, customer_ids, case_ids, strict=True):
+            day, received_db, registered_db, window_start_db, closed_db, replied_db, hours = rec.prepared
             number = next(numbers[day])
-            received_db = to_db(rec.received_at)
-            registered_db = received_db if rec.registered_at is rec.received_at else to_db(rec.registered_at)
             # Earlier complaints of the same person on the same matter within the window.
             count, latest = 0, None
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS:
-                t, lo = received_db, to_db(rec.received_at - window)
+                t, lo = received_db, window_start_db
                 for other in person.get(cid, (cid,)):
                     for received, subject_no, category_id, num, other_pk in hist.get(other, ()):
                         if not (lo <= received < t):
@@ -628,14 +653,6 @@ class BulkWriter:
             row[i_confidential] = rec.kind == Kind.REPORT
             if final != Status.REGISTERED:
                 row[i_version] = 2
-                closed_db = to_db(rec.closed_at)
-                replied_db = (
-                    None
-                    if rec.replied_at is None
-                    else closed_db
-                    if rec.replied_at is rec.closed_at
-                    else to_db(rec.replied_at)
-                )
                 for i, value in zip(
                     closing_cols,
                     (
@@ -650,8 +667,7 @@ class BulkWriter:
                     strict=True,
                 ):
                     row[i] = value
-                if calendar is not None and rec.closed_at is not None:
-                    hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
+                if hours is not None:
                     close_times.append((pk, closed_db, hours))
             else:
                 row[i_version] = 1

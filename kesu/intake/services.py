@@ -167,7 +167,9 @@ class MappedChunk:
     records: list[Record]
 
 
-def _map_chunk(index: int, rows: list[tuple[int, list[Any]]], mapper: RowMapper) -> MappedChunk:
+def _map_chunk(
+    index: int, rows: list[tuple[int, list[Any]]], mapper: RowMapper, prepare: Callable | None = None
+) -> MappedChunk:
     counts = _ChunkCounts()
     issues: list[tuple[int, str, str, str, str, str]] = []
     records = []
@@ -190,16 +192,22 @@ def _map_chunk(index: int, rows: list[tuple[int, list[Any]]], mapper: RowMapper)
                 issues.append((number, column[:100], value[:200], reason, ImportIssue.Severity.ERROR, ext))
         else:
             records.append(record)
+    if prepare is not None:
+        prepare(records)
     return MappedChunk(index, rows[0][0], rows[-1][0], counts, issues, records)
 
 
 def _mapped_chunks(
-    data_rows: Iterable[tuple[int, list[Any]]], mapper: RowMapper, size: int, skip: int = 0
+    data_rows: Iterable[tuple[int, list[Any]]],
+    mapper: RowMapper,
+    size: int,
+    skip: int = 0,
+    prepare: Callable | None = None,
 ) -> Iterator[MappedChunk]:
     """The file in mapped chunks; the first `skip` chunks (committed by an earlier run) are passed over."""
     for index, rows in enumerate(_chunks(data_rows, size)):
         if index >= skip:
-            yield _map_chunk(index, rows, mapper)
+            yield _map_chunk(index, rows, mapper, prepare)
 
 
 def _write_chunk(
@@ -394,7 +402,7 @@ def run_import(
         )
         data_rows = itertools.chain(first_rows, rows)
         skip = batch.chunks_committed if mode == ImportBatch.Mode.COMMIT else 0
-        chunks = _mapped_chunks(data_rows, mapper, batch.chunk_size, skip)
+        chunks = _mapped_chunks(data_rows, mapper, batch.chunk_size, skip, writer.prepare)
         if _use_read_ahead(path):
             chunks = _read_ahead(chunks)
         try:

@@ -61,10 +61,10 @@ def test_reader_killed_half_way_fails_the_batch_and_a_rerun_completes(org, tmp_p
     path = write_csv(tmp_path / "big.csv", good_rows(23))
     real_map_chunk = services._map_chunk
 
-    def dies_on_third_chunk(index, rows, mapper):
+    def dies_on_third_chunk(index, rows, mapper, prepare=None):
         if index == 2:
             os._exit(9)  # the reading process dies (OOM killer, kill -9)
-        return real_map_chunk(index, rows, mapper)
+        return real_map_chunk(index, rows, mapper, prepare)
 
     monkeypatch.setattr(services, "_map_chunk", dies_on_third_chunk)
     failed = services.run_import(source, path, chunk_size=5)
@@ -100,10 +100,10 @@ def test_a_file_error_found_by_the_reader_reaches_the_batch(org, tmp_path, monke
     path = write_csv(tmp_path / "big.csv", good_rows(12))
     real_map_chunk = services._map_chunk
 
-    def bad_bytes_in_chunk_two(index, rows, mapper):
+    def bad_bytes_in_chunk_two(index, rows, mapper, prepare=None):
         if index == 1:
             raise FileFormatError("第 7 行无法按 GB18030 解码")
-        return real_map_chunk(index, rows, mapper)
+        return real_map_chunk(index, rows, mapper, prepare)
 
     monkeypatch.setattr(services, "_map_chunk", bad_bytes_in_chunk_two)
     failed = services.run_import(crm_source(), path, chunk_size=5)
