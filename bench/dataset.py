@@ -24,7 +24,9 @@ What the data look like (seeded, reproducible):
 * the answer deadline of every case (15 working days, 30 calendar days for major/crisis cases, as
   in the insurance preset), computed with the real working-day calendar for open cases: at NOW
   about 1 % are past due, ~3 % inside their warning window (80 %), the rest running; finished cases'
-  deadlines are met (~93 % on time) with `met_at` = the reply.
+  deadlines are met (~93 % on time) with `met_at` = the reply;
+* the analytics daily-count rollup (`kesu.analytics.rollups.rebuild_daily_counts`, set-based), as the
+  transition service keeps it for cases registered through it.
 
 `prepare(name, db, total, ...)` gives a benchmark its own copy: the data set is built once per
 parameter set (and schema: the key includes the migration files) into `var/bench/dataset-<key>.sqlite3`
@@ -59,7 +61,7 @@ from bench.common import _PATHS  # noqa: E402 - needs ROOT on sys.path first
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
-GEN_VERSION = 1
+GEN_VERSION = 2  # 2: the analytics daily-count rollup is built with the data
 
 # The open statuses' event paths are the bulk generator's (bench/common.py), so both data sets agree.
 _OPEN_PATHS: dict[str, list[tuple[str, str]]] = {
@@ -621,6 +623,13 @@ def build(
                     f"SELECT setval(pg_get_serial_sequence('\"{table.table}\"', 'id'), "
                     f'(SELECT max(id) FROM "{table.table}"))'
                 )
+    # The analytics daily-count rollup, as the transition service would have kept it (two set-based
+    # statements: INSERT … SELECT and INSERT … SELECT … GROUP BY; kesu.analytics.rollups).
+    from kesu.analytics.rollups import rebuild_daily_counts
+
+    t_rollup = time.perf_counter()
+    rebuild_daily_counts()
+    rollup_seconds = time.perf_counter() - t_rollup
     _analyze(vendor)
     return {
         "cases": total,
@@ -634,6 +643,7 @@ def build(
         "days": days,
         "load_seconds": round(loaded, 1),
         "index_seconds": round(index_seconds, 1),
+        "daily_count_rollup_seconds": round(rollup_seconds, 1),
         "seconds": round(time.perf_counter() - started, 1),
         "cases_per_second": round(total / loaded),
     }
@@ -660,7 +670,7 @@ def _analyze(vendor: str) -> None:
 
 # The apps whose tables the generator writes: a new migration of one of them rebuilds the data set;
 # other apps' migrations are applied to the copy (their tables start empty).
-WRITTEN_APPS = ("cases", "org", "policy", "sla")
+WRITTEN_APPS = ("cases", "org", "policy", "sla", "analytics")
 
 
 def dataset_key(total: int, days: int, open_share: float, seed: int) -> str:

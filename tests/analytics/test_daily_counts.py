@@ -4,9 +4,11 @@ and the statistics engine reads it only when it accounts for every case of the r
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
 from django.db.models import F
 
 from kesu.analytics import reports, rollups, selectors
@@ -171,3 +173,16 @@ def test_report_from_rollup_equals_report_from_live_tables(org):
         live = reports.build_report("monthly", october, now=now)
     assert rolled["headline"]["count"] == 3 and rolled["headline"]["year_ago"] == 1
     assert rolled == live
+
+
+def test_rebuild_command_fills_the_rollups_for_existing_data(org):
+    for day in (5, 6, 7):
+        register(org, at(2026, 10, day, 10), region="上海")
+    expected = live_counts()
+    DailyCaseCount.objects.all().delete()  # e.g. data from before the rollup existed
+    assert not rollups.accounts_for(None, None)
+    out = io.StringIO()
+    call_command("rebuild_rollups", stdout=out)
+    assert "3 件案件" in out.getvalue()
+    assert rolled_counts() == expected
+    assert rollups.accounts_for(None, None)
