@@ -19,6 +19,7 @@ import logging
 import multiprocessing as mp
 import pickle
 import queue as queue_module
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,7 +303,13 @@ def _produce(chunks: Iterator[MappedChunk], queue) -> None:
 
 
 def _use_read_ahead(path: Path) -> bool:
-    return "fork" in mp.get_all_start_methods() and path.stat().st_size >= READ_AHEAD_MIN_BYTES
+    # Only from a single-threaded process (the CLI, the task worker): forking a threaded web server
+    # could copy a lock another thread holds into the child.
+    return (
+        "fork" in mp.get_all_start_methods()
+        and threading.active_count() == 1
+        and path.stat().st_size >= READ_AHEAD_MIN_BYTES
+    )
 
 
 def _add_counts(batch: ImportBatch, c: _ChunkCounts) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def read_ahead(monkeypatch):
     monkeypatch.setattr(services, "READ_AHEAD_MIN_BYTES", 0)  # even a small file goes through the child
+    assert services._use_read_ahead(Path(__file__))
     yield
     assert multiprocessing.active_children() == []  # the reading process never outlives the import
 
@@ -47,6 +49,7 @@ def test_read_ahead_gives_what_inline_mapping_gives(org, tmp_path, monkeypatch):
     path = write_csv(tmp_path / "east.csv", _rows_with_problems(23))
     inline = services.run_import(crm_source("crm-inline"), path, chunk_size=5)
     monkeypatch.setattr(services, "READ_AHEAD_MIN_BYTES", 0)
+    assert services._use_read_ahead(path)  # this run really goes through the second process
     ahead = services.run_import(crm_source("crm-ahead"), path, chunk_size=5)
     assert multiprocessing.active_children() == []
     assert inline.state == ahead.state == "completed", (inline.error, ahead.error)
@@ -109,3 +112,19 @@ def test_a_file_error_found_by_the_reader_reaches_the_batch(org, tmp_path, monke
     failed = services.run_import(crm_source(), path, chunk_size=5)
     assert failed.state == "failed" and failed.error == "第 7 行无法按 GB18030 解码"
     assert failed.chunks_committed == 1 and Case.objects.count() == 5
+
+
+def test_no_second_process_from_a_threaded_server(monkeypatch):
+    """An upload handled by a threaded web server maps inline: forking it could copy a held lock."""
+    import threading
+
+    monkeypatch.setattr(services, "READ_AHEAD_MIN_BYTES", 0)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not services._use_read_ahead(Path(__file__))
+    finally:
+        release.set()
+        other.join()
+    assert services._use_read_ahead(Path(__file__))
