@@ -252,6 +252,35 @@ def cases_imported(case_ids: Iterable[int]) -> None:
     refresh_close_times(ids)
 
 
+def cases_created(keys: list[tuple]) -> None:
+    """The bulk importer's hook for the cases it has just written (in the chunk's transaction), from the
+    values it holds: `keys` are (case_id, day, kind, category_id, branch_id, channel_id, region, product)
+    with `day` the local date of receipt. Records the count keys and adds the day counts: two
+    statements per chunk and no read-back of the cases (a million-row import stays set-based)."""
+    if not keys:
+        return
+    per_key = Counter(tuple(k[1:]) for k in keys)
+    deltas: Counter = Counter()
+    for key, n in per_key.items():
+        for item in _contributions(key):
+            deltas[item] += n
+    items = list(deltas.items())
+    for start in range(0, len(items), 3000):  # within the databases' limit of bound parameters
+        _add_counts(dict(items[start : start + 3000]))
+    columns = ", ".join(f'"{c}"' for c in ("case_id", *_KEY_FIELDS))
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            with cur.cursor.copy(f'COPY "{_KEY_TABLE}" ({columns}) FROM STDIN') as copy:
+                for row in keys:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * (len(_KEY_FIELDS) + 1))
+            cur.executemany(
+                f'INSERT INTO "{_KEY_TABLE}" ({columns}) VALUES ({marks})',
+                [(k[0], k[1].isoformat(), *k[2:]) for k in keys],
+            )
+
+
 def rebuild_daily_counts() -> int:
     """Rebuild the counts for existing data (after an upgrade or a raw bulk load): two set-based
     statements over the cases (INSERT … SELECT, INSERT … SELECT … GROUP BY). Returns the cases counted."""

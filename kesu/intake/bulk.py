@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from kesu.analytics import rollups
 from kesu.analytics.models import CaseCloseTime
 from kesu.cases import grading
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
@@ -405,6 +406,8 @@ class BulkWriter:
                 )
             ),
         )
+        if changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
+            rollups.cases_changed([row["id"]])
         return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
 
     def _customers(self, records: list[Record]) -> tuple[list[int | None], dict[int, set[int]]]:
@@ -599,7 +602,7 @@ class BulkWriter:
             "payload",
             "is_public",
         ], ecols
-        case_rows, event_rows, close_times = [], [], []
+        case_rows, event_rows, close_times, count_keys = [], [], [], []
         opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
         i_due = at["due_at"]
         for rec, cid, pk in zip(records, customer_ids, case_ids, strict=True):
@@ -674,6 +677,18 @@ class BulkWriter:
                 if self.run_sla:
                     opened.append(self._stand_in(rec, pk, level, row))
             case_rows.append(row)
+            count_keys.append(
+                (
+                    pk,
+                    day,
+                    rec.kind,
+                    rec.category_id,
+                    rec.branch_id,
+                    rec.channel_id,
+                    rec.region or "",
+                    rec.product or "",
+                )
+            )
             payload = (
                 f'{{"channel": {_jd(js, rec.channel_code)}, "kind": {_jd(js, rec.kind)}, '
                 f'"level": {_jd(js, level)}, "level_reasons": {reasons_json}, '
@@ -740,6 +755,7 @@ class BulkWriter:
         insert_rows(CaseEvent, ecols, event_rows)
         sla_services.insert_stages(stages)
         insert_rows(CaseCloseTime, ["case_id", "closed_at", "working_hours"], close_times)
+        rollups.cases_created(count_keys)
 
     def _stand_in(
         self, rec: Record, pk: int, level: str, row: list
