@@ -19,7 +19,7 @@ from kesu.cases.models import Case
 from kesu.cases.services import perform
 from kesu.intake import services as intake
 from tests.analytics.util import SH, at, close, follow_up, register, special_close, to_investigating
-from tests.intake.helpers import crm_source, good_rows, write_csv
+from tests.intake.helpers import HEADER, crm_source, good_rows, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -114,18 +114,7 @@ def test_counts_follow_imports_and_corrections(org, tmp_path):
     source = crm_source()
     source.mapping = {**source.mapping, "region": ["地区"], "product": ["产品"]}
     source.save()
-    header = [
-        "工单号",
-        "受理时间",
-        "渠道",
-        "投诉类别",
-        "客户姓名",
-        "联系电话",
-        "投诉内容",
-        "状态",
-        "结案时间",
-        "处理结果",
-    ]
+    header = list(HEADER)
     rows = [[*r, "上海", "热水器"] for r in good_rows(3) + good_rows(2, start=10, closed=True)]
     batch = intake.run_import(source, write_csv(tmp_path / "a.csv", rows, header=[*header, "地区", "产品"]))
     assert batch.created == 5
