@@ -3,15 +3,16 @@
 `DailyCaseCount`: the number of cases received per local day and kind, overall and by category, branch,
 channel, region and product; `CaseCountKey` records under which day/kind/values each case is counted, so
 that a change moves exactly that case's contribution. `case_changed` (every transition, in its
-transaction) and `cases_changed` (set-based, for the bulk importer: created and re-imported cases) keep
+transaction), `cases_created` (the bulk importer, per chunk, from the values it holds) and
+`cases_changed` (set-based, e.g. for re-imported cases whose region or product was corrected) keep
 it current; `rebuild_daily_counts()` fills it for existing data. The statistics engine reads it through
 `daily_count_rows` only when it accounts for every case of the requested days (see there).
 
 `CaseCloseTime`: each closed case's working hours from receipt to closing (the company calendar),
 written when a case is closed and dropped when it is reopened. `kesu.sla.services.after_case_event`
-(inside every `perform` and after registration) calls `case_changed`; the bulk importer's
-`after_bulk_register` calls `refresh_close_times`. `rebuild_close_times()` fills the table for
-existing data (after an upgrade, a bulk load, or a new official holiday schedule).
+(inside every `perform` and after registration) calls `case_changed`; the bulk importer writes the
+rows of the closed history it imports itself (`kesu.intake.bulk`). `rebuild_close_times()` fills the
+table for existing data (after an upgrade, a bulk load, or a new official holiday schedule).
 """
 
 from __future__ import annotations
