@@ -54,28 +54,6 @@ def _close_time_changed(case) -> None:
     )
 
 
-def refresh_close_times(case_ids: Iterable[int]) -> int:
-    """Recompute the rows of these cases (closed: written; not closed: removed). Returns rows written."""
-    from kesu.cases.models import Case
-
-    ids = list(case_ids)
-    written = 0
-    for start in range(0, len(ids), 2000):
-        chunk = ids[start : start + 2000]
-        rows = Case.objects.filter(pk__in=chunk).values_list("pk", "received_at", "closed_at")
-        CaseCloseTime.objects.filter(case_id__in=chunk).delete()
-        CaseCloseTime.objects.bulk_create(
-            [
-                CaseCloseTime(case_id=pk, closed_at=closed, working_hours=working_hours(received, closed))
-                for pk, received, closed in rows
-                if closed is not None
-            ],
-            batch_size=2000,
-        )
-        written += sum(1 for _pk, _r, closed in rows if closed is not None)
-    return written
-
-
 def rebuild_close_times(chunk: int = 5000) -> int:
     """Rebuild the whole table from the cases (chunked by primary key; memory stays flat)."""
     from kesu.cases.models import Case
@@ -242,15 +220,6 @@ def cases_changed(case_ids: Iterable[int], chunk: int = 5000) -> None:
         case_cond, case_params = _ids_condition('c."id"', part)
         _record_keys(case_cond, case_params)
         _fold_keys(cond, 1, params)
-
-
-def cases_imported(case_ids: Iterable[int]) -> None:
-    """The bulk importer's hook (once per chunk, in its transaction): the imported cases' rollup rows —
-    their counts (new cases, and re-imported ones whose product or region was corrected) and the
-    working time to close of the closed ones."""
-    ids = list(case_ids)
-    cases_changed(ids)
-    refresh_close_times(ids)
 
 
 def cases_created(keys: list[tuple]) -> None:

@@ -120,8 +120,8 @@ def test_counts_follow_imports_and_corrections(org, tmp_path):
     assert batch.created == 5
     imported = list(Case.objects.filter(is_imported=True).values_list("pk", flat=True))
     assert rolled_counts() == live_counts()  # kept by the importer itself, per chunk
-    # The set-based hook for many cases is idempotent: running it again changes nothing.
-    rollups.cases_imported(imported)
+    # The set-based upkeep for many cases is idempotent: running it again changes nothing.
+    rollups.cases_changed(imported)
     assert rolled_counts() == live_counts()
 
     # A corrected export: region and product of one case change (an `import_update`).
