@@ -124,9 +124,9 @@ def worker(db_url: str, csv_path: str, mode: str, sample: int) -> dict:
 
     source = _source()
     if mode == "bulk":
-        from kesu.intake.services import run_import
+        from kesu.intake.services import DEFAULT_CHUNK_SIZE, run_import
 
-        chunk = int(os.environ.get("BENCH_CHUNK", "10000"))
+        chunk = int(os.environ.get("BENCH_CHUNK", DEFAULT_CHUNK_SIZE))  # what `kesu import` uses by default
         t0 = time.perf_counter()
         batch = run_import(source, csv_path, chunk_size=chunk)
         elapsed = time.perf_counter() - t0
