@@ -37,13 +37,13 @@ from kesu.analytics import rollups
 from kesu.analytics.models import CaseCloseTime
 from kesu.cases import grading
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
+from kesu.cases.storable import sqlite_datetime
 from kesu.intake.mapping import Record
 from kesu.policy.rules import Rules
 from kesu.sla import services as sla_services
 from kesu.sla.calendar import get_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = dt.UTC
 NOT_COUNTED_KINDS = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
 FINAL_ACTION = {"closed": "close", "invalid": "mark_invalid", "answered": "answer_first_contact"}
 
@@ -157,17 +157,7 @@ def allocate_numbers(days: dict[dt.date, int], prefix: str = "TS") -> dict[dt.da
 def _dt_converter():
     if _is_pg():
         return lambda v: v
-    # Django's SQLite format: naive UTC "YYYY-MM-DD HH:MM:SS[.ffffff]".
-    eight = dt.timedelta(hours=8)
-
-    def to_sqlite(v: dt.datetime | None) -> str | None:
-        if v is None:
-            return None
-        if v.tzinfo is SHANGHAI and v.year >= 1992:  # no daylight saving since 1991
-            return (v.replace(tzinfo=None) - eight).isoformat(" ")
-        return v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-
-    return to_sqlite
+    return lambda v: None if v is None else sqlite_datetime(v)
 
 
 def _column_template(model) -> tuple[list[str], dict[str, Any]]:
@@ -212,7 +202,6 @@ class BulkWriter:
         first_case_id: int | None = None,
         now: dt.datetime | None = None,
         run_sla: bool = True,
-        close_times: bool = True,
     ):
         self.source = source
         self.batch_id = batch_id
@@ -222,9 +211,8 @@ class BulkWriter:
         self.first_case_id = first_case_id
         self.now = now or timezone.now()
         self.run_sla = run_sla
-        self.close_times = close_times
         # Taken now (the reader process calls `prepare` and must not reach the database itself).
-        self.calendar = get_calendar(None) if close_times else None
+        self.calendar = get_calendar(None)
         g = rules.grading
         self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
         self.case_columns, self.case_defaults = _column_template(Case)
@@ -268,8 +256,7 @@ class BulkWriter:
             closed_db = replied_db = hours = None
             if rec.closed_at is not None:
                 closed_db = to_db(rec.closed_at)
-                if calendar is not None:
-                    hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
+                hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
             if rec.replied_at is not None:
                 replied_db = closed_db if rec.replied_at is rec.closed_at else to_db(rec.replied_at)
             rec.prepared = (
@@ -686,7 +673,7 @@ class BulkWriter:
             else:
                 row[i_version] = 1
                 if self.run_sla:
-                    opened.append(self._stand_in(rec, pk, level, row))
+                    opened.append((*self._stand_in(rec, pk, level), row))
             case_rows.append(row)
             count_keys.append(
                 (
@@ -768,9 +755,7 @@ class BulkWriter:
         insert_rows(CaseCloseTime, ["case_id", "closed_at", "working_hours"], close_times)
         rollups.cases_created(count_keys)
 
-    def _stand_in(
-        self, rec: Record, pk: int, level: str, row: list
-    ) -> tuple[SimpleNamespace, SimpleNamespace, list]:
+    def _stand_in(self, rec: Record, pk: int, level: str) -> tuple[SimpleNamespace, SimpleNamespace]:
         """What the deadline rules read of a new open case and its registration, before it is written."""
         case = SimpleNamespace(
             pk=pk,
@@ -793,4 +778,4 @@ class BulkWriter:
             to_status=Status.REGISTERED,
             created_at=rec.registered_at,
         )
-        return case, event, row
+        return case, event

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from kesu.cases.storable import sqlite_datetime
 from kesu.sla.calendar import (
     SHANGHAI,
     Duration,
@@ -330,7 +331,7 @@ def insert_stages(stages: list[StageDeadline]) -> None:
     for f in fields:
         kind = f.get_internal_type()
         if kind == "DateTimeField":
-            convert.append(None if pg else _sqlite_datetime)
+            convert.append(None if pg else sqlite_datetime)
         elif kind == "JSONField":
             convert.append(json.dumps if pg else (lambda v, f=f: f.get_db_prep_save(v, connection)))
         else:
@@ -357,16 +358,6 @@ def insert_stages(stages: list[StageDeadline]) -> None:
         else:
             marks = ", ".join(["%s"] * len(fields))
             cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
-
-
-_EIGHT_HOURS = dt.timedelta(hours=8)
-
-
-def _sqlite_datetime(value: dt.datetime) -> str:
-    """Django's SQLite storage format for an aware datetime (naive UTC), without its per-call checks."""
-    if value.tzinfo is SHANGHAI and value.year >= 1992:  # a fixed +08:00 since 1992: no zone lookup
-        return (value.replace(tzinfo=None) - _EIGHT_HOURS).isoformat(" ")
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
 
 
 def apply_extension(ctx) -> dict[str, Any]:
