@@ -213,6 +213,8 @@ class BulkWriter:
         self.run_sla = run_sla
         # Taken now (the reader process calls `prepare` and must not reach the database itself).
         self.calendar = get_calendar(None)
+        self.calendars = sla_services.ImportCalendars(rules) if run_sla else None
+        self._stage_case_at = sla_services.stage_case_position()
         g = rules.grading
         self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
         self.case_columns, self.case_defaults = _column_template(Case)
@@ -248,10 +250,15 @@ class BulkWriter:
 
     def prepare(self, records: list[Record]) -> None:
         """The per-record values that need no database (storage forms of the times, day of receipt,
-        working hours to close). Called where the file is read: in the reader process on long
-        imports, so that this work runs beside the writer's."""
+        working hours to close, and the deadlines of open cases at their likely level). Called where
+        the file is read: in the reader process on long imports, so that this work runs beside the
+        writer's."""
         to_db, window, calendar = self.to_db_dt, self.window, self.calendar
+        now = timezone.now()
         for rec in records:
+            guess = None
+            if self.run_sla and rec.status not in FINAL_ACTION:
+                guess = self._deadlines_at_likely_level(rec, now)
             received_db = to_db(rec.received_at)
             closed_db = replied_db = hours = None
             if rec.closed_at is not None:
@@ -267,7 +274,18 @@ class BulkWriter:
                 closed_db,
                 replied_db,
                 hours,
+                guess,
             )
+
+    def _deadlines_at_likely_level(self, rec: Record, now: dt.datetime) -> tuple[str, Any, list[list]]:
+        """The deadlines of an open record as if it were the person's first complaint on the matter:
+        (level, due_at as stored, stage rows without case id). Most are; for the others `_create`
+        sees another level once it has counted the earlier complaints, and computes them again."""
+        level = rec.level or self._grade(rec, 1)[0]
+        case, event = self._stand_in(rec, None, level)
+        stages = sla_services.deadlines_for_imported([(case, event)], self.rules, self.calendars)
+        due = self.to_db_dt(case.due_at) if case.due_at is not None else None
+        return level, due, sla_services.stage_rows(stages, now)
 
     def write(self, records: list[Record], *, dry_run: bool = False) -> ChunkResult:
         result = ChunkResult()
@@ -603,8 +621,12 @@ class BulkWriter:
         case_rows, event_rows, close_times, count_keys = [], [], [], []
         opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
         i_due = at["due_at"]
+        i_stage_case = self._stage_case_at
+        stage_rows: list[list] = []  # of open cases, mostly computed ahead by `prepare`
         for rec, cid, pk in zip(records, customer_ids, case_ids, strict=True):
-            day, received_db, registered_db, window_start_db, closed_db, replied_db, hours = rec.prepared
+            day, received_db, registered_db, window_start_db, closed_db, replied_db, hours, guess = (
+                rec.prepared
+            )
             number = next(numbers[day])
             # Earlier complaints of the same person on the same matter within the window.
             count, latest = 0, None
@@ -672,7 +694,12 @@ class BulkWriter:
                     close_times.append((pk, closed_db, hours))
             else:
                 row[i_version] = 1
-                if self.run_sla:
+                if guess is not None and guess[0] == level:
+                    row[i_due] = guess[1]
+                    for stage in guess[2]:
+                        stage[i_stage_case] = pk
+                    stage_rows.extend(guess[2])
+                elif self.run_sla:
                     opened.append((*self._stand_in(rec, pk, level), row))
             case_rows.append(row)
             count_keys.append(
@@ -739,23 +766,24 @@ class BulkWriter:
                 hist.setdefault(cid, []).append((received_db, rec.subject_no, rec.category_id, number, pk))
             result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
 
-        stages = []
         if opened:
-            # Deadlines of the cases still open, computed before the rows are written (due_at goes in
-            # with the row) from the same stage table as a case registered at the desk.
+            # Deadlines of the cases still open whose level `prepare` could not foresee (repeat
+            # complaints), computed before the rows are written (due_at goes in with the row) from
+            # the same stage table as a case registered at the desk.
             stages = sla_services.deadlines_for_imported(
-                [(case, event) for case, event, _ in opened], self.rules
+                [(case, event) for case, event, _ in opened], self.rules, self.calendars
             )
             for case, _event, row in opened:
                 row[i_due] = to_db(case.due_at) if case.due_at is not None else None
+            stage_rows.extend(sla_services.stage_rows(stages))
         insert_rows(Case, cols, case_rows)
         del case_rows
         insert_rows(CaseEvent, ecols, event_rows)
-        sla_services.insert_stages(stages)
+        sla_services.insert_stage_rows(stage_rows)
         insert_rows(CaseCloseTime, ["case_id", "closed_at", "working_hours"], close_times)
         rollups.cases_created(count_keys)
 
-    def _stand_in(self, rec: Record, pk: int, level: str) -> tuple[SimpleNamespace, SimpleNamespace]:
+    def _stand_in(self, rec: Record, pk: int | None, level: str) -> tuple[SimpleNamespace, SimpleNamespace]:
         """What the deadline rules read of a new open case and its registration, before it is written."""
         case = SimpleNamespace(
             pk=pk,

@@ -8,6 +8,7 @@ transaction after every event; it opens, meets, pauses and recomputes the case's
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from kesu.sla.calendar import (
     calendar_for_case,
     clear_cache,
     format_instant,
+    get_calendar,
     holiday_name_zh,
 )
 from kesu.sla.models import CalendarDay, CalendarYear, StageDeadline
@@ -185,11 +187,11 @@ def after_case_event(case, event, rules) -> None:
 
 
 def _recompute_stages(
-    case, event, rules, stages: dict[tuple[str, str], StageDeadline]
+    case, event, rules, stages: dict[tuple[str, str], StageDeadline], cal: WorkCalendar | None = None
 ) -> tuple[set[tuple[str, str]], dt.datetime | None]:
     """Steps 1-5 of `after_case_event` in memory: the changed stage keys and the case's binding deadline."""
     now = event.created_at
-    cal = calendar_for_case(case, rules)
+    cal = cal or calendar_for_case(case, rules)
     dirty: set[tuple[str, str]] = set()
     payload = event.payload or {}
 
@@ -295,7 +297,9 @@ def _recompute_stages(
 # --- extension ----------------------------------------------------------------------------------
 
 
-def deadlines_for_imported(items: list[tuple[Any, Any]], rules) -> list[StageDeadline]:
+def deadlines_for_imported(
+    items: list[tuple[Any, Any]], rules, calendars: ImportCalendars | None = None
+) -> list[StageDeadline]:
     """Stage deadlines of imported cases that are still open (e.g. a call centre's open work orders).
 
     Called by the bulk importer once per chunk, before it writes the chunk's rows: `items` pairs a
@@ -307,28 +311,44 @@ def deadlines_for_imported(items: list[tuple[Any, Any]], rules) -> list[StageDea
     rows are returned for `insert_stages` once the cases are written. Working in memory saves
     reading back every case of the chunk. Imported cases carry no handler, so no accountability
     is proposed for their grade (`propose_graded_accountability` needs one).
+
+    With `calendars` (taken beforehand by `import_calendars`) nothing here reads the database, so
+    the importer's file-reading process can compute the deadlines ahead of the writer.
     """
     created: list[StageDeadline] = []
     for case, event in items:
         if event.action in NEUTRAL_ACTIONS:
             continue
         stages: dict[tuple[str, str], StageDeadline] = {}
-        _dirty, case.due_at = _recompute_stages(case, event, rules, stages)
+        cal = calendars.for_branch(case.branch_id) if calendars is not None else None
+        _dirty, case.due_at = _recompute_stages(case, event, rules, stages, cal)
         created.extend(stages.values())
     return created
 
 
-def insert_stages(stages: list[StageDeadline]) -> None:
-    """Insert new stage rows: COPY on PostgreSQL, one `executemany` elsewhere (cheaper than bulk_create)."""
-    if not stages:
-        return
-    import json
+class ImportCalendars:
+    """The working calendars an import can need, taken once from the database.
 
+    A branch without calendar rows of its own works on the company calendar, so besides that one
+    only the branches with their own days are built.
+    """
+
+    def __init__(self, rules) -> None:
+        own = CalendarDay.objects.filter(branch__isnull=False).values_list("branch_id", flat=True)
+        self.by_branch: dict[int | None, WorkCalendar] = {None: get_calendar(None, rules)}
+        for branch_id in set(own):
+            self.by_branch[branch_id] = get_calendar(branch_id, rules)
+
+    def for_branch(self, branch_id: int | None) -> WorkCalendar:
+        return self.by_branch.get(branch_id) or self.by_branch[None]
+
+
+def stage_rows(stages: list[StageDeadline], now: dt.datetime | None = None) -> list[list[Any]]:
+    """New stage rows as the database stores them, in `STAGE_COLUMNS` order (no database access)."""
     pg = connection.vendor == "postgresql"
-    now = timezone.now()
-    fields = [f for f in StageDeadline._meta.concrete_fields if not f.primary_key]
+    now = now or timezone.now()
     convert = []
-    for f in fields:
+    for f in _stage_fields():
         kind = f.get_internal_type()
         if kind == "DateTimeField":
             convert.append(None if pg else sqlite_datetime)
@@ -336,7 +356,7 @@ def insert_stages(stages: list[StageDeadline]) -> None:
             convert.append(json.dumps if pg else (lambda v, f=f: f.get_db_prep_save(v, connection)))
         else:
             convert.append(None)
-    names = [f.attname for f in fields]
+    names = [f.attname for f in _stage_fields()]
     converted = [(i, c) for i, c in enumerate(convert) if c is not None]
     rows = []
     for s in stages:
@@ -348,10 +368,32 @@ def insert_stages(stages: list[StageDeadline]) -> None:
             if v is not None:
                 values[i] = c(v)
         rows.append(values)
+    return rows
+
+
+def _stage_fields() -> list[Any]:
+    return [f for f in StageDeadline._meta.concrete_fields if not f.primary_key]
+
+
+def stage_case_position() -> int:
+    """Where `case_id` sits in a row of `stage_rows` (the importer fills it in once the case has its id)."""
+    return [f.attname for f in _stage_fields()].index("case_id")
+
+
+def insert_stages(stages: list[StageDeadline]) -> None:
+    """Insert new stage rows: COPY on PostgreSQL, one `executemany` elsewhere (cheaper than bulk_create)."""
+    insert_stage_rows(stage_rows(stages))
+
+
+def insert_stage_rows(rows: list[list[Any]]) -> None:
+    """Insert rows made by `stage_rows`."""
+    if not rows:
+        return
+    fields = _stage_fields()
     cols = ", ".join(f'"{f.column}"' for f in fields)
     table = StageDeadline._meta.db_table
     with connection.cursor() as cur:
-        if pg:
+        if connection.vendor == "postgresql":
             with cur.cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
                 for row in rows:
                     copy.write_row(row)

@@ -306,15 +306,29 @@ def test_cli_validate_then_import_with_report(org, tmp_path):
         call_command("import", str(tmp_path / "missing.csv"), source="crm-east")
 
 
-def test_bulk_deadlines_equal_those_of_a_case_registered_one_by_one(org, tmp_path):
-    """The importer's per-chunk deadline pass gives each open case what the per-case hook would."""
+@pytest.mark.parametrize(
+    "preset", ["general", "insurance"]
+)  # insurance: the answer deadline depends on the level
+def test_bulk_deadlines_equal_those_of_a_case_registered_one_by_one(org, tmp_path, preset):
+    """The importer's deadlines (computed ahead at the likely level, or again in the writer when
+    earlier complaints raise the level) give each open case what the per-case hook would."""
     from kesu.policy.selectors import active_rules
     from kesu.sla.models import StageDeadline
+    from kesu.policy.services import load_preset
     from kesu.sla.services import after_case_event
 
-    path = write_csv(tmp_path / "open.csv", good_rows(6))
+    load_preset(preset)
+    # The customer of row 1 complains again twice (urgent, then major); one row comes from a regulator.
+    again = [[f"WO0001{k}", f"2026-03-1{k} 10:00", "01", "A1", "客户1", "13900000001", "又漏水了。", "在办", "", ""]
+             for k in (1, 2)]  # fmt: skip
+    regulator = [
+        ["WO000200", "2026-03-15 11:00", "09", "B2", "客户200", "13900000200", "监管转办", "在办", "", ""]
+    ]
+    path = write_csv(tmp_path / "open.csv", good_rows(6) + again + regulator)
     batch = services.run_import(crm_source(), path, chunk_size=4)
     assert batch.state == "completed", batch.error
+    assert sorted(Case.objects.values_list("repeat_count", flat=True)) == [1] * 7 + [2, 3]
+    assert len(set(Case.objects.values_list("level", flat=True))) >= 3
 
     def snapshot(case):
         case.refresh_from_db()
