@@ -59,19 +59,28 @@ FINISHED_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCH
 
 class Customer(models.Model):
     name = models.CharField(_("姓名"), max_length=100, blank=True)
-    name_normalized = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
-    phone = models.CharField(_("电话"), max_length=30, blank=True, db_index=True)
+    # The lookup columns are indexed in Meta: a field's db_index would add a second, LIKE-prefix
+    # (varchar_pattern_ops) index on PostgreSQL that no query uses, to be kept on every insert.
+    name_normalized = models.CharField(max_length=100, blank=True, editable=False)
+    phone = models.CharField(_("电话"), max_length=30, blank=True)
     email = models.EmailField(_("电子邮件"), blank=True)
     address = models.CharField(_("地址"), max_length=300, blank=True)
-    id_number = models.CharField(_("证件号码"), max_length=40, blank=True, db_index=True)
+    id_number = models.CharField(_("证件号码"), max_length=40, blank=True)
     # The customer's relation numbers: policy / contract / order / account.
-    policy_no = models.CharField(_("保单号/合同号"), max_length=60, blank=True, db_index=True)
-    account_no = models.CharField(_("账号/订单号"), max_length=60, blank=True, db_index=True)
+    policy_no = models.CharField(_("保单号/合同号"), max_length=60, blank=True)
+    account_no = models.CharField(_("账号/订单号"), max_length=60, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = _("客户")
         verbose_name_plural = _("客户")
+        indexes = [
+            models.Index(fields=["name_normalized"], name="customer_name_idx"),
+            models.Index(fields=["phone"], name="customer_phone_idx"),
+            models.Index(fields=["id_number"], name="customer_id_number_idx"),
+            models.Index(fields=["policy_no"], name="customer_policy_no_idx"),
+            models.Index(fields=["account_no"], name="customer_account_no_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.phone or f"#{self.pk}"
@@ -82,8 +91,9 @@ class Customer(models.Model):
 
 
 class Case(models.Model):
-    number = models.CharField(_("案件编号"), max_length=24, unique=True)
-    client_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Unique by constraints in Meta (see there).
+    number = models.CharField(_("案件编号"), max_length=24)
+    client_key = models.CharField(max_length=100, null=True, blank=True)
     external_source = models.CharField(_("来源系统"), max_length=40, blank=True)
     external_id = models.CharField(_("外部编号"), max_length=100, null=True, blank=True)
 
@@ -109,9 +119,9 @@ class Case(models.Model):
         _("诉求金额"), max_digits=14, decimal_places=2, null=True, blank=True
     )
     people_count = models.PositiveIntegerField(_("投诉人数"), default=1)
-    subject_no = models.CharField(_("涉及保单/合同/订单号"), max_length=60, blank=True, db_index=True)
-    product = models.CharField(_("产品"), max_length=100, blank=True, db_index=True)
-    region = models.CharField(_("地区"), max_length=40, blank=True, db_index=True)
+    subject_no = models.CharField(_("涉及保单/合同/订单号"), max_length=60, blank=True)  # indexed in Meta
+    product = models.CharField(_("产品"), max_length=100, blank=True)  # indexed in Meta
+    region = models.CharField(_("地区"), max_length=40, blank=True)  # indexed in Meta
     branch = models.ForeignKey(
         Department,
         verbose_name=_("所属机构"),
@@ -146,7 +156,13 @@ class Case(models.Model):
     )
     # 首问负责: the person who first received the complaint stays accountable for it being passed on.
     first_responder = models.ForeignKey(
-        USER, verbose_name=_("首问责任人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        USER,
+        verbose_name=_("首问责任人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # partial index in Meta
     )
 
     level = models.CharField(
@@ -184,6 +200,7 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="repeats",
+        db_index=False,  # partial index in Meta
     )
     reopened_from = models.ForeignKey(
         "self",
@@ -192,17 +209,27 @@ class Case(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="continuations",
+        db_index=False,  # partial index in Meta
     )
     is_imported = models.BooleanField(_("历史导入"), default=False)
     is_confidential = models.BooleanField(_("保密"), default=False)
 
-    created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )  # partial index in Meta
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("投诉案件")
         verbose_name_plural = _("投诉案件")
         constraints = [
+            # Constraints rather than unique=True: no LIKE-prefix twin index on PostgreSQL.
+            models.UniqueConstraint(fields=["number"], name="case_number_unique"),
+            models.UniqueConstraint(
+                fields=["client_key"],
+                condition=models.Q(client_key__isnull=False),
+                name="case_client_key_unique",
+            ),
             models.UniqueConstraint(
                 fields=["external_source", "external_id"],
                 condition=models.Q(external_id__isnull=False),
@@ -214,8 +241,40 @@ class Case(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "due_at"]),
-            models.Index(fields=["department", "status"]),
-            models.Index(fields=["handler", "status"]),
+            # Partial where a column is empty on most rows (imported history, cases not yet routed):
+            # a query for one department / person / case implies the column is set, so the index
+            # still serves it, and rows without a value cost no index entry.
+            models.Index(
+                fields=["department", "status"],
+                condition=models.Q(department__isnull=False),
+                name="case_department_status_idx",
+            ),
+            models.Index(
+                fields=["handler", "status"],
+                condition=models.Q(handler__isnull=False),
+                name="case_handler_status_idx",
+            ),
+            models.Index(
+                fields=["first_responder"],
+                condition=models.Q(first_responder__isnull=False),
+                name="case_first_responder_idx",
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=models.Q(created_by__isnull=False),
+                name="case_created_by_idx",
+            ),
+            models.Index(
+                fields=["repeat_of"], condition=models.Q(repeat_of__isnull=False), name="case_repeat_of_idx"
+            ),
+            models.Index(
+                fields=["reopened_from"],
+                condition=models.Q(reopened_from__isnull=False),
+                name="case_reopened_from_idx",
+            ),
+            models.Index(fields=["subject_no"], name="case_subject_no_idx"),
+            models.Index(fields=["product"], name="case_product_idx"),
+            models.Index(fields=["region"], name="case_region_idx"),
             models.Index(fields=["received_at", "category"]),
             # The workbench (kesu.web): the supervisor board's counts read only this index (covering),
             # its crisis/major and group-complaint lists are range scans (migration 0002).
@@ -242,7 +301,10 @@ class CaseEvent(models.Model):
     # db_index=False: the unique (case, seq) constraint is the index for "the events of a case".
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
-    actor = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Indexed in Meta where set: imports and the system act without a person.
+    actor = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     action = models.CharField(max_length=40)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
@@ -256,7 +318,12 @@ class CaseEvent(models.Model):
         verbose_name_plural = _("案件事件")
         constraints = [models.UniqueConstraint(fields=["case", "seq"], name="case_event_seq_unique")]
         # The supervisor board's latest escalations (kesu.web, migration 0002).
-        indexes = [models.Index(fields=["action", "created_at"], name="caseevent_action_created_idx")]
+        indexes = [
+            models.Index(fields=["action", "created_at"], name="caseevent_action_created_idx"),
+            models.Index(
+                fields=["actor"], condition=models.Q(actor__isnull=False), name="caseevent_actor_idx"
+            ),
+        ]
         ordering = ["case", "seq"]
 
     def __str__(self) -> str:

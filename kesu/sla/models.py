@@ -90,7 +90,10 @@ class StageDeadline(models.Model):
         MET = "met", _("已完成")
         CANCELLED = "cancelled", _("已取消")
 
-    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="stage_deadlines")
+    # Not indexed alone: the unique (case, stage, ref) constraint is the index for "the stages of a case".
+    case = models.ForeignKey(
+        "cases.Case", on_delete=models.PROTECT, related_name="stage_deadlines", db_index=False
+    )
     stage = models.CharField(_("环节"), max_length=30)
     ref = models.CharField(_("关联"), max_length=40, blank=True, default="")
     state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.OPEN)
