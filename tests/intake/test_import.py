@@ -313,8 +313,8 @@ def test_bulk_deadlines_equal_those_of_a_case_registered_one_by_one(org, tmp_pat
     """The importer's deadlines (computed ahead at the likely level, or again in the writer when
     earlier complaints raise the level) give each open case what the per-case hook would."""
     from kesu.policy.selectors import active_rules
-    from kesu.sla.models import StageDeadline
     from kesu.policy.services import load_preset
+    from kesu.sla.models import StageDeadline
     from kesu.sla.services import after_case_event
 
     load_preset(preset)
