@@ -93,6 +93,7 @@ COUNT_DIMENSIONS = {
     "product": "product",
 }
 _KEY_FIELDS = ("day", "kind", "category_id", "branch_id", "channel_id", "region", "product")
+COUNT_KEY_COLUMNS = ["case_id", *_KEY_FIELDS]  # the tuples `cases_created` takes
 
 
 def _key_of(case) -> tuple:

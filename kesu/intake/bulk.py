@@ -34,14 +34,16 @@ from django.db import connection
 from django.utils import timezone
 
 from kesu.analytics import rollups
-from kesu.analytics.models import CaseCloseTime
+from kesu.analytics.models import CaseCloseTime, CaseCountKey
 from kesu.cases import grading
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
 from kesu.cases.storable import sqlite_datetime
+from kesu.intake import references
 from kesu.intake.mapping import Record
 from kesu.policy.rules import Rules
 from kesu.sla import services as sla_services
 from kesu.sla.calendar import get_calendar
+from kesu.sla.models import StageDeadline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOT_COUNTED_KINDS = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
@@ -215,6 +217,8 @@ class BulkWriter:
         self.calendar = get_calendar(None)
         self.calendars = sla_services.ImportCalendars(rules) if run_sla else None
         self._stage_case_at = sla_services.stage_case_position()
+        # PostgreSQL: foreign keys checked once per chunk by the importer (kesu.intake.references).
+        self.references_per_chunk = references.may_check_per_chunk()
         g = rules.grading
         self.window = dt.timedelta(days=int(g.get("repeat_window_days", 365)))
         self.case_columns, self.case_defaults = _column_template(Case)
@@ -426,8 +430,9 @@ class BulkWriter:
             rollups.cases_changed([row["id"]])
         return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
 
-    def _customers(self, records: list[Record]) -> tuple[list[int | None], dict[int, set[int]]]:
-        """The customer id of every record (None when anonymous) and each customer's "same person" ids."""
+    def _customers(self, records: list[Record]) -> tuple[list[int | None], dict[int, set[int]], set[int]]:
+        """The customer id of every record (None when anonymous), each customer's "same person" ids,
+        and the ids of the customers created for this chunk."""
         phones = {r.customer["phone"] for r in records if r.customer.get("phone")}
         idns = {r.customer["id_number"] for r in records if r.customer.get("id_number")}
         by_phone: dict[str, int] = {}
@@ -455,6 +460,7 @@ class BulkWriter:
                         person[pk].add(other)
                 person[pk].add(pk)
         new_rows: list[dict[str, Any]] = []
+        allocated: list[int] = []
         ids: list[int | None] = []
         pending: list[int] = []  # index into ids waiting for an allocated pk
         for rec in records:
@@ -499,7 +505,7 @@ class BulkWriter:
         for cid in ids:
             if cid is not None:
                 person[cid].add(cid)
-        return ids, person
+        return ids, person, set(allocated)
 
     def _history(self, records: list[Record], person: dict[int, set[int]]) -> dict[int, list[tuple]]:
         all_ids = set().union(*person.values()) if person else set()
@@ -524,7 +530,7 @@ class BulkWriter:
         return hist
 
     def _create(self, records: list[Record], result: ChunkResult) -> None:
-        customer_ids, person = self._customers(records)
+        customer_ids, person, new_customers = self._customers(records)
         hist = self._history(records, person)
         # Numbers: per day of receipt (Beijing time), one counter advance per day and chunk.
         per_day: dict[dt.date, int] = defaultdict(int)
@@ -776,12 +782,22 @@ class BulkWriter:
             for case, _event, row in opened:
                 row[i_due] = to_db(case.due_at) if case.due_at is not None else None
             stage_rows.extend(sla_services.stage_rows(stages))
-        insert_rows(Case, cols, case_rows)
-        del case_rows
-        insert_rows(CaseEvent, ecols, event_rows)
-        sla_services.insert_stage_rows(stage_rows)
-        insert_rows(CaseCloseTime, ["case_id", "closed_at", "working_hours"], close_times)
-        rollups.cases_created(count_keys)
+        close_columns = ["case_id", "closed_at", "working_hours"]
+        if self.references_per_chunk:
+            refs = references.References()
+            refs.add_rows(Case, cols, case_rows)
+            refs.add_rows(CaseEvent, ecols, event_rows)
+            refs.add_rows(StageDeadline, sla_services.stage_columns(), stage_rows)
+            refs.add_rows(CaseCloseTime, close_columns, close_times)
+            refs.add_rows(CaseCountKey, rollups.COUNT_KEY_COLUMNS, count_keys)
+            refs.verify_and_lock({Case: set(case_ids), Customer: new_customers})
+        with references.triggers_off(self.references_per_chunk):
+            insert_rows(Case, cols, case_rows)
+            del case_rows
+            insert_rows(CaseEvent, ecols, event_rows)
+            sla_services.insert_stage_rows(stage_rows)
+            insert_rows(CaseCloseTime, close_columns, close_times)
+            rollups.cases_created(count_keys)
 
     def _stand_in(self, rec: Record, pk: int | None, level: str) -> tuple[SimpleNamespace, SimpleNamespace]:
         """What the deadline rules read of a new open case and its registration, before it is written."""

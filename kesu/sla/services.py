@@ -375,6 +375,11 @@ def _stage_fields() -> list[Any]:
     return [f for f in StageDeadline._meta.concrete_fields if not f.primary_key]
 
 
+def stage_columns() -> list[str]:
+    """The columns of a row of `stage_rows`."""
+    return [f.column for f in _stage_fields()]
+
+
 def stage_case_position() -> int:
     """Where `case_id` sits in a row of `stage_rows` (the importer fills it in once the case has its id)."""
     return [f.attname for f in _stage_fields()].index("case_id")
