@@ -308,7 +308,8 @@ class CaseEvent(models.Model):
     action = models.CharField(max_length=40)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
-    created_at = models.DateTimeField(db_index=True)
+    # Not indexed alone: timelines read by (case, seq), escalation lists by (action, created_at).
+    created_at = models.DateTimeField()
     payload = models.JSONField(default=dict, blank=True)
     # Shown to the complainant in the portal (status changes, replies), never notes or staff names.
     is_public = models.BooleanField(default=False)
