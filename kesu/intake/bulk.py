@@ -54,7 +54,7 @@ FINAL_ACTION = {"closed": "close", "invalid": "mark_invalid", "answered": "answe
 class RowOutcome:
     row: int
     external_id: str
-    status: str  # created | updated | unchanged | rejected
+    status: str  # updated | unchanged | rejected (created rows are counted in ChunkResult.created)
     number: str = ""
     column: str = ""
     value: str = ""
@@ -64,10 +64,15 @@ class RowOutcome:
 
 @dataclass
 class ChunkResult:
+    # Rows updated, unchanged or rejected; created rows are only counted (a million outcome objects
+    # would cost seconds and say nothing the case table does not).
     outcomes: list[RowOutcome] = field(default_factory=list)
+    created: int = 0
     first_case_id: int | None = None
 
     def count(self, status: str) -> int:
+        if status == "created":
+            return self.created
         return sum(1 for o in self.outcomes if o.status == status)
 
 
@@ -301,8 +306,7 @@ class BulkWriter:
         if fresh and not dry_run:
             self._create(fresh, result)
         elif fresh:
-            for rec in fresh:
-                result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created"))
+            result.created += len(fresh)
         del seen
         result.outcomes.sort(key=lambda o: o.row)
         return result
@@ -770,7 +774,7 @@ class BulkWriter:
             # Later rows of this chunk count this one as an earlier complaint.
             if cid is not None and rec.kind not in NOT_COUNTED_KINDS and final != Status.INVALID:
                 hist.setdefault(cid, []).append((received_db, rec.subject_no, rec.category_id, number, pk))
-            result.outcomes.append(RowOutcome(rec.row, rec.external_id, "created", number=number))
+            result.created += 1
 
         if opened:
             # Deadlines of the cases still open whose level `prepare` could not foresee (repeat

@@ -226,6 +226,7 @@ def _write_chunk(
         for row, column, value, reason, sev, ext in mapped.issues
     ]
     result = writer.write(mapped.records)
+    counts.created += result.created
     for o in result.outcomes:
         if o.status == "rejected":
             counts.rejected += 1
