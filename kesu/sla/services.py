@@ -8,6 +8,7 @@ transaction after every event; it opens, meets, pauses and recomputes the case's
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from decimal import Decimal
@@ -308,11 +309,11 @@ def deadlines_for_imported(
     registration event (action, payload, created_at). The registration is replayed through the
     same steps as `after_case_event`, so an open imported case gets the stages of one registered
     at the desk, anchored at its original receipt time; `case.due_at` is set, and the new stage
-    rows are returned for `insert_stages` once the cases are written. Working in memory saves
+    rows are returned for `stage_rows`/`insert_stage_rows` once the cases are written. Working in memory saves
     reading back every case of the chunk. Imported cases carry no handler, so no accountability
     is proposed for their grade (`propose_graded_accountability` needs one).
 
-    With `calendars` (taken beforehand by `import_calendars`) nothing here reads the database, so
+    With `calendars` (taken beforehand, `ImportCalendars`) nothing here reads the database, so
     the importer's file-reading process can compute the deadlines ahead of the writer.
     """
     created: list[StageDeadline] = []
@@ -340,24 +341,13 @@ class ImportCalendars:
             self.by_branch[branch_id] = get_calendar(branch_id, rules)
 
     def for_branch(self, branch_id: int | None) -> WorkCalendar:
-        return self.by_branch.get(branch_id) or self.by_branch[None]
+        return self.by_branch.get(branch_id, self.by_branch[None])
 
 
 def stage_rows(stages: list[StageDeadline], now: dt.datetime | None = None) -> list[list[Any]]:
-    """New stage rows as the database stores them, in `STAGE_COLUMNS` order (no database access)."""
-    pg = connection.vendor == "postgresql"
+    """New stage rows as the database stores them, in `stage_columns()` order (no database access)."""
+    names, converted = _stage_row_plan(connection.vendor)
     now = now or timezone.now()
-    convert = []
-    for f in _stage_fields():
-        kind = f.get_internal_type()
-        if kind == "DateTimeField":
-            convert.append(None if pg else sqlite_datetime)
-        elif kind == "JSONField":
-            convert.append(json.dumps if pg else (lambda v, f=f: f.get_db_prep_save(v, connection)))
-        else:
-            convert.append(None)
-    names = [f.attname for f in _stage_fields()]
-    converted = [(i, c) for i, c in enumerate(convert) if c is not None]
     rows = []
     for s in stages:
         s.created_at = s.updated_at = now
@@ -369,6 +359,26 @@ def stage_rows(stages: list[StageDeadline], now: dt.datetime | None = None) -> l
                 values[i] = c(v)
         rows.append(values)
     return rows
+
+
+@functools.cache
+def _stage_row_plan(vendor: str) -> tuple[list[str], list[tuple[int, Any]]]:
+    # Per database vendor, once: the importer converts a few stages per record in its reader process.
+    convert: list[tuple[int, Any]] = []
+    for i, f in enumerate(_stage_fields()):
+        kind = f.get_internal_type()
+        if kind == "DateTimeField" and vendor != "postgresql":
+            convert.append((i, sqlite_datetime))
+        elif kind == "JSONField":
+            convert.append(
+                (
+                    i,
+                    json.dumps
+                    if vendor == "postgresql"
+                    else (lambda v, f=f: f.get_db_prep_save(v, connection)),
+                )
+            )
+    return [f.attname for f in _stage_fields()], convert
 
 
 def _stage_fields() -> list[Any]:
@@ -383,11 +393,6 @@ def stage_columns() -> list[str]:
 def stage_case_position() -> int:
     """Where `case_id` sits in a row of `stage_rows` (the importer fills it in once the case has its id)."""
     return [f.attname for f in _stage_fields()].index("case_id")
-
-
-def insert_stages(stages: list[StageDeadline]) -> None:
-    """Insert new stage rows: COPY on PostgreSQL, one `executemany` elsewhere (cheaper than bulk_create)."""
-    insert_stage_rows(stage_rows(stages))
 
 
 def insert_stage_rows(rows: list[list[Any]]) -> None:
