@@ -446,7 +446,7 @@ def run_import(
         if _use_read_ahead(path):
             chunks = _read_ahead(chunks)
         try:
-            with _collection_paused() as collector:
+            with _collection_paused() as collector, _import_connection_settings():
                 if mode == ImportBatch.Mode.VALIDATE:
                     _validate(batch, chunks, writer, progress, collector)
                 else:
@@ -469,11 +469,31 @@ def run_import(
     return batch
 
 
-def _tune_connection() -> None:
-    """SQLite: a larger page cache for this connection, so index updates of big imports stay in memory."""
-    if connection.vendor == "sqlite":
+# SQLite settings of the importing connection, restored afterwards (a task worker keeps its connection):
+# a page cache that holds a chunk's index updates, and a checkpoint of the write-ahead log every ~200 MB
+# instead of every 4 MB. With the default, every chunk's commit also copied its pages into the database
+# file and synced it; pages that every chunk touches (index ends, the newest table pages) were copied
+# again each time (commits: 15-17 s -> 10-11 s of a 1M-row import).
+_SQLITE_IMPORT_PRAGMAS = {"cache_size": -262144, "wal_autocheckpoint": 50000}
+
+
+class _import_connection_settings:
+    def __enter__(self) -> None:
+        self.saved: dict[str, Any] = {}
+        if connection.vendor != "sqlite":
+            return
         with connection.cursor() as cur:
-            cur.execute("PRAGMA cache_size = -262144")  # 256 MB
+            for name, value in _SQLITE_IMPORT_PRAGMAS.items():
+                cur.execute(f"PRAGMA {name}")
+                self.saved[name] = cur.fetchone()[0]
+                cur.execute(f"PRAGMA {name} = {int(value)}")
+
+    def __exit__(self, *exc) -> None:
+        if not self.saved:
+            return
+        with connection.cursor() as cur:
+            for name, value in self.saved.items():
+                cur.execute(f"PRAGMA {name} = {int(value)}")
 
 
 def _commit(
@@ -483,7 +503,6 @@ def _commit(
     progress,
     collector: _collection_paused,
 ) -> None:
-    _tune_connection()
     for mapped in chunks:
         with transaction.atomic():
             counts, issues, result = _write_chunk(mapped, writer, batch)

@@ -386,3 +386,26 @@ def test_import_keeps_the_analytics_day_counts_equal_to_a_rebuild_from_the_cases
     assert rollups.accounts_for(None, None)
     assert rollups.rebuild_daily_counts() == 12
     assert snapshot() == incremental
+
+
+def test_sqlite_import_settings_hold_during_the_import_and_are_restored_after(org, tmp_path, monkeypatch):
+    """A task worker keeps its connection: the import's larger page cache and rarer WAL checkpoints end with it."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite connection settings")
+
+    def pragmas():
+        out = {}
+        with connection.cursor() as cur:
+            for name in ("cache_size", "wal_autocheckpoint"):
+                cur.execute(f"PRAGMA {name}")
+                out[name] = cur.fetchone()[0]
+        return out
+
+    before, during = pragmas(), []
+    monkeypatch.setattr(services, "_chunk_committing", lambda batch, index: during.append(pragmas()))
+    batch = services.run_import(crm_source(), write_csv(tmp_path / "a.csv", good_rows(3)), chunk_size=2)
+    assert batch.state == "completed", batch.error
+    assert during == [{"cache_size": -262144, "wal_autocheckpoint": 50000}] * 2
+    assert pragmas() == before
