@@ -234,6 +234,20 @@ def measure(db_url: str, csv_path: Path, mode: str, sample: int = 0) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3), taken before each measurement.
+
+    The VM's speed drifts by 20-30 % over minutes (the naive baseline drifts with it); this puts a
+    number on the host's speed at the time of each run, so runs can be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(i * i for i in range(5_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(
@@ -278,6 +292,7 @@ def main() -> None:
                     "database": db,
                     "file_mb": round(csv_path.stat().st_size / 1e6, 1),
                     "load_average_before": [round(x, 2) for x in os.getloadavg()],
+                    "cpu_calibration_seconds": cpu_calibration(),
                     "commit": results["commit"],
                 }
                 for mode in ("bulk", "naive"):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from kesu.cases.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -491,9 +491,12 @@ class _import_connection_settings:
     def __exit__(self, *exc) -> None:
         if not self.saved:
             return
-        with connection.cursor() as cur:
-            for name, value in self.saved.items():
-                cur.execute(f"PRAGMA {name} = {int(value)}")
+        try:
+            with connection.cursor() as cur:
+                for name, value in self.saved.items():
+                    cur.execute(f"PRAGMA {name} = {int(value)}")
+        except DatabaseError:  # the connection failed with the import: the batch records why, not this
+            log.warning("could not restore the connection settings after an import", exc_info=True)
 
 
 def _commit(
