@@ -787,11 +787,12 @@ class BulkWriter:
                 row[i_due] = to_db(case.due_at) if case.due_at is not None else None
             stage_rows.extend(sla_services.stage_rows(stages))
         close_columns = ["case_id", "closed_at", "working_hours"]
+        stage_columns = sla_services.stage_columns()
         if self.references_per_chunk:
             refs = references.References()
             refs.add_rows(Case, cols, case_rows)
             refs.add_rows(CaseEvent, ecols, event_rows)
-            refs.add_rows(StageDeadline, sla_services.stage_columns(), stage_rows)
+            refs.add_rows(StageDeadline, stage_columns, stage_rows)
             refs.add_rows(CaseCloseTime, close_columns, close_times)
             refs.add_rows(CaseCountKey, rollups.COUNT_KEY_COLUMNS, count_keys)
             refs.verify_and_lock({Case: set(case_ids), Customer: new_customers})
@@ -799,7 +800,7 @@ class BulkWriter:
             insert_rows(Case, cols, case_rows)
             del case_rows
             insert_rows(CaseEvent, ecols, event_rows)
-            sla_services.insert_stage_rows(stage_rows)
+            insert_rows(StageDeadline, stage_columns, stage_rows)
             insert_rows(CaseCloseTime, close_columns, close_times)
             rollups.cases_created(count_keys)
 

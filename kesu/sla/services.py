@@ -309,7 +309,7 @@ def deadlines_for_imported(
     registration event (action, payload, created_at). The registration is replayed through the
     same steps as `after_case_event`, so an open imported case gets the stages of one registered
     at the desk, anchored at its original receipt time; `case.due_at` is set, and the new stage
-    rows are returned for `stage_rows`/`insert_stage_rows` once the cases are written. Working in memory saves
+    rows are returned for `stage_rows` once the cases are written. Working in memory saves
     reading back every case of the chunk. Imported cases carry no handler, so no accountability
     is proposed for their grade (`propose_graded_accountability` needs one).
 
@@ -393,23 +393,6 @@ def stage_columns() -> list[str]:
 def stage_case_position() -> int:
     """Where `case_id` sits in a row of `stage_rows` (the importer fills it in once the case has its id)."""
     return [f.attname for f in _stage_fields()].index("case_id")
-
-
-def insert_stage_rows(rows: list[list[Any]]) -> None:
-    """Insert rows made by `stage_rows`."""
-    if not rows:
-        return
-    fields = _stage_fields()
-    cols = ", ".join(f'"{f.column}"' for f in fields)
-    table = StageDeadline._meta.db_table
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            with cur.cursor.copy(f'COPY "{table}" ({cols}) FROM STDIN') as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join(["%s"] * len(fields))
-            cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks})', rows)
 
 
 def apply_extension(ctx) -> dict[str, Any]:
