@@ -300,7 +300,7 @@ class BulkWriter:
         result = ChunkResult()
         if not records:
             return result
-        if getattr(records[0], "prepared", None) is None:
+        if records[0].prepared is None:
             self.prepare(records)
         fresh, seen = self._split_existing(records, result)
         if fresh and not dry_run:

@@ -33,7 +33,7 @@ from kesu.cases.errors import Conflict, DomainError, Forbidden, Invalid, NotFoun
 from kesu.cases.services import register_case, request_fingerprint
 from kesu.cases.storable import unstorable_text
 from kesu.intake.bulk import BulkWriter, ChunkResult
-from kesu.intake.mapping import FIELDS, Record, RowMapper
+from kesu.intake.mapping import FIELDS, Record, RowMapper, pack_records, unpack_records
 from kesu.intake.models import (
     BatchRequest,
     ImportBatch,
@@ -170,6 +170,15 @@ class MappedChunk:
     # (row, column, value, reason, severity, external_id) of the rows refused while mapping, and notes
     issues: list[tuple[int, str, str, str, str, str]]
     records: list[Record]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # sent between processes by the read-ahead
+        fields = (self.index, self.first_row, self.last_row, self.counts, self.issues)
+        return (_unpack_chunk, (*fields, pack_records(self.records)))
+
+
+def _unpack_chunk(*fields: Any) -> MappedChunk:
+    *head, rows = fields
+    return MappedChunk(*head, unpack_records(rows))
 
 
 def _map_chunk(
