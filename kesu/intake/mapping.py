@@ -151,7 +151,7 @@ def unpack_records(rows: list[tuple[Any, ...]]) -> list[Record]:
     records = []
     for values in rows:
         rec = new(Record)
-        rec.__dict__ = dict(zip(names, values))
+        rec.__dict__ = dict(zip(names, values, strict=True))
         records.append(rec)
     return records
 

@@ -11,7 +11,9 @@ import datetime as dt
 import functools
 import json
 import logging
+from collections.abc import Callable
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection, transaction
@@ -188,9 +190,18 @@ def after_case_event(case, event, rules) -> None:
 
 
 def _recompute_stages(
-    case, event, rules, stages: dict[tuple[str, str], StageDeadline], cal: WorkCalendar | None = None
+    case,
+    event,
+    rules,
+    stages: dict[tuple[str, str], StageDeadline],
+    cal: WorkCalendar | None = None,
+    new_stage: Callable[..., Any] = StageDeadline,
 ) -> tuple[set[tuple[str, str]], dt.datetime | None]:
-    """Steps 1-5 of `after_case_event` in memory: the changed stage keys and the case's binding deadline."""
+    """Steps 1-5 of `after_case_event` in memory: the changed stage keys and the case's binding deadline.
+
+    `new_stage` makes the stages this event opens: model instances, or for the bulk importer (which
+    writes the rows itself) `_unsaved_stage` stand-ins.
+    """
     now = event.created_at
     cal = cal or calendar_for_case(case, rules)
     dirty: set[tuple[str, str]] = set()
@@ -261,7 +272,7 @@ def _recompute_stages(
         if key in stages:
             continue
         # case_id, not case=: the bulk importer passes light stand-ins for rows not yet written.
-        s = StageDeadline(case_id=case.pk, stage=name, ref=ref, starts_at=now)
+        s = new_stage(case_id=case.pk, stage=name, ref=ref, starts_at=now)
         if event.action == "register" and name == "record":
             s.starts_at = case.received_at
         stages[key] = s
@@ -300,7 +311,7 @@ def _recompute_stages(
 
 def deadlines_for_imported(
     items: list[tuple[Any, Any]], rules, calendars: ImportCalendars | None = None
-) -> list[StageDeadline]:
+) -> list[SimpleNamespace]:
     """Stage deadlines of imported cases that are still open (e.g. a call centre's open work orders).
 
     Called by the bulk importer once per chunk, before it writes the chunk's rows: `items` pairs a
@@ -322,9 +333,35 @@ def deadlines_for_imported(
             continue
         stages: dict[tuple[str, str], StageDeadline] = {}
         cal = calendars.for_branch(case.branch_id) if calendars is not None else None
-        _dirty, case.due_at = _recompute_stages(case, event, rules, stages, cal)
+        _dirty, case.due_at = _recompute_stages(case, event, rules, stages, cal, _unsaved_stage)
         created.extend(stages.values())
     return created
+
+
+def _unsaved_stage(**values: Any) -> SimpleNamespace:
+    """A new stage as `stage_rows` reads it: a StageDeadline's field values by attname, at their
+    defaults unless given, without a model instance (Django's __init__ was a fifth of an import's
+    deadline work)."""
+    stage = SimpleNamespace(pk=None, **_stage_defaults())
+    for name, make in _STAGE_DEFAULT_FACTORIES:
+        setattr(stage, name, make())  # a fresh list/dict per stage, never one shared default
+    stage.__dict__.update(values)
+    return stage
+
+
+@functools.cache
+def _stage_defaults() -> dict[str, Any]:
+    return {
+        f.attname: None if f.has_default() and callable(f.default) else f.get_default()
+        for f in StageDeadline._meta.concrete_fields
+    }
+
+
+_STAGE_DEFAULT_FACTORIES = [
+    (f.attname, f.default)
+    for f in StageDeadline._meta.concrete_fields
+    if f.has_default() and callable(f.default)
+]
 
 
 class ImportCalendars:
@@ -370,14 +407,8 @@ def _stage_row_plan(vendor: str) -> tuple[list[str], list[tuple[int, Any]]]:
         if kind == "DateTimeField" and vendor != "postgresql":
             convert.append((i, sqlite_datetime))
         elif kind == "JSONField":
-            convert.append(
-                (
-                    i,
-                    json.dumps
-                    if vendor == "postgresql"
-                    else (lambda v, f=f: f.get_db_prep_save(v, connection)),
-                )
-            )
+            # What JSONField stores on every backend (`adapt_json_value`): the JSON text.
+            convert.append((i, functools.partial(json.dumps, cls=f.encoder)))
     return [f.attname for f in _stage_fields()], convert
 
 
