@@ -307,36 +307,6 @@ def cpu_calibration() -> float:
     return round(best, 3)
 
 
-_LOOP = "import time; t = time.perf_counter(); sum(i * i for i in range(5_000_000)); print(time.perf_counter() - t)"
-
-
-def parallel_calibration() -> dict:
-    """The calibration loop in one process, then in two processes at once (best of 3 each).
-
-    The importer runs its reader and writer (and, on PostgreSQL, the database server) side by side;
-    this says how much two CPU-bound processes slow each other on this machine — on this VM's two
-    vCPUs each runs ~1.6x slower when both are busy, so the parallel parts gain far less than 2x.
-    """
-
-    def one() -> float:
-        return float(subprocess.run([sys.executable, "-c", _LOOP], capture_output=True, text=True).stdout)
-
-    def two() -> float:
-        procs = [
-            subprocess.Popen([sys.executable, "-c", _LOOP], stdout=subprocess.PIPE, text=True)
-            for _ in range(2)
-        ]
-        return max(float(p.communicate()[0]) for p in procs)
-
-    alone = min(one() for _ in range(3))
-    together = min(two() for _ in range(3))
-    return {
-        "alone_seconds": round(alone, 3),
-        "two_at_once_seconds": round(together, 3),
-        "parallel_speedup": round(2 * alone / together, 2),
-    }
-
-
 def _git_commit() -> str:
     try:
         out = subprocess.run(
@@ -363,7 +333,6 @@ def main() -> None:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "commit": _git_commit(),
         "targets": {"sqlite_1m_seconds": 120, "postgresql_1m_seconds": 60},
-        "parallel_calibration": parallel_calibration(),
         "runs": [],
     }
     pg = PgCluster() if with_pg else None
