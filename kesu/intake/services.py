@@ -172,13 +172,14 @@ class MappedChunk:
     records: list[Record]
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # sent between processes by the read-ahead
-        fields = (self.index, self.first_row, self.last_row, self.counts, self.issues)
-        return (_unpack_chunk, (*fields, pack_records(self.records)))
+        records = pack_records(self.records)
+        return (_unpack_chunk, (self.index, self.first_row, self.last_row, self.counts, self.issues, records))
 
 
-def _unpack_chunk(*fields: Any) -> MappedChunk:
-    *head, rows = fields
-    return MappedChunk(*head, unpack_records(rows))
+def _unpack_chunk(
+    index: int, first_row: int, last_row: int, counts: _ChunkCounts, issues: list, records: list[tuple]
+) -> MappedChunk:
+    return MappedChunk(index, first_row, last_row, counts, issues, unpack_records(records))
 
 
 def _map_chunk(

@@ -342,26 +342,25 @@ def _unsaved_stage(**values: Any) -> SimpleNamespace:
     """A new stage as `stage_rows` reads it: a StageDeadline's field values by attname, at their
     defaults unless given, without a model instance (Django's __init__ was a fifth of an import's
     deadline work)."""
-    stage = SimpleNamespace(pk=None, **_stage_defaults())
-    for name, make in _STAGE_DEFAULT_FACTORIES:
+    fixed, factories = _stage_defaults()
+    stage = SimpleNamespace(pk=None, **fixed)
+    for name, make in factories:
         setattr(stage, name, make())  # a fresh list/dict per stage, never one shared default
     stage.__dict__.update(values)
     return stage
 
 
 @functools.cache
-def _stage_defaults() -> dict[str, Any]:
-    return {
-        f.attname: None if f.has_default() and callable(f.default) else f.get_default()
-        for f in StageDeadline._meta.concrete_fields
-    }
-
-
-_STAGE_DEFAULT_FACTORIES = [
-    (f.attname, f.default)
-    for f in StageDeadline._meta.concrete_fields
-    if f.has_default() and callable(f.default)
-]
+def _stage_defaults() -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """A StageDeadline's defaults by attname: the fixed values, and the factories (`list`) to call per stage."""
+    fixed: dict[str, Any] = {}
+    factories = []
+    for f in StageDeadline._meta.concrete_fields:
+        if f.has_default() and callable(f.default):
+            factories.append((f.attname, f.default))
+        else:
+            fixed[f.attname] = f.get_default()
+    return fixed, tuple(factories)
 
 
 class ImportCalendars:
