@@ -2,7 +2,7 @@
 
     python bench/bench_load.py --db sqlite|postgresql      [BENCH_SCALE=small for a quick run]
 
-The long form of the check in tests/trust/test_load_no_loss.py (kesu.org.loadcheck): 16 client threads
+The long form of the check in tests/trust/test_load_no_loss.py (bench.loadcheck): 16 client threads
 × 500 requests (small: 8 × 25) mixing idempotent creates (retried, abandoned and retried), batch intake,
 lifecycle actions with current and stale versions, and reads, against gunicorn with several workers on
 a fresh database. Writes throughput, latency percentiles, status counts and the verification result to
@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(ctx) -> dict:
-    from kesu.org import loadcheck
+    from bench import loadcheck
 
     threads = ctx.args.threads or size(16, 8)
     requests = ctx.args.requests or size(500, 25)

@@ -53,7 +53,7 @@ def _django(db_url: str) -> None:
 def bench_deadlines(n: int) -> dict:
     import chinese_calendar as cc
 
-    from kesu.sla.calendar import SHANGHAI, DayInfo, Duration, WorkCalendar
+    from kesu.calendar.workcalendar import SHANGHAI, DayInfo, Duration, WorkCalendar
 
     exc = {d: DayInfo(d, False, "holiday", str(v)) for d, v in cc.holidays.items()}
     exc.update({d: DayInfo(d, True, "adjusted_workday", str(v)) for d, v in cc.workdays.items()})

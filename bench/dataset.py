@@ -208,7 +208,7 @@ def build(
     from kesu.policy.models import Category, Channel, Policy
     from kesu.policy.selectors import NoActivePolicy, active_policy, rules_for
     from kesu.policy.services import load_preset
-    from kesu.sla.calendar import get_calendar
+    from kesu.calendar.workcalendar import get_calendar
     from kesu.sla.models import StageDeadline
     from kesu.sla.services import escalation_settings
 
@@ -334,7 +334,7 @@ def build(
         floor = received.replace(minute=received.minute - received.minute % 5, second=0, microsecond=0)
         hit = open_cache.get((floor, major))
         if hit is None:
-            from kesu.sla.calendar import Duration
+            from kesu.calendar.workcalendar import Duration
 
             due = cal.deadline(floor, Duration(amount, unit)).due
             warn = cal.warn_at(unit, floor, due, warn_share)
@@ -348,7 +348,7 @@ def build(
         hit = due_cache.get(key)
         if hit is None:
             day_start = dt.datetime.combine(key[0], dt.time(9, 0), tzinfo=SHANGHAI)
-            from kesu.sla.calendar import Duration
+            from kesu.calendar.workcalendar import Duration
 
             due = cal.deadline(day_start, Duration(amount, unit)).due
             hit = (due.astimezone(UTC), cal.warn_at(unit, day_start, due, warn_share).astimezone(UTC))

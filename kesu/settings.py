@@ -54,10 +54,13 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",  # serves the API docs' Swagger UI from local static files (no CDN)
+    # Bottom to top, as the layers contract in pyproject.toml orders them (docs/architecture.md).
     "kesu.org",
     "kesu.policy",
+    "kesu.calendar",
     "kesu.cases",
     "kesu.sla",
+    "kesu.trust",
     "kesu.intake",
     "kesu.analytics",
     "kesu.insight",
@@ -74,7 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # trust (issue 8): idle session timeout, audit request context, CSP and other security headers
-    "kesu.org.security.TrustMiddleware",
+    "kesu.trust.security.TrustMiddleware",
 ]
 
 ROOT_URLCONF = "kesu.urls"
@@ -124,7 +127,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
-        "NAME": "kesu.org.security.PasswordComplexityValidator",
+        "NAME": "kesu.trust.security.PasswordComplexityValidator",
         "OPTIONS": {"min_length": 10, "min_classes": 3},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -132,8 +135,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Authentication (issue 8): lockout + optional TOTP in the backend; idle sessions end after
-# KESU_SESSION_IDLE_SECONDS (kesu.org.security.TrustMiddleware); the cookie dies with the browser or after 12 h.
-AUTHENTICATION_BACKENDS = ["kesu.org.security.LockoutModelBackend"]
+# KESU_SESSION_IDLE_SECONDS (kesu.trust.security.TrustMiddleware); the cookie dies with the browser or after 12 h.
+AUTHENTICATION_BACKENDS = ["kesu.trust.security.LockoutModelBackend"]
 KESU_LOCKOUT_FAILURES = int(os.environ.get("KESU_LOCKOUT_FAILURES", 5))
 KESU_LOCKOUT_IP_FAILURES = int(os.environ.get("KESU_LOCKOUT_IP_FAILURES", 5))
 KESU_LOCKOUT_WINDOW = int(os.environ.get("KESU_LOCKOUT_WINDOW", 15 * 60))

@@ -12,7 +12,7 @@ from django.utils import timezone
 from kesu.analytics.models import ImprovementMeasure
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters, case_queryset
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 from kesu.cases.models import Case
 from kesu.org.models import Department
 from kesu.policy.models import Category

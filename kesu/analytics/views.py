@@ -24,7 +24,7 @@ from kesu.analytics import kpis, reports, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, FLAGS, StatFilters
-from kesu.cases.errors import DomainError
+from kesu.errors import DomainError
 from kesu.cases.models import Kind, Level, Status
 from kesu.org import roles
 from kesu.org.models import Department

@@ -14,7 +14,7 @@ def working_hours(start: dt.datetime, end: dt.datetime, branch_id: int | None = 
     if end <= start:
         return 0.0
     try:
-        from kesu.sla.calendar import get_calendar
+        from kesu.calendar.workcalendar import get_calendar
     except ImportError:  # pragma: no cover - the engine is always installed
         return _fallback_seconds(start, end) / 3600.0
     return get_calendar(branch_id).working_seconds_between(start, end) / 3600.0

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import grading
 from kesu.cases.context import ActionContext, Outcome
-from kesu.cases.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
@@ -537,7 +537,7 @@ def resume(ctx: ActionContext) -> Outcome:
 
 def expire_suspension(ctx: ActionContext) -> Outcome:
     """003: a suspension ends after at most N months from the last contact; the case is then closed."""
-    from kesu.sla.calendar import add_months
+    from kesu.calendar.workcalendar import add_months
 
     case = ctx.case
     limit = add_months(case.last_contact_at or case.suspended_at, ctx.rules.suspension_max_months)
@@ -587,7 +587,7 @@ def follow_up(ctx: ActionContext) -> Outcome:
 
 def within_reopen_window(ctx: ActionContext) -> bool:
     """A closed case may be reopened within the policy's window; an expired suspension never (003)."""
-    from kesu.sla.calendar import add_calendar_days
+    from kesu.calendar.workcalendar import add_calendar_days
 
     case = ctx.case
     if case.closing_criterion == "suspension_expired" or case.closed_at is None:
@@ -653,7 +653,7 @@ def request_archive_access(ctx: ActionContext) -> Outcome:
 
 
 def decide_archive_access(ctx: ActionContext) -> Outcome:
-    from kesu.sla.calendar import add_calendar_days
+    from kesu.calendar.workcalendar import add_calendar_days
 
     ctx.require("request_id")
     req = ArchiveAccessRequest.objects.filter(pk=ctx.data["request_id"], case=ctx.case).first()

@@ -27,7 +27,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from kesu.cases.errors import DomainError, Invalid, NotFound
+from kesu.errors import DomainError, Invalid, NotFound
 from kesu.cases.models import Attachment, Case
 
 CHUNK = 64 * 1024

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 from kesu.cases.models import Case
 from kesu.policy.rules import Rules
 

@@ -933,7 +933,7 @@ def load_demo_cases(
     progress: Callable[[int, int], None] | None = None,
 ) -> LoadReport:
     """Register `count` complaints over the last year and walk each through its lifecycle."""
-    from kesu.cases.errors import DomainError
+    from kesu.errors import DomainError
     from kesu.cases.models import Case
     from kesu.cases.services import register_case
     from kesu.policy.models import Channel

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
-from kesu.cases.errors import Forbidden, NotFound
+from kesu.errors import Forbidden, NotFound
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
 
 

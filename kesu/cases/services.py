@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from kesu.cases import grading, permissions
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
-from kesu.cases.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS

@@ -351,7 +351,7 @@ def train(
 def day_kind_calendar() -> fc.DayKind:
     """Day types from the working-day calendar of kesu.sla (falls back to chinese_calendar)."""
     try:
-        from kesu.sla.calendar import get_calendar
+        from kesu.calendar.workcalendar import get_calendar
 
         cal = get_calendar()
     except Exception:  # the calendar app is not ready (no table yet): use chinese_calendar

@@ -42,7 +42,7 @@ from kesu.intake import references
 from kesu.intake.mapping import Record
 from kesu.policy.rules import Rules
 from kesu.sla import services as sla_services
-from kesu.sla.calendar import get_calendar
+from kesu.calendar.workcalendar import get_calendar
 from kesu.sla.models import StageDeadline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,7 +1,7 @@
 """Exports: filtered case lists and full case files, as XLSX (write-only, streaming) or CSV (UTF-8 BOM).
 
 The rows come from `kesu.cases.selectors.list_cases` / `get_case`, so the reader's permissions
-apply; customers' personal information is masked unless `kesu.cases.pii.can_see_pii(user)`.
+apply; customers' personal information is masked unless `kesu.trust.pii.can_see_pii(user)`.
 Every export is recorded in `ExportLog` (who, when, filters, how many rows, masked or not).
 """
 
@@ -16,7 +16,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from kesu.cases.models import Case, Kind, Level, Status
-from kesu.cases.pii import can_see_pii, masked_customer
+from kesu.trust.pii import can_see_pii, masked_customer
 from kesu.cases.selectors import CaseFilters, get_case, list_cases, timeline
 from kesu.intake.models import ExportLog
 
@@ -221,7 +221,7 @@ def export_case_file(user, number: str, fmt: str, out: IO[bytes]) -> ExportLog:
 
 def _audited(log: ExportLog) -> ExportLog:
     """Chain the export into the append-only audit log (issue 8)."""
-    from kesu.org import audit
+    from kesu.trust import audit
 
     audit.record(
         f"export.{log.kind}",
@@ -243,7 +243,7 @@ _PII_KEYS = {"phone", "email", "from", "id_number", "address"}
 def _payload_text(payload: dict | None, reveal: bool) -> str:
     if not payload:
         return ""
-    from kesu.cases.pii import mask_email, mask_phone
+    from kesu.trust.pii import mask_email, mask_phone
 
     parts = []
     for key, value in payload.items():

@@ -25,7 +25,7 @@ from pathlib import Path
 from django.db import IntegrityError
 from django.utils import timezone
 
-from kesu.cases.errors import DomainError
+from kesu.errors import DomainError
 from kesu.cases.models import Case, CaseEvent
 from kesu.cases.services import register_case
 from kesu.intake.models import InboundMail

@@ -29,7 +29,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from kesu.cases.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from kesu.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from kesu.cases.services import register_case, request_fingerprint
 from kesu.cases.storable import unstorable_text
 from kesu.intake.bulk import BulkWriter, ChunkResult

@@ -6,6 +6,3 @@ class OrgConfig(AppConfig):
     name = "kesu.org"
     label = "org"
     verbose_name = _("组织机构")
-
-    def ready(self) -> None:
-        from kesu.org import signals  # noqa: F401 - connects the audit hooks

@@ -82,7 +82,7 @@ def _sync_categories(document: dict[str, Any]) -> None:
 
 
 def _record_audit(policy: Policy, actor) -> None:
-    from kesu.org import audit
+    from kesu.trust import audit
 
     audit.record(
         "policy.changed",

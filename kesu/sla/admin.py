@@ -4,15 +4,8 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from kesu.sla.models import (
-    CalendarDay,
-    CalendarYear,
-    Notification,
-    StageDeadline,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
-)
+from kesu.calendar.models import CalendarDay, CalendarYear
+from kesu.sla.models import Notification, StageDeadline, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
 class ScheduleForm(forms.Form):
@@ -62,8 +55,8 @@ class CalendarYearAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def load_view(self, request):
-        from kesu.cases.errors import DomainError
-        from kesu.sla.schedule_file import ScheduleError, parse_schedule
+        from kesu.errors import DomainError
+        from kesu.calendar.schedule_file import ScheduleError, parse_schedule
         from kesu.sla.services import load_official_schedule
 
         form = ScheduleForm(request.POST or None, request.FILES or None)

@@ -12,8 +12,9 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from kesu.sla.calendar import SHANGHAI, calendar_for_case, get_calendar
-from kesu.sla.models import CalendarYear, Notification, StageDeadline
+from kesu.calendar.workcalendar import SHANGHAI, calendar_for_case, get_calendar
+from kesu.calendar.models import CalendarYear
+from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.stages import stage_label
 
 

@@ -21,7 +21,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from kesu.cases.storable import sqlite_datetime
-from kesu.sla.calendar import (
+from kesu.calendar.workcalendar import (
     SHANGHAI,
     Duration,
     WorkCalendar,
@@ -31,7 +31,8 @@ from kesu.sla.calendar import (
     get_calendar,
     holiday_name_zh,
 )
-from kesu.sla.models import CalendarDay, CalendarYear, StageDeadline
+from kesu.calendar.models import CalendarDay, CalendarYear
+from kesu.sla.models import StageDeadline
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
 
 log = logging.getLogger("kesu.sla")
@@ -427,7 +428,7 @@ def stage_case_position() -> int:
 
 def apply_extension(ctx) -> dict[str, Any]:
     """`extend_deadline`: move the answer deadline by N working days, within the policy's maximum."""
-    from kesu.cases.errors import Conflict, Invalid
+    from kesu.errors import Conflict, Invalid
 
     try:
         days = int(ctx.data.get("days") or ctx.data.get("working_days") or 0)
@@ -555,7 +556,7 @@ def load_official_schedule(
     recompute: bool = True,
 ) -> dict[str, Any]:
     """Enter a year's official State Council schedule; deadlines computed on the fallback are recomputed."""
-    from kesu.cases.errors import Invalid
+    from kesu.errors import Invalid
 
     bad = [d for d, _ in [*holidays, *workdays] if d.year != year]
     if bad:
@@ -619,7 +620,7 @@ def recompute_fallback_deadlines(reason: str, chunk: int = 200) -> int:
 def ensure_calendar_seeded() -> None:
     """Seed 2004–2026 from chinesecalendar when the table is empty (e.g. after a test-database flush)."""
     if not CalendarYear.objects.exists():
-        from kesu.sla.seed import seed_from_chinesecalendar
+        from kesu.calendar.seed import seed_from_chinesecalendar
 
         seed_from_chinesecalendar(CalendarDay, CalendarYear)
         clear_cache()

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kesu.sla.calendar import calendar_for_case, format_instant
+from kesu.calendar.workcalendar import calendar_for_case, format_instant
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify, retry_due_deliveries
 from kesu.sla.services import escalation_settings, escalation_time, next_check, propose_accountability

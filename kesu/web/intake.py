@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from kesu.cases import grading
 from kesu.cases.customers import find_customer, same_person_q
-from kesu.cases.errors import DomainError
+from kesu.errors import DomainError
 from kesu.cases.models import Case, Customer, Kind, Level
 from kesu.cases.services import perform, register_case
 from kesu.policy.models import Category, Channel

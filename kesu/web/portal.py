@@ -20,14 +20,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from kesu.cases.customers import normalize_phone
-from kesu.cases.errors import DomainError
+from kesu.errors import DomainError
 from kesu.cases.models import Case, Kind, Status
 from kesu.cases.selectors import timeline
 from kesu.cases.services import register_case, verify_reporter_token
 from kesu.policy.models import Category
 from kesu.web.intake import MultipleFileField
 from kesu.web.labels import action_label
-from kesu.web.ratelimit import client_ip, hit
+from kesu.trust.ratelimit import client_ip, hit
 
 log = logging.getLogger("kesu.web.portal")
 

@@ -1,5 +1,5 @@
 """Web pages of the trust features: reveal a masked personal field on the case page (with a reason,
-audited by `kesu.org.privacy.reveal`), and TOTP enrolment for administrators (`/account/totp/`)."""
+audited by `kesu.trust.privacy.reveal`), and TOTP enrolment for administrators (`/account/totp/`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from kesu.cases import selectors as case_selectors
-from kesu.cases.errors import Conflict, Forbidden, Invalid
-from kesu.org import audit, privacy, roles
-from kesu.org.models import TotpDevice
+from kesu.errors import Conflict, Forbidden, Invalid
+from kesu.org import roles
+from kesu.trust import audit
+from kesu.trust import privacy
+from kesu.trust.models import TotpDevice
 from kesu.org.selectors import has_role
 from kesu.web.views import _case_context, _may_reveal, domain_errors
 
@@ -86,7 +88,7 @@ def account_totp(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         step = request.POST.get("step", "")
         if step == "start":
-            from kesu.org.security import start_totp_enrolment
+            from kesu.trust.security import start_totp_enrolment
 
             try:
                 device, _uri_text = start_totp_enrolment(user)
@@ -94,7 +96,7 @@ def account_totp(request: HttpRequest) -> HttpResponse:
                 context["error"] = _("已绑定动态口令；如需更换请联系系统管理员。")
                 status = 409
         elif step == "confirm":
-            from kesu.org.security import confirm_totp
+            from kesu.trust.security import confirm_totp
 
             if (
                 device is not None

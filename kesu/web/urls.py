@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from kesu.org.security import KesuAuthenticationForm
+from kesu.trust.security import KesuAuthenticationForm
 from kesu.web import portal, trust_views, views
 
 app_name = "web"
@@ -15,7 +15,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(
             template_name="web/login.html",
             redirect_authenticated_user=True,
-            authentication_form=KesuAuthenticationForm,  # lockout message + TOTP (kesu.org.security)
+            authentication_form=KesuAuthenticationForm,  # lockout message + TOTP (kesu.trust.security)
         ),
         name="login",
     ),

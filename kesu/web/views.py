@@ -16,7 +16,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from kesu.cases import selectors as case_selectors
-from kesu.cases.errors import DomainError, Forbidden, NotFound, VersionConflict
+from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
@@ -30,7 +30,8 @@ from kesu.cases.models import (
 )
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
-from kesu.org import audit, roles
+from kesu.org import roles
+from kesu.trust import audit
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
 from kesu.web import action_forms, selectors
@@ -241,7 +242,7 @@ def _stage_deadlines(case) -> list:
         rows = list(fn(case))
     except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
         return []
-    from kesu.sla.calendar import UNIT_LABELS
+    from kesu.calendar.workcalendar import UNIT_LABELS
     from kesu.web.templatetags.kesu_web import _fmt_working
 
     now = timezone.now()
@@ -262,7 +263,7 @@ def _stage_deadlines(case) -> list:
 
 def _case_calendar(case):
     from kesu.policy.selectors import rules_for
-    from kesu.sla.calendar import calendar_for_case
+    from kesu.calendar.workcalendar import calendar_for_case
 
     return calendar_for_case(case, rules_for(case.policy_id))
 
@@ -272,7 +273,7 @@ def _customer(case, user) -> dict | None:
     if c is None:
         return None
     try:
-        from kesu.cases.schemas import mask_id, mask_phone, may_see_pii
+        from kesu.api.schemas import mask_id, mask_phone, may_see_pii
     except ImportError:  # pragma: no cover - the API presenters not there yet
         return {
             "name": c.name,
@@ -284,7 +285,7 @@ def _customer(case, user) -> dict | None:
             "account_no": c.account_no,
         }
     masked = not may_see_pii(user)
-    from kesu.cases.pii import mask_address, mask_email
+    from kesu.trust.pii import mask_address, mask_email
 
     return {
         "name": c.name,
@@ -299,7 +300,7 @@ def _customer(case, user) -> dict | None:
 
 
 def _may_reveal(user) -> bool:
-    from kesu.org.privacy import REVEAL_ROLES
+    from kesu.trust.privacy import REVEAL_ROLES
 
     return bool(set(user_roles(user)) & REVEAL_ROLES)
 

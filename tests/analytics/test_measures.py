@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from kesu.analytics import services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 from tests.analytics.util import at, register
 
 pytestmark = pytest.mark.django_db

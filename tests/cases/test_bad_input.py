@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kesu.cases.errors import Conflict, Forbidden, IllegalTransition, Invalid, VersionConflict
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, VersionConflict
 from kesu.cases.models import Case, Proposal, Status
 from kesu.cases.services import perform, register_case
 from tests import factories

@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 
-from kesu.cases.errors import VersionConflict
+from kesu.errors import VersionConflict
 from kesu.cases.models import Case, CaseEvent, DailySequence
 from kesu.cases.services import perform, register_case
 from tests import factories

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 from kesu.cases.models import Case
 from kesu.cases.services import perform, register_case
 from tests import factories
@@ -175,7 +175,7 @@ def test_manual_override_needs_a_reason_is_recorded_and_survives_regrading(org):
 
 
 def test_handler_cannot_override_the_level(org):
-    from kesu.cases.errors import Forbidden
+    from kesu.errors import Forbidden
 
     case = factories.make_case(org.intake)
     with pytest.raises(Forbidden):

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from kesu.cases.errors import Conflict
+from kesu.errors import Conflict
 from kesu.cases.models import (
     ApprovalStep,
     Case,

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 from kesu.cases.services import perform, register_case
 from kesu.policy.loader import PolicyError, available_presets, merge, read_preset, resolve_preset, validate
 from kesu.policy.models import Category, Channel, Policy

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from kesu.sla import calendar
+from kesu.calendar import workcalendar as calendar
 
 
 @pytest.fixture(autouse=True)

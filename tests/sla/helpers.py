@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kesu.cases.services import perform, register_case
-from kesu.sla.calendar import SHANGHAI
+from kesu.calendar.workcalendar import SHANGHAI
 from tests import factories
 
 

@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from kesu.cases.models import Accountability
-from kesu.sla.calendar import get_calendar
-from kesu.sla.models import CalendarYear, Notification
+from kesu.calendar.workcalendar import get_calendar
+from kesu.calendar.models import CalendarYear
+from kesu.sla.models import Notification
 from kesu.sla.notify import notify
 
 from .helpers import at, register, to_investigation

@@ -8,8 +8,8 @@ import io
 import pytest
 from django.core.management import call_command
 
-from kesu.sla.calendar import format_instant, get_calendar, parse_duration, parse_instant
-from kesu.sla.models import CalendarDay
+from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
+from kesu.calendar.models import CalendarDay
 from kesu.sla.selectors import calendar_notices
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_company_override_per_branch(org):
 
 def test_unknown_year_falls_back_to_statutory_festivals_with_warning(caplog):
     cal = get_calendar()
-    with caplog.at_level("WARNING", logger="kesu.sla.calendar"):
+    with caplog.at_level("WARNING", logger="kesu.calendar.workcalendar"):
         info = cal.day(D(2027, 10, 1))
     assert not info.is_workday and info.fallback and info.name == "国庆节"
     assert "2027" in caplog.text

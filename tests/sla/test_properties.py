@@ -8,7 +8,7 @@ import chinese_calendar as cc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kesu.sla.calendar import SHANGHAI, DayInfo, WorkCalendar
+from kesu.calendar.workcalendar import SHANGHAI, DayInfo, WorkCalendar
 
 EXCEPTIONS = {d: DayInfo(d, False, "holiday", str(n)) for d, n in cc.holidays.items()}
 EXCEPTIONS.update({d: DayInfo(d, True, "adjusted_workday", str(n)) for d, n in cc.workdays.items()})
@@ -41,7 +41,7 @@ def test_add_then_count_working_hours_gives_n(start, n):
     unit=st.sampled_from(["working_days", "working_hours", "calendar_days", "calendar_hours", "months"]),
 )
 def test_deadlines_are_monotone_in_n(start, n, unit):
-    from kesu.sla.calendar import Duration
+    from kesu.calendar.workcalendar import Duration
 
     a = CAL.deadline(start, Duration(n, unit)).due
     b = CAL.deadline(start, Duration(n + 1, unit)).due
@@ -57,7 +57,7 @@ def test_deadlines_are_monotone_in_n(start, n, unit):
     pause_len=st.integers(min_value=0, max_value=20 * 24 * 60),
 )
 def test_pause_and_resume_never_shortens(start, n, unit, pause_after, pause_len):
-    from kesu.sla.calendar import Duration
+    from kesu.calendar.workcalendar import Duration
 
     due = CAL.deadline(start, Duration(n, unit)).due
     p_from = start + dt.timedelta(minutes=pause_after)

@@ -11,9 +11,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from kesu.org import audit
-from kesu.org.models import ApiToken, AuditEntry, TotpDevice
-from kesu.org.security import SESSION_ACTIVITY_KEY, confirm_totp, start_totp_enrolment
+from kesu.trust import audit
+from kesu.org.models import ApiToken
+from kesu.trust.models import AuditEntry, TotpDevice
+from kesu.trust.security import SESSION_ACTIVITY_KEY, confirm_totp, start_totp_enrolment
 
 PASSWORD = "kesu-test-pass-1"
 
@@ -80,7 +81,7 @@ def test_lockout_per_ip_and_expiry(org, client, settings):
     assert "该网络地址" in response.content.decode() and not _logged_in(client)
     assert _login(client, "handler", PASSWORD, ip="10.9.9.8").status_code == 302
     # After the window has passed the address may try again.
-    from kesu.org.models import LoginAttempt
+    from kesu.trust.models import LoginAttempt
 
     LoginAttempt.objects.update(at=timezone.now() - dt.timedelta(minutes=16))
     client.logout()

@@ -13,7 +13,7 @@ from django.db import connection
 from kesu.cases.attachments import attach_file
 from kesu.cases.models import Attachment, Case, CaseEvent
 from kesu.cases.services import perform
-from kesu.org.backup import BackupError, fingerprint, read_manifest, restore
+from kesu.trust.backup import BackupError, fingerprint, read_manifest, restore
 from tests import factories
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))

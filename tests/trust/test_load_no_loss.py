@@ -3,7 +3,7 @@
 The real server (gunicorn, several workers) runs on 127.0.0.1 against a copy of the migrated test
 database; 8 client threads × 25 requests create complaints with idempotency keys (retried, abandoned
 and retried), send batches, act with current and stale `expected_version`, and read. Afterwards the
-database must hold every acknowledged case exactly once with a complete timeline (kesu.org.loadcheck).
+database must hold every acknowledged case exactly once with a complete timeline (bench.loadcheck).
 The longer run is `bench/bench_load.py` (make bench). Timings are printed, never asserted.
 """
 
@@ -70,7 +70,7 @@ def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
             [
                 sys.executable,
                 "-m",
-                "kesu.org.loadcheck",
+                "bench.loadcheck",
                 "--database-url",
                 url,
                 "--threads",
@@ -108,7 +108,7 @@ def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
 
 def _ledger_of(o, cases):
     """What clients would have been told about `cases` (created through the real service)."""
-    from kesu.org.loadcheck import Ledger
+    from bench.loadcheck import Ledger
 
     ledger = Ledger()
     for i, case in enumerate(cases):
@@ -118,7 +118,7 @@ def _ledger_of(o, cases):
 
 def test_the_verification_notices_a_lost_a_doubled_and_a_refused_but_applied_request(org):
     from kesu.cases.services import perform, register_case
-    from kesu.org.loadcheck import Actors, verify
+    from bench.loadcheck import Actors, verify
 
     o = org
     actors = Actors("", "", "", o.handler.pk, o.intake.pk)

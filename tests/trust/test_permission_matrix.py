@@ -1,5 +1,5 @@
 """The permission matrix test: every API operation and every web view, each role from inside and from
-outside the case's department, against `kesu.org.permission_matrix`. An endpoint or view without a
+outside the case's department, against `kesu.trust.permission_matrix`. An endpoint or view without a
 matrix entry fails."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from kesu.cases.attachments import attach_file
 from kesu.cases.models import Case
-from kesu.org import permission_matrix as pm
+from kesu.trust import permission_matrix as pm
 from kesu.org import roles as r
 from kesu.org.models import ApiToken
 from tests import factories

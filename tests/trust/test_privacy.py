@@ -12,10 +12,12 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from kesu.cases.errors import Forbidden, Invalid
+from kesu.errors import Forbidden, Invalid
 from kesu.cases.models import Case, Customer
-from kesu.org import audit, privacy
-from kesu.org.models import ApiToken, AuditEntry
+from kesu.trust import audit
+from kesu.trust import privacy
+from kesu.org.models import ApiToken
+from kesu.trust.models import AuditEntry
 from tests import factories
 
 PERSON = {

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from kesu.cases.models import Case
 from kesu.cases.services import perform
-from kesu.sla import calendar as sla_calendar
-from kesu.sla.models import CalendarYear, Notification, StageDeadline
+from kesu.calendar import workcalendar as sla_calendar
+from kesu.calendar.models import CalendarYear
+from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.selectors import working_seconds, working_time_remaining
 from tests import factories
 from tests.sla.helpers import at, register, to_investigation

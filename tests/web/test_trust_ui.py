@@ -9,7 +9,7 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from kesu.org.models import AuditEntry, TotpDevice
+from kesu.trust.models import AuditEntry, TotpDevice
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2] / "kesu"

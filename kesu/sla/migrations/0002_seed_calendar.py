@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from kesu.sla.seed import seed_from_chinesecalendar
+    from kesu.calendar.seed import seed_from_chinesecalendar
 
     seed_from_chinesecalendar(apps.get_model("sla", "CalendarDay"), apps.get_model("sla", "CalendarYear"))
 

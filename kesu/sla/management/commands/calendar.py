@@ -26,8 +26,8 @@ class Command(BaseCommand):
         return getattr(self, "do_" + opts["sub"])(opts) or ""
 
     def do_load(self, opts):
-        from kesu.cases.errors import DomainError
-        from kesu.sla.schedule_file import ScheduleError, read_schedule
+        from kesu.errors import DomainError
+        from kesu.calendar.schedule_file import ScheduleError, read_schedule
         from kesu.sla.services import load_official_schedule
 
         try:
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         return active_rules()
 
     def do_deadline(self, opts):
-        from kesu.sla.calendar import format_instant, get_calendar, parse_duration, parse_instant
+        from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
 
         try:
             start = parse_instant(opts["start"])
@@ -79,7 +79,7 @@ class Command(BaseCommand):
             self.stderr.write(f"注意：{years} 年官方放假安排尚未录入，结果按法定节日推定（不含调休）。")
 
     def do_show(self, opts):
-        from kesu.sla.models import CalendarDay, CalendarYear
+        from kesu.calendar.models import CalendarDay, CalendarYear
 
         year = opts["year"]
         info = CalendarYear.objects.filter(year=year).first()

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             result = sweep_deadlines.enqueue()
             self.stdout.write(f"已加入后台任务：{result.id}")
             return
-        from kesu.sla.calendar import parse_instant
+        from kesu.calendar.workcalendar import parse_instant
         from kesu.sla.sweeper import sweep
 
         now = parse_instant(opts["now"]) if opts.get("now") else None

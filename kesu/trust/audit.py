@@ -28,12 +28,12 @@ from typing import Any
 
 from django.db import transaction
 
-from kesu.org.models import AuditEntry, AuditHead
+from kesu.trust.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 HEAD_PK = 1
 
-# The request being served (set by `kesu.org.security.TrustMiddleware`), so hooks that have no request
+# The request being served (set by `kesu.trust.security.TrustMiddleware`), so hooks that have no request
 # of their own (permission changes made in the admin) still record who did it and from where.
 current_request: ContextVar[Any] = ContextVar("kesu_audit_request", default=None)
 
@@ -42,7 +42,7 @@ def _client_ip(request) -> str:
     if request is None:
         return ""
     try:
-        from kesu.web.ratelimit import client_ip
+        from kesu.trust.ratelimit import client_ip
 
         return client_ip(request)[:64]
     except Exception:  # noqa: BLE001 - auditing never fails because of a missing header

@@ -218,7 +218,7 @@ def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, An
             for rel in media:
                 tar.add(media_root / rel, arcname=f"media/{rel}")
         partial.replace(out)
-    from kesu.org import audit
+    from kesu.trust import audit
 
     audit.record("backup.created", actor, ("backup", out.name), {"format": fmt, "counts": manifest["counts"]})
     return manifest

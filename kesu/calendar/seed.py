@@ -6,7 +6,7 @@ from __future__ import annotations
 def seed_from_chinesecalendar(CalendarDay, CalendarYear) -> int:
     import chinese_calendar as cc
 
-    from kesu.sla.calendar import holiday_name_zh
+    from kesu.calendar.workcalendar import holiday_name_zh
 
     existing = set(CalendarYear.objects.values_list("year", flat=True))
     years = {d.year for d in cc.holidays} | {d.year for d in cc.workdays}

@@ -1,6 +1,6 @@
 """The no-loss load check (issue 8): concurrent clients against the real server, then an audit of the data.
 
-    python -m kesu.org.loadcheck --database-url URL [--migrate] [--threads 8] [--requests 25] [--json out]
+    python -m bench.loadcheck --database-url URL [--migrate] [--threads 8] [--requests 25] [--json out]
 
 The server is the production shape on loopback: gunicorn (`kesu.wsgi`, several workers with threads;
 Django's `runserver` when gunicorn is not installed) on 127.0.0.1 and a free port, against a throwaway
@@ -595,7 +595,7 @@ def verify(ledger: Ledger, actors: Actors) -> dict[str, Any]:
     """Compare what the clients were told with the database. `problems` is empty when nothing was lost,
     doubled or changed by a refused request."""
     from kesu.cases.models import Case, CaseEvent, DailySequence, IdempotencyRecord
-    from kesu.org import audit
+    from kesu.trust import audit
 
     problems: list[str] = []
 

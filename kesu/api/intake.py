@@ -19,8 +19,8 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Header, Query, Router, Schema
 from ninja.files import UploadedFile
 
-from kesu.cases.errors import Forbidden, Invalid, NotFound
-from kesu.cases.schemas import Instant
+from kesu.errors import Forbidden, Invalid, NotFound
+from kesu.api.schemas import Instant
 from kesu.cases.selectors import CaseFilters
 from kesu.intake import exporters, services
 from kesu.intake.models import ImportBatch

@@ -11,7 +11,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
 
-from kesu.org import audit
+from kesu.trust import audit
 from kesu.org.models import Staff
 
 User = get_user_model()
@@ -19,7 +19,7 @@ User = get_user_model()
 
 @receiver(user_logged_in, dispatch_uid="kesu_audit_login")
 def _logged_in(sender, request, user, **kwargs) -> None:
-    from kesu.org.security import note_login_success
+    from kesu.trust.security import note_login_success
 
     note_login_success(user.get_username(), request)
     audit.record("auth.login", user, user, {}, request=request)
@@ -33,7 +33,7 @@ def _logged_out(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed, dispatch_uid="kesu_audit_login_failed")
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    from kesu.org.security import note_login_failure
+    from kesu.trust.security import note_login_failure
 
     note_login_failure(str(credentials.get("username", ""))[:150], request)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kesu.org.backup import BackupError, restore
+from kesu.trust.backup import BackupError, restore
 
 
 class Command(BaseCommand):

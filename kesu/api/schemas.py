@@ -437,9 +437,9 @@ PII_ROLES = frozenset(
 
 
 def may_see_pii(user) -> bool:
-    # One rule for the API, the web UI and exports (kesu.cases.pii, issue 8): archivists, analysts and
-    # administrators see masked values and reveal a field with a reason (kesu.org.privacy, audited).
-    from kesu.cases.pii import can_see_pii
+    # One rule for the API, the web UI and exports (kesu.trust.pii, issue 8): archivists, analysts and
+    # administrators see masked values and reveal a field with a reason (kesu.trust.privacy, audited).
+    from kesu.trust.pii import can_see_pii
 
     return can_see_pii(user)
 
@@ -472,7 +472,7 @@ def present_customer(case: Case, viewer) -> dict[str, Any] | None:
     if customer is None:
         return None
     masked = not may_see_pii(viewer)
-    from kesu.cases.pii import mask_address, mask_email
+    from kesu.trust.pii import mask_address, mask_email
 
     return {
         "name": customer.name,

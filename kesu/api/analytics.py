@@ -18,7 +18,7 @@ from kesu.analytics import kpis, selectors
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure
 from kesu.analytics.periods import Period
 from kesu.analytics.selectors import DIMENSIONS, StatFilters
-from kesu.cases.errors import Forbidden, Invalid
+from kesu.errors import Forbidden, Invalid
 from kesu.org.selectors import has_role
 
 router = Router(tags=["analytics"])

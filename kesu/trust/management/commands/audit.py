@@ -8,7 +8,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from kesu.org import audit
+from kesu.trust import audit
 
 
 class Command(BaseCommand):

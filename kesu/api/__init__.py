@@ -1,7 +1,7 @@
 """The REST API (`/api/v1`): one NinjaAPI, a router per domain, errors as `{"code", "message", "details"}`.
 
 Authentication: a bearer token (`kesu.org.models.ApiToken`) or the web session (CSRF for unsafe
-methods); see `kesu.org.auth`. Every error, including unknown URLs, malformed JSON and unexpected
+methods); see `kesu.api.auth`. Every error, including unknown URLs, malformed JSON and unexpected
 failures, is answered as JSON with an HTTP status and a stable `code`.
 """
 
@@ -19,17 +19,17 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from kesu.analytics.api import router as analytics_router
-from kesu.cases.api import router as cases_router
-from kesu.cases.errors import DomainError
+from kesu.api.analytics import router as analytics_router
+from kesu.api.cases import router as cases_router
+from kesu.errors import DomainError
 from kesu.cases.storable import unstorable_text
-from kesu.insight.api import router as insight_router
-from kesu.intake.api import router as intake_router
-from kesu.org.api import router as org_router
-from kesu.org.auth import API_AUTH
-from kesu.org.trust_api import router as trust_router
-from kesu.policy.api import router as policy_router
-from kesu.sla.api import router as sla_router
+from kesu.api.insight import router as insight_router
+from kesu.api.intake import router as intake_router
+from kesu.api.org import router as org_router
+from kesu.api.auth import API_AUTH
+from kesu.api.trust import router as trust_router
+from kesu.api.policy import router as policy_router
+from kesu.api.sla import router as sla_router
 
 log = logging.getLogger("kesu.api")
 

@@ -32,8 +32,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from kesu.org import audit
-from kesu.org.models import LoginAttempt, TotpDevice
+from kesu.trust import audit
+from kesu.trust.models import LoginAttempt, TotpDevice
 
 # --- password policy --------------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ def lockout_window() -> dt.timedelta:
 def _ip(request) -> str:
     if request is None:
         return ""
-    from kesu.web.ratelimit import client_ip
+    from kesu.trust.ratelimit import client_ip
 
     return client_ip(request)[:64]
 
@@ -171,7 +171,7 @@ def start_totp_enrolment(user) -> tuple[TotpDevice, str]:
     """A new (unconfirmed) secret and its otpauth:// URI for the authenticator app."""
     import pyotp
 
-    from kesu.cases.errors import Conflict
+    from kesu.errors import Conflict
 
     if TotpDevice.objects.filter(user=user, confirmed=True).exists():
         # Replacing a confirmed authenticator would switch the second factor off; an administrator
@@ -329,7 +329,7 @@ class TrustMiddleware:
         address is answered 429 before any signature check or database work."""
         if request.method != "POST" or not request.path.startswith(INBOUND_PREFIXES):
             return None
-        from kesu.web.ratelimit import client_ip, hit
+        from kesu.trust.ratelimit import client_ip, hit
 
         limit, window = getattr(settings, "KESU_INBOUND_RATE_LIMIT", (300, 60))
         if hit("inbound-ip", client_ip(request), limit=limit, window=window):

@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from kesu.cases.errors import Forbidden, Invalid, NotFound
+from kesu.errors import Forbidden, Invalid, NotFound
 
 router = Router(tags=["sla"])
 
@@ -23,7 +23,7 @@ class DeadlineOut(Schema):
 @router.get("/deadline", response=DeadlineOut, summary="计算时限", operation_id="sla_deadline")
 def deadline(request: HttpRequest, start: str, duration: str, explain: bool = False, branch: str = ""):
     from kesu.policy.selectors import active_rules
-    from kesu.sla.calendar import format_instant, get_calendar, parse_duration, parse_instant
+    from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
 
     try:
         begin, dur = parse_instant(start), parse_duration(duration)
@@ -52,7 +52,7 @@ def deadline(request: HttpRequest, start: str, duration: str, explain: bool = Fa
 def case_deadlines(request: HttpRequest, number: str):
     from kesu.cases import permissions
     from kesu.cases.models import Case
-    from kesu.sla.calendar import format_instant
+    from kesu.calendar.workcalendar import format_instant
     from kesu.sla.selectors import case_timeliness
 
     case = Case.objects.filter(number=number).first()
@@ -85,7 +85,7 @@ class InboxOut(Schema):
 @router.get("/inbox", response=InboxOut, summary="站内通知", operation_id="sla_inbox")
 def inbox(request: HttpRequest, unread_only: bool = False, limit: int = 50):
     from kesu.sla import selectors
-    from kesu.sla.calendar import format_instant
+    from kesu.calendar.workcalendar import format_instant
 
     items = selectors.inbox(request.auth, unread_only=unread_only, limit=max(1, min(limit, 200)))
     return {

@@ -151,7 +151,7 @@ WEB: dict[str, Rule] = {
     "web:case": CASE_READ,
     "web:case_action": Action("add_note"),  # the test posts add_note; every action goes through perform
     "web:attachment": CASE_READ,
-    "web:case_reveal": CaseRoles(*REVEAL_ROLES),  # POST field + reason; audited by kesu.org.privacy
+    "web:case_reveal": CaseRoles(*REVEAL_ROLES),  # POST field + reason; audited by kesu.trust.privacy
     "web:account_totp": Roles(r.ADMIN),
     # NOTE: narrower than POST /api/v1/cases (any employee); see the integrator's notes.
     "web:intake": Roles(*REGISTER_ROLES),

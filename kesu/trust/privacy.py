@@ -23,10 +23,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kesu.cases.errors import Forbidden, Invalid
+from kesu.errors import Forbidden, Invalid
 from kesu.cases.models import Case, Customer
-from kesu.cases.pii import PII_ROLES
-from kesu.org import audit, roles
+from kesu.trust.pii import PII_ROLES
+from kesu.org import roles
+from kesu.trust import audit
 from kesu.org.selectors import user_roles
 
 REVEALABLE_FIELDS = {"phone": "电话", "id_number": "证件号码", "email": "电子邮件", "address": "地址"}

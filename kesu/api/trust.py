@@ -6,9 +6,11 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from kesu.cases.errors import Forbidden
-from kesu.cases.schemas import ErrorOut
-from kesu.org import audit, privacy, roles
+from kesu.errors import Forbidden
+from kesu.api.schemas import ErrorOut
+from kesu.org import roles
+from kesu.trust import audit
+from kesu.trust import privacy
 from kesu.org.selectors import has_role
 
 router = Router(tags=["trust"])
@@ -124,7 +126,7 @@ def _session_only(request: HttpRequest) -> None:
     operation_id="totp_enrol",
 )
 def totp_enrol(request: HttpRequest):
-    from kesu.org.security import start_totp_enrolment
+    from kesu.trust.security import start_totp_enrolment
 
     _session_only(request)
     device, uri = start_totp_enrolment(request.auth)
@@ -138,7 +140,7 @@ def totp_enrol(request: HttpRequest):
     operation_id="totp_confirm",
 )
 def totp_confirm(request: HttpRequest, body: TotpConfirmIn):
-    from kesu.org.security import confirm_totp
+    from kesu.trust.security import confirm_totp
 
     _session_only(request)
     return {"confirmed": confirm_totp(request.auth, body.code, request=request)}

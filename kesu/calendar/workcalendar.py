@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-log = logging.getLogger("kesu.sla.calendar")
+log = logging.getLogger("kesu.calendar.workcalendar")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_PERIODS: tuple[tuple[dt.time, dt.time], ...] = (
@@ -465,7 +465,7 @@ def get_calendar(branch_id: int | None = None, rules=None) -> WorkCalendar:
 def _build(branch_id, periods, cob) -> WorkCalendar:
     from django.db.models import Q
 
-    from kesu.sla.models import CalendarDay, CalendarYear
+    from kesu.calendar.models import CalendarDay, CalendarYear
 
     exceptions: dict[dt.date, DayInfo] = {}
     known = set(CalendarYear.objects.values_list("year", flat=True))

@@ -20,7 +20,7 @@ from ninja.security import HttpBearer
 from ninja.security.base import AuthBase
 from ninja.utils import check_csrf
 
-from kesu.cases.errors import Forbidden
+from kesu.errors import Forbidden
 from kesu.org.models import ApiToken
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -2,7 +2,7 @@
 
 Thin: every write goes through `kesu.cases.services` (`register_case`, `perform`) or
 `kesu.cases.attachments`, every read through `kesu.cases.selectors`, which enforce permissions.
-One operation per lifecycle action, generated from `kesu.cases.schemas.ACTION_SCHEMAS`.
+One operation per lifecycle action, generated from `kesu.api.schemas.ACTION_SCHEMAS`.
 """
 
 # No `from __future__ import annotations`: ninja reads the generated endpoints' annotations at runtime.
@@ -22,9 +22,9 @@ from ninja.files import UploadedFile
 
 from kesu.cases import attachments as attachment_service
 from kesu.cases import selectors, services
-from kesu.cases.errors import Invalid, NotFound
+from kesu.errors import Invalid, NotFound
 from kesu.cases.models import Case, Kind, Level, Status
-from kesu.cases.schemas import (
+from kesu.api.schemas import (
     ACTION_SCHEMAS,
     ActionIn,
     ActionOut,
@@ -41,7 +41,7 @@ from kesu.cases.schemas import (
     present_summary,
 )
 from kesu.cases.transitions import TRANSITIONS
-from kesu.org import audit
+from kesu.trust import audit
 
 router = Router(tags=["cases"])
 

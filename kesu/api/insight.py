@@ -8,8 +8,8 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from kesu.cases.errors import Forbidden, Invalid
-from kesu.cases.schemas import Instant
+from kesu.errors import Forbidden, Invalid
+from kesu.api.schemas import Instant
 from kesu.insight import selectors, services
 from kesu.insight.repeats import find_related, related_for_case
 from kesu.org import roles

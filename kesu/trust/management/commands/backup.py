@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from kesu.org.backup import backup
+from kesu.trust.backup import backup
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kesu.cases.errors import DomainError
-from kesu.org import privacy
+from kesu.errors import DomainError
+from kesu.trust import privacy
 
 
 class Command(BaseCommand):
