@@ -202,13 +202,13 @@ def build(
     """Write the data set into the (migrated, empty) database Django points at. Returns statistics."""
     from django.db import connection, transaction
 
+    from kesu.calendar.workcalendar import get_calendar
     from kesu.cases import grading
     from kesu.cases.demo import CATEGORY_TEXTS, ensure_org
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence
     from kesu.policy.models import Category, Channel, Policy
     from kesu.policy.selectors import NoActivePolicy, active_policy, rules_for
     from kesu.policy.services import load_preset
-    from kesu.calendar.workcalendar import get_calendar
     from kesu.sla.models import StageDeadline
     from kesu.sla.services import escalation_settings
 

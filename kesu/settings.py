@@ -67,6 +67,34 @@ INSTALLED_APPS = [
     "kesu.web",
 ]
 
+# What reacts to a case event, in this order, inside the transaction of `kesu.cases.services.perform`
+# (and of registration, and per chunk of the bulk importer): see kesu/cases/subscribers.py and
+# docs/architecture.md. Each entry is a module with `on_event(case, event, rules)` and optionally
+# `on_imported(chunk)`.
+KESU_CASE_EVENT_SUBSCRIBERS = [
+    "kesu.insight.subscriber",  # triage feedback: the category chosen against the one suggested
+    "kesu.analytics.subscriber",  # daily-count and close-time rollups
+    "kesu.sla.subscriber",  # stage deadlines, extensions, the binding deadline, graded accountability
+]
+
+# The periodic jobs that `kesu scheduler` enqueues (kesu/sla/schedule.py): each app's enqueue function,
+# every N minutes or daily at an Asia/Shanghai time.
+KESU_PERIODIC_JOBS = [
+    {"name": "sla.sweep", "enqueue": "kesu.sla.tasks.enqueue_sweep", "every_minutes": 5},
+    {
+        "name": "insight.hourly_crisis_checks",
+        "enqueue": "kesu.insight.tasks.enqueue_hourly_crisis_checks",
+        "every_minutes": 60,
+    },
+    {"name": "insight.daily", "enqueue": "kesu.insight.tasks.enqueue_daily", "daily_at": "06:10"},
+    {"name": "insight.train", "enqueue": "kesu.insight.tasks.enqueue_training", "daily_at": "02:00"},
+    {
+        "name": "analytics.reports",
+        "enqueue": "kesu.analytics.tasks.enqueue_report_schedule",
+        "daily_at": "06:00",
+    },
+]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -34,6 +34,8 @@ from django.utils.translation import gettext_noop
 from kesu.analytics.selectors import DIMENSIONS, NONE, NONE_LABEL, StatFilters, _labels, case_queryset
 from kesu.analytics.worktime import percentile, working_hours
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Accountability, Case, CaseEvent, FollowUp
+from kesu.policy.selectors import active_policy
+from kesu.sla.models import StageDeadline
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,6 @@ def ratio(numerator: int, denominator: int) -> float | None:
 
 
 def _record_limit_hours() -> float:
-    from kesu.policy.selectors import active_policy
 
     policy = active_policy()
     if policy is not None:
@@ -177,7 +178,6 @@ def stage_timeliness(
     From the deadline engine's per-stage table: a stage met at or before its deadline is on time;
     one met late, or still open past its deadline, is breached; cancelled stages do not count.
     """
-    from kesu.sla.models import StageDeadline
 
     now = now or timezone.now()
     field = GROUPS[group]
@@ -215,7 +215,6 @@ def _stage_counts_lateral(cases, field: str | None, now: dt.datetime) -> list[di
     case's deadlines, ~200 ms at 1M cases, for one month's cohort; `LATERAL … OFFSET 0` keeps it to
     the cohort's own rows.)
     """
-    from kesu.sla.models import StageDeadline
 
     cohort_sql, cohort_params = (
         cases.values_list("pk", *([field] if field else [])).order_by().query.sql_with_params()

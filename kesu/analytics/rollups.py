@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from kesu.analytics.models import CaseCloseTime, CaseCountKey, DailyCaseCount
 from kesu.analytics.periods import SHANGHAI, bucket_start, local_midnight
 from kesu.analytics.worktime import working_hours
+from kesu.cases.models import Case
 
 
 def case_changed(case) -> None:
@@ -56,7 +57,6 @@ def _close_time_changed(case) -> None:
 
 def rebuild_close_times(chunk: int = 5000) -> int:
     """Rebuild the whole table from the cases (chunked by primary key; memory stays flat)."""
-    from kesu.cases.models import Case
 
     CaseCloseTime.objects.all().delete()
     written = 0
@@ -189,7 +189,6 @@ def _local_day_sql() -> str:
 
 
 def _record_keys(where: str, params: list[Any]) -> None:
-    from kesu.cases.models import Case
 
     with connection.cursor() as cur:
         cur.execute(
@@ -319,8 +318,6 @@ def accounts_for(date_from: dt.date | None, date_to: dt.date | None) -> bool:
 
 def _accounts_for(date_from: dt.date | None, date_to: dt.date | None) -> bool:
     from django.db.models import Sum
-
-    from kesu.cases.models import Case
 
     live = Case.objects.all()
     rolled = DailyCaseCount.objects.filter(dimension="")

@@ -22,9 +22,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
+from kesu.cases import permissions
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
 from kesu.org.models import Department
+from kesu.org.selectors import is_company_wide
 from kesu.policy.models import Category, Channel
+from kesu.policy.rules import Rules
+from kesu.policy.selectors import active_policy
 
 NONE = "__none__"  # the parameter value meaning "not filled in"
 NONE_LABEL = gettext_noop("未填写")
@@ -222,11 +226,8 @@ def flag_q(flag: str, *, now: dt.datetime | None = None) -> Q:
 
 
 def group_size() -> int:
-    from kesu.policy.selectors import active_policy
 
     try:
-        from kesu.policy.rules import Rules
-
         policy = active_policy()
         return int(Rules(policy.document).grading.get("group_major_size", 5)) if policy else 5
     except Exception:  # no policy loaded yet
@@ -237,9 +238,6 @@ def case_queryset(filters: StatFilters, *, user=None, now: dt.datetime | None = 
     """The cases a figure counts: the drill-down list. Scoped to what `user` may see when given."""
     qs = Case.objects.all()
     if user is not None:
-        from kesu.cases import permissions
-        from kesu.org.selectors import is_company_wide
-
         if not is_company_wide(user):
             # A subquery, so that the joins of the visibility rule never multiply grouped counts.
             qs = qs.filter(pk__in=permissions.visible_cases(user, Case.objects.all()).values("pk"))

@@ -12,9 +12,10 @@ from django.utils import timezone
 from kesu.analytics.models import ImprovementMeasure
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters, case_queryset
-from kesu.errors import Invalid
 from kesu.cases.models import Case
+from kesu.errors import Invalid
 from kesu.org.models import Department
+from kesu.org.selectors import direct_supervisor
 from kesu.policy.models import Category
 
 # A measure counts as effective when the target series falls by at least this share.
@@ -168,7 +169,6 @@ def evaluate_effect(measure: ImprovementMeasure, *, today: dt.date | None = None
 
 def escalate_overdue_measures(*, today: dt.date | None = None) -> list[ImprovementMeasure]:
     """Overdue measures escalate like cases: the owner and the owner's direct supervisor are told once."""
-    from kesu.org.selectors import direct_supervisor
 
     today = today or _today()
     overdue = ImprovementMeasure.objects.filter(

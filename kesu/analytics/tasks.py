@@ -79,3 +79,9 @@ def run_report_schedule(reschedule: bool = True) -> list[str]:
         except Exception:  # a backend without deferred tasks: cron calls `kesu report schedule` instead
             logger.info("task backend cannot defer; schedule reports with `kesu report schedule` from cron")
     return done
+
+
+def enqueue_report_schedule():
+    """The scheduler's periodic job (settings.KESU_PERIODIC_JOBS). The scheduler owns the clock, so the
+    task must not re-enqueue itself for tomorrow."""
+    return run_report_schedule.enqueue(False)

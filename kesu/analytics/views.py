@@ -24,12 +24,13 @@ from kesu.analytics import kpis, reports, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, FLAGS, StatFilters
-from kesu.errors import DomainError
 from kesu.cases.models import Kind, Level, Status
+from kesu.errors import DomainError
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import has_role
 from kesu.policy.models import Category, Channel
+from kesu.sla.stages import stage_label
 
 ANALYSIS_ROLES = (
     roles.ANALYST,
@@ -253,7 +254,6 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
         table = [[r["label"]] + [r.get(k.code) for k in kpis.KPIS] for r in [*rows, overall]]
         return export_table(f"kpi-{group}", header, table, request.GET["export"])
     stages = kpis.stage_timeliness(f, None, user=request.user).get("", {})
-    from kesu.sla.stages import stage_label
 
     return render(
         request,

@@ -6,6 +6,7 @@ import datetime as dt
 from functools import lru_cache
 
 from kesu.analytics.periods import SHANGHAI
+from kesu.calendar.workcalendar import get_calendar
 
 
 def working_hours(start: dt.datetime, end: dt.datetime, branch_id: int | None = None) -> float:
@@ -13,10 +14,6 @@ def working_hours(start: dt.datetime, end: dt.datetime, branch_id: int | None = 
     working days; statutory holidays and adjusted weekends from the calendar table)."""
     if end <= start:
         return 0.0
-    try:
-        from kesu.calendar.workcalendar import get_calendar
-    except ImportError:  # pragma: no cover - the engine is always installed
-        return _fallback_seconds(start, end) / 3600.0
     return get_calendar(branch_id).working_seconds_between(start, end) / 3600.0
 
 

@@ -20,16 +20,16 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.parser import Parser
 
 from kesu.api.analytics import router as analytics_router
+from kesu.api.auth import API_AUTH
 from kesu.api.cases import router as cases_router
-from kesu.errors import DomainError
-from kesu.cases.storable import unstorable_text
 from kesu.api.insight import router as insight_router
 from kesu.api.intake import router as intake_router
 from kesu.api.org import router as org_router
-from kesu.api.auth import API_AUTH
-from kesu.api.trust import router as trust_router
 from kesu.api.policy import router as policy_router
 from kesu.api.sla import router as sla_router
+from kesu.api.trust import router as trust_router
+from kesu.cases.storable import unstorable_text
+from kesu.errors import DomainError
 
 log = logging.getLogger("kesu.api")
 

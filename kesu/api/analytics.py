@@ -18,6 +18,7 @@ from kesu.analytics import kpis, selectors
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure
 from kesu.analytics.periods import Period
 from kesu.analytics.selectors import DIMENSIONS, StatFilters
+from kesu.analytics.views import ANALYSIS_ROLES
 from kesu.errors import Forbidden, Invalid
 from kesu.org.selectors import has_role
 
@@ -26,7 +27,6 @@ router = Router(tags=["analytics"])
 
 def _user(request: HttpRequest):
     user = getattr(request, "auth", None) or request.user
-    from kesu.analytics.views import ANALYSIS_ROLES
 
     if not (getattr(user, "is_superuser", False) or has_role(user, *ANALYSIS_ROLES)):
         raise Forbidden("您无权查看统计分析")

@@ -20,10 +20,6 @@ from ninja import File, Form, Header, Query, Router
 from ninja import Status as Reply
 from ninja.files import UploadedFile
 
-from kesu.cases import attachments as attachment_service
-from kesu.cases import selectors, services
-from kesu.errors import Invalid, NotFound
-from kesu.cases.models import Case, Kind, Level, Status
 from kesu.api.schemas import (
     ACTION_SCHEMAS,
     ActionIn,
@@ -40,7 +36,11 @@ from kesu.api.schemas import (
     present_event,
     present_summary,
 )
+from kesu.cases import attachments as attachment_service
+from kesu.cases import selectors, services
+from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.transitions import TRANSITIONS
+from kesu.errors import Invalid, NotFound
 from kesu.trust import audit
 
 router = Router(tags=["cases"])

@@ -8,12 +8,14 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from kesu.errors import Forbidden, Invalid
 from kesu.api.schemas import Instant
+from kesu.cases.selectors import get_case
+from kesu.errors import Forbidden, Invalid
 from kesu.insight import selectors, services
 from kesu.insight.repeats import find_related, related_for_case
 from kesu.org import roles
 from kesu.org.selectors import holds_any_role, user_roles
+from kesu.policy.selectors import category_by_code
 
 router = Router(tags=["insight"])
 
@@ -89,8 +91,6 @@ def suggest(request: HttpRequest, body: SuggestIn) -> dict[str, Any]:
 
 @router.post("/feedback", summary="记录经办人最终选择的分类")
 def feedback(request: HttpRequest, body: FeedbackIn) -> dict[str, Any]:
-    from kesu.cases.selectors import get_case
-    from kesu.policy.selectors import category_by_code
 
     user = _staff(request)
     case = get_case(user, pk=body.case_id)
@@ -116,7 +116,6 @@ def related(request: HttpRequest, body: RelatedIn) -> list[dict[str, Any]]:
 
 @router.get("/cases/{case_id}/related", summary="案件的关联投诉")
 def case_related(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
-    from kesu.cases.selectors import get_case
 
     case = get_case(_staff(request), pk=case_id)
     return _related(related_for_case(case))
@@ -124,7 +123,6 @@ def case_related(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
 
 @router.get("/cases/{case_id}/suggestion", summary="案件的分类建议")
 def case_suggestion(request: HttpRequest, case_id: int) -> dict[str, Any]:
-    from kesu.cases.selectors import get_case
 
     case = get_case(_staff(request), pk=case_id)
     return services.suggest_for_case(case).as_dict()

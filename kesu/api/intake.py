@@ -19,9 +19,9 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Header, Query, Router, Schema
 from ninja.files import UploadedFile
 
-from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.api.schemas import Instant
 from kesu.cases.selectors import CaseFilters
+from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.intake import exporters, services
 from kesu.intake.models import ImportBatch
 from kesu.intake.reports import write_issue_report

@@ -14,7 +14,11 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field
 
 from kesu.cases.models import Case, CaseEvent, Kind, Level, RemedyType
+from kesu.cases.services import allowed_actions
+from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles
+from kesu.sla.selectors import case_timeliness
+from kesu.trust import pii
 
 Text = str
 UserRef = int | str  # a user id or a username
@@ -282,7 +286,6 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
 def _with_fallbacks(table: dict[str, type[ActionIn]]) -> dict[str, type[ActionIn]]:
     """Every person-facing action of the transition table gets an endpoint, even one added later
     without a typed schema here (its body then passes any fields through to the handler)."""
-    from kesu.cases.transitions import TRANSITIONS
 
     out = dict(table)
     for name, spec in TRANSITIONS.items():
@@ -436,31 +439,6 @@ PII_ROLES = frozenset(
 )
 
 
-def may_see_pii(user) -> bool:
-    # One rule for the API, the web UI and exports (kesu.trust.pii, issue 8): archivists, analysts and
-    # administrators see masked values and reveal a field with a reason (kesu.trust.privacy, audited).
-    from kesu.trust.pii import can_see_pii
-
-    return can_see_pii(user)
-
-
-def mask_phone(phone: str) -> str:
-    """13812345678 → 138****5678; short numbers keep only their last two digits."""
-    if not phone:
-        return ""
-    if len(phone) >= 7:
-        return phone[:3] + "****" + phone[-4:]
-    return "*" * max(len(phone) - 2, 0) + phone[-2:]
-
-
-def mask_id(value: str) -> str:
-    if not value:
-        return ""
-    if len(value) <= 4:
-        return "*" * len(value)
-    return value[:2] + "*" * (len(value) - 4) + value[-2:]
-
-
 def present_user(user) -> dict[str, Any] | None:
     if user is None:
         return None
@@ -468,22 +446,7 @@ def present_user(user) -> dict[str, Any] | None:
 
 
 def present_customer(case: Case, viewer) -> dict[str, Any] | None:
-    customer = case.customer
-    if customer is None:
-        return None
-    masked = not may_see_pii(viewer)
-    from kesu.trust.pii import mask_address, mask_email
-
-    return {
-        "name": customer.name,
-        "phone": mask_phone(customer.phone) if masked else customer.phone,
-        "email": mask_email(customer.email) if masked else customer.email,
-        "address": mask_address(customer.address) if masked else customer.address,
-        "id_number": mask_id(customer.id_number) if masked else customer.id_number,
-        "policy_no": customer.policy_no,
-        "account_no": customer.account_no,
-        "masked": masked,
-    }
+    return pii.present_customer(case.customer, viewer)
 
 
 def present_event(event: CaseEvent) -> dict[str, Any]:
@@ -537,7 +500,6 @@ def present_attachment(att, number: str) -> dict[str, Any]:
 
 def _deadlines(case: Case) -> dict[str, Any]:
     """The current binding deadline and every stage deadline with its timeliness (kesu.sla)."""
-    from kesu.sla.selectors import case_timeliness
 
     return {
         "due_at": case.due_at.isoformat() if case.due_at else None,
@@ -549,7 +511,6 @@ def _deadlines(case: Case) -> dict[str, Any]:
 
 
 def present_detail(case: Case, viewer) -> dict[str, Any]:
-    from kesu.cases.services import allowed_actions
 
     data = present_summary(case)
     collaborations = [

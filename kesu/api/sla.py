@@ -6,7 +6,17 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Schema
 
+from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
+from kesu.cases import permissions
+from kesu.cases.models import Case
 from kesu.errors import Forbidden, Invalid, NotFound
+from kesu.org import roles
+from kesu.org.models import Department
+from kesu.org.selectors import has_role
+from kesu.policy.selectors import active_rules
+from kesu.sla import selectors
+from kesu.sla.notify import mark_read
+from kesu.sla.selectors import calendar_notices, case_timeliness
 
 router = Router(tags=["sla"])
 
@@ -22,8 +32,6 @@ class DeadlineOut(Schema):
 
 @router.get("/deadline", response=DeadlineOut, summary="计算时限", operation_id="sla_deadline")
 def deadline(request: HttpRequest, start: str, duration: str, explain: bool = False, branch: str = ""):
-    from kesu.policy.selectors import active_rules
-    from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
 
     try:
         begin, dur = parse_instant(start), parse_duration(duration)
@@ -31,8 +39,6 @@ def deadline(request: HttpRequest, start: str, duration: str, explain: bool = Fa
         raise Invalid(str(exc), details={"start/duration": str(exc)})
     branch_id = None
     if branch:
-        from kesu.org.models import Department
-
         dept = Department.objects.filter(code=branch).first()
         if dept is None:
             raise Invalid("未知机构", details={"branch": "未知机构"})
@@ -50,10 +56,6 @@ def deadline(request: HttpRequest, start: str, duration: str, explain: bool = Fa
 
 @router.get("/cases/{number}/deadlines", response=list[dict[str, Any]], summary="案件各环节时限与及时性")
 def case_deadlines(request: HttpRequest, number: str):
-    from kesu.cases import permissions
-    from kesu.cases.models import Case
-    from kesu.calendar.workcalendar import format_instant
-    from kesu.sla.selectors import case_timeliness
 
     case = Case.objects.filter(number=number).first()
     if case is None:
@@ -84,8 +86,6 @@ class InboxOut(Schema):
 
 @router.get("/inbox", response=InboxOut, summary="站内通知", operation_id="sla_inbox")
 def inbox(request: HttpRequest, unread_only: bool = False, limit: int = 50):
-    from kesu.sla import selectors
-    from kesu.calendar.workcalendar import format_instant
 
     items = selectors.inbox(request.auth, unread_only=unread_only, limit=max(1, min(limit, 200)))
     return {
@@ -111,7 +111,6 @@ class MarkReadIn(Schema):
 
 @router.post("/inbox/read", response=dict[str, int], summary="标记已读", operation_id="sla_inbox_read")
 def inbox_read(request: HttpRequest, body: MarkReadIn):
-    from kesu.sla.notify import mark_read
 
     return {"marked": mark_read(request.auth, body.ids)}
 
@@ -120,9 +119,6 @@ def inbox_read(request: HttpRequest, body: MarkReadIn):
     "/notices", response=list[dict[str, Any]], summary="工作日历提示（管理员）", operation_id="sla_notices"
 )
 def notices(request: HttpRequest):
-    from kesu.org import roles
-    from kesu.org.selectors import has_role
-    from kesu.sla.selectors import calendar_notices
 
     if not (
         request.auth.is_superuser or has_role(request.auth, roles.ADMIN, roles.SUPERVISOR, roles.CS_MANAGER)

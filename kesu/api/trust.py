@@ -6,12 +6,12 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from kesu.errors import Forbidden
 from kesu.api.schemas import ErrorOut
+from kesu.errors import Forbidden
 from kesu.org import roles
-from kesu.trust import audit
-from kesu.trust import privacy
 from kesu.org.selectors import has_role
+from kesu.trust import audit, privacy
+from kesu.trust.security import confirm_totp, start_totp_enrolment
 
 router = Router(tags=["trust"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -126,7 +126,6 @@ def _session_only(request: HttpRequest) -> None:
     operation_id="totp_enrol",
 )
 def totp_enrol(request: HttpRequest):
-    from kesu.trust.security import start_totp_enrolment
 
     _session_only(request)
     device, uri = start_totp_enrolment(request.auth)
@@ -140,7 +139,6 @@ def totp_enrol(request: HttpRequest):
     operation_id="totp_confirm",
 )
 def totp_confirm(request: HttpRequest, body: TotpConfirmIn):
-    from kesu.trust.security import confirm_totp
 
     _session_only(request)
     return {"confirmed": confirm_totp(request.auth, body.code, request=request)}

@@ -470,7 +470,7 @@ def _build(branch_id, periods, cob) -> WorkCalendar:
     exceptions: dict[dt.date, DayInfo] = {}
     known = set(CalendarYear.objects.values_list("year", flat=True))
     if not known:
-        from kesu.sla.services import ensure_calendar_seeded
+        from kesu.calendar.services import ensure_calendar_seeded  # services imports this module
 
         ensure_calendar_seeded()
         known = set(CalendarYear.objects.values_list("year", flat=True))

@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
+from kesu.calendar.workcalendar import add_calendar_days, add_months
 from kesu.cases import grading
 from kesu.cases.context import ActionContext, Outcome
-from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
@@ -31,9 +31,10 @@ from kesu.cases.models import (
     RemedyType,
     Status,
 )
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound
 from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import department_of, has_role, user_roles
+from kesu.org.selectors import department_of, direct_supervisor, has_role, user_roles
 from kesu.policy.models import Category
 from kesu.policy.rules import LEVELS
 
@@ -146,12 +147,6 @@ def accept(ctx: ActionContext) -> Outcome:
     case.is_valid = True
     payload.update({"kind": kind, "category": case.category.code if case.category else None})
     payload.update(apply_grading(ctx))
-    if case.category is not None and ctx.actor is not None:
-        # The person's choice against the triage suggestion: the text model's feedback signal.
-        from kesu.insight.services import record_choice
-
-        feedback = record_choice(case, case.category.code, ctx.actor)
-        payload["suggested_category"] = feedback.suggested or None
     return Outcome(Status.ACCEPTED, payload, public=True)
 
 
@@ -537,8 +532,6 @@ def resume(ctx: ActionContext) -> Outcome:
 
 def expire_suspension(ctx: ActionContext) -> Outcome:
     """003: a suspension ends after at most N months from the last contact; the case is then closed."""
-    from kesu.calendar.workcalendar import add_months
-
     case = ctx.case
     limit = add_months(case.last_contact_at or case.suspended_at, ctx.rules.suspension_max_months)
     if ctx.now < limit:
@@ -587,8 +580,6 @@ def follow_up(ctx: ActionContext) -> Outcome:
 
 def within_reopen_window(ctx: ActionContext) -> bool:
     """A closed case may be reopened within the policy's window; an expired suspension never (003)."""
-    from kesu.calendar.workcalendar import add_calendar_days
-
     case = ctx.case
     if case.closing_criterion == "suspension_expired" or case.closed_at is None:
         return False
@@ -653,8 +644,6 @@ def request_archive_access(ctx: ActionContext) -> Outcome:
 
 
 def decide_archive_access(ctx: ActionContext) -> Outcome:
-    from kesu.calendar.workcalendar import add_calendar_days
-
     ctx.require("request_id")
     req = ArchiveAccessRequest.objects.filter(pk=ctx.data["request_id"], case=ctx.case).first()
     if req is None:
@@ -685,7 +674,6 @@ def _accountability(ctx: ActionContext) -> Accountability:
 
 def propose_accountability(ctx: ActionContext) -> Outcome:
     """责任追究: the penalty for the responsible person and the direct supervisor comes from the policy."""
-    from kesu.org.selectors import direct_supervisor
 
     case = ctx.case
     ctx.require("person")
@@ -758,9 +746,17 @@ def escalate(ctx: ActionContext) -> Outcome:
 
 
 def extend_deadline(ctx: ActionContext) -> Outcome:
-    from kesu.sla import services as sla_services
-
-    return Outcome(None, sla_services.apply_extension(ctx))
+    """Ask for more time on a stage: checked here; how far the deadline moves, and whether the
+    policy's maximum allows it, is decided by the deadline engine (kesu.sla.subscriber), which adds
+    the old and new due dates to the event."""
+    try:
+        days = int(ctx.data.get("days") or ctx.data.get("working_days") or 0)
+    except (TypeError, ValueError):
+        days = 0
+    if days <= 0 or days > 365:
+        raise Invalid(_("延长天数须为正整数"), details={"days": _("须为正整数")})
+    reason = ctx.text("reason")
+    return Outcome(None, {"stage": ctx.data.get("stage") or "answer", "days": days, "reason": reason})
 
 
 def recompute_deadlines(ctx: ActionContext) -> Outcome:

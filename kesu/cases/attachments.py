@@ -27,8 +27,8 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from kesu.errors import DomainError, Invalid, NotFound
 from kesu.cases.models import Attachment, Case
+from kesu.errors import DomainError, Invalid, NotFound
 
 CHUNK = 64 * 1024
 STORED_NAME_RE = re.compile(r"^[0-9a-f]{32}$")

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from kesu.errors import Invalid
 from kesu.cases.models import Case
+from kesu.errors import Invalid
 from kesu.policy.rules import Rules
 
 

@@ -23,9 +23,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from kesu.errors import DomainError
 from kesu.org import roles as R
 from kesu.org.models import Department, Staff
 from kesu.org.services import create_staff, ensure_role_groups
+from kesu.policy.models import Category, Channel
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEMO_PASSWORD = "kesu-demo-2025"
@@ -669,7 +671,6 @@ _ROUTES: dict[str, str] = {}
 
 
 def _route(plan: Plan, category: str, org: DemoOrg, rng: random.Random) -> str:
-    from kesu.policy.models import Category
 
     if category not in _ROUTES:
         _ROUTES[category] = (
@@ -933,10 +934,8 @@ def load_demo_cases(
     progress: Callable[[int, int], None] | None = None,
 ) -> LoadReport:
     """Register `count` complaints over the last year and walk each through its lifecycle."""
-    from kesu.errors import DomainError
     from kesu.cases.models import Case
     from kesu.cases.services import register_case
-    from kesu.policy.models import Channel
 
     now = now or timezone.now()
     load_started = timezone.now()

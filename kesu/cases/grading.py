@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from kesu.cases.customers import same_person_q
 from kesu.cases.models import Case, Customer, Kind
+from kesu.cases.similarity import same_matter_by_text
 from kesu.policy.rules import Rules, max_level
 
 
@@ -32,7 +33,7 @@ def count_same_matter(
     Same matter: the same policy/contract/order number when both name one, else the same
     category when both are classified, else any complaint of the customer in the window.
     With `text`, the customer's earlier complaints that describe the same matter in other words
-    (similar text, kesu.insight) count too, unless both name different subject numbers.
+    (similar text, kesu.cases.similarity) count too, unless both name different subject numbers.
     """
     if customer is None:
         return 0, None
@@ -50,8 +51,6 @@ def count_same_matter(
         qs = qs.filter(Q(category_id=category_id) | Q(category__isnull=True))
     matched = {c.pk: c for c in qs.only("pk", "received_at", "number", "subject_no")}
     if text.strip():
-        from kesu.insight.repeats import same_matter_by_text
-
         for other in same_matter_by_text(
             customer=customer, text=text, before=before, window_days=window_days
         ):

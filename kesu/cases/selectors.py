@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
-from kesu.errors import Forbidden, NotFound
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
+from kesu.errors import Forbidden, NotFound
 
 
 @dataclass

@@ -19,14 +19,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases import grading, permissions
+from kesu.cases import grading, permissions, subscribers
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
-from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.org import roles
+from kesu.org.models import Department
 from kesu.org.selectors import has_role, holds_any_role
 from kesu.policy.selectors import active_policy, category_by_code, channel_by_code, rules_for
 
@@ -288,8 +289,6 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
     out["branch"] = None
     if data.get("branch"):
-        from kesu.org.models import Department
-
         out["branch"] = Department.objects.filter(code=data["branch"]).first()
         if out["branch"] is None:
             errors["branch"] = "未知机构"
@@ -370,7 +369,7 @@ def _create(
     case.repeat_of = latest
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)
     case.save()
-    event = CaseEvent.objects.create(
+    event = CaseEvent(
         case=case,
         seq=1,
         actor=case.created_by,
@@ -410,9 +409,8 @@ def _create(
             )
             for f in fields["attachments"]
         )
-    from kesu.sla import services as sla_services
-
-    sla_services.after_case_event(case, event, rules)
+    subscribers.notify(case, event, rules)
+    event.save(force_insert=True)
     return Registration(case, created=True, reporter_token=token)
 
 
@@ -562,7 +560,7 @@ def perform(
 
     Checks the transition table and the actor's permission, locks the row, refuses a stale
     `expected_version` (409), runs the action's handler, bumps `version`, appends the immutable
-    event and recomputes deadlines — all in one transaction.
+    event and calls the case-event subscribers (kesu.cases.subscribers) — all in one transaction.
     """
     spec = TRANSITIONS.get(action)
     if spec is None:
@@ -602,7 +600,7 @@ def perform(
             locked.status = outcome.to_status
         locked.version += 1
         locked.save()
-        event = CaseEvent.objects.create(
+        event = CaseEvent(
             case=locked,
             seq=locked.version,
             actor=actor,
@@ -613,9 +611,10 @@ def perform(
             payload=_jsonable(outcome.payload),
             is_public=outcome.public,
         )
-        from kesu.sla import services as sla_services
-
-        sla_services.after_case_event(locked, event, rules)
+        # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
+        subscribers.notify(locked, event, rules)
+        event.payload = _jsonable(event.payload)
+        event.save(force_insert=True)
     if isinstance(case, Case):
         _copy_state(locked, case)
     return event

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import time
 import zlib
 from collections import Counter
@@ -34,17 +33,13 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from kesu.cases.similarity import normalize_text
+
 META_SEP = "\x1f"
-_DIGITS = re.compile(r"\d+")
-_MASK = re.compile(r"[*＊xX]{3,}")
-_SPACE = re.compile(r"\s+")
 
 
-def normalize(text: str) -> str:
-    """Lower-case, collapse whitespace, map numbers and masked digits to placeholders."""
-    text = _SPACE.sub(" ", (text or "").strip().lower())
-    text = _MASK.sub("＊", text)
-    return _DIGITS.sub("0", text)
+# The same text normalisation as grading's same-matter matcher (kesu.cases.similarity).
+normalize = normalize_text
 
 
 def compose(text: str, channel: str | None = None, product: str | None = None) -> str:

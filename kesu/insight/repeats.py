@@ -13,7 +13,6 @@ Each hit comes with a score in [0, 1] and the reasons, strongest first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,9 +22,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kesu.cases.customers import normalize_phone
 from kesu.cases.models import Case, Kind
-from kesu.insight.classifier import normalize
+from kesu.cases.similarity import TEXT_THRESHOLD, case_text, text_similarities
+from kesu.cases.similarity import normalize_text as normalize
 
-TEXT_THRESHOLD = 0.55  # cosine similarity above which two complaint texts are "the same matter"
 MAX_TEXT_CANDIDATES = 3000
 
 
@@ -41,23 +40,6 @@ class Related:
     status: str = ""
     category: str = ""
     summary: str = ""
-
-
-def case_text(case: Case) -> str:
-    return " ".join(p for p in (case.subject, case.description, case.demands) if p)
-
-
-def text_similarities(query: str, docs: Sequence[str]) -> np.ndarray:
-    """Cosine similarity of `query` to each of `docs` (character 1–2-grams, TF-IDF fitted on them)."""
-    if not docs or not (query or "").strip():
-        return np.zeros(len(docs))
-    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
-    try:
-        matrix = vec.fit_transform([normalize(query), *map(normalize, docs)])
-    except ValueError:  # empty vocabulary
-        return np.zeros(len(docs))
-    sims = (matrix[1:] @ matrix[0].T).toarray().ravel()
-    return sims
 
 
 def _customer_q(customer: dict) -> tuple[Q | None, dict[str, str]]:
@@ -207,31 +189,6 @@ def related_for_case(case: Case, *, window_days: int = 90, limit: int = 10) -> l
         exclude_pk=case.pk,
         limit=limit,
     )
-
-
-def same_matter_by_text(
-    *, customer, text: str, before: dt.datetime, window_days: int, threshold: float = TEXT_THRESHOLD
-) -> list[Case]:
-    """An additional matcher for grading: earlier complaints of the same customer with a similar text.
-
-    `kesu.cases.grading.count_same_matter` matches on identifiers (subject number, category);
-    this finds the same customer's complaints that describe the same matter in other words.
-    """
-    if customer is None or not (text or "").strip():
-        return []
-    from kesu.cases.customers import same_person_q
-
-    earlier = list(
-        Case.objects.filter(
-            same_person_q(customer),
-            received_at__lt=before,
-            received_at__gte=before - dt.timedelta(days=window_days),
-        )
-        .exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION])
-        .exclude(status="invalid")
-    )
-    sims = text_similarities(text, [case_text(c) for c in earlier])
-    return [c for c, s in zip(earlier, sims, strict=True) if s >= threshold]
 
 
 # -- group complaints -------------------------------------------------------------------------------

@@ -20,10 +20,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from kesu.calendar.workcalendar import get_calendar
+from kesu.cases.models import FINISHED_STATUSES, Case
 from kesu.insight import classifier as clf
 from kesu.insight import forecast as fc
 from kesu.insight import surge
 from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageFeedback, TriageModel
+from kesu.org import roles
+from kesu.org.selectors import users_with_role
+from kesu.policy.models import Category
+from kesu.policy.selectors import active_rules
+from kesu.sla.notify import notify
 
 log = logging.getLogger("kesu.insight")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -93,7 +100,6 @@ def clear_model_cache() -> None:
 
 def _categories() -> dict[str, Any]:
     """Active categories by code, with the department inherited from the nearest ancestor."""
-    from kesu.policy.models import Category
 
     cats = {c.pk: c for c in Category.objects.filter(is_active=True)}
     out = {}
@@ -240,7 +246,6 @@ class TrainResult:
 
 def training_cases():
     """Closed, validly classified cases with a leaf category, oldest first."""
-    from kesu.cases.models import FINISHED_STATUSES, Case
 
     return (
         Case.objects.filter(
@@ -351,8 +356,6 @@ def train(
 def day_kind_calendar() -> fc.DayKind:
     """Day types from the working-day calendar of kesu.sla (falls back to chinese_calendar)."""
     try:
-        from kesu.calendar.workcalendar import get_calendar
-
         cal = get_calendar()
     except Exception:  # the calendar app is not ready (no table yet): use chinese_calendar
         return fc.china_calendar
@@ -390,7 +393,6 @@ def _local_day(ts: dt.datetime) -> dt.date:
 
 
 def _series_rows(since: dt.datetime, until: dt.datetime):
-    from kesu.cases.models import Case
 
     return Case.objects.filter(received_at__gte=since, received_at__lt=until).values_list(
         "pk",
@@ -423,17 +425,11 @@ def _keys(row) -> list[tuple[str, str, str]]:
 
 
 def _supervisors():
-    from kesu.org import roles
-    from kesu.org.selectors import users_with_role
 
     return list(users_with_role(roles.SUPERVISOR)) + list(users_with_role(roles.CS_MANAGER))
 
 
 def _deliver(warning: SurgeWarning | GroupAlert, title: str, body: str, key: str) -> None:
-    try:
-        from kesu.sla.notify import notify
-    except ImportError:  # no inbox yet: the stored row is the record
-        return
     try:
         notify(
             _supervisors(), kind="insight_warning", title=title, body=body, key=key, event="insight.warning"
@@ -519,8 +515,6 @@ def run_hourly_checks(
     hour: dt.datetime | None = None, *, alpha: float = 0.001, baseline_days: int = 28, deliver: bool = True
 ) -> list[SurgeWarning]:
     """Hourly check of the crisis channels (regulator, media, internet) against the same hour's baseline."""
-    from kesu.cases.models import Case
-
     now = timezone.now()
     hour = (
         (hour or (now - dt.timedelta(hours=1)))
@@ -578,8 +572,6 @@ def run_group_detection(*, now: dt.datetime | None = None, deliver: bool = True)
     from kesu.insight.repeats import detect_groups
 
     try:
-        from kesu.policy.selectors import active_rules
-
         min_customers = int(active_rules().grading.get("group_major_size", 5))
     except Exception:
         min_customers = 5

@@ -40,3 +40,18 @@ def volume_forecast() -> int | None:
 
     run = make_forecast()
     return run.pk if run else None
+
+
+# --- the scheduler's periodic jobs (settings.KESU_PERIODIC_JOBS) --------------------------------------
+
+
+def enqueue_hourly_crisis_checks():
+    return hourly_crisis_checks.enqueue()
+
+
+def enqueue_daily():
+    return [daily_surge_checks.enqueue(), detect_group_complaints.enqueue(), volume_forecast.enqueue()]
+
+
+def enqueue_training():
+    return train_triage_model.enqueue()

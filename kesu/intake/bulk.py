@@ -33,16 +33,14 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
-from kesu.analytics import rollups
-from kesu.analytics.models import CaseCloseTime, CaseCountKey
-from kesu.cases import grading
+from kesu.calendar.workcalendar import get_calendar
+from kesu.cases import grading, subscribers
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
 from kesu.cases.storable import sqlite_datetime
 from kesu.intake import references
 from kesu.intake.mapping import Record
 from kesu.policy.rules import Rules
 from kesu.sla import services as sla_services
-from kesu.calendar.workcalendar import get_calendar
 from kesu.sla.models import StageDeadline
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -431,7 +429,7 @@ class BulkWriter:
             ),
         )
         if changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
-            rollups.cases_changed([row["id"]])
+            subscribers.notify_imported(subscribers.ImportedChunk(changed_case_ids=[row["id"]]))
         return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
 
     def _customers(self, records: list[Record]) -> tuple[list[int | None], dict[int, set[int]], set[int]]:
@@ -786,23 +784,26 @@ class BulkWriter:
             for case, _event, row in opened:
                 row[i_due] = to_db(case.due_at) if case.due_at is not None else None
             stage_rows.extend(sla_services.stage_rows(stages))
-        close_columns = ["case_id", "closed_at", "working_hours"]
         stage_columns = sla_services.stage_columns()
         if self.references_per_chunk:
             refs = references.References()
             refs.add_rows(Case, cols, case_rows)
             refs.add_rows(CaseEvent, ecols, event_rows)
             refs.add_rows(StageDeadline, stage_columns, stage_rows)
-            refs.add_rows(CaseCloseTime, close_columns, close_times)
-            refs.add_rows(CaseCountKey, rollups.COUNT_KEY_COLUMNS, count_keys)
+            # The subscribers' rows (close times, day-count keys) point only at this chunk's cases and
+            # at the ids its case rows point at, verified here with them.
             refs.verify_and_lock({Case: set(case_ids), Customer: new_customers})
         with references.triggers_off(self.references_per_chunk):
             insert_rows(Case, cols, case_rows)
             del case_rows
             insert_rows(CaseEvent, ecols, event_rows)
             insert_rows(StageDeadline, stage_columns, stage_rows)
-            insert_rows(CaseCloseTime, close_columns, close_times)
-            rollups.cases_created(count_keys)
+            # The rollups and whatever else reacts to imported cases (settings.KESU_CASE_EVENT_SUBSCRIBERS).
+            subscribers.notify_imported(
+                subscribers.ImportedChunk(
+                    count_keys=count_keys, close_times=close_times, insert_rows=insert_rows
+                )
+            )
 
     def _stand_in(self, rec: Record, pk: int | None, level: str) -> tuple[SimpleNamespace, SimpleNamespace]:
         """What the deadline rules read of a new open case and its registration, before it is written."""

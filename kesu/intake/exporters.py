@@ -16,9 +16,10 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from kesu.cases.models import Case, Kind, Level, Status
-from kesu.trust.pii import can_see_pii, masked_customer
 from kesu.cases.selectors import CaseFilters, get_case, list_cases, timeline
 from kesu.intake.models import ExportLog
+from kesu.trust import audit
+from kesu.trust.pii import can_see_pii, mask_email, mask_phone, masked_customer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STATUS_LABELS = dict(Status.choices)
@@ -221,7 +222,6 @@ def export_case_file(user, number: str, fmt: str, out: IO[bytes]) -> ExportLog:
 
 def _audited(log: ExportLog) -> ExportLog:
     """Chain the export into the append-only audit log (issue 8)."""
-    from kesu.trust import audit
 
     audit.record(
         f"export.{log.kind}",
@@ -243,7 +243,6 @@ _PII_KEYS = {"phone", "email", "from", "id_number", "address"}
 def _payload_text(payload: dict | None, reveal: bool) -> str:
     if not payload:
         return ""
-    from kesu.trust.pii import mask_email, mask_phone
 
     parts = []
     for key, value in payload.items():

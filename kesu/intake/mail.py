@@ -25,9 +25,10 @@ from pathlib import Path
 from django.db import IntegrityError
 from django.utils import timezone
 
-from kesu.errors import DomainError
+from kesu.cases.attachments import attach_file
 from kesu.cases.models import Case, CaseEvent
-from kesu.cases.services import register_case
+from kesu.cases.services import perform, register_case
+from kesu.errors import DomainError
 from kesu.intake.models import InboundMail
 
 log = logging.getLogger("kesu.intake.mail")
@@ -114,7 +115,6 @@ def _attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
 
 def append_mail_event(case: Case, *, actor, payload: dict) -> CaseEvent:
     """Add the customer's mail to the case's timeline through the transition service (status unchanged)."""
-    from kesu.cases.services import perform
 
     mail_user = getattr(actor, "username", None) if getattr(actor, "is_authenticated", False) else None
     data = json.loads(json.dumps({**payload, "received_by": mail_user}, ensure_ascii=False, default=str))
@@ -122,7 +122,6 @@ def append_mail_event(case: Case, *, actor, payload: dict) -> CaseEvent:
 
 
 def _store_attachments(case: Case, actor, files: list[tuple[str, bytes]], result: MailResult) -> None:
-    from kesu.cases.attachments import attach_file
 
     for name, content in files:
         try:

@@ -29,9 +29,9 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from kesu.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from kesu.cases.services import register_case, request_fingerprint
 from kesu.cases.storable import unstorable_text
+from kesu.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from kesu.intake.bulk import BulkWriter, ChunkResult
 from kesu.intake.mapping import FIELDS, Record, RowMapper, pack_records, unpack_records
 from kesu.intake.models import (

@@ -10,6 +10,7 @@ from django.db.models import Max
 from kesu.policy import selectors
 from kesu.policy.loader import resolve_preset, validate
 from kesu.policy.models import Category, Channel, Policy
+from kesu.policy.signals import policy_changed
 
 
 @transaction.atomic
@@ -82,11 +83,5 @@ def _sync_categories(document: dict[str, Any]) -> None:
 
 
 def _record_audit(policy: Policy, actor) -> None:
-    from kesu.trust import audit
-
-    audit.record(
-        "policy.changed",
-        actor,
-        policy,
-        {"code": policy.code, "version": policy.version, "layers": policy.layers, "note": policy.note},
-    )
+    # The audit chain lives in kesu.trust, a layer above; it listens (kesu.trust.signals).
+    policy_changed.send(sender=Policy, policy=policy, actor=actor)

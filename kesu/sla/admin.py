@@ -5,6 +5,8 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from kesu.calendar.models import CalendarDay, CalendarYear
+from kesu.calendar.schedule_file import ScheduleError, parse_schedule
+from kesu.errors import DomainError
 from kesu.sla.models import Notification, StageDeadline, WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 
@@ -51,12 +53,10 @@ class CalendarYearAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("load/", self.admin_site.admin_view(self.load_view), name="sla_calendaryear_load")
+            path("load/", self.admin_site.admin_view(self.load_view), name="calendar_calendaryear_load")
         ] + super().get_urls()
 
     def load_view(self, request):
-        from kesu.errors import DomainError
-        from kesu.calendar.schedule_file import ScheduleError, parse_schedule
         from kesu.sla.services import load_official_schedule
 
         form = ScheduleForm(request.POST or None, request.FILES or None)
@@ -79,9 +79,9 @@ class CalendarYearAdmin(admin.ModelAdmin):
                     _("已录入 %(year)s 年放假安排，重算 %(n)s 件案件的时限")
                     % {"year": result["year"], "n": result["recomputed_cases"]},
                 )
-                return redirect("admin:sla_calendaryear_changelist")
+                return redirect("admin:calendar_calendaryear_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": _("录入年度放假安排")}
-        return render(request, "admin/sla/load_schedule.html", context)
+        return render(request, "admin/calendar/load_schedule.html", context)
 
 
 @admin.register(CalendarDay)

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from kesu.sla.models import ScheduledJob
 
@@ -45,49 +47,32 @@ class Job:
         return now if self.every is not None else self.next_after(now)
 
 
-def _sweep():
-    from kesu.sla.tasks import sweep_deadlines
-
-    return sweep_deadlines.enqueue()
-
-
-def _hourly_crisis_checks():
-    from kesu.insight.tasks import hourly_crisis_checks
-
-    return hourly_crisis_checks.enqueue()
-
-
-def _daily_insight():
-    from kesu.insight.tasks import daily_surge_checks, detect_group_complaints, volume_forecast
-
-    return [daily_surge_checks.enqueue(), detect_group_complaints.enqueue(), volume_forecast.enqueue()]
-
-
-def _train():
-    from kesu.insight.tasks import train_triage_model
-
-    return train_triage_model.enqueue()
+def _jobs_from_settings() -> tuple[Job, ...]:
+    """The periodic jobs named in `settings.KESU_PERIODIC_JOBS` (each app's enqueue function by dotted
+    path, so that this scheduler imports none of the apps above it)."""
+    jobs = []
+    for spec in settings.KESU_PERIODIC_JOBS:
+        every = spec.get("every_minutes")
+        daily = spec.get("daily_at")
+        jobs.append(
+            Job(
+                spec["name"],
+                import_string(spec["enqueue"]),
+                every=dt.timedelta(minutes=every) if every else None,
+                daily_at=dt.time.fromisoformat(daily) if daily else None,
+            )
+        )
+    return tuple(jobs)
 
 
-def _reports():
-    from kesu.analytics.tasks import run_report_schedule
-
-    # This scheduler owns the clock, so the task must not re-enqueue itself for tomorrow.
-    return run_report_schedule.enqueue(False)
+def periodic_jobs() -> tuple[Job, ...]:
+    return _jobs_from_settings()
 
 
-JOBS: tuple[Job, ...] = (
-    Job("sla.sweep", _sweep, every=dt.timedelta(minutes=5)),
-    Job("insight.hourly_crisis_checks", _hourly_crisis_checks, every=dt.timedelta(hours=1)),
-    Job("insight.daily", _daily_insight, daily_at=dt.time(6, 10)),
-    Job("insight.train", _train, daily_at=dt.time(2, 0)),
-    Job("analytics.reports", _reports, daily_at=dt.time(6, 0)),
-)
-
-
-def run_due(now: dt.datetime | None = None, jobs: tuple[Job, ...] = JOBS) -> list[str]:
+def run_due(now: dt.datetime | None = None, jobs: tuple[Job, ...] | None = None) -> list[str]:
     """Enqueue every job whose time has come; returns the names of the jobs run."""
     now = now or timezone.now()
+    jobs = periodic_jobs() if jobs is None else jobs
     ran = []
     for job in jobs:
         if _claim(job, now):

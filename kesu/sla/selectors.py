@@ -12,8 +12,10 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from kesu.calendar.workcalendar import SHANGHAI, calendar_for_case, get_calendar
 from kesu.calendar.models import CalendarYear
+from kesu.calendar.workcalendar import SHANGHAI, calendar_for_case, get_calendar
+from kesu.cases.models import Accountability
+from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.stages import stage_label
 
@@ -241,8 +243,6 @@ def working_time_remaining(
         return None
     if cal is None:
         if rules is None:
-            from kesu.policy.selectors import active_rules, rules_for
-
             try:
                 policy_id = getattr(case, "policy_id", None) if case is not None else None
                 rules = rules_for(policy_id) if policy_id else active_rules()
@@ -324,7 +324,6 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
 
 def penalty_summary(month: str, *, include_proposed: bool = True) -> list[dict[str, Any]]:
     """Monthly penalties per branch and person (responsible person and direct supervisor lines)."""
-    from kesu.cases.models import Accountability
 
     start, end = month_bounds(month)
     states = ["confirmed", "proposed"] if include_proposed else ["confirmed"]

@@ -16,22 +16,25 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Min
 from django.utils import timezone
 
-from kesu.cases.storable import sqlite_datetime
+from kesu.calendar import services as calendar_services
+from kesu.calendar.models import CalendarDay
 from kesu.calendar.workcalendar import (
     SHANGHAI,
     Duration,
     WorkCalendar,
     calendar_for_case,
-    clear_cache,
     format_instant,
     get_calendar,
-    holiday_name_zh,
 )
-from kesu.calendar.models import CalendarDay, CalendarYear
+from kesu.cases.models import Accountability
+from kesu.cases.services import perform
+from kesu.cases.storable import sqlite_datetime
+from kesu.errors import Conflict, Invalid
+from kesu.org.selectors import direct_supervisor
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
 
@@ -170,9 +173,6 @@ def after_case_event(case, event, rules) -> None:
     live deadlines or escalations for what happened in another system), but whatever is done to
     them in Kesu afterwards runs on deadlines like any other case.
     """
-    from kesu.analytics.rollups import case_changed
-
-    case_changed(case)  # the analytics rollups follow every event, neutral ones included
     if event.action in NEUTRAL_ACTIONS:
         return
     stages = {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
@@ -426,27 +426,23 @@ def stage_case_position() -> int:
     return [f.attname for f in _stage_fields()].index("case_id")
 
 
-def apply_extension(ctx) -> dict[str, Any]:
-    """`extend_deadline`: move the answer deadline by N working days, within the policy's maximum."""
-    from kesu.errors import Conflict, Invalid
+def apply_extension(case, rules, event) -> dict[str, Any]:
+    """`extend_deadline`: move a stage's deadline by N working days, within the policy's maximum.
 
-    try:
-        days = int(ctx.data.get("days") or ctx.data.get("working_days") or 0)
-    except (TypeError, ValueError):
-        raise Invalid("延长天数须为正整数", details={"days": "须为正整数"})
-    if days <= 0 or days > 365:
-        raise Invalid("延长天数须为正整数", details={"days": "须为正整数"})
-    reason = ctx.text("reason")
-    stage_name = ctx.data.get("stage") or "answer"
+    The handler (kesu.cases.actions.extend_deadline) has checked `days` and the reason; this refuses
+    an extension past the maximum (the whole action rolls back) and returns the old and new due dates.
+    """
+    days, reason, stage_name = event.payload["days"], event.payload["reason"], event.payload["stage"]
+    now = event.created_at
     stage = (
         StageDeadline.objects.select_for_update()
-        .filter(case=ctx.case, stage=stage_name, state=StageDeadline.State.OPEN)
+        .filter(case=case, stage=stage_name, state=StageDeadline.State.OPEN)
         .order_by("-pk")
         .first()
     )
     if stage is None:
         raise Conflict("没有可延长的进行中时限", code="no_open_deadline")
-    ext = sla_section(ctx.rules).get("extension", {})
+    ext = sla_section(rules).get("extension", {})
     max_total = int(ext.get("max_total_working_days", 20))
     total_ext = stage.extension_days + days
     total = total_ext + (stage.amount if stage.unit == "working_days" else 0)
@@ -458,13 +454,13 @@ def apply_extension(ctx) -> dict[str, Any]:
         )
     old_due = stage.due_at
     stage.extension_days = total_ext
-    cal = calendar_for_case(ctx.case, ctx.rules)
-    compute_stage(stage, ctx.case, ctx.rules, cal)
-    if stage.breached_at and stage.due_at >= ctx.now:
+    cal = calendar_for_case(case, rules)
+    compute_stage(stage, case, rules, cal)
+    if stage.breached_at and stage.due_at >= now:
         stage.breached_at, stage.escalation_step, stage.warned_at = None, 0, None
-    elif stage.warned_at and stage.warn_at > ctx.now:
+    elif stage.warned_at and stage.warn_at > now:
         stage.warned_at = None
-    stage.next_check_at = next_check(stage, ctx.rules, cal)
+    stage.next_check_at = next_check(stage, rules, cal)
     stage.save()
     return {
         "stage": stage.stage,
@@ -485,8 +481,6 @@ def responsible_person(case):
 
 def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
     """Propose (once per case, person and reason) the penalty the policy sets for this case."""
-    from kesu.cases.models import Accountability
-    from kesu.org.selectors import direct_supervisor
 
     person = responsible_person(case)
     if person is None:
@@ -556,48 +550,15 @@ def load_official_schedule(
     recompute: bool = True,
 ) -> dict[str, Any]:
     """Enter a year's official State Council schedule; deadlines computed on the fallback are recomputed."""
-    from kesu.errors import Invalid
-
-    bad = [d for d, _ in [*holidays, *workdays] if d.year != year]
-    if bad:
-        raise Invalid(f"日期不属于 {year} 年：{bad[0]}", details={"dates": "年份不符"})
-    both = {d for d, _ in holidays} & {d for d, _ in workdays}
-    if both:
-        raise Invalid(f"同一天不能既放假又上班：{min(both)}", details={"dates": "冲突"})
-    with transaction.atomic():
-        CalendarDay.objects.filter(date__year=year, branch__isnull=True, is_override=False).delete()
-        rows = [
-            CalendarDay(
-                date=d, is_workday=False, kind="holiday", name=holiday_name_zh(n), source=f"official:{year}"
-            )
-            for d, n in sorted(set(holidays))
-        ] + [
-            CalendarDay(
-                date=d,
-                is_workday=True,
-                kind="adjusted_workday",
-                name=holiday_name_zh(n),
-                source=f"official:{year}",
-            )
-            for d, n in sorted(set(workdays))
-        ]
-        CalendarDay.objects.bulk_create(rows)
-        CalendarYear.objects.update_or_create(
-            year=year, defaults={"source": CalendarYear.Source.OFFICIAL, "note": note[:200]}
-        )
-    clear_cache()
-    recomputed = recompute_fallback_deadlines(f"录入 {year} 年官方放假安排") if recompute else 0
-    return {
-        "year": year,
-        "holidays": len(holidays),
-        "workdays": len(workdays),
-        "recomputed_cases": recomputed,
-    }
+    result = calendar_services.enter_official_schedule(year, holidays, workdays, note=note)
+    result["recomputed_cases"] = (
+        recompute_fallback_deadlines(f"录入 {year} 年官方放假安排") if recompute else 0
+    )
+    return result
 
 
 def recompute_fallback_deadlines(reason: str, chunk: int = 200) -> int:
     """Recompute (with a `recompute_deadlines` event) every open case with a fallback deadline."""
-    from kesu.cases.services import perform
 
     count, last = 0, 0
     while True:
@@ -615,15 +576,6 @@ def recompute_fallback_deadlines(reason: str, chunk: int = 200) -> int:
             perform(case_id, "recompute_deadlines", None, reason=reason)
             count += 1
         last = ids[-1]
-
-
-def ensure_calendar_seeded() -> None:
-    """Seed 2004–2026 from chinesecalendar when the table is empty (e.g. after a test-database flush)."""
-    if not CalendarYear.objects.exists():
-        from kesu.calendar.seed import seed_from_chinesecalendar
-
-        seed_from_chinesecalendar(CalendarDay, CalendarYear)
-        clear_cache()
 
 
 def refresh_case_due(case) -> dt.datetime | None:

@@ -16,6 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from kesu.calendar.workcalendar import calendar_for_case, format_instant
+from kesu.cases.services import perform
+from kesu.org.selectors import department_heads, users_with_role
+from kesu.policy.selectors import rules_for
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify, retry_due_deliveries
 from kesu.sla.services import escalation_settings, escalation_time, next_check, propose_accountability
@@ -66,7 +69,6 @@ def sweep(now: dt.datetime | None = None, *, chunk: int = 500) -> SweepReport:
 
 
 def _recipients(role: str, case) -> list:
-    from kesu.org.selectors import department_heads, users_with_role
     from kesu.sla.services import responsible_person
 
     if role == "handler":
@@ -78,8 +80,6 @@ def _recipients(role: str, case) -> list:
 
 
 def _process(pk: int, now: dt.datetime, report: SweepReport) -> None:
-    from kesu.cases.services import perform
-    from kesu.policy.selectors import rules_for
 
     with transaction.atomic():
         s = (

@@ -24,3 +24,8 @@ def deliver_webhook(delivery_id: int) -> str:
     from kesu.sla.notify import deliver
 
     return str(deliver(delivery_id))
+
+
+def enqueue_sweep():
+    """The scheduler's periodic job (settings.KESU_PERIODIC_JOBS)."""
+    return sweep_deadlines.enqueue()

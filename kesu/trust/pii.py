@@ -110,3 +110,17 @@ def masked_customer(customer, *, reveal: bool) -> dict[str, str]:
         "address": mask_address(customer.address),
         "id_number": mask_id(customer.id_number),
     }
+
+
+def present_customer(customer, viewer) -> dict | None:
+    """The customer as the API and the web UI show it to `viewer`: one masking on every path (the
+    exports use `masked_customer`, the same rules)."""
+    if customer is None:
+        return None
+    masked = not can_see_pii(viewer)
+    return {
+        **masked_customer(customer, reveal=not masked),
+        "policy_no": customer.policy_no,
+        "account_no": customer.account_no,
+        "masked": masked,
+    }

@@ -23,12 +23,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kesu.errors import Forbidden, Invalid
 from kesu.cases.models import Case, Customer
-from kesu.trust.pii import PII_ROLES
+from kesu.cases.selectors import get_case
+from kesu.errors import Forbidden, Invalid
 from kesu.org import roles
-from kesu.trust import audit
 from kesu.org.selectors import user_roles
+from kesu.policy.models import Policy
+from kesu.trust import audit
+from kesu.trust.pii import PII_ROLES
 
 REVEALABLE_FIELDS = {"phone": "电话", "id_number": "证件号码", "email": "电子邮件", "address": "地址"}
 # Who may reveal a masked value (with a reason): those who handle complaints, plus the archive keeper
@@ -41,7 +43,6 @@ PURGED_TEXT = "（已超过保存期限，个人信息已匿名化）"
 
 def reveal(user, number: str, field_name: str, reason: str, *, request=None) -> str:
     """The unmasked value of one field; raises Forbidden/NotFound/Invalid. Always audited."""
-    from kesu.cases.selectors import get_case
 
     if field_name not in REVEALABLE_FIELDS:
         raise Invalid(
@@ -213,8 +214,6 @@ def expired_cases(now: dt.datetime | None = None):
     candidates = Case.objects.filter(finished_at).exclude(description=PURGED_TEXT)
     q = Q(pk__in=[])
     for policy_id, kind in candidates.values_list("policy_id", "kind").distinct():
-        from kesu.policy.models import Policy
-
         document = Policy.objects.filter(pk=policy_id).values_list("document", flat=True).first()
         cutoff = _years_before(now, retention_years(document, kind))
         q |= Q(policy_id=policy_id, kind=kind) & (

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from kesu.errors import Conflict
 from kesu.trust import audit
 from kesu.trust.models import LoginAttempt, TotpDevice
 
@@ -170,8 +171,6 @@ def totp_device(user) -> TotpDevice | None:
 def start_totp_enrolment(user) -> tuple[TotpDevice, str]:
     """A new (unconfirmed) secret and its otpauth:// URI for the authenticator app."""
     import pyotp
-
-    from kesu.errors import Conflict
 
     if TotpDevice.objects.filter(user=user, confirmed=True).exists():
         # Replacing a confirmed authenticator would switch the second factor off; an administrator

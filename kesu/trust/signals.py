@@ -11,8 +11,9 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import receiver
 
-from kesu.trust import audit
 from kesu.org.models import Staff
+from kesu.policy.signals import policy_changed
+from kesu.trust import audit
 
 User = get_user_model()
 
@@ -108,3 +109,13 @@ def _user_after(sender, instance, created, **kwargs) -> None:
             ("auth.user", instance.get_username()),
             {"from": old, "now": new},
         )
+
+
+@receiver(policy_changed, dispatch_uid="kesu_audit_policy_changed")
+def _policy_changed(sender, policy, actor, **kwargs) -> None:
+    audit.record(
+        "policy.changed",
+        actor,
+        policy,
+        {"code": policy.code, "version": policy.version, "layers": policy.layers, "note": policy.note},
+    )

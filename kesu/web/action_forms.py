@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from kesu.cases.actions import involved_user_ids
 from kesu.cases.models import (
     Accountability,
     ArchiveAccessRequest,
@@ -31,6 +32,8 @@ from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
+from kesu.sla.models import StageDeadline
+from kesu.sla.stages import stage_label
 from kesu.web.labels import action_label
 
 
@@ -116,7 +119,6 @@ def _colleagues(user) -> list[tuple[str, str]]:
 
 
 def _involved(case: Case) -> set[int]:
-    from kesu.cases.actions import involved_user_ids
 
     return involved_user_ids(case)
 
@@ -438,8 +440,6 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "extend_deadline":
         # `kesu.sla.services.apply_extension` reads days, reason and stage (the open stage deadline to
         # move; the answer deadline unless another one is chosen).
-        from kesu.sla.models import StageDeadline
-        from kesu.sla.stages import stage_label
 
         open_stages = list(
             StageDeadline.objects.filter(case=case, state=StageDeadline.State.OPEN)

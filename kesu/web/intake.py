@@ -13,10 +13,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from kesu.cases import grading
+from kesu.cases.attachments import attach_file
 from kesu.cases.customers import find_customer, same_person_q
-from kesu.errors import DomainError
 from kesu.cases.models import Case, Customer, Kind, Level
 from kesu.cases.services import perform, register_case
+from kesu.errors import DomainError
+from kesu.insight.services import suggest
+from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
 
@@ -214,7 +217,6 @@ def submit(request) -> SubmitResult:
 
 
 def _attach_all(request, case: Case, files) -> None:
-    from kesu.cases.attachments import attach_file
 
     for upload in files:
         try:
@@ -229,10 +231,6 @@ def _attach_all(request, case: Case, files) -> None:
 def _suggest(text: str) -> dict | None:
     """Category/department suggestion from kesu.insight when it is installed (guarded)."""
     if not text or len(text) < 6:
-        return None
-    try:
-        from kesu.insight.services import suggest  # type: ignore[attr-defined]
-    except ImportError:
         return None
     try:
         result = suggest(text)
@@ -253,7 +251,6 @@ def _suggest(text: str) -> dict | None:
         return None
     cat = Category.objects.filter(code=str(category)).first()
     dept_code = get("department_code") or get("department") or ""
-    from kesu.org.models import Department
 
     dept = Department.objects.filter(code=dept_code).first() if dept_code else None
     confidence = get("category_confidence") or get("confidence")

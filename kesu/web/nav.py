@@ -1,8 +1,8 @@
 """The left navigation of the workbench.
 
-Other apps add their own entries from their ``AppConfig.ready()``::
+Every entry is registered here, the analytics pages' included (web sits above the apps whose pages it
+links; no app below imports web)::
 
-    from kesu.web.nav import register_nav_item
     register_nav_item("analytics", _("统计分析"), "analytics:dashboard", roles={"analyst", "supervisor"})
 
 Templates extending ``web/base.html`` may also fill ``{% block nav_extra %}``.
@@ -97,4 +97,11 @@ register_nav_item(
     section="more",
     order=50,
 )
+# The analytics pages (kesu.analytics.urls, mounted at /analytics/).
+_ANALYSTS = {R.ANALYST, R.SUPERVISOR, R.CS_MANAGER, R.GENERAL_MANAGER, R.DEPT_HEAD, R.ADMIN}
+register_nav_item("analytics", _("统计分析"), "analytics:dashboard", roles=_ANALYSTS, order=60)
+register_nav_item("analytics_kpis", _("考核指标"), "analytics:kpis", roles=_ANALYSTS, order=61)
+register_nav_item("analytics_hotspots", _("热点分析"), "analytics:hotspots", roles=_ANALYSTS, order=62)
+register_nav_item("analytics_measures", _("整改措施"), "analytics:measures", roles=_ANALYSTS, order=63)
+register_nav_item("analytics_reports", _("分析报告"), "analytics:reports", roles=_ANALYSTS, order=64)
 register_nav_item("admin", _("系统管理"), "admin:index", roles={R.ADMIN}, section="more", order=900)

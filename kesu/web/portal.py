@@ -19,15 +19,17 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
+from kesu.cases.attachments import store_file
 from kesu.cases.customers import normalize_phone
-from kesu.errors import DomainError
 from kesu.cases.models import Case, Kind, Status
 from kesu.cases.selectors import timeline
 from kesu.cases.services import register_case, verify_reporter_token
+from kesu.errors import DomainError
 from kesu.policy.models import Category
+from kesu.policy.selectors import rules_for
+from kesu.trust.ratelimit import client_ip, hit
 from kesu.web.intake import MultipleFileField
 from kesu.web.labels import action_label
-from kesu.trust.ratelimit import client_ip, hit
 
 log = logging.getLogger("kesu.web.portal")
 
@@ -165,7 +167,6 @@ def privacy(request):
 
 def _store(files) -> tuple[list, int]:
     """Check and store the customer's files before registering; returns (stored files, how many refused)."""
-    from kesu.cases.attachments import store_file
 
     stored, failed = [], 0
     for upload in files:
@@ -269,8 +270,6 @@ def _public_timeline(case: Case) -> list[dict]:
     rows = []
     criteria = {}
     try:
-        from kesu.policy.selectors import rules_for
-
         criteria = rules_for(case.policy_id).closing_criteria
     except Exception:  # noqa: BLE001
         criteria = {}

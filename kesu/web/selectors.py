@@ -29,7 +29,9 @@ from kesu.cases.models import (
 )
 from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
 from kesu.org import roles
-from kesu.org.selectors import department_of, user_roles
+from kesu.org.models import Department
+from kesu.org.selectors import department_of, is_company_wide, user_roles
+from kesu.policy.selectors import active_rules
 
 ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
 
@@ -200,7 +202,6 @@ SERIOUS_LEVELS = ("crisis", "major")
 
 def _board_scope(user) -> str:
     """Users who see the same cases share the board's cache entry (company-wide roles), others not."""
-    from kesu.org.selectors import is_company_wide
 
     if is_company_wide(user):
         return f"company:{int(roles.RISK in user_roles(user))}"
@@ -238,8 +239,6 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
     """
     from django.core.cache import cache
 
-    from kesu.policy.selectors import active_rules
-
     try:
         group_size = int(active_rules().grading.get("group_major_size", 5))
     except Exception:  # noqa: BLE001 - a board without an active policy still renders
@@ -271,7 +270,6 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
 
 
 def _board_counts(open_qs: QuerySet[Case], *, now: dt.datetime, near_hours: int, group_size: int) -> dict:
-    from kesu.org.models import Department
 
     horizon = now + dt.timedelta(hours=near_hours)
     # Grouped by expressions, not the bare columns: otherwise SQLite walks the department (or level)

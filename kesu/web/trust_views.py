@@ -11,10 +11,10 @@ from django.utils.translation import gettext as _
 from kesu.cases import selectors as case_selectors
 from kesu.errors import Conflict, Forbidden, Invalid
 from kesu.org import roles
-from kesu.trust import audit
-from kesu.trust import privacy
-from kesu.trust.models import TotpDevice
 from kesu.org.selectors import has_role
+from kesu.trust import audit, privacy
+from kesu.trust.models import TotpDevice
+from kesu.trust.security import confirm_totp, start_totp_enrolment
 from kesu.web.views import _case_context, _may_reveal, domain_errors
 
 
@@ -88,16 +88,12 @@ def account_totp(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         step = request.POST.get("step", "")
         if step == "start":
-            from kesu.trust.security import start_totp_enrolment
-
             try:
                 device, _uri_text = start_totp_enrolment(user)
             except Conflict:
                 context["error"] = _("已绑定动态口令；如需更换请联系系统管理员。")
                 status = 409
         elif step == "confirm":
-            from kesu.trust.security import confirm_totp
-
             if (
                 device is not None
                 and not device.confirmed

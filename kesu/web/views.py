@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
+from kesu.calendar.workcalendar import UNIT_LABELS, calendar_for_case
 from kesu.cases import selectors as case_selectors
-from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
+from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
@@ -26,14 +27,22 @@ from kesu.cases.models import (
     Level,
     PanelReview,
     Proposal,
+    RemedyType,
     Status,
 )
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
+from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
 from kesu.org import roles
-from kesu.trust import audit
+from kesu.org.models import Department
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
+from kesu.policy.selectors import rules_for
+from kesu.sla import selectors as sla_selectors
+from kesu.sla.notify import mark_read
+from kesu.sla.selectors import calendar_notices
+from kesu.trust import audit, pii
+from kesu.trust.privacy import REVEAL_ROLES
 from kesu.web import action_forms, selectors
 from kesu.web import intake as intake_logic
 from kesu.web.labels import PAYLOAD_LABELS, action_label
@@ -88,8 +97,6 @@ def _calendar_notices(user) -> list[dict]:
     if not (getattr(user, "is_superuser", False) or roles.ADMIN in user_roles(user)):
         return []
     try:
-        from kesu.sla.selectors import calendar_notices
-
         return calendar_notices()
     except Exception:  # noqa: BLE001 - the home page never fails because of a notice
         return []
@@ -181,8 +188,6 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
 
 
 def _timeline_rows(events, case=None) -> list[dict]:
-    from kesu.cases.models import RemedyType
-    from kesu.org.models import Department
 
     events = list(events)
     codes = {e.payload.get("department") for e in events if isinstance(e.payload, dict)} - {None, ""}
@@ -190,8 +195,6 @@ def _timeline_rows(events, case=None) -> list[dict]:
     criteria = {}
     if case is not None:
         try:
-            from kesu.policy.selectors import rules_for
-
             criteria = {k: v.get("name", k) for k, v in rules_for(case.policy_id).closing_criteria.items()}
         except Exception:  # noqa: BLE001 - labels only
             criteria = {}
@@ -231,10 +234,6 @@ def _timeline_rows(events, case=None) -> list[dict]:
 
 def _stage_deadlines(case) -> list:
     """Deadlines per stage from the deadline engine (kesu.sla), when it offers them."""
-    try:
-        from kesu.sla import selectors as sla_selectors
-    except ImportError:
-        return []
     fn = getattr(sla_selectors, "case_timeliness", None)
     if fn is None:
         return []
@@ -242,7 +241,6 @@ def _stage_deadlines(case) -> list:
         rows = list(fn(case))
     except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
         return []
-    from kesu.calendar.workcalendar import UNIT_LABELS
     from kesu.web.templatetags.kesu_web import _fmt_working
 
     now = timezone.now()
@@ -262,45 +260,14 @@ def _stage_deadlines(case) -> list:
 
 
 def _case_calendar(case):
-    from kesu.policy.selectors import rules_for
-    from kesu.calendar.workcalendar import calendar_for_case
-
     return calendar_for_case(case, rules_for(case.policy_id))
 
 
 def _customer(case, user) -> dict | None:
-    c = case.customer
-    if c is None:
-        return None
-    try:
-        from kesu.api.schemas import mask_id, mask_phone, may_see_pii
-    except ImportError:  # pragma: no cover - the API presenters not there yet
-        return {
-            "name": c.name,
-            "phone": c.phone,
-            "email": c.email,
-            "address": c.address,
-            "id_number": c.id_number,
-            "policy_no": c.policy_no,
-            "account_no": c.account_no,
-        }
-    masked = not may_see_pii(user)
-    from kesu.trust.pii import mask_address, mask_email
-
-    return {
-        "name": c.name,
-        "phone": mask_phone(c.phone) if masked else c.phone,
-        "email": mask_email(c.email) if masked else c.email,
-        "address": mask_address(c.address) if masked else c.address,
-        "id_number": mask_id(c.id_number) if masked else c.id_number,
-        "policy_no": c.policy_no,
-        "account_no": c.account_no,
-        "masked": masked,
-    }
+    return pii.present_customer(case.customer, user)
 
 
 def _may_reveal(user) -> bool:
-    from kesu.trust.privacy import REVEAL_ROLES
 
     return bool(set(user_roles(user)) & REVEAL_ROLES)
 
@@ -321,7 +288,6 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         .prefetch_related("steps__approver")
         .order_by("pk")
     )
-    from kesu.cases.attachments import attachments_of
 
     return {
         "case": case,
@@ -370,8 +336,6 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         expected = None
     try:
         if action == "attach":
-            from kesu.cases.attachments import attach_file
-
             upload = request.FILES.get("file")
             if upload is None:
                 raise DomainError(_("请选择要上传的文件"), code="validation_error")
@@ -422,7 +386,6 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
 @login_required
 @domain_errors
 def attachment_download(request: HttpRequest, number: str, attachment_id: int) -> HttpResponse:
-    from kesu.cases.attachments import open_attachment
 
     attachment, handle = open_attachment(request.user, number=number, attachment_id=attachment_id)
     response = FileResponse(
@@ -489,8 +452,6 @@ def not_found(request, exception=None):  # pragma: no cover - wired by the integ
 
 @login_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    from kesu.sla import selectors as sla_selectors
-
     unread_only = request.GET.get("unread") == "1"
     items = list(sla_selectors.inbox(request.user, unread_only=unread_only, limit=100))
     return render(
@@ -510,7 +471,6 @@ def inbox_read(request: HttpRequest) -> HttpResponse:
     """Mark notifications read: the posted `id`s, or all of the user's with `all=1`."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    from kesu.sla.notify import mark_read
 
     if request.POST.get("all"):
         ids = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, VersionConflict
 from kesu.cases.models import Case, Proposal, Status
 from kesu.cases.services import perform, register_case
+from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, VersionConflict
 from tests import factories
 from tests.cases.helpers import Walk, snapshot
 

@@ -13,9 +13,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 
-from kesu.errors import VersionConflict
 from kesu.cases.models import Case, CaseEvent, DailySequence
 from kesu.cases.services import perform, register_case
+from kesu.errors import VersionConflict
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from kesu.errors import Invalid
 from kesu.cases.models import Case
 from kesu.cases.services import perform, register_case
+from kesu.errors import Invalid
 from tests import factories
 from tests.cases.helpers import snapshot
 

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from kesu.errors import Conflict
 from kesu.cases.models import (
     ApprovalStep,
     Case,
@@ -18,6 +17,7 @@ from kesu.cases.models import (
 )
 from kesu.cases.selectors import counts_in_closing_rate, timeline
 from kesu.cases.services import open_linked_case, perform, register_case
+from kesu.errors import Conflict
 from tests import factories
 from tests.cases.helpers import Walk, snapshot
 

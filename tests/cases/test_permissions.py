@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kesu.errors import Forbidden, NotFound
 from kesu.cases.models import ArchiveAccessRequest, Status
 from kesu.cases.selectors import CaseFilters, case_for_reporter, get_case, list_cases
 from kesu.cases.services import allowed_actions, perform, register_case
+from kesu.errors import Forbidden, NotFound
 from tests import factories
 from tests.cases.helpers import Walk, snapshot
 

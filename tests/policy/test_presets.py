@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from kesu.errors import Invalid
 from kesu.cases.services import perform, register_case
+from kesu.errors import Invalid
 from kesu.policy.loader import PolicyError, available_presets, merge, read_preset, resolve_preset, validate
 from kesu.policy.models import Category, Channel, Policy
 from kesu.policy.rules import Rules

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kesu.cases.services import perform, register_case
 from kesu.calendar.workcalendar import SHANGHAI
+from kesu.cases.services import perform, register_case
 from tests import factories
 
 

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from kesu.cases.models import Accountability
-from kesu.calendar.workcalendar import get_calendar
 from kesu.calendar.models import CalendarYear
+from kesu.calendar.workcalendar import get_calendar
+from kesu.cases.models import Accountability
 from kesu.sla.models import Notification
 from kesu.sla.notify import notify
 
@@ -59,7 +59,7 @@ def test_admin_form_enters_a_year(org):
     org.admin.save()
     c = client_for(org.admin)
     r = c.post(
-        "/admin/sla/calendaryear/load/",
+        "/admin/calendar/calendaryear/load/",
         {"year": "2027", "holidays": "2027-10-01 2027-10-07 国庆节", "workdays": "2027-10-09 国庆节"},
     )
     assert r.status_code == 302, r.content.decode()[:500]

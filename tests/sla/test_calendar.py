@@ -8,8 +8,8 @@ import io
 import pytest
 from django.core.management import call_command
 
-from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
 from kesu.calendar.models import CalendarDay
+from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
 from kesu.sla.selectors import calendar_notices
 
 pytestmark = pytest.mark.django_db

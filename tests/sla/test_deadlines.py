@@ -7,10 +7,10 @@ import io
 import pytest
 from django.core.management import call_command
 
-from kesu.errors import Invalid
+from kesu.calendar.workcalendar import format_instant
 from kesu.cases.models import Accountability, Case, CaseEvent
 from kesu.cases.services import perform
-from kesu.calendar.workcalendar import format_instant
+from kesu.errors import Invalid
 from kesu.sla.models import StageDeadline
 from kesu.sla.selectors import case_timeliness, timeliness_summary
 

@@ -11,9 +11,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from kesu.org import roles
+from kesu.policy.services import load_preset
 from kesu.trust import audit
 from kesu.trust.models import AuditEntry
-from kesu.policy.services import load_preset
 from tests import factories
 
 

@@ -11,8 +11,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from kesu.trust import audit
 from kesu.org.models import ApiToken
+from kesu.trust import audit
 from kesu.trust.models import AuditEntry, TotpDevice
 from kesu.trust.security import SESSION_ACTIVITY_KEY, confirm_totp, start_totp_enrolment
 

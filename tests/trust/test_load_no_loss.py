@@ -117,8 +117,8 @@ def _ledger_of(o, cases):
 
 
 def test_the_verification_notices_a_lost_a_doubled_and_a_refused_but_applied_request(org):
-    from kesu.cases.services import perform, register_case
     from bench.loadcheck import Actors, verify
+    from kesu.cases.services import perform, register_case
 
     o = org
     actors = Actors("", "", "", o.handler.pk, o.intake.pk)

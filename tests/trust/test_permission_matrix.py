@@ -14,9 +14,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from kesu.cases.attachments import attach_file
 from kesu.cases.models import Case
-from kesu.trust import permission_matrix as pm
 from kesu.org import roles as r
 from kesu.org.models import ApiToken
+from kesu.trust import permission_matrix as pm
 from tests import factories
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(32))

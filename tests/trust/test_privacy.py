@@ -12,11 +12,10 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from kesu.errors import Forbidden, Invalid
 from kesu.cases.models import Case, Customer
-from kesu.trust import audit
-from kesu.trust import privacy
+from kesu.errors import Forbidden, Invalid
 from kesu.org.models import ApiToken
+from kesu.trust import audit, privacy
 from kesu.trust.models import AuditEntry
 from tests import factories
 

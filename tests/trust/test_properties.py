@@ -13,10 +13,10 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kesu.errors import DomainError
 from kesu.cases.models import Case, CaseEvent, Status
 from kesu.cases.services import perform
 from kesu.cases.transitions import TRANSITIONS
+from kesu.errors import DomainError
 from tests import factories
 
 PEOPLE = [

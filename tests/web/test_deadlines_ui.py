@@ -10,10 +10,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from kesu.cases.models import Case
-from kesu.cases.services import perform
 from kesu.calendar import workcalendar as sla_calendar
 from kesu.calendar.models import CalendarYear
+from kesu.cases.models import Case
+from kesu.cases.services import perform
 from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.selectors import working_seconds, working_time_remaining
 from tests import factories

@@ -6,9 +6,11 @@ from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases.models import OPEN_STATUSES
+from kesu.cases.models import OPEN_STATUSES, Level, Status
+from kesu.org import roles
 from kesu.org.roles import ROLE_LABELS
-from kesu.org.selectors import department_of, user_roles
+from kesu.org.selectors import department_of, has_role, user_roles
+from kesu.sla.selectors import calendar_notices, unread_count, working_time_remaining
 from kesu.web import nav
 
 register = template.Library()
@@ -34,8 +36,6 @@ def kesu_is_admin(user) -> bool:
     """True for system administrators (the TOTP enrolment link)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    from kesu.org import roles
-    from kesu.org.selectors import has_role
 
     return has_role(user, roles.ADMIN)
 
@@ -45,10 +45,6 @@ def kesu_unread_count(user) -> int:
     """Unread in-app notifications of the user (the top bar's badge); 0 when the inbox is unavailable."""
     if not getattr(user, "is_authenticated", False):
         return 0
-    try:
-        from kesu.sla.selectors import unread_count
-    except ImportError:  # pragma: no cover
-        return 0
     return unread_count(user)
 
 
@@ -56,8 +52,6 @@ def kesu_unread_count(user) -> int:
 def kesu_calendar_notices() -> list[dict]:
     """The deadline engine's notices for administrators (kesu.sla.selectors.calendar_notices)."""
     try:
-        from kesu.sla.selectors import calendar_notices
-
         return calendar_notices()
     except Exception:  # noqa: BLE001 - a notice never breaks a page
         return []
@@ -74,10 +68,6 @@ def kesu_user_department(user):
 
 def _remaining_working(case, now):
     """Working time left from the deadline engine (kesu.sla), or None when it cannot tell."""
-    try:
-        from kesu.sla.selectors import working_time_remaining
-    except ImportError:  # pragma: no cover - the deadline engine is part of the project
-        return None
     try:
         return working_time_remaining(case, now)
     except Exception:  # noqa: BLE001 - a countdown must never break a page
@@ -153,7 +143,6 @@ def action_label(action: str) -> str:
 
 @register.filter
 def status_label(code: str) -> str:
-    from kesu.cases.models import Status
 
     try:
         return str(Status(code).label)
@@ -163,7 +152,6 @@ def status_label(code: str) -> str:
 
 @register.filter
 def level_label(code: str) -> str:
-    from kesu.cases.models import Level
 
     try:
         return str(Level(code).label)

@@ -26,8 +26,8 @@ class Command(BaseCommand):
         return getattr(self, "do_" + opts["sub"])(opts) or ""
 
     def do_load(self, opts):
-        from kesu.errors import DomainError
         from kesu.calendar.schedule_file import ScheduleError, read_schedule
+        from kesu.errors import DomainError
         from kesu.sla.services import load_official_schedule
 
         try:

@@ -1,0 +1,21 @@
+"""The rollups' part of every case event and of every bulk-import chunk (settings.KESU_CASE_EVENT_SUBSCRIBERS)."""
+
+from __future__ import annotations
+
+from kesu.analytics import rollups
+from kesu.analytics.models import CaseCloseTime
+
+CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
+
+
+def on_event(case, event, rules) -> None:
+    rollups.case_changed(case)  # every event, neutral ones included
+
+
+def on_imported(chunk) -> None:
+    """The day counts and close times of the rows the importer wrote in this chunk (set-based)."""
+    if chunk.close_times:
+        chunk.insert_rows(CaseCloseTime, CLOSE_TIME_COLUMNS, chunk.close_times)
+    rollups.cases_created(chunk.count_keys)
+    if chunk.changed_case_ids:
+        rollups.cases_changed(chunk.changed_case_ids)
