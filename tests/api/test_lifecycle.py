@@ -159,7 +159,7 @@ def test_pii_is_masked_for_analysts(api, org):
     )
     body = api(org.analyst).get(f"/cases/{case.number}").json()
     assert body["customer"]["phone"] == "138****5678"
-    assert body["customer"]["id_number"] == "11**************34"
+    assert body["customer"]["id_number"] == "110***********1234"
     assert body["customer"]["masked"] is True
     body = api(org.supervisor).get(f"/cases/{case.number}").json()
     assert body["customer"]["phone"] == "13812345678" and body["customer"]["masked"] is False

@@ -197,7 +197,7 @@ def test_inbox_page_badge_and_mark_read(client, org):
 
 
 def test_administrators_see_a_missing_holiday_schedule(client, org):
-    from kesu.sla.services import ensure_calendar_seeded
+    from kesu.calendar.services import ensure_calendar_seeded
 
     ensure_calendar_seeded()
     year = timezone.localdate().year
