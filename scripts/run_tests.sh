@@ -60,7 +60,10 @@ default_selection() {
 }
 
 stage_lint() {
-    "$VENV/bin/ruff" check .
+    # ruff, then the architecture: the layers contract in pyproject.toml (import-linter reads imports
+    # inside functions too) and no import of another app inside a function body.
+    "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check . && "$VENV/bin/lint-imports" \
+        && "$PY" -m pytest -q -p no:cacheprovider tests/architecture
 }
 
 stage_sqlite() {
