@@ -36,6 +36,7 @@ from kesu.analytics.worktime import percentile, working_hours
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Accountability, Case, CaseEvent, FollowUp
 from kesu.policy.selectors import active_policy
 from kesu.sla.models import StageDeadline
+from kesu.sla.stages import LIMIT_STAGES
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def stage_timeliness(
         rows = [
             {"group": r.get(f"case__{field}"), **r}
             for r in StageDeadline.objects.filter(case__in=cases.values("pk"))
+            .exclude(stage__in=LIMIT_STAGES)
             .values(*values)
             .annotate(met=Count("id", filter=met_q), breached=Count("id", filter=breached_q))
             .order_by()
@@ -228,11 +230,12 @@ def _stage_counts_lateral(cases, field: str | None, now: dt.datetime) -> list[di
         f"FROM ({cohort_sql}) AS c(id{', grp' if field else ''}) "
         f'CROSS JOIN LATERAL (SELECT "stage", "state", "met_at", "due_at" FROM "{table}" '
         f'WHERE "case_id" = c.id OFFSET 0) AS sd '
+        f"WHERE NOT (sd.stage = ANY(%s)) "
         f"GROUP BY 1, 2"
     )
     met, open_ = StageDeadline.State.MET, StageDeadline.State.OPEN
     with connection.cursor() as cur:
-        cur.execute(sql, [met, met, open_, now, *cohort_params])
+        cur.execute(sql, [met, met, open_, now, *cohort_params, list(LIMIT_STAGES)])
         return [
             {"stage": stage, "group": grp, "met": n_met, "breached": n_breached}
             for stage, grp, n_met, n_breached in cur.fetchall()

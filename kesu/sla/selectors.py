@@ -17,7 +17,7 @@ from kesu.calendar.workcalendar import SHANGHAI, calendar_for_case, get_calendar
 from kesu.cases.models import Accountability
 from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla.models import Notification, StageDeadline
-from kesu.sla.stages import stage_label
+from kesu.sla.stages import LIMIT_STAGES, stage_label
 
 
 def case_deadlines(case) -> list[StageDeadline]:
@@ -91,7 +91,7 @@ def timeliness_rows(case_ids=None, *, since=None, until=None, now=None, chunk: i
 def timeliness_summary(*, since=None, until=None, now=None) -> dict[str, dict[str, Any]]:
     """Per stage: finished, on time, breached, open overdue, rate (及时率 = on time / finished)."""
     now = now or timezone.now()
-    qs = StageDeadline.objects.exclude(state=StageDeadline.State.CANCELLED)
+    qs = StageDeadline.objects.exclude(state=StageDeadline.State.CANCELLED).exclude(stage__in=LIMIT_STAGES)
     if since:
         qs = qs.filter(starts_at__gte=since)
     if until:

@@ -44,6 +44,9 @@ class StageSpec:
     ends: dict[str, Callable | None] = field(default_factory=dict)
     ref_key: str | None = None  # payload key naming the sub-record
     paused_by_suspension: bool = True
+    # A limit, not an obligation: when it is reached the sweeper performs `expires_with` on the case
+    # (003: an expired 暂结案 is closed). Never a breach, never escalated, not in timeliness KPIs.
+    expires_with: str | None = None
 
 
 def _any(event) -> bool:
@@ -107,8 +110,12 @@ STAGES: dict[str, StageSpec] = {
         opens={"suspend": None},
         ends={"resume": None, "expire_suspension": None},
         paused_by_suspension=False,
+        expires_with="expire_suspension",
     ),
 }
+
+# Stages that are limits (see StageSpec.expires_with): left out of breach and timeliness counts.
+LIMIT_STAGES = frozenset(code for code, spec in STAGES.items() if spec.expires_with)
 
 FINISHED = ("closed", "invalid", "answered", "archived")
 # Actions that change nothing a deadline depends on (skip the recomputation).

@@ -17,12 +17,13 @@ from django.utils import timezone
 
 from kesu.calendar.workcalendar import calendar_for_case, format_instant
 from kesu.cases.services import perform
+from kesu.errors import DomainError
 from kesu.org.selectors import department_heads, users_with_role
 from kesu.policy.selectors import rules_for
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify, retry_due_deliveries
 from kesu.sla.services import escalation_settings, escalation_time, next_check, propose_accountability
-from kesu.sla.stages import stage_label
+from kesu.sla.stages import STAGES, stage_label
 
 log = logging.getLogger("kesu.sla.sweeper")
 
@@ -34,6 +35,7 @@ class SweepReport:
     breaches: int = 0
     escalations: int = 0
     accountabilities: int = 0
+    expirations: int = 0  # limits reached (expired suspensions closed)
     webhook_retries: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -66,6 +68,21 @@ def sweep(now: dt.datetime | None = None, *, chunk: int = 500) -> SweepReport:
         after = rows[-1]
     report.webhook_retries = retry_due_deliveries(now)
     return report
+
+
+def _expire(s: StageDeadline, action: str, now: dt.datetime, report: SweepReport) -> None:
+    """A limit reached (an expired 暂结案): the case is closed by the system, with its own closing
+    reason; no breach, no accountability, no escalation. The event ends the stage."""
+    try:
+        with transaction.atomic():
+            perform(s.case_id, action, None, now=now, stage=s.stage, due_at=format_instant(s.due_at))
+    except DomainError as exc:
+        # The case's own rule says not yet (e.g. a later contact moved the limit): look again later.
+        log.info("stage %s: %s not performed: %s", s.pk, action, exc)
+        s.next_check_at = now + dt.timedelta(hours=1)
+        s.save(update_fields=["next_check_at", "updated_at"])
+        return
+    report.expirations += 1
 
 
 def _recipients(role: str, case) -> list:
@@ -102,6 +119,10 @@ def _process(pk: int, now: dt.datetime, report: SweepReport) -> None:
         due_text = format_instant(s.due_at)
         base = f"sla:{s.pk}"
         data = {"case": case.number, "stage": s.stage, "ref": s.ref, "due_at": due_text}
+        spec = STAGES.get(s.stage)
+        if spec is not None and spec.expires_with and now >= s.due_at:
+            _expire(s, spec.expires_with, now, report)
+            return
 
         if s.breached_at is None and s.warned_at is None and s.warn_at <= now <= s.due_at:
             s.warned_at = now
