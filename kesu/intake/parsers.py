@@ -201,6 +201,15 @@ def locate_header(
 
     Returns (column names, number of the last header row, rows already read after the header).
     """
+    names, _before, header, rest = locate_header_rows(rows, wanted, scan=scan)
+    return names, header[-1][0], rest
+
+
+def locate_header_rows(
+    rows: Iterator[tuple[int, list[Any]]], wanted: dict[str, list[str]], *, scan: int = 10
+) -> tuple[list[str], list[tuple[int, list[Any]]], list[tuple[int, list[Any]]], list[tuple[int, list[Any]]]]:
+    """`locate_header`, with the rows read before the header (titles, blank rows) and the header rows
+    themselves: (column names, rows before, header rows, rows already read after the header)."""
     head: list[tuple[int, list[Any]]] = []
     for item in rows:
         head.append(item)
@@ -224,9 +233,7 @@ def locate_header(
         raise FileFormatError("找不到表头：文件中没有任何一列与列映射匹配")
     depth = -neg_depth
     names = combine_header_rows([head[start + k][1] for k in range(depth)])
-    last_header = head[start + depth - 1][0]
-    rest = [item for item in head if item[0] > last_header]
-    return names, last_header, rest
+    return names, head[:start], head[start : start + depth], head[start + depth :]
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -391,6 +398,7 @@ __all__ = [
     "is_total_row",
     "normalise_text",
     "locate_header",
+    "locate_header_rows",
     "open_rows",
     "parse_datetime",
     "parse_datetime_precision",
