@@ -175,6 +175,7 @@ Problem = tuple[str, str, str]  # (column, value, reason)
 
 # Fields whose own check already says "missing" (a source's `required` adds nothing to them).
 _OWN_MISSING_CHECK = frozenset({"external_id", "received_at", "description", "channel"})
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
 _YEAR_LAST = re.compile(r"^\s*\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{4}")
 _DEADLINE_DAYS = re.compile(r"^(\d{1,4})\s*(?:个)?\s*(工作日|自然日|天|日)?$")
 _ID_REASONS = {
@@ -189,6 +190,8 @@ _ID_REASONS = {
 def check_id_number(raw: str) -> tuple[str, str]:
     """(normalised, "") of a 居民身份证号 (format, birth date, ISO 7064 check digit), or (raw, reason)."""
     text = normalise_text(raw).strip().replace(" ", "")
+    if _SCIENTIFIC.match(text):
+        return text, "证件号码被 Excel 转成了科学计数法，原号码已丢失，请把该列设为文本后重新导出"
     try:
         return ric.validate(text).upper(), ""
     except stdnum_errors.ValidationError as exc:
@@ -611,7 +614,8 @@ class RowMapper:
         text = normalise_text(cell_text(raw)).replace(" ", "")
         m = _DEADLINE_DAYS.match(text)
         if m and int(m.group(1)) > 0:
-            return f"{int(m.group(1))}{m.group(2) or '天'}"
+            unit = m.group(2) or "天"
+            return f"{int(m.group(1))}{'个' + unit if unit.endswith('日') and len(unit) > 1 else '天'}"
         problems.append(
             (self.header_of("deadline"), cell_text(raw), "无法识别的办理时限（须为日期或正整数天数）")
         )
