@@ -8,7 +8,8 @@ cases' identity (`ImportSource.options["system"]`, see kesu.intake.options). A l
 * closes the cases it reports closed (status, closing time and outcome) that are still open in
   Kesu, with the closing written to the case's timeline the way the importer writes closed
   history: a closing event at the original closing time, then the case's deadlines and rollups
-  follow it as after any event (`kesu.sla.services.after_case_event`).
+  follow it as after any event (`kesu.sla.services.after_case_event`); deadlines still open
+  after it (a follow-up) are cancelled, as imported history has none.
 
 Re-importing either file afterwards changes nothing.
 """
@@ -22,6 +23,7 @@ from kesu.analytics import rollups
 from kesu.cases.models import Case, CaseEvent, Status
 from kesu.intake.bulk import FINAL_ACTION, BulkWriter, RowOutcome
 from kesu.intake.mapping import Record
+from kesu.sla.models import StageDeadline
 from kesu.sla.services import after_case_event
 
 FINAL_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED)
@@ -129,6 +131,12 @@ class SystemWriter(BulkWriter):
             # Deadlines settle and the analytics rollups follow, as after any event on the case.
             case = Case.objects.select_related("channel").get(pk=row["id"])
             after_case_event(case, events[-1], self.rules)
+            # Closed in the other system, like imported history: no live deadlines left (no
+            # follow-up due in Kesu for a closing that happened elsewhere, no escalations).
+            StageDeadline.objects.filter(case_id=row["id"], state=StageDeadline.State.OPEN).update(
+                state=StageDeadline.State.CANCELLED
+            )
+            Case.objects.filter(pk=row["id"]).update(due_at=None)
         elif changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
             rollups.cases_changed([row["id"]])
         note = "已按导入文件结案" if closes else ""

@@ -371,3 +371,61 @@ def test_cli_unknown_source_is_a_clear_error_not_a_traceback(org, tmp_path, caps
     assert exc.value.code != 0
     err = capsys.readouterr().err
     assert "数据来源「nosuch」不存在" in err and "Traceback" not in err
+
+
+def test_two_exports_of_one_system_update_only_their_columns_and_close_what_the_second_closes(org, tmp_path):
+    from kesu.analytics.models import CaseCloseTime
+    from kesu.cases.models import CaseEvent
+
+    export_a = callcentre_source()  # system "callcentre": 客户诉求, 涉及金额, open work orders
+    history = legacy_source("legacy-history", system="callcentre")  # no 客户诉求, no 涉及金额
+    a_rows = [cc_row(f"T{i:03d}", phone=f"139{i:08d}") for i in range(1, 41)]
+    path_a = write_csv(tmp_path / "a.csv", a_rows, encoding="gb18030", header=CC_HEADER)
+    first = services.run_import(export_a, path_a)
+    assert (first.created, first.rejected) == (40, 0), _errors(first)
+    assert all(c.due_at is not None for c in Case.objects.all())  # open: running on deadlines
+
+    b_rows = [
+        [f"T{i:03d}", "2025-03-01 09:00", "热线", f"0086 139{i:08d}", f"工单T{i:03d}：热水器漏水。"]
+        + (["已办结", "2025-03-05 16:00", "已解决"] if i <= 30 else ["在办", "", ""])
+        for i in range(1, 41)
+    ]
+    path_b = _bom_csv(tmp_path / "b.csv", LEGACY_HEADER, b_rows)
+    second = services.run_import(history, path_b)
+    assert second.state == "completed", second.error
+    assert (second.created, second.updated, second.unchanged, second.rejected) == (0, 30, 10, 0)
+    assert Case.objects.count() == 40  # the same cases, not duplicates
+
+    closed = Case.objects.get(external_id="T007")
+    assert closed.external_source == "callcentre"
+    assert closed.status == "closed" and closed.closing_criterion == "accepted"
+    assert closed.closed_at == _at("2025-03-05 16:00") and closed.replied_at == closed.closed_at
+    # Columns the history file does not have are kept.
+    assert closed.demands == "退货退款" and closed.claimed_amount == Decimal("1200.50")
+    events = list(closed.events.order_by("seq"))
+    assert [(e.action, e.from_status, e.to_status) for e in events] == [
+        ("register", "", "registered"),
+        ("close", "registered", "closed"),
+    ]
+    assert closed.version == 2 and events[1].created_at == closed.closed_at
+    assert events[1].payload["import"]["row"] == 8 and events[1].payload["criterion"] == "accepted"
+    from kesu.sla.models import StageDeadline
+
+    assert not StageDeadline.objects.filter(case=closed, state="open").exists()
+    assert closed.due_at is None  # its deadlines ended with the closing
+    assert CaseCloseTime.objects.filter(case=closed, closed_at=closed.closed_at).exists()
+    still_open = Case.objects.get(external_id="T035")
+    assert still_open.status == "registered" and still_open.version == 1
+    assert still_open.demands == "退货退款" and still_open.claimed_amount == Decimal("1200.50")
+    assert Case.objects.filter(status="closed").count() == 30
+
+    events_before = CaseEvent.objects.count()
+    state = sorted(Case.objects.values_list("external_id", "status", "version", "demands", "claimed_amount"))
+    for source, path in ((history, path_b), (export_a, path_a)):
+        again = services.run_import(source, path)
+        assert (again.created, again.updated, again.unchanged, again.rejected) == (0, 0, 40, 0)
+    assert CaseEvent.objects.count() == events_before
+    assert (
+        sorted(Case.objects.values_list("external_id", "status", "version", "demands", "claimed_amount"))
+        == state
+    )
