@@ -7,17 +7,29 @@ turns each row's cells into a `Record` or a list of problems (column, value, rea
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import operator
+import re
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from stdnum import exceptions as stdnum_errors
+from stdnum.cn import ric
 
-from kesu.cases.customers import normalize_phone
+from kesu.cases.customers import parse_phone
 from kesu.cases.models import Kind, Level, Status
-from kesu.intake.parsers import cell_text, header_matches, parse_datetime, parse_decimal
+from kesu.intake.options import SourceOptions
+from kesu.intake.parsers import (
+    SHANGHAI,
+    cell_text,
+    header_matches,
+    normalise_text,
+    parse_datetime_precision,
+    parse_decimal,
+)
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules
@@ -56,6 +68,7 @@ FIELDS: dict[str, tuple[str, list[str]]] = {
     "satisfaction": ("满意度", ["满意度", "回访满意度"]),
     "level": ("等级", ["等级", "投诉等级", "级别"]),
     "flags": ("标记", ["标记", "特殊标记"]),
+    "deadline": ("办理时限", ["办理时限", "处理时限", "答复时限"]),
 }
 REQUIRED = ("external_id", "received_at", "description")
 
@@ -118,6 +131,8 @@ class Record:
     level: str | None = None
     flags: frozenset[str] = frozenset()
     extra: dict[str, str] = field(default_factory=dict)
+    # (column, value, reason) of what was accepted with a caveat (reported as notes).
+    warnings: tuple[tuple[str, str, str], ...] = ()
     # Values computed ahead of the writer (`BulkWriter.prepare`), None until then.
     prepared: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
@@ -158,6 +173,30 @@ def unpack_records(rows: list[tuple[Any, ...]]) -> list[Record]:
 
 Problem = tuple[str, str, str]  # (column, value, reason)
 
+# Fields whose own check already says "missing" (a source's `required` adds nothing to them).
+_OWN_MISSING_CHECK = frozenset({"external_id", "received_at", "description", "channel"})
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
+_YEAR_LAST = re.compile(r"^\s*\d{1,2}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{4}")
+_DEADLINE_DAYS = re.compile(r"^(\d{1,4})\s*(?:个)?\s*(工作日|自然日|天|日)?$")
+_ID_REASONS = {
+    stdnum_errors.InvalidChecksum: "校验位错误",
+    stdnum_errors.InvalidLength: "位数不是 18 位",
+    stdnum_errors.InvalidFormat: "含有数字和末位 X 以外的字符",
+    stdnum_errors.InvalidComponent: "出生日期或地区码无效",
+}
+
+
+@functools.lru_cache(maxsize=65536)
+def check_id_number(raw: str) -> tuple[str, str]:
+    """(normalised, "") of a 居民身份证号 (format, birth date, ISO 7064 check digit), or (raw, reason)."""
+    text = normalise_text(raw).strip().replace(" ", "")
+    if _SCIENTIFIC.match(text):
+        return text, "证件号码被 Excel 转成了科学计数法，原号码已丢失，请把该列设为文本后重新导出"
+    try:
+        return ric.validate(text).upper(), ""
+    except stdnum_errors.ValidationError as exc:
+        return text, "证件号码无效（" + _ID_REASONS.get(type(exc), "格式不正确") + "）"
+
 
 class RowMapper:
     """Resolves the header once; `map(row, cells)` gives a Record or the row's problems."""
@@ -171,8 +210,11 @@ class RowMapper:
         defaults: dict[str, Any],
         rules: Rules,
         now: dt.datetime | None = None,
+        options: SourceOptions | None = None,
     ):
         self.now = now or timezone.now()
+        self.future = self.now + dt.timedelta(minutes=5)
+        self.options = options = options or SourceOptions()
         self.names = names
         self.value_maps = {
             k: {str(a).strip(): str(b) for a, b in (v or {}).items()} for k, v in value_maps.items()
@@ -194,9 +236,11 @@ class RowMapper:
                     self.extra_columns.append((key[6:], idx))
         self.missing_required = [
             f
-            for f in REQUIRED
+            for f in (*REQUIRED, *(r for r in options.required if r not in REQUIRED))
             if f not in self.columns and not (f == "external_id" and mapping.get("external_id") is False)
         ]
+        self.required = [f for f in options.required if f not in _OWN_MISSING_CHECK]
+        self.warn_unknown = options.unknown_codes == "warn"
         # Code tables.
         self.channels: dict[str, tuple[int, str, str, bool]] = {}
         for ch in Channel.objects.filter(is_active=True):
@@ -223,7 +267,7 @@ class RowMapper:
             self.invalidity[c["code"]] = c["code"]
             self.invalidity[c.get("name", c["code"])] = c["code"]
         self.flag_words = {w: f for f, words in FLAG_WORDS.items() for w in words}
-        self._dt_cache: dict[str, dt.datetime | None] = {}
+        self._dt_cache: dict[str, tuple[dt.datetime, bool] | None] = {}
         # (field, column index or None, default) for every field, resolved once.
         self._slots = [(name, self.columns.get(name), self.defaults.get(name, "")) for name in FIELDS]
         # (field, column index, header) for the plain text fields, resolved once.
@@ -233,17 +277,29 @@ class RowMapper:
             if f in self.columns
         ]
 
-    def _datetime(self, raw: Any) -> dt.datetime | None:
-        """`parse_datetime` with a cache per distinct text (exports repeat the same times a lot)."""
+    def _moment(self, raw: Any) -> tuple[dt.datetime, bool] | None:
+        """(datetime, has a time of day) in the source's date order, cached per distinct text
+        (exports repeat the same times a lot)."""
         if not isinstance(raw, str):
-            return parse_datetime(raw)
+            return parse_datetime_precision(raw, self.options.date_order)
         cache = self._dt_cache
         hit = cache.get(raw, cache)
         if hit is cache:
             if len(cache) >= 200_000:  # bounded: memory stays flat with file size
                 cache.clear()
-            hit = cache[raw] = parse_datetime(raw)
+            hit = cache[raw] = parse_datetime_precision(raw, self.options.date_order)
         return hit
+
+    def _datetime(self, raw: Any) -> dt.datetime | None:
+        hit = self._moment(raw)
+        return hit[0] if hit is not None else None
+
+    def _unreadable(self, name: str, raw: Any) -> Problem:
+        text = cell_text(raw)
+        reason = "无法识别的日期时间"
+        if self.options.date_order == "ymd" and _YEAR_LAST.match(normalise_text(text)):
+            reason += "（年份在后的日期须在来源选项 date_order 中说明是月/日/年还是日/月/年）"
+        return (self.header_of(name), text, reason)
 
     def header_of(self, name: str) -> str:
         idx = self.columns.get(name)
@@ -264,13 +320,31 @@ class RowMapper:
             return table.get(mapped)
         return table.get(raw)
 
+    def _maps_to_empty(self, name: str, raw: str) -> bool:
+        """The source's value map says this label means "no value" (e.g. 未回访 → no score)."""
+        return self.value_maps.get(name, {}).get(raw) == ""
+
+    def _unknown(
+        self, problems: list[Problem], warnings: list[Problem], name: str, raw: str, reason: str
+    ) -> None:
+        """An unknown code: the row is rejected, or (source option unknown_codes = warn) imported
+        with the field left empty and a note — never dropped silently."""
+        if self.warn_unknown:
+            warnings.append((self.header_of(name), raw, reason + "，已留空导入"))
+        else:
+            problems.append((self.header_of(name), raw, reason))
+
     def map(self, row: int, cells: list[Any]) -> tuple[Record | None, list[Problem]]:
         problems: list[Problem] = []
+        warnings: list[Problem] = []
         n = len(cells)
         v = {
             name: (cells[i] if i is not None and i < n and cells[i] not in (None, "") else default)
             for name, i, default in self._slots
         }
+        for name in self.required:  # the source's own required columns
+            if cell_text(v[name]) == "":
+                problems.append((self.header_of(name), "", f"缺少必填项「{FIELDS[name][0]}」"))
 
         if "external_id" in self.columns:
             external_id = cell_text(v["external_id"])
@@ -285,16 +359,15 @@ class RowMapper:
             problems.append((self.header_of("external_id"), external_id[:50], "外部编号超过 100 字"))
 
         raw = v["received_at"]
-        received_at = self._datetime(raw)
+        received = self._moment(raw)
+        received_at = received[0] if received is not None else None
         if received_at is None:
             problems.append(
-                (
-                    self.header_of("received_at"),
-                    cell_text(raw),
-                    "无法识别的日期时间" if raw not in ("", None) else "缺少接收时间",
-                )
+                self._unreadable("received_at", raw)
+                if raw not in ("", None)
+                else (self.header_of("received_at"), "", "缺少接收时间")
             )
-        elif received_at > self.now + dt.timedelta(minutes=5):
+        elif received_at > self.future:
             problems.append((self.header_of("received_at"), cell_text(raw), "接收时间晚于当前时间"))
 
         registered_at = received_at
@@ -302,7 +375,9 @@ class RowMapper:
         if raw not in ("", None):
             registered_at = self._datetime(raw)
             if registered_at is None:
-                problems.append((self.header_of("registered_at"), cell_text(raw), "无法识别的日期时间"))
+                problems.append(self._unreadable("registered_at", raw))
+            elif registered_at > self.future:
+                problems.append((self.header_of("registered_at"), cell_text(raw), "登记时间晚于当前时间"))
 
         raw = cell_text(v["channel"])
         channel = self._code("channel", raw, self.channels) if raw else None
@@ -316,23 +391,23 @@ class RowMapper:
 
         category_id = None
         raw = cell_text(v["category"])
-        if raw:
+        if raw and not self._maps_to_empty("category", raw):
             category_id = self._code("category", raw, self.categories)
             if category_id is None:
-                problems.append((self.header_of("category"), raw, f"未知分类代码「{raw}」"))
+                self._unknown(problems, warnings, "category", raw, f"未知分类代码「{raw}」")
 
         department_id = None
         raw = cell_text(v["department"])
-        if raw:
+        if raw and not self._maps_to_empty("department", raw):
             department_id = self._code("department", raw, self.departments)
             if department_id is None:
-                problems.append((self.header_of("department"), raw, f"未知部门代码「{raw}」"))
+                self._unknown(problems, warnings, "department", raw, f"未知部门代码「{raw}」")
         branch_id = None
         raw = cell_text(v["branch"])
-        if raw:
+        if raw and not self._maps_to_empty("branch", raw):
             branch_id = self._code("branch", raw, self.departments)
             if branch_id is None:
-                problems.append((self.header_of("branch"), raw, f"未知机构代码「{raw}」"))
+                self._unknown(problems, warnings, "branch", raw, f"未知机构代码「{raw}」")
 
         description = cell_text(v["description"])
         if not description:
@@ -367,18 +442,27 @@ class RowMapper:
                 problems.append((self.header_of("people_count"), cell_text(raw), "投诉人数须为正整数"))
 
         phone_raw = cell_text(v["customer_phone"])
-        # Fast path for the common case of a bare 11-digit mobile number.
-        phone = phone_raw if len(phone_raw) == 11 and phone_raw.isdigit() else normalize_phone(phone_raw)
+        phone, phone_reason = parse_phone(phone_raw) if phone_raw else ("", "")
+        id_raw = cell_text(v["customer_id_number"])
+        id_number = ""
+        if id_raw:
+            id_number, id_reason = check_id_number(id_raw)
+            if id_reason:
+                if self.options.invalid_id_number == "warn" and "customer_id_number" not in self.required:
+                    warnings.append((self.header_of("customer_id_number"), id_raw, id_reason + "，未保存"))
+                else:
+                    problems.append((self.header_of("customer_id_number"), id_raw, id_reason))
+                id_number = ""
         customer = {
             "name": cell_text(v["customer_name"])[:100],
             "phone": phone,
             "email": cell_text(v["customer_email"])[:254],
             "address": cell_text(v["customer_address"])[:300],
-            "id_number": cell_text(v["customer_id_number"]).upper()[:40],
+            "id_number": id_number,
             "policy_no": texts.get("subject_no", "")[:60],
         }
-        if phone_raw and not 5 <= len(phone) <= 15:
-            problems.append((self.header_of("customer_phone"), phone_raw, "电话号码无效"))
+        if phone_reason:
+            problems.append((self.header_of("customer_phone"), phone_raw, phone_reason))
         elif not (phone or customer["email"] or customer["address"]):
             problems.append(
                 (self.header_of("customer_phone"), "", "须提供至少一种联系方式（电话、邮箱或地址）")
@@ -395,60 +479,86 @@ class RowMapper:
         outcome = cell_text(v["outcome"])
         if status in FINISHED:
             raw = v["closed_at"]
-            closed_at = self._datetime(raw)
+            closed = self._moment(raw)
+            closed_at = closed[0] if closed is not None else None
             if closed_at is None:
-                problems.append(
-                    (
-                        self.header_of("closed_at"),
-                        cell_text(raw),
-                        "无法识别的日期时间" if raw else "已结案记录缺少结案时间",
+                if raw not in ("", None):
+                    problems.append(self._unreadable("closed_at", raw))
+                elif self.options.closed_without_time == "received_at" and received_at is not None:
+                    closed_at = received_at
+                    warnings.append(
+                        (self.header_of("closed_at"), "", "缺少结案时间，按来源设置以接收时间作为结案时间")
                     )
-                )
-            elif received_at is not None and closed_at < received_at:
-                problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间早于接收时间"))
+                else:
+                    problems.append((self.header_of("closed_at"), "", "已结案记录缺少结案时间"))
+            elif closed_at > self.future:
+                problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间晚于当前时间"))
+            elif received is not None and closed_at < received_at:
+                # At the precision the data has: a date without a time closes "that day", which is
+                # not before a receipt earlier the same day (stored at the receipt time then).
+                assert closed is not None
+                if closed[1] and received[1]:
+                    problems.append((self.header_of("closed_at"), cell_text(raw), "结案时间早于接收时间"))
+                elif closed_at.astimezone(SHANGHAI).date() < received_at.astimezone(SHANGHAI).date():
+                    problems.append((self.header_of("closed_at"), cell_text(raw), "结案日期早于接收日期"))
+                else:
+                    closed_at = received_at
             raw = v["replied_at"]
             if raw not in ("", None):
                 replied_at = self._datetime(raw)
                 if replied_at is None:
-                    problems.append((self.header_of("replied_at"), cell_text(raw), "无法识别的日期时间"))
+                    problems.append(self._unreadable("replied_at", raw))
+                elif replied_at > self.future:
+                    problems.append((self.header_of("replied_at"), cell_text(raw), "答复时间晚于当前时间"))
             if status == "closed":
                 replied_at = replied_at or closed_at
-                if outcome:
+                if outcome and not self._maps_to_empty("outcome", outcome):
                     closing_criterion = self._code("outcome", outcome, self.criteria) or ""
-            elif status == "invalid" and outcome:
+                    if not closing_criterion:
+                        self._unknown(problems, warnings, "outcome", outcome, f"未知结案方式「{outcome}」")
+            elif status == "invalid" and outcome and not self._maps_to_empty("outcome", outcome):
                 invalid_reason = self._code("outcome", outcome, self.invalidity) or ""
+                if not invalid_reason:
+                    self._unknown(problems, warnings, "outcome", outcome, f"未知无效原因「{outcome}」")
 
         satisfaction = None
         raw = cell_text(v["satisfaction"])
-        if raw:
+        if raw and not self._maps_to_empty("satisfaction", raw):
             mapped = self.value_maps.get("satisfaction", {}).get(raw, raw)
             try:
-                satisfaction = int(float(mapped))
-                if not 0 <= satisfaction <= 100:
+                satisfaction = int(float(normalise_text(mapped)))
+                if not 1 <= satisfaction <= 5 or float(normalise_text(mapped)) != satisfaction:
                     raise ValueError
             except ValueError:
-                problems.append((self.header_of("satisfaction"), raw, "满意度须为 0–100 的整数"))
+                problems.append(
+                    (self.header_of("satisfaction"), raw, "满意度须为 1–5 的整数（与回访评分一致）")
+                )
                 satisfaction = None
 
         level = None
         raw = cell_text(v["level"])
-        if raw:
+        if raw and not self._maps_to_empty("level", raw):
             level = self._code("level", raw, self.levels)
             if level is None:
-                problems.append((self.header_of("level"), raw, f"未知等级「{raw}」"))
+                self._unknown(problems, warnings, "level", raw, f"未知等级「{raw}」")
 
         flags: set[str] = set()
         raw = cell_text(v["flags"])
         if raw:
             for word in raw.replace("，", ",").replace("、", ",").replace(";", ",").split(","):
                 word = word.strip()
-                if not word:
+                if not word or self._maps_to_empty("flags", word):
                     continue
                 flag = self.value_maps.get("flags", {}).get(word) or self.flag_words.get(word)
                 if flag is None:
-                    problems.append((self.header_of("flags"), word, f"未知标记「{word}」"))
+                    self._unknown(problems, warnings, "flags", word, f"未知标记「{word}」")
                 else:
                     flags.add(flag)
+
+        deadline = ""
+        raw = v["deadline"]
+        if raw not in ("", None):
+            deadline = self._deadline(raw, problems)
 
         if problems:
             return None, problems
@@ -458,6 +568,8 @@ class RowMapper:
                 text = cell_text(cells[idx])
                 if text:
                     extra[name] = text[:500]
+        if deadline:
+            extra["deadline"] = deadline
         assert channel is not None and received_at is not None and registered_at is not None
         return (
             Record(
@@ -487,7 +599,24 @@ class RowMapper:
                 level=level,
                 flags=frozenset(flags),
                 extra=extra,
+                warnings=tuple(warnings),
                 **texts,
             ),
             [],
         )
+
+    def _deadline(self, raw: Any, problems: list[Problem]) -> str:
+        """办理时限 as a date (2025-02-10) or a number of days (15 / 15个工作日); anything else
+        (见附件, 0) rejects the row: a transfer's deadline cannot be guessed."""
+        moment = self._moment(raw)
+        if moment is not None:
+            return moment[0].astimezone(SHANGHAI).date().isoformat()
+        text = normalise_text(cell_text(raw)).replace(" ", "")
+        m = _DEADLINE_DAYS.match(text)
+        if m and int(m.group(1)) > 0:
+            unit = m.group(2) or "天"
+            return f"{int(m.group(1))}{'个' + unit if unit.endswith('日') and len(unit) > 1 else '天'}"
+        problems.append(
+            (self.header_of("deadline"), cell_text(raw), "无法识别的办理时限（须为日期或正整数天数）")
+        )
+        return ""

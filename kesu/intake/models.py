@@ -18,6 +18,9 @@ class ImportSource(models.Model):
     `{"channel": {"01": "phone"}, "category": {"A12": "billing.wrong"}, "department": {"D07": "CLAIMS"},
     "status": {"办结": "closed"}, "outcome": {"满意": "accepted"}}`.
     `defaults`: values for fields the file lacks, e.g. `{"channel": "crm"}`.
+    `options`: how the source's files are read (kesu.intake.options.SourceOptions), e.g.
+    `{"system": "callcentre", "date_order": "mdy", "required": ["category"],
+    "invalid_id_number": "warn", "closed_without_time": "received_at", "unknown_codes": "reject"}`.
     """
 
     code = models.SlugField(_("来源编码"), max_length=40, unique=True)
@@ -25,6 +28,7 @@ class ImportSource(models.Model):
     mapping = models.JSONField(_("列映射"), default=dict, blank=True)
     value_maps = models.JSONField(_("代码映射"), default=dict, blank=True)
     defaults = models.JSONField(_("默认值"), default=dict, blank=True)
+    options = models.JSONField(_("导入选项"), default=dict, blank=True)
     # Shared secret for the inbound webhook (HMAC-SHA256); empty = webhook disabled.
     webhook_secret = models.CharField(_("Webhook 密钥"), max_length=128, blank=True)
     is_active = models.BooleanField(_("启用"), default=True)

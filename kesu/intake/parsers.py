@@ -12,6 +12,7 @@ import codecs
 import csv
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +23,24 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 
 TOTAL_MARKERS = ("合计", "总计", "小计", "共计", "总数")
+# The sign-off lines under an Excel report's table ("制表人：张三  审核人：李四  日期：…").
+SIGNATURE_MARKERS = (
+    "制表",
+    "填表",
+    "填报",
+    "审核",
+    "复核",
+    "审批",
+    "签字",
+    "签名",
+    "盖章",
+    "负责人",
+    "统计人",
+    "报送",
+    "打印",
+    "导出时间",
+    "导出人",
+)
 
 
 class FileFormatError(ValueError):
@@ -182,6 +201,15 @@ def locate_header(
 
     Returns (column names, number of the last header row, rows already read after the header).
     """
+    names, _before, header, rest = locate_header_rows(rows, wanted, scan=scan)
+    return names, header[-1][0], rest
+
+
+def locate_header_rows(
+    rows: Iterator[tuple[int, list[Any]]], wanted: dict[str, list[str]], *, scan: int = 10
+) -> tuple[list[str], list[tuple[int, list[Any]]], list[tuple[int, list[Any]]], list[tuple[int, list[Any]]]]:
+    """`locate_header`, with the rows read before the header (titles, blank rows) and the header rows
+    themselves: (column names, rows before, header rows, rows already read after the header)."""
     head: list[tuple[int, list[Any]]] = []
     for item in rows:
         head.append(item)
@@ -205,9 +233,7 @@ def locate_header(
         raise FileFormatError("找不到表头：文件中没有任何一列与列映射匹配")
     depth = -neg_depth
     names = combine_header_rows([head[start + k][1] for k in range(depth)])
-    last_header = head[start + depth - 1][0]
-    rest = [item for item in head if item[0] > last_header]
-    return names, last_header, rest
+    return names, head[:start], head[start : start + depth], head[start + depth :]
 
 
 # --- values ------------------------------------------------------------------------------------
@@ -217,28 +243,57 @@ _DATE_RE = re.compile(
     r"(?:[\sT]*(?:(上午|下午|晚上|凌晨)?\s*(\d{1,2})\s*[:：时点]\s*(\d{1,2})?\s*(?:[:：分]\s*(\d{1,2})?\s*秒?)?"
     r"(?:\.\d+)?)?)?\s*$"
 )
+# Day and month before the year (12/01/2025, 12-01-2025 11:18): which is which is the source's
+# convention (`date_order`), never guessed from the digits.
+_DAY_MONTH_YEAR_RE = re.compile(
+    r"^\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})"
+    r"(?:[\sT]+(\d{1,2})\s*:\s*(\d{1,2})(?:\s*:\s*(\d{1,2}))?(?:\.\d+)?)?\s*$"
+)
 _COMPACT_RE = re.compile(r"^\s*(\d{4})(\d{2})(\d{2})(?:\s*(\d{2})(\d{2})(\d{2})?)?\s*$")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+DATE_ORDERS = ("ymd", "mdy", "dmy")
 
 
-def parse_datetime(value: Any) -> dt.datetime | None:
+def normalise_text(text: str) -> str:
+    """Full-width digits, letters, punctuation and ideographic spaces as their ASCII forms (NFKC).
+
+    `２０２５－０１－０２　１１：１８：０２` → `2025-01-02 11:18:02`. ASCII text is returned as is
+    (the common case costs one `isascii`).
+    """
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text)
+
+
+def parse_datetime(value: Any, order: str = "ymd") -> dt.datetime | None:
     """A date/time in the usual Chinese notations → an aware datetime (naive values are Beijing time).
 
     2026-11-22, 2026/11/22 14:03, 2026年11月22日, 2026年11月22日 14时03分, 2026.11.22, 20261122,
-    20261122140300, ISO 8601 with an offset, Excel serial numbers and cells Excel already typed.
-    Returns None when the value cannot be read.
+    20261122140300, ISO 8601 with an offset, Excel serial numbers and cells Excel already typed,
+    full-width forms of all of these. Dates with the year last (12/01/2025) are read in the
+    source's `order` ("mdy": month first, "dmy": day first); with the default "ymd" they are
+    ambiguous and unreadable. Returns None when the value cannot be read.
     """
+    parsed = parse_datetime_precision(value, order)
+    return parsed[0] if parsed is not None else None
+
+
+def parse_datetime_precision(value: Any, order: str = "ymd") -> tuple[dt.datetime, bool] | None:
+    """`parse_datetime` and whether the value had a time of day (False: a date only)."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=SHANGHAI)
+        # Excel types a date-only cell as midnight: a time of day only when there is one.
+        has_time = (value.hour, value.minute, value.second, value.microsecond) != (0, 0, 0, 0)
+        return (value if value.tzinfo else value.replace(tzinfo=SHANGHAI)), has_time
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=SHANGHAI)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=SHANGHAI), False
     if isinstance(value, int | float) and not isinstance(value, bool):
         if 20000 < value < 80000:  # an Excel serial day number (1954–2119)
-            return (_EXCEL_EPOCH + dt.timedelta(days=float(value))).replace(microsecond=0, tzinfo=SHANGHAI)
+            moment = (_EXCEL_EPOCH + dt.timedelta(days=float(value))).replace(microsecond=0, tzinfo=SHANGHAI)
+            return moment, not float(value).is_integer()
         value = cell_text(value)
-    text = str(value).strip()
+    text = normalise_text(str(value)).strip()
     if not text:
         return None
     # Fast path: ISO forms (2026-11-22, 2026-11-22 14:03[:05], with T or an offset).
@@ -248,7 +303,7 @@ def parse_datetime(value: Any) -> dt.datetime | None:
         except ValueError:
             parsed = None
         if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=SHANGHAI)
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=SHANGHAI)), len(text) > 10
     m = _DATE_RE.match(text)
     if m:
         y, mo, d, ampm, h, mi, s = m.groups()
@@ -256,18 +311,32 @@ def parse_datetime(value: Any) -> dt.datetime | None:
         if ampm in ("下午", "晚上") and hour < 12:
             hour += 12
         try:
-            return dt.datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(s or 0), tzinfo=SHANGHAI)
+            moment = dt.datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(s or 0), tzinfo=SHANGHAI)
         except ValueError:
             return None
+        return moment, h is not None
     m = _COMPACT_RE.match(text)
     if m:
         y, mo, d, h, mi, s = m.groups()
         try:
-            return dt.datetime(
+            moment = dt.datetime(
                 int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=SHANGHAI
             )
         except ValueError:
             return None
+        return moment, h is not None
+    if order != "ymd":
+        m = _DAY_MONTH_YEAR_RE.match(text)
+        if m:
+            a, b, y, h, mi, s = m.groups()
+            mo, d = (a, b) if order == "mdy" else (b, a)
+            try:
+                moment = dt.datetime(
+                    int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=SHANGHAI
+                )
+            except ValueError:
+                return None
+            return moment, h is not None
     return None
 
 
@@ -289,13 +358,27 @@ def parse_decimal(value: Any) -> Decimal | None:
 
 def is_total_row(cells: list[str]) -> bool:
     """A totals row (合计/总计 …) at the bottom of an Excel report: its first non-empty cell says so."""
+    return footer_kind(cells) == "total"
+
+
+def footer_kind(cells: list[str]) -> str | None:
+    """ "total" for a totals row (合计/总计 …), "signature" for a sign-off line (制表人：… 审核人：…),
+    else None — decided by the row's first non-empty cell."""
     for c in cells:
         if c:
-            if c[0] not in "合总小共":
-                return False
-            s = c.replace(" ", "").replace("：", "").replace(":", "")
-            return any(s.startswith(m) for m in TOTAL_MARKERS)
-    return False
+            if c[0] in "合总小共":
+                s = c.replace(" ", "").replace("：", "").replace(":", "")
+                if any(s.startswith(m) for m in TOTAL_MARKERS):
+                    return "total"
+            if c[0] in _SIGNATURE_FIRST:
+                s = normalise_text(c).replace(" ", "")
+                if any(s.startswith(m) for m in SIGNATURE_MARKERS):
+                    return "signature"
+            return None
+    return None
+
+
+_SIGNATURE_FIRST = frozenset(m[0] for m in SIGNATURE_MARKERS)
 
 
 def read_text_sample(path: Path, limit: int = 4096) -> str:
@@ -311,9 +394,13 @@ __all__ = [
     "combine_header_rows",
     "detect_encoding",
     "header_matches",
+    "footer_kind",
     "is_total_row",
+    "normalise_text",
     "locate_header",
+    "locate_header_rows",
     "open_rows",
     "parse_datetime",
+    "parse_datetime_precision",
     "parse_decimal",
 ]

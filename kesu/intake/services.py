@@ -42,7 +42,9 @@ from kesu.intake.models import (
     ImportSource,
     WebhookNonce,
 )
-from kesu.intake.parsers import FileFormatError, cell_text, is_total_row, locate_header, open_rows
+from kesu.intake.options import SourceOptions, check_options, identity
+from kesu.intake.parsers import FileFormatError, cell_text, footer_kind, locate_header_rows, open_rows
+from kesu.intake.updates import SystemWriter
 from kesu.org import roles
 from kesu.org.selectors import holds_any_role
 from kesu.policy.selectors import active_policy, rules_for
@@ -84,11 +86,14 @@ def save_source(
     value_maps: dict[str, dict[str, str]] | None = None,
     defaults: dict[str, Any] | None = None,
     webhook_secret: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ImportSource:
-    """Create or update an import source and its saved mapping."""
+    """Create or update an import source and its saved mapping (and options: kesu.intake.options)."""
     unknown = [k for k in (mapping or {}) if k not in FIELDS and not k.startswith("extra.")]
     if unknown:
         raise Invalid("列映射中有未知字段：" + "、".join(unknown), details={k: "未知字段" for k in unknown})
+    if options is not None:
+        options = check_options(options, FIELDS)
     source, _created = ImportSource.objects.get_or_create(code=code, defaults={"name": name or code})
     if name:
         source.name = name
@@ -100,6 +105,8 @@ def save_source(
         source.defaults = defaults
     if webhook_secret is not None:
         source.webhook_secret = webhook_secret
+    if options is not None:
+        source.options = options
     source.save()
     return source
 
@@ -182,6 +189,9 @@ def _unpack_chunk(
     return MappedChunk(index, first_row, last_row, counts, issues, unpack_records(records))
 
 
+_FOOTER_NOTES = {"total": "合计行，已忽略", "signature": "签名行（制表人/审核人等），已忽略"}
+
+
 def _map_chunk(
     index: int, rows: list[tuple[int, list[Any]]], mapper: RowMapper, prepare: Callable | None = None
 ) -> MappedChunk:
@@ -189,15 +199,18 @@ def _map_chunk(
     issues: list[tuple[int, str, str, str, str, str]] = []
     records = []
     ext_idx = mapper.columns.get("external_id")
+    note = ImportIssue.Severity.NOTE
     for number, cells in rows:
         counts.rows += 1
         if _is_blank(cells):
             counts.ignored += 1
+            issues.append((number, "", "", "空行，已忽略", note, ""))
             continue
-        if is_total_row([cell_text(c) for c in cells[:3]]):
+        footer = footer_kind([cell_text(c) for c in cells[:3]])
+        if footer is not None:
             counts.ignored += 1
             value = cell_text(next((c for c in cells if cell_text(c)), ""))[:200]
-            issues.append((number, "", value, "合计行，已忽略", ImportIssue.Severity.NOTE, ""))
+            issues.append((number, "", value, _FOOTER_NOTES[footer], note, ""))
             continue
         record, problems = mapper.map(number, cells)
         if problems:
@@ -207,6 +220,8 @@ def _map_chunk(
                 issues.append((number, column[:100], value[:200], reason, ImportIssue.Severity.ERROR, ext))
         else:
             records.append(record)
+            for column, value, reason in record.warnings:
+                issues.append((number, column[:100], value[:200], reason, note, record.external_id[:100]))
     if prepare is not None:
         prepare(records)
     return MappedChunk(index, rows[0][0], rows[-1][0], counts, issues, records)
@@ -425,9 +440,11 @@ def run_import(
         for name, (_label, aliases) in FIELDS.items():
             own = source.mapping.get(name)
             wanted[name] = ([own] if isinstance(own, str) else list(own or [])) or aliases
-        names, _header_row, first_rows = locate_header(rows, wanted)
+        names, before, header, first_rows = locate_header_rows(rows, wanted)
         batch.file_format, batch.encoding = fmt, encoding
         batch.save(update_fields=["file_format", "encoding"])
+        if batch.chunks_committed == 0:
+            _note_rows_above_data(batch, before, header)
         policy = active_policy()
         rules = rules_for(policy)
         mapper = RowMapper(
@@ -437,12 +454,14 @@ def run_import(
             defaults=source.defaults,
             rules=rules,
             now=now,
+            options=SourceOptions.of(source),
         )
         if mapper.missing_required:
             labels = "、".join(FIELDS[f][0] for f in mapper.missing_required)
             raise FileFormatError(f"文件缺少必需的列：{labels}（请检查表头或来源的列映射）")
-        writer = BulkWriter(
-            source=source.code,
+        writer = SystemWriter(
+            columns=frozenset(mapper.columns),
+            source=identity(source),
             batch_id=batch.pk,
             rules=rules,
             policy_id=policy.pk,
@@ -477,6 +496,28 @@ def run_import(
     batch.finished_at = timezone.now()
     batch.save(update_fields=["state", "error", "finished_at"])
     return batch
+
+
+def _note_rows_above_data(batch: ImportBatch, before: list, header: list) -> None:
+    """The title and header rows above the data, reported as skipped (not data rows: not counted).
+
+    A file whose header is its first row only (every plain CSV) gets no note: nothing was skipped
+    that the reader would not expect."""
+    if not before and len(header) == 1:
+        return
+    notes = []
+    for number, cells in before:
+        if not _is_blank(cells):
+            value = cell_text(next((c for c in cells if cell_text(c)), ""))[:200]
+            notes.append((number, value, "标题行，已跳过"))
+    for number, cells in header:
+        value = "|".join(t for t in (cell_text(c) for c in cells) if t)[:200]
+        notes.append((number, value, "表头行，已跳过"))
+    ImportIssue.objects.filter(batch=batch, row__lte=header[-1][0]).delete()
+    ImportIssue.objects.bulk_create(
+        ImportIssue(batch=batch, row=row, value=value, reason=reason, severity=ImportIssue.Severity.NOTE)
+        for row, value, reason in notes
+    )
 
 
 # SQLite settings of the importing connection, restored afterwards (a task worker keeps its connection):
@@ -584,7 +625,7 @@ def _validate(
 def _apply_value_maps(source: ImportSource | None, item: dict[str, Any]) -> dict[str, Any]:
     data = dict(item)
     if source is not None:
-        data.setdefault("external_source", source.code)
+        data.setdefault("external_source", identity(source))
         for name in ("channel", "category", "kind"):
             value = data.get(name)
             mapped = (source.value_maps.get(name) or {}).get(str(value)) if value is not None else None

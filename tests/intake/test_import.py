@@ -189,7 +189,12 @@ def test_xlsx_with_title_merged_header_and_totals_row(org, tmp_path):
     assert batch.state == "completed", batch.error
     assert (batch.created, batch.rejected, batch.ignored) == (2, 1, 1)
     notes = list(ImportIssue.objects.filter(batch=batch, severity="note").values_list("row", "reason"))
-    assert notes == [(7, "合计行，已忽略")]
+    assert notes == [
+        (1, "标题行，已跳过"),
+        (2, "表头行，已跳过"),
+        (3, "表头行，已跳过"),
+        (7, "合计行，已忽略"),
+    ]
     assert _issues(batch) == [(6, "责任部门", "未知部门代码「D99」")]
     x1 = Case.objects.get(external_id="X-1")
     assert x1.customer.phone == "13700001111" and x1.customer.name == "王五"

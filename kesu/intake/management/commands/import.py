@@ -10,6 +10,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from kesu.cases.errors import DomainError
 from kesu.intake import services
 from kesu.intake.models import ImportBatch
 from kesu.intake.reports import write_issue_report
@@ -26,10 +27,12 @@ class Progress:
         if now - self.last < 0.25:
             return
         self.last = now
-        rows = batch.total_rows + batch.ignored
-        rate = rows / max(now - self.t0, 1e-6)
+        # The same counts as the summary at the end (`ImportBatch.summary`): data rows exclude the
+        # ignored ones (blank, totals and signature rows), which are shown on their own.
+        rate = (batch.total_rows + batch.ignored) / max(now - self.t0, 1e-6)
         self.stream.write(
-            f"\r已处理 {rows:>9} 行  新建 {batch.created}  更新 {batch.updated}  拒绝 {batch.rejected}  {rate:,.0f} 行/秒"
+            f"\r数据行 {batch.total_rows:>9}  新建 {batch.created}  更新 {batch.updated}  "
+            f"无变化 {batch.unchanged}  拒绝 {batch.rejected}  忽略 {batch.ignored}  {rate:,.0f} 行/秒"
         )
         self.stream.flush()
 
@@ -54,14 +57,24 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"文件不存在：{path}")
         if opts["mapping"]:
-            spec = json.loads(Path(opts["mapping"]).read_text(encoding="utf-8"))
-            services.save_source(
-                opts["source"],
-                name=spec.get("name"),
-                mapping=spec.get("mapping"),
-                value_maps=spec.get("value_maps"),
-                defaults=spec.get("defaults"),
-            )
+            try:
+                spec = json.loads(Path(opts["mapping"]).read_text(encoding="utf-8"))
+                services.save_source(
+                    opts["source"],
+                    name=spec.get("name"),
+                    mapping=spec.get("mapping"),
+                    value_maps=spec.get("value_maps"),
+                    defaults=spec.get("defaults"),
+                    options=spec.get("options"),
+                )
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"无法读取列映射文件 {opts['mapping']}：{exc}")
+            except DomainError as exc:
+                raise CommandError(f"列映射有误：{exc.message}")
+        try:
+            services.get_source(opts["source"])
+        except DomainError as exc:
+            raise CommandError(f"{exc.message}（请用 --mapping 创建该来源，或检查来源编码）")
         actor = None
         if opts["user"]:
             actor = get_user_model().objects.filter(username=opts["user"]).first()
