@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kesu.cases.errors import Invalid
+from kesu.errors import Invalid
 
 CHOICES = {
     "date_order": ("ymd", "mdy", "dmy"),

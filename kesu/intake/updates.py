@@ -8,7 +8,7 @@ cases' identity (`ImportSource.options["system"]`, see kesu.intake.options). A l
 * closes the cases it reports closed (status, closing time and outcome) that are still open in
   Kesu, with the closing written to the case's timeline the way the importer writes closed
   history: a closing event at the original closing time, then the case's deadlines and rollups
-  follow it as after any event (`kesu.sla.services.after_case_event`); deadlines still open
+  follow it as after any event (the case-event subscribers); deadlines still open
   after it (a follow-up) are cancelled, as imported history has none.
 
 Re-importing either file afterwards changes nothing.
@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kesu.analytics import rollups
+from kesu.cases import subscribers
 from kesu.cases.models import Case, CaseEvent, Status
 from kesu.intake.bulk import FINAL_ACTION, BulkWriter, RowOutcome
 from kesu.intake.mapping import Record
 from kesu.sla.models import StageDeadline
-from kesu.sla.services import after_case_event
 
 FINAL_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED)
 
@@ -126,11 +125,13 @@ class SystemWriter(BulkWriter):
                 value=rec.external_id,
                 reason="案件正被他人修改，请稍后重新导入",
             )
+        if closes:
+            # Deadlines settle and the analytics rollups follow, as after any event on the case
+            # (the case-event subscribers, settings.KESU_CASE_EVENT_SUBSCRIBERS).
+            case = Case.objects.select_related("channel").get(pk=row["id"])
+            subscribers.notify(case, events[-1], self.rules)
         CaseEvent.objects.bulk_create(events)
         if closes:
-            # Deadlines settle and the analytics rollups follow, as after any event on the case.
-            case = Case.objects.select_related("channel").get(pk=row["id"])
-            after_case_event(case, events[-1], self.rules)
             # Closed in the other system, like imported history: no live deadlines left (no
             # follow-up due in Kesu for a closing that happened elsewhere, no escalations).
             StageDeadline.objects.filter(case_id=row["id"], state=StageDeadline.State.OPEN).update(
@@ -138,6 +139,6 @@ class SystemWriter(BulkWriter):
             )
             Case.objects.filter(pk=row["id"]).update(due_at=None)
         elif changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
-            rollups.cases_changed([row["id"]])
+            subscribers.notify_imported(subscribers.ImportedChunk(changed_case_ids=[row["id"]]))
         note = "已按导入文件结案" if closes else ""
         return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)

@@ -12,8 +12,8 @@ import openpyxl
 import pytest
 from stdnum.cn import ric
 
-from kesu.cases.errors import Invalid
 from kesu.cases.models import Case
+from kesu.errors import Invalid
 from kesu.intake import services
 from kesu.intake.models import ImportIssue
 from kesu.intake.parsers import SHANGHAI, parse_datetime

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from kesu.cases.errors import DomainError
+from kesu.errors import DomainError
 from kesu.intake import services
 from kesu.intake.models import ImportBatch
 from kesu.intake.reports import write_issue_report
