@@ -75,6 +75,7 @@ KESU_CASE_EVENT_SUBSCRIBERS = [
     "kesu.insight.subscriber",  # triage feedback: the category chosen against the one suggested
     "kesu.analytics.subscriber",  # daily-count and close-time rollups
     "kesu.sla.subscriber",  # stage deadlines, extensions, the binding deadline, graded accountability
+    "kesu.sla.handoffs",  # every hand-off tells its recipient (inbox + e-mail)
 ]
 
 # The periodic jobs that `kesu scheduler` enqueues (kesu/sla/schedule.py): each app's enqueue function,

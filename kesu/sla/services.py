@@ -36,6 +36,7 @@ from kesu.cases.storable import sqlite_datetime
 from kesu.errors import Conflict, Invalid
 from kesu.org.selectors import direct_supervisor
 from kesu.sla.models import StageDeadline
+from kesu.sla.notify import notify
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
 
 log = logging.getLogger("kesu.sla")
@@ -508,9 +509,8 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
         record.person_amount, record.supervisor_amount = penalty["person"], penalty["supervisor"]
         record.basis, record.reminder = penalty["basis"][:60], penalty["reminder"]
         record.save()
-    if created and record.supervisor_id:
-        from kesu.sla.notify import notify
-
+    # A proposal without a fine (a reminder only) is on the case and in the penalty list, not in an inbox.
+    if created and record.supervisor_id and (record.person_amount or record.supervisor_amount):
         notify(
             [record.supervisor],
             kind="accountability.proposed",
