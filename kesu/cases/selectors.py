@@ -80,8 +80,9 @@ def list_cases(user, filters: CaseFilters | None = None) -> QuerySet[Case]:
     return qs.order_by("-received_at", "-id")
 
 
-def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
-    """One case for reading; 404 when it does not exist, 403 when the user may not see it or its archive."""
+def get_case(user, *, number: str | None = None, pk: int | None = None, archive_check: bool = True) -> Case:
+    """One case for reading; 404 when it does not exist, 403 when the user may not see it or its archive
+    (`archive_check=False`: the case itself, to ask for access to its archived file)."""
     lookup: dict[str, Any] = {"number": number} if number else {"pk": pk}
     case = (
         Case.objects.select_related("channel", "category", "department", "handler", "customer", "policy")
@@ -92,7 +93,7 @@ def get_case(user, *, number: str | None = None, pk: int | None = None) -> Case:
         raise NotFound(_("案件不存在"))
     if not permissions.can_view(user, case):
         raise Forbidden(_("您无权访问该案件"))
-    if not permissions.can_read_archived(user, case):
+    if archive_check and not permissions.can_read_archived(user, case):
         raise Forbidden(_("调阅归档案件须经档案管理员批准"), code="archive_access_required")
     return case
 

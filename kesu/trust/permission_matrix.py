@@ -148,10 +148,13 @@ WEB: dict[str, Rule] = {
     "web:queue_collab": STAFF,
     "web:queue_followups": STAFF,
     "web:queue_panels": STAFF,
+    "web:queue_to_archive": STAFF,  # rows limited to the visible cases; in the archivist's menu
+    "web:queue_access": STAFF,
     "web:case": CASE_READ,
     "web:case_action": Action("add_note"),  # the test posts add_note; every action goes through perform
     "web:attachment": CASE_READ,
-    "web:case_reveal": CaseRoles(*REVEAL_ROLES),  # POST field + reason; audited by kesu.trust.privacy
+    "web:case_reveal": CaseRoles(*REVEAL_ROLES),
+    "web:archive_access_request": CASE_READ,  # POST reason → request_archive_access (archived cases only)  # POST field + reason; audited by kesu.trust.privacy
     "web:account_totp": Roles(r.ADMIN),
     # NOTE: narrower than POST /api/v1/cases (any employee); see the integrator's notes.
     "web:intake": Roles(*REGISTER_ROLES),

@@ -88,6 +88,17 @@ register_nav_item(
     order=35,
 )
 register_nav_item("queue_panels", _("我的合议"), "web:queue_panels", section="main", order=36)
+register_nav_item(
+    "queue_to_archive",
+    _("待归档"),
+    "web:queue_to_archive",
+    roles={R.ARCHIVIST, R.ADMIN},
+    section="main",
+    order=37,
+)
+register_nav_item(
+    "queue_access", _("调阅申请"), "web:queue_access", roles={R.ARCHIVIST, R.ADMIN}, section="main", order=38
+)
 register_nav_item("queue_all", _("案件查询"), "web:queue_all", section="main", order=40)
 register_nav_item(
     "board",

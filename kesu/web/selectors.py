@@ -10,13 +10,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Case as When_
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from kesu.cases.models import (
     OPEN_STATUSES,
+    ArchiveAccessRequest,
     Case,
     CaseEvent,
     CollaborationRequest,
@@ -32,6 +33,7 @@ from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
+from kesu.sla.models import StageDeadline
 
 ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
 
@@ -45,6 +47,8 @@ QUEUE_LABELS = {
     "collab": gettext_noop("协办请求"),
     "followups": gettext_noop("待回访"),
     "panels": gettext_noop("我的合议"),
+    "to_archive": gettext_noop("待归档"),
+    "access": gettext_noop("调阅申请"),
 }
 
 SORTS = {
@@ -55,6 +59,8 @@ SORTS = {
     "-due": (F("due_at").desc(nulls_last=True), "-id"),
     "level": ("level_rank", "due_at", "id"),
     "-level": ("-level_rank", "due_at", "id"),
+    # A queue's own deadline (the follow-up or collaboration deadline), where the queue has one.
+    "queue_due": (F("queue_due").asc(nulls_last=True), "id"),
     "number": ("number",),
     "-number": ("-number",),
 }
@@ -129,15 +135,54 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
         # key, instead of testing a correlated EXISTS against every visible case.
         open_req = CollaborationRequest.objects.filter(
             to_department=dept, state=CollaborationRequest.State.OPEN
-        ).values("case_id")
-        return Queue(key, base.filter(pk__in=open_req))
+        )
+        # The question asked, and the request's own deadline, on each row.
+        first = open_req.filter(case=OuterRef("pk")).order_by("pk")
+        return Queue(
+            key,
+            base.filter(pk__in=open_req.values("case_id")).annotate(
+                queue_note=Subquery(first.values("question")[:1]),
+                queue_due=Subquery(first.values("due_at")[:1]),
+            ),
+            "queue_due",
+        )
     if key == "followups":
         done = FollowUp.objects.filter(case=OuterRef("pk"))
+        # Each row shows its follow-up deadline (the open 回访 stage), the earliest first.
+        follow_up_due = StageDeadline.objects.filter(
+            case=OuterRef("pk"), stage="follow_up", state=StageDeadline.State.OPEN
+        ).values("due_at")[:1]
         return Queue(
             key,
             base.filter(status=Status.CLOSED, is_special_closure=False, kind__in=[Kind.COMPLAINT, Kind.FAULT])
             .exclude(closing_criterion="suspension_expired")
-            .exclude(Exists(done)),
+            .exclude(Exists(done))
+            .annotate(queue_due=Subquery(follow_up_due)),
+            "queue_due",
+        )
+    if key == "to_archive":
+        # 待归档: finished, and nothing is owed any more (follow-up done where one is due).
+        followed = FollowUp.objects.filter(case=OuterRef("pk"))
+        no_follow_up_due = (
+            Q(is_special_closure=True)
+            | ~Q(kind__in=[Kind.COMPLAINT, Kind.FAULT])
+            | Q(closing_criterion="suspension_expired")
+            | Q(Exists(followed))
+        )
+        return Queue(
+            key,
+            base.filter(
+                Q(status__in=[Status.INVALID, Status.ANSWERED]) | (Q(status=Status.CLOSED) & no_follow_up_due)
+            ),
+            "received",
+        )
+    if key == "access":
+        pending = ArchiveAccessRequest.objects.filter(state=ArchiveAccessRequest.State.PENDING)
+        return Queue(
+            key,
+            base.filter(pk__in=pending.values("case_id")).annotate(
+                queue_note=Subquery(pending.filter(case=OuterRef("pk")).order_by("pk").values("reason")[:1])
+            ),
             "received",
         )
     if key == "panels":
@@ -186,7 +231,17 @@ def queue_counts(user, cap: int = COUNT_CAP) -> dict[str, int]:
     """Counts for the home page's cards, capped (a card shows "999+"; the queue page has the exact count).
     Only the queues the user's menu offers are counted."""
     out = {}
-    for key in ("mine", "dept", "unassigned", "approvals", "collab", "followups", "panels"):
+    for key in (
+        "mine",
+        "dept",
+        "unassigned",
+        "approvals",
+        "collab",
+        "followups",
+        "panels",
+        "to_archive",
+        "access",
+    ):
         if not _queue_offered(user, key):
             continue
         out[key] = queue_cases(user, key).cases.order_by()[: cap + 1].count()

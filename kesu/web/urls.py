@@ -40,6 +40,8 @@ urlpatterns = [
     path("queues/collaboration/", views.queue, {"queue": "collab"}, name="queue_collab"),
     path("queues/follow-ups/", views.queue, {"queue": "followups"}, name="queue_followups"),
     path("queues/panels/", views.queue, {"queue": "panels"}, name="queue_panels"),
+    path("queues/to-archive/", views.queue, {"queue": "to_archive"}, name="queue_to_archive"),
+    path("queues/archive-access/", views.queue, {"queue": "access"}, name="queue_access"),
     path("cases/<str:number>/", views.case_detail, name="case"),
     path("cases/<str:number>/act/<str:action>/", views.case_action, name="case_action"),
     path(
@@ -48,6 +50,7 @@ urlpatterns = [
         name="attachment",
     ),
     path("cases/<str:number>/reveal/", trust_views.case_reveal, name="case_reveal"),
+    path("cases/<str:number>/archive-access/", views.archive_access_request, name="archive_access_request"),
     path("account/totp/", trust_views.account_totp, name="account_totp"),
     path("intake/", views.intake, name="intake"),
     path("intake/preview/", views.intake_preview, name="intake_preview"),

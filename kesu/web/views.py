@@ -21,6 +21,7 @@ from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
+    ArchiveAccessRequest,
     CollaborationRequest,
     FollowUp,
     Kind,
@@ -58,11 +59,53 @@ def domain_errors(view):
         try:
             return view(request, *args, **kwargs)
         except Forbidden as exc:
-            return render(request, "web/403.html", {"message": exc.message}, status=403)
+            ctx = {"message": exc.message}
+            if exc.code == "archive_access_required" and kwargs.get("number"):
+                ctx["archive"] = _archive_access_state(request.user, kwargs["number"])
+            return render(request, "web/403.html", ctx, status=403)
         except NotFound as exc:
             return render(request, "web/404.html", {"message": exc.message}, status=404)
 
     return wrapper
+
+
+def _approved_archive_access(user, case) -> ArchiveAccessRequest | None:
+    """The approved, unexpired request through which this user reads an archived case (its expiry is shown)."""
+    if case.status != Status.ARCHIVED:
+        return None
+    return (
+        ArchiveAccessRequest.objects.filter(
+            case=case,
+            requester=user,
+            state=ArchiveAccessRequest.State.APPROVED,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def _archive_access_state(user, number: str) -> dict:
+    """What the 403 page of an archived case offers: ask for access, or the state of the request."""
+    latest = ArchiveAccessRequest.objects.filter(case__number=number, requester=user).order_by("-pk").first()
+    return {"number": number, "request": latest}
+
+
+@login_required
+@domain_errors
+def archive_access_request(request: HttpRequest, number: str) -> HttpResponse:
+    """申请调阅: from the 403 page of an archived case the user may otherwise see; the archivist decides."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    case = case_selectors.get_case(request.user, number=number, archive_check=False)
+    try:
+        perform(case, "request_archive_access", request.user, reason=request.POST.get("reason", ""))
+    except DomainError as exc:
+        ctx = {"message": exc.message, "archive": _archive_access_state(request.user, number)}
+        ctx["archive"]["error"] = exc.message
+        return render(request, "web/403.html", ctx, status=400)
+    messages.success(request, _("调阅申请已提交，档案管理员审批后即可查看。"))
+    return redirect("web:case", number=number)
 
 
 def forbidden_page(request, exception=None):
@@ -71,6 +114,9 @@ def forbidden_page(request, exception=None):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    if _analyst_only(request.user):
+        # An analyst has no work queue: their home is the dashboard, not an empty workbench.
+        return redirect("analytics:dashboard")
     counts = selectors.queue_counts(request.user)
     cards = [
         (key, _(selectors.QUEUE_LABELS[key]), reverse(f"web:queue_{key}"), n)
@@ -89,6 +135,11 @@ def home(request: HttpRequest) -> HttpResponse:
             "calendar_notices": _calendar_notices(request.user),
         },
     )
+
+
+def _analyst_only(user) -> bool:
+    mine = user_roles(user)
+    return roles.ANALYST in mine and not (mine - {roles.ANALYST})
 
 
 def _calendar_notices(user) -> list[dict]:
@@ -157,7 +208,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     filters, extra = _filters_from(request)
     qs = selectors.filtered(q.cases, filters, due_within_hours=extra["due_hours"])
     sort = request.GET.get("sort") or q.default_sort
-    if sort not in selectors.SORTS:
+    if sort not in selectors.SORTS or (sort == "queue_due" and q.default_sort != "queue_due"):
         sort = q.default_sort
     qs = selectors.apply_sort(qs, sort)
     page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -170,6 +221,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "count_cap": page.paginator.cap,
         "cases": page.object_list,
         "sort": sort,
+        "queue_due_column": q.default_sort == "queue_due",
         "now": timezone.now(),
         "statuses": Status.choices,
         "levels": Level.choices,
@@ -291,6 +343,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
 
     return {
         "case": case,
+        "archive_access": _approved_archive_access(user, case),
         "customer": _customer(case, user),
         "may_reveal": _may_reveal(user),  # a reveal form next to masked fields (kesu.web.trust_views)
         "timeline": _timeline_rows(case_selectors.timeline(case), case),

@@ -186,7 +186,13 @@ def _web_path(w, route: str) -> str:
     return path
 
 
-POST_VIEWS = {"web:case_action", "web:logout", "web:inbox_read", "web:case_reveal"}
+POST_VIEWS = {
+    "web:case_action",
+    "web:logout",
+    "web:inbox_read",
+    "web:case_reveal",
+    "web:archive_access_request",
+}
 
 
 def test_web_permission_matrix(world):

@@ -122,6 +122,19 @@ def due_badge(case, now=None) -> dict:
         if left.fallback:
             title += _("；该年度放假安排未录入，按法定节日估算")
         return {"css": f"due-{left.urgency}", "text": _fmt_working(left), "title": title}
+    return _clock_badge(due, now)
+
+
+@register.inclusion_tag("web/_due.html")
+def queue_due_badge(due, now=None) -> dict:
+    """A queue's own deadline (the follow-up or collaboration deadline of the row), in clock time."""
+    if due is None:
+        return {"css": "due-none", "text": "—", "title": ""}
+    return _clock_badge(due, now or timezone.now())
+
+
+def _clock_badge(due, now) -> dict:
+    local = timezone.localtime(due)
     seconds = (due - now).total_seconds()
     if seconds < 0:
         css, text = "due-over", _("超时 %(t)s") % {"t": _fmt_span(seconds)}
