@@ -150,6 +150,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = (options.get("options", "") + " -c jit=off").strip()
 
+# One cache for every process (gunicorn workers, task worker, scheduler): rate limits and lockout-adjacent
+# counters must not multiply with the number of workers, as they would in each process's own memory.
+# The database cache needs nothing beyond the database; its table comes with `kesu migrate`
+# (kesu/trust/migrations/0002_shared_cache.py). Each write counts the table's rows and culls expired
+# entries above MAX_ENTRIES.
+CACHES = {
+    "default": {
+        "BACKEND": "kesu.trust.cache.SharedDatabaseCache",
+        "LOCATION": "kesu_cache",
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("KESU_CACHE_MAX_ENTRIES", 20000))},
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
