@@ -198,7 +198,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `kesu collectstatic` copies the static files here; in production nginx serves them (docs/deploy.md).
+STATIC_ROOT = Path(os.environ.get("KESU_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("KESU_MEDIA_DIR", VAR_DIR / "media"))
 MEDIA_URL = None  # attachments are never served from a public URL; see kesu.cases.attachments
 
