@@ -51,7 +51,10 @@ def test_incr_reads_and_writes_in_one_transaction_holding_the_row(monkeypatch):
     # Django's own incr reads outside any transaction: another worker could write in between.
     assert seen_in_transaction == [True]
     if connection.features.has_select_for_update:
-        assert "FOR UPDATE" in queries.captured_queries[0]["sql"]
+        sqls = [q["sql"] for q in queries.captured_queries]
+        locked = next(i for i, sql in enumerate(sqls) if sql.rstrip().endswith("FOR UPDATE"))
+        written = next(i for i, sql in enumerate(sqls) if sql.startswith("UPDATE"))
+        assert locked < written, sqls
     assert cache.get("kesu:test:n") == 2
     with pytest.raises(ValueError):
         cache.incr("kesu:test:missing")
