@@ -2,9 +2,13 @@
 
     python -m bench.loadcheck --database-url URL [--migrate] [--threads 8] [--requests 25] [--json out]
 
-The server is the production shape on loopback: gunicorn (`kesu.wsgi`, several workers with threads;
-Django's `runserver` when gunicorn is not installed) on 127.0.0.1 and a free port, against a throwaway
-database (the caller creates it; `--migrate` migrates it, otherwise it is flushed). `prepare()` makes a
+The server is the production shape on loopback (minus TLS): gunicorn (`kesu.wsgi`, several workers with
+threads; Django's `runserver` when gunicorn is not installed) on 127.0.0.1 and a free port, and beside it,
+as separate processes, the task worker (`db_worker`, with the database task backend, so that the web
+processes enqueue notifications as in production) and the scheduler (`scheduler`), all against a
+throwaway database (the caller creates it; `--migrate` migrates it, otherwise it is flushed).
+`--no-background` leaves the worker and the scheduler out. All of them are stopped at the end (SIGTERM,
+SIGKILL after a grace period). `prepare()` makes a
 small organisation and bearer tokens; `run_load()` runs N client threads that each send M requests,
 a mix of
 
@@ -45,7 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# The repository (bench/..): the server processes import its `kesu` package.
+BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 CLIENT_TIMEOUT = 120.0  # seconds; a normal request never comes near it
 ABANDON_TIMEOUT = 0.002  # the simulated client timeout: the client gives up, the server carries on
@@ -122,13 +127,46 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-class Server:
-    """The app under gunicorn (or runserver) on 127.0.0.1, as a child process; a context manager."""
+# The processes that run beside the web server in production (docs/deploy.md): name → command.
+BACKGROUND = {"worker": ["db_worker"], "scheduler": ["scheduler"]}
+DB_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
 
-    def __init__(self, database_url: str, *, workers: int = 3, threads: int = 4, log_dir: Path | None = None):
+
+def stop_process(process: subprocess.Popen | None, timeout: float = 20) -> int | None:
+    """SIGTERM, wait up to `timeout` seconds, then SIGKILL. Returns the exit code (None: never started)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+class Server:
+    """The app under gunicorn (or runserver) on 127.0.0.1, and with `background` the task worker and the
+    scheduler, as child processes; a context manager that stops them all."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 3,
+        threads: int = 4,
+        log_dir: Path | None = None,
+        background: bool = True,
+    ):
         self.database_url = database_url
         self.workers = workers
         self.threads = threads
+        self.background = background
+        self.background_processes: dict[str, subprocess.Popen] = {}
+        # Filled in by __exit__: whether each background process was still running at the end (it
+        # should be) and how it exited when stopped.
+        self.background_report: dict[str, dict[str, Any]] = {}
         self.port = free_port()
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kesu-load-"))
         self.log_path = self.log_dir / "server.log"
@@ -166,7 +204,7 @@ class Server:
             ]
         return [sys.executable, "manage.py", "runserver", f"{HOST}:{self.port}", "--noreload"]
 
-    def __enter__(self) -> Server:
+    def env(self) -> dict[str, str]:
         env = {
             **os.environ,
             "KESU_DATABASE_URL": self.database_url,
@@ -175,10 +213,39 @@ class Server:
             "KESU_MEDIA_DIR": str(self.log_dir / "media"),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.background:
+            # Without the worker nothing would run what the web processes enqueue (the benchmarks set
+            # a dummy backend); with it, they enqueue into the database as in production.
+            env["KESU_TASKS_BACKEND"] = DB_TASKS_BACKEND
+        return env
+
+    def __enter__(self) -> Server:
+        try:
+            self._start()
+            self._wait_until_answering()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        env = self.env()
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             self.command(), cwd=str(BASE_DIR), env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
+        if self.background:
+            for name, args in BACKGROUND.items():
+                with open(self.log_dir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
+                    self.background_processes[name] = subprocess.Popen(
+                        [sys.executable, "-m", "django", *args],
+                        cwd=str(BASE_DIR),
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+
+    def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -188,25 +255,28 @@ class Server:
                 conn.request("GET", "/api/v1/cases?limit=1")
                 conn.getresponse().read()
                 conn.close()
-                return self
+                return
             except OSError:
                 time.sleep(0.2)
-        self.__exit__(None, None, None)
         raise ServerDidNotStart(f"{self.kind} did not answer within 90 s: {self.log_tail()}")
 
     def __exit__(self, *exc: Any) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        for name, process in self.background_processes.items():
+            running_at_end = process.poll() is None
+            code = stop_process(process)
+            self.background_report[name] = {
+                "pid": process.pid,
+                "running_at_end": running_at_end,
+                "exit_code": code,
+                "log_tail": "" if running_at_end else self.log_tail(n=2000, name=name),
+            }
+        stop_process(self.process)
+        if hasattr(self, "_log"):
+            self._log.close()
 
-    def log_tail(self, n: int = 4000) -> str:
+    def log_tail(self, n: int = 4000, name: str = "server") -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-n:]
+            return (self.log_dir / f"{name}.log").read_text(errors="replace")[-n:]
         except OSError:
             return ""
 
@@ -717,25 +787,60 @@ def run_check(
     server_threads: int = 4,
     seed: int = 8,
     log_dir: Path | None = None,
+    background: bool = True,
 ) -> dict[str, Any]:
-    """Prepare (Django must be set up on `database_url`), serve, load, verify. Returns the report."""
+    """Prepare (Django must be set up on `database_url`), serve (with the task worker and the scheduler
+    unless `background` is false), load, stop everything, verify. Returns the report."""
     actors = prepare()
-    with Server(database_url, workers=workers, threads=server_threads, log_dir=log_dir) as server:
+    server = Server(
+        database_url, workers=workers, threads=server_threads, log_dir=log_dir, background=background
+    )
+    with server:
         warm_up(server.port, actors, 2 * workers * server_threads)
         started = time.perf_counter()
         ledger = run_load(server.port, actors, threads=threads, requests=requests, seed=seed)
         took = time.perf_counter() - started
         server_log = server.log_tail(3000)
-        kind = server.kind
     summary = summarize(ledger, took)
     verification = verify(ledger, actors)
+    processes = background_summary(server) if background else {}
+    for name, info in processes.get("processes", {}).items():
+        if not info["running_at_end"]:
+            verification["problems"].append(f"the {name} exited during the load: {info['log_tail'][-500:]}")
+            verification["ok"] = False
     return {
-        "server": {"kind": kind, "workers": workers, "threads": server_threads},
+        "server": {
+            "kind": server.kind,
+            "workers": workers,
+            "threads": server_threads,
+            "background": sorted(BACKGROUND) if background else [],
+        },
         "clients": {"threads": threads, "requests_each": requests},
         "summary": summary,
+        "errors": {
+            "five_xx": verification["five_xx"],
+            "no_answer": summary["statuses"].get("0", 0),
+            "unexpected_answers": len(ledger.unexpected),
+            "failed_tasks": processes.get("tasks", {}).get("FAILED", 0),
+        },
+        "background": processes,
         "verification": verification,
         "server_log_tail": server_log if not verification["ok"] else "",
     }
+
+
+def background_summary(server: Server) -> dict[str, Any]:
+    """How the worker and the scheduler fared: running until stopped, and the tasks by status at the end
+    (what the web processes and the scheduler enqueued; the worker may not have caught up with all)."""
+    from django.db.models import Count
+    from django_tasks_db.models import DBTaskResult
+
+    def count_by(column: str) -> dict[str, int]:
+        rows = DBTaskResult.objects.values(column).annotate(n=Count("id")).order_by(column)
+        return {row[column]: row["n"] for row in rows}
+
+    tasks, by_task = count_by("status"), count_by("task_path")
+    return {"processes": server.background_report, "tasks": tasks, "tasks_by_path": by_task}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -748,6 +853,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"  creates {s['logical_creates']}, batch items {s['batch_items']}, actions ok {s['actions_ok']}, "
         f"conflicts {s['conflicts']}",
         f"  database: {v['cases']} cases, {v['events']} events, {v['audit_entries']} audit entries",
+        f"  errors {report['errors']}",
+        *([f"  background: tasks by status {report['background']['tasks']}"] if report["background"] else []),
         "  verification: " + ("nothing lost, nothing doubled" if v["ok"] else "FAILED"),
     ]
     lines += [f"    - {p}" for p in v["problems"]]
@@ -766,6 +873,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--server-threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--no-background", action="store_true", help="without the task worker and the scheduler processes"
+    )
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
 
@@ -791,6 +901,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             server_threads=args.server_threads,
             seed=args.seed,
+            background=not args.no_background,
         )
     except ServerDidNotStart as exc:
         print(f"server did not start: {exc}", file=sys.stderr)

@@ -151,6 +151,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = (options.get("options", "") + " -c jit=off").strip()
 
+# One cache for every process (gunicorn workers, task worker, scheduler): rate limits and lockout-adjacent
+# counters must not multiply with the number of workers, as they would in each process's own memory.
+# The database cache needs nothing beyond the database; its table comes with `kesu migrate`
+# (kesu/trust/migrations/0002_shared_cache.py). Each write counts the table's rows and culls expired
+# entries above MAX_ENTRIES.
+CACHES = {
+    "default": {
+        "BACKEND": "kesu.trust.cache.SharedDatabaseCache",
+        "LOCATION": "kesu_cache",
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("KESU_CACHE_MAX_ENTRIES", 20000))},
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -186,7 +199,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `kesu collectstatic` copies the static files here; in production nginx serves them (docs/deploy.md).
+STATIC_ROOT = Path(os.environ.get("KESU_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("KESU_MEDIA_DIR", VAR_DIR / "media"))
 MEDIA_URL = None  # attachments are never served from a public URL; see kesu.cases.attachments
 

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 from tests import factories
 
@@ -13,3 +14,21 @@ def org(db):
 def _fast_password_hashing(settings):
     """PBKDF2 costs ~0.2 s per user; tests create many users, so hash with MD5 (tests only)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_cache(request):
+    """The default cache is a table of the test database (kesu.trust.cache: rate-limit counters, the
+    board's counts). A test inside a transaction (`db`) leaves nothing behind; a test that commits
+    (`transactional_db`, `live_server`) would hand its counters to the next test, so clear around it."""
+    marker = request.node.get_closest_marker("django_db")
+    commits = bool({"transactional_db", "live_server"} & set(request.fixturenames)) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if not commits:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up before (and torn down after) this fixture
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,4 +1,5 @@
-"""A small fixed-window rate limiter on Django's cache (LocMem by default; shared cache in production)."""
+"""A small fixed-window rate limiter on Django's default cache, the database cache every process shares
+(kesu.trust.cache): the limits hold across gunicorn workers instead of multiplying with them."""
 
 from __future__ import annotations
 

@@ -11,58 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests import factories
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _copy_of_test_database(tmp_path: Path):
-    """A URL of a throwaway copy of the migrated test database, and a clean-up."""
-    if connection.vendor == "sqlite":
-        target = tmp_path / "load.sqlite3"
-        connection.ensure_connection()
-        with sqlite3.connect(target) as dst:
-            connection.connection.backup(dst)
-        dst.close()
-        return f"sqlite:///{target}", lambda: None
-    settings = connection.settings_dict
-    name = f"kesu_load_{uuid.uuid4().hex[:8]}"
-    template = settings["NAME"]
-    # CREATE DATABASE … TEMPLATE needs the template without sessions: close ours first.
-    connection.close()
-    import psycopg
-
-    params = {
-        "host": settings["HOST"] or "127.0.0.1",
-        "port": settings["PORT"] or 5432,
-        "user": settings["USER"],
-        "password": settings.get("PASSWORD") or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-    with psycopg.connect(**params) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    url = f"postgresql://{params['user']}:{settings.get('PASSWORD') or ''}@{params['host']}:{params['port']}/{name}"
-
-    def drop() -> None:
-        with psycopg.connect(**params) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return url, drop
+from tests.servers import ROOT, copy_of_test_database
 
 
 @pytest.mark.slow
 def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
-    url, drop = _copy_of_test_database(tmp_path)
+    url, drop = copy_of_test_database(tmp_path)
     out = tmp_path / "load.json"
     env = {**os.environ, "KESU_LOG_LEVEL": "WARNING"}
     try:
