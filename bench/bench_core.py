@@ -76,6 +76,7 @@ def run(ctx: BenchContext) -> dict:
     # Baseline: a bare ORM insert (number from the counter, the case row and its register event).
     from django.db import transaction
 
+    from kesu.cases import chain
     from kesu.cases.models import CaseEvent
     from kesu.cases.numbering import next_case_number
     from kesu.policy.models import Channel
@@ -95,9 +96,12 @@ def run(ctx: BenchContext) -> dict:
                 policy_id=policy.pk,
                 created_by=intake,
             )
-            CaseEvent.objects.create(
-                case=case, seq=1, actor=intake, action="register", to_status="registered", created_at=t
-            )
+            chain.seal(
+                CaseEvent(
+                    case=case, seq=1, actor=intake, action="register", to_status="registered", created_at=t
+                ),
+                chain.GENESIS,
+            ).save(force_insert=True)
 
     baseline["create_bare_orm_insert"] = throughput(bare_insert, creates)
     log(f"  baseline bare insert {baseline['create_bare_orm_insert']['per_second']}/s")

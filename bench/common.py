@@ -425,7 +425,7 @@ def generate_cases(
     from django.db.models import F
     from django.utils import timezone
 
-    from kesu.cases import grading
+    from kesu.cases import chain, grading
     from kesu.cases.demo import CATEGORY_TEXTS, INQUIRIES, ensure_org
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind
     from kesu.policy.models import Category, Channel
@@ -605,7 +605,8 @@ def generate_cases(
             rows: list[CaseEvent] = []
             for c, path in zip(cases, paths, strict=True):
                 t = c.received_at + dt.timedelta(minutes=5)
-                rows.append(
+                # Chained like every timeline (kesu.cases.chain), so `kesu audit verify` holds here too.
+                head = chain.seal(
                     CaseEvent(
                         case_id=c.pk,
                         seq=1,
@@ -621,14 +622,16 @@ def generate_cases(
                             "level": c.level,
                             "generated": True,
                         },
-                    )
+                    ),
+                    chain.GENESIS,
                 )
+                rows.append(head)
                 if not events:
                     continue
                 previous = "registered"
                 for k, (action, to_status) in enumerate(path, start=2):
                     t = t + dt.timedelta(hours=3 + k)
-                    rows.append(
+                    head = chain.seal(
                         CaseEvent(
                             case_id=c.pk,
                             seq=k,
@@ -638,8 +641,10 @@ def generate_cases(
                             to_status=to_status,
                             created_at=t,
                             payload={"generated": True},
-                        )
+                        ),
+                        head.hash,
                     )
+                    rows.append(head)
                     previous = to_status
             CaseEvent.objects.bulk_create(rows, batch_size=5000)
             made_cases += len(cases)

@@ -94,6 +94,8 @@ KESU_PERIODIC_JOBS = [
         "enqueue": "kesu.analytics.tasks.enqueue_report_schedule",
         "daily_at": "06:00",
     },
+    # The audit and case-event chain heads, out of the database (log + mail to ADMINS; SECURITY.md).
+    {"name": "trust.anchor", "enqueue": "kesu.trust.tasks.enqueue_anchor", "daily_at": "00:30"},
 ]
 
 MIDDLEWARE = [
@@ -208,6 +210,10 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
 TASKS = {"default": {"BACKEND": os.environ.get("KESU_TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+
+# Who receives the daily chain anchor (kesu.trust.anchor): "a@example.com,b@example.com". Without it,
+# the active users holding the 系统管理员 role.
+ADMINS = [(a.strip(), a.strip()) for a in os.environ.get("KESU_ADMIN_EMAILS", "").split(",") if a.strip()]
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 _email_url = os.environ.get("KESU_EMAIL_URL", "console://")

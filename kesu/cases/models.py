@@ -296,7 +296,7 @@ class Case(models.Model):
 
 
 class CaseEvent(models.Model):
-    """One entry of a case's timeline. Never updated, never deleted."""
+    """One entry of a case's timeline. Never updated, never deleted; chained by hash per case."""
 
     # db_index=False: the unique (case, seq) constraint is the index for "the events of a case".
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", db_index=False)
@@ -313,6 +313,10 @@ class CaseEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     # Shown to the complainant in the portal (status changes, replies), never notes or staff names.
     is_public = models.BooleanField(default=False)
+    # The case's hash chain (kesu.cases.chain): the previous event's hash and this event's, set when
+    # the row is written. Not indexed: read by (case, seq).
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("案件事件")

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases import grading, permissions, subscribers
+from kesu.cases import chain, grading, permissions, subscribers
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
@@ -410,6 +410,9 @@ def _create(
             for f in fields["attachments"]
         )
     subscribers.notify(case, event, rules)
+    # The first link of the case's hash chain, over the payload as it will be read back.
+    event.payload = _jsonable(event.payload)
+    chain.seal(event, chain.GENESIS)
     event.save(force_insert=True)
     return Registration(case, created=True, reporter_token=token)
 
@@ -614,6 +617,8 @@ def perform(
         # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
         subscribers.notify(locked, event, rules)
         event.payload = _jsonable(event.payload)
+        # Chained to the case's previous event, read under the row lock taken above.
+        chain.seal(event)
         event.save(force_insert=True)
     if isinstance(case, Case):
         _copy_state(locked, case)

@@ -34,7 +34,7 @@ from django.db import connection
 from django.utils import timezone
 
 from kesu.calendar.workcalendar import get_calendar
-from kesu.cases import grading, subscribers
+from kesu.cases import chain, grading, subscribers
 from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind, Status
 from kesu.cases.storable import sqlite_datetime
 from kesu.intake import references
@@ -248,7 +248,8 @@ class BulkWriter:
                 channel=SimpleNamespace(name=rec.channel_name, is_crisis=rec.channel_crisis),
             )
             level, reasons = grading.grade(probe, self.rules, channel_is_crisis=rec.channel_crisis)
-            hit = (level, reasons, json.dumps(reasons, ensure_ascii=False))
+            # Canonical JSON: it goes into the register event's payload as is, hashed without a re-parse.
+            hit = (level, reasons, chain.canonical_json(reasons))
             if len(self._grade_memo) < 10000:
                 self._grade_memo[key] = hit
         return hit
@@ -282,6 +283,9 @@ class BulkWriter:
                 replied_db,
                 hours,
                 guess,
+                # The event times as the case-event hash chain reads them (kesu.cases.chain).
+                chain.utc_stamp(rec.registered_at),
+                chain.utc_stamp(rec.closed_at) if rec.closed_at is not None else None,
             )
 
     def _deadlines_at_likely_level(self, rec: Record, now: dt.datetime) -> tuple[str, Any, list[list]]:
@@ -408,7 +412,7 @@ class BulkWriter:
                 value=rec.external_id,
                 reason="案件正被他人修改，请稍后重新导入",
             )
-        CaseEvent.objects.create(
+        event = CaseEvent(
             case_id=row["id"],
             seq=version + 1,
             actor_id=self.actor_id,
@@ -428,6 +432,8 @@ class BulkWriter:
                 )
             ),
         )
+        # Chained to the case's latest event: the version check above holds the case row.
+        chain.seal(event).save(force_insert=True)
         if changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
             subscribers.notify_imported(subscribers.ImportedChunk(changed_case_ids=[row["id"]]))
         return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
@@ -611,9 +617,14 @@ class BulkWriter:
         ]
         # JSON of the event payloads from cached fragments (the same few codes recur on every row).
         js = self._json_cache
-        import_head = f'"imported": true, "import": {{"source": {_jd(js, self.source)}, "batch": {_jd(js, self.batch_id)}, "row": '
+        # Payloads are written in canonical JSON (sorted keys, no spaces: kesu.cases.chain), so the hash
+        # chain reads the same text the row stores, without a parse and a dump per row.
+        import_tail = f'"import":{{"batch":{_jd(js, self.batch_id)},"row":'
+        import_source = f',"source":{_jd(js, self.source)}}},"imported":true,'
         closing_memo = self._closing_memo
-        ev_template = (None, 1, self.actor_id, "register", "", Status.REGISTERED, None, None, True)
+        actor_id = self.actor_id
+        event_hash, genesis = chain.event_hash, chain.GENESIS
+        ev_template = (None, 1, actor_id, "register", "", Status.REGISTERED, None, None, True, genesis, None)
         ecols = self.event_columns
         assert ecols == [
             "case_id",
@@ -625,6 +636,8 @@ class BulkWriter:
             "created_at",
             "payload",
             "is_public",
+            "prev_hash",
+            "hash",
         ], ecols
         case_rows, event_rows, close_times, count_keys = [], [], [], []
         opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
@@ -632,9 +645,18 @@ class BulkWriter:
         i_stage_case = self._stage_case_at
         stage_rows: list[list] = []  # of open cases, mostly computed ahead by `prepare`
         for rec, cid, pk in zip(records, customer_ids, case_ids, strict=True):
-            day, received_db, registered_db, window_start_db, closed_db, replied_db, hours, guess = (
-                rec.prepared
-            )
+            (
+                day,
+                received_db,
+                registered_db,
+                window_start_db,
+                closed_db,
+                replied_db,
+                hours,
+                guess,
+                registered_stamp,
+                closed_stamp,
+            ) = rec.prepared
             number = next(numbers[day])
             # Earlier complaints of the same person on the same matter within the window.
             count, latest = 0, None
@@ -657,7 +679,7 @@ class BulkWriter:
             if rec.level:
                 level, overridden = rec.level, True
                 reasons = [{"rule": "imported", "level": rec.level, "detail": "原系统等级"}, *reasons]
-                reasons_json = json.dumps(reasons, ensure_ascii=False)
+                reasons_json = chain.canonical_json(reasons)
             final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
             row = template.copy()
             row[i_id] = pk
@@ -722,16 +744,30 @@ class BulkWriter:
                     rec.product or "",
                 )
             )
-            payload = (
-                f'{{"channel": {_jd(js, rec.channel_code)}, "kind": {_jd(js, rec.kind)}, '
-                f'"level": {_jd(js, level)}, "level_reasons": {reasons_json}, '
-                f'"repeat_of": {_jd(js, latest[1]) if latest else "null"}, "repeat_count": {repeat_count}, '
-                f"{import_head}{rec.row}}}"
-            )
+            extra = ""
             if rec.extra:
-                payload += ', "extra": ' + json.dumps(rec.extra, ensure_ascii=False, default=str)
+                extra = (
+                    '"extra":' + chain.canonical_json(json.loads(json.dumps(rec.extra, default=str))) + ","
+                )
+            payload = (
+                f'{{"channel":{_jd(js, rec.channel_code)},{extra}{import_tail}{rec.row}{import_source}'
+                f'"kind":{_jd(js, rec.kind)},"level":{_jd(js, level)},"level_reasons":{reasons_json},'
+                f'"repeat_count":{repeat_count},"repeat_of":{_jd(js, latest[1]) if latest else "null"}}}'
+            )
+            register_hash = event_hash(
+                case_id=pk,
+                seq=1,
+                actor_id=actor_id,
+                action="register",
+                from_status="",
+                to_status=Status.REGISTERED,
+                created_at=registered_stamp,
+                payload_json=payload,
+                is_public=True,
+                prev_hash=genesis,
+            )
             ev = list(ev_template)
-            ev[0], ev[6], ev[7] = pk, registered_db, payload + "}"
+            ev[0], ev[6], ev[7], ev[10] = pk, registered_db, payload, register_hash
             event_rows.append(ev)
             if final != Status.REGISTERED:
                 key = (
@@ -753,20 +789,33 @@ class BulkWriter:
                         closing["outcome"] = rec.outcome_text
                     if rec.satisfaction is not None:
                         closing["satisfaction"] = rec.satisfaction
-                    closing_json = json.dumps(closing, ensure_ascii=False)
+                    closing_json = chain.canonical_json(closing)
                     if len(closing_memo) < 10000:
                         closing_memo[key] = closing_json
                 event_rows.append(
                     (
                         pk,
                         2,
-                        self.actor_id,
+                        actor_id,
                         FINAL_ACTION[final],
                         Status.REGISTERED,
                         final,
                         closed_db,
                         closing_json,
                         True,
+                        register_hash,
+                        event_hash(
+                            case_id=pk,
+                            seq=2,
+                            actor_id=actor_id,
+                            action=FINAL_ACTION[final],
+                            from_status=Status.REGISTERED,
+                            to_status=final,
+                            created_at=closed_stamp,
+                            payload_json=closing_json,
+                            is_public=True,
+                            prev_hash=register_hash,
+                        ),
                     )
                 )
             # Later rows of this chunk count this one as an earlier complaint.

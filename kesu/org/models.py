@@ -111,19 +111,21 @@ class ApiToken(models.Model):
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
+    def assign_new_key(self) -> str:
+        """Give the (unsaved) token a fresh key: only its hash and prefix are kept; the key itself is
+        returned to be shown once and is not recoverable afterwards."""
+        key = "ksu_" + secrets.token_urlsafe(32)
+        self.key_hash = self.hash_key(key)
+        self.prefix = key[4:12]
+        return key
+
     @classmethod
     def issue(
         cls, user, name: str, scopes: list[str] | None = None, expires_at=None
     ) -> tuple["ApiToken", str]:
-        key = "ksu_" + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user,
-            name=name,
-            key_hash=cls.hash_key(key),
-            prefix=key[4:12],
-            scopes=scopes or ["*"],
-            expires_at=expires_at,
-        )
+        token = cls(user=user, name=name, scopes=scopes or ["*"], expires_at=expires_at)
+        key = token.assign_new_key()
+        token.save()
         return token, key
 
     def is_usable(self) -> bool:

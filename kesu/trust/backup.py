@@ -8,10 +8,16 @@
 - `manifest.json`: counts of the key tables, checksums of every case and every event, the audit chain
   head and the sha256 of every file.
 
-`restore(src, database_url=None)` puts the database into the target (the configured database, or
-`database_url`: a fresh SQLite file or an empty PostgreSQL database), extracts the files into the media
-directory, then recomputes counts and checksums from the restored database and refuses (raises) on
-any difference.
+The manifest describes exactly the data in the archive, also while cases are being created: it is
+computed from the snapshot itself (the copied SQLite file; on PostgreSQL inside the REPEATABLE READ
+transaction whose exported snapshot pg_dump reads; for the JSON dump inside the transaction that
+dumps), and the checksum of each file from the copy that goes into the archive.
+
+`restore(src, database_url=None)` restores beside the target (a staging SQLite file, or a staging
+PostgreSQL database), recomputes counts and checksums there and refuses (raises) on any difference,
+leaving the target untouched; only a verified copy replaces the target (SQLite: copied in with the
+backup API, one transaction; PostgreSQL: the databases are swapped by renaming). The files are
+checked in the extracted archive before any is copied into the media directory.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 FORMAT_VERSION = 1
@@ -88,6 +94,24 @@ def fingerprint() -> dict[str, Any]:
         return _fingerprint(cur, set(conn.introspection.table_names(cur)))
 
 
+def _pg_connect(db: dict[str, Any], dbname: str | None = None, **kwargs: Any):
+    import psycopg
+
+    return psycopg.connect(
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+        user=db.get("USER") or "postgres",
+        password=db.get("PASSWORD") or None,
+        dbname=dbname or db["NAME"],
+        **kwargs,
+    )
+
+
+def _pg_tables(cur) -> set[str]:
+    cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    return {r[0] for r in cur.fetchall()}
+
+
 def fingerprint_of(db: dict[str, Any]) -> dict[str, Any]:
     """The same for another database (Django settings dict), over a plain DB-API connection."""
     if db["ENGINE"].endswith("sqlite3"):
@@ -98,18 +122,9 @@ def fingerprint_of(db: dict[str, Any]) -> dict[str, Any]:
             return _fingerprint(cur, {r[0] for r in cur.fetchall()})
         finally:
             raw.close()
-    import psycopg
-
-    with psycopg.connect(
-        host=db.get("HOST") or "127.0.0.1",
-        port=db.get("PORT") or 5432,
-        user=db.get("USER") or "postgres",
-        password=db.get("PASSWORD") or None,
-        dbname=db["NAME"],
-    ) as raw:
+    with _pg_connect(db) as raw:
         with raw.cursor() as cur:
-            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-            return _fingerprint(cur, {r[0] for r in cur.fetchall()})
+            return _fingerprint(cur, _pg_tables(cur))
 
 
 def _file_sha(path: Path) -> str:
@@ -142,48 +157,90 @@ def _pg_env(db: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     return args, env
 
 
-def _dump_database(workdir: Path, *, prefer: str = "auto") -> str:
+def _dump_database(workdir: Path, *, prefer: str = "auto") -> tuple[str, dict[str, Any]]:
+    """Write the database into `workdir`; returns its format and the fingerprint of what was written
+    (read from the same snapshot, never from the live database a moment later)."""
     conn = connections["default"]
     vendor = conn.vendor
     if vendor == "sqlite" and prefer in ("auto", "native"):
         conn.ensure_connection()
-        target = sqlite3.connect(workdir / "database.sqlite3")
+        copy = workdir / "database.sqlite3"
+        target = sqlite3.connect(copy)
         try:
+            # One step (pages=-1): the copy is a single consistent state of the source.
             conn.connection.backup(target)
         finally:
             target.close()
-        return "sqlite"
+        return "sqlite", fingerprint_of({"ENGINE": "django.db.backends.sqlite3", "NAME": str(copy)})
     if vendor == "postgresql" and prefer in ("auto", "native") and _pg_tool("pg_dump"):
         db = conn.settings_dict
         args, env = _pg_env(db)
-        subprocess.run(
-            [
-                _pg_tool("pg_dump"),
-                *args,
-                "--format=custom",
-                "--no-owner",
-                "--no-acl",
-                "-f",
-                str(workdir / "database.pgdump"),
-                db["NAME"],
-            ],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        return "pgdump"
+        # pg_dump reads the snapshot this transaction exports; the manifest is read in the same one.
+        with _pg_connect(db) as raw:
+            raw.isolation_level = _psycopg_isolation("REPEATABLE_READ")
+            raw.read_only = True
+            with raw.cursor() as cur:
+                cur.execute("SELECT pg_export_snapshot()")
+                snapshot = cur.fetchone()[0]
+                subprocess.run(
+                    [
+                        _pg_tool("pg_dump"),
+                        *args,
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-acl",
+                        f"--snapshot={snapshot}",
+                        "-f",
+                        str(workdir / "database.pgdump"),
+                        db["NAME"],
+                    ],
+                    check=True,
+                    env=env,
+                    capture_output=True,
+                )
+                fp = _fingerprint(cur, _pg_tables(cur))
+            raw.rollback()
+        return "pgdump", fp
     from django.core.management import call_command
 
-    with open(workdir / "database.json", "w", encoding="utf-8") as fh:
-        call_command(
-            "dumpdata",
-            "--natural-foreign",
-            "--exclude=contenttypes",
-            "--exclude=auth.permission",
-            "--exclude=sessions",
-            stdout=fh,
-        )
-    return "json"
+    # One transaction for the dump and the manifest (REPEATABLE READ on PostgreSQL, set before the
+    # first query; SQLite's IMMEDIATE transaction holds the write lock meanwhile).
+    with transaction.atomic():
+        if vendor == "postgresql":
+            with conn.cursor() as cur:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with open(workdir / "database.json", "w", encoding="utf-8") as fh:
+            call_command(
+                "dumpdata",
+                "--natural-foreign",
+                "--exclude=contenttypes",
+                "--exclude=auth.permission",
+                "--exclude=sessions",
+                stdout=fh,
+            )
+        fp = fingerprint()
+    return "json", fp
+
+
+def _psycopg_isolation(name: str):
+    import psycopg
+
+    return getattr(psycopg.IsolationLevel, name)
+
+
+def _copy_media(media_root: Path, work: Path) -> dict[str, str]:
+    """Copy the stored files into the archive's work directory; each checksum is of the copy that is
+    archived (a file replaced meanwhile cannot make the manifest disagree with the archive)."""
+    media: dict[str, str] = {}
+    if not media_root.is_dir():
+        return media
+    for path in sorted(p for p in media_root.rglob("*") if p.is_file()):
+        rel = path.relative_to(media_root).as_posix()
+        copy = work / "media" / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
+        media[rel] = _file_sha(copy)
+    return media
 
 
 def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, Any]:
@@ -192,17 +249,15 @@ def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, An
     media_root = Path(settings.MEDIA_ROOT)
     with tempfile.TemporaryDirectory(prefix="kesu-backup-") as tmp:
         work = Path(tmp)
-        fmt = _dump_database(work, prefer=prefer)
-        media = {}
-        if media_root.is_dir():
-            for path in sorted(p for p in media_root.rglob("*") if p.is_file()):
-                media[path.relative_to(media_root).as_posix()] = _file_sha(path)
+        fmt, fp = _dump_database(work, prefer=prefer)
+        # After the database: every file a backed-up row names was stored before its row committed.
+        media = _copy_media(media_root, work)
         manifest = {
             "format_version": FORMAT_VERSION,
             "created_at": timezone.now().isoformat(),
             "database_format": fmt,
             "vendor": connections["default"].vendor,
-            **fingerprint(),
+            **fp,
             "media": media,
         }
         (work / "manifest.json").write_text(
@@ -216,7 +271,7 @@ def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, An
                 if (work / name).exists():
                     tar.add(work / name, arcname=name)
             for rel in media:
-                tar.add(media_root / rel, arcname=f"media/{rel}")
+                tar.add(work / "media" / rel, arcname=f"media/{rel}")
         partial.replace(out)
     from kesu.trust import audit
 
@@ -274,6 +329,114 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
+def _compare(manifest: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}: 备份 {manifest.get(key)} ≠ 恢复后 {got.get(key)}"
+        for key in ("counts", "cases_sha256", "events_sha256", "audit_head")
+        if got.get(key) != manifest.get(key)
+    ]
+
+
+def _media_problems(manifest: dict[str, Any], media_src: Path) -> list[str]:
+    problems = []
+    for rel, digest in manifest.get("media", {}).items():
+        path = media_src / rel
+        if not path.is_file() or _file_sha(path) != digest:
+            problems.append(f"文件 {rel} 缺失或校验和不符")
+    return problems
+
+
+def _load_json(db: dict[str, Any], dump: Path) -> None:
+    from django.core.management import call_command
+
+    alias = _open_alias(db)
+    try:
+        call_command("migrate", database=alias, verbosity=0, interactive=False)
+        call_command("loaddata", str(dump), database=alias, verbosity=0)
+    finally:
+        _close_alias()
+
+
+def _close_connections_to(name: str) -> None:
+    for conn in connections.all():
+        if conn.settings_dict.get("NAME") == name:
+            conn.close()
+
+
+def _restore_sqlite(target: dict[str, Any], work: Path, fmt: str, manifest: dict[str, Any], force: bool):
+    dest = Path(target["NAME"])
+    if dest.exists() and dest.stat().st_size and not force:
+        raise BackupError(f"目标数据库已存在：{dest}（确认覆盖请加 --force）")
+    staged = dest.with_name(dest.name + ".restoring")
+    for leftover in (staged, Path(f"{staged}-wal"), Path(f"{staged}-shm"), Path(f"{staged}-journal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        if fmt == "sqlite":
+            shutil.copyfile(work / "database.sqlite3", staged)
+        else:
+            _load_json({**target, "NAME": str(staged)}, work / "database.json")
+        got = fingerprint_of({**target, "NAME": str(staged)})
+        problems = _compare(manifest, got)
+        if problems:
+            raise BackupError("恢复校验失败（目标数据库未改动）：\n" + "\n".join(problems[:20]))
+        # The swap: the verified copy goes into the target in one write transaction of the backup API
+        # (safe for the target's WAL and for readers, unlike replacing the file under them).
+        _close_connections_to(str(dest))
+        source, dst = sqlite3.connect(staged), sqlite3.connect(dest)
+        try:
+            source.backup(dst)
+        finally:
+            source.close()
+            dst.close()
+        return got
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _restore_postgresql(target: dict[str, Any], work: Path, fmt: str, manifest: dict[str, Any]):
+    name = target["NAME"]
+    tag = f"{os.getpid()}_{int(timezone.now().timestamp())}"
+    staged, old = f"{name[:40]}__restoring_{tag}", f"{name[:40]}__replaced_{tag}"
+    with _pg_connect(target, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{staged}" TEMPLATE template0')
+    swapped = False
+    try:
+        if fmt == "pgdump":
+            tool = _pg_tool("pg_restore")
+            if tool is None:
+                raise BackupError("找不到 pg_restore")
+            args, env = _pg_env(target)
+            r = subprocess.run(
+                [tool, *args, "--no-owner", "--no-acl", "-d", staged, str(work / "database.pgdump")],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if r.returncode not in (0, 1):  # 1: warnings
+                raise BackupError(f"pg_restore 失败：{r.stderr[-2000:]}")
+        else:
+            _load_json({**target, "NAME": staged}, work / "database.json")
+        got = fingerprint_of({**target, "NAME": staged})
+        problems = _compare(manifest, got)
+        if problems:
+            raise BackupError("恢复校验失败（目标数据库未改动）：\n" + "\n".join(problems[:20]))
+        # The swap: renames need the target without sessions (the application stopped, as for any restore).
+        _close_connections_to(name)
+        with _pg_connect(target, dbname="postgres", autocommit=True) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if exists:
+                admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{old}"')
+            admin.execute(f'ALTER DATABASE "{staged}" RENAME TO "{name}"')
+            swapped = True
+            if exists:
+                admin.execute(f'DROP DATABASE "{old}"')
+        return got
+    finally:
+        if not swapped:
+            with _pg_connect(target, dbname="postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{staged}" WITH (FORCE)')
+
+
 def restore(
     src: str | Path,
     *,
@@ -281,7 +444,8 @@ def restore(
     media_dir: str | Path | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Restore an archive into the target database and media directory, then verify it."""
+    """Restore an archive into the target database and media directory, verified before it replaces
+    anything: on any difference from the manifest the target and the media directory stay as they were."""
     src = Path(src)
     target = _target_settings(database_url)
     media_root = Path(media_dir) if media_dir else Path(settings.MEDIA_ROOT)
@@ -293,78 +457,26 @@ def restore(
         manifest = json.loads((work / "manifest.json").read_text(encoding="utf-8"))
         fmt = manifest["database_format"]
         is_sqlite = target["ENGINE"].endswith("sqlite3")
-        if fmt == "sqlite":
-            if not is_sqlite:
-                raise BackupError("SQLite 备份只能恢复到 SQLite 数据库；请用 --prefer json 备份后迁移")
-            dest = Path(target["NAME"])
-            if dest.exists() and dest.stat().st_size and not force:
-                raise BackupError(f"目标数据库已存在：{dest}（确认覆盖请加 --force）")
-            for conn in connections.all():
-                if conn.settings_dict.get("NAME") == str(dest):
-                    conn.close()
-            source = sqlite3.connect(work / "database.sqlite3")
-            dst = sqlite3.connect(dest)
-            try:
-                source.backup(dst)
-            finally:
-                source.close()
-                dst.close()
-        elif fmt == "pgdump":
-            if is_sqlite:
-                raise BackupError("pg_dump 备份只能恢复到 PostgreSQL 数据库")
-            tool = _pg_tool("pg_restore")
-            if tool is None:
-                raise BackupError("找不到 pg_restore")
-            args, env = _pg_env(target)
-            r = subprocess.run(
-                [
-                    tool,
-                    *args,
-                    "--no-owner",
-                    "--no-acl",
-                    "--clean",
-                    "--if-exists",
-                    "-d",
-                    target["NAME"],
-                    str(work / "database.pgdump"),
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            if r.returncode not in (0, 1):  # 1: warnings (e.g. objects to drop did not exist)
-                raise BackupError(f"pg_restore 失败：{r.stderr[-2000:]}")
-        else:
-            from django.core.management import call_command
-
-            alias = _open_alias(target)
-            try:
-                call_command("migrate", database=alias, verbosity=0, interactive=False)
-                call_command("loaddata", str(work / "database.json"), database=alias, verbosity=0)
-            finally:
-                _close_alias()
+        if fmt == "sqlite" and not is_sqlite:
+            raise BackupError("SQLite 备份只能恢复到 SQLite 数据库；请用 --prefer json 备份后迁移")
+        if fmt == "pgdump" and is_sqlite:
+            raise BackupError("pg_dump 备份只能恢复到 PostgreSQL 数据库")
         media_src = work / "media"
+        problems = _media_problems(manifest, media_src)
+        if problems:
+            raise BackupError("恢复校验失败（未做任何改动）：\n" + "\n".join(problems[:20]))
+        if is_sqlite:
+            got = _restore_sqlite(target, work, fmt, manifest, force)
+        else:
+            got = _restore_postgresql(target, work, fmt, manifest)
         restored_files = 0
         if media_src.is_dir():
             for path in media_src.rglob("*"):
                 if path.is_file():
-                    rel = path.relative_to(media_src)
-                    dest = media_root / rel
+                    dest = media_root / path.relative_to(media_src)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(path, dest)
                     restored_files += 1
-    # Verify what was restored against the manifest.
-    got = fingerprint_of(target)
-    problems = []
-    for key in ("counts", "cases_sha256", "events_sha256", "audit_head"):
-        if got.get(key) != manifest.get(key):
-            problems.append(f"{key}: 备份 {manifest.get(key)} ≠ 恢复后 {got.get(key)}")
-    for rel, digest in manifest.get("media", {}).items():
-        path = media_root / rel
-        if not path.exists() or _file_sha(path) != digest:
-            problems.append(f"文件 {rel} 缺失或校验和不符")
-    if problems:
-        raise BackupError("恢复校验失败：\n" + "\n".join(problems[:20]))
     return {"manifest": manifest, "restored": got, "files": restored_files}
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from kesu.cases.models import Case, Customer
@@ -196,56 +196,90 @@ def _years_before(now: dt.datetime, years: int) -> dt.datetime:
         return now.replace(year=now.year - years, day=28)
 
 
+PURGE_CHUNK = 1000
+LISTED_NUMBERS = 1000  # case numbers kept in the result and the audit entry; the count is exact
+
+
 @dataclass
 class PurgeResult:
     dry_run: bool
-    cases: list[str] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)  # the first LISTED_NUMBERS numbers, by id
     customers: int = 0
+    case_count: int = 0
 
     def __str__(self) -> str:
         verb = "将匿名化" if self.dry_run else "已匿名化"
-        return f"{verb} {len(self.cases)} 件超过保存期限的案件，{self.customers} 位客户的个人信息"
+        return f"{verb} {self.case_count} 件超过保存期限的案件，{self.customers} 位客户的个人信息"
 
 
-def expired_cases(now: dt.datetime | None = None):
-    """Finished cases past their retention period (per policy version and kind)."""
-    now = now or timezone.now()
-    finished_at = Q(closed_at__isnull=False) | Q(archived_at__isnull=False)
-    candidates = Case.objects.filter(finished_at).exclude(description=PURGED_TEXT)
+def _expired_condition(now: dt.datetime) -> Q:
+    """One condition per (policy version, kind) that has finished cases: a handful, whatever the
+    number of cases (`order_by()`: the model's default ordering would make `distinct` one row per case)."""
+    finished = Case.objects.filter(Q(closed_at__isnull=False) | Q(archived_at__isnull=False))
+    pairs = finished.order_by().values_list("policy_id", "kind").distinct()
+    documents = dict(
+        Policy.objects.filter(pk__in={p for p, _k in pairs}).order_by().values_list("pk", "document")
+    )
     q = Q(pk__in=[])
-    for policy_id, kind in candidates.values_list("policy_id", "kind").distinct():
-        document = Policy.objects.filter(pk=policy_id).values_list("document", flat=True).first()
-        cutoff = _years_before(now, retention_years(document, kind))
+    for policy_id, kind in sorted(pairs):
+        cutoff = _years_before(now, retention_years(documents.get(policy_id), kind))
         q |= Q(policy_id=policy_id, kind=kind) & (
             Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True, archived_at__lt=cutoff)
         )
-    return candidates.filter(q)
+    return q
+
+
+def expired_cases(now: dt.datetime | None = None):
+    """Finished cases past their retention period (per policy version and kind), not yet purged."""
+    return (
+        Case.objects.filter(_expired_condition(now or timezone.now()))
+        .exclude(description=PURGED_TEXT)
+        .order_by("pk")
+    )
+
+
+def _purgeable_customers(expired):
+    """Customers with an expired case and none still within retention (or open): set-based, the
+    expired cases as a subquery rather than a list of ids."""
+    kept = (
+        Case.objects.filter(customer_id=OuterRef("pk"))
+        .exclude(description=PURGED_TEXT)
+        .exclude(pk__in=expired.order_by().values("pk"))
+    )
+    return (
+        Customer.objects.filter(Exists(expired.filter(customer_id=OuterRef("pk")).order_by()))
+        .exclude(Exists(kept.order_by()))
+        .order_by("pk")
+    )
+
+
+def _chunks(queryset, size: int = PURGE_CHUNK):
+    """The primary keys of `queryset` in ascending slices (keyset pagination: flat memory, and
+    each slice re-reads the query, so rows changed by an earlier slice are not skipped)."""
+    last = 0
+    while True:
+        ids = list(queryset.filter(pk__gt=last).values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
 
 
 def purge(*, dry_run: bool = True, now: dt.datetime | None = None, actor=None) -> PurgeResult:
+    """Anonymise what is past retention, in chunks inside one transaction (all or nothing)."""
     now = now or timezone.now()
-    expired = list(expired_cases(now).values_list("pk", "number", "customer_id"))
-    result = PurgeResult(dry_run=dry_run, cases=[n for _pk, n, _c in expired])
-    case_ids = [pk for pk, _n, _c in expired]
-    customer_ids = {c for _pk, _n, c in expired if c}
-    # A customer keeps their data while any of their cases is still within retention (or open).
-    still_needed = set(
-        Case.objects.filter(customer_id__in=customer_ids)
-        .exclude(pk__in=case_ids)
-        .exclude(description=PURGED_TEXT)
-        .values_list("customer_id", flat=True)
-    )
-    purge_customers = sorted(customer_ids - still_needed)
-    result.customers = len(purge_customers)
-    if dry_run or not expired:
+    expired = expired_cases(now)
+    result = PurgeResult(dry_run=dry_run)
+    result.case_count = expired.count()
+    result.cases = list(expired.values_list("number", flat=True)[:LISTED_NUMBERS])
+    customers = _purgeable_customers(expired)
+    result.customers = customers.count()
+    if dry_run or not result.case_count:
         return result
     with transaction.atomic():
-        for start in range(0, len(case_ids), 500):
-            Case.objects.filter(pk__in=case_ids[start : start + 500]).update(
-                description=PURGED_TEXT, demands="", subject="", subject_no=""
-            )
-        for start in range(0, len(purge_customers), 500):
-            Customer.objects.filter(pk__in=purge_customers[start : start + 500]).update(
+        # Customers first: which ones to purge is read from the cases before they are marked.
+        for ids in _chunks(customers):
+            Customer.objects.filter(pk__in=ids).update(
                 name="",
                 name_normalized="",
                 phone="",
@@ -255,10 +289,15 @@ def purge(*, dry_run: bool = True, now: dt.datetime | None = None, actor=None) -
                 policy_no="",
                 account_no="",
             )
+        # Purged cases leave `expired` (PURGED_TEXT), so each slice starts again from the last id.
+        for ids in _chunks(expired):
+            Case.objects.filter(pk__in=ids).update(
+                description=PURGED_TEXT, demands="", subject="", subject_no=""
+            )
         audit.record(
             "pii.purge",
             actor,
             ("retention", now.date().isoformat()),
-            {"cases": len(case_ids), "customers": len(purge_customers), "numbers": result.cases[:1000]},
+            {"cases": result.case_count, "customers": result.customers, "numbers": result.cases},
         )
     return result

@@ -163,3 +163,64 @@ def test_retention_per_kind_from_the_policy():
     assert privacy.retention_years(doc, "consultation") == 3
     assert privacy.retention_years(doc, "complaint") == 20
     assert privacy.retention_years({}, "complaint") == 20
+
+
+def _bulk_old_cases(template: Case, n: int, *, closed_at, shared_customer=None) -> list[Case]:
+    """`n` finished cases cloned from `template` in two bulk inserts, each with its own customer (or
+    `shared_customer`) and its own receipt time (distinct values, as in a real history)."""
+    if shared_customer is None:
+        customers = Customer.objects.bulk_create(
+            Customer(name=f"历史客户{i}", phone=f"136{i:08d}", id_number=f"11010119800101{i:04d}")
+            for i in range(n)
+        )
+    else:
+        customers = [shared_customer] * n
+    skip = {"id", "number", "customer", "received_at", "closed_at", "status"}
+    fields = {
+        f.attname: getattr(template, f.attname) for f in Case._meta.concrete_fields if f.name not in skip
+    }
+    stamp = f"{n:03d}{template.pk:05d}"
+    return Case.objects.bulk_create(
+        (
+            Case(
+                **fields,
+                number=f"HX{stamp}{i:06d}",
+                customer=c,
+                status="closed",
+                received_at=closed_at - dt.timedelta(days=30, minutes=i),
+                closed_at=closed_at - dt.timedelta(minutes=i),
+            )
+            for i, c in enumerate(customers)
+        ),
+        batch_size=1000,
+    )
+
+
+def test_purge_at_scale_is_set_based(org):
+    """Thousands of expired cases, each with its own receipt time: the dry run and the purge finish
+    (no per-case condition, no id list the size of the history) and touch exactly what expired."""
+    now = timezone.now()
+    template = factories.make_case(org.intake, customer={"name": "模板", "phone": "13500000000"})
+    long_ago = now - dt.timedelta(days=365 * 21)
+    expired = _bulk_old_cases(template, 3000, closed_at=long_ago)
+    # One customer with an expired case and a case still within retention keeps their data.
+    keeper = expired[0].customer
+    _bulk_old_cases(template, 1, closed_at=now - dt.timedelta(days=365), shared_customer=keeper)
+    before = _stats()
+
+    out = io.StringIO()
+    call_command("pii", "purge", "--dry-run", stdout=out)
+    assert "共 3000 件" in out.getvalue() and "2999 位客户" in out.getvalue()
+    assert not Case.objects.filter(description=privacy.PURGED_TEXT).exists()
+
+    result = privacy.purge(dry_run=False)
+    assert (result.case_count, result.customers, len(result.cases)) == (3000, 2999, privacy.LISTED_NUMBERS)
+    assert Case.objects.filter(description=privacy.PURGED_TEXT).count() == 3000
+    assert Customer.objects.filter(phone="").count() == 2999
+    keeper.refresh_from_db()
+    assert keeper.phone == "13600000000"
+    template.refresh_from_db()
+    assert template.description != privacy.PURGED_TEXT and template.customer.name == "模板"
+    assert _stats() == before
+    again = privacy.purge(dry_run=True)
+    assert (again.case_count, again.customers) == (0, 0)

@@ -52,6 +52,6 @@ class Command(BaseCommand):
         result = privacy.purge(dry_run=opts["dry_run"])
         for number in result.cases[:50]:
             self.stdout.write(number)
-        if len(result.cases) > 50:
-            self.stdout.write(f"…… 共 {len(result.cases)} 件")
+        if result.case_count > 50:
+            self.stdout.write(f"…… 共 {result.case_count} 件")
         self.stdout.write(self.style.SUCCESS(str(result)))
