@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kesu.cases import subscribers
+from kesu.cases import chain, subscribers
 from kesu.cases.models import Case, CaseEvent, Status
 from kesu.intake.bulk import FINAL_ACTION, BulkWriter, RowOutcome
 from kesu.intake.mapping import Record
@@ -130,6 +130,10 @@ class SystemWriter(BulkWriter):
             # (the case-event subscribers, settings.KESU_CASE_EVENT_SUBSCRIBERS).
             case = Case.objects.select_related("channel").get(pk=row["id"])
             subscribers.notify(case, events[-1], self.rules)
+        # Chained to the case's latest event (the version check above holds the case row), in order.
+        prev = chain.last_hash(row["id"])
+        for event in events:
+            prev = chain.seal(event, prev).hash
         CaseEvent.objects.bulk_create(events)
         if closes:
             # Closed in the other system, like imported history: no live deadlines left (no

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from stdnum.cn import ric
 
+from kesu.cases import chain
 from kesu.cases.models import Case
 from kesu.errors import Invalid
 from kesu.intake import services
@@ -429,3 +430,5 @@ def test_two_exports_of_one_system_update_only_their_columns_and_close_what_the_
         sorted(Case.objects.values_list("external_id", "status", "version", "demands", "claimed_amount"))
         == state
     )
+    # the closing events written by the update are chained like any other (kesu audit verify)
+    assert chain.verify_cases().ok
