@@ -233,6 +233,8 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     anonymous = bool(data.get("is_anonymous"))
     if anonymous and kind != Kind.REPORT:
         errors["is_anonymous"] = "只有举报可以匿名"
+    elif anonymous and not rules.section("whistleblowing").get("anonymous_allowed", True):
+        errors["is_anonymous"] = "本公司规则不受理匿名举报，请留下姓名和联系方式"
     if not anonymous:
         phone = normalize_phone(str(customer.get("phone") or ""))
         if not (phone or customer.get("email") or customer.get("address")):

@@ -12,7 +12,12 @@ state what differs:
   tighten;
 - in a regulator layer, thresholds where smaller is stricter (group size, repeat counts,
   maximum extension) take the smaller of the two values, so a layer never loosens them;
-- any other list is replaced whole.
+- any other list is replaced whole;
+- `penalties` are never inherited through `extends`: every company preset states its own table (an
+  empty one when its seeds set no fines), so that a hotel is never fined by an insurer's claims rules.
+
+Every SLA rule keeps its `seed` (where in /work/shared/seeds the number comes from) and gets `source`,
+the code of the preset or layer that states it; `kesu policy show --explain` prints both.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ TIGHTEN_MIN = {
     ("suspension", "max_months"),
     ("group_visit", "max_representatives"),
 }
+# Sections a child preset does not inherit from the preset it extends (see the module docstring).
+NOT_INHERITED = ("penalties",)
 TIME_UNITS = {
     "calendar_minutes",
     "calendar_hours",
@@ -168,7 +175,17 @@ def resolve_preset(code: str, layers: list[str] | None = None) -> dict[str, Any]
         current = doc.get("meta", {}).get("extends")
     document: dict[str, Any] = {}
     for doc in reversed(chain):
+        for section in NOT_INHERITED:
+            document.pop(section, None)
         document = merge(document, doc, source=doc["meta"]["code"])
+    missing = [s for s in NOT_INHERITED if not isinstance(chain[0].get(s), dict)]
+    if missing:
+        raise PolicyError(
+            [
+                f"preset '{code}' must state its own [{s}] (never inherited; empty when it has none)"
+                for s in missing
+            ]
+        )
     document["meta"] = {**chain[0]["meta"]}
     document["meta"].pop("extends", None)
     for layer_code in layers or []:
@@ -290,7 +307,7 @@ def validate(document: dict[str, Any]) -> None:
             errors.append(f"approval.major_case_levels: unknown level {level!r}")
 
     for level in list(document.get("penalties", {})):
-        if level != "channel" and level not in LEVELS:
+        if level not in ("channel", "seed") and level not in LEVELS:
             errors.append(f"penalties: unknown level {level!r}")
     for channel in document.get("penalties", {}).get("channel", {}):
         if channel not in channel_codes:

@@ -122,10 +122,17 @@ class Rules:
 
     # --- penalties -------------------------------------------------------------------
     def penalty_for(self, *, level: str, channel: str) -> dict[str, Any]:
-        """Penalty for the responsible person and the direct supervisor: the heavier of level and channel."""
+        """Penalty for the responsible person and the direct supervisor.
+
+        000 第2篇 第九条 fines ordinary complaints by level (一) and crisis complaints by their source (二): a
+        crisis case from a source with its own entry (local regulator 100/100, national regulator 200/200)
+        takes that entry, never the flat crisis one. Otherwise the heavier of level and channel applies.
+        """
         pens = self.doc.get("penalties", {})
         by_level = pens.get(level, {})
         by_channel = pens.get("channel", {}).get(channel, {})
+        if level == "crisis" and by_channel:
+            by_level = {}
         person = max(Decimal(str(by_level.get("person", 0))), Decimal(str(by_channel.get("person", 0))))
         supervisor = max(
             Decimal(str(by_level.get("supervisor", 0))), Decimal(str(by_channel.get("supervisor", 0)))

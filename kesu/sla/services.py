@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Min
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kesu.calendar import services as calendar_services
 from kesu.calendar.models import CalendarDay
@@ -33,8 +34,8 @@ from kesu.calendar.workcalendar import (
 from kesu.cases.models import Accountability
 from kesu.cases.services import perform
 from kesu.cases.storable import sqlite_datetime
-from kesu.errors import Conflict, Invalid
-from kesu.org.selectors import direct_supervisor
+from kesu.errors import Conflict, Forbidden, Invalid
+from kesu.org.selectors import direct_supervisor, has_role
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
@@ -444,19 +445,38 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
     if stage is None:
         raise Conflict("没有可延长的进行中时限", code="no_open_deadline")
     ext = sla_section(rules).get("extension", {})
-    max_total = int(ext.get("max_total_working_days", 20))
+    # A kind with its own extension rule (003 举报: 30 working days, extended only with the general
+    # manager's approval and never beyond 60 days from receipt) is held to that rule instead of the
+    # working-day total, which its own answer time may already exceed.
+    kind_rule = ext.get("kinds", {}).get(case.kind)
     total_ext = stage.extension_days + days
-    total = total_ext + (stage.amount if stage.unit == "working_days" else 0)
-    if total > max_total:
-        raise Invalid(
-            f"延长后总时限 {total} 个工作日，超过规定上限 {max_total} 个工作日",
-            code="extension_limit",
-            details={"days": f"最多还可延长 {max(0, max_total - total + days)} 个工作日"},
-        )
+    if kind_rule:
+        role = kind_rule.get("approval_role")
+        if role and not has_role(event.actor, role):
+            raise Forbidden(_("此类案件延期须经审批人批准"), code="extension_approval")
+    else:
+        max_total = int(ext.get("max_total_working_days", 20))
+        total = total_ext + (stage.amount if stage.unit == "working_days" else 0)
+        if total > max_total:
+            raise Invalid(
+                f"延长后总时限 {total} 个工作日，超过规定上限 {max_total} 个工作日",
+                code="extension_limit",
+                details={"days": f"最多还可延长 {max(0, max_total - total + days)} 个工作日"},
+            )
     old_due = stage.due_at
     stage.extension_days = total_ext
     cal = calendar_for_case(case, rules)
     compute_stage(stage, case, rules, cal)
+    if kind_rule:
+        anchor = case.received_at if kind_rule.get("start", "received") == "received" else stage.starts_at
+        limit = cal.deadline(anchor, Duration(int(kind_rule["max_total"]), kind_rule["unit"])).due
+        if stage.due_at > limit:
+            raise Invalid(
+                _("延长后期限 %(due)s 超过规定上限 %(limit)s")
+                % {"due": format_instant(stage.due_at), "limit": format_instant(limit)},
+                code="extension_limit",
+                details={"days": _("最迟可延至 %(limit)s") % {"limit": format_instant(limit)}},
+            )
     if stage.breached_at and stage.due_at >= now:
         stage.breached_at, stage.escalation_step, stage.warned_at = None, 0, None
     elif stage.warned_at and stage.warn_at > now:

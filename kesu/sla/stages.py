@@ -58,6 +58,10 @@ STAGES: dict[str, StageSpec] = {
     "record": StageSpec(_("登记录入"), opens={"register": None}, ends={"register": None}),
     # 转交责任部门
     "handover": StageSpec(_("转交责任部门"), opens={"accept": None}, ends={"assign": None}),
+    # 受理决定（12315：收到投诉之日起 7 个工作日内决定是否受理）
+    "acceptance": StageSpec(
+        _("决定是否受理"), opens={"register": None}, ends={"accept": None, "mark_invalid": None}
+    ),
     # 首次联系客户
     "first_contact": StageSpec(
         _("首次联系客户"),

@@ -34,7 +34,8 @@ def test_registration_opens_record_and_answer_and_sets_case_due(org):
 def test_lifecycle_meets_stages_with_their_ending_actions(org):
     case = register(org, "2026-11-23 09:00")
     perform(case, "accept", org.intake, now=at("2026-11-23 09:10"))
-    assert format_instant(stages(case)["handover"].due_at) == "2026-11-23T10:10:00+08:00"
+    # 001 篇9 四1.3: handed on within half an hour (clock time).
+    assert format_instant(stages(case)["handover"].due_at) == "2026-11-23T09:40:00+08:00"
     perform(
         case, "assign", org.intake, now=at("2026-11-23 09:20"), department="QUALITY", handler=org.handler.pk
     )
@@ -56,9 +57,10 @@ def test_lifecycle_meets_stages_with_their_ending_actions(org):
     assert len(collab) == 1 and format_instant(collab[0].due_at) == "2026-11-30T23:59:59+08:00"
     rows = {r["stage"]: r for r in case_timeliness(case, now=at("2026-11-23 15:00"))}
     assert rows["first_contact"]["on_time"] is False
-    assert (
-        rows["first_contact"]["working_seconds_used"] == (2 * 60 + 40 + 10) * 60
-    )  # 09:20–12:00, 13:30–13:40
+    # "2 小时" is clock time (001 篇9 四2.1): 09:20–13:40 counts whole, lunch included.
+    assert rows["first_contact"]["unit"] == "calendar_hours"
+    assert rows["first_contact"]["seconds_used"] == (4 * 60 + 20) * 60
+    assert rows["first_contact"]["working_seconds_used"] is None
     assert rows["handover"]["on_time"] is True
     summary = timeliness_summary()
     assert summary["handover"]["on_time"] == 1 and summary["first_contact"]["late"] == 1

@@ -1,0 +1,214 @@
+"""The rules in words: `kesu policy show PRESET --explain` and the README's preset table.
+
+A compliance officer reads here, in Chinese, every deadline with its clock (natural days, working days,
+clock hours), the seed rule it comes from and the preset or layer that states it. Only what the code
+enforces is in a preset (kesu/policy/keys.py), so nothing printed here is a rule that is not applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from kesu.policy.loader import available_presets, read_preset, resolve_preset
+
+# The clock of each unit, as a compliance officer says it.
+CLOCKS = {
+    "calendar_minutes": ("分钟", "自然时间，按钟点连续计算"),
+    "calendar_hours": ("小时", "自然时间，按钟点连续计算，不扣除下班和节假日"),
+    "calendar_days": ("日", "自然日，期限最后一日为节假日的顺延至其后第一个工作日"),
+    "working_hours": ("工作小时", "只计营业时间内的小时"),
+    "working_days": ("个工作日", "只计工作日，跳过周末和法定节假日"),
+    "months": ("个月", "自然月"),
+}
+STAGE_NAMES = {
+    "record": "登记录入",
+    "acceptance": "决定是否受理",
+    "handover": "转交责任部门",
+    "first_contact": "首次联系客户",
+    "investigation": "调查核实",
+    "answer": "答复客户",
+    "collaboration": "协办回复",
+    "panel_decision": "合议决议",
+    "approval": "方案审批",
+    "follow_up": "回访",
+    "suspension": "暂结案期限",
+}
+STARTS = {
+    "received": "自收到投诉起",
+    "accepted": "自受理起",
+    "assigned": "自派单给处理人起",
+    "collaboration_requested": "自发出协办请求起",
+    "panel_convened": "自召开合议起",
+    "proposed": "自提交处理方案起",
+    "closed": "自结案起",
+    "last_contact": "自最后一次联系客户起",
+}
+KIND_NAMES = {
+    "consultation": "咨询",
+    "query": "查询",
+    "suggestion": "建议",
+    "complaint": "投诉",
+    "fault": "故障申告",
+    "report": "举报",
+}
+ROLE_NAMES = {"supervisor": "投诉主管", "cs_manager": "客服部经理", "general_manager": "总经理"}
+LEVEL_NAMES = {"normal": "普通", "urgent": "紧急", "major": "重大", "crisis": "危机"}
+# Rows of the README table: each company preset, then each layer on the preset it is meant for.
+TABLE_LAYERS = (("insurance", "nfra"), ("telecom", "miit_telecom"), ("auto_dealer", "samr_12315"))
+
+
+def duration_text(rule: dict[str, Any]) -> str:
+    word, _clock = CLOCKS.get(rule["unit"], (rule["unit"], ""))
+    return f"{rule['amount']} {word}"
+
+
+def clock_text(unit: str) -> str:
+    return _(CLOCKS[unit][1]) if unit in CLOCKS else unit
+
+
+def _narrowing(rule: dict[str, Any]) -> str:
+    parts = []
+    if rule.get("kinds"):
+        parts.append("、".join(KIND_NAMES.get(k, k) for k in rule["kinds"]))
+    if rule.get("levels"):
+        parts.append("、".join(LEVEL_NAMES.get(v, v) for v in rule["levels"]) + "级")
+    if rule.get("channels"):
+        parts.append(_("渠道 ") + "、".join(rule["channels"]))
+    return "；".join(parts)
+
+
+def rule_line(rule: dict[str, Any]) -> str:
+    narrow = _narrowing(rule)
+    stage = _(STAGE_NAMES.get(rule["stage"], rule["stage"]))
+    start = _(STARTS.get(rule["start"], rule["start"]))
+    return _("%(stage)s%(narrow)s：%(start)s %(duration)s（%(clock)s）。依据：%(seed)s［%(source)s］") % {
+        "stage": stage,
+        "narrow": f"（{narrow}）" if narrow else "",
+        "start": start,
+        "duration": duration_text(rule),
+        "clock": clock_text(rule["unit"]),
+        "seed": rule.get("seed") or _("未注明"),
+        "source": rule.get("source", ""),
+    }
+
+
+def penalty_text(document: dict[str, Any]) -> str:
+    penalties = document.get("penalties", {})
+    channel_names = {c["code"]: c["name"] for c in document.get("channels", [])}
+    parts = []
+    for level in LEVEL_NAMES:
+        entry = penalties.get(level)
+        if entry and (entry.get("person") or entry.get("supervisor")):
+            parts.append(f"{LEVEL_NAMES[level]} {entry.get('person', 0)}/{entry.get('supervisor', 0)}")
+    for channel, entry in penalties.get("channel", {}).items():
+        name = channel_names.get(channel, channel)
+        parts.append(f"{name} {entry.get('person', 0)}/{entry.get('supervisor', 0)}")
+    return "；".join(parts) if parts else _("不罚款，只提醒")
+
+
+def extension_text(document: dict[str, Any]) -> str:
+    ext = document.get("sla", {}).get("extension", {})
+    parts = []
+    if "max_total_working_days" in ext:
+        parts.append(_("总时限不超过 %(n)s 个工作日") % {"n": ext["max_total_working_days"]})
+    for kind, rule in ext.get("kinds", {}).items():
+        parts.append(
+            _("%(kind)s：自收到起不超过 %(duration)s，须 %(role)s 批准")
+            % {
+                "kind": KIND_NAMES.get(kind, kind),
+                "duration": duration_text({"amount": rule["max_total"], "unit": rule["unit"]}),
+                "role": ROLE_NAMES.get(rule.get("approval_role", ""), rule.get("approval_role", "—")),
+            }
+        )
+    return "；".join(parts) or "—"
+
+
+def explain_lines(document: dict[str, Any]) -> list[str]:
+    """The document as a compliance officer reads it: one line per rule, with clock and seed."""
+    meta = document["meta"]
+    lines = [f"{meta.get('name', meta['code'])}（{meta['code']}）"]
+    if meta.get("industry"):
+        lines.append(_("行业：%(v)s") % {"v": meta["industry"]})
+    for layer in meta.get("layers", []):
+        layer_meta = read_preset(layer)["meta"]
+        lines.append(
+            _("叠加的监管规则：%(name)s（%(code)s，%(regulator)s）")
+            % {
+                "name": layer_meta.get("name", layer),
+                "code": layer,
+                "regulator": layer_meta.get("regulator", "—"),
+            }
+        )
+    if meta.get("sources"):
+        lines.append(_("来源：%(v)s") % {"v": "；".join(meta["sources"])})
+    if document.get("classification", {}).get("standard"):
+        lines.append(_("分类标准：%(v)s") % {"v": document["classification"]["standard"]})
+    lines.append(_("时限（同一环节有多条规则时取最早的期限）："))
+    for rule in document.get("sla", {}).get("rules", []):
+        lines.append("  " + rule_line(rule))
+    ext = document.get("sla", {}).get("extension", {})
+    lines.append(
+        _("延期：%(text)s。依据：%(seed)s")
+        % {"text": extension_text(document), "seed": ext.get("seed", _("未注明"))}
+    )
+    penalties = document.get("penalties", {})
+    lines.append(
+        _("罚款（责任人/直接上级，元）：%(text)s。依据：%(seed)s")
+        % {"text": penalty_text(document), "seed": penalties.get("seed", _("未注明"))}
+    )
+    wb = document.get("whistleblowing", {})
+    if wb:
+        allowed = _("受理匿名举报") if wb.get("anonymous_allowed", True) else _("不受理匿名举报")
+        lines.append(
+            _("举报：%(text)s。依据：%(seed)s") % {"text": allowed, "seed": wb.get("seed", _("未注明"))}
+        )
+    return lines
+
+
+def _stage_summary(document: dict[str, Any], stage: str, kind: str = "complaint") -> str:
+    own = document["meta"]["code"]
+    parts = []
+    for rule in document.get("sla", {}).get("rules", []):
+        if rule["stage"] != stage or (rule.get("kinds") and kind not in rule["kinds"]):
+            continue
+        text = duration_text(rule)
+        narrow = [LEVEL_NAMES.get(v, v) for v in rule.get("levels", [])] + list(rule.get("channels", []))
+        if narrow:
+            text += f"（{'、'.join(narrow)}）"
+        if rule.get("source") and rule["source"] not in (own, "general"):
+            text += f"［{rule['source']}］"
+        parts.append(text)
+    return "；".join(parts) or "—"
+
+
+def table_rows() -> list[tuple[str, dict[str, Any]]]:
+    rows = []
+    for code in available_presets():
+        if not read_preset(code)["meta"].get("overlay"):
+            rows.append((code, resolve_preset(code)))
+    for base, layer in TABLE_LAYERS:
+        rows.append((f"{base} --with {layer}", resolve_preset(base, [layer])))
+    return rows
+
+
+def markdown_table() -> str:
+    """The README's table of presets and layers, generated from the presets themselves."""
+    head = "| 预设 | 答复投诉 | 首次联系 | 延期上限 | 罚款（责任人/上级，元） | 回访 | 来源 |"
+    lines = [head, "|" + "---|" * 7]
+    for label, doc in table_rows():
+        sources = list(doc["meta"].get("sources", []))
+        for layer in doc["meta"].get("layers", []):
+            sources += read_preset(layer)["meta"].get("sources", [])
+        cells = [
+            f"`{label}`",
+            _stage_summary(doc, "answer"),
+            _stage_summary(doc, "first_contact"),
+            extension_text(doc),
+            penalty_text(doc),
+            _stage_summary(doc, "follow_up"),
+            "；".join(sources),
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
