@@ -426,7 +426,8 @@ def generate_cases(
     from django.utils import timezone
 
     from kesu.cases import grading
-    from kesu.cases.demo import CATEGORY_TEXTS, INQUIRIES, ensure_org
+    from kesu.cases.demo.company import ensure_org
+    from kesu.cases.demo.texts import CATEGORY_TEXTS, INQUIRIES
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind
     from kesu.policy.models import Category, Channel
     from kesu.policy.selectors import rules_for

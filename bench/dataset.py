@@ -204,7 +204,8 @@ def build(
 
     from kesu.calendar.workcalendar import get_calendar
     from kesu.cases import grading
-    from kesu.cases.demo import CATEGORY_TEXTS, ensure_org
+    from kesu.cases.demo.company import ensure_org
+    from kesu.cases.demo.texts import CATEGORY_TEXTS
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence
     from kesu.policy.models import Category, Channel, Policy
     from kesu.policy.selectors import NoActivePolicy, active_policy, rules_for
