@@ -28,7 +28,7 @@ PAGE = 50
 def run(ctx: BenchContext) -> dict:
     from django.utils import timezone
 
-    from kesu.cases.demo import ensure_org
+    from kesu.cases.demo.company import ensure_org
     from kesu.cases.models import Case
 
     total = size(100_000, 5_000)

@@ -68,7 +68,7 @@ def run(ctx: BenchContext) -> dict:
     from django.test import Client
     from django.utils import timezone
 
-    from kesu.cases.demo import ensure_org
+    from kesu.cases.demo.company import ensure_org
     from kesu.cases.models import OPEN_STATUSES, Case
 
     total = size(100_000, 5_000)

@@ -28,7 +28,6 @@ import platform
 import random
 import resource
 import statistics
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -37,14 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-SCRATCH_DIR = ROOT / "var" / "bench"
-SCALE = os.environ.get("BENCH_SCALE", "full").strip().lower() or "full"
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
+from dataset import prepare
+from shared import EVENT_PATHS, RESULTS_DIR, ROOT, SCALE, SCRATCH_DIR, pg_base_url
 
 # --- sizes and timing --------------------------------------------------------------------------------
 
@@ -112,14 +105,6 @@ def log(message: str) -> None:
 
 
 # --- database -----------------------------------------------------------------------------------------
-
-
-def pg_base_url() -> str | None:
-    for name in ("BENCH_PG_URL", "KESU_PG_URL", "KESU_DATABASE_URL"):
-        url = os.environ.get(name, "")
-        if url.startswith(("postgres://", "postgresql://")):
-            return url
-    return None
 
 
 def _fresh_pg_database(base_url: str, dbname: str) -> str:
@@ -276,8 +261,6 @@ def bench_main(
     started = time.perf_counter()
     info = None
     if dataset is not None:
-        from dataset import prepare
-
         log(f"{name}: preparing the data set {dataset} on {args.db}")
         prepared, info = prepare(name, args.db, **dataset)
         url = setup_django(name, args.db, prepared)
@@ -336,55 +319,6 @@ class GenerateStats:
         }
 
 
-# The actions that lead to each status, in order (after the `register` event).
-_PATHS: dict[str, list[tuple[str, str]]] = {
-    "registered": [],
-    "accepted": [("accept", "accepted")],
-    "assigned": [("accept", "accepted"), ("assign", "assigned")],
-    "investigating": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-    ],
-    "pending_approval": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "pending_approval"),
-    ],
-    "responding": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "responding"),
-    ],
-    "suspended": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("suspend", "suspended"),
-    ],
-    "closed": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "responding"),
-        ("reply", "responding"),
-        ("close", "closed"),
-    ],
-    "archived": [
-        ("accept", "accepted"),
-        ("assign", "assigned"),
-        ("start_investigation", "investigating"),
-        ("propose_remedy", "responding"),
-        ("reply", "responding"),
-        ("close", "closed"),
-        ("follow_up", "closed"),
-        ("archive", "archived"),
-    ],
-    "invalid": [("mark_invalid", "invalid")],
-    "answered": [("answer_first_contact", "answered")],
-}
 _OPEN_WEIGHTS = {
     "registered": 4,
     "accepted": 4,
@@ -426,7 +360,8 @@ def generate_cases(
     from django.utils import timezone
 
     from kesu.cases import chain, grading
-    from kesu.cases.demo import CATEGORY_TEXTS, INQUIRIES, ensure_org
+    from kesu.cases.demo.company import ensure_org
+    from kesu.cases.demo.texts import CATEGORY_TEXTS, INQUIRIES
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence, Kind
     from kesu.policy.models import Category, Channel
     from kesu.policy.selectors import rules_for
@@ -553,7 +488,7 @@ def generate_cases(
                 case.level, case.level_reasons = grading.grade(
                     case, rules, channel_is_crisis=channel.is_crisis
                 )
-                path = _PATHS[status]
+                path = EVENT_PATHS[status]
                 case.version = 1 + (len(path) if events else 0)
                 if status not in ("registered", "invalid", "answered"):
                     dept_code = (category.department_code if category else "") or "SERVICE"

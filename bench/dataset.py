@@ -51,21 +51,16 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRATCH_DIR = ROOT / "var" / "bench"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.common import _PATHS  # noqa: E402 - needs ROOT on sys.path first
+from shared import EVENT_PATHS, ROOT, SCRATCH_DIR, pg_base_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 GEN_VERSION = 2  # 2: the analytics daily-count rollup is built with the data
 
-# The open statuses' event paths are the bulk generator's (bench/common.py), so both data sets agree.
+# The open statuses' event paths are the bulk generator's (bench/shared.py), so both data sets agree.
 _OPEN_PATHS: dict[str, list[tuple[str, str]]] = {
-    status: _PATHS[status]
+    status: EVENT_PATHS[status]
     for status in ("registered", "accepted", "assigned", "investigating", "pending_approval", "responding")
 }
 _DONE_PATHS: dict[str, list[tuple[str, str]]] = {
@@ -204,7 +199,8 @@ def build(
 
     from kesu.calendar.workcalendar import get_calendar
     from kesu.cases import grading
-    from kesu.cases.demo import CATEGORY_TEXTS, ensure_org
+    from kesu.cases.demo.company import ensure_org
+    from kesu.cases.demo.texts import CATEGORY_TEXTS
     from kesu.cases.models import Case, CaseEvent, Customer, DailySequence
     from kesu.policy.models import Category, Channel, Policy
     from kesu.policy.selectors import NoActivePolicy, active_policy, rules_for
@@ -737,7 +733,6 @@ def prepare(
     if db != "postgresql":
         raise SystemExit(f"unknown database {db!r}")
     import psycopg
-    from common import pg_base_url
 
     base = pg_base_url()
     if base is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import RESULTS_DIR, SCALE, pg_base_url  # noqa: E402
+from shared import RESULTS_DIR, SCALE, pg_base_url  # noqa: E402
 
 
 def discover(only: list[str]) -> list[Path]:

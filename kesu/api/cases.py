@@ -2,7 +2,7 @@
 
 Thin: every write goes through `kesu.cases.services` (`register_case`, `perform`) or
 `kesu.cases.attachments`, every read through `kesu.cases.selectors`, which enforce permissions.
-One operation per lifecycle action, generated from `kesu.api.schemas.ACTION_SCHEMAS`.
+One operation per lifecycle action, generated from `kesu.api.schemas.case_requests.ACTION_SCHEMAS`.
 """
 
 # No `from __future__ import annotations`: ninja reads the generated endpoints' annotations at runtime.
@@ -20,22 +20,21 @@ from ninja import File, Form, Header, Query, Router
 from ninja import Status as Reply
 from ninja.files import UploadedFile
 
-from kesu.api.schemas import (
-    ACTION_SCHEMAS,
-    ActionIn,
-    ActionOut,
-    AttachmentOut,
-    CaseCreatedOut,
-    CaseCreateIn,
-    CaseDetailOut,
-    CaseListOut,
-    ErrorOut,
-    Instant,
+from kesu.api.schemas.case_presenters import (
     present_attachment,
     present_detail,
     present_event,
     present_summary,
 )
+from kesu.api.schemas.case_requests import ACTION_SCHEMAS, ActionIn, CaseCreateIn
+from kesu.api.schemas.case_responses import (
+    ActionOut,
+    AttachmentOut,
+    CaseCreatedOut,
+    CaseDetailOut,
+    CaseListOut,
+)
+from kesu.api.schemas.common import ErrorOut, Instant
 from kesu.cases import attachments as attachment_service
 from kesu.cases import selectors, services
 from kesu.cases.models import Case, Kind, Level, Status

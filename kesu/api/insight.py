@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from kesu.api.schemas import Instant
+from kesu.api.schemas.common import Instant
 from kesu.cases.selectors import get_case
 from kesu.errors import Forbidden, Invalid
 from kesu.insight import selectors, services

@@ -19,7 +19,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Header, Query, Router, Schema
 from ninja.files import UploadedFile
 
-from kesu.api.schemas import Instant
+from kesu.api.schemas.common import Instant
 from kesu.cases.selectors import CaseFilters
 from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.intake import exporters, services

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from kesu.api.schemas import ErrorOut
+from kesu.api.schemas.common import ErrorOut
 from kesu.errors import Forbidden
 from kesu.org import roles
 from kesu.org.selectors import has_role

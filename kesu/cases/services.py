@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import chain, grading, permissions, subscribers
+from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
@@ -490,8 +491,6 @@ def open_linked_case(
     that is refused here with 409 `reopen_instead`; an open case is refused with `case_still_open`.
     The old case records the link in its timeline (`link_continuation`).
     """
-    from kesu.cases.actions import within_reopen_window
-
     now = now or timezone.now()
     if not getattr(actor, "is_authenticated", False):
         raise Forbidden(_("请先登录"), code="not_authenticated")

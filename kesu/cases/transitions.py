@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from kesu.cases import actions as a
+from kesu.cases.actions import (
+    accountability,
+    after_closing,
+    archiving,
+    closing,
+    collaboration,
+    evidence,
+    judging,
+    remedy,
+    routing,
+    system,
+)
 from kesu.cases.models import OPEN_STATUSES, Status
 from kesu.org import roles as r
 
@@ -42,119 +53,127 @@ MANAGERS = {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.ADMIN}
 WORKERS = {r.HANDLER, r.DEPT_HEAD, r.RISK} | MANAGERS
 
 TRANSITIONS: dict[str, Transition] = {
-    "accept": t(_("受理"), [S.REGISTERED], {r.INTAKE, *WORKERS}, a.accept, "visible"),
+    "accept": t(_("受理"), [S.REGISTERED], {r.INTAKE, *WORKERS}, judging.accept, "visible"),
     "mark_invalid": t(
         _("判定无效"),
         [S.REGISTERED, S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING],
         {r.INTAKE, *WORKERS},
-        a.mark_invalid,
+        judging.mark_invalid,
         "visible",
     ),
     "answer_first_contact": t(
-        _("当场答复"), [S.REGISTERED], {r.INTAKE, *WORKERS}, a.answer_first_contact, "visible"
+        _("当场答复"), [S.REGISTERED], {r.INTAKE, *WORKERS}, judging.answer_first_contact, "visible"
     ),
-    "regrade": t(_("调整等级"), OPEN_STATUSES, {r.DEPT_HEAD, *MANAGERS}, a.regrade),
+    "regrade": t(_("调整等级"), OPEN_STATUSES, {r.DEPT_HEAD, *MANAGERS}, judging.regrade),
     "assign": t(
         _("分派"),
         [S.ACCEPTED, S.ASSIGNED, S.INVESTIGATING],
         {r.INTAKE, r.DEPT_HEAD, r.RISK, *MANAGERS},
-        a.assign,
+        routing.assign,
         "visible",
     ),
-    "start_investigation": t(_("开始处理"), [S.ASSIGNED], WORKERS, a.start_investigation),
-    "add_note": t(_("处理记录"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, a.add_note),
-    "request_collaboration": t(_("发起协办"), [S.INVESTIGATING], WORKERS, a.request_collaboration),
+    "start_investigation": t(_("开始处理"), [S.ASSIGNED], WORKERS, routing.start_investigation),
+    "add_note": t(_("处理记录"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, routing.add_note),
+    "request_collaboration": t(
+        _("发起协办"), [S.INVESTIGATING], WORKERS, collaboration.request_collaboration
+    ),
     "answer_collaboration": t(
         _("回复协办"),
         [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING, S.SUSPENDED],
         WORKERS,
-        a.answer_collaboration,
+        collaboration.answer_collaboration,
         "visible",
     ),
-    "convene_panel": t(_("召集合议"), [S.INVESTIGATING], WORKERS, a.convene_panel),
-    "decide_panel": t(_("记录合议决议"), [S.INVESTIGATING], WORKERS, a.decide_panel, "visible"),
+    "convene_panel": t(_("召集合议"), [S.INVESTIGATING], WORKERS, collaboration.convene_panel),
+    "decide_panel": t(_("记录合议决议"), [S.INVESTIGATING], WORKERS, collaboration.decide_panel, "visible"),
     "confirm_panel": t(
         _("确认合议纪要"),
         [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING],
         WORKERS,
-        a.confirm_panel,
+        collaboration.confirm_panel,
         "visible",
     ),
-    "propose_remedy": t(_("提出处理方案"), [S.INVESTIGATING], WORKERS, a.propose_remedy),
+    "propose_remedy": t(_("提出处理方案"), [S.INVESTIGATING], WORKERS, remedy.propose_remedy),
     "request_special_closure": t(
-        _("申请特殊结案"), [S.INVESTIGATING, S.RESPONDING], WORKERS, a.request_special_closure
+        _("申请特殊结案"), [S.INVESTIGATING, S.RESPONDING], WORKERS, remedy.request_special_closure
     ),
-    "approve": t(_("审批同意"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, a.approve, "visible"),
-    "reject": t(_("审批驳回"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, a.reject, "visible"),
-    "reply": t(_("答复客户"), [S.RESPONDING], WORKERS, a.reply),
-    "close": t(_("结案"), [S.RESPONDING], WORKERS, a.close),
-    "suspend": t(_("暂结案"), [S.ASSIGNED, S.INVESTIGATING, S.RESPONDING], WORKERS, a.suspend),
-    "resume": t(_("恢复处理"), [S.SUSPENDED], WORKERS, a.resume),
+    "approve": t(_("审批同意"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, remedy.approve, "visible"),
+    "reject": t(_("审批驳回"), [S.PENDING_APPROVAL], {r.DEPT_HEAD, *MANAGERS}, remedy.reject, "visible"),
+    "reply": t(_("答复客户"), [S.RESPONDING], WORKERS, closing.reply),
+    "close": t(_("结案"), [S.RESPONDING], WORKERS, closing.close),
+    "suspend": t(_("暂结案"), [S.ASSIGNED, S.INVESTIGATING, S.RESPONDING], WORKERS, closing.suspend),
+    "resume": t(_("恢复处理"), [S.SUSPENDED], WORKERS, closing.resume),
     "expire_suspension": t(
-        _("暂结案期满结案"), [S.SUSPENDED], {r.SUPERVISOR, r.ADMIN}, a.expire_suspension, "system"
+        _("暂结案期满结案"), [S.SUSPENDED], {r.SUPERVISOR, r.ADMIN}, closing.expire_suspension, "system"
     ),
-    "follow_up": t(_("回访"), [S.CLOSED], {r.FOLLOWUP, r.SUPERVISOR, r.CS_MANAGER}, a.follow_up, "visible"),
+    "follow_up": t(
+        _("回访"), [S.CLOSED], {r.FOLLOWUP, r.SUPERVISOR, r.CS_MANAGER}, after_closing.follow_up, "visible"
+    ),
     "reopen": t(
-        _("重新处理"), [S.CLOSED], {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER}, a.reopen, "visible"
+        _("重新处理"),
+        [S.CLOSED],
+        {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
+        after_closing.reopen,
+        "visible",
     ),
     "archive": t(
         _("归档"),
         [S.CLOSED, S.INVALID, S.ANSWERED],
         {r.ARCHIVIST, r.SUPERVISOR, r.ADMIN, r.RISK},
-        a.archive,
+        archiving.archive,
         "visible",
     ),
     "request_archive_access": t(
-        _("申请调阅档案"), [S.ARCHIVED], set(r.ALL_ROLES), a.request_archive_access, "visible"
+        _("申请调阅档案"), [S.ARCHIVED], set(r.ALL_ROLES), archiving.request_archive_access, "visible"
     ),
     "decide_archive_access": t(
-        _("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, a.decide_archive_access, "visible"
+        _("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, archiving.decide_archive_access, "visible"
     ),
     "propose_accountability": t(
         _("提出责任追究"),
         [*WORKING, S.SUSPENDED, S.CLOSED, S.INVALID, S.ARCHIVED],
         {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-        a.propose_accountability,
+        accountability.propose_accountability,
         "visible",
     ),
     "link_continuation": t(
         _("关联续案"),
         [S.CLOSED, S.INVALID, S.ANSWERED, S.ARCHIVED],
         {r.ADMIN},
-        a.link_continuation,
+        accountability.link_continuation,
         "system",
     ),
     "confirm_accountability": t(
         _("确认责任追究"),
         ANY_STATUS,
         {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-        a.confirm_accountability,
+        accountability.confirm_accountability,
         "visible",
     ),
     "waive_accountability": t(
         _("免除责任追究"),
         ANY_STATUS,
         {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-        a.waive_accountability,
+        accountability.waive_accountability,
         "visible",
     ),
     "attach": t(
         _("上传附件"),
         [*OPEN_STATUSES, S.SUSPENDED, S.CLOSED],
         {r.INTAKE, *WORKERS},
-        a.attach,
+        evidence.attach,
         "visible",
     ),
     "extend_deadline": t(
         _("延长时限"),
         [*WORKING],
         {r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER},
-        a.extend_deadline,
+        system.extend_deadline,
         "visible",
     ),
-    "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, a.escalate, "system"),
-    "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, a.recompute_deadlines, "system"),
-    "customer_mail": t(_("客户来信"), ANY_STATUS, {r.ADMIN}, a.customer_mail, "system"),
+    "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, system.escalate, "system"),
+    "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, system.recompute_deadlines, "system"),
+    "customer_mail": t(_("客户来信"), ANY_STATUS, {r.ADMIN}, system.customer_mail, "system"),
 }
 
 # Actions that record their own event when the case is created, not through perform.

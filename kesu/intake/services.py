@@ -1,6 +1,6 @@
 """Writes of kesu.intake: file imports, the batch and webhook intake, import sources.
 
-`run_import` streams a file through the source's mapping into `kesu.intake.bulk.BulkWriter`, one
+`run_import` streams a file through the source's mapping into `kesu.intake.bulk.writer.BulkWriter`, one
 transaction per chunk. Each committed chunk is recorded (`ImportChunk`) in the same transaction as
 its rows, so after a crash the batch says exactly which rows are in; running the same file again
 resumes after the last committed chunk, and rows already in the database are recognised by their
@@ -32,7 +32,8 @@ from django.utils import timezone
 from kesu.cases.services import register_case, request_fingerprint
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from kesu.intake.bulk import BulkWriter, ChunkResult
+from kesu.intake.bulk.common import ChunkResult
+from kesu.intake.bulk.writer import BulkWriter
 from kesu.intake.mapping import FIELDS, Record, RowMapper, pack_records, unpack_records
 from kesu.intake.models import (
     BatchRequest,

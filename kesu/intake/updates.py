@@ -21,7 +21,8 @@ from typing import Any
 
 from kesu.cases import chain, subscribers
 from kesu.cases.models import Case, CaseEvent, Status
-from kesu.intake.bulk import FINAL_ACTION, BulkWriter, RowOutcome
+from kesu.intake.bulk.common import FINAL_ACTION, RowOutcome
+from kesu.intake.bulk.writer import BulkWriter
 from kesu.intake.mapping import Record
 from kesu.sla.models import StageDeadline
 

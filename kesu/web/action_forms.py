@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from kesu.cases.actions import involved_user_ids
+from kesu.cases.actions.common import involved_user_ids
 from kesu.cases.models import (
     Accountability,
     ArchiveAccessRequest,

@@ -308,7 +308,7 @@ GARBAGE_BODIES = [
 
 def test_no_garbage_body_produces_a_server_error(api, org):
     case = walk_to(api, org, "investigating")
-    from kesu.api.schemas import ACTION_SCHEMAS
+    from kesu.api.schemas.case_requests import ACTION_SCHEMAS
 
     before = db_state(case)
     for action in ACTION_SCHEMAS:

@@ -1,9 +1,10 @@
-"""Helpers for the case tests: perform with the expected version and remember what was done."""
+"""Helpers for the case tests: walk a case with the expected version (kesu.cases.walk), snapshot the database."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kesu.cases import walk
 from kesu.cases.models import (
     Accountability,
     ApprovalStep,
@@ -17,31 +18,10 @@ from kesu.cases.models import (
     PanelReview,
     Proposal,
 )
-from kesu.cases.services import perform
 
 
-class Walk:
-    """Performs actions on one case and keeps the expected timeline (action, from, to)."""
-
-    def __init__(self, case: Case):
-        self.case = case
-        self.expected: list[tuple[int, str, str, str]] = [(1, "register", "", case.status)]
-
-    def __call__(self, action: str, actor, *, expect: str | None = None, **data: Any) -> CaseEvent:
-        before = self.case.status
-        event = perform(self.case, action, actor, expected_version=self.case.version, **data)
-        after = self.case.status
-        if expect is not None:
-            assert after == expect, f"{action}: {before} → {after}, expected {expect}"
-        self.expected.append((len(self.expected) + 1, action, before, after))
-        return event
-
-    def timeline(self) -> list[tuple[int, str, str, str]]:
-        return list(
-            CaseEvent.objects.filter(case=self.case)
-            .order_by("seq")
-            .values_list("seq", "action", "from_status", "to_status")
-        )
+class Walk(walk.Walk):
+    """The product's walk (kesu.cases.walk) plus the test's check of the stored timeline."""
 
     def assert_timeline(self) -> None:
         assert self.timeline() == self.expected

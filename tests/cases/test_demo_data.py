@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from kesu.cases.demo import DEMO_PASSWORD, KEY_STAFF
+from kesu.cases.demo.company import DEMO_PASSWORD, KEY_STAFF
 from kesu.cases.models import Case, CaseEvent
 from kesu.org import roles
 from kesu.org.models import Department

@@ -17,6 +17,7 @@ from kesu.cases.models import (
 )
 from kesu.cases.selectors import counts_in_closing_rate, timeline
 from kesu.cases.services import open_linked_case, perform, register_case
+from kesu.cases.walk import Cast, walk_to
 from kesu.errors import Conflict
 from tests import factories
 from tests.cases.helpers import Walk, snapshot
@@ -25,11 +26,8 @@ pytestmark = pytest.mark.django_db
 
 
 def investigating(o, **overrides) -> Walk:
-    case = factories.make_case(o.intake, **overrides)
-    walk = Walk(case)
-    walk("accept", o.intake, expect=Status.ACCEPTED)
-    walk("assign", o.intake, handler=o.handler.pk, expect=Status.ASSIGNED)
-    walk("start_investigation", o.handler, contacted_customer=True, expect=Status.INVESTIGATING)
+    walk = Walk(factories.make_case(o.intake, **overrides))
+    walk_to(walk, Status.INVESTIGATING, Cast(intake=o.intake, handler=o.handler))
     return walk
 
 

@@ -11,7 +11,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kesu.cases import demo
+from kesu.cases.demo import company, load
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2025, help="random seed (default 2025)")
         parser.add_argument(
             "--preset",
-            default=demo.DEMO_PRESET,
+            default=company.DEMO_PRESET,
             help="policy preset loaded when no policy is active yet (default insurance)",
         )
 
@@ -43,9 +43,9 @@ class Command(BaseCommand):
                 raise CommandError("\n".join(exc.errors))
             self.stdout.write(f"规则：已加载预设 {preset} —— {policy.name}（版本 {policy.version}）")
 
-        existing = demo.demo_case_count()
+        existing = load.demo_case_count()
         if existing >= cases and existing > 0:
-            demo.ensure_org()
+            company.ensure_org()
             self.stdout.write(
                 self.style.WARNING(
                     f"演示数据已存在（{existing} 件投诉），未重复加载。demo data already loaded."
@@ -55,15 +55,15 @@ class Command(BaseCommand):
             return
 
         started = time.monotonic()
-        self.stdout.write(f"{demo.COMPANY_NAME}：建立组织机构和人员 …")
-        demo.ensure_org()
+        self.stdout.write(f"{company.COMPANY_NAME}：建立组织机构和人员 …")
+        company.ensure_org()
         self.stdout.write(f"登记并处理 {cases} 件投诉（近一年）…")
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 500 == 0:
                 self.stdout.write(f"  {done}/{total}  {time.monotonic() - started:.0f}s")
 
-        report = demo.load_demo_cases(cases, seed=seed, progress=progress)
+        report = load.load_demo_cases(cases, seed=seed, progress=progress)
         took = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
@@ -89,6 +89,6 @@ class Command(BaseCommand):
 
     def _print_logins(self) -> None:
         self.stdout.write("")
-        self.stdout.write(f"演示账号 demo logins（密码 password: {demo.DEMO_PASSWORD}）")
-        for username, password, name, role in demo.demo_logins():
+        self.stdout.write(f"演示账号 demo logins（密码 password: {company.DEMO_PASSWORD}）")
+        for username, password, name, role in company.demo_logins():
             self.stdout.write(f"  {username:<12} {password:<16} {name:<6} {role}")

@@ -1,0 +1,81 @@
+"""Routing and investigating: the responsible department (谁主管谁负责), assigning, starting the
+investigation, notes.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from kesu.cases.actions.common import department_arg, user_arg, user_id_of
+from kesu.cases.context import ActionContext, Outcome
+from kesu.cases.models import (
+    Kind,
+    Status,
+)
+from kesu.errors import Invalid
+from kesu.org import roles
+from kesu.org.models import Department
+from kesu.org.selectors import department_of, has_role
+
+
+def route_department(ctx: ActionContext) -> Department:
+    """谁主管谁负责: the category's department, else the policy's default."""
+    case = ctx.case
+    if case.kind == Kind.REPORT:
+        code = ctx.rules.whistleblowing_department_code()
+    else:
+        code = (case.category.department_code if case.category else "") or ctx.rules.default_department_code()
+    return department_arg(code)
+
+
+def assign(ctx: ActionContext) -> Outcome:
+    case = ctx.case
+    dept = department_arg(ctx.data["department"]) if ctx.data.get("department") else route_department(ctx)
+    handler = None
+    if ctx.data.get("handler"):
+        handler = user_arg(ctx.data["handler"], "handler")
+        staff_dept = department_of(handler)
+        if (
+            staff_dept is None
+            or staff_dept.pk != dept.pk
+            or not has_role(handler, roles.HANDLER, roles.DEPT_HEAD)
+        ):
+            raise Invalid(_("经办人必须是责任部门的经办人员"), details={"handler": _("不属于责任部门")})
+        if case.kind == Kind.REPORT and not has_role(handler, roles.RISK):
+            raise Invalid(_("举报只能由风险合规人员办理"), details={"handler": _("须为风险合规人员")})
+    previous = {"department": case.department.code if case.department else None, "handler": case.handler_id}
+    case.department = dept
+    case.handler = handler
+    to = Status.INVESTIGATING if case.status == Status.INVESTIGATING else Status.ASSIGNED
+    return Outcome(
+        to,
+        {
+            "department": dept.code,
+            "handler": user_id_of(handler),
+            "previous": previous,
+            "note": ctx.text("note", required=False),
+        },
+        public=case.status == Status.ACCEPTED,
+    )
+
+
+def start_investigation(ctx: ActionContext) -> Outcome:
+    case = ctx.case
+    if case.handler_id is None:
+        case.handler = ctx.actor
+    contacted = bool(ctx.data.get("contacted_customer"))
+    if contacted:
+        case.last_contact_at = ctx.now
+    return Outcome(
+        Status.INVESTIGATING,
+        {"note": ctx.text("note", required=False), "contacted_customer": contacted},
+        public=True,
+    )
+
+
+def add_note(ctx: ActionContext) -> Outcome:
+    text = ctx.text("text")
+    contacted = bool(ctx.data.get("contacted_customer"))
+    if contacted:
+        ctx.case.last_contact_at = ctx.now
+    return Outcome(None, {"text": text, "contacted_customer": contacted})
