@@ -88,7 +88,7 @@ READERS: dict[str, tuple[str, ...]] = {
     "follow_up.satisfied_min_score": (POLICY,),
     "suspension.max_months": (POLICY,),
     "reopen.window_days": (POLICY,),
-    "archive.retention_years": ("kesu.cases.actions",),
+    "archive.retention_years": ("kesu.cases.actions.archiving",),
     "business_hours.periods": ("kesu.calendar.workcalendar",),
     "business_hours.day_ends": ("kesu.calendar.workcalendar",),
     "escalation.chain": (SLA,),
