@@ -30,6 +30,7 @@ from kesu.analytics.models import (
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters
 from kesu.cases.models import OPEN_STATUSES, Case, Level
+from kesu.cases.spreadsheet import safe_row
 
 UNIT_OF_KIND = {ReportKind.DAILY: "day", ReportKind.WEEKLY: "week", ReportKind.MONTHLY: "month"}
 TREND = {"day": ("day", 14), "week": ("week", 8), "month": ("month", 12)}
@@ -285,37 +286,39 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
     ws = wb.active
     ws.title = "概览"
     bold = Font(bold=True)
-    ws.append([data["title"]])
+    ws.append(safe_row([data["title"]]))
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append(["生成时间", data["generated_at"]])
+    ws.append(safe_row(["生成时间", data["generated_at"]]))
     h = data["headline"]
-    ws.append([])
-    ws.append(["指标", "本期", "上期", "环比%", "去年同期", "同比%"])
-    ws.append(["投诉量", h["count"], h["previous"], h["mom_pct"], h["year_ago"], h["yoy_pct"]])
+    ws.append(safe_row([]))
+    ws.append(safe_row(["指标", "本期", "上期", "环比%", "去年同期", "同比%"]))
+    ws.append(safe_row(["投诉量", h["count"], h["previous"], h["mom_pct"], h["year_ago"], h["yoy_pct"]]))
     for code in KPI_TABLE_COLUMNS[1:]:
         kpi = kpis.KPI_BY_CODE[code]
-        ws.append([kpi.name, data["kpi"].get(code), data["kpi_previous"].get(code)])
-    ws.append([])
-    ws.append(["分析结论"])
+        ws.append(safe_row([kpi.name, data["kpi"].get(code), data["kpi_previous"].get(code)]))
+    ws.append(safe_row([]))
+    ws.append(safe_row(["分析结论"]))
     for f in data["findings"]:
-        ws.append([f["text"]])
+        ws.append(safe_row([f["text"]]))
 
     def table(title: str, rows: list[dict], with_chart: bool = False) -> None:
         sheet = wb.create_sheet(title)
-        sheet.append(["名称", "本期", "上期", "环比%", "去年同期", "同比%", "占比%"])
+        sheet.append(safe_row(["名称", "本期", "上期", "环比%", "去年同期", "同比%", "占比%"]))
         for c in sheet[1]:
             c.font = bold
         for r in rows:
             sheet.append(
-                [
-                    r["label"],
-                    r["count"],
-                    r["previous"],
-                    r["mom_pct"],
-                    r["year_ago"],
-                    r["yoy_pct"],
-                    r["share_pct"],
-                ]
+                safe_row(
+                    [
+                        r["label"],
+                        r["count"],
+                        r["previous"],
+                        r["mom_pct"],
+                        r["year_ago"],
+                        r["yoy_pct"],
+                        r["share_pct"],
+                    ]
+                )
             )
         if with_chart and rows:
             chart = BarChart()
@@ -333,10 +336,10 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
     table("按渠道", data["by_channel"])
 
     trend = wb.create_sheet("趋势")
-    trend.append(["时间", "投诉量"])
+    trend.append(safe_row(["时间", "投诉量"]))
     series = data["trend"]["series"][0]["data"] if data["trend"]["series"] else []
     for bucket, value in zip(data["trend"]["buckets"], series, strict=False):
-        trend.append([bucket, value])
+        trend.append(safe_row([bucket, value]))
     if series:
         chart = LineChart()
         chart.title = "投诉趋势"
@@ -345,44 +348,57 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
         trend.add_chart(chart, "D2")
 
     sheet = wb.create_sheet("部门指标")
-    sheet.append(["部门"] + [kpis.KPI_BY_CODE[c].name for c in KPI_TABLE_COLUMNS])
+    sheet.append(safe_row(["部门"] + [kpis.KPI_BY_CODE[c].name for c in KPI_TABLE_COLUMNS]))
     for r in data["kpi_by_department"]:
-        sheet.append([r["label"]] + [r.get(c) for c in KPI_TABLE_COLUMNS])
+        sheet.append(safe_row([r["label"]] + [r.get(c) for c in KPI_TABLE_COLUMNS]))
     sheet = wb.create_sheet("指标定义")
-    sheet.append(["指标", "定义"])
+    sheet.append(safe_row(["指标", "定义"]))
     for k in kpis.KPIS:
-        sheet.append([k.name, k.definition])
+        sheet.append(safe_row([k.name, k.definition]))
     sheet = wb.create_sheet("超时与重大案件")
-    sheet.append(["类别", "案件编号", "标题", "等级", "部门", "分类", "时间"])
+    sheet.append(safe_row(["类别", "案件编号", "标题", "等级", "部门", "分类", "时间"]))
     for r in data["overdue"]:
         sheet.append(
-            [
-                "超时",
-                r["number"],
-                r["subject"],
-                r["level_label"],
-                r["department__name"],
-                r["category__name"],
-                r["due_at"],
-            ]
+            safe_row(
+                [
+                    "超时",
+                    r["number"],
+                    r["subject"],
+                    r["level_label"],
+                    r["department__name"],
+                    r["category__name"],
+                    r["due_at"],
+                ]
+            )
         )
     for r in data["major"]:
         sheet.append(
-            [
-                "重大",
-                r["number"],
-                r["subject"],
-                r["level_label"],
-                r["department__name"],
-                r["category__name"],
-                r["received_at"],
-            ]
+            safe_row(
+                [
+                    "重大",
+                    r["number"],
+                    r["subject"],
+                    r["level_label"],
+                    r["department__name"],
+                    r["category__name"],
+                    r["received_at"],
+                ]
+            )
         )
     sheet = wb.create_sheet("整改措施")
-    sheet.append(["措施", "责任部门", "责任人", "期限", "状态", "超期"])
+    sheet.append(safe_row(["措施", "责任部门", "责任人", "期限", "状态", "超期"]))
     for m in data["measures"]:
         sheet.append(
-            [m["title"], m["department"], m["owner"], m["due_date"], m["state"], "是" if m["overdue"] else ""]
+            safe_row(
+                [
+                    m["title"],
+                    m["department"],
+                    m["owner"],
+                    m["due_date"],
+                    m["state"],
+                    "是" if m["overdue"] else "",
+                ]
+            )
         )
     buf = io.BytesIO()
     wb.save(buf)

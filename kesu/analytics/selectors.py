@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Count, DateField, Exists, F, Func, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncMonth, TruncQuarter, TruncWeek, TruncYear
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
 from kesu.cases import permissions
@@ -110,12 +110,9 @@ class StatFilters:
                 values = [v for item in raw for v in str(item).split(",") if v]
                 setattr(out, f.name, values)
             elif f.name in ("date_from", "date_to"):
-                value = params.get(f.name)
-                if value:
-                    try:
-                        setattr(out, f.name, dt.date.fromisoformat(str(value)))
-                    except ValueError:
-                        pass
+                value = _date_param(params.get(f.name))
+                if value is not None:
+                    setattr(out, f.name, value)
             else:
                 setattr(out, f.name, str(params.get(f.name) or "").strip())
         return out
@@ -148,6 +145,70 @@ class StatFilters:
         """These filters narrowed by a figure's own parameters (a group key or a bucket)."""
         merged = {**self.to_params(), **params}
         return StatFilters.from_params(merged)
+
+
+# Dates a complaint statistic can mean; year 1 or 9999 overflow the local-midnight arithmetic.
+DATE_RANGE = (dt.date(1970, 1, 1), dt.date(2100, 12, 31))
+
+
+def _date_param(value: Any) -> dt.date | None:
+    """A filter date, or None when it is empty, malformed or outside DATE_RANGE."""
+    try:
+        day = dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+    return day if day is not None and DATE_RANGE[0] <= day <= DATE_RANGE[1] else None
+
+
+def filter_problems(params: Any) -> dict[str, str]:
+    """What is wrong with statistics filter parameters, field → reason (empty when nothing).
+
+    `StatFilters.from_params` is lenient for the web pages (a bad value is dropped); the API refuses
+    instead, because a dropped filter silently widens the figures a BI tool reads.
+    """
+    problems: dict[str, str] = {}
+    get_list = getattr(params, "getlist", None)
+
+    def values(name: str) -> list[str]:
+        raw = get_list(name) if get_list else params[name]
+        raw = [raw] if isinstance(raw, str) else raw
+        return [v for item in raw for v in str(item).split(",") if v]
+
+    choices: dict[str, set[str]] = {
+        "kind": set(Kind.values),
+        "level": set(Level.values),
+        "status": set(Status.values),
+        "flag": set(FLAGS),
+    }
+    for name in StatFilters.LISTS:
+        if name not in params:
+            continue
+        given = values(name)
+        allowed = choices.get(name)
+        if allowed is None:  # channel: the configured channels
+            allowed = set(Channel.objects.filter(code__in=given).values_list("code", flat=True)) | {NONE}
+        unknown = [v for v in given if v not in allowed]
+        if unknown:
+            problems[name] = gettext("未知取值：") + "、".join(unknown)
+    for name in ("date_from", "date_to"):
+        if params.get(name) and _date_param(params.get(name)) is None:
+            problems[name] = gettext("须为 %(low)s 至 %(high)s 之间的日期（YYYY-MM-DD）") % {
+                "low": DATE_RANGE[0].isoformat(),
+                "high": DATE_RANGE[1].isoformat(),
+            }
+    for name in ("handler", "customer"):
+        value = str(params.get(name) or "").strip()
+        if value and not (value.isascii() and value.isdigit()) and not (name == "handler" and value == NONE):
+            problems[name] = gettext("须为数字 ID")
+    for name in ("category", "category_exact"):
+        code = str(params.get(name) or "").strip()
+        if code and code != NONE and not Category.objects.filter(code=code).exists():
+            problems[name] = gettext("未知分类")
+    for name in ("department", "branch"):
+        code = str(params.get(name) or "").strip()
+        if code and code != NONE and not Department.objects.filter(code=code).exists():
+            problems[name] = gettext("未知部门或机构")
+    return problems
 
 
 def _subtree_q(prefix: str, code: str) -> Q:

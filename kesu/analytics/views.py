@@ -5,7 +5,6 @@ Thin views: every figure comes from `selectors` / `kpis`, scoped to what the use
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from functools import wraps
@@ -25,6 +24,7 @@ from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFor
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, FLAGS, StatFilters
 from kesu.cases.models import Kind, Level, Status
+from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.errors import DomainError
 from kesu.org import roles
 from kesu.org.models import Department
@@ -351,14 +351,14 @@ def export_table(name: str, header: list, rows: list[list], fmt: str) -> HttpRes
         ws = wb.active
         ws.append(header)
         for r in rows:
-            ws.append(r)
+            ws.append(safe_row(r))
         buf = io.BytesIO()
         wb.save(buf)
         response = HttpResponse(buf.getvalue(), content_type=reports.CONTENT_TYPES["xlsx"])
     else:
         buf = io.StringIO()
         buf.write("\ufeff")
-        writer = csv.writer(buf)
+        writer = csv_writer(buf)
         writer.writerow(header)
         writer.writerows(rows)
         response = HttpResponse(buf.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")

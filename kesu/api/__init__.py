@@ -14,6 +14,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
@@ -29,7 +32,7 @@ from kesu.api.policy import router as policy_router
 from kesu.api.sla import router as sla_router
 from kesu.api.trust import router as trust_router
 from kesu.cases.storable import unstorable_text
-from kesu.errors import DomainError
+from kesu.errors import DomainError, Invalid
 
 log = logging.getLogger("kesu.api")
 
@@ -38,12 +41,32 @@ class MalformedJSON(ValueError):
     pass
 
 
+class UnsupportedMediaType(ValueError):
+    pass
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
 class KesuParser(Parser):
-    """JSON bodies must decode as UTF-8 JSON of storable text; anything else is `malformed_json` (400)."""
+    """JSON bodies must be declared as JSON (else 415 `unsupported_media_type`) and decode as UTF-8
+    JSON of storable text; anything else is `malformed_json` (400). Query strings must hold storable
+    text too (422)."""
 
     def parse_body(self, request: HttpRequest) -> Any:
+        # A body sent as text/plain or without a Content-Type is a client that does not speak JSON
+        # (or a cross-site form post trying to avoid a CORS preflight): refuse rather than guess.
+        content_type = request.content_type or ""
+        charset = (request.content_params or {}).get("charset", "utf-8").lower().replace("_", "-")
+        if not _is_json_media_type(content_type) or charset not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(request.META.get("CONTENT_TYPE", ""))
         try:
-            data = json.loads(request.body)
+            # Strict UTF-8 (RFC 8259): json.loads(bytes) would also guess UTF-16/32 and skip a BOM,
+            # while json.loads(str) refuses a leading BOM.
+            data = json.loads(request.body.decode("utf-8"))
         except RequestDataTooBig:
             raise
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -52,6 +75,14 @@ class KesuParser(Parser):
         if problem:
             raise MalformedJSON(problem)
         return data
+
+    def parse_querydict(self, data: MultiValueDict, list_fields: list[str], request: HttpRequest) -> Any:
+        # A NUL in a filter makes SQLite's LIKE match everything and PostgreSQL refuse the query.
+        for key, values in data.lists():
+            for value in (key, *values):
+                if isinstance(value, str) and unstorable_text(value):
+                    raise Invalid(_("参数含有无法处理的字符"), details={key: _("含有 NUL 等无法处理的字符")})
+        return super().parse_querydict(data, list_fields, request)
 
 
 class KesuAPI(NinjaAPI):
@@ -69,6 +100,15 @@ class KesuAPI(NinjaAPI):
 def _json_405(view: Any) -> Any:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Path parameters bypass the parser: a NUL in `/cases/<number>` would reach the database.
+        bad = [name for name, value in kwargs.items() if isinstance(value, str) and unstorable_text(value)]
+        if bad:
+            return error_response(
+                422,
+                "validation_error",
+                _("参数含有无法处理的字符"),
+                {name: _("含有 NUL 等无法处理的字符") for name in bad},
+            )
         response = view(request, *args, **kwargs)
         if response.status_code == 405 and not response.get("Content-Type", "").startswith(
             "application/json"
@@ -162,6 +202,13 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return error_response(413, "payload_too_large", "请求内容过大")
     if isinstance(cause, MalformedJSON):
         return error_response(400, "malformed_json", "请求体不是有效的 JSON", {"error": str(cause)})
+    if isinstance(cause, UnsupportedMediaType):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            _("请求体须为 JSON（Content-Type: application/json，UTF-8 编码）"),
+            {"content_type": str(cause)},
+        )
     if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
         return error_response(400, "malformed_body", "无法解析请求体")
     codes = {
@@ -177,6 +224,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(RequestDataTooBig)
 def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return error_response(413, "payload_too_large", "请求内容过大")
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    # No boundary, a cut body, or part headers over Django's limit (e.g. a 10,000-character file name).
+    return error_response(400, "malformed_body", _("无法解析 multipart 请求体"), {"error": str(exc)})
 
 
 @api.exception_handler(SuspiciousOperation)

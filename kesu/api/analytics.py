@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router
 
 from kesu.analytics import kpis, selectors
@@ -19,6 +20,7 @@ from kesu.analytics.models import GeneratedReport, ImprovementMeasure
 from kesu.analytics.periods import Period
 from kesu.analytics.selectors import DIMENSIONS, StatFilters
 from kesu.analytics.views import ANALYSIS_ROLES
+from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid
 from kesu.org.selectors import has_role
 
@@ -34,6 +36,17 @@ def _user(request: HttpRequest):
 
 
 def _filters(request: HttpRequest) -> StatFilters:
+    problems = selectors.filter_problems(request.GET)
+    # Several endpoints declare no query parameter, so the API parser never sees their query string.
+    problems.update(
+        {
+            key: _("含有 NUL 等无法处理的字符")
+            for key, values in request.GET.lists()
+            if unstorable_text([key, *values])
+        }
+    )
+    if problems:
+        raise Invalid(_("筛选条件无效：") + "、".join(problems), details=problems)
     return StatFilters.from_params(request.GET)
 
 

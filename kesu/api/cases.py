@@ -147,7 +147,7 @@ def list_cases(
         open_only=open_only,
         text=text or None,
     )
-    qs = selectors.list_cases(_user(request), filters)
+    qs = selectors.list_cases(_user(request), selectors.check_filters(filters))
     if cursor:
         moment, pk = decode_cursor(cursor)
         qs = qs.filter(Q(received_at__lt=moment) | Q(received_at=moment, pk__lt=pk))

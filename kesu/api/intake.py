@@ -20,7 +20,7 @@ from ninja import File, Form, Header, Query, Router, Schema
 from ninja.files import UploadedFile
 
 from kesu.api.schemas.common import Instant
-from kesu.cases.selectors import CaseFilters
+from kesu.cases.selectors import CaseFilters, check_filters
 from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.intake import exporters, services
 from kesu.intake.models import ImportBatch
@@ -218,6 +218,7 @@ def export_cases(
         received_to=received_to,
         open_only=open_only,
     )
+    check_filters(filters)  # before the temporary file exists: a refused request leaves nothing behind
     with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
         exporters.export_cases(request.auth, filters, fmt, tmp)
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M")

@@ -1,9 +1,11 @@
 """API endpoints of kesu.sla (mounted under /api/v1/sla by kesu/api.py). Thin: selectors and services."""
 
 # No `from __future__ import annotations`: ninja reads the annotations at runtime.
+import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
 from kesu.calendar.workcalendar import format_instant, get_calendar, parse_duration, parse_instant
@@ -30,20 +32,47 @@ class DeadlineOut(Schema):
     explain: list[str]
 
 
+# Deadlines a complaint system can mean. Outside this range Python's dates overflow (a 500), and
+# before 1901 Asia/Shanghai resolves to local mean time, +08:05:43.
+DEADLINE_YEARS = (1970, 2100)
+MAX_OFFSET = dt.timedelta(hours=14)
+
+
+def _start_instant(text: str) -> dt.datetime:
+    try:
+        value = parse_instant(text)
+    except ValueError as exc:
+        raise Invalid(str(exc), details={"start": _("时间格式无效")})
+    low, high = DEADLINE_YEARS
+    offset = value.utcoffset() or dt.timedelta()
+    if not low <= value.year <= high or abs(offset) > MAX_OFFSET:
+        reason = _("须在 %(low)s–%(high)s 年之间，时区偏移不超过 ±14 小时") % {"low": low, "high": high}
+        raise Invalid(_("开始时间超出合理范围"), details={"start": reason})
+    return value
+
+
 @router.get("/deadline", response=DeadlineOut, summary="计算时限", operation_id="sla_deadline")
 def deadline(request: HttpRequest, start: str, duration: str, explain: bool = False, branch: str = ""):
-
+    begin = _start_instant(start)
     try:
-        begin, dur = parse_instant(start), parse_duration(duration)
+        dur = parse_duration(duration)
     except ValueError as exc:
-        raise Invalid(str(exc), details={"start/duration": str(exc)})
+        raise Invalid(str(exc), details={"duration": str(exc)})
     branch_id = None
     if branch:
         dept = Department.objects.filter(code=branch).first()
         if dept is None:
             raise Invalid("未知机构", details={"branch": "未知机构"})
         branch_id = dept.pk
-    result = get_calendar(branch_id, active_rules()).deadline(begin, dur, explain=explain)
+    too_long = Invalid(
+        _("时限过长"), details={"duration": _("截止时间须在 %(high)s 年以前") % {"high": DEADLINE_YEARS[1]}}
+    )
+    try:
+        result = get_calendar(branch_id, active_rules()).deadline(begin, dur, explain=explain)
+    except (OverflowError, ValueError) as exc:  # past datetime.max, or beyond the calendar's scan
+        raise too_long from exc
+    if result.due.astimezone(dt.UTC).year > DEADLINE_YEARS[1]:
+        raise too_long
     return {
         "start": format_instant(begin),
         "duration": str(dur),

@@ -11,8 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
-from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent
-from kesu.errors import Forbidden, NotFound
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
+from kesu.cases.storable import unstorable_text
+from kesu.errors import Forbidden, Invalid, NotFound
+from kesu.org.models import Department
+from kesu.policy.models import Category, Channel
 
 
 @dataclass
@@ -29,6 +32,31 @@ class CaseFilters:
     overdue: bool | None = None
     open_only: bool = False
     text: str | None = None
+
+
+def check_filters(f: CaseFilters) -> CaseFilters:
+    """Refuse (422, naming the field) filter values that cannot mean anything: an unknown status,
+    level, kind, channel, department or category code, or text with a NUL. Ignoring them would widen
+    or empty the list silently; a NUL makes SQLite's LIKE match every case and PostgreSQL fail."""
+    problems: dict[str, str] = {}
+    for name, allowed in (("status", Status.values), ("level", Level.values), ("kind", Kind.values)):
+        unknown = [v for v in getattr(f, name) or [] if v not in allowed]
+        if unknown:
+            problems[name] = _("未知取值：") + "、".join(unknown)
+    if f.channel:
+        known = set(Channel.objects.filter(code__in=f.channel).values_list("code", flat=True))
+        unknown = [v for v in f.channel if v not in known]
+        if unknown:
+            problems["channel"] = _("未知渠道：") + "、".join(unknown)
+    for name, model in (("department", Department), ("category", Category)):
+        code = getattr(f, name)
+        if code and (unstorable_text(code) or not model.objects.filter(code=code).exists()):
+            problems[name] = _("未知编码：") + code.replace("\x00", "")
+    if f.text and unstorable_text(f.text):
+        problems["text"] = _("含有 NUL 等无法处理的字符")
+    if problems:
+        raise Invalid(_("筛选条件无效：") + "、".join(problems), details=problems)
+    return f
 
 
 def filter_cases(qs: QuerySet[Case], f: CaseFilters, *, now: dt.datetime | None = None) -> QuerySet[Case]:

@@ -25,6 +25,7 @@ from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
+from kesu.cases.storable import meaningful_text
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.org import roles
@@ -167,7 +168,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["category"] = category
 
     description = (data.get("description") or "").strip() if isinstance(data.get("description"), str) else ""
-    if not description:
+    if not meaningful_text(description):
         errors["description"] = "必填"
     elif len(description) > 20000:
         errors["description"] = "最多 20000 字"

@@ -7,7 +7,6 @@ Every export is recorded in `ExportLog` (who, when, filters, how many rows, mask
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import io
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.selectors import CaseFilters, get_case, list_cases, timeline
+from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.intake.models import ExportLog
 from kesu.trust import audit
 from kesu.trust.pii import can_see_pii, mask_email, mask_phone, masked_customer
@@ -110,7 +110,7 @@ def _write_table(
     counts = []
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-        writer = csv.writer(text)
+        writer = csv_writer(text)
         for i, (title, header, rows) in enumerate(sheets):
             if len(sheets) > 1:
                 if i:
@@ -135,18 +135,11 @@ def _write_table(
         ws.append(header)
         n = 0
         for row in rows:
-            ws.append([_xlsx_safe(v) for v in row])
+            ws.append(safe_row(row))
             n += 1
         counts.append(n)
     wb.save(out)
     return counts
-
-
-def _xlsx_safe(value: Any) -> Any:
-    # Formula injection: a cell starting with = + - @ would be evaluated by Excel.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def export_cases(user, filters: CaseFilters | None, fmt: str, out: IO[bytes]) -> ExportLog:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import IO
 
+from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.intake.models import ImportBatch, ImportIssue
 
 REPORT_HEADER = ["行号", "外部编号", "列", "值", "原因", "类型"]
@@ -47,7 +47,7 @@ def write_issue_report(batch: ImportBatch, fmt: str, out: IO[bytes]) -> int:
     count = 0
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-        writer = csv.writer(text)
+        writer = csv_writer(text)
         writer.writerow(REPORT_HEADER)
         for row in issue_rows(batch):
             writer.writerow(row)
@@ -63,10 +63,10 @@ def write_issue_report(batch: ImportBatch, fmt: str, out: IO[bytes]) -> int:
     ws = wb.create_sheet("拒绝明细")
     ws.append(REPORT_HEADER)
     for row in issue_rows(batch):
-        ws.append(row)
+        ws.append(safe_row(row))
         count += 1
     summary = wb.create_sheet("汇总")
     for row in summary_rows(batch):
-        summary.append(row)
+        summary.append(safe_row(row))
     wb.save(out)
     return count

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from kesu.cases.models import Case, Customer
 from kesu.cases.selectors import get_case
+from kesu.cases.spreadsheet import safe_cell
 from kesu.errors import Forbidden, Invalid
 from kesu.org import roles
 from kesu.org.selectors import user_roles
@@ -153,24 +154,19 @@ def person_data(
 def write_person_xlsx(data: dict[str, Any], out) -> None:
     from openpyxl import Workbook
 
-    def safe(v: Any) -> Any:
-        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-            return "'" + v
-        return v
-
     wb = Workbook()
     ws = wb.active
     ws.title = "个人信息"
     cols = ["id", "name", "phone", "email", "address", "id_number", "policy_no", "account_no", "created_at"]
     ws.append(cols)
     for c in data["customers"]:
-        ws.append([safe(c[k]) for k in cols])
+        ws.append([safe_cell(c[k]) for k in cols])
     ws2 = wb.create_sheet("案件")
     ccols = ["number", "kind", "channel", "category", "department", "received_at", "status", "subject"]
     ccols += ["description", "demands", "subject_no", "closing_criterion", "closed_at"]
     ws2.append(ccols)
     for c in data["cases"]:
-        ws2.append([safe(c[k]) for k in ccols])
+        ws2.append([safe_cell(c[k]) for k in ccols])
     ws3 = wb.create_sheet("处理记录")
     ws3.append(["number", "seq", "action", "at", "to_status"])
     for c in data["cases"]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
+from django.utils.translation import gettext as _
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, ConfigDict, ValidationInfo, field_validator
 
 Text = str
 UserRef = int | str  # a user id or a username
@@ -30,10 +31,26 @@ def business_instant(value: dt.datetime) -> dt.datetime:
 Instant = Annotated[dt.datetime, AfterValidator(business_instant)]
 
 
+def _admits_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_admits_bool(arg) for arg in get_args(annotation))
+
+
 class In(Schema):
     """Base of request bodies: unknown fields are refused (422), not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode reads `true` as 1 (`people_count: true` registered one person); a JSON
+        # boolean is never a number, an ID or a text here unless the field is declared bool.
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, bool) for v in items):
+            field = cls.model_fields.get(info.field_name or "")
+            if field is not None and not _admits_bool(field.annotation):
+                raise ValueError(_("不能是布尔值"))
+        return value
 
 
 class ErrorOut(Schema):

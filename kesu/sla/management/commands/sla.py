@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
+
+from kesu.cases.spreadsheet import csv_writer, safe_row
 
 
 class Command(BaseCommand):
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         headers = [label for _, label in PENALTY_COLUMNS]
         if out.lower().endswith(".csv"):
             with open(out, "w", newline="", encoding="utf-8-sig") as fh:
-                w = csv.writer(fh)
+                w = csv_writer(fh)
                 w.writerow(headers)
                 for r in rows:
                     w.writerow([r[k] for k, _ in PENALTY_COLUMNS])
@@ -67,7 +68,7 @@ class Command(BaseCommand):
             ws.title = f"责任追究{opts['month']}"
             ws.append(headers)
             for r in rows:
-                ws.append([float(r[k]) if k == "amount" else r[k] for k, _ in PENALTY_COLUMNS])
+                ws.append(safe_row(float(r[k]) if k == "amount" else r[k] for k, _ in PENALTY_COLUMNS))
             wb.save(out)
         else:
             raise CommandError("输出文件须为 .xlsx 或 .csv")
