@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from kesu.errors import DomainError
 from kesu.org import roles as R
@@ -34,6 +35,15 @@ DEMO_PASSWORD = "kesu-demo-2025"
 COMPANY_NAME = "华诚保险股份有限公司"
 DEMO_PRESET = "insurance"
 CLIENT_KEY_PREFIX = "demo:"
+
+
+def demo_client_key(seed: int, index: int) -> str:
+    """The client key of the demo's `index`-th complaint: stable for a seed (a second run finds its
+    cases) but unguessable without the installation's SECRET_KEY — never `demo:<seed>:<n>` in sequence,
+    which anyone could enumerate."""
+    digest = salted_hmac("kesu.cases.demo.client_key", f"{seed}:{index}").hexdigest()[:32]
+    return f"{CLIENT_KEY_PREFIX}{seed}:{digest}"
+
 
 # --- organisation ------------------------------------------------------------------------------------
 
@@ -550,7 +560,7 @@ def plan_cases(count: int, *, seed: int, now: dt.datetime, days: int = 365, chan
                 if rng.random() < 0.5
                 else _weighted(rng, {"phone": 3, "regulator_local": 1}),
                 "description": "再次投诉：" + base["description"] + " 上次反映后至今没有解决。",
-                "client_key": f"{CLIENT_KEY_PREFIX}{seed}:{i}",
+                "client_key": demo_client_key(seed, i),
             }
             plans.append(Plan(i, received, data, _r, intake, repeat=True))
             continue
@@ -563,7 +573,7 @@ def plan_cases(count: int, *, seed: int, now: dt.datetime, days: int = 365, chan
             "customer": customer,
             "region": region,
             "branch": SUB_BRANCH_OF_CITY.get(city, ""),
-            "client_key": f"{CLIENT_KEY_PREFIX}{seed}:{i}",
+            "client_key": demo_client_key(seed, i),
         }
         if roll < 0.12 and channel not in ("regulator_local", "regulator_national", "media", "12315"):
             kind, text = rng.choice(INQUIRIES)
@@ -951,6 +961,11 @@ def load_demo_cases(
                 intake = org.users[plan.intake]
                 registered = plan.received_at + dt.timedelta(minutes=rng.uniform(2, 180))
                 registered = min(registered, now)
+                # A second run: the case of this plan exists (its body differs — the dates are relative to
+                # now —, so register_case would refuse the key as reused rather than replay it).
+                if Case.objects.filter(client_key=plan.data["client_key"], created_by=intake).exists():
+                    report.existing += 1
+                    continue
                 try:
                     reg = register_case(actor=intake, data=plan.data, now=registered)
                 except DomainError as exc:
