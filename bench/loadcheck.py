@@ -45,7 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# The checkout this file belongs to: the server runs its code (`manage.py` and `kesu` from here), not
+# whichever checkout the virtualenv was installed from.
+BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 CLIENT_TIMEOUT = 120.0  # seconds; a normal request never comes near it
 ABANDON_TIMEOUT = 0.002  # the simulated client timeout: the client gives up, the server carries on
