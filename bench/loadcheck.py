@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The repository (bench/..): the server processes import its `kesu` package.
+# The checkout this file belongs to: the server runs its code (`manage.py` and `kesu` from here), not
+# whichever checkout the virtualenv was installed from.
 BASE_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 CLIENT_TIMEOUT = 120.0  # seconds; a normal request never comes near it

@@ -40,7 +40,7 @@ from kesu.cases import selectors, services
 from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.transitions import TRANSITIONS
 from kesu.errors import Invalid, NotFound
-from kesu.trust import audit
+from kesu.trust import audit, privacy
 
 router = Router(tags=["cases"])
 
@@ -71,8 +71,9 @@ def create_case(
     registration = services.register_case(
         actor=_user(request), data=payload.to_data(), idempotency_key=idempotency_key or None
     )
-    # The registering person sees what they registered (even a whistle-blowing report they may not
-    # read later), so no visibility check here; the idempotency key is per person.
+    # A new case is shown to the person who just registered it (even a whistle-blowing report they may
+    # not read later); a replay is answered only with a case the caller may read (register_case refuses
+    # the key with 409 otherwise); idempotency and client keys are per person.
     case = Case.objects.select_related(
         "channel", "category", "department", "handler", "customer", "policy"
     ).get(pk=registration.case.pk)
@@ -129,7 +130,11 @@ def list_cases(
     received_to: Instant | None = Query(None),
     overdue: bool | None = Query(None),
     open_only: bool = Query(False),
-    text: str | None = Query(None, max_length=100, description="编号、内容、电话、保单号、客户姓名"),
+    text: str | None = Query(
+        None,
+        max_length=100,
+        description="编号、内容、保单号；可查看完整个人信息的角色另可按电话、证件号码、邮箱、客户姓名查找（记入审计）",
+    ),
     limit: int = Query(50, ge=1, le=MAX_LIMIT),
     cursor: str | None = Query(None, max_length=200),
 ):
@@ -146,6 +151,7 @@ def list_cases(
         overdue=overdue,
         open_only=open_only,
         text=text or None,
+        identifiers=privacy.identifier_search(_user(request), text, via="api", request=request),
     )
     qs = selectors.list_cases(_user(request), selectors.check_filters(filters))
     if cursor:

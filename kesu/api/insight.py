@@ -5,6 +5,7 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from pydantic import Field
 
@@ -16,6 +17,8 @@ from kesu.insight.repeats import find_related, related_for_case
 from kesu.org import roles
 from kesu.org.selectors import holds_any_role, user_roles
 from kesu.policy.selectors import category_by_code
+from kesu.trust import audit
+from kesu.trust.pii import can_see_pii
 
 router = Router(tags=["insight"])
 
@@ -102,14 +105,25 @@ def feedback(request: HttpRequest, body: FeedbackIn) -> dict[str, Any]:
 
 @router.post("/related", summary="同一客户/同一事项的既往投诉（受理时）")
 def related(request: HttpRequest, body: RelatedIn) -> list[dict[str, Any]]:
-    _staff(request)
+    user = _staff(request)
+    customer = body.customer.dict()
+    identifiers = {k: v for k, v in customer.items() if k in ("name", "phone", "id_number") and v}
+    if identifiers:
+        # A lookup by a masked identifier is for roles that see it unmasked, and it is audited (as the
+        # case list's search): for anyone else it would recover a masked phone by trial.
+        if not can_see_pii(user):
+            raise Forbidden(_("您的角色无权查看完整的个人信息"), code="pii_forbidden")
+        audit.record(
+            "pii.search", user, None, {"via": "api.related", "fields": sorted(identifiers)}, request=request
+        )
     return _related(
         find_related(
             body.text,
-            body.customer.dict(),
+            customer,
             body.subject_no,
             body.received_at,
             max(1, min(body.window_days, 730)),
+            visible_to=user,  # never numbers or summaries of cases the caller may not see
         )
     )
 
@@ -117,8 +131,9 @@ def related(request: HttpRequest, body: RelatedIn) -> list[dict[str, Any]]:
 @router.get("/cases/{case_id}/related", summary="案件的关联投诉")
 def case_related(request: HttpRequest, case_id: int) -> list[dict[str, Any]]:
 
-    case = get_case(_staff(request), pk=case_id)
-    return _related(related_for_case(case))
+    user = _staff(request)
+    case = get_case(user, pk=case_id)
+    return _related(related_for_case(case, visible_to=user))
 
 
 @router.get("/cases/{case_id}/suggestion", summary="案件的分类建议")

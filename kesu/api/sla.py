@@ -87,10 +87,9 @@ def deadline(request: HttpRequest, start: str, duration: str, explain: bool = Fa
 def case_deadlines(request: HttpRequest, number: str):
 
     case = Case.objects.filter(number=number).first()
-    if case is None:
+    # Hidden and missing answer alike (404): a 403 would confirm that the number exists.
+    if case is None or not permissions.can_view(request.auth, case):
         raise NotFound("案件不存在")
-    if not permissions.can_view(request.auth, case):
-        raise Forbidden("您无权访问该案件")
     rows = case_timeliness(case)
     for r in rows:
         for k in ("starts_at", "due_at", "met_at"):

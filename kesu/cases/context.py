@@ -9,6 +9,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from kesu.cases.models import Case
+from kesu.cases.text import is_blank
 from kesu.errors import Invalid
 from kesu.policy.rules import Rules
 
@@ -22,7 +23,12 @@ class ActionContext:
     data: dict[str, Any]
 
     def require(self, *names: str) -> None:
-        missing = {n: _("必填") for n in names if self.data.get(n) in (None, "", [])}
+        missing = {
+            n: _("必填")
+            for n in names
+            if self.data.get(n) in (None, "", [])
+            or (isinstance(self.data.get(n), str) and is_blank(self.data[n]))
+        }
         if missing:
             raise Invalid(_("缺少必填项：") + "、".join(missing), details=missing)
 
@@ -33,7 +39,8 @@ class ActionContext:
         if not isinstance(value, str):
             raise Invalid(_("%(name)s 必须是文本") % {"name": name}, details={name: _("必须是文本")})
         value = value.strip()
-        if required and not value:
+        # Zero-width spaces and other invisible characters are no text (kesu.cases.text).
+        if required and is_blank(value):
             raise Invalid(_("缺少必填项：%(name)s") % {"name": name}, details={name: _("必填")})
         if len(value) > max_length:
             raise Invalid(

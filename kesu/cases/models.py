@@ -93,9 +93,15 @@ class Customer(models.Model):
 class Case(models.Model):
     # Unique by constraints in Meta (see there).
     number = models.CharField(_("案件编号"), max_length=24)
+    # A registering client's retry key: unique per creator (per person; the anonymous portal's keys among
+    # themselves), never looked up across creators, so one person's key cannot fetch another's case.
     client_key = models.CharField(max_length=100, null=True, blank=True)
     external_source = models.CharField(_("来源系统"), max_length=40, blank=True)
     external_id = models.CharField(_("外部编号"), max_length=100, null=True, blank=True)
+    # SHA-256 of the registration request (kesu.cases.services.request_fingerprint): a retry under the
+    # same client key / external id must carry the same body, otherwise it is refused (409), not merged.
+    # Empty for rows written by the bulk importer, which has its own identity rules.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
 
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
@@ -226,9 +232,15 @@ class Case(models.Model):
             # Constraints rather than unique=True: no LIKE-prefix twin index on PostgreSQL.
             models.UniqueConstraint(fields=["number"], name="case_number_unique"),
             models.UniqueConstraint(
+                fields=["created_by", "client_key"],
+                condition=models.Q(client_key__isnull=False, created_by__isnull=False),
+                name="case_client_key_per_creator",
+            ),
+            # NULLs are distinct in a unique index: the anonymous portal's keys need their own.
+            models.UniqueConstraint(
                 fields=["client_key"],
-                condition=models.Q(client_key__isnull=False),
-                name="case_client_key_unique",
+                condition=models.Q(client_key__isnull=False, created_by__isnull=True),
+                name="case_client_key_anonymous",
             ),
             models.UniqueConstraint(
                 fields=["external_source", "external_id"],

@@ -18,7 +18,18 @@ from kesu.cases.models import (
     Status,
 )
 from kesu.org import roles
-from kesu.org.selectors import department_of, has_role, is_company_wide
+from kesu.org.selectors import department_of, has_role, holds_any_role, is_company_wide
+
+# Who may register a complaint, on every path (web form, API, batch intake): those who receive and route
+# complaints. Analysts, archivists, follow-up agents, risk/compliance and the general manager do not.
+REGISTER_ROLES = frozenset(
+    {roles.INTAKE, roles.ADMIN, roles.SUPERVISOR, roles.HANDLER, roles.DEPT_HEAD, roles.CS_MANAGER}
+)
+
+
+def may_register(user) -> bool:
+    """True when a signed-in person may register complaints (the web intake form and the API alike)."""
+    return bool(getattr(user, "is_authenticated", False)) and holds_any_role(user, REGISTER_ROLES)
 
 
 def visible_cases_q(user) -> Q | None:
@@ -67,6 +78,15 @@ def can_view(user, case: Case) -> bool:
     if is_company_wide(user):
         return True
     return Case.objects.filter(q, pk=case.pk).exists()
+
+
+def may_read(user, case: Case) -> bool:
+    """May see the case and, if archived, read its file: what a full read of the case needs."""
+    return (
+        bool(getattr(user, "is_authenticated", False))
+        and can_view(user, case)
+        and can_read_archived(user, case)
+    )
 
 
 def can_read_archived(user, case: Case) -> bool:

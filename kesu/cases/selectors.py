@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
+from kesu.cases.customers import normalize_phone
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid, NotFound
@@ -32,6 +34,27 @@ class CaseFilters:
     overdue: bool | None = None
     open_only: bool = False
     text: str | None = None
+    # Whether `text` may match personal identifiers (phone, ID number, e-mail, name) by their full value.
+    # Only for readers who see them unmasked (kesu.trust.pii.can_see_pii) — otherwise the search is an
+    # oracle that recovers a masked phone in 10,000 tries. Set by the web/API layer, which audits it.
+    identifiers: bool = False
+
+
+_PHONE_SHAPE = re.compile(r"^\+?[\d\s-]{5,20}$")
+_ID_SHAPE = re.compile(r"^\d{15}$|^\d{17}[\dXx]$")
+
+
+def searches_identifiers(text: str | None) -> bool:
+    """True when a search text has the shape of a phone number, an ID card number or an e-mail address
+    (what a search by personal identifier looks like, for the audit log)."""
+    text = (text or "").strip()
+    if not text:
+        return False
+    if "@" in text:
+        return True
+    return bool(_ID_SHAPE.match(text)) or (
+        bool(_PHONE_SHAPE.match(text)) and 5 <= len(normalize_phone(text)) <= 15
+    )
 
 
 def check_filters(f: CaseFilters) -> CaseFilters:
@@ -87,14 +110,12 @@ def filter_cases(qs: QuerySet[Case], f: CaseFilters, *, now: dt.datetime | None 
         qs = qs.exclude(status__in=OPEN_STATUSES, due_at__lt=now)
     if f.text:
         text = f.text.strip()
-        qs = qs.filter(
-            Q(number=text)
-            | Q(description__contains=text)
-            | Q(subject__contains=text)
-            | Q(customer__phone=text)
-            | Q(subject_no=text)
-            | Q(customer__name=text)
-        )
+        q = Q(number=text) | Q(description__contains=text) | Q(subject__contains=text) | Q(subject_no=text)
+        if f.identifiers:
+            q |= Q(customer__name=text) | Q(customer__id_number=text) | Q(customer__email__iexact=text)
+            phone = normalize_phone(text)
+            q |= Q(customer__phone=text) | (Q(customer__phone=phone) if phone else Q(pk__in=[]))
+        qs = qs.filter(q)
     return qs
 
 
@@ -109,7 +130,8 @@ def list_cases(user, filters: CaseFilters | None = None) -> QuerySet[Case]:
 
 
 def get_case(user, *, number: str | None = None, pk: int | None = None, archive_check: bool = True) -> Case:
-    """One case for reading; 404 when it does not exist, 403 when the user may not see it or its archive
+    """One case for reading; 404 when it does not exist *or the user may not see it* (one answer for both,
+    so that a number cannot be confirmed), 403 when the user sees the case but not its archived file
     (`archive_check=False`: the case itself, to ask for access to its archived file)."""
     lookup: dict[str, Any] = {"number": number} if number else {"pk": pk}
     case = (
@@ -117,10 +139,8 @@ def get_case(user, *, number: str | None = None, pk: int | None = None, archive_
         .filter(**lookup)
         .first()
     )
-    if case is None:
+    if case is None or not permissions.can_view(user, case):
         raise NotFound(_("案件不存在"))
-    if not permissions.can_view(user, case):
-        raise Forbidden(_("您无权访问该案件"))
     if archive_check and not permissions.can_read_archived(user, case):
         raise Forbidden(_("调阅归档案件须经档案管理员批准"), code="archive_access_required")
     return case

@@ -25,7 +25,7 @@ from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
-from kesu.cases.storable import meaningful_text
+from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.org import roles
@@ -91,6 +91,9 @@ def register_case(
         raise Invalid(
             _("未知字段：") + "、".join(sorted(unknown)), details={k: _("未知字段") for k in unknown}
         )
+    # One rule for every path (web form, API, batch intake): kesu.cases.permissions.REGISTER_ROLES.
+    if getattr(actor, "is_authenticated", False) and not permissions.may_register(actor):
+        raise Forbidden(_("您的角色不能登记投诉"), code="role_not_allowed")
     fingerprint = request_fingerprint(data)
     user_for_key = actor if getattr(actor, "is_authenticated", False) else None
 
@@ -101,15 +104,17 @@ def register_case(
             .first()
         )
         if earlier is not None:
-            return _replay(earlier, fingerprint)
-    existing = _existing_by_keys(data)
+            return _replay(earlier.case, earlier.request_hash, fingerprint, actor)
+    existing = _existing_by_keys(data, user_for_key)
     if existing is not None:
-        return Registration(existing, created=False)
+        return _replay(existing, existing.request_hash, fingerprint, actor)
 
     fields = _validated_fields(data, now)
     try:
         with transaction.atomic():
-            registration = _create(actor=actor, fields=fields, data=data, now=now, imported=imported)
+            registration = _create(
+                actor=actor, fields=fields, data=data, now=now, imported=imported, fingerprint=fingerprint
+            )
             if idempotency_key:
                 IdempotencyRecord.objects.create(
                     key=idempotency_key, user=user_for_key, request_hash=fingerprint, case=registration.case
@@ -119,29 +124,48 @@ def register_case(
         if idempotency_key:
             earlier = IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key).first()
             if earlier is not None:
-                return _replay(earlier, fingerprint)
-        existing = _existing_by_keys(data)
+                return _replay(earlier.case, earlier.request_hash, fingerprint, actor)
+        existing = _existing_by_keys(data, user_for_key)
         if existing is not None:
-            return Registration(existing, created=False)
+            return _replay(existing, existing.request_hash, fingerprint, actor)
         raise
     return registration
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> Registration:
-    if record.request_hash != fingerprint:
+def _replay(case: Case | None, stored_hash: str, fingerprint: str, actor) -> Registration:
+    """The earlier registration under the same key, only if it is the same request and the caller may
+    read that case; otherwise one 409 that says nothing about the case (not whose, not what, not which).
+
+    Anonymous callers (the public portal, signed webhooks) get the replay: their keys are scoped (the
+    portal's are server-issued UUIDs among anonymous cases, a webhook's external ids are its source's),
+    and they are answered with the case number only.
+    """
+    same_request = not stored_hash or secrets.compare_digest(stored_hash, fingerprint)
+    readable = case is not None and (
+        not getattr(actor, "is_authenticated", False) or permissions.may_read(actor, case)
+    )
+    if not (same_request and readable):
         raise Conflict(_("同一幂等键已用于不同的请求内容"), code="idempotency_key_reused")
-    return Registration(record.case, created=False)
+    return Registration(case, created=False)
 
 
-def _existing_by_keys(data: dict[str, Any]) -> Case | None:
+def _existing_by_keys(data: dict[str, Any], creator) -> Case | None:
+    """The case registered earlier under the same client key *of the same creator* (None: anonymous),
+    or under the same external source and id (an external system's identity, e.g. the importer's)."""
     if data.get("client_key"):
-        found = Case.objects.filter(client_key=data["client_key"]).first()
+        found = (
+            Case.objects.select_related("channel", "category", "department")
+            .filter(client_key=data["client_key"], created_by=creator)
+            .first()
+        )
         if found:
             return found
     if data.get("external_id"):
-        return Case.objects.filter(
-            external_source=data.get("external_source") or "", external_id=data["external_id"]
-        ).first()
+        return (
+            Case.objects.select_related("channel", "category", "department")
+            .filter(external_source=data.get("external_source") or "", external_id=data["external_id"])
+            .first()
+        )
     return None
 
 
@@ -168,7 +192,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["category"] = category
 
     description = (data.get("description") or "").strip() if isinstance(data.get("description"), str) else ""
-    if not meaningful_text(description):
+    if is_blank(description):
         errors["description"] = "必填"
     elif len(description) > 20000:
         errors["description"] = "最多 20000 字"
@@ -309,6 +333,7 @@ def _create(
     now: dt.datetime,
     imported: bool,
     reopened_from: Case | None = None,
+    fingerprint: str = "",
 ) -> Registration:
     policy = active_policy()
     rules = rules_for(policy)
@@ -328,6 +353,7 @@ def _create(
     case = Case(
         number=next_case_number(now),
         client_key=data.get("client_key") or None,
+        request_hash=fingerprint,
         external_source=fields["external_source"],
         external_id=fields["external_id"] or None,
         customer=customer,
@@ -498,7 +524,7 @@ def open_linked_case(
     if not holds_any_role(actor, {roles.INTAKE, *TRANSITIONS["accept"].roles}):
         raise Forbidden(_("您的角色不能登记投诉"), code="role_not_allowed")
     reason = (reason or "").strip()
-    if not reason:
+    if is_blank(reason):
         raise Invalid(_("缺少必填项：reason"), details={"reason": _("必填")})
     case_pk = case.pk if isinstance(case, Case) else case
     with transaction.atomic():
@@ -506,7 +532,7 @@ def open_linked_case(
             "channel", "category", "customer", "branch"
         )
         old = old.filter(pk=case_pk).first()
-        if old is None:
+        if old is None or not permissions.can_view(actor, old):
             raise NotFound(_("案件不存在"))
         if old.kind == Kind.REPORT and not has_role(actor, roles.RISK):
             raise Forbidden(_("举报案件仅限风险合规人员处理"))
@@ -530,7 +556,8 @@ def _check_permission(actor, case: Case, action: str, *, visible: bool | None = 
     if not getattr(actor, "is_authenticated", False):
         raise Forbidden(_("请先登录"), code="not_authenticated")
     if not (visible if visible is not None else permissions.can_view(actor, case)):
-        raise Forbidden(_("您无权访问该案件"))
+        # The same answer as for a case that does not exist: a 403 would confirm the number.
+        raise NotFound(_("案件不存在"))
     if case.kind == Kind.REPORT and not has_role(actor, roles.RISK, roles.ARCHIVIST):
         raise Forbidden(_("举报案件仅限风险合规人员处理"))
     if not holds_any_role(actor, spec.roles):
@@ -659,7 +686,7 @@ def allowed_actions(case: Case, actor) -> list[str]:
             continue
         try:
             _check_permission(actor, case, name, visible=visible)
-        except Forbidden:
+        except (Forbidden, NotFound):
             continue
         result.append(name)
     return result

@@ -8,7 +8,6 @@ contains them, so every JSON door (the API parser, signed webhooks) refuses them
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,16 +33,6 @@ def unstorable_text(value: Any) -> str | None:
         elif isinstance(item, list):
             stack.extend(item)
     return None
-
-
-def meaningful_text(text: str) -> str:
-    """`text` without whitespace and invisible format characters (Unicode category Cf: zero-width
-    spaces and joiners, BOMs, direction marks); empty when nothing a reader could see is left.
-
-    `str.strip()` keeps U+200B and its kin, so a description of only zero-width characters would
-    otherwise pass a "required" check and register an empty complaint.
-    """
-    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
 
 
 def sqlite_datetime(value: dt.datetime) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.db.models import Q
@@ -22,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from kesu.cases.customers import normalize_phone
 from kesu.cases.models import Case, Kind
+from kesu.cases.permissions import visible_cases
 from kesu.cases.similarity import TEXT_THRESHOLD, case_text, text_similarities
 from kesu.cases.similarity import normalize_text as normalize
 
@@ -85,11 +87,16 @@ def find_related(
     exclude_pk: int | None = None,
     limit: int = 10,
     text_threshold: float = TEXT_THRESHOLD,
+    visible_to: Any = None,
 ) -> list[Related]:
     """Earlier cases of the same customer or the same matter, best first.
 
     Customer matches look back over the whole window of a year at most (a customer's history
     matters for grading); text matches only within `window_days` before `received_at`.
+
+    `visible_to`: a person the answer is shown to — only the cases they may see
+    (kesu.cases.permissions.visible_cases) are candidates, so neither numbers nor summaries of hidden
+    cases (whistle-blowing reports, other departments) reach them. None: every case (internal use).
     """
     received_at = received_at or timezone.now()
     customer = customer or {}
@@ -119,6 +126,8 @@ def find_related(
     base = Case.objects.filter(received_at__lte=received_at).select_related("customer", "category")
     if exclude_pk:
         base = base.exclude(pk=exclude_pk)
+    if visible_to is not None:
+        base = visible_cases(visible_to, base)
 
     q, ids = _customer_q(customer)
     if q is not None:
@@ -167,7 +176,9 @@ def find_related(
     return out[:limit]
 
 
-def related_for_case(case: Case, *, window_days: int = 90, limit: int = 10) -> list[Related]:
+def related_for_case(
+    case: Case, *, window_days: int = 90, limit: int = 10, visible_to: Any = None
+) -> list[Related]:
     c = case.customer
     customer = (
         {
@@ -188,6 +199,7 @@ def related_for_case(case: Case, *, window_days: int = 90, limit: int = 10) -> l
         window_days,
         exclude_pk=case.pk,
         limit=limit,
+        visible_to=visible_to,
     )
 
 

@@ -164,21 +164,21 @@ def process_message(raw: bytes, *, actor) -> MailResult:
             append_mail_event(case, actor=actor, payload=mail_payload)
             _store_attachments(case, actor, files, result)
         else:
-            now = timezone.now()
-            received = sent_at if sent_at and sent_at <= now else now
-            reg = register_case(
-                actor=actor,
-                data={
-                    "channel": "email",
-                    "kind": "complaint",
-                    "subject": subject[:200],
-                    "description": body or subject or "（空邮件）",
-                    "received_at": received,
-                    "customer": {"name": sender_name[:100], "email": sender_addr},
-                    "external_source": "email",
-                    "external_id": message_id[:100],
-                },
-            )
+            data = {
+                "channel": "email",
+                "kind": "complaint",
+                "subject": subject[:200],
+                "description": body or subject or "（空邮件）",
+                "customer": {"name": sender_name[:100], "email": sender_addr},
+                "external_source": "email",
+                "external_id": message_id[:100],
+            }
+            # Without a usable Date header register_case takes the time of receipt; it is left out of
+            # the request so that a second fetch of the same mail is the same request (a replay, not a
+            # reused message id).
+            if sent_at and sent_at <= timezone.now():
+                data["received_at"] = sent_at
+            reg = register_case(actor=actor, data=data)
             case = reg.case
             result.number = case.number
             if reg.created:

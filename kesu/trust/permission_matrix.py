@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kesu.cases import permissions as case_permissions
 from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles as r
 
@@ -55,7 +56,7 @@ INTAKE_ROLES = (r.INTAKE, r.SUPERVISOR, r.CS_MANAGER, r.ADMIN)
 ANALYSIS_ROLES = (r.ANALYST, r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.DEPT_HEAD, r.ADMIN)
 OVERSIGHT = (r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.ANALYST, r.ADMIN)
 ALL = tuple(r.ALL_ROLES)
-REGISTER_ROLES = (r.INTAKE, r.ADMIN, r.SUPERVISOR, r.HANDLER, r.DEPT_HEAD, r.CS_MANAGER)
+REGISTER_ROLES = tuple(sorted(case_permissions.REGISTER_ROLES))
 REVEAL_ROLES = (
     r.INTAKE,
     r.HANDLER,
@@ -78,8 +79,8 @@ _ACTION_OPS = {
 }
 
 API: dict[str, Rule] = {
-    # Any employee who receives a complaint records it (it then goes to intake for acceptance).
-    "POST /api/v1/cases": STAFF,
+    # The same rule as the web intake form (kesu.cases.permissions.REGISTER_ROLES, enforced by register_case).
+    "POST /api/v1/cases": Roles(*REGISTER_ROLES),
     "GET /api/v1/cases": STAFF,
     "GET /api/v1/cases/{number}": CASE_READ,
     **_ACTION_OPS,
@@ -156,7 +157,6 @@ WEB: dict[str, Rule] = {
     "web:case_reveal": CaseRoles(*REVEAL_ROLES),
     "web:archive_access_request": CASE_READ,  # POST reason → request_archive_access (archived cases only)  # POST field + reason; audited by kesu.trust.privacy
     "web:account_totp": Roles(r.ADMIN),
-    # NOTE: narrower than POST /api/v1/cases (any employee); see the integrator's notes.
     "web:intake": Roles(*REGISTER_ROLES),
     "web:intake_preview": Roles(*REGISTER_ROLES),
     "web:board": Roles(r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.DEPT_HEAD, r.ADMIN),

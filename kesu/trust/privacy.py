@@ -24,14 +24,15 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from kesu.cases.models import Case, Customer
-from kesu.cases.selectors import get_case
+from kesu.cases.selectors import get_case, searches_identifiers
 from kesu.cases.spreadsheet import safe_cell
+from kesu.cases.text import meaningful
 from kesu.errors import Forbidden, Invalid
 from kesu.org import roles
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Policy
 from kesu.trust import audit
-from kesu.trust.pii import PII_ROLES
+from kesu.trust.pii import PII_ROLES, can_see_pii, mask_email, mask_id, mask_phone
 
 REVEALABLE_FIELDS = {"phone": "电话", "id_number": "证件号码", "email": "电子邮件", "address": "地址"}
 # Who may reveal a masked value (with a reason): those who handle complaints, plus the archive keeper
@@ -52,7 +53,8 @@ def reveal(user, number: str, field_name: str, reason: str, *, request=None) -> 
             details={"field": "只能是电话、证件号码、电子邮件或地址"},
         )
     reason = (reason or "").strip()
-    if len(reason) < MIN_REASON:
+    # Counted without whitespace and invisible format characters: zero-width spaces are no reason.
+    if len(meaningful(reason)) < MIN_REASON:
         raise Invalid(
             f"查看完整信息须填写理由（至少 {MIN_REASON} 个字）",
             code="validation_error",
@@ -67,6 +69,28 @@ def reveal(user, number: str, field_name: str, reason: str, *, request=None) -> 
     value = getattr(case.customer, field_name, "") if case.customer_id else ""
     audit.record("pii.reveal", user, case, {"field": field_name, "reason": reason[:500]}, request=request)
     return value or ""
+
+
+# --- search by personal identifier -------------------------------------------------------------------
+
+
+def identifier_search(user, text: str | None, *, via: str, request=None) -> bool:
+    """May `user`'s search `text` match customers' identifiers (phone, ID number, e-mail, name) by
+    their full value? Only roles that see them unmasked (`can_see_pii`): for anyone else a search would
+    recover a masked value by trial. Each such search of an identifier-shaped text is audited
+    (`pii.search`; the query itself is kept masked in the log).
+
+    The answer goes into `kesu.cases.selectors.CaseFilters.identifiers`.
+    """
+    if not text or not text.strip() or not can_see_pii(user):
+        return False
+    if searches_identifiers(text):
+        query = text.strip()
+        masked = (
+            mask_email(query) if "@" in query else mask_id(query) if len(query) >= 15 else mask_phone(query)
+        )
+        audit.record("pii.search", user, None, {"via": via, "query": masked}, request=request)
+    return True
 
 
 # --- data subject export ----------------------------------------------------------------------------

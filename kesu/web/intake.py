@@ -16,12 +16,14 @@ from kesu.cases import grading
 from kesu.cases.attachments import attach_file
 from kesu.cases.customers import find_customer, same_person_q
 from kesu.cases.models import Case, Customer, Kind, Level
+from kesu.cases.permissions import visible_cases
 from kesu.cases.services import perform, register_case
 from kesu.errors import DomainError
 from kesu.insight.services import suggest
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
+from kesu.trust import pii
 
 log = logging.getLogger("kesu.web")
 
@@ -274,19 +276,25 @@ def preview(data, user) -> dict:
     if out["searched"]:
         customer = find_customer(phone=phone, id_number=id_number, policy_no=policy_no or subject_no)
     earlier: list[Case] = []
+    # Only the cases this person may see (the case selectors' rule): a phone number typed into the form
+    # must not list a whistle-blowing report or another department's case, nor name their customer.
     if customer is not None:
-        earlier = list(
-            Case.objects.filter(same_person_q(customer))
-            .select_related("category", "channel")
-            .order_by("-received_at")[:10]
-        )
+        if not visible_cases(user, Case.objects.filter(same_person_q(customer))).exists():
+            customer = None
+        else:
+            earlier = list(
+                visible_cases(user, Case.objects.filter(same_person_q(customer)))
+                .select_related("category", "channel")
+                .order_by("-received_at")[:10]
+            )
     elif subject_no:
         earlier = list(
-            Case.objects.filter(subject_no=subject_no)
+            visible_cases(user, Case.objects.filter(subject_no=subject_no))
             .select_related("category", "channel")
             .order_by("-received_at")[:10]
         )
-    out["customer"] = customer
+    # Masked like everywhere else (kesu.trust.pii): the administrator registers but sees no personal data.
+    out["customer"] = pii.present_customer(customer, user)
     out["earlier"] = earlier
     try:
         rules = active_rules()

@@ -16,6 +16,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from kesu.calendar.workcalendar import UNIT_LABELS, calendar_for_case
+from kesu.cases import permissions as case_permissions
 from kesu.cases import selectors as case_selectors
 from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
@@ -42,7 +43,7 @@ from kesu.policy.selectors import rules_for
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.notify import mark_read
 from kesu.sla.selectors import calendar_notices
-from kesu.trust import audit, pii
+from kesu.trust import audit, pii, privacy
 from kesu.trust.privacy import REVEAL_ROLES
 from kesu.web import action_forms, selectors
 from kesu.web import intake as intake_logic
@@ -206,6 +207,8 @@ def _filters_from(request: HttpRequest) -> tuple[CaseFilters, dict]:
 def queue(request: HttpRequest, queue: str) -> HttpResponse:
     q = selectors.queue_cases(request.user, queue)
     filters, extra = _filters_from(request)
+    # Phone, ID number, e-mail, name only for roles that see them unmasked; audited (kesu.trust.privacy).
+    filters.identifiers = privacy.identifier_search(request.user, filters.text, via="web", request=request)
     qs = selectors.filtered(q.cases, filters, due_within_hours=extra["due_hours"])
     sort = request.GET.get("sort") or q.default_sort
     if sort not in selectors.SORTS or (sort == "queue_due" and q.default_sort != "queue_due"):
@@ -452,10 +455,8 @@ def attachment_download(request: HttpRequest, number: str, attachment_id: int) -
 
 
 def _may_register(user) -> bool:
-    return bool(
-        user_roles(user)
-        & {roles.INTAKE, roles.ADMIN, roles.SUPERVISOR, roles.HANDLER, roles.DEPT_HEAD, roles.CS_MANAGER}
-    )
+    # The cases service's rule, the one register_case enforces for the API too.
+    return case_permissions.may_register(user)
 
 
 @login_required

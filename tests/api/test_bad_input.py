@@ -171,13 +171,16 @@ def test_follow_up_by_the_handler_is_a_403(api, org):
     assert db_state(case) == before
 
 
-def test_wrong_department_is_a_403(api, org):
+def test_wrong_department_is_a_404_like_a_missing_case(api, org):
     case = walk_to(api, org, "assigned")  # responsible: QUALITY
     before = db_state(case)
-    # A handler of the claims department neither sees nor works on a quality case.
-    assert_error(api(org.claims_handler).get(f"/cases/{case.number}"), 403, "forbidden")
+    # A handler of the claims department neither sees nor works on a quality case, and cannot tell it
+    # from a number that does not exist.
+    hidden = api(org.claims_handler).get(f"/cases/{case.number}")
+    assert_error(hidden, 404, "not_found")
+    assert hidden.json() == api(org.claims_handler).get("/cases/TS209901010001").json()
     assert_error(
-        api(org.claims_handler).post(f"/cases/{case.number}/start_investigation", {}), 403, "forbidden"
+        api(org.claims_handler).post(f"/cases/{case.number}/start_investigation", {}), 404, "not_found"
     )
     assert case.number not in [c["number"] for c in api(org.claims_handler).get("/cases").json()["items"]]
     assert db_state(case) == before
@@ -329,7 +332,7 @@ def test_intake_registering_a_whistle_blowing_report_gets_the_result(api, org):
     r = api(org.intake).post("/cases", data)
     assert r.status_code == 201, r.content.decode()
     assert r.json()["reporter_token"]
-    assert api(org.intake).get(f"/cases/{r.json()['case']['number']}").status_code == 403
+    assert api(org.intake).get(f"/cases/{r.json()['case']['number']}").status_code == 404
 
 
 def test_absurd_instants_are_refused_with_422_not_a_server_error(api, org):

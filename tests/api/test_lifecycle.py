@@ -149,7 +149,7 @@ def test_anonymous_whistle_blowing_returns_the_reporter_token_once(api, org):
     assert retry.json()["reporter_token"] is None  # shown once only
     number = r.json()["case"]["number"]
     # Visible only to risk/compliance.
-    assert api(org.supervisor).get(f"/cases/{number}").status_code == 403
+    assert api(org.supervisor).get(f"/cases/{number}").status_code == 404
     assert number not in [c["number"] for c in api(org.supervisor).get("/cases").json()["items"]]
 
 

@@ -131,10 +131,12 @@ def test_case_file_export_has_facts_timeline_and_attachments(org):
     timeline = list(wb["处理时间线"].iter_rows(values_only=True))
     assert timeline[1][2] == "register"
     assert ExportLog.objects.get().case_number == case.number
-    # Someone who may not see the case gets a 403 and no file.
+    # Someone who may not see the case gets a 404 (as for a missing case) and no file.
     other = Client()
     other.force_login(org.finance_handler)
-    assert other.get(f"/api/v1/intake/exports/cases/{case.number}").status_code == 403
+    assert (
+        other.get(f"/api/v1/intake/exports/cases/{case.number}").status_code == 404
+    )  # hidden answers like missing
 
 
 def test_list_export_endpoint_streams_csv_for_excel(org):

@@ -136,7 +136,7 @@ def test_reading_a_case_file_is_recorded_by_api_and_web(org, client):
     assert {e.actor_name for e in reads} == {"supervisor"}
     # a refused read is not a read
     client.force_login(org.finance_handler)
-    assert client.get(f"/api/v1/cases/{case.number}").status_code == 403
+    assert client.get(f"/api/v1/cases/{case.number}").status_code == 404
     assert len([e for e in audit.entries_for(case) if e.action == "case.read"]) == 2
 
 

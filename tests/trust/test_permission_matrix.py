@@ -1,6 +1,10 @@
 """The permission matrix test: every API operation and every web view, each role from inside and from
 outside the case's department, against `kesu.trust.permission_matrix`. An endpoint or view without a
-matrix entry fails."""
+matrix entry fails.
+
+The same visits look for leaks: every response (JSON, HTML, files) is scanned for the case numbers,
+customer names and phone numbers of cases the acting person may not see (a whistle-blowing report,
+another department's case, an archived case), and any hit fails — so a new endpoint is checked too."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from kesu.cases.attachments import attach_file
-from kesu.cases.models import Case
+from kesu.cases.models import Case, Status
+from kesu.cases.services import register_case
 from kesu.org import roles as r
 from kesu.org.models import ApiToken
 from kesu.trust import permission_matrix as pm
@@ -28,8 +33,66 @@ class Denied(Exception):
     pass
 
 
+# Cases nobody in the matrix's claims/finance departments may see, with names and numbers found nowhere
+# else. Their text resembles the main case's (热水器漏水), so lookups by similarity would find them.
+HIDDEN = {
+    "report": {
+        "kind": "report",
+        "category": None,
+        "description": "热水器漏水事故背后，采购经理收受回扣",
+        "customer": {"name": "隐秘举报人", "phone": "13911110001"},
+    },
+    "other_department": {
+        "description": "热水器漏水三次，质量部至今未处理",
+        "customer": {"name": "隐秘质量客户", "phone": "13911110002"},
+        "external_source": "crm",
+        "external_id": "HIDDEN-2",
+    },
+    "archived": {
+        "description": "热水器漏水，已归档的旧案",
+        "customer": {"name": "隐秘归档客户", "phone": "13911110003"},
+        "client_key": "hidden-archived",
+    },
+}
+
+
+def _hidden_cases(o) -> dict[str, Case]:
+    out = {}
+    for key, data in HIDDEN.items():
+        case = register_case(actor=o.intake, data=factories.complaint_data(**data)).case
+        if key != "report":
+            Case.objects.filter(pk=case.pk).update(department=o.quality)
+        if key == "archived":
+            Case.objects.filter(pk=case.pk).update(status=Status.ARCHIVED)
+        case.refresh_from_db()
+        out[key] = case
+    return out
+
+
+def _leaks(w, role: str, inside: bool, response, asked: str = "") -> list[str]:
+    """The secrets of hidden cases found in a response: numbers of cases `role` may not see (per the
+    declared matrix), names and phones of cases it may not read (an archived file: the archive keeper).
+    What the request itself carried (`asked`, e.g. a phone typed into a lookup) is no leak."""
+    if getattr(response, "streaming", False):
+        raw = b"".join(response.streaming_content)
+    else:
+        raw = response.content
+    text = raw.decode("utf-8", errors="ignore")
+    hits = []
+    for key, case in w["hidden"].items():
+        whistle = key == "report"
+        sees = pm.may_see_case(role, inside=False, whistle=whistle)  # all hidden cases are outside
+        reads = sees and (key != "archived" or role == r.ARCHIVIST)
+        customer = HIDDEN[key]["customer"]
+        secrets = [] if sees else [case.number]
+        secrets += [] if reads else [customer["name"], customer["phone"]]
+        hits += [f"{key}: {s}" for s in secrets if s in text and s not in asked]
+    return hits
+
+
 @pytest.fixture
 def world(org):
+    hidden = _hidden_cases(org)
     case = factories.make_case(org.intake)
     Case.objects.filter(pk=case.pk).update(department=org.claims)
     case.refresh_from_db()
@@ -42,7 +105,7 @@ def world(org):
             dept = org.claims if inside else org.finance
             user = factories.person(f"m_{role}_{'in' if inside else 'out'}", dept, role)
             actors.append((role, inside, user))
-    return {"org": org, "case": case, "attachment": attachment, "actors": actors}
+    return {"org": org, "case": case, "attachment": attachment, "actors": actors, "hidden": hidden}
 
 
 def _action_body(action: str, o) -> dict:
@@ -105,7 +168,8 @@ def _api_call(w, method, template, key):
 
         files = {"file": SimpleUploadedFile("e.png", PNG, content_type="image/png"), "source": "nope"}
     elif template == "/api/v1/cases":
-        body = factories.complaint_data()
+        # A retry under another department's external id: answered only to those who may read that case.
+        body = factories.complaint_data(**HIDDEN["other_department"])
     elif template == "/api/v1/trust/reveal":
         body = {"case": case.number, "field": "phone", "reason": "核实客户身份"}
     elif template == "/api/v1/trust/totp/confirm":
@@ -114,13 +178,20 @@ def _api_call(w, method, template, key):
         body = {"items": []}
     elif template.startswith("/api/v1/insight/"):
         body = {"text": "热水器漏水", "case_id": case.pk, "category": "product.defect"}
+        if template == "/api/v1/insight/related":  # the words of a hidden case: found only if visible
+            body["text"] = HIDDEN["other_department"]["description"]
     return _api_request(Client(), method, path, key, body, files)
 
 
-def _denied(status: int, rule: pm.Rule) -> bool:
+def _denied(response, rule: pm.Rule) -> bool:
+    status = response.status_code
     if status in (401, 403):
         return True
-    # A case that exists answers 404 only when it is hidden from the reader; a signed endpoint answers an
+    if status == 404 and rule.kind == "action":
+        # Hidden answers as missing; a sub-record not found after the permission check is no refusal.
+        return response.json().get("message") == "案件不存在"
+    # A case that exists answers 404 only when it is hidden from the reader (the same answer as a missing
+    # case, for reading and acting alike); a signed endpoint answers an
     # unknown source with 404. (After the permission check an action may still find no sub-record: 404.)
     return status == 404 and rule.kind in ("case_read", "case_roles", "signed")
 
@@ -156,7 +227,10 @@ def test_api_permission_matrix(world):
                 response = _api_call(world, method, template, keys[user.pk])
                 transaction.set_rollback(True)
             allowed = pm.expected(rule, role, inside)
-            got_denied = _denied(response.status_code, rule)
+            got_denied = _denied(response, rule)
+            leaks = _leaks(world, role, inside, response)
+            if leaks:
+                mismatches.append(f"{method.upper()} {template} as {role} ({inside=}) leaks {leaks}")
             if response.status_code >= 500 or allowed == got_denied:
                 mismatches.append(
                     f"{method.upper()} {template} as {role} ({'inside' if inside else 'outside'}): "
@@ -183,6 +257,8 @@ def _web_path(w, route: str) -> str:
     path = "/" + route
     path = path.replace("<str:number>", case.number).replace("<str:action>", "add_note")
     path = path.replace("<int:attachment_id>", str(w["attachment"].pk)).replace("<int:pk>", "999999")
+    if route.startswith("intake/preview/"):
+        path += "?phone=" + HIDDEN["report"]["customer"]["phone"]  # the earlier cases of this phone
     return path
 
 
@@ -211,6 +287,9 @@ def test_web_permission_matrix(world):
                 else:
                     response = client.get(path)
                 transaction.set_rollback(True)
+            leaks = _leaks(world, role, inside, response, asked=path)
+            if leaks:
+                mismatches.append(f"{name} {path} as {role} ({inside=}) leaks {leaks}")
             allowed = pm.expected(rule, role, inside)
             denied = response.status_code in (401, 403) or (
                 response.status_code == 404 and rule.kind != "roles"

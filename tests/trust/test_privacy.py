@@ -13,7 +13,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from kesu.cases.models import Case, Customer
-from kesu.errors import Forbidden, Invalid
+from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.org.models import ApiToken
 from kesu.trust import audit, privacy
 from kesu.trust.models import AuditEntry
@@ -79,7 +79,7 @@ def test_reveal_is_refused_to_analysts_and_outsiders(org, case):
     with pytest.raises(Forbidden):
         privacy.reveal(org.analyst, case.number, "id_number", "统计分析需要")
     assert AuditEntry.objects.filter(action="pii.reveal_refused", actor_name="analyst").exists()
-    with pytest.raises(Forbidden):  # cannot see the case at all
+    with pytest.raises(NotFound):  # cannot see the case at all: it does not exist for them
         privacy.reveal(org.finance_handler, case.number, "phone", "想看一下号码")
     with pytest.raises(Invalid):
         privacy.reveal(org.supervisor, case.number, "description", "不是个人信息字段")

@@ -155,7 +155,7 @@ def test_anonymous_whistle_blowing_with_a_secret_token(client, org):
     # and ordinary staff cannot open it
     staff = Client()
     staff.force_login(org.supervisor)
-    assert staff.get(f"/cases/{case.number}/").status_code == 403
+    assert staff.get(f"/cases/{case.number}/").status_code == 404
     staff.force_login(org.risk)
     assert staff.get(f"/cases/{case.number}/").status_code == 200
 

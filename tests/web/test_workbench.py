@@ -131,19 +131,19 @@ def test_intake_is_refused_to_roles_that_do_not_register(client, org):
     assert r.status_code == 403 and "无权访问" in r.content.decode()
 
 
-def test_another_department_gets_a_chinese_403_page(client, org):
+def test_another_department_gets_the_chinese_404_page_of_a_missing_case(client, org):
     case = factories.make_case(org.intake)
     client.force_login(org.intake)
     act(client, case, "accept", kind="complaint", category="product.defect")
     act(client, case, "assign")
     client.force_login(org.finance_handler)
     r = client.get(f"/cases/{case.number}/")
-    assert r.status_code == 403
-    assert "您无权访问该案件" in r.content.decode()
+    assert r.status_code == 404  # not 403: that would confirm the number exists
+    assert "案件不存在" in r.content.decode()
     # and a posted action is refused the same way, without changing the case
     version = Case.objects.get().version
     r = client.post(f"/cases/{case.number}/act/add_note/", {"expected_version": version, "text": "x"})
-    assert r.status_code == 403 and Case.objects.get().version == version
+    assert r.status_code == 404 and Case.objects.get().version == version
 
 
 def test_unknown_case_number_is_404(client, org):

@@ -11,25 +11,8 @@ from typing import Any
 
 from kesu.cases.models import Case, CaseEvent, RemedyType
 from kesu.cases.services import allowed_actions
-from kesu.org import roles
 from kesu.sla.selectors import case_timeliness
 from kesu.trust import pii
-
-# Roles that need to see a complainant's phone and ID number to do their work. A reader holding none
-# of them (an analyst, a follow-up agent) sees them masked. The trust/PII issue refines this here.
-PII_ROLES = frozenset(
-    {
-        roles.INTAKE,
-        roles.HANDLER,
-        roles.DEPT_HEAD,
-        roles.SUPERVISOR,
-        roles.CS_MANAGER,
-        roles.GENERAL_MANAGER,
-        roles.RISK,
-        roles.ARCHIVIST,
-        roles.ADMIN,
-    }
-)
 
 
 def present_user(user) -> dict[str, Any] | None:

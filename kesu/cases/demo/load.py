@@ -52,6 +52,11 @@ def load_demo_cases(
                 intake = org.users[plan.intake]
                 registered = plan.received_at + dt.timedelta(minutes=rng.uniform(2, 180))
                 registered = min(registered, now)
+                # A second run: the case of this plan exists (its body differs — the dates are relative to
+                # now —, so register_case would refuse the key as reused rather than replay it).
+                if Case.objects.filter(client_key=plan.data["client_key"], created_by=intake).exists():
+                    report.existing += 1
+                    continue
                 try:
                     reg = register_case(actor=intake, data=plan.data, now=registered)
                 except DomainError as exc:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.crypto import salted_hmac
+
 from kesu.cases.demo.company import chinese_name
 from kesu.cases.demo.texts import (
     CATEGORY_TEXTS,
@@ -25,6 +27,14 @@ from kesu.cases.demo.texts import (
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLIENT_KEY_PREFIX = "demo:"
+
+
+def demo_client_key(seed: int, index: int) -> str:
+    """The client key of the demo's `index`-th complaint: stable for a seed (a second run finds its
+    cases) but unguessable without the installation's SECRET_KEY — never `demo:<seed>:<n>` in sequence,
+    which anyone could enumerate."""
+    digest = salted_hmac("kesu.cases.demo.client_key", f"{seed}:{index}").hexdigest()[:32]
+    return f"{CLIENT_KEY_PREFIX}{seed}:{digest}"
 
 
 @dataclass
@@ -107,7 +117,7 @@ def plan_cases(count: int, *, seed: int, now: dt.datetime, days: int = 365, chan
                 if rng.random() < 0.5
                 else _weighted(rng, {"phone": 3, "regulator_local": 1}),
                 "description": "再次投诉：" + base["description"] + " 上次反映后至今没有解决。",
-                "client_key": f"{CLIENT_KEY_PREFIX}{seed}:{i}",
+                "client_key": demo_client_key(seed, i),
             }
             plans.append(Plan(i, received, data, _r, intake, repeat=True))
             continue
@@ -120,7 +130,7 @@ def plan_cases(count: int, *, seed: int, now: dt.datetime, days: int = 365, chan
             "customer": customer,
             "region": region,
             "branch": SUB_BRANCH_OF_CITY.get(city, ""),
-            "client_key": f"{CLIENT_KEY_PREFIX}{seed}:{i}",
+            "client_key": demo_client_key(seed, i),
         }
         if roll < 0.12 and channel not in ("regulator_local", "regulator_national", "media", "12315"):
             kind, text = rng.choice(INQUIRIES)
