@@ -170,3 +170,12 @@ def test_only_importing_roles_see_the_screen_and_only_their_own_uploads(org, tmp
     assert _client(org.supervisor).get(f"/imports/uploads/{upload.pk}/").status_code == 404
     r = c.post("/imports/", {"file": SimpleUploadedFile("a.pdf", b"%PDF")}, follow=True)
     assert "只支持 CSV 或 XLSX 文件" in r.content.decode() and ImportUpload.objects.count() == 1
+
+
+def test_the_import_screen_in_english(org):
+    c = _client(org.intake)
+    c.cookies["django_language"] = "en"
+    html = c.get("/imports/").content.decode()
+    assert "Data import" in html and "Upload and show the columns" in html
+    data = {"简体中文", org.service.name}  # the language switch, the user's department (data)
+    assert set(re.findall(r"[\u4e00-\u9fff]+", html)) - data == set()
