@@ -239,7 +239,8 @@ def _save_source_from(request: HttpRequest, doc: dict[str, Any]) -> ImportSource
 def upload_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     source_code = request.POST.get("source") if request.method == "POST" else request.GET.get("source")
     if request.method == "POST":
-        doc = uploads.describe_upload(request.user, pk)
+        # The columns as the page showed them: the header is located with the source's names.
+        doc = uploads.describe_upload(request.user, pk, source=request.POST.get("described_with") or None)
         try:
             source = _save_source_from(request, doc)
             batch = uploads.run_upload(request.user, pk, source=source.code, mode=ImportBatch.Mode.VALIDATE)
