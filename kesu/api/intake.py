@@ -5,6 +5,10 @@
   `X-Kesu-Timestamp` (Unix seconds), `X-Kesu-Nonce`, `X-Kesu-Signature: sha256=<hex of
   HMAC(secret, "<timestamp>.<nonce>." + body)>`; refused when stale (±5 min) or replayed.
 * `POST /imports` (multipart file), `GET /imports/{id}`, `GET /imports/{id}/report?format=xlsx|csv`.
+* The mapping screen's steps (docs/import.md): `GET|POST /sources`, `GET|PUT /sources/{code}`;
+  `POST /uploads` (multipart file, kept between the steps), `GET /uploads/{upload_id}` (columns,
+  sample and distinct values, proposed mapping), `POST /uploads/{upload_id}/validate` and
+  `/commit` (`{"source": code}`), then the report of the batch (`GET /imports/{id}/report`).
 * `GET /exports/cases?format=xlsx|csv&status=...`, `GET /exports/cases/{number}?format=...`.
 """
 
@@ -17,13 +21,14 @@ from typing import Any
 
 from django.http import FileResponse, HttpRequest
 from ninja import File, Form, Header, Query, Router, Schema
+from ninja import Status as Reply
 from ninja.files import UploadedFile
 
 from kesu.api.schemas.common import Instant
 from kesu.cases.selectors import CaseFilters, check_filters
 from kesu.errors import Forbidden, Invalid, NotFound
-from kesu.intake import exporters, services
-from kesu.intake.models import ImportBatch
+from kesu.intake import exporters, selectors, services, uploads
+from kesu.intake.models import ImportBatch, ImportSource
 from kesu.intake.reports import write_issue_report
 
 router = Router(tags=["intake"])
@@ -96,6 +101,64 @@ def _present_batch(batch: ImportBatch) -> dict[str, Any]:
         "error": batch.error,
         "summary": batch.summary(),
     }
+
+
+class SourceIn(Schema):
+    code: str
+    name: str = ""
+    mapping: dict[str, Any] = {}
+    value_maps: dict[str, dict[str, str]] = {}
+    defaults: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+
+
+class SourceUpdateIn(Schema):
+    """Only the keys given change."""
+
+    name: str | None = None
+    mapping: dict[str, Any] | None = None
+    value_maps: dict[str, dict[str, str]] | None = None
+    defaults: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
+
+
+class SourceOut(Schema):
+    code: str
+    name: str
+    system: str
+    mapping: dict[str, Any]
+    value_maps: dict[str, Any]
+    defaults: dict[str, Any]
+    options: dict[str, Any]
+    is_active: bool
+    webhook_enabled: bool
+
+
+def _present_source(source: ImportSource) -> dict[str, Any]:
+    return {
+        "code": source.code,
+        "name": source.name,
+        "system": (source.options or {}).get("system") or source.code,
+        "mapping": source.mapping,
+        "value_maps": source.value_maps,
+        "defaults": source.defaults,
+        "options": source.options,
+        "is_active": source.is_active,
+        "webhook_enabled": bool(source.webhook_secret),  # never the secret itself
+    }
+
+
+class UploadOut(Schema):
+    id: int
+    file_name: str
+    file_size: int
+    file_sha256: str
+    source: str | None = None
+
+
+class RunIn(Schema):
+    source: str
+    sheet: str | None = None
 
 
 def _fmt(value: str) -> str:
@@ -190,6 +253,121 @@ def import_report(request: HttpRequest, batch_id: int, format: str = "xlsx"):
     with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
         write_issue_report(batch, fmt, tmp)
     return _file_response(Path(tmp.name), f"导入报告-{batch.pk}.{fmt}", fmt)
+
+
+# --- sources and the mapping screen's steps -------------------------------------------------------
+
+
+@router.get(
+    "/sources",
+    response={200: list[SourceOut], **ERRORS},
+    summary="数据来源列表",
+    operation_id="intake_sources",
+)
+def list_sources(request: HttpRequest):
+    services.require_intake_role(request.auth)
+    return [_present_source(s) for s in selectors.sources()]
+
+
+@router.post(
+    "/sources",
+    response={201: SourceOut, **ERRORS},
+    summary="新建数据来源",
+    operation_id="intake_source_create",
+)
+def create_source(request: HttpRequest, body: SourceIn):
+    services.require_intake_role(request.auth)
+    source = services.create_source(
+        body.code,
+        name=body.name or body.code,
+        mapping=body.mapping,
+        value_maps=body.value_maps,
+        defaults=body.defaults,
+        options=body.options,
+    )
+    return Reply(201, _present_source(source))
+
+
+@router.get(
+    "/sources/{code}",
+    response={200: SourceOut, **ERRORS},
+    summary="数据来源",
+    operation_id="intake_source_get",
+)
+def get_source(request: HttpRequest, code: str):
+    services.require_intake_role(request.auth)
+    return _present_source(services.get_source(code))
+
+
+@router.put(
+    "/sources/{code}",
+    response={200: SourceOut, **ERRORS},
+    summary="修改数据来源（名称、系统、选项、列映射、代码映射）",
+    operation_id="intake_source_update",
+)
+def update_source(request: HttpRequest, code: str, body: SourceUpdateIn):
+    services.require_intake_role(request.auth)
+    services.get_source(code)  # 404 for an unknown source: PUT never creates one
+    source = services.save_source(
+        code,
+        name=body.name,
+        mapping=body.mapping,
+        value_maps=body.value_maps,
+        defaults=body.defaults,
+        options=body.options,
+    )
+    return _present_source(source)
+
+
+@router.post(
+    "/uploads", response={201: UploadOut, **ERRORS}, summary="上传待导入文件", operation_id="intake_upload"
+)
+def upload_file(request: HttpRequest, file: File[UploadedFile]):
+    upload = uploads.stage_upload(request.auth, file.name or "", file.chunks())
+    return Reply(
+        201,
+        {
+            "id": upload.pk,
+            "file_name": upload.file_name,
+            "file_size": upload.file_size,
+            "file_sha256": upload.file_sha256,
+            "source": None,
+        },
+    )
+
+
+@router.get(
+    "/uploads/{upload_id}",
+    response={200: dict[str, Any], **ERRORS},
+    summary="文件的列、样例值与建议的映射",
+    operation_id="intake_upload_describe",
+)
+def describe_upload(
+    request: HttpRequest, upload_id: int, source: str | None = None, sheet: str | None = None
+):
+    return uploads.describe_upload(request.auth, upload_id, source=source, sheet=sheet)
+
+
+@router.post(
+    "/uploads/{upload_id}/validate",
+    response={200: ImportBatchOut, **ERRORS},
+    summary="按来源的映射校验（不写入）",
+    operation_id="intake_upload_validate",
+)
+def validate_upload(request: HttpRequest, upload_id: int, body: RunIn):
+    batch = uploads.run_upload(request.auth, upload_id, source=body.source, mode="validate", sheet=body.sheet)
+    return _present_batch(batch)
+
+
+@router.post(
+    "/uploads/{upload_id}/commit",
+    response={200: ImportBatchOut, **ERRORS},
+    summary="按来源的映射导入",
+    operation_id="intake_upload_commit",
+)
+def commit_upload(request: HttpRequest, upload_id: int, body: RunIn):
+    batch = uploads.run_upload(request.auth, upload_id, source=body.source, mode="commit", sheet=body.sheet)
+    return _present_batch(batch)
 
 
 @router.get("/exports/cases", summary="导出案件清单", operation_id="intake_export_cases")

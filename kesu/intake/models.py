@@ -198,3 +198,31 @@ class ExportLog(models.Model):
         verbose_name = _("导出记录")
         verbose_name_plural = _("导出记录")
         ordering = ["-created_at"]
+
+
+class ImportUpload(models.Model):
+    """A file uploaded to the import screen or `POST /api/v1/intake/uploads`, kept between the steps
+    (describe, validate, commit) under a random name in `MEDIA_ROOT/imports/` — never served from a
+    URL; only its uploader reaches it, and a committed or stale upload is deleted with its file."""
+
+    stored_name = models.CharField(max_length=100, unique=True)
+    file_name = models.CharField(_("文件名"), max_length=255)
+    file_size = models.BigIntegerField(default=0)
+    file_sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(
+        ImportSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The latest validation or import of this file (the mapping screen shows its problems).
+    last_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("待导入文件")
+        verbose_name_plural = _("待导入文件")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.file_name

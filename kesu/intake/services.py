@@ -20,6 +20,7 @@ import logging
 import multiprocessing as mp
 import pickle
 import queue as queue_module
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -110,6 +111,18 @@ def save_source(
         source.options = options
     source.save()
     return source
+
+
+def create_source(code: str, **fields: Any) -> ImportSource:
+    """A new import source (`save_source` updates one); the code is a slug and must be new."""
+    if not isinstance(code, str) or not _SOURCE_CODE.match(code):
+        raise Invalid("来源编码须为 1–40 位字母、数字、- 或 _", details={"code": "slug"})
+    if ImportSource.objects.filter(code=code).exists():
+        raise Conflict(f"数据来源「{code}」已存在", code="source_exists")
+    return save_source(code, **fields)
+
+
+_SOURCE_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,40}$")
 
 
 def get_source(code: str | ImportSource) -> ImportSource:

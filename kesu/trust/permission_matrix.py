@@ -101,6 +101,15 @@ API: dict[str, Rule] = {
     "POST /api/v1/intake/imports": Roles(*INTAKE_ROLES),
     "GET /api/v1/intake/imports/{batch_id}": Roles(*INTAKE_ROLES),
     "GET /api/v1/intake/imports/{batch_id}/report": Roles(*INTAKE_ROLES),
+    # The mapping screen's steps: who may import may also keep the sources' mappings.
+    "GET /api/v1/intake/sources": Roles(*INTAKE_ROLES),
+    "POST /api/v1/intake/sources": Roles(*INTAKE_ROLES),
+    "GET /api/v1/intake/sources/{code}": Roles(*INTAKE_ROLES),
+    "PUT /api/v1/intake/sources/{code}": Roles(*INTAKE_ROLES),
+    "POST /api/v1/intake/uploads": Roles(*INTAKE_ROLES),
+    "GET /api/v1/intake/uploads/{upload_id}": Roles(*INTAKE_ROLES),  # the uploader's own file only
+    "POST /api/v1/intake/uploads/{upload_id}/validate": Roles(*INTAKE_ROLES),
+    "POST /api/v1/intake/uploads/{upload_id}/commit": Roles(*INTAKE_ROLES),
     "GET /api/v1/intake/exports/cases": STAFF,  # rows limited to the visible cases, PII masked by role
     "GET /api/v1/intake/exports/cases/{number}": CASE_READ,
     **{
@@ -159,6 +168,13 @@ WEB: dict[str, Rule] = {
     "web:account_totp": Roles(r.ADMIN),
     "web:intake": Roles(*REGISTER_ROLES),
     "web:intake_preview": Roles(*REGISTER_ROLES),
+    # The import screen: the roles of the import API (kesu.intake.services.INTAKE_ROLES).
+    "web:imports": Roles(*INTAKE_ROLES),
+    "web:import_upload": Roles(*INTAKE_ROLES),  # the uploader's own file only (others: 404)
+    "web:import_commit": Roles(*INTAKE_ROLES),
+    "web:import_batch": Roles(*INTAKE_ROLES),
+    "web:import_report": Roles(*INTAKE_ROLES),
+    "web:import_source": Roles(*INTAKE_ROLES),
     "web:board": Roles(r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.DEPT_HEAD, r.ADMIN),
     "web:inbox": STAFF,
     "web:inbox_read": STAFF,

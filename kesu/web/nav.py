@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
+from kesu.intake.services import INTAKE_ROLES
 from kesu.org import roles as R
 
 
@@ -107,6 +108,14 @@ register_nav_item(
     roles={R.SUPERVISOR, R.CS_MANAGER, R.GENERAL_MANAGER, R.DEPT_HEAD, R.ADMIN},
     section="more",
     order=50,
+)
+register_nav_item(
+    "imports",
+    _("数据导入"),
+    "web:imports",
+    roles=INTAKE_ROLES,  # who may import (the import API's roles)
+    section="more",
+    order=55,
 )
 # The analytics pages (kesu.analytics.urls, mounted at /analytics/).
 _ANALYSTS = {R.ANALYST, R.SUPERVISOR, R.CS_MANAGER, R.GENERAL_MANAGER, R.DEPT_HEAD, R.ADMIN}

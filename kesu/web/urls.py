@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from kesu.trust.security import KesuAuthenticationForm
-from kesu.web import portal, trust_views, views
+from kesu.web import imports, portal, trust_views, views
 
 app_name = "web"
 
@@ -55,6 +55,13 @@ urlpatterns = [
     path("intake/", views.intake, name="intake"),
     path("intake/preview/", views.intake_preview, name="intake_preview"),
     path("board/", views.board, name="board"),
+    # the import screen (数据导入): upload → mapping → validate → import → report; saved sources
+    path("imports/", imports.index, name="imports"),
+    path("imports/uploads/<int:pk>/", imports.upload_mapping, name="import_upload"),
+    path("imports/uploads/<int:pk>/commit/", imports.upload_commit, name="import_commit"),
+    path("imports/batches/<int:pk>/", imports.batch_detail, name="import_batch"),
+    path("imports/batches/<int:pk>/report/", imports.batch_report, name="import_report"),
+    path("imports/sources/<int:pk>/", imports.source_edit, name="import_source"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),
     # the public complainant portal (no login)

@@ -144,7 +144,8 @@ def _api_request(client, method, path, key, body, files=None):
         return client.get(path, **headers)
     if files is not None:
         return client.post(path, data=files, **headers)
-    return client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+    send = getattr(client, method)  # post, put
+    return send(path, data=json.dumps(body), content_type="application/json", **headers)
 
 
 def _api_call(w, method, template, key):
@@ -155,6 +156,8 @@ def _api_call(w, method, template, key):
         .replace("{case_id}", str(case.pk))
         .replace("{batch_id}", "999999")
         .replace("{source}", "nope")
+        .replace("{code}", "nope")
+        .replace("{upload_id}", "999999")
     )
     if template == "/api/v1/analytics/compare":
         path += "?period=2026-11"
@@ -163,7 +166,7 @@ def _api_call(w, method, template, key):
     m = re.fullmatch(r"/api/v1/cases/\{number\}/(\w+)", template)
     if m and m.group(1) in pm.TRANSITIONS:
         body = _action_body(m.group(1), o)
-    elif template.endswith("/attachments") or template.endswith("/imports"):
+    elif template.endswith(("/attachments", "/imports", "/uploads")):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         files = {"file": SimpleUploadedFile("e.png", PNG, content_type="image/png"), "source": "nope"}
@@ -176,6 +179,10 @@ def _api_call(w, method, template, key):
         body = {"code": "123456"}
     elif template == "/api/v1/intake/batch":
         body = {"items": []}
+    elif template == "/api/v1/intake/sources":
+        body = {"code": "matrix-source", "name": "矩阵"}
+    elif template.startswith("/api/v1/intake/uploads/"):
+        body = {"source": "nope"}
     elif template.startswith("/api/v1/insight/"):
         body = {"text": "热水器漏水", "case_id": case.pk, "category": "product.defect"}
         if template == "/api/v1/insight/related":  # the words of a hidden case: found only if visible

@@ -1,0 +1,189 @@
+"""The initial migration: a company's first import into an empty Kesu (`kesu import --initial-load`).
+
+A normal import keeps every index of the case, event, customer and deadline tables up to date row by
+row. Into empty tables it is cheaper to load without the secondary indexes and build each once at
+the end (one sorted pass instead of a B-tree insert per row and index). So `initial_load`:
+
+1. refuses unless those tables are empty (or the caller confirms explicitly that they are not);
+2. in ONE transaction: drops the secondary indexes, runs the normal import (`run_import`, same
+   mapping, same rows, same events and deadlines), and creates the indexes again;
+3. on any failure rolls the transaction back: DDL is transactional on SQLite and PostgreSQL, so
+   the tables are as before (empty) with all their indexes, even after a crash mid-way.
+
+The index definitions come from the models (Meta.indexes and fields with db_index), turned into SQL
+by Django's schema editor, never copied here. Kept during the load, because the loader itself reads
+through them for every chunk (without them each chunk would scan the tables loaded so far):
+unique constraints (the external id that makes a re-run idempotent, case numbers, event
+sequence), the customer's phone and ID number (customer matching) and the case's customer
+(earlier complaints of the same person, for grading). On PostgreSQL the foreign-key checks are
+deferred to the commit (`SET CONSTRAINTS ALL DEFERRED`) and the tables analysed afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from kesu.cases.models import Case, CaseEvent, Customer
+from kesu.errors import Conflict
+from kesu.intake import services
+from kesu.intake.models import ImportBatch
+from kesu.sla.models import StageDeadline
+
+log = logging.getLogger("kesu.intake")
+
+TABLES = (Customer, Case, CaseEvent, StageDeadline)
+# (model, columns) of the secondary indexes the loader reads through itself: not dropped.
+KEPT = frozenset(
+    {
+        (Customer, ("phone",)),
+        (Customer, ("id_number",)),
+        (Case, ("customer_id",)),
+    }
+)
+
+
+@dataclass
+class SecondaryIndex:
+    model: Any
+    name: str
+    columns: tuple[str, ...]
+    create: Any  # a schema-editor Statement
+    remove: Any
+
+
+class LoadFailed(Exception):
+    """The import inside the load transaction did not complete: roll everything back."""
+
+
+def secondary_indexes(editor) -> list[SecondaryIndex]:
+    """The secondary (non-unique) indexes of the case, event, customer and deadline tables, as
+    the models declare them, with the schema editor's statements to create and drop each."""
+    out = []
+    for model in TABLES:
+        for index in model._meta.indexes:
+            columns = tuple(model._meta.get_field(f.lstrip("-")).column for f in index.fields)
+            out.append(
+                SecondaryIndex(
+                    model,
+                    index.name,
+                    columns,
+                    index.create_sql(model, editor),
+                    index.remove_sql(model, editor),
+                )
+            )
+        for field in model._meta.local_concrete_fields:
+            if not field.db_index or field.unique or field.primary_key:
+                continue
+            # The same statements `migrate` ran for the field (on PostgreSQL a text field's
+            # LIKE-prefix twin included).
+            for stmt in editor._field_indexes_sql(model, field):
+                name = str(stmt.parts["name"]).strip('"')
+                out.append(
+                    SecondaryIndex(model, name, (field.column,), stmt, editor._delete_index_sql(model, name))
+                )
+    return out
+
+
+def schema_editor():
+    """Django's schema editor, used to build and run single index statements. Not entered as a
+    context: on SQLite entering it switches foreign-key checks off, which cannot be done inside the
+    load's transaction; `deferred_sql` is what entering would have set up."""
+    editor = connection.schema_editor()
+    editor.deferred_sql = []
+    return editor
+
+
+def index_names(models=TABLES) -> dict[str, set[str]]:
+    """The names of every index and constraint of the tables, as the database reports them."""
+    out = {}
+    with connection.cursor() as cur:
+        for model in models:
+            table = model._meta.db_table
+            out[table] = set(connection.introspection.get_constraints(cur, table))
+    return out
+
+
+def row_counts() -> dict[str, int]:
+    return {m._meta.db_table: m.objects.count() for m in TABLES}
+
+
+def initial_load(
+    source,
+    path: str | Path,
+    *,
+    actor=None,
+    allow_non_empty: bool = False,
+    chunk_size: int = services.DEFAULT_CHUNK_SIZE,
+    sheet: str | None = None,
+    file_name: str | None = None,
+    progress=None,
+    now=None,
+) -> ImportBatch:
+    """Load `path` into empty tables with their secondary indexes dropped and rebuilt after, all or
+    nothing. Raises `Conflict` when the tables hold rows and `allow_non_empty` is not set."""
+    source = services.get_source(source)
+    path = Path(path)
+    filled = {table: n for table, n in row_counts().items() if n}
+    if filled and not allow_non_empty:
+        raise Conflict(
+            "初始迁移只用于空库：案件、事件、客户或时限表中已有数据（"
+            + "，".join(f"{t} {n} 行" for t, n in filled.items())
+            + "）。如确需在已有数据上使用，请明确确认。",
+            code="tables_not_empty",
+            details=filled,
+        )
+    editor = schema_editor()
+    existing = index_names()
+    planned = [
+        ix
+        for ix in secondary_indexes(editor)
+        if (ix.model, ix.columns) not in KEPT and ix.name in existing[ix.model._meta.db_table]
+    ]
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cur:
+                    cur.execute("SET CONSTRAINTS ALL DEFERRED")
+            for ix in planned:
+                editor.execute(ix.remove)
+            log.info("initial load: %d secondary indexes dropped", len(planned))
+            batch = services.run_import(
+                source,
+                path,
+                actor=actor,
+                chunk_size=chunk_size,
+                sheet=sheet,
+                file_name=file_name,
+                progress=progress,
+                now=now,
+            )
+            if batch.state != ImportBatch.State.COMPLETED:
+                raise LoadFailed(batch.error)
+            for ix in planned:
+                editor.execute(ix.create)
+            log.info("initial load: %d secondary indexes rebuilt", len(planned))
+    except Exception as exc:  # rolled back: tables and indexes as before
+        log.exception("initial load of %s failed, rolled back", path)
+        return ImportBatch.objects.create(
+            source=source,
+            mode=ImportBatch.Mode.COMMIT,
+            state=ImportBatch.State.FAILED,
+            file_name=(file_name or path.name)[:255],
+            file_sha256=services.file_sha256(path),
+            file_size=path.stat().st_size,
+            chunk_size=chunk_size,
+            started_by_id=actor.pk if getattr(actor, "is_authenticated", False) else None,
+            error=f"初始迁移失败，已全部撤销（数据表保持原样）：{exc}",
+            finished_at=timezone.now(),
+        )
+    if connection.vendor == "postgresql":  # fresh statistics for the planner after a bulk load
+        with connection.cursor() as cur:
+            for model in TABLES:
+                cur.execute(f'ANALYZE "{model._meta.db_table}"')
+    return batch
