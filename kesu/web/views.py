@@ -480,7 +480,9 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         if f.action == errors.get("action"):
             posted = errors.get("posted")
             for fld in f.fields:
-                if posted is not None and fld.kind not in ("file", "hidden"):
+                if posted is not None and fld.kind in ("multiselect", "members"):
+                    fld.value = posted.getlist(fld.name)
+                elif posted is not None and fld.kind not in ("file", "hidden"):
                     fld.value = posted.get(fld.name, fld.value)
     proposals = list(
         Proposal.objects.filter(case=case)
@@ -643,6 +645,14 @@ def _may_register(user) -> bool:
 def intake(request: HttpRequest) -> HttpResponse:
     if not _may_register(request.user):
         return forbidden_page(request)
+    if request.method == "POST" and request.POST.get("apply_category"):
+        # The suggestion applied without JavaScript: the same form, with the suggested category.
+        data = request.POST.copy()
+        data["category"] = request.POST["apply_category"]
+        form = intake_logic.IntakeForm(data)
+        form.is_valid()
+        preview = intake_logic.preview(form.data, request.user)
+        return render(request, "web/intake.html", {"nav_active": "intake", "form": form, "preview": preview})
     if request.method == "POST" and not request.POST.get("lookup"):
         result = intake_logic.submit(request)
         if result.case is not None:
