@@ -260,15 +260,17 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
             ctx["next_cursor"] = selectors.encode_cursor(cases[-1], sort)
     if request.headers.get("HX-Request"):
         return render(request, "web/_queue_table.html", ctx)
+    bulk = web_services.bulk_actions_for(request.user)
     ctx.update(
         {
             "saved_views": selectors.saved_views(request.user, q.key),
             "may_share": web_services.may_share(request.user),
             "current_query": web_services.clean_query(request.GET.urlencode()),
-            "bulk_actions": web_services.bulk_actions_for(request.user),
-            "bulk_departments": action_forms._departments(),
-            "bulk_handlers": action_forms._handlers(None),
-            "bulk_criteria": _closing_criteria(),
+            "bulk_actions": bulk,
+            # the bar's choices, read only for the actions it offers
+            "bulk_departments": action_forms._departments() if "assign" in bulk else [],
+            "bulk_handlers": action_forms._handlers(None) if "assign" in bulk else [],
+            "bulk_criteria": _closing_criteria() if "close" in bulk else [],
         }
     )
     return render(request, "web/queue.html", ctx)

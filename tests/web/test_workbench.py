@@ -286,7 +286,8 @@ def test_queue_page_queries_do_not_grow_with_cases(client, org, django_assert_ma
     for _ in range(30):
         factories.make_case(org.intake)
     client.force_login(org.supervisor)
-    with django_assert_max_num_queries(15):
+    # 15, plus three that do not grow either: the saved views, the bulk bar's departments and handlers
+    with django_assert_max_num_queries(18):
         r = client.get("/cases/")
     assert r.status_code == 200
 
