@@ -12,6 +12,7 @@ import pytest
 from openpyxl import load_workbook
 
 from kesu.cases.models import Case, CaseEvent, PanelReview, Status
+from kesu.intake import exporters
 from kesu.intake.models import ExportLog
 from kesu.trust.pii import can_see_pii
 from kesu.web import selectors as web_selectors
@@ -230,9 +231,17 @@ def test_an_export_never_widens_the_users_view(client, org):
     theirs = factories.make_case(org.intake)
     Walk(theirs)("accept", org.intake)
     Walk(theirs)("assign", org.intake, department="CLAIMS")
+    mine = factories.make_case(org.intake)
+    Walk(mine)("accept", org.intake)
+    Walk(mine)("assign", org.intake, department="QUALITY")
     client.force_login(org.handler)  # quality: may not see a claims case
     r = client.get("/cases/?export=csv")
-    assert theirs.number not in b"".join(r.streaming_content).decode("utf-8-sig")
+    text = b"".join(r.streaming_content).decode("utf-8-sig")
+    assert mine.number in text and theirs.number not in text
+    # even a caller passing every case gets only the visible ones
+    out = io.BytesIO()
+    log = exporters.export_case_list(org.handler, Case.objects.all(), "csv", out)
+    assert log.row_count == 1 and theirs.number not in out.getvalue().decode("utf-8-sig")
 
 
 # --- keyboard shortcuts ------------------------------------------------------------------------------------
