@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases.models import Case
@@ -47,6 +48,24 @@ class ActionContext:
                 _("%(name)s 超过 %(max_length)s 字") % {"name": name, "max_length": max_length},
                 details={name: _("最多 %(max_length)s 字") % {"max_length": max_length}},
             )
+        return value
+
+    def instant(self, name: str) -> dt.datetime | None:
+        """An optional time (an ISO string or a datetime; local time when naive), never in the future."""
+        value = self.data.get(name)
+        if value in (None, ""):
+            return None
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise Invalid(_("时间格式无效"), details={name: _("时间格式无效")}) from None
+        if not isinstance(value, dt.datetime):
+            raise Invalid(_("时间格式无效"), details={name: _("时间格式无效")})
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        if value > self.now + dt.timedelta(minutes=5):
+            raise Invalid(_("时间不能晚于当前时间"), details={name: _("不能晚于当前时间")})
         return value
 
 

@@ -18,6 +18,18 @@ from kesu.cases.similarity import same_matter_by_text
 from kesu.policy.rules import Rules, max_level
 
 
+def same_matter_q(*, subject_no: str, category_id: int | None) -> Q:
+    """Among one customer's cases, those on the same matter: the same policy/contract/order number
+    when both name one, else the same category when both are classified (the intake page separates a
+    customer's open cases with it)."""
+    q = Q()
+    if subject_no:
+        q &= Q(subject_no__in=[subject_no, ""])
+    if category_id:
+        q &= Q(category_id=category_id) | Q(category__isnull=True)
+    return q
+
+
 def count_same_matter(
     *,
     customer: Customer | None,
@@ -45,10 +57,7 @@ def count_same_matter(
     qs = qs.exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION]).exclude(status="invalid")
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
-    if subject_no:
-        qs = qs.filter(subject_no__in=[subject_no, ""])
-    if category_id:
-        qs = qs.filter(Q(category_id=category_id) | Q(category__isnull=True))
+    qs = qs.filter(same_matter_q(subject_no=subject_no, category_id=category_id))
     matched = {c.pk: c for c in qs.only("pk", "received_at", "number", "subject_no")}
     if text.strip():
         for other in same_matter_by_text(

@@ -415,6 +415,8 @@ class PanelReview(models.Model):
     minutes = models.TextField(blank=True)
     decision = models.TextField(blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When the panel met (recorded with the decision; the meeting may precede its minutes by days).
+    meeting_at = models.DateTimeField(null=True, blank=True)
 
 
 class PanelParticipant(models.Model):

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import QuerySet
+
 from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.selectors import CaseFilters, get_case, list_cases, timeline
 from kesu.cases.spreadsheet import csv_writer, safe_row
@@ -154,6 +156,34 @@ def export_cases(user, filters: CaseFilters | None, fmt: str, out: IO[bytes]) ->
             kind=ExportLog.Kind.LIST,
             file_format=fmt,
             filters=_filters_json(filters),
+            row_count=count,
+            pii_masked=not reveal,
+        )
+    )
+
+
+def export_case_list(
+    user, cases: QuerySet[Case], fmt: str, out: IO[bytes], *, filters: dict[str, Any] | None = None
+) -> ExportLog:
+    """Write an already filtered and sorted list of cases (a work queue of the web UI) to `out`.
+
+    The rows are still limited to what `list_cases(user)` shows: a caller's queryset can narrow the
+    export, never widen it. `filters` (the queue and its query string) goes into the export log."""
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError(fmt)
+    reveal = can_see_pii(user)
+    visible = list_cases(user).values("pk")
+    qs = cases.filter(pk__in=visible).select_related(
+        "customer", "channel", "category", "department", "handler"
+    )
+    rows = (_case_row(case, reveal) for case in qs.iterator(chunk_size=2000))
+    (count,) = _write_table(fmt, out, [("案件清单", LIST_HEADER, rows)])
+    return _audited(
+        ExportLog.objects.create(
+            user=user if getattr(user, "is_authenticated", False) else None,
+            kind=ExportLog.Kind.LIST,
+            file_format=fmt,
+            filters=filters or {},
             row_count=count,
             pii_masked=not reveal,
         )

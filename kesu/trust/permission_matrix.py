@@ -160,6 +160,10 @@ WEB: dict[str, Rule] = {
     "web:queue_panels": STAFF,
     "web:queue_to_archive": STAFF,  # rows limited to the visible cases; in the archivist's menu
     "web:queue_access": STAFF,
+    # POST: each checked case goes through perform, which refuses per case (the result page says why).
+    "web:queue_bulk": STAFF,
+    "web:view_save": STAFF,  # POST; sharing with the department: department heads and supervisors only
+    "web:view_delete": STAFF,  # POST; only the owner's own views
     "web:case": CASE_READ,
     "web:case_action": Action("add_note"),  # the test posts add_note; every action goes through perform
     "web:attachment": CASE_READ,

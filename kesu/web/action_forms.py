@@ -41,11 +41,13 @@ from kesu.web.labels import action_label
 class Field:
     name: str
     label: Any
-    kind: str = "text"  # text | textarea | select | multiselect | number | checkbox | file | hidden
+    kind: str = "text"  # text | textarea | select | multiselect | members | datetime | number | checkbox | file | hidden
     required: bool = False
     choices: list[tuple[str, str]] = field(default_factory=list)
     value: Any = ""
     help: Any = ""
+    # kind "members": (code, name) of the departments to filter the people by
+    groups: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +118,26 @@ def _colleagues(user) -> list[tuple[str, str]]:
         .order_by("staff__department__path", "username")[:300]
     )
     return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
+
+
+def _members(user) -> list[tuple[str, str, str]]:
+    """(user id, name, department code) of every active colleague, for the panel member picker (filtered
+    in the page by department and by a search text)."""
+    User = get_user_model()
+    qs = (
+        User.objects.filter(is_active=True, staff__isnull=False)
+        .exclude(pk=user.pk)
+        .select_related("staff__department")
+        .order_by("staff__department__path", "username")[:2000]
+    )
+    return [
+        (
+            str(u.pk),
+            f"{u.get_full_name() or u.username}（{u.staff.department.name}）",
+            u.staff.department.code,
+        )
+        for u in qs
+    ]
 
 
 def _involved(case: Case) -> set[int]:
@@ -269,9 +291,16 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [
                 F("topic", _("合议议题"), "text", True),
-                F("participants", _("参加人（至少两人）"), "multiselect", True, _colleagues(user)),
+                F(
+                    "participants",
+                    _("参加人（至少两人）"),
+                    "members",
+                    True,
+                    _members(user),
+                    groups=_departments(),
+                ),
             ],
-            hint=str(_("按住 Ctrl 可多选")),
+            hint=str(_("可按部门筛选、按姓名搜索；按住 Ctrl 可多选")),
         )
     if name == "decide_panel":
         reviews = [
@@ -289,6 +318,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [
                 F("review_id", _("合议"), "select", True, choices),
+                F("meeting_at", _("会议时间"), "datetime"),
                 F("minutes", _("会议纪要"), "textarea", True),
                 F("decision", _("合议决议"), "textarea", True),
             ],
@@ -485,7 +515,7 @@ FIELD_NAMES = {
     "request_collaboration": ["department", "question"],
     "answer_collaboration": ["request_id", "answer"],
     "convene_panel": ["topic", "participants"],
-    "decide_panel": ["review_id", "minutes", "decision"],
+    "decide_panel": ["review_id", "meeting_at", "minutes", "decision"],
     "confirm_panel": ["review_id", "opinion"],
     "propose_remedy": ["remedy_type", "amount", "premium", "description"],
     "request_special_closure": ["reason"],

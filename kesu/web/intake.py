@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from django import forms
@@ -12,17 +14,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from kesu.calendar.workcalendar import UNIT_LABELS
 from kesu.cases import grading
 from kesu.cases.attachments import attach_file
-from kesu.cases.customers import find_customer, same_person_q
-from kesu.cases.models import Case, Customer, Kind, Level
+from kesu.cases.customers import find_customer, parse_phone, same_person_q
+from kesu.cases.models import OPEN_STATUSES, Case, Customer, Kind, Level, Status
 from kesu.cases.permissions import visible_cases
+from kesu.cases.selectors import list_cases
 from kesu.cases.services import perform, register_case
 from kesu.errors import DomainError
 from kesu.insight.services import suggest
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
+from kesu.sla.services import deadlines_for_imported
+from kesu.sla.stages import stage_label
 from kesu.trust import pii
 
 log = logging.getLogger("kesu.web")
@@ -124,8 +130,21 @@ class IntakeForm(forms.Form):
         self.fields["channel"].initial = "phone"
         self.fields["category"].choices = _category_choices()
 
+    def clean_phone(self) -> str:
+        raw = self.cleaned_data.get("phone") or ""
+        if not raw.strip():
+            return ""
+        stored, reason = parse_phone(raw)
+        if reason or not stored:
+            raise forms.ValidationError(
+                _("电话号码无效，请输入手机号码或带区号的固定电话（如 13812345678、010-62345678）")
+            )
+        return stored
+
     def clean(self):
         data = super().clean()
+        if self.has_error("phone"):
+            return data
         if not (data.get("phone") or data.get("email") or data.get("address")):
             self.add_error("phone", _("须提供至少一种联系方式（电话、邮箱或地址）"))
         if data.get("answered_first_contact"):
@@ -231,38 +250,99 @@ def _attach_all(request, case: Case, files) -> None:
 
 
 def _suggest(text: str) -> dict | None:
-    """Category/department suggestion from kesu.insight when it is installed (guarded)."""
-    if not text or len(text) < 6:
+    """The triage suggestion (kesu.insight) for the text typed so far: always shown once there is some
+    text, with its confidence; the most likely category can be applied even when the classifier is not
+    sure (the agent decides)."""
+    if not text or len(text) < 4:
         return None
     try:
         result = suggest(text)
     except Exception:  # noqa: BLE001 - a suggestion must never break the form
         log.exception("insight suggestion failed")
         return None
-    if result is None:
-        return None
-    if isinstance(result, dict):
-        get = result.get
-    else:
-
-        def get(key, default=None):
-            return getattr(result, key, default)
-
-    category = get("category_code") or get("category")
-    if not category:
-        return None
-    cat = Category.objects.filter(code=str(category)).first()
-    dept_code = get("department_code") or get("department") or ""
-
+    code = result.category_code or result.best_guess or ""
+    cat = Category.objects.filter(code=code, is_active=True).first() if code else None
+    dept_code = result.department_code or (cat.department_code if cat else "")
     dept = Department.objects.filter(code=dept_code).first() if dept_code else None
-    confidence = get("category_confidence") or get("confidence")
     return {
-        "category": str(category),
-        "category_name": cat.name if cat else str(category),
+        "category": cat.code if cat else "",
+        "category_name": cat.name if cat else "",
         "department": dept.name if dept else dept_code,
-        "confidence": confidence,
-        "sure": bool(get("sure", True)),
+        "confidence": round(float(result.category_confidence or 0) * 100),
+        "sure": bool(result.sure),
+        "level_hint": result.level_hint,
+        "alternatives": [
+            a
+            for a in (result.alternatives or [])
+            if a.get("code") and a.get("code") != (cat.code if cat else "")
+        ][:2],
     }
+
+
+def _deadline_preview(data, *, level: str, channel, rules) -> list[dict]:
+    """The deadlines the case will get at registration, computed by the deadline engine (kesu.sla) on
+    an unsaved stand-in, as the importer does for open imported cases; nothing is written."""
+    kind = data.get("kind") or Kind.COMPLAINT
+    received = _received_at(data.get("received_at"))
+    case = SimpleNamespace(
+        pk=None,
+        status=Status.REGISTERED,
+        level=level,
+        kind=kind,
+        channel_id=channel.pk if channel else None,
+        channel=SimpleNamespace(code=channel.code if channel else ""),
+        branch_id=None,
+        received_at=received,
+        last_contact_at=None,
+        reopen_count=0,
+        handler_id=None,
+        due_at=None,
+    )
+    event = SimpleNamespace(
+        action="register", payload={}, from_status="", to_status=Status.REGISTERED, created_at=timezone.now()
+    )
+    try:
+        stages = deadlines_for_imported([(case, event)], rules)
+    except Exception:  # noqa: BLE001 - the preview never fails because of the deadline panel
+        log.exception("deadline preview failed")
+        return []
+    return [
+        {
+            "stage": stage_label(st.stage),
+            "due_at": st.due_at,
+            "duration": f"{st.amount} {UNIT_LABELS.get(st.unit, st.unit)}",
+        }
+        for st in sorted(stages, key=lambda st: st.due_at)
+    ]
+
+
+def _received_at(raw) -> dt.datetime:
+    now = timezone.now()
+    if isinstance(raw, dt.datetime):
+        value = raw
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(raw or "").strip())
+        except ValueError:
+            return now
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return min(value, now)
+
+
+def _open_cases(user, customer, *, subject_no: str, category_id: int | None) -> dict[str, list[Case]]:
+    """The customer's open cases across all categories that this user may see, split into the same
+    matter (grading's rule: the same policy/order number, else the same category) and other matters."""
+    if customer is None:
+        return {"same": [], "other": []}
+    qs = list_cases(user).filter(same_person_q(customer), status__in=(*OPEN_STATUSES, Status.SUSPENDED))
+    rows = list(qs[:40])
+    same = set(
+        qs.filter(grading.same_matter_q(subject_no=subject_no, category_id=category_id))
+        .filter(pk__in=[c.pk for c in rows])
+        .values_list("pk", flat=True)
+    )
+    return {"same": [c for c in rows if c.pk in same], "other": [c for c in rows if c.pk not in same]}
 
 
 def preview(data, user) -> dict:
@@ -327,6 +407,10 @@ def preview(data, user) -> dict:
     level, reasons = grading.grade(probe, rules, channel_is_crisis=bool(channel and channel.is_crisis))
     out.update(
         {
+            "deadlines": _deadline_preview(data, level=level, channel=channel, rules=rules),
+            "open_cases": _open_cases(
+                user, customer, subject_no=subject_no, category_id=category.pk if category else None
+            ),
             "repeat_count": count + 1,
             "is_repeat": count > 0,
             "repeat_of": latest,

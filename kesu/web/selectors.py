@@ -6,7 +6,9 @@ shows only what the API would show the same user (ARCHITECTURE.md invariant 5).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from django.db.models import Case as When_
@@ -34,6 +36,7 @@ from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
 from kesu.sla.models import StageDeadline
+from kesu.web.models import SavedView
 
 ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
 
@@ -57,8 +60,9 @@ SORTS = {
     # Cases without a current deadline (closed, suspended) come last either way, on every database.
     "due": (F("due_at").asc(nulls_last=True), "id"),
     "-due": (F("due_at").desc(nulls_last=True), "-id"),
-    "level": ("level_rank", "due_at", "id"),
-    "-level": ("-level_rank", "due_at", "id"),
+    # NULLS LAST spelled out: the cursor pager (KEYSETS) continues in exactly this order.
+    "level": ("level_rank", F("due_at").asc(nulls_last=True), "id"),
+    "-level": ("-level_rank", F("due_at").asc(nulls_last=True), "id"),
     # A queue's own deadline (the follow-up or collaboration deadline), where the queue has one.
     "queue_due": (F("queue_due").asc(nulls_last=True), "id"),
     "number": ("number",),
@@ -366,3 +370,106 @@ def _board_counts(open_qs: QuerySet[Case], *, now: dt.datetime, near_hours: int,
         "serious_count": sum(r["total"] for r in rows if r["lvl"] in SERIOUS_LEVELS),
         "group_count": sum(r["group"] for r in rows),
     }
+
+
+# --- cursor paging (beyond the offset pager's cap) ------------------------------------------------
+
+# Per sort: the keyset (field, descending, value type), ending in the id so every row has one place.
+# Nullable keys (due_at, queue_due) sort NULLS LAST in both directions, as SORTS does.
+KEYSETS: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    "received": (("received_at", False, "dt"), ("id", False, "int")),
+    "-received": (("received_at", True, "dt"), ("id", True, "int")),
+    "due": (("due_at", False, "dt?"), ("id", False, "int")),
+    "-due": (("due_at", True, "dt?"), ("id", True, "int")),
+    "level": (("level_rank", False, "int"), ("due_at", False, "dt?"), ("id", False, "int")),
+    "-level": (("level_rank", True, "int"), ("due_at", False, "dt?"), ("id", False, "int")),
+    "queue_due": (("queue_due", False, "dt?"), ("id", False, "int")),
+    "number": (("number", False, "str"), ("id", False, "int")),
+    "-number": (("number", True, "str"), ("id", True, "int")),
+}
+
+
+def _keyset_order(keys) -> list:
+    out = []
+    for name, desc, kind in keys:
+        expr = F(name).desc(nulls_last=True) if desc else F(name).asc(nulls_last=True)
+        out.append(expr if kind.endswith("?") else (f"-{name}" if desc else name))
+    return out
+
+
+def encode_cursor(row: Case, sort: str) -> str:
+    """The position after `row` in the keyset order of `sort`, as an opaque URL-safe token."""
+    values = []
+    for name, _desc, _kind in KEYSETS[sort]:
+        v = getattr(row, name, None)
+        values.append(v.isoformat() if isinstance(v, dt.datetime) else v)
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(token: str, sort: str) -> list | None:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        keys = KEYSETS[sort]
+        if not isinstance(raw, list) or len(raw) != len(keys):
+            return None
+        values = []
+        for (_name, _desc, kind), v in zip(keys, raw, strict=True):
+            if v is None and kind.endswith("?"):
+                values.append(None)
+            elif kind.startswith("dt"):
+                values.append(dt.datetime.fromisoformat(v))
+            elif kind == "int":
+                values.append(int(v))
+            else:
+                values.append(str(v))
+        return values
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def _after_q(keys, values) -> Q:
+    """Rows strictly after `values` in the keyset order: lexicographic, with NULLs last."""
+    result = Q(pk__in=[])
+    equal = Q()
+    for (name, desc, kind), v in zip(keys, values, strict=True):
+        nullable = kind.endswith("?")
+        if v is None:
+            # Nothing but NULLs follows a NULL; the next key decides among them.
+            equal &= Q(**{f"{name}__isnull": True})
+            continue
+        beyond = Q(**{f"{name}__{'lt' if desc else 'gt'}": v})
+        if nullable:
+            beyond |= Q(**{f"{name}__isnull": True})
+        result |= equal & beyond
+        equal &= Q(**{name: v})
+    return result
+
+
+def keyset_page(
+    qs: QuerySet[Case], sort: str, cursor: str | None, size: int
+) -> tuple[list[Case], str | None]:
+    """One page of `qs` in the keyset order of `sort`, after `cursor` (None: from the start), and the
+    cursor of the next page (None when this is the last). No OFFSET and no COUNT: any depth costs the
+    same."""
+    keys = KEYSETS.get(sort) or KEYSETS["-received"]
+    sort = sort if sort in KEYSETS else "-received"
+    if any(name == "level_rank" for name, _d, _k in keys):
+        qs = qs.annotate(level_rank=LEVEL_RANK)
+    qs = qs.order_by(*_keyset_order(keys))
+    if cursor:
+        values = _decode_cursor(cursor, sort)
+        if values is not None:
+            qs = qs.filter(_after_q(keys, values))
+    rows = list(qs[: size + 1])
+    next_cursor = encode_cursor(rows[size - 1], sort) if len(rows) > size else None
+    return rows[:size], next_cursor
+
+
+def saved_views(user, queue: str) -> list:
+    """The user's own views of this queue, then those shared with their department by others."""
+    dept = department_of(user)
+    q = Q(owner=user)
+    if dept is not None:
+        q |= Q(department=dept)
+    views = SavedView.objects.filter(q, queue=queue).select_related("owner").order_by("name", "pk")
+    return sorted(views, key=lambda v: (v.owner_id != user.pk, v.name))

@@ -42,6 +42,9 @@ urlpatterns = [
     path("queues/panels/", views.queue, {"queue": "panels"}, name="queue_panels"),
     path("queues/to-archive/", views.queue, {"queue": "to_archive"}, name="queue_to_archive"),
     path("queues/archive-access/", views.queue, {"queue": "access"}, name="queue_access"),
+    path("queues/bulk/", views.queue_bulk, name="queue_bulk"),
+    path("queues/views/save/", views.view_save, name="view_save"),
+    path("queues/views/delete/", views.view_delete, name="view_delete"),
     path("cases/<str:number>/", views.case_detail, name="case"),
     path("cases/<str:number>/act/<str:action>/", views.case_action, name="case_action"),
     path(

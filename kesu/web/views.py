@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from functools import wraps
+from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -35,19 +37,22 @@ from kesu.cases.models import (
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
 from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
+from kesu.intake import exporters
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
-from kesu.policy.selectors import rules_for
+from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.notify import mark_read
 from kesu.sla.selectors import calendar_notices
 from kesu.trust import audit, pii, privacy
 from kesu.trust.privacy import REVEAL_ROLES
-from kesu.web import action_forms, selectors
+from kesu.web import action_forms, replies, selectors
 from kesu.web import intake as intake_logic
+from kesu.web import services as web_services
 from kesu.web.labels import PAYLOAD_LABELS, action_label
+from kesu.web.models import ReplyTemplate
 
 PAGE_SIZE = 30
 
@@ -203,6 +208,12 @@ def _filters_from(request: HttpRequest) -> tuple[CaseFilters, dict]:
     return f, {"state": state, "due_hours": due_hours}
 
 
+EXPORT_FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
 @login_required
 def queue(request: HttpRequest, queue: str) -> HttpResponse:
     q = selectors.queue_cases(request.user, queue)
@@ -213,16 +224,13 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     sort = request.GET.get("sort") or q.default_sort
     if sort not in selectors.SORTS or (sort == "queue_due" and q.default_sort != "queue_due"):
         sort = q.default_sort
-    qs = selectors.apply_sort(qs, sort)
-    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    if request.GET.get("export") in EXPORT_FORMATS:
+        return _export_queue(request, q.key, selectors.apply_sort(qs, sort), request.GET["export"])
+    cursor = request.GET.get("cursor")
     ctx = {
         "nav_active": f"queue_{q.key}",
         "queue": q.key,
         "title": _(selectors.QUEUE_LABELS[q.key]),
-        "page": page,
-        "count_capped": page.paginator.capped,
-        "count_cap": page.paginator.cap,
-        "cases": page.object_list,
         "sort": sort,
         "queue_due_column": q.default_sort == "queue_due",
         "now": timezone.now(),
@@ -235,8 +243,150 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         ),
         **extra["state"],
     }
-    template = "web/_queue_table.html" if request.headers.get("HX-Request") else "web/queue.html"
-    return render(request, template, ctx)
+    if cursor:
+        # Beyond the offset pager's cap: keyset paging on the sort key + id, any depth at the same cost.
+        rows, next_cursor = selectors.keyset_page(qs, sort, cursor, PAGE_SIZE)
+        ctx.update({"cases": rows, "cursor_mode": True, "next_cursor": next_cursor})
+    else:
+        page = CappedPaginator(selectors.apply_sort(qs, sort), PAGE_SIZE).get_page(request.GET.get("page"))
+        cases = list(page.object_list)
+        ctx.update(
+            {
+                "page": page,
+                "count_capped": page.paginator.capped,
+                "count_cap": page.paginator.cap,
+                "cases": cases,
+            }
+        )
+        if page.paginator.capped and not page.has_next() and cases:
+            # The last offset page of a capped list continues with a cursor after its last row.
+            ctx["next_cursor"] = selectors.encode_cursor(cases[-1], sort)
+    if request.headers.get("HX-Request"):
+        return render(request, "web/_queue_table.html", ctx)
+    bulk = web_services.bulk_actions_for(request.user)
+    ctx.update(
+        {
+            "saved_views": selectors.saved_views(request.user, q.key),
+            "may_share": web_services.may_share(request.user),
+            "current_query": web_services.clean_query(request.GET.urlencode()),
+            "bulk_actions": bulk,
+            # the bar's choices, read only for the actions it offers
+            "bulk_departments": action_forms._departments() if "assign" in bulk else [],
+            "bulk_handlers": action_forms._handlers(None) if "assign" in bulk else [],
+            "bulk_criteria": _closing_criteria() if "close" in bulk else [],
+        }
+    )
+    return render(request, "web/queue.html", ctx)
+
+
+def _closing_criteria() -> list[tuple[str, str]]:
+    try:
+        rules = active_rules()
+    except Exception:  # noqa: BLE001 - no active policy: nothing to close with
+        return []
+    return [
+        (c, rules.closing_criteria[c].get("name", c))
+        for c in rules.manual_closing_criteria()
+        if c != "invalid"
+    ]
+
+
+def _export_queue(request: HttpRequest, key: str, qs, fmt: str) -> HttpResponse:
+    """The queue as the user sees it (filters and sort) through the audited exporter, PII masked by role."""
+    query = web_services.clean_query(request.GET.urlencode())
+    with tempfile.NamedTemporaryFile(suffix="." + fmt, delete=False) as tmp:
+        try:
+            exporters.export_case_list(request.user, qs, fmt, tmp, filters={"queue": key, "query": query})
+        except Exception:
+            tmp.close()
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
+    stamp = timezone.localtime().strftime("%Y%m%d%H%M")
+    handle = open(tmp.name, "rb")  # noqa: SIM115 - closed by FileResponse
+    Path(tmp.name).unlink()  # the open handle keeps the data until the response is sent (POSIX)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"{_(selectors.QUEUE_LABELS[key])}-{stamp}.{fmt}",
+        content_type=EXPORT_FORMATS[fmt],
+    )
+
+
+@login_required
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """Bulk action from a queue page: each checked case through perform; the outcome per case."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    action = request.POST.get("bulk_action", "")
+    back = request.POST.get("next") or ""
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("web:queue_all")
+    try:
+        outcomes = web_services.bulk_perform(
+            request.user,
+            request.POST.getlist("case"),
+            action,
+            {k: request.POST.get(k, "") for k in ("department", "handler", "note", "criterion")},
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    done = sum(1 for o in outcomes if o.done)
+    return render(
+        request,
+        "web/bulk_result.html",
+        {
+            "nav_active": "",
+            "action_label": web_services.BULK_ACTIONS[action],
+            "outcomes": outcomes,
+            "done": done,
+            "refused": len(outcomes) - done,
+            "back": back,
+        },
+    )
+
+
+@login_required
+def view_save(request: HttpRequest) -> HttpResponse:
+    """Save the current filters of a queue under a name (optionally shared with the department)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    queue_key = request.POST.get("queue", "")
+    if queue_key not in selectors.QUEUE_LABELS:
+        queue_key = "all"
+    try:
+        view = web_services.save_view(
+            request.user,
+            queue=queue_key,
+            name=request.POST.get("name", ""),
+            query=request.POST.get("query", ""),
+            share=bool(request.POST.get("share")),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(_queue_url(queue_key))
+    messages.success(request, _("视图已保存：%(n)s") % {"n": view.name})
+    return redirect(_queue_url(queue_key) + (f"?{view.query}" if view.query else ""))
+
+
+@login_required
+def view_delete(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    queue_key = request.POST.get("queue", "")
+    if queue_key not in selectors.QUEUE_LABELS:
+        queue_key = "all"
+    try:
+        web_services.delete_view(request.user, int(request.POST.get("id") or 0))
+    except (DomainError, ValueError):
+        messages.error(request, _("视图不存在"))
+    else:
+        messages.success(request, _("视图已删除"))
+    return redirect(_queue_url(queue_key))
+
+
+def _queue_url(key: str) -> str:
+    return reverse("web:queue_all") if key == "all" else reverse(f"web:queue_{key}")
 
 
 # --- the case page ----------------------------------------------------------------------------
@@ -335,7 +485,9 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         if f.action == errors.get("action"):
             posted = errors.get("posted")
             for fld in f.fields:
-                if posted is not None and fld.kind not in ("file", "hidden"):
+                if posted is not None and fld.kind in ("multiselect", "members"):
+                    fld.value = posted.getlist(fld.name)
+                elif posted is not None and fld.kind not in ("file", "hidden"):
                     fld.value = posted.get(fld.name, fld.value)
     proposals = list(
         Proposal.objects.filter(case=case)
@@ -369,7 +521,23 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         "attachments": attachments_of(case),
         "deadlines": _stage_deadlines(case),
         "ApprovalStep": ApprovalStep,
+        "reply_templates": _reply_templates(case, user, forms),
     }
+
+
+def _reply_templates(case, user, forms) -> dict[str, list]:
+    """The picker of the reply and first-contact answer forms: (group label, [(name, filled text)])."""
+    if not any(f.action in REPLY_ACTIONS for f in forms):
+        return {}
+    groups = [
+        (_("答复客户"), replies.choices_for(case, user, ReplyTemplate.Purpose.REPLY)),
+        (_("门户消息"), replies.choices_for(case, user, ReplyTemplate.Purpose.PORTAL)),
+    ]
+    groups = [(label, items) for label, items in groups if items]
+    return {action: groups for action in REPLY_ACTIONS} if groups else {}
+
+
+REPLY_ACTIONS = ("reply", "answer_first_contact")
 
 
 @login_required
@@ -378,6 +546,11 @@ def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     case = case_selectors.get_case(request.user, number=number)
     audit.record("case.read", request.user, case, {"via": "web"}, request=request)
     return render(request, "web/case.html", _case_context(request, case))
+
+
+# Actions sent without the page's version: they change no state, so a concurrent change cannot make
+# them wrong (perform still takes the row lock and bumps the version).
+VERSIONLESS_ACTIONS = {"add_note"}
 
 
 @login_required
@@ -389,6 +562,9 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
     try:
         expected = int(request.POST.get("expected_version", ""))
     except ValueError:
+        expected = None
+    if action in VERSIONLESS_ACTIONS:
+        # A plain note changes no state: two colleagues noting at once must both succeed.
         expected = None
     try:
         if action == "attach":
@@ -416,7 +592,16 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         case.refresh_from_db()
         since = (exc.details or {}).get("expected_version") or expected or 0
         changes = _timeline_rows(case_selectors.timeline(case).filter(seq__gt=since), case)
-        ctx = _case_context(request, case)
+        # The user's input is kept in the form they used (they re-check it against the changes above).
+        ctx = _case_context(
+            request,
+            case,
+            errors={
+                "action": action,
+                "message": _("您填写的内容已保留，请确认后重新提交。"),
+                "posted": request.POST,
+            },
+        )
         ctx["conflict"] = {"message": exc.message, "changes": changes, "action": action_label(action)}
         return render(request, "web/case.html", ctx, status=409)
     except Forbidden as exc:
@@ -463,6 +648,14 @@ def _may_register(user) -> bool:
 def intake(request: HttpRequest) -> HttpResponse:
     if not _may_register(request.user):
         return forbidden_page(request)
+    if request.method == "POST" and request.POST.get("apply_category"):
+        # The suggestion applied without JavaScript: the same form, with the suggested category.
+        data = request.POST.copy()
+        data["category"] = request.POST["apply_category"]
+        form = intake_logic.IntakeForm(data)
+        form.is_valid()
+        preview = intake_logic.preview(form.data, request.user)
+        return render(request, "web/intake.html", {"nav_active": "intake", "form": form, "preview": preview})
     if request.method == "POST" and not request.POST.get("lookup"):
         result = intake_logic.submit(request)
         if result.case is not None:

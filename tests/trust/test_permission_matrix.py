@@ -275,6 +275,9 @@ POST_VIEWS = {
     "web:inbox_read",
     "web:case_reveal",
     "web:archive_access_request",
+    "web:queue_bulk",
+    "web:view_save",
+    "web:view_delete",
 }
 
 

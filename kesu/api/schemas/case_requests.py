@@ -115,6 +115,7 @@ class DecidePanelIn(ActionIn):
     review_id: int
     minutes: Text
     decision: Text
+    meeting_at: Instant | None = None  # when the panel met
 
 
 class ConfirmPanelIn(ActionIn):

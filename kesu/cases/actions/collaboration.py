@@ -82,6 +82,7 @@ def decide_panel(ctx: ActionContext) -> Outcome:
         raise Forbidden(_("只有召集人或参加人可以记录合议决议"))
     review.minutes, review.decision = ctx.text("minutes"), ctx.text("decision")
     review.state, review.decided_at = PanelReview.State.DECIDED, ctx.now
+    review.meeting_at = ctx.instant("meeting_at")  # when the panel met (optional)
     review.save()
     return Outcome(None, {"review_id": review.pk, "decision": review.decision})
 

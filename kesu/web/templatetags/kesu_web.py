@@ -188,3 +188,12 @@ def qs_replace(context, **kwargs) -> str:
         else:
             params[key] = value
     return "?" + params.urlencode() if params else "?"
+
+
+@register.filter
+def get_item(mapping, key):
+    """`mapping|get_item:key` (a dict looked up by a variable key); None when absent."""
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
