@@ -14,6 +14,7 @@ import numpy as np
 
 from kesu.insight import classifier as clf
 from kesu.insight import forecast as fc
+from kesu.insight import risk
 
 
 def read_labelled_csv(
@@ -146,3 +147,27 @@ def backtest_series(
         [("profile_ets", main["mase"])] + [(k, v["mase"]) for k, v in results.items()], key=lambda x: x[1]
     )
     return {"model": "profile_ets", **main, "winner": winner[0], "baselines": results, "calendar": calendar}
+
+
+def evaluate_risk(texts: Sequence[str], gold: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Precision and recall of `kesu.insight.risk.detect`, per text: overall (any signal) and per kind."""
+    pred = [set(risk.kinds(risk.detect(t))) for t in texts]
+    gold_sets = [set(g) for g in gold]
+    out: dict[str, Any] = {"n": len(texts), "n_with_signal": sum(1 for g in gold_sets if g)}
+
+    def pr(p: list[bool], g: list[bool]) -> dict[str, Any]:
+        tp = sum(a and b for a, b in zip(p, g, strict=True))
+        return {
+            "precision": round(tp / sum(p), 3) if sum(p) else None,
+            "recall": round(tp / sum(g), 3) if sum(g) else None,
+            "support": sum(g),
+            "predicted": sum(p),
+        }
+
+    out["any"] = pr([bool(p) for p in pred], [bool(g) for g in gold_sets])
+    out["kinds"] = {
+        k: pr([k in p for p in pred], [k in g for g in gold_sets])
+        for k in risk.PATTERNS
+        if any(k in g for g in gold_sets) or any(k in p for p in pred)
+    }
+    return out

@@ -24,7 +24,7 @@ from kesu.calendar.workcalendar import get_calendar
 from kesu.cases.models import FINISHED_STATUSES, Case
 from kesu.insight import classifier as clf
 from kesu.insight import forecast as fc
-from kesu.insight import surge
+from kesu.insight import risk, surge
 from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageFeedback, TriageModel
 from kesu.org import roles
 from kesu.org.selectors import users_with_role
@@ -91,6 +91,12 @@ def _active_model() -> tuple[TriageModel, clf.TriageClassifier] | None:
     with _model_lock:
         _model_cache["active"] = (row.pk, full, model)
     return full, model
+
+
+def active_classifier() -> clf.TriageClassifier | None:
+    """The active triage model (cached), or None before the first training."""
+    active = _active_model()
+    return active[1] if active else None
 
 
 def clear_model_cache() -> None:
@@ -210,6 +216,28 @@ def suggest(text: str, channel: str | None = None, product: str | None = None) -
         level_reasons=lv_reasons,
         best_guess=code,
     )
+
+
+# -- escalation risk ---------------------------------------------------------------------------------
+def assess_risk(text: str) -> dict[str, Any]:
+    """Escalation signals in a text (phrase + position) and the case flags the policy attaches to them.
+
+    The flags are proposals for the agent to confirm at intake; with the policy's `grading.major_flags`
+    a confirmed flag makes the case major (kesu.cases.grading)."""
+    signals = risk.detect(text)
+    try:
+        grading = active_rules().grading
+    except Exception:  # no policy loaded yet: propose every flag the detector knows
+        grading = {}
+    major_flags = list(grading.get("major_flags", ["injury", "safety", "media", "lawyer"]))
+    flags = risk.proposed_flags(signals, major_flags)
+    return {
+        "signals": [s.as_dict() for s in signals],
+        "kinds": risk.kinds(signals),
+        "proposed_flags": flags,
+        "proposed_level": "major" if flags else None,
+        "escalation_risk": bool(signals),
+    }
 
 
 def suggest_for_case(case) -> Suggestion:

@@ -122,6 +122,8 @@ API: dict[str, Rule] = {
     "POST /api/v1/insight/related": STAFF,
     "GET /api/v1/insight/cases/{case_id}/related": CASE_READ,
     "GET /api/v1/insight/cases/{case_id}/suggestion": CASE_READ,
+    "GET /api/v1/insight/similar/{number}": CASE_READ,
+    "POST /api/v1/insight/risk": STAFF,
     "GET /api/v1/insight/model": Roles(*OVERSIGHT),
     "GET /api/v1/insight/models": Roles(*OVERSIGHT),
     "GET /api/v1/insight/warnings": Roles(*OVERSIGHT),
