@@ -209,6 +209,22 @@ def group_alerts(request: HttpRequest) -> list[dict[str, Any]]:
     ]
 
 
+@router.get("/topics", summary="新兴主题：本周现有分类解释不了的投诉群")
+def topics(request: HttpRequest) -> dict[str, Any]:
+    _oversight(request)
+    run = selectors.latest_topics()
+    if run is None:
+        return {"available": False, "message": "尚未生成新兴主题：每周一自动运行，或运行 kesu insight topics"}
+    return {
+        "available": True,
+        "week_start": run.week_start.isoformat(),
+        "week_end": run.week_end.isoformat(),
+        "n_recent": run.n_recent,
+        "n_reference": run.n_reference,
+        "topics": run.topics,
+    }
+
+
 @router.get("/forecast", summary="最新投诉量预测（未来 2/7/30 天）")
 def forecast(request: HttpRequest) -> dict[str, Any]:
     _oversight(request)

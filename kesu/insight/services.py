@@ -22,13 +22,22 @@ from django.utils import timezone
 
 from kesu.calendar.workcalendar import get_calendar
 from kesu.cases.models import FINISHED_STATUSES, Case
+from kesu.insight import axes as jrt
 from kesu.insight import classifier as clf
 from kesu.insight import forecast as fc
 from kesu.insight import risk, surge
-from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageFeedback, TriageModel
+from kesu.insight import topics as tp
+from kesu.insight.models import (
+    ForecastRun,
+    GroupAlert,
+    SurgeWarning,
+    TopicRun,
+    TriageFeedback,
+    TriageModel,
+)
 from kesu.org import roles
 from kesu.org.selectors import users_with_role
-from kesu.policy.models import Category
+from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules
 from kesu.sla.notify import notify
 
@@ -62,6 +71,8 @@ class Suggestion:
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     level_reasons: list[str] = field(default_factory=list)
     best_guess: str | None = None  # the most likely category even when not sure
+    # JR/T 0169-2018 axes (channel, business type, cause) for financial policies; None otherwise.
+    axes: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -165,8 +176,43 @@ def level_hint(text: str) -> tuple[str, float, list[str]]:
 
 
 def suggest(text: str, channel: str | None = None, product: str | None = None) -> Suggestion:
-    """Suggested category, department and level for a complaint text, each with a confidence."""
+    """Suggested category, department and level for a complaint text, each with a confidence; for a
+    financial policy also the three JR/T 0169-2018 axes (channel, business type, cause)."""
     cats = _categories()
+    s = _suggest(text, channel, product, cats)
+    s.axes = financial_axes(text, channel, s.category_code, cats)
+    return s
+
+
+def financial_axes(
+    text: str, channel: str | None, category_code: str | None, cats: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Channel / business type / cause proposals when the active policy classifies on those axes.
+
+    The cause axis is the policy's "cause" subtree (the nfra layer adds JR/T 0169's causes); a financial
+    preset without it (insurance alone) uses its whole category tree as the cause axis."""
+    try:
+        rules = active_rules()
+    except Exception:  # no policy loaded
+        return None
+    if "business_type" not in rules.classification_axes:
+        return None
+    cats = cats if cats is not None else _categories()
+    causes = {code: c.name for code, c in cats.items() if c.leaf and code.startswith("cause.")}
+    if not causes:
+        causes = {code: c.name for code, c in cats.items() if c.leaf}
+    channels = dict(Channel.objects.filter(is_active=True).values_list("code", "name"))
+    return jrt.propose(
+        text,
+        channel=channel,
+        channels=channels,
+        business_types=rules.business_types,
+        causes=causes,
+        category_code=category_code,
+    )
+
+
+def _suggest(text: str, channel: str | None, product: str | None, cats: dict[str, Any]) -> Suggestion:
     lv, lv_conf, lv_reasons = level_hint(text)
     active = _active_model()
     if active is not None:
@@ -689,3 +735,46 @@ def make_forecast(
     return ForecastRun.objects.create(
         origin=days[-1], horizon_days=horizon, model_name=winner, series=out, backtest={"horizon_7": bt}
     )
+
+
+# -- emerging topics -------------------------------------------------------------------------------
+def _topic_docs(since: dt.datetime, until: dt.datetime) -> list[tp.Doc]:
+    rows = (
+        Case.objects.filter(received_at__gte=since, received_at__lt=until)
+        .exclude(kind="report")  # whistle-blowing reports stay with risk/compliance
+        .order_by("received_at")
+        .values_list("number", "subject", "description", "demands", "category__name", "department__name")
+    )
+    return [
+        tp.Doc(number, " ".join(p for p in (subject, description, demands) if p), cat or "", dept or "")
+        for number, subject, description, demands, cat, dept in rows.iterator()
+    ]
+
+
+def run_topic_detection(
+    week_end: dt.date | None = None, *, reference_weeks: int = 8, min_size: int | None = None
+) -> TopicRun:
+    """The emerging topics of the 7 days ending `week_end` (default: yesterday, Asia/Shanghai), stored once
+    per week (a rerun of the same week replaces its result)."""
+    week_end = week_end or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
+    start = week_end - dt.timedelta(days=6)
+    at = lambda d: dt.datetime.combine(d, dt.time(), tzinfo=SHANGHAI)  # noqa: E731
+    recent = _topic_docs(at(start), at(week_end + dt.timedelta(days=1)))
+    reference = _topic_docs(at(start - dt.timedelta(days=7 * reference_weeks)), at(start))
+    found = tp.emerging_topics(
+        recent,
+        reference,
+        reference_weeks=reference_weeks,
+        min_size=int(min_size or _setting("TOPIC_MIN_SIZE", 3)),
+        min_growth=float(_setting("TOPIC_MIN_GROWTH", 2.0)),
+    )
+    run, _created = TopicRun.objects.update_or_create(
+        week_start=start,
+        defaults={
+            "week_end": week_end,
+            "n_recent": len(recent),
+            "n_reference": len(reference),
+            "topics": [t.as_dict() for t in found],
+        },
+    )
+    return run

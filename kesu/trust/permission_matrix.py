@@ -129,6 +129,7 @@ API: dict[str, Rule] = {
     "GET /api/v1/insight/warnings": Roles(*OVERSIGHT),
     "GET /api/v1/insight/group-alerts": Roles(*OVERSIGHT),
     "GET /api/v1/insight/forecast": Roles(*OVERSIGHT),
+    "GET /api/v1/insight/topics": Roles(*OVERSIGHT),
     "POST /api/v1/trust/reveal": CaseRoles(*REVEAL_ROLES),
     "GET /api/v1/trust/audit": Roles(r.ADMIN),
     "GET /api/v1/trust/audit/verify": Roles(r.ADMIN),
