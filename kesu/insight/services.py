@@ -676,9 +676,13 @@ def run_group_detection(*, now: dt.datetime | None = None, deliver: bool = True)
 
 # -- forecasts -------------------------------------------------------------------------------------
 def daily_series(
-    days_back: int = 365, *, until: dt.date | None = None, top: int = 5
+    days_back: int = 365, *, until: dt.date | None = None, top: int = 5, min_recent: int | None = None
 ) -> tuple[list[dt.date], dict[str, tuple[str, np.ndarray]]]:
-    """Daily counts (Asia/Shanghai days) of the total and of the top categories, ending yesterday."""
+    """Daily counts (Asia/Shanghai days) of the total and of the top categories and branches, ending yesterday.
+
+    A category or branch gets its own series only with enough history: at least `min_recent` cases
+    (setting FORECAST_MIN_RECENT, default 30) in the last 90 days; the `top` largest of each kind."""
+    min_recent = int(_setting("FORECAST_MIN_RECENT", 30)) if min_recent is None else min_recent
     until = until or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
     start = until - dt.timedelta(days=days_back - 1)
     days = [start + dt.timedelta(days=i) for i in range(days_back)]
@@ -686,19 +690,23 @@ def daily_series(
     since = dt.datetime.combine(start, dt.time(), tzinfo=SHANGHAI)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
     total = np.zeros(days_back)
-    per_cat: dict[str, np.ndarray] = {}
+    per: dict[str, np.ndarray] = {}
     names: dict[str, str] = {}
-    for _pk, at, cat, cat_name, *_ in _series_rows(since, end).iterator():
+    for _pk, at, cat, cat_name, br, br_name, *_ in _series_rows(since, end).iterator():
         i = index.get(_local_day(at))
         if i is None:
             continue
         total[i] += 1
-        if cat:
-            per_cat.setdefault(str(cat), np.zeros(days_back))[i] += 1
-            names[str(cat)] = cat_name
+        for dim, key, name in (("category", cat, cat_name), ("branch", br, br_name)):
+            if key:
+                k = f"{dim}:{key}"
+                per.setdefault(k, np.zeros(days_back))[i] += 1
+                names[k] = name
     series = {"total": ("全部投诉", total)}
-    for key in sorted(per_cat, key=lambda k: -per_cat[k][-90:].sum())[:top]:
-        series[f"category:{key}"] = (names[key], per_cat[key])
+    for dim in ("category", "branch"):
+        keys = [k for k in per if k.startswith(dim + ":") and per[k][-90:].sum() >= min_recent]
+        for key in sorted(keys, key=lambda k: -per[k][-90:].sum())[:top]:
+            series[key] = (names[key], per[key])
     # Leading days before the first case are not "zero complaints": trim them.
     first = int(np.argmax(total > 0)) if total.any() else len(total)
     days = days[first:]
@@ -731,7 +739,16 @@ def make_forecast(
             for i in range(horizon)
         ]
         sums = {str(h): round(float(f.mean[:h].sum()), 1) for h in (2, 7, 30) if h <= horizon}
-        out.append({"key": key, "label": label, "points": points, "sums": sums})
+        out.append(
+            {
+                "key": key,
+                "dimension": key.split(":", 1)[0],
+                "label": label,
+                "points": points,
+                "sums": sums,
+                "interval": "80%",
+            }
+        )
     return ForecastRun.objects.create(
         origin=days[-1], horizon_days=horizon, model_name=winner, series=out, backtest={"horizon_7": bt}
     )
