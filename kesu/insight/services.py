@@ -385,8 +385,7 @@ def train(
     decision, activate = "", True
     if current is not None and val_idx:
         cur_row, cur_model = current
-        proba = cur_model.predict_proba([docs[i] for i in val_idx])
-        pred = [cur_model.labels[j] for j in np.argmax(proba, axis=1)]
+        pred = cur_model.predict([docs[i] for i in val_idx])
         old = clf.score([labels[i] for i in val_idx], pred)
         metrics["current_model_on_validation"] = {
             "version": cur_row.version,
@@ -411,7 +410,7 @@ def train(
             TriageModel.objects.filter(is_active=True).update(is_active=False)
         row = TriageModel.objects.create(
             version=version,
-            algorithm="字符 1–3 元 TF-IDF + 渠道/产品 + 线性 SVM（sigmoid 校准，类别加权）",
+            algorithm="字符 1–4 元 TF-IDF + 渠道/产品 + 线性 SVM（sigmoid 校准，类别加权）",
             n_train=len(tr),
             n_validation=len(val_idx),
             train_until=times[train_idx[-1]] if train_idx else None,

@@ -154,7 +154,7 @@ def test_backtest_command_on_a_series_csv(tmp_path):
         stdout=out,
     )
     result = json.loads(out.getvalue())
-    assert result["model"] == "profile_ets"
+    assert result["model"] == "regression_ets" and "profile_ets" in result["alternatives"]
     assert {"mase", "wape", "coverage_80"} <= set(result)
     assert set(result["baselines"]) == {"seasonal_naive", "moving_average_28"}
     assert result["mase"] < result["baselines"]["moving_average_28"]["mase"]

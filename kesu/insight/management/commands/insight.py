@@ -156,9 +156,9 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"回测：{result['origins']} 个起点，预测 {result['horizon']} 天")
         self.stdout.write(
-            f"  profile_ets: MASE {result['mase']} WAPE {result['wape']} 80%覆盖 {result['coverage_80']}"
+            f"  {result['model']}: MASE {result['mase']} WAPE {result['wape']} 80%覆盖 {result['coverage_80']}"
         )
-        for k, v in result["baselines"].items():
+        for k, v in {**result["baselines"], **result.get("alternatives", {})}.items():
             self.stdout.write(f"  {k}: MASE {v['mase']} WAPE {v['wape']} 80%覆盖 {v['coverage_80']}")
         self.stdout.write(f"胜出：{result['winner']}")
 
