@@ -5,6 +5,7 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from pydantic import Field
 
@@ -214,7 +215,10 @@ def topics(request: HttpRequest) -> dict[str, Any]:
     _oversight(request)
     run = selectors.latest_topics()
     if run is None:
-        return {"available": False, "message": "尚未生成新兴主题：每周一自动运行，或运行 kesu insight topics"}
+        return {
+            "available": False,
+            "message": _("尚未生成新兴主题：每周一自动运行，或运行 kesu insight topics"),
+        }
     return {
         "available": True,
         "week_start": run.week_start.isoformat(),

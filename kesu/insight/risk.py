@@ -1,4 +1,4 @@
-"""Escalation risk read from a complaint's text. Pure Python, no Django.
+"""Escalation risk read from a complaint's text. Pure Python (Django only for the translated labels).
 
 A complaint that threatens (or reports) going to the regulator, the media, a lawyer or the police,
 that mentions injury or a safety hazard, or that shows strong anger, is likely to escalate. `detect`
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+
+from django.utils.translation import gettext_lazy as _
 
 # kind → (case flag it proposes or None, patterns). Numbers are bounded so that "3150元" is not "315".
 _NUM = r"(?<![0-9０-９*＊]){}(?![0-9０-９*＊])"
@@ -80,13 +82,13 @@ _AGAINST_ME = re.compile(r"^(?:了)?我")
 _CONTEXT = 8
 
 KIND_LABELS = {
-    "regulator": "向监管部门投诉",
-    "media": "媒体曝光",
-    "lawyer": "律师/诉讼",
-    "police": "报警",
-    "injury": "人身伤害",
-    "safety": "安全隐患",
-    "anger": "强烈情绪",
+    "regulator": _("向监管部门投诉"),
+    "media": _("媒体曝光"),
+    "lawyer": _("律师/诉讼"),
+    "police": _("报警"),
+    "injury": _("人身伤害"),
+    "safety": _("安全隐患"),
+    "anger": _("强烈情绪"),
 }
 
 # A phrase right after a negation ("没有受伤", "不会起诉", "未报警") is not a signal.
@@ -107,7 +109,7 @@ class Signal:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["label"] = KIND_LABELS[self.kind]
+        d["label"] = str(KIND_LABELS[self.kind])
         return d
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from django.db.models import Q
+from django.utils.translation import gettext as _
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize as l2_normalize
 
@@ -142,13 +143,13 @@ def similar_resolved_cases(user, case: Case, *, limit: int = 5) -> list[SimilarC
     for score, sim, same_cat, same_prod, amount, c in top:
         r = res[c.pk]
         remedy, fu = r.get("remedy"), r.get("follow_up")
-        reasons = [f"文本相似度 {sim:.2f}"]
+        reasons = [_("文本相似度 %(similarity).2f") % {"similarity": sim}]
         if same_cat:
-            reasons.append("同一分类")
+            reasons.append(_("同一分类"))
         if same_prod:
-            reasons.append("同一产品")
+            reasons.append(_("同一产品"))
         if amount >= 0.5:
-            reasons.append("金额相近")
+            reasons.append(_("金额相近"))
         out.append(
             SimilarCase(
                 case_id=c.pk,
