@@ -14,6 +14,7 @@ with `--db postgresql` the script exits at once so that the work is done only on
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import os
@@ -92,6 +93,27 @@ def _line(name: str, r: dict) -> str:
     )
 
 
+def escalation_risk() -> dict:
+    """Precision/recall of the escalation-risk rules on the hand-labelled 黑猫 rows (bench/risk_labels.json)."""
+    from kesu.insight import evaluation
+
+    heimao = DATA / "heimao"
+    if not (heimao / "train.csv").exists():
+        return {"skipped": f"{heimao} not found"}
+    labels = json.loads((ROOT / "bench" / "risk_labels.json").read_text(encoding="utf-8"))
+    rows = []  # every data row, empty or not: the labels' keys are raw row indices
+    for name in ("train.csv", "dev.csv"):
+        with open(heimao / name, newline="", encoding="utf-8-sig") as f:
+            rows += [row["text"] for row in csv.DictReader(f)]
+    out = {"about": labels["about"]}
+    for split in ("dev", "test"):
+        ids = list(labels[split])
+        out[split] = evaluation.evaluate_risk([rows[int(i)] for i in ids], [labels[split][i] for i in ids])
+        a = out[split]["any"]
+        print(f"escalation risk ({split}, {len(ids)} texts): precision {a['precision']} recall {a['recall']}")
+    return out
+
+
 def forecasting() -> dict:
     from kesu.insight import evaluation
 
@@ -107,9 +129,9 @@ def forecasting() -> dict:
         )
         r["took_s"] = round(time.perf_counter() - t0, 2)
         out[f"h{horizon}"] = r
-        base = ", ".join(f"{k} {v['mase']}" for k, v in r["baselines"].items())
+        base = ", ".join(f"{k} {v['mase']}" for k, v in {**r["baselines"], **r["alternatives"]}.items())
         print(
-            f"NYC 311 h={horizon} ({r['origins']} origins): profile_ets MASE {r['mase']} WAPE {r['wape']} "
+            f"NYC 311 h={horizon} ({r['origins']} origins): {r['model']} MASE {r['mase']} WAPE {r['wape']} "
             f"cov80 {r['coverage_80']} | {base}",
             flush=True,
         )
@@ -137,6 +159,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "classification": classification(),
+        "escalation_risk": escalation_risk(),
         "forecast": forecasting(),
     }
     result["took_s"] = round(time.perf_counter() - t0, 1)

@@ -89,6 +89,8 @@ KESU_PERIODIC_JOBS = [
     },
     {"name": "insight.daily", "enqueue": "kesu.insight.tasks.enqueue_daily", "daily_at": "06:10"},
     {"name": "insight.train", "enqueue": "kesu.insight.tasks.enqueue_training", "daily_at": "02:00"},
+    # Daily slot, but the job itself runs on Mondays only (the week just ended).
+    {"name": "insight.topics", "enqueue": "kesu.insight.tasks.enqueue_weekly_topics", "daily_at": "06:20"},
     {
         "name": "analytics.reports",
         "enqueue": "kesu.analytics.tasks.enqueue_report_schedule",

@@ -14,6 +14,7 @@ from kesu.cases.selectors import get_case
 from kesu.errors import Forbidden, Invalid
 from kesu.insight import selectors, services
 from kesu.insight.repeats import find_related, related_for_case
+from kesu.insight.similar import similar_resolved_cases
 from kesu.org import roles
 from kesu.org.selectors import holds_any_role, user_roles
 from kesu.policy.selectors import category_by_code
@@ -59,6 +60,10 @@ class RelatedIn(Schema):
     subject_no: str = ""
     received_at: Instant | None = None
     window_days: int = Field(90, ge=1, le=3650)
+
+
+class RiskIn(Schema):
+    text: str
 
 
 class FeedbackIn(Schema):
@@ -143,6 +148,19 @@ def case_suggestion(request: HttpRequest, case_id: int) -> dict[str, Any]:
     return services.suggest_for_case(case).as_dict()
 
 
+@router.get("/similar/{number}", summary="相似的已办结案件（处理方式、金额、答复、结果、满意度）")
+def similar(request: HttpRequest, number: str, limit: int = 5) -> list[dict[str, Any]]:
+    user = _staff(request)
+    case = get_case(user, number=number)
+    return [s.as_dict() for s in similar_resolved_cases(user, case, limit=max(1, min(limit, 20)))]
+
+
+@router.post("/risk", summary="升级风险：监管/媒体/律师/报警/人身伤害/安全/强烈情绪的措辞及建议标记")
+def risk(request: HttpRequest, body: RiskIn) -> dict[str, Any]:
+    _staff(request)
+    return services.assess_risk(body.text)
+
+
 @router.get("/model", summary="分类模型卡（指标、数据量、日期）")
 def model_card(request: HttpRequest) -> dict[str, Any]:
     _oversight(request)
@@ -204,6 +222,25 @@ def group_alerts(request: HttpRequest) -> list[dict[str, Any]]:
         }
         for a in selectors.group_alerts()
     ]
+
+
+@router.get("/topics", summary="新兴主题：本周现有分类解释不了的投诉群")
+def topics(request: HttpRequest) -> dict[str, Any]:
+    _oversight(request)
+    run = selectors.latest_topics()
+    if run is None:
+        return {
+            "available": False,
+            "message": _("尚未生成新兴主题：每周一自动运行，或运行 kesu insight topics"),
+        }
+    return {
+        "available": True,
+        "week_start": run.week_start.isoformat(),
+        "week_end": run.week_end.isoformat(),
+        "n_recent": run.n_recent,
+        "n_reference": run.n_reference,
+        "topics": run.topics,
+    }
 
 
 @router.get("/forecast", summary="最新投诉量预测（未来 2/7/30 天）")

@@ -10,6 +10,10 @@ Model `profile_ets`: count = level × weekday profile × day-type factor, where
 Prediction intervals: log-normal around the mean with a spread growing with the horizon,
 widened to at least the Poisson interval for small counts.
 
+Model `regression_ets` (the default since it beat profile_ets on the NYC 311 backtests, see README):
+a log-linear regression on weekday, day type, yearly cycle and trend with an exponentially smoothed,
+damped residual level and empirical intervals (`RegressionETS`).
+
 Baselines: `seasonal_naive` (same weekday last week) and `moving_average_28`.
 Everything is scored by rolling-origin backtests with MASE (scale: in-sample mean absolute
 weekly-naive error), WAPE and the 80% interval coverage; `choose_model` keeps the winner.
@@ -29,6 +33,7 @@ from scipy import stats
 WORKDAY, WEEKEND, HOLIDAY, ADJUSTED = "workday", "weekend", "holiday", "adjusted"
 DayKind = Callable[[dt.date], str]
 Z80 = 1.2815515655446004
+DEFAULT_MODEL = "regression_ets"
 
 
 def weekend_calendar(day: dt.date) -> str:
@@ -210,6 +215,100 @@ def _ses(z: np.ndarray, alpha: float, warmup: int) -> tuple[float, float]:
     return float(lvl), err
 
 
+class RegressionETS:
+    """log(count) = weekday + day type (holiday, after a break, adjusted workday) + yearly cycle (Fourier,
+    from a year of history on) + trend, fitted by ridge least squares with recent days weighted more
+    (half-life `half_life` days); the residual's level is smoothed exponentially and damped over the
+    horizon (alpha and damping chosen by the 1–7-day-ahead error of the last 26 weeks). Intervals are
+    the empirical 10%/90% quantiles of the h-step log errors over the last year, so their coverage is
+    what the history showed, not what a distribution assumes."""
+
+    name = "regression_ets"
+
+    def __init__(
+        self,
+        fourier: int = 3,
+        half_life: float = 365,
+        ridge: float = 1.0,
+        window: int = 1095,
+        alphas: Sequence[float] = (0.1, 0.2, 0.3, 0.5, 0.7),
+        phis: Sequence[float] = (0.8, 0.9, 0.95, 1.0),
+    ):
+        self.K, self.hl, self.ridge, self.window = fourier, half_life, ridge, window
+        self.alphas, self.phis = alphas, phis
+
+    def _X(self, days: Sequence[dt.date], kinds: Sequence[str]) -> np.ndarray:  # noqa: N802 - a design matrix
+        X = np.zeros((len(days), 10 + 2 * self.K + 1))  # noqa: N806
+        for i, (d, k) in enumerate(zip(days, kinds, strict=True)):
+            X[i, 0] = 1
+            if d.weekday() < 6:
+                X[i, 1 + d.weekday()] = 1
+            X[i, 7], X[i, 8], X[i, 9] = k == HOLIDAY, k == "after_break", k == ADJUSTED
+            if self.yearly:
+                doy = d.timetuple().tm_yday / 365.25
+                for j in range(self.K):
+                    X[i, 10 + 2 * j] = math.sin(2 * math.pi * (j + 1) * doy)
+                    X[i, 11 + 2 * j] = math.cos(2 * math.pi * (j + 1) * doy)
+            X[i, -1] = (d - self.last_day).days / 365.25
+        return X
+
+    def fit(self, y: Sequence[float], days: Sequence[dt.date], calendar: DayKind) -> RegressionETS:
+        y = np.asarray(y, dtype=float)[-self.window :]
+        days = list(days)[-self.window :]
+        self.calendar, self.last_day = calendar, days[-1]
+        self.yearly = len(y) >= 365  # no yearly cycle to learn from less than a year
+        X = self._X(days, day_features(days, calendar))  # noqa: N806
+        z = np.log(y + 0.5)
+        w = 0.5 ** ((len(y) - 1 - np.arange(len(y))) / self.hl)
+        penalty = np.diag([0.0] + [self.ridge] * (X.shape[1] - 1))
+        self.beta = np.linalg.solve(X.T @ (X * w[:, None]) + penalty, X.T @ (w * z))
+        r = z - X @ self.beta
+        n = len(r)
+        start = max(28, n - 182)
+        best = None
+        for a in self.alphas:
+            before = np.empty(n)
+            lvl = r[: min(7, n)].mean()
+            for i in range(n):
+                before[i] = lvl
+                lvl = a * r[i] + (1 - a) * lvl
+            after = a * r + (1 - a) * before  # the level once day i is known
+            for phi in self.phis:
+                errs = [
+                    abs(r[t + h] - phi**h * after[t])
+                    for t in range(start, n - 1)
+                    for h in range(1, min(8, n - t))
+                ]
+                err = float(np.mean(errs)) if errs else math.inf
+                if best is None or err < best[0]:
+                    best = (err, a, phi, after)
+        _, self.alpha, self.phi, after = best
+        self.level = float(after[-1])
+        self.errors: dict[int, np.ndarray] = {}
+        for h in range(1, 31):
+            e = np.array([r[t + h] - self.phi**h * after[t] for t in range(max(28, n - 365), n - h)])
+            if len(e) > 10:
+                self.errors[h] = e
+        return self
+
+    def predict(self, horizon: int) -> Forecast:
+        days = [self.last_day + dt.timedelta(days=h) for h in range(1, horizon + 1)]
+        base = self._X(days, day_features(days, self.calendar)) @ self.beta
+        mean, lo, hi = np.zeros(horizon), np.zeros(horizon), np.zeros(horizon)
+        for i in range(horizon):
+            h = i + 1
+            c = base[i] + self.phi**h * self.level
+            e = self.errors.get(min(h, 30))
+            if e is None:  # too short a history for empirical errors: a ±30% band
+                e = np.array([-0.3, 0.0, 0.3])
+            mean[i] = max(0.0, math.exp(c) * float(np.mean(np.exp(e))) - 0.5)
+            lo[i] = max(0.0, math.exp(c + np.quantile(e, 0.1)) - 0.5)
+            hi[i] = math.exp(c + np.quantile(e, 0.9)) - 0.5
+        lo = np.minimum(lo, stats.poisson.ppf(0.1, np.maximum(mean, 1e-9)))
+        hi = np.maximum(hi, stats.poisson.ppf(0.9, np.maximum(mean, 1e-9)))
+        return Forecast(mean, lo, hi, self.name)
+
+
 class SeasonalNaive:
     name = "seasonal_naive"
 
@@ -245,6 +344,7 @@ class MovingAverage:
 
 
 MODELS: dict[str, Callable[[], object]] = {
+    "regression_ets": RegressionETS,
     "profile_ets": ProfileETS,
     "seasonal_naive": SeasonalNaive,
     "moving_average_28": lambda: MovingAverage(28),
@@ -266,7 +366,7 @@ def backtest(
     origins: int = 12,
     step: int | None = None,
     calendar: DayKind = weekend_calendar,
-    models: Sequence[str] = ("profile_ets", "seasonal_naive", "moving_average_28"),
+    models: Sequence[str] = ("regression_ets", "profile_ets", "seasonal_naive", "moving_average_28"),
     min_train: int = 56,
 ) -> dict[str, dict[str, float]]:
     """Rolling-origin evaluation: for each origin, fit on the past and score the next `horizon` days."""
@@ -311,6 +411,6 @@ def forecast(
     horizon: int,
     *,
     calendar: DayKind = weekend_calendar,
-    model: str = "profile_ets",
+    model: str = "regression_ets",
 ) -> Forecast:
     return MODELS[model]().fit(np.asarray(y, dtype=float), list(days), calendar).predict(horizon)

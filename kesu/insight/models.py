@@ -141,3 +141,19 @@ class ForecastRun(models.Model):
         verbose_name = _("量预测")
         verbose_name_plural = _("量预测")
         ordering = ["-created_at"]
+
+
+class TopicRun(models.Model):
+    """The emerging topics of one week (kesu.insight.topics), computed by the weekly job."""
+
+    created_at = models.DateTimeField(_("生成时间"), auto_now_add=True)
+    week_start = models.DateField(_("周开始"), unique=True)
+    week_end = models.DateField(_("周结束"))
+    n_recent = models.PositiveIntegerField(_("本周投诉数"), default=0)
+    n_reference = models.PositiveIntegerField(_("参照投诉数"), default=0)
+    topics = models.JSONField(_("新兴主题"), default=list)
+
+    class Meta:
+        verbose_name = _("新兴主题")
+        verbose_name_plural = _("新兴主题")
+        ordering = ["-week_start"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageModel
+from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TopicRun, TriageModel
 
 
 def active_model() -> TriageModel | None:
@@ -65,3 +65,8 @@ def group_alerts(limit: int = 100) -> QuerySet[GroupAlert]:
 
 def latest_forecast() -> ForecastRun | None:
     return ForecastRun.objects.order_by("-created_at").first()
+
+
+def latest_topics() -> TopicRun | None:
+    """The most recent week's emerging topics."""
+    return TopicRun.objects.order_by("-week_start").first()

@@ -22,13 +22,22 @@ from django.utils import timezone
 
 from kesu.calendar.workcalendar import get_calendar
 from kesu.cases.models import FINISHED_STATUSES, Case
+from kesu.insight import axes as jrt
 from kesu.insight import classifier as clf
 from kesu.insight import forecast as fc
-from kesu.insight import surge
-from kesu.insight.models import ForecastRun, GroupAlert, SurgeWarning, TriageFeedback, TriageModel
+from kesu.insight import risk, surge
+from kesu.insight import topics as tp
+from kesu.insight.models import (
+    ForecastRun,
+    GroupAlert,
+    SurgeWarning,
+    TopicRun,
+    TriageFeedback,
+    TriageModel,
+)
 from kesu.org import roles
 from kesu.org.selectors import users_with_role
-from kesu.policy.models import Category
+from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules
 from kesu.sla.notify import notify
 
@@ -62,6 +71,8 @@ class Suggestion:
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     level_reasons: list[str] = field(default_factory=list)
     best_guess: str | None = None  # the most likely category even when not sure
+    # JR/T 0169-2018 axes (channel, business type, cause) for financial policies; None otherwise.
+    axes: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -91,6 +102,12 @@ def _active_model() -> tuple[TriageModel, clf.TriageClassifier] | None:
     with _model_lock:
         _model_cache["active"] = (row.pk, full, model)
     return full, model
+
+
+def active_classifier() -> clf.TriageClassifier | None:
+    """The active triage model (cached), or None before the first training."""
+    active = _active_model()
+    return active[1] if active else None
 
 
 def clear_model_cache() -> None:
@@ -159,8 +176,43 @@ def level_hint(text: str) -> tuple[str, float, list[str]]:
 
 
 def suggest(text: str, channel: str | None = None, product: str | None = None) -> Suggestion:
-    """Suggested category, department and level for a complaint text, each with a confidence."""
+    """Suggested category, department and level for a complaint text, each with a confidence; for a
+    financial policy also the three JR/T 0169-2018 axes (channel, business type, cause)."""
     cats = _categories()
+    s = _suggest(text, channel, product, cats)
+    s.axes = financial_axes(text, channel, s.category_code, cats)
+    return s
+
+
+def financial_axes(
+    text: str, channel: str | None, category_code: str | None, cats: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Channel / business type / cause proposals when the active policy classifies on those axes.
+
+    The cause axis is the policy's "cause" subtree (the nfra layer adds JR/T 0169's causes); a financial
+    preset without it (insurance alone) uses its whole category tree as the cause axis."""
+    try:
+        rules = active_rules()
+    except Exception:  # no policy loaded
+        return None
+    if "business_type" not in rules.classification_axes:
+        return None
+    cats = cats if cats is not None else _categories()
+    causes = {code: c.name for code, c in cats.items() if c.leaf and code.startswith("cause.")}
+    if not causes:
+        causes = {code: c.name for code, c in cats.items() if c.leaf}
+    channels = dict(Channel.objects.filter(is_active=True).values_list("code", "name"))
+    return jrt.propose(
+        text,
+        channel=channel,
+        channels=channels,
+        business_types=rules.business_types,
+        causes=causes,
+        category_code=category_code,
+    )
+
+
+def _suggest(text: str, channel: str | None, product: str | None, cats: dict[str, Any]) -> Suggestion:
     lv, lv_conf, lv_reasons = level_hint(text)
     active = _active_model()
     if active is not None:
@@ -210,6 +262,28 @@ def suggest(text: str, channel: str | None = None, product: str | None = None) -
         level_reasons=lv_reasons,
         best_guess=code,
     )
+
+
+# -- escalation risk ---------------------------------------------------------------------------------
+def assess_risk(text: str) -> dict[str, Any]:
+    """Escalation signals in a text (phrase + position) and the case flags the policy attaches to them.
+
+    The flags are proposals for the agent to confirm at intake; with the policy's `grading.major_flags`
+    a confirmed flag makes the case major (kesu.cases.grading)."""
+    signals = risk.detect(text)
+    try:
+        grading = active_rules().grading
+    except Exception:  # no policy loaded yet: propose every flag the detector knows
+        grading = {}
+    major_flags = list(grading.get("major_flags", ["injury", "safety", "media", "lawyer"]))
+    flags = risk.proposed_flags(signals, major_flags)
+    return {
+        "signals": [s.as_dict() for s in signals],
+        "kinds": risk.kinds(signals),
+        "proposed_flags": flags,
+        "proposed_level": "major" if flags else None,
+        "escalation_risk": bool(signals),
+    }
 
 
 def suggest_for_case(case) -> Suggestion:
@@ -311,8 +385,7 @@ def train(
     decision, activate = "", True
     if current is not None and val_idx:
         cur_row, cur_model = current
-        proba = cur_model.predict_proba([docs[i] for i in val_idx])
-        pred = [cur_model.labels[j] for j in np.argmax(proba, axis=1)]
+        pred = cur_model.predict([docs[i] for i in val_idx])
         old = clf.score([labels[i] for i in val_idx], pred)
         metrics["current_model_on_validation"] = {
             "version": cur_row.version,
@@ -337,7 +410,7 @@ def train(
             TriageModel.objects.filter(is_active=True).update(is_active=False)
         row = TriageModel.objects.create(
             version=version,
-            algorithm="字符 1–3 元 TF-IDF + 渠道/产品 + 线性 SVM（sigmoid 校准，类别加权）",
+            algorithm="字符 1–4 元 TF-IDF + 渠道/产品 + 线性 SVM（sigmoid 校准，类别加权）",
             n_train=len(tr),
             n_validation=len(val_idx),
             train_until=times[train_idx[-1]] if train_idx else None,
@@ -602,9 +675,13 @@ def run_group_detection(*, now: dt.datetime | None = None, deliver: bool = True)
 
 # -- forecasts -------------------------------------------------------------------------------------
 def daily_series(
-    days_back: int = 365, *, until: dt.date | None = None, top: int = 5
+    days_back: int = 365, *, until: dt.date | None = None, top: int = 5, min_recent: int | None = None
 ) -> tuple[list[dt.date], dict[str, tuple[str, np.ndarray]]]:
-    """Daily counts (Asia/Shanghai days) of the total and of the top categories, ending yesterday."""
+    """Daily counts (Asia/Shanghai days) of the total and of the top categories and branches, ending yesterday.
+
+    A category or branch gets its own series only with enough history: at least `min_recent` cases
+    (setting FORECAST_MIN_RECENT, default 30) in the last 90 days; the `top` largest of each kind."""
+    min_recent = int(_setting("FORECAST_MIN_RECENT", 30)) if min_recent is None else min_recent
     until = until or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
     start = until - dt.timedelta(days=days_back - 1)
     days = [start + dt.timedelta(days=i) for i in range(days_back)]
@@ -612,19 +689,23 @@ def daily_series(
     since = dt.datetime.combine(start, dt.time(), tzinfo=SHANGHAI)
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
     total = np.zeros(days_back)
-    per_cat: dict[str, np.ndarray] = {}
+    per: dict[str, np.ndarray] = {}
     names: dict[str, str] = {}
-    for _pk, at, cat, cat_name, *_ in _series_rows(since, end).iterator():
+    for _pk, at, cat, cat_name, br, br_name, *_ in _series_rows(since, end).iterator():
         i = index.get(_local_day(at))
         if i is None:
             continue
         total[i] += 1
-        if cat:
-            per_cat.setdefault(str(cat), np.zeros(days_back))[i] += 1
-            names[str(cat)] = cat_name
+        for dim, key, name in (("category", cat, cat_name), ("branch", br, br_name)):
+            if key:
+                k = f"{dim}:{key}"
+                per.setdefault(k, np.zeros(days_back))[i] += 1
+                names[k] = name
     series = {"total": ("全部投诉", total)}
-    for key in sorted(per_cat, key=lambda k: -per_cat[k][-90:].sum())[:top]:
-        series[f"category:{key}"] = (names[key], per_cat[key])
+    for dim in ("category", "branch"):
+        keys = [k for k in per if k.startswith(dim + ":") and per[k][-90:].sum() >= min_recent]
+        for key in sorted(keys, key=lambda k: -per[k][-90:].sum())[:top]:
+            series[key] = (names[key], per[key])
     # Leading days before the first case are not "zero complaints": trim them.
     first = int(np.argmax(total > 0)) if total.any() else len(total)
     days = days[first:]
@@ -657,7 +738,59 @@ def make_forecast(
             for i in range(horizon)
         ]
         sums = {str(h): round(float(f.mean[:h].sum()), 1) for h in (2, 7, 30) if h <= horizon}
-        out.append({"key": key, "label": label, "points": points, "sums": sums})
+        out.append(
+            {
+                "key": key,
+                "dimension": key.split(":", 1)[0],
+                "label": label,
+                "points": points,
+                "sums": sums,
+                "interval": "80%",
+            }
+        )
     return ForecastRun.objects.create(
         origin=days[-1], horizon_days=horizon, model_name=winner, series=out, backtest={"horizon_7": bt}
     )
+
+
+# -- emerging topics -------------------------------------------------------------------------------
+def _topic_docs(since: dt.datetime, until: dt.datetime) -> list[tp.Doc]:
+    rows = (
+        Case.objects.filter(received_at__gte=since, received_at__lt=until)
+        .exclude(kind="report")  # whistle-blowing reports stay with risk/compliance
+        .order_by("received_at")
+        .values_list("number", "subject", "description", "demands", "category__name", "department__name")
+    )
+    return [
+        tp.Doc(number, " ".join(p for p in (subject, description, demands) if p), cat or "", dept or "")
+        for number, subject, description, demands, cat, dept in rows.iterator()
+    ]
+
+
+def run_topic_detection(
+    week_end: dt.date | None = None, *, reference_weeks: int = 8, min_size: int | None = None
+) -> TopicRun:
+    """The emerging topics of the 7 days ending `week_end` (default: yesterday, Asia/Shanghai), stored once
+    per week (a rerun of the same week replaces its result)."""
+    week_end = week_end or (timezone.now().astimezone(SHANGHAI).date() - dt.timedelta(days=1))
+    start = week_end - dt.timedelta(days=6)
+    at = lambda d: dt.datetime.combine(d, dt.time(), tzinfo=SHANGHAI)  # noqa: E731
+    recent = _topic_docs(at(start), at(week_end + dt.timedelta(days=1)))
+    reference = _topic_docs(at(start - dt.timedelta(days=7 * reference_weeks)), at(start))
+    found = tp.emerging_topics(
+        recent,
+        reference,
+        reference_weeks=reference_weeks,
+        min_size=int(min_size or _setting("TOPIC_MIN_SIZE", 3)),
+        min_growth=float(_setting("TOPIC_MIN_GROWTH", 2.0)),
+    )
+    run, _created = TopicRun.objects.update_or_create(
+        week_start=start,
+        defaults={
+            "week_end": week_end,
+            "n_recent": len(recent),
+            "n_reference": len(reference),
+            "topics": [t.as_dict() for t in found],
+        },
+    )
+    return run

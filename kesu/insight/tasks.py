@@ -42,6 +42,13 @@ def volume_forecast() -> int | None:
     return run.pk if run else None
 
 
+@task()
+def weekly_emerging_topics() -> int:
+    from kesu.insight.services import run_topic_detection
+
+    return len(run_topic_detection().topics)
+
+
 # --- the scheduler's periodic jobs (settings.KESU_PERIODIC_JOBS) --------------------------------------
 
 
@@ -55,3 +62,14 @@ def enqueue_daily():
 
 def enqueue_training():
     return train_triage_model.enqueue()
+
+
+def enqueue_weekly_topics(now=None):
+    """Runs daily in the scheduler; enqueues the topic job on Mondays (Asia/Shanghai), for the week just ended."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    now = now or dt.datetime.now(dt.UTC)
+    if now.astimezone(ZoneInfo("Asia/Shanghai")).weekday() != 0:
+        return None
+    return weekly_emerging_topics.enqueue()

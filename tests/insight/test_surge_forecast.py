@@ -63,10 +63,34 @@ def test_forecast_beats_seasonal_naive_on_a_weekly_series_with_holiday_dips():
     days = _days(400, dt.date(2024, 6, 1))
     y = _series(days, 40, rng, fc.china_calendar)
     result = fc.backtest(y, days, horizon=7, origins=20, step=7, calendar=fc.china_calendar)
-    assert result["profile_ets"]["mase"] < result["seasonal_naive"]["mase"]
-    assert result["profile_ets"]["mase"] < result["moving_average_28"]["mase"]
-    assert fc.choose_model(result) == "profile_ets"
-    assert 0.6 <= result["profile_ets"]["coverage_80"] <= 1.0
+    for model in ("regression_ets", "profile_ets"):
+        assert result[model]["mase"] < result["seasonal_naive"]["mase"]
+        assert result[model]["mase"] < result["moving_average_28"]["mase"]
+        assert 0.6 <= result[model]["coverage_80"] <= 1.0
+    assert fc.choose_model(result) in ("regression_ets", "profile_ets")
+
+
+def test_the_regression_model_beats_seasonal_naive_and_its_intervals_cover_about_80_percent():
+    rng = np.random.default_rng(8)
+    days = _days(3 * 365, dt.date(2023, 1, 1))
+    # A yearly swing of ±40% on top of the weekly profile: seasonal naive lags it, the regression follows it.
+    season = np.array([1 + 0.4 * np.sin(2 * np.pi * d.timetuple().tm_yday / 365.25) for d in days])
+    lam = np.array([30 * PROFILE[d.weekday()] for d in days]) * season
+    y = rng.poisson(lam).astype(float)
+    result = fc.backtest(y, days, horizon=7, origins=30, step=7, calendar=fc.weekend_calendar)
+    assert result["regression_ets"]["mase"] < 0.9 * result["seasonal_naive"]["mase"]
+    assert result["regression_ets"]["mase"] < result["profile_ets"]["mase"]
+    assert 0.7 <= result["regression_ets"]["coverage_80"] <= 0.9
+    # Half a year ahead the yearly cycle carries the forecast: the peak (around 1 April) well above the
+    # trough (around 1 October).
+    cut = days.index(dt.date(2025, 1, 1))
+    ahead = fc.forecast(y[:cut], days[:cut], 300, calendar=fc.weekend_calendar)
+    future = [days[cut - 1] + dt.timedelta(days=h) for h in range(1, 301)]
+    peak = np.mean([m for m, d in zip(ahead.mean, future, strict=True) if d.month == 4])
+    trough = np.mean([m for m, d in zip(ahead.mean, future, strict=True) if d.month == 10])
+    assert peak > 1.5 * trough
+    f = fc.forecast(y[:100], days[:100], 14)  # less than a year: no yearly terms, still a forecast
+    assert f.model == "regression_ets" and np.all(f.lo <= f.mean) and np.all(f.mean <= f.hi)
 
 
 def test_forecast_has_intervals_around_the_mean():

@@ -154,7 +154,7 @@ def test_backtest_command_on_a_series_csv(tmp_path):
         stdout=out,
     )
     result = json.loads(out.getvalue())
-    assert result["model"] == "profile_ets"
+    assert result["model"] == "regression_ets" and "profile_ets" in result["alternatives"]
     assert {"mase", "wape", "coverage_80"} <= set(result)
     assert set(result["baselines"]) == {"seasonal_naive", "moving_average_28"}
     assert result["mase"] < result["baselines"]["moving_average_28"]["mase"]
@@ -171,3 +171,22 @@ def test_forecast_from_cases(org):
     total = next(s for s in run.series if s["key"] == "total")
     assert len(total["points"]) == 30 and set(total["sums"]) == {"2", "7", "30"}
     assert 20 < total["sums"]["30"] < 80
+
+
+def test_categories_and_branches_with_enough_history_get_their_own_series(org):
+    from kesu.cases.models import Case
+
+    day = dt.date.today() - dt.timedelta(days=1)
+    cases = [
+        factories.make_case(org.intake, description="常规投诉", received_at=_at(day - dt.timedelta(days=k)))
+        for k in range(36)
+    ]
+    Case.objects.filter(pk__in=[c.pk for c in cases[:32]]).update(branch=org.east)
+    Case.objects.filter(pk__in=[c.pk for c in cases[32:]]).update(branch=org.hq)
+    days, series = services.daily_series(60, top=5, min_recent=30)
+    category = cases[0].category
+    assert set(series) == {"total", f"category:{category.pk}", f"branch:{org.east.pk}"}
+    label, y = series[f"branch:{org.east.pk}"]
+    assert label == org.east.name and y.sum() == 32 and len(y) == len(days) == 36
+    # With a lower bar the small branch gets a series too.
+    assert f"branch:{org.hq.pk}" in services.daily_series(60, min_recent=4)[1]

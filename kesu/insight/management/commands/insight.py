@@ -1,4 +1,4 @@
-"""`kesu insight train|evaluate|backtest|forecast|warn|groups`."""
+"""`kesu insight train|evaluate|backtest|forecast|warn|groups|topics`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ class Command(BaseCommand):
         p.add_argument("--no-deliver", action="store_true")
 
         sub.add_parser("groups", help="群体投诉识别")
+
+        p = sub.add_parser("topics", help="新兴主题（默认：截至昨天的一周）")
+        p.add_argument("--week-end", help="YYYY-MM-DD")
+        p.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts) -> None:
         getattr(self, "_" + opts["sub"])(opts)
@@ -152,9 +156,9 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"回测：{result['origins']} 个起点，预测 {result['horizon']} 天")
         self.stdout.write(
-            f"  profile_ets: MASE {result['mase']} WAPE {result['wape']} 80%覆盖 {result['coverage_80']}"
+            f"  {result['model']}: MASE {result['mase']} WAPE {result['wape']} 80%覆盖 {result['coverage_80']}"
         )
-        for k, v in result["baselines"].items():
+        for k, v in {**result["baselines"], **result.get("alternatives", {})}.items():
             self.stdout.write(f"  {k}: MASE {v['mase']} WAPE {v['wape']} 80%覆盖 {v['coverage_80']}")
         self.stdout.write(f"胜出：{result['winner']}")
 
@@ -192,3 +196,21 @@ class Command(BaseCommand):
         for a in alerts:
             self.stdout.write(a.title)
         self.stdout.write(f"群体投诉 {len(alerts)} 起")
+
+    def _topics(self, opts) -> None:
+        from kesu.insight.services import run_topic_detection
+
+        week_end = dt.date.fromisoformat(opts["week_end"]) if opts["week_end"] else None
+        run = run_topic_detection(week_end)
+        if opts["json"]:
+            self.stdout.write(
+                _dump({"week_start": run.week_start, "week_end": run.week_end, "topics": run.topics})
+            )
+            return
+        for t in run.topics:
+            self.stdout.write(
+                f"{t['label']}: {t['size']} 件，增长 {t['growth']} 倍，涉及 {'、'.join(t['departments'])}"
+            )
+        self.stdout.write(
+            f"{run.week_start}–{run.week_end}：新兴主题 {len(run.topics)} 个（本周 {run.n_recent} 件）"
+        )
