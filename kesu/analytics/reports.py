@@ -2,7 +2,8 @@
 
 `build_report` gathers every figure from the statistics engine; `render_*` turn the same
 data into a document; `generate` writes the file into the archive (`GeneratedReport`) and
-`send_to_subscribers` mails it.
+`send_to_subscribers` mails it. The files live in Django's default storage as `reports/<name>`
+(`settings.STORAGES`: shared by every host), read back with `open_report` / `read_report`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -35,10 +37,7 @@ UNIT_OF_KIND = {ReportKind.DAILY: "day", ReportKind.WEEKLY: "week", ReportKind.M
 TREND = {"day": ("day", 14), "week": ("week", 8), "month": ("month", 12)}
 
 
-def report_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "reports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+STORAGE_PREFIX = "reports/"
 
 
 def default_period(kind: str, today: dt.date | None = None) -> Period:
@@ -418,7 +417,8 @@ def generate(
     content = render(data, fmt)
     stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
     name = f"{kind}-{period.start.isoformat()}-{stamp}.{fmt}"
-    (report_dir() / name).write_bytes(content)
+    saved = default_storage.save(STORAGE_PREFIX + name, ContentFile(content, name=name))
+    name = saved.removeprefix(STORAGE_PREFIX)
     return GeneratedReport.objects.create(
         kind=kind,
         format=fmt,
@@ -433,8 +433,24 @@ def generate(
     )
 
 
-def report_path(report: GeneratedReport) -> Path:
-    return report_dir() / report.file_name
+def report_storage_name(report: GeneratedReport) -> str:
+    return STORAGE_PREFIX + report.file_name
+
+
+def report_exists(report: GeneratedReport) -> bool:
+    return default_storage.exists(report_storage_name(report))
+
+
+def open_report(report: GeneratedReport) -> IO[bytes]:
+    """The archived file, open for reading (FileNotFoundError when it is missing)."""
+    if not report_exists(report):
+        raise FileNotFoundError(report_storage_name(report))
+    return default_storage.open(report_storage_name(report), "rb")
+
+
+def read_report(report: GeneratedReport) -> bytes:
+    with open_report(report) as fh:
+        return fh.read()
 
 
 def send_to_subscribers(report: GeneratedReport) -> list[str]:
@@ -447,7 +463,7 @@ def send_to_subscribers(report: GeneratedReport) -> list[str]:
     message = EmailMessage(subject=report.title, body=body, to=addresses)
     message.attach(
         f"{report.title}.{report.format}",
-        report_path(report).read_bytes(),
+        read_report(report),
         CONTENT_TYPES[report.format].split(";")[0],
     )
     message.send(fail_silently=False)

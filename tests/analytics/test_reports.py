@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -96,7 +97,8 @@ def _render_page1(pdf: Path, png_base: Path) -> Path:
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) is not installed")
 def test_monthly_pdf_renders_chinese(data, org, tmp_path):
     report = reports.generate("monthly", NOVEMBER, "pdf", actor=org.analyst, now=NOW)
-    pdf = reports.report_path(report)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(reports.read_report(report))
     assert pdf.read_bytes().startswith(b"%PDF")
     assert report.title == "2025年11月投诉分析月报"
     text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
@@ -117,12 +119,12 @@ def test_monthly_pdf_renders_chinese(data, org, tmp_path):
 
 def test_html_and_xlsx_reports_and_archive(data, org):
     html = reports.generate("monthly", NOVEMBER, "html", now=NOW)
-    body = reports.report_path(html).read_text(encoding="utf-8")
+    body = reports.read_report(html).decode("utf-8")
     assert "服务质量类投诉环比上升 120.0%" in body
     xlsx = reports.generate("monthly", NOVEMBER, "xlsx", now=NOW)
     from openpyxl import load_workbook
 
-    wb = load_workbook(reports.report_path(xlsx))
+    wb = load_workbook(io.BytesIO(reports.read_report(xlsx)))
     assert {"概览", "按分类", "部门指标", "指标定义"} <= set(wb.sheetnames)
     rows = {r[0].value: r[1].value for r in wb["按分类"].iter_rows(min_row=2)}
     assert rows["服务质量"] == 11
