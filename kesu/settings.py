@@ -271,3 +271,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"kesu": {"handlers": ["console"], "level": os.environ.get("KESU_LOG_LEVEL", "INFO")}},
 }
+
+# Task workers (`kesu worker`, kesu/sla/workers.py): each beats every KESU_WORKER_BEAT_SECONDS; a task held
+# by a worker silent for KESU_WORKER_LEASE_SECONDS goes back to the queue (at most KESU_TASK_MAX_ATTEMPTS
+# runs). The lease must be well above the beat interval and a database hiccup.
+KESU_WORKER_BEAT_SECONDS = float(os.environ.get("KESU_WORKER_BEAT_SECONDS", 10))
+KESU_WORKER_LEASE_SECONDS = float(os.environ.get("KESU_WORKER_LEASE_SECONDS", 60))
+KESU_TASK_MAX_ATTEMPTS = int(os.environ.get("KESU_TASK_MAX_ATTEMPTS", 3))
+KESU_UNTRACKED_TASK_TIMEOUT_SECONDS = float(os.environ.get("KESU_UNTRACKED_TASK_TIMEOUT_SECONDS", 6 * 3600))
