@@ -82,6 +82,8 @@ KESU_CASE_EVENT_SUBSCRIBERS = [
 # every N minutes or daily at an Asia/Shanghai time.
 KESU_PERIODIC_JOBS = [
     {"name": "sla.sweep", "enqueue": "kesu.sla.tasks.enqueue_sweep", "every_minutes": 5},
+    # Notifications whose e-mail task was lost (a worker or host died) or failed are mailed again.
+    {"name": "sla.email_catch_up", "enqueue": "kesu.sla.tasks.enqueue_email_catch_up", "every_minutes": 10},
     {
         "name": "insight.hourly_crisis_checks",
         "enqueue": "kesu.insight.tasks.enqueue_hourly_crisis_checks",

@@ -26,6 +26,18 @@ def deliver_webhook(delivery_id: int) -> str:
     return str(deliver(delivery_id))
 
 
+@task()
+def send_unsent_emails() -> int:
+    from kesu.sla.notify import send_unsent_emails as send
+
+    return send()
+
+
+def enqueue_email_catch_up():
+    """The scheduler's periodic job: e-mails of notifications whose own task was lost or failed."""
+    return send_unsent_emails.enqueue()
+
+
 def enqueue_sweep():
     """The scheduler's periodic job (settings.KESU_PERIODIC_JOBS)."""
     return sweep_deadlines.enqueue()
