@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -411,15 +412,47 @@ def generate(
     actor=None,
     now: dt.datetime | None = None,
     customer_base: int | None = None,
+    schedule_key: str | None = None,
 ) -> GeneratedReport:
     """Build, render and archive one report file."""
+    return generate_once(
+        kind, period, fmt, actor=actor, now=now, customer_base=customer_base, schedule_key=schedule_key
+    )[0]
+
+
+def generate_once(
+    kind: str,
+    period: Period,
+    fmt: str,
+    *,
+    actor=None,
+    now: dt.datetime | None = None,
+    customer_base: int | None = None,
+    schedule_key: str | None = None,
+) -> tuple[GeneratedReport, bool]:
+    """`generate`, and whether this call archived the report. With a `schedule_key` (scheduled
+    reports) the archive holds one report per key: when another run archived it first, that one is
+    returned (False) and this run's file is removed again."""
     data = build_report(kind, period, now=now, customer_base=customer_base)
     content = render(data, fmt)
     stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
     name = f"{kind}-{period.start.isoformat()}-{stamp}.{fmt}"
     saved = default_storage.save(STORAGE_PREFIX + name, ContentFile(content, name=name))
     name = saved.removeprefix(STORAGE_PREFIX)
+    try:
+        with transaction.atomic():
+            return _archive(kind, period, fmt, data, name, content, actor, schedule_key), True
+    except IntegrityError:
+        default_storage.delete(STORAGE_PREFIX + name)
+        existing = GeneratedReport.objects.filter(schedule_key=schedule_key).first()
+        if schedule_key is None or existing is None:
+            raise
+        return existing, False
+
+
+def _archive(kind, period, fmt, data, name, content, actor, schedule_key) -> GeneratedReport:
     return GeneratedReport.objects.create(
+        schedule_key=schedule_key,
         kind=kind,
         format=fmt,
         period_start=period.start,
