@@ -223,3 +223,21 @@ def queue_overview(now: dt.datetime | None = None) -> list[dict]:
         oldest = row["oldest_ready_at"]
         row["oldest_ready_age_seconds"] = round((now - oldest).total_seconds(), 1) if oldest else None
     return sorted(rows.values(), key=lambda r: r["queue"])
+
+
+def worker_overview(now: dt.datetime | None = None) -> list[dict]:
+    """Every worker that beat within the last day: id, host, last beat, whether it is alive."""
+    now = now or timezone.now()
+    live = live_worker_ids(now)
+    rows = WorkerBeat.objects.filter(last_beat_at__gte=now - dt.timedelta(days=1)).order_by("-last_beat_at")
+    return [
+        {
+            "worker_id": w.worker_id,
+            "hostname": w.hostname,
+            "last_beat_at": w.last_beat_at,
+            "seconds_since_beat": round((now - w.last_beat_at).total_seconds(), 1),
+            "alive": w.worker_id in live,
+            "current_task": w.current_task,
+        }
+        for w in rows
+    ]
