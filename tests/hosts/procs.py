@@ -77,14 +77,19 @@ def task_rows(url: str, task_path: str) -> list[dict]:
     out = []
     for pk, status, worker_ids, value in rows:
         out.append(
-            {"id": str(pk), "status": status, "worker_ids": decode(worker_ids), "return_value": decode(value)}
+            {
+                "id": str(pk),
+                "status": status,
+                "worker_ids": decode(url, worker_ids),
+                "return_value": decode(url, value),
+            }
         )
     return out
 
 
-def decode(value):
+def decode(url: str, value):
     """A JSON column: text on SQLite, already decoded by psycopg."""
-    return json.loads(value) if isinstance(value, str) else value
+    return json.loads(value) if url.startswith("sqlite") and value is not None else value
 
 
 def lines(path: Path) -> list[str]:
@@ -97,3 +102,7 @@ def env_pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def process_env_for(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return process_env(url, tmp_path, **FAST_LEASES, **extra)
