@@ -128,7 +128,7 @@ class ServerDidNotStart(RuntimeError):
 
 
 # The processes that run beside the web server in production (docs/deploy.md): name → command.
-BACKGROUND = {"worker": ["db_worker"], "scheduler": ["scheduler"]}
+BACKGROUND = {"worker": ["worker"], "scheduler": ["scheduler"]}
 DB_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
 
 
