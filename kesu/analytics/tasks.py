@@ -1,4 +1,4 @@
-"""Background work of the analysis app (Django tasks API; the worker is `manage.py db_worker`).
+"""Background work of the analysis app (Django tasks API; the worker is `kesu worker`).
 
 `run_report_schedule` enqueues the reports that are due and not archived yet — every day of the
 last week, the last two weeks, the last two months, so that a day the scheduler, the worker or the

@@ -1,7 +1,7 @@
 """Periodic jobs: the deadline sweep, surge checks, forecasts, scheduled reports.
 
 The Django tasks framework runs tasks but has no clock of its own, so `kesu scheduler`
-(started by `kesu serve`, or run under a process supervisor beside `db_worker`) calls
+(started by `kesu serve`, or run under a process supervisor beside `kesu worker`) calls
 `run_due()` every few seconds. Each job's next run is a database row claimed under a
 row lock: several app servers sharing one PostgreSQL can each run a scheduler and every
 job still runs once per period. The jobs only enqueue tasks; the worker does the work.

@@ -1,4 +1,4 @@
-"""Background tasks (Django tasks API; `manage.py db_worker` runs them)."""
+"""Background tasks (Django tasks API; `kesu worker` runs them)."""
 
 from __future__ import annotations
 
