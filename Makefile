@@ -78,7 +78,7 @@ serve: install
 	$(MANAGE) serve --host $(HOST) --port $(PORT)
 
 worker: install
-	$(MANAGE) db_worker
+	$(MANAGE) worker
 
 # --- tests ------------------------------------------------------------------------------------------
 

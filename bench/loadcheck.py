@@ -4,7 +4,7 @@
 
 The server is the production shape on loopback (minus TLS): gunicorn (`kesu.wsgi`, several workers with
 threads; Django's `runserver` when gunicorn is not installed) on 127.0.0.1 and a free port, and beside it,
-as separate processes, the task worker (`db_worker`, with the database task backend, so that the web
+as separate processes, the task workers (`kesu worker`, with the database task backend, so that the web
 processes enqueue notifications as in production) and the scheduler (`scheduler`), all against a
 throwaway database (the caller creates it; `--migrate` migrates it, otherwise it is flushed).
 `--no-background` leaves the worker and the scheduler out. All of them are stopped at the end (SIGTERM,
@@ -129,7 +129,7 @@ class ServerDidNotStart(RuntimeError):
 
 
 # The processes that run beside the web server in production (docs/deploy.md): name → command.
-BACKGROUND = {"worker": ["db_worker"], "scheduler": ["scheduler"]}
+BACKGROUND = {"worker": ["worker"], "scheduler": ["scheduler"]}
 DB_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
 
 
@@ -159,8 +159,13 @@ class Server:
         threads: int = 4,
         log_dir: Path | None = None,
         background: bool = True,
+        db_tasks: bool | None = None,
+        name: str = "server",
     ):
         self.database_url = database_url
+        # Another app server beside one that runs the background processes enqueues into the database too.
+        self.db_tasks = background if db_tasks is None else db_tasks
+        self.name = name
         self.workers = workers
         self.threads = threads
         self.background = background
@@ -170,7 +175,7 @@ class Server:
         self.background_report: dict[str, dict[str, Any]] = {}
         self.port = free_port()
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kesu-load-"))
-        self.log_path = self.log_dir / "server.log"
+        self.log_path = self.log_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
         self.kind = (
             "gunicorn" if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) else "runserver"
@@ -214,7 +219,7 @@ class Server:
             "KESU_MEDIA_DIR": str(self.log_dir / "media"),
             "PYTHONUNBUFFERED": "1",
         }
-        if self.background:
+        if self.db_tasks:
             # Without the worker nothing would run what the web processes enqueue (the benchmarks set
             # a dummy backend); with it, they enqueue into the database as in production.
             env["KESU_TASKS_BACKEND"] = DB_TASKS_BACKEND
@@ -275,9 +280,9 @@ class Server:
         if hasattr(self, "_log"):
             self._log.close()
 
-    def log_tail(self, n: int = 4000, name: str = "server") -> str:
+    def log_tail(self, n: int = 4000, name: str | None = None) -> str:
         try:
-            return (self.log_dir / f"{name}.log").read_text(errors="replace")[-n:]
+            return (self.log_dir / f"{name or self.name}.log").read_text(errors="replace")[-n:]
         except OSError:
             return ""
 
@@ -608,10 +613,12 @@ def warm_up(port: int, actors: Actors, connections: int) -> None:
         t.join()
 
 
-def run_load(port: int, actors: Actors, *, threads: int, requests: int, seed: int = 8) -> Ledger:
-    """`threads` clients each sending `requests` requests (stops by itself)."""
+def run_load(port: int | list[int], actors: Actors, *, threads: int, requests: int, seed: int = 8) -> Ledger:
+    """`threads` clients each sending `requests` requests (stops by itself); with several ports (app
+    servers) the clients are spread over them, as a load balancer would."""
     ledger = Ledger()
-    workers = [Worker(i, port, actors, ledger, requests, seed) for i in range(threads)]
+    ports = port if isinstance(port, list) else [port]
+    workers = [Worker(i, ports[i % len(ports)], actors, ledger, requests, seed) for i in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
@@ -789,19 +796,40 @@ def run_check(
     seed: int = 8,
     log_dir: Path | None = None,
     background: bool = True,
+    app_servers: int = 1,
 ) -> dict[str, Any]:
     """Prepare (Django must be set up on `database_url`), serve (with the task worker and the scheduler
-    unless `background` is false), load, stop everything, verify. Returns the report."""
+    unless `background` is false; `app_servers` gunicorn instances, as on that many hosts), load, stop
+    everything, verify. Returns the report."""
+    import contextlib
+
     actors = prepare()
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kesu-load-"))
     server = Server(
         database_url, workers=workers, threads=server_threads, log_dir=log_dir, background=background
     )
-    with server:
-        warm_up(server.port, actors, 2 * workers * server_threads)
+    others = [
+        Server(
+            database_url,
+            workers=workers,
+            threads=server_threads,
+            log_dir=log_dir,
+            background=False,
+            db_tasks=background,
+            name=f"server-{n + 2}",
+        )
+        for n in range(app_servers - 1)
+    ]
+    with contextlib.ExitStack() as stack:
+        for s in (server, *others):
+            stack.enter_context(s)
+        ports = [s.port for s in (server, *others)]
+        for port in ports:
+            warm_up(port, actors, 2 * workers * server_threads)
         started = time.perf_counter()
-        ledger = run_load(server.port, actors, threads=threads, requests=requests, seed=seed)
+        ledger = run_load(ports, actors, threads=threads, requests=requests, seed=seed)
         took = time.perf_counter() - started
-        server_log = server.log_tail(3000)
+        server_log = "".join(s.log_tail(3000) for s in (server, *others))
     summary = summarize(ledger, took)
     verification = verify(ledger, actors)
     processes = background_summary(server) if background else {}
@@ -814,6 +842,7 @@ def run_check(
             "kind": server.kind,
             "workers": workers,
             "threads": server_threads,
+            "app_servers": app_servers,
             "background": sorted(BACKGROUND) if background else [],
         },
         "clients": {"threads": threads, "requests_each": requests},

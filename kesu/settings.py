@@ -82,6 +82,8 @@ KESU_CASE_EVENT_SUBSCRIBERS = [
 # every N minutes or daily at an Asia/Shanghai time.
 KESU_PERIODIC_JOBS = [
     {"name": "sla.sweep", "enqueue": "kesu.sla.tasks.enqueue_sweep", "every_minutes": 5},
+    # Notifications whose e-mail task was lost (a worker or host died) or failed are mailed again.
+    {"name": "sla.email_catch_up", "enqueue": "kesu.sla.tasks.enqueue_email_catch_up", "every_minutes": 10},
     {
         "name": "insight.hourly_crisis_checks",
         "enqueue": "kesu.insight.tasks.enqueue_hourly_crisis_checks",
@@ -208,6 +210,47 @@ STATIC_ROOT = Path(os.environ.get("KESU_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("KESU_MEDIA_DIR", VAR_DIR / "media"))
 MEDIA_URL = None  # attachments are never served from a public URL; see kesu.cases.attachments
 
+# Evidence attachments (`attachments/…`) and archived reports (`reports/…`) are read and written only
+# through Django's storage API (`default_storage`), never through file paths, so that every host of a
+# multi-host installation sees the same files (docs/deploy.md, "Several hosts"):
+# * KESU_STORAGE=filesystem (default): MEDIA_ROOT; on several hosts a shared directory (NFS) mounted at
+#   the same KESU_MEDIA_DIR everywhere.
+# * KESU_STORAGE=s3: an S3-compatible object store (django-storages + boto3; MinIO, SeaweedFS, Ceph, OSS...),
+#   private objects, files streamed through the app after its permission check.
+KESU_STORAGE = os.environ.get("KESU_STORAGE", "filesystem").strip().lower()
+if KESU_STORAGE == "s3":
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("KESU_S3_BUCKET", "kesu"),
+            "endpoint_url": os.environ.get("KESU_S3_ENDPOINT_URL") or None,
+            "access_key": os.environ.get("KESU_S3_ACCESS_KEY") or None,
+            "secret_key": os.environ.get("KESU_S3_SECRET_KEY") or None,
+            "region_name": os.environ.get("KESU_S3_REGION") or None,
+            "location": os.environ.get("KESU_S3_PREFIX", ""),
+            "default_acl": "private",
+            "querystring_auth": True,
+            # Names are random (attachments) or unique per generation (reports): never overwrite.
+            "file_overwrite": False,
+            "addressing_style": os.environ.get("KESU_S3_ADDRESSING_STYLE", "path"),
+            "signature_version": "s3v4",
+        },
+    }
+elif KESU_STORAGE == "filesystem":
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # No explicit location: MEDIA_ROOT, read when used (tests point it elsewhere).
+        "OPTIONS": {"file_permissions_mode": 0o600, "directory_permissions_mode": 0o750},
+    }
+else:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"KESU_STORAGE must be filesystem or s3, not {KESU_STORAGE!r}")
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -238,3 +281,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"kesu": {"handlers": ["console"], "level": os.environ.get("KESU_LOG_LEVEL", "INFO")}},
 }
+
+# Task workers (`kesu worker`, kesu/sla/workers.py): each beats every KESU_WORKER_BEAT_SECONDS; a task held
+# by a worker silent for KESU_WORKER_LEASE_SECONDS goes back to the queue (at most KESU_TASK_MAX_ATTEMPTS
+# runs). The lease must be well above the beat interval and a database hiccup.
+KESU_WORKER_BEAT_SECONDS = float(os.environ.get("KESU_WORKER_BEAT_SECONDS", 10))
+KESU_WORKER_LEASE_SECONDS = float(os.environ.get("KESU_WORKER_LEASE_SECONDS", 60))
+KESU_TASK_MAX_ATTEMPTS = int(os.environ.get("KESU_TASK_MAX_ATTEMPTS", 3))
+KESU_UNTRACKED_TASK_TIMEOUT_SECONDS = float(os.environ.get("KESU_UNTRACKED_TASK_TIMEOUT_SECONDS", 6 * 3600))

@@ -46,3 +46,19 @@ SILENCED_SYSTEM_CHECKS = [
     # HSTS preload is an opt-in (KESU_HSTS_PRELOAD): it cannot be undone quickly.
     *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
 ]
+
+# Connections (docs/deploy.md, "Connection budget"): on PostgreSQL each gunicorn worker process keeps a
+# small psycopg 3 pool shared by its threads instead of one persistent connection per thread, so that
+#   hosts × gunicorn workers × KESU_DB_POOL_MAX_SIZE + task workers × 2 + schedulers ≤ max_connections − reserve.
+# Django's pool requires CONN_MAX_AGE = 0 (a connection goes back to the pool at the end of each request).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("KESU_DB_POOL", True):  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {  # noqa: F405
+        "min_size": int(os.environ.get("KESU_DB_POOL_MIN_SIZE", 1)),
+        "max_size": int(os.environ.get("KESU_DB_POOL_MAX_SIZE", 4)),
+        # A request waits this long for a free connection before failing (503 rather than a pile-up).
+        "timeout": float(os.environ.get("KESU_DB_POOL_TIMEOUT", 10)),
+        # Connections are renewed now and then (a PostgreSQL restart or failover leaves none stale).
+        "max_lifetime": float(os.environ.get("KESU_DB_POOL_MAX_LIFETIME", 1800)),
+        "max_idle": float(os.environ.get("KESU_DB_POOL_MAX_IDLE", 300)),
+    }

@@ -130,6 +130,9 @@ class GeneratedReport(models.Model):
     generated_at = models.DateTimeField(auto_now_add=True)
     generated_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     emailed_to = models.JSONField(default=list, blank=True)
+    # Scheduled reports only: `<kind>:<period start>:<format>`, unique, so that a report task run twice
+    # (a worker died, the catch-up found the period missing) archives and mails the report once.
+    schedule_key = models.CharField(max_length=40, null=True, blank=True, unique=True)
 
     class Meta:
         verbose_name = _("分析报告")

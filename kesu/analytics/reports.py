@@ -2,7 +2,8 @@
 
 `build_report` gathers every figure from the statistics engine; `render_*` turn the same
 data into a document; `generate` writes the file into the archive (`GeneratedReport`) and
-`send_to_subscribers` mails it.
+`send_to_subscribers` mails it. The files live in Django's default storage as `reports/<name>`
+(`settings.STORAGES`: shared by every host), read back with `open_report` / `read_report`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -36,10 +39,7 @@ UNIT_OF_KIND = {ReportKind.DAILY: "day", ReportKind.WEEKLY: "week", ReportKind.M
 TREND = {"day": ("day", 14), "week": ("week", 8), "month": ("month", 12)}
 
 
-def report_dir() -> Path:
-    path = Path(settings.MEDIA_ROOT) / "reports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+STORAGE_PREFIX = "reports/"
 
 
 def default_period(kind: str, today: dt.date | None = None) -> Period:
@@ -428,14 +428,47 @@ def generate(
     actor=None,
     now: dt.datetime | None = None,
     customer_base: int | None = None,
+    schedule_key: str | None = None,
 ) -> GeneratedReport:
     """Build, render and archive one report file."""
+    return generate_once(
+        kind, period, fmt, actor=actor, now=now, customer_base=customer_base, schedule_key=schedule_key
+    )[0]
+
+
+def generate_once(
+    kind: str,
+    period: Period,
+    fmt: str,
+    *,
+    actor=None,
+    now: dt.datetime | None = None,
+    customer_base: int | None = None,
+    schedule_key: str | None = None,
+) -> tuple[GeneratedReport, bool]:
+    """`generate`, and whether this call archived the report. With a `schedule_key` (scheduled
+    reports) the archive holds one report per key: when another run archived it first, that one is
+    returned (False) and this run's file is removed again."""
     data = build_report(kind, period, now=now, customer_base=customer_base)
     content = render(data, fmt)
     stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
     name = f"{kind}-{period.start.isoformat()}-{stamp}.{fmt}"
-    (report_dir() / name).write_bytes(content)
+    saved = default_storage.save(STORAGE_PREFIX + name, ContentFile(content, name=name))
+    name = saved.removeprefix(STORAGE_PREFIX)
+    try:
+        with transaction.atomic():
+            return _archive(kind, period, fmt, data, name, content, actor, schedule_key), True
+    except IntegrityError:
+        default_storage.delete(STORAGE_PREFIX + name)
+        existing = GeneratedReport.objects.filter(schedule_key=schedule_key).first()
+        if schedule_key is None or existing is None:
+            raise
+        return existing, False
+
+
+def _archive(kind, period, fmt, data, name, content, actor, schedule_key) -> GeneratedReport:
     return GeneratedReport.objects.create(
+        schedule_key=schedule_key,
         kind=kind,
         format=fmt,
         period_start=period.start,
@@ -449,8 +482,24 @@ def generate(
     )
 
 
-def report_path(report: GeneratedReport) -> Path:
-    return report_dir() / report.file_name
+def report_storage_name(report: GeneratedReport) -> str:
+    return STORAGE_PREFIX + report.file_name
+
+
+def report_exists(report: GeneratedReport) -> bool:
+    return default_storage.exists(report_storage_name(report))
+
+
+def open_report(report: GeneratedReport) -> IO[bytes]:
+    """The archived file, open for reading (FileNotFoundError when it is missing)."""
+    if not report_exists(report):
+        raise FileNotFoundError(report_storage_name(report))
+    return default_storage.open(report_storage_name(report), "rb")
+
+
+def read_report(report: GeneratedReport) -> bytes:
+    with open_report(report) as fh:
+        return fh.read()
 
 
 def send_to_subscribers(report: GeneratedReport) -> list[str]:
@@ -463,7 +512,7 @@ def send_to_subscribers(report: GeneratedReport) -> list[str]:
     message = EmailMessage(subject=report.title, body=body, to=addresses)
     message.attach(
         f"{report.title}.{report.format}",
-        report_path(report).read_bytes(),
+        read_report(report),
         CONTENT_TYPES[report.format].split(";")[0],
     )
     message.send(fail_silently=False)

@@ -1,8 +1,11 @@
-"""Background work of the analysis app (Django tasks API; the worker is `manage.py db_worker`).
+"""Background work of the analysis app (Django tasks API; the worker is `kesu worker`).
 
-`run_report_schedule` generates the reports that are due (yesterday's daily, last week's
-weekly on Mondays, last month's monthly on the 1st), mails them to the subscribers,
-escalates overdue improvement measures, and re-enqueues itself for 06:00 next morning.
+`run_report_schedule` enqueues the reports that are due and not archived yet — every day of the
+last week, the last two weeks, the last two months, so that a day the scheduler, the worker or the
+host missed is made up the next morning — mails them to the subscribers, escalates overdue
+improvement measures, and (when not run by the scheduler) re-enqueues itself for 06:00 next morning.
+Every task here is safe to run twice: a scheduled report is archived once per (kind, period, format)
+(`GeneratedReport.schedule_key`) and mailed once.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from django_tasks import task
 
 from kesu.analytics.models import GeneratedReport, ReportKind, ReportSubscription
 from kesu.analytics.periods import SHANGHAI, Period
+from kesu.cases.models import Case
 
 logger = logging.getLogger("kesu.analytics")
 
 RUN_AT = dt.time(6, 0)
+CATCH_UP_DAYS = 7
+CATCH_UP_WEEKS = 2
+CATCH_UP_MONTHS = 2
+# A scheduled report archived this long ago and still not mailed: its run died before mailing.
+MAIL_GRACE = dt.timedelta(minutes=10)
 
 
 @task()
@@ -37,25 +46,49 @@ def generate_periodic_report(kind: str, period: str, formats: list[str] | None =
     )
     made = []
     for fmt in formats:
-        report = reports.generate(kind, p, fmt)
-        try:
-            reports.send_to_subscribers(report)
-        except Exception:  # a mail failure must not lose the archived report
-            logger.exception("mailing report %s failed", report.pk)
+        key = f"{kind}:{p.start.isoformat()}:{fmt}"
+        report = GeneratedReport.objects.filter(schedule_key=key).first()
+        created = report is None
+        if created:
+            # False when another run archived it meanwhile: that run mails it.
+            report, created = reports.generate_once(kind, p, fmt, schedule_key=key)
+        if created or (not report.emailed_to and report.generated_at < timezone.now() - MAIL_GRACE):
+            # Mailed by the run that archived it, or, when that run died before mailing, by a later one.
+            try:
+                reports.send_to_subscribers(report)
+            except Exception:  # a mail failure must not lose the archived report
+                logger.exception("mailing report %s failed", report.pk)
         made.append(report.pk)
     return made
 
 
 def due_reports(today: dt.date) -> list[tuple[str, str]]:
-    """(kind, period) of the reports due on `today` that are not archived yet."""
-    due = [("daily", Period.of("day", today).previous())]
-    if today.weekday() == 0:
-        due.append(("weekly", Period.of("week", today).previous()))
-    if today.day == 1:
-        due.append(("monthly", Period.of("month", today).previous()))
+    """(kind, period) of the reports due by `today` that are not archived yet: the last
+    `CATCH_UP_DAYS` days, `CATCH_UP_WEEKS` weeks and `CATCH_UP_MONTHS` months, oldest first.
+
+    Periods older than the latest one are made up only when they end after the first complaint was
+    received (a new installation does not get a week of empty reports)."""
+    first = Case.objects.order_by("received_at").values_list("received_at", flat=True).first()
+    first_day = first.astimezone(SHANGHAI).date() if first else today
+    candidates = []
+    for kind, unit, count in (
+        ("daily", "day", CATCH_UP_DAYS),
+        ("weekly", "week", CATCH_UP_WEEKS),
+        ("monthly", "month", CATCH_UP_MONTHS),
+    ):
+        period = Period.of(unit, today).previous()
+        for i in range(count):
+            if i == 0 or period.end > first_day:
+                candidates.append((kind, period))
+            period = period.previous()
+    archived = set(
+        GeneratedReport.objects.filter(period_start__gte=min(p.start for _, p in candidates)).values_list(
+            "kind", "period_start"
+        )
+    )
     out = []
-    for kind, period in due:
-        if not GeneratedReport.objects.filter(kind=kind, period_start=period.start).exists():
+    for kind, period in sorted(candidates, key=lambda c: (c[1].start, c[0])):
+        if (kind, period.start) not in archived:
             key = period.start.isoformat() if kind != "monthly" else period.start.strftime("%Y-%m")
             out.append((kind, key))
     return out

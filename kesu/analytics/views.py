@@ -463,12 +463,13 @@ def report_archive(request: HttpRequest) -> HttpResponse:
 @analyst_required
 def report_download(request: HttpRequest, pk: int):
     report = get_object_or_404(GeneratedReport, pk=pk)
-    path = reports.report_path(report)
-    if not path.is_file():
+    try:
+        handle = reports.open_report(report)
+    except FileNotFoundError:
         raise Http404("报告文件不存在")
     inline = report.format in ("html", "pdf") and request.GET.get("download") is None
     return FileResponse(
-        path.open("rb"),
+        handle,
         as_attachment=not inline,
         filename=f"{report.title}.{report.format}",
         content_type=reports.CONTENT_TYPES[report.format],

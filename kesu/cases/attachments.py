@@ -3,8 +3,10 @@
 Used by the API, the web UI and the complainant portal alike:
 
 * `attach_file(case, actor, name=..., content=...)` checks the size (`settings.KESU_ATTACHMENT_MAX_BYTES`)
-  and the type (magic bytes must match the declared extension), stores the bytes under
-  `MEDIA_ROOT/attachments/<random>`, records the sha256, and records the `attach` event through
+  and the type (magic bytes must match the declared extension) in a local temporary file, then stores
+  the bytes as `attachments/<random>` in Django's default storage (`settings.STORAGES`: MEDIA_ROOT, a
+  shared directory or an S3-compatible bucket, so that every host sees them; never a file path),
+  records the sha256, and records the `attach` event through
   `perform` (so the timeline shows it and a stale `expected_version` is refused). A refused file
   leaves nothing behind: no row, no event, no file.
 * `open_attachment(user, number, attachment_id)` returns the record and an open file after the
@@ -17,6 +19,7 @@ import hashlib
 import os
 import re
 import secrets
+import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterable
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 
 from kesu.cases.models import Attachment, Case
@@ -74,8 +79,22 @@ BY_EXTENSION = {ext: ft for ft in FILE_TYPES for ext in ft.extensions}
 ALLOWED_EXTENSIONS = tuple(sorted(BY_EXTENSION))
 
 
-def storage_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / "attachments"
+STORAGE_PREFIX = "attachments/"
+
+
+def storage_name(stored_name: str) -> str:
+    """The name of an attachment's bytes in the default storage."""
+    return STORAGE_PREFIX + stored_name
+
+
+def stored_file_exists(stored_name: str) -> bool:
+    return bool(STORED_NAME_RE.match(stored_name)) and default_storage.exists(storage_name(stored_name))
+
+
+def delete_stored(stored_name: str) -> None:
+    """Remove an attachment's bytes (a refused upload); a missing file is no error."""
+    if STORED_NAME_RE.match(stored_name):
+        default_storage.delete(storage_name(stored_name))
 
 
 def max_bytes() -> int:
@@ -175,9 +194,8 @@ class StoredFile:
     size: int
     sha256: str
 
-    @property
-    def path(self) -> Path:
-        return storage_dir() / self.stored_name
+    def delete(self) -> None:
+        delete_stored(self.stored_name)
 
     def as_data(self) -> dict[str, Any]:
         return {
@@ -221,35 +239,35 @@ def store_file(
         raise AttachmentTooLarge(
             f"附件超过大小上限 {limit} 字节", details={"max_bytes": limit, "size": declared_size}
         )
-    directory = storage_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     stored_name = secrets.token_hex(16)
-    path = directory / stored_name
     digest = hashlib.sha256()
     size = 0
     head = b""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            for block in _chunks(content):
-                size += len(block)
-                if size > limit:
-                    raise AttachmentTooLarge(f"附件超过大小上限 {limit} 字节", details={"max_bytes": limit})
-                if len(head) < 64:
-                    head += block[: 64 - len(head)]
-                digest.update(block)
-                out.write(block)
+    # Checked in a private local temporary file (the type checks read it back), then handed to the
+    # storage in one piece: a refused file never reaches the shared storage.
+    with tempfile.NamedTemporaryFile(prefix="kesu-upload-", suffix=ext) as tmp:
+        for block in _chunks(content):
+            size += len(block)
+            if size > limit:
+                raise AttachmentTooLarge(f"附件超过大小上限 {limit} 字节", details={"max_bytes": limit})
+            if len(head) < 64:
+                head += block[: 64 - len(head)]
+            digest.update(block)
+            tmp.write(block)
+        tmp.flush()
         if size == 0:
             raise Invalid("附件为空", code="attachment_empty", details={"file": "空文件"})
-        actual = detect_type(path, head)
+        actual = detect_type(Path(tmp.name), head)
         if actual != declared.key:
             raise AttachmentTypeMismatch(
                 f"附件内容（{_describe(actual)}）与扩展名 {ext} 不符",
                 details={"declared": ext, "detected": actual},
             )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        tmp.seek(0)
+        saved = default_storage.save(storage_name(stored_name), File(tmp, name=stored_name))
+    if saved != storage_name(stored_name):  # a storage that renamed it: the record must name the bytes
+        default_storage.delete(saved)
+        raise RuntimeError(f"storage stored {stored_name} as {saved}")
     return StoredFile(original, stored_name, declared.content_type, size, digest.hexdigest())
 
 
@@ -276,7 +294,7 @@ def attach_file(
             case, "attach", actor, expected_version=expected_version, file=stored.as_data(), note=note
         )
     except BaseException:
-        stored.path.unlink(missing_ok=True)
+        stored.delete()
         raise
     return Attachment.objects.get(pk=event.payload["attachment_id"])
 
@@ -289,8 +307,11 @@ def open_attachment(user, *, number: str, attachment_id: int) -> tuple[Attachmen
     attachment = Attachment.objects.filter(pk=attachment_id, case=case).first()
     if attachment is None or not STORED_NAME_RE.match(attachment.stored_name):
         raise NotFound("附件不存在")
+    name = storage_name(attachment.stored_name)
     try:
-        handle = open(storage_dir() / attachment.stored_name, "rb")
+        if not default_storage.exists(name):
+            raise FileNotFoundError(name)
+        handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise NotFound("附件文件缺失", code="attachment_file_missing")
     return attachment, handle

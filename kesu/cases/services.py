@@ -303,13 +303,13 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if not isinstance(files, list) or len(files) > 20:
         errors["attachments"] = "格式无效"
     else:
-        from kesu.cases.attachments import STORED_NAME_RE, storage_dir
+        from kesu.cases.attachments import STORED_NAME_RE, stored_file_exists
 
         for info in files:
             if (
                 not isinstance(info, dict)
                 or not STORED_NAME_RE.match(str(info.get("stored_name", "")))
-                or not (storage_dir() / info["stored_name"]).is_file()
+                or not stored_file_exists(info["stored_name"])
             ):
                 errors["attachments"] = "附件无效或文件不存在"
                 break

@@ -1,13 +1,24 @@
+import datetime as dt
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kesu.calendar.models import CalendarDay, CalendarYear
 from kesu.calendar.schedule_file import ScheduleError, parse_schedule
 from kesu.errors import DomainError
-from kesu.sla.models import Notification, StageDeadline, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from kesu.sla.models import (
+    Notification,
+    StageDeadline,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    WorkerBeat,
+)
+from kesu.sla.workers import lease_seconds, queue_overview
 
 
 class ScheduleForm(forms.Form):
@@ -133,3 +144,38 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ("subscription", "event", "state", "attempts", "next_attempt_at", "created_at")
     list_filter = ("state", "event")
     inlines = [AttemptInline]
+
+
+@admin.register(WorkerBeat)
+class WorkerBeatAdmin(admin.ModelAdmin):
+    """What an operator watches: each worker's last beat, and above the list each queue's oldest
+    waiting task (a queue that only grows older has no live worker for it)."""
+
+    list_display = (
+        "worker_id",
+        "hostname",
+        "pid",
+        "last_beat_at",
+        "is_alive",
+        "current_task",
+        "started_at",
+        "stopped_at",
+    )
+    list_filter = ("hostname",)
+    search_fields = ("worker_id", "hostname", "current_task")
+    readonly_fields = [f.name for f in WorkerBeat._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(boolean=True, description=_("存活"))
+    def is_alive(self, obj: WorkerBeat) -> bool:
+        horizon = timezone.now() - dt.timedelta(seconds=lease_seconds())
+        return obj.stopped_at is None and obj.last_beat_at >= horizon
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "queues": queue_overview(), "lease": int(lease_seconds())}
+        return super().changelist_view(request, extra_context=extra_context)

@@ -160,3 +160,26 @@ class ScheduledJob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WorkerBeat(models.Model):
+    """A task worker's heartbeat (`kesu worker`, kesu.sla.workers). A task is leased to the worker that
+    claimed it while that worker keeps beating; once its beat is older than the lease, another worker
+    puts the task back in the queue (the worker died: SIGKILL, OOM, a lost host)."""
+
+    worker_id = models.CharField(_("任务进程"), max_length=64, primary_key=True)
+    hostname = models.CharField(_("主机"), max_length=200, blank=True)
+    pid = models.PositiveIntegerField(_("进程号"), default=0)
+    queues = models.CharField(_("队列"), max_length=200, blank=True)
+    started_at = models.DateTimeField(_("启动时间"))
+    last_beat_at = models.DateTimeField(_("最近心跳"), db_index=True)
+    current_task = models.CharField(_("当前任务"), max_length=300, blank=True)
+    stopped_at = models.DateTimeField(_("停止时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("任务进程心跳")
+        verbose_name_plural = _("任务进程心跳")
+        ordering = ["-last_beat_at"]
+
+    def __str__(self) -> str:
+        return self.worker_id

@@ -119,20 +119,64 @@ def _enqueue_webhook(pk: int, run_after: dt.datetime | None = None) -> None:
 
 
 def send_email(notification_id: int) -> bool:
+    """Send one notification's e-mail unless it was sent already; True when this call sent it.
+
+    Safe to run twice and concurrently (a requeued task, the catch-up job beside the original task):
+    the row is locked while the mail goes out and marked sent in the same transaction, so a second run
+    waits and then finds it sent. (A worker killed after the SMTP server accepted the mail and before
+    the commit sends it once more: at least once, never silently lost.)"""
     from django.conf import settings
     from django.core.mail import send_mail
 
-    n = Notification.objects.select_related("user", "case").filter(pk=notification_id).first()
-    if n is None or n.emailed or not n.user.email:
-        return False
-    send_mail(
-        subject=f"【客诉系统】{n.title}",
-        message=n.body or n.title,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=[n.user.email],
-    )
-    Notification.objects.filter(pk=n.pk).update(emailed=True)
+    with transaction.atomic():
+        n = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if n is None or n.emailed or not n.user.email:
+            return False
+        send_mail(
+            subject=f"【客诉系统】{n.title}",
+            message=n.body or n.title,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[n.user.email],
+        )
+        Notification.objects.filter(pk=n.pk).update(emailed=True)
     return True
+
+
+def unsent_email_ids(
+    now: dt.datetime | None = None, *, older_than_minutes: int = 5, within_days: int = 7, limit: int = 500
+) -> list[int]:
+    """Notifications whose e-mail should have gone out and has not: a lost or failed e-mail task.
+
+    Older than a few minutes (the normal task has had its chance), not older than `within_days` (a
+    week-old reminder is no use by mail), for active users with an address."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(
+            emailed=False,
+            created_at__lt=now - dt.timedelta(minutes=older_than_minutes),
+            created_at__gte=now - dt.timedelta(days=within_days),
+            user__is_active=True,
+        )
+        .exclude(user__email="")
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def send_unsent_emails(now: dt.datetime | None = None) -> int:
+    """The periodic catch-up (settings.KESU_PERIODIC_JOBS): send what the e-mail tasks did not."""
+    sent = 0
+    for pk in unsent_email_ids(now):
+        try:
+            sent += send_email(pk)
+        except Exception:  # the SMTP server refused one: the next run tries again
+            log.exception("could not send the e-mail of notification %s", pk)
+    return sent
 
 
 # --- webhooks ----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Periodic jobs: the deadline sweep, surge checks, forecasts, scheduled reports.
 
 The Django tasks framework runs tasks but has no clock of its own, so `kesu scheduler`
-(started by `kesu serve`, or run under a process supervisor beside `db_worker`) calls
+(started by `kesu serve`, or run under a process supervisor beside `kesu worker`) calls
 `run_due()` every few seconds. Each job's next run is a database row claimed under a
 row lock: several app servers sharing one PostgreSQL can each run a scheduler and every
 job still runs once per period. The jobs only enqueue tasks; the worker does the work.
@@ -70,20 +70,28 @@ def periodic_jobs() -> tuple[Job, ...]:
 
 
 def run_due(now: dt.datetime | None = None, jobs: tuple[Job, ...] | None = None) -> list[str]:
-    """Enqueue every job whose time has come; returns the names of the jobs run."""
+    """Enqueue every job whose time has come; returns the names of the jobs run.
+
+    The claim (the job's next run moved on) and the enqueueing commit together: the database task
+    backend writes the task row in the same transaction, so a scheduler dying in between leaves the
+    job due (another scheduler runs it) instead of skipping it for a whole period, and a failed
+    enqueue leaves it due for the next check."""
     now = now or timezone.now()
     jobs = periodic_jobs() if jobs is None else jobs
     ran = []
     for job in jobs:
-        if _claim(job, now):
-            try:
+        try:
+            with transaction.atomic():
+                if not _claim(job, now):
+                    continue
                 job.enqueue()
-                result = "enqueued"
-                ran.append(job.name)
-            except Exception as exc:  # one broken job must not stop the others
-                logger.exception("scheduled job %s failed", job.name)
-                result = f"failed: {exc}"[:300]
-            ScheduledJob.objects.filter(name=job.name).update(last_result=result)
+                ScheduledJob.objects.filter(name=job.name).update(last_result="enqueued")
+            ran.append(job.name)
+        except Exception as exc:  # one broken job must not stop the others
+            logger.exception("scheduled job %s failed", job.name)
+            # The claim was rolled back with it (the row too, on a job's first run): due again now.
+            ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+            ScheduledJob.objects.filter(name=job.name).update(last_result=f"failed: {exc}"[:300])
     return ran
 
 

@@ -1,4 +1,4 @@
-"""Background tasks (Django tasks API; `manage.py db_worker` runs them)."""
+"""Background tasks (Django tasks API; `kesu worker` runs them)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ def deliver_webhook(delivery_id: int) -> str:
     from kesu.sla.notify import deliver
 
     return str(deliver(delivery_id))
+
+
+@task()
+def send_unsent_emails() -> int:
+    from kesu.sla.notify import send_unsent_emails as send
+
+    return send()
+
+
+def enqueue_email_catch_up():
+    """The scheduler's periodic job: e-mails of notifications whose own task was lost or failed."""
+    return send_unsent_emails.enqueue()
 
 
 def enqueue_sweep():

@@ -150,6 +150,7 @@ API: dict[str, Rule] = {
 WEB: dict[str, Rule] = {
     "web:home": STAFF,
     "web:login": PUBLIC,
+    "web:healthz": PUBLIC,  # the load balancer's and the monitoring's probe: database up or not, JSON
     "web:logout": STAFF,
     "web:password_change": STAFF,
     "web:password_change_done": STAFF,

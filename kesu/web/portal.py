@@ -187,11 +187,11 @@ def _register_with_files(data: dict, files) -> tuple:
         reg = register_case(actor=None, data=data)
     except BaseException:
         for f in stored:
-            f.path.unlink(missing_ok=True)
+            f.delete()
         raise
     if not reg.created:  # a resubmission: the first submission's files are the ones kept
         for f in stored:
-            f.path.unlink(missing_ok=True)
+            f.delete()
     return reg, failed
 
 

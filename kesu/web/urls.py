@@ -4,12 +4,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from kesu.trust.security import KesuAuthenticationForm
-from kesu.web import imports, portal, trust_views, views
+from kesu.web import health, imports, portal, trust_views, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -96,7 +97,8 @@ def _render_page1(pdf: Path, png_base: Path) -> Path:
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) is not installed")
 def test_monthly_pdf_renders_chinese(data, org, tmp_path):
     report = reports.generate("monthly", NOVEMBER, "pdf", actor=org.analyst, now=NOW)
-    pdf = reports.report_path(report)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(reports.read_report(report))
     assert pdf.read_bytes().startswith(b"%PDF")
     assert report.title == "2025年11月投诉分析月报"
     text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
@@ -117,12 +119,12 @@ def test_monthly_pdf_renders_chinese(data, org, tmp_path):
 
 def test_html_and_xlsx_reports_and_archive(data, org):
     html = reports.generate("monthly", NOVEMBER, "html", now=NOW)
-    body = reports.report_path(html).read_text(encoding="utf-8")
+    body = reports.read_report(html).decode("utf-8")
     assert "服务质量类投诉环比上升 120.0%" in body
     xlsx = reports.generate("monthly", NOVEMBER, "xlsx", now=NOW)
     from openpyxl import load_workbook
 
-    wb = load_workbook(reports.report_path(xlsx))
+    wb = load_workbook(io.BytesIO(reports.read_report(xlsx)))
     assert {"概览", "按分类", "部门指标", "指标定义"} <= set(wb.sheetnames)
     rows = {r[0].value: r[1].value for r in wb["按分类"].iter_rows(min_row=2)}
     assert rows["服务质量"] == 11
@@ -142,3 +144,69 @@ def test_scheduled_report_is_mailed_to_subscribers(org, settings, tmp_path, mail
     assert mailoutbox[0].to == ["manager@example.test"]
     assert mailoutbox[0].attachments[0][0].endswith(".pdf")
     assert "2025年11月投诉分析月报" in mailoutbox[0].subject
+
+
+def test_scheduled_reports_are_archived_and_mailed_once_however_often_the_task_runs(
+    org, settings, tmp_path, mailoutbox
+):
+    settings.MEDIA_ROOT = tmp_path
+    ReportSubscription.objects.create(kind="daily", user=org.manager, format="html")
+    from kesu.analytics.tasks import generate_periodic_report
+
+    first = generate_periodic_report.call("daily", "2025-11-05", formats=["html"])
+    again = generate_periodic_report.call("daily", "2025-11-05", formats=["html"])  # a requeued task
+    assert first == again
+    assert GeneratedReport.objects.filter(kind="daily").count() == 1
+    assert len(mailoutbox) == 1
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        GeneratedReport.objects.get().file_name
+    ]
+
+
+def test_a_race_to_archive_keeps_one_report_and_one_file(org, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    period = Period.parse("2025-11-05")
+    one, created = reports.generate_once("daily", period, "html", schedule_key="daily:2025-11-05:html")
+    other, created_again = reports.generate_once(
+        "daily", period, "html", schedule_key="daily:2025-11-05:html"
+    )
+    assert created and not created_again and other.pk == one.pk
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [one.file_name]
+
+
+def test_missed_days_weeks_and_months_are_made_up(org, settings, tmp_path):
+    """The scheduler, a worker or the host was down: the next run finds every missing period of the
+    window, not only yesterday's."""
+    import datetime as dt
+
+    from kesu.analytics.tasks import due_reports
+    from tests import factories
+
+    settings.MEDIA_ROOT = tmp_path
+    factories.make_case(org.intake, received_at=at(2025, 10, 1, 9))
+    today = dt.date(2025, 12, 3)  # a Wednesday
+    due = due_reports(today)
+    assert [p for k, p in due if k == "daily"] == [f"2025-11-{d:02d}" for d in range(26, 31)] + [
+        "2025-12-01",
+        "2025-12-02",
+    ]
+    assert [p for k, p in due if k == "weekly"] == ["2025-11-17", "2025-11-24"]
+    assert [p for k, p in due if k == "monthly"] == ["2025-10", "2025-11"]
+
+    reports.generate("daily", Period.parse("2025-11-28"), "html")
+    reports.generate("monthly", Period.parse("2025-11"), "html")
+    due = due_reports(today)
+    assert ("daily", "2025-11-28") not in due and ("monthly", "2025-11") not in due
+    assert ("daily", "2025-11-27") in due and ("monthly", "2025-10") in due
+
+
+def test_a_new_installation_gets_only_the_latest_periods(org):
+    import datetime as dt
+
+    from kesu.analytics.tasks import due_reports
+
+    assert due_reports(dt.date(2025, 12, 3)) == [
+        ("monthly", "2025-11"),
+        ("weekly", "2025-11-24"),
+        ("daily", "2025-12-02"),
+    ]

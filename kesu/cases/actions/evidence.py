@@ -10,13 +10,13 @@ from kesu.errors import Invalid
 
 def attach(ctx: ActionContext) -> Outcome:
     """Record an evidence file already checked and stored by `kesu.cases.attachments.attach_file`."""
-    from kesu.cases.attachments import STORED_NAME_RE, storage_dir
+    from kesu.cases.attachments import STORED_NAME_RE, stored_file_exists
     from kesu.cases.models import Attachment
 
     info = ctx.data.get("file")
     if not isinstance(info, dict) or not STORED_NAME_RE.match(str(info.get("stored_name", ""))):
         raise Invalid(_("缺少附件"), details={"file": _("必填")})
-    if not (storage_dir() / info["stored_name"]).is_file():
+    if not stored_file_exists(info["stored_name"]):
         raise Invalid(_("附件文件不存在"), details={"file": _("文件不存在")})
     attachment = Attachment.objects.create(
         case=ctx.case,

@@ -8,8 +8,9 @@ kesu report schedule                      # generate what is due today (for cron
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 
+from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
 from kesu.analytics import reports
@@ -46,13 +47,13 @@ class Command(BaseCommand):
         if period.unit != expected:
             raise CommandError(f"{kind} 报告需要{ {'day': '日期', 'week': '周', 'month': '月份'}[expected] }")
         report = reports.generate(kind, period, opts["format"], customer_base=opts.get("customers"))
-        path = reports.report_path(report)
+        where = f"{reports.report_storage_name(report)}（存储：{type(default_storage).__name__}）"
         if opts.get("output"):
-            shutil.copy(path, opts["output"])
-            path = opts["output"]
+            Path(opts["output"]).write_bytes(reports.read_report(report))
+            where = opts["output"]
         if opts.get("mail"):
             sent = reports.send_to_subscribers(report)
             self.stdout.write(f"已发送：{', '.join(sent) or '无订阅人'}")
-        self.stdout.write(f"{report.title}（{report.format.upper()}，{report.size} 字节）→ {path}")
+        self.stdout.write(f"{report.title}（{report.format.upper()}，{report.size} 字节）→ {where}")
         for f in report.findings:
             self.stdout.write(f"  · {f['text']}")

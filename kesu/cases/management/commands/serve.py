@@ -1,9 +1,9 @@
 """`kesu serve [--host 127.0.0.1] [--port 8000] [--no-worker]`: the embedded server for the demo.
 
 Runs Django's development server (static files included, no autoreload) and, unless told not to,
-the background task worker (`manage.py db_worker`) and the scheduler of periodic jobs (`kesu scheduler`:
+the background task worker (`kesu worker`) and the scheduler of periodic jobs (`kesu scheduler`:
 deadline sweep, surge checks, reports) as child processes that stop with the server.
-For production, run a WSGI server (kesu.wsgi), `kesu db_worker` and `kesu scheduler` under a process
+For production, run a WSGI server (kesu.wsgi), `kesu worker` and `kesu scheduler` under a process
 supervisor (docs/deploy.md, deploy/*.service).
 
 The children stop with the server however it stops: Ctrl-C (SIGINT, which the terminal also sends to
@@ -100,7 +100,7 @@ class Command(BaseCommand):
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "kesu.settings"),
         }
         for command, label in (
-            ("db_worker", "任务进程 task worker"),
+            ("worker", "任务进程 task worker"),
             ("scheduler", "定时任务 scheduler"),
         ):
             log_path = settings.VAR_DIR / f"{command}.log"
