@@ -20,6 +20,7 @@ from kesu.cases.models import (
     ArchiveAccessRequest,
     Case,
     CollaborationRequest,
+    FollowUp,
     Kind,
     Level,
     PanelReview,
@@ -380,6 +381,9 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         return ActionForm(name, label, [F("note", _("备注"), "textarea")])
     if name == "follow_up":
         if user.pk in _involved(case):
+            return None
+        # The visit of this closing is done: no second form (an unsatisfied one has reopened the case).
+        if case.closed_at and FollowUp.objects.filter(case=case, contacted_at__gte=case.closed_at).exists():
             return None
         scores = [(str(i), f"{i}") for i in range(5, 0, -1)]
         return ActionForm(

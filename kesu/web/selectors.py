@@ -147,7 +147,8 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
             "queue_due",
         )
     if key == "followups":
-        done = FollowUp.objects.filter(case=OuterRef("pk"))
+        # Done = visited since the case was last closed: a reopened and closed again case is visited again.
+        done = FollowUp.objects.filter(case=OuterRef("pk"), contacted_at__gte=OuterRef("closed_at"))
         # Each row shows its follow-up deadline (the open 回访 stage), the earliest first.
         follow_up_due = StageDeadline.objects.filter(
             case=OuterRef("pk"), stage="follow_up", state=StageDeadline.State.OPEN

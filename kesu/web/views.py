@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
-from kesu.calendar.workcalendar import UNIT_LABELS, calendar_for_case
+from kesu.calendar.workcalendar import calendar_for_case
 from kesu.cases import selectors as case_selectors
 from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
@@ -46,7 +46,7 @@ from kesu.trust import audit, pii
 from kesu.trust.privacy import REVEAL_ROLES
 from kesu.web import action_forms, selectors
 from kesu.web import intake as intake_logic
-from kesu.web.labels import PAYLOAD_LABELS, action_label
+from kesu.web.labels import PAYLOAD_LABELS, action_label, duration_text, stage_ref_text
 
 PAGE_SIZE = 30
 
@@ -297,9 +297,8 @@ def _stage_deadlines(case) -> list:
 
     now = timezone.now()
     for row in rows:
-        row["duration_text"] = (
-            f"{row.get('amount', '')} {UNIT_LABELS.get(row.get('unit'), row.get('unit') or '')}"
-        )
+        row["duration_text"] = duration_text(row.get("amount"), row.get("unit"))
+        row["ref_text"] = stage_ref_text(row.get("ref") or "")
         row["left"] = None
         if row.get("state") == "open" and not row.get("met_at"):
             try:
@@ -309,6 +308,17 @@ def _stage_deadlines(case) -> list:
             if left is not None:
                 row["left"], row["left_css"], row["left_text"] = left, left.urgency, _fmt_working(left)
     return rows
+
+
+def _criterion_name(case) -> str:
+    """The policy's name of the criterion the case was closed on, not its key (`out_of_remit`)."""
+    code = case.closing_criterion
+    if not code:
+        return ""
+    try:
+        return str(rules_for(case.policy_id).closing_criteria.get(code, {}).get("name") or code)
+    except Exception:  # noqa: BLE001 - a label only
+        return code
 
 
 def _case_calendar(case):
@@ -341,8 +351,19 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         .order_by("pk")
     )
 
+    deadlines = _stage_deadlines(case)
     return {
         "case": case,
+        # The header deadline names its stage: the open stage whose deadline is the case's binding one.
+        "current_stage": next(
+            (
+                d
+                for d in deadlines
+                if d.get("state") == "open" and not d.get("met_at") and d.get("due_at") == case.due_at
+            ),
+            None,
+        ),
+        "closing_criterion": _criterion_name(case),
         "archive_access": _approved_archive_access(user, case),
         "customer": _customer(case, user),
         "may_reveal": _may_reveal(user),  # a reveal form next to masked fields (kesu.web.trust_views)
@@ -364,7 +385,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
             Accountability.objects.filter(case=case).select_related("person").order_by("pk")
         ),
         "attachments": attachments_of(case),
-        "deadlines": _stage_deadlines(case),
+        "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
@@ -89,9 +90,12 @@ def _fmt_span(seconds: float) -> str:
 def _fmt_working(left) -> str:
     days, hours, minutes = left.parts
     if days and hours:
-        span = _("%(d)d 个工作日 %(h)d 小时") % {"d": days, "h": hours}
+        span = ngettext("%(d)d 个工作日 %(h)d 小时", "%(d)d 个工作日 %(h)d 小时", days) % {
+            "d": days,
+            "h": hours,
+        }
     elif days:
-        span = _("%(d)d 个工作日") % {"d": days}
+        span = ngettext("%(d)d 个工作日", "%(d)d 个工作日", days) % {"d": days}
     elif hours:
         span = (
             _("%(h)d 小时 %(m)d 分") % {"h": hours, "m": minutes}
@@ -152,6 +156,15 @@ def action_label(action: str) -> str:
     from kesu.web.labels import action_label as _label
 
     return _label(action)
+
+
+@register.filter
+def case_status(case) -> str:
+    """The status as the reader should understand it: once the reply has gone out, a case waiting for
+    its closing is no longer "待答复" (the lifecycle keeps it in `responding` until it is closed)."""
+    if case.status == Status.RESPONDING and getattr(case, "replied_at", None):
+        return _("已答复，待结案")
+    return str(Status(case.status).label) if case.status in Status.values else case.status
 
 
 @register.filter
