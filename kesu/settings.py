@@ -82,6 +82,8 @@ KESU_CASE_EVENT_SUBSCRIBERS = [
 # every N minutes or daily at an Asia/Shanghai time.
 KESU_PERIODIC_JOBS = [
     {"name": "sla.sweep", "enqueue": "kesu.sla.tasks.enqueue_sweep", "every_minutes": 5},
+    # Penalty proposals (and whatever else a user takes as a digest) as one message a day.
+    {"name": "sla.digest", "enqueue": "kesu.sla.tasks.enqueue_digest", "daily_at": "08:30"},
     {
         "name": "insight.hourly_crisis_checks",
         "enqueue": "kesu.insight.tasks.enqueue_hourly_crisis_checks",

@@ -33,6 +33,7 @@ from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
+from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import stage_label
 from kesu.web.labels import action_label
@@ -430,7 +431,13 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         )
         if not records:
             return None
-        choices = [(str(r.pk), f"#{r.pk} {r.person.get_full_name() or r.person.username}") for r in records]
+        choices = [
+            (
+                str(r.pk),
+                f"#{r.pk} {r.person.get_full_name() or r.person.username}（{accountability_reason_label(r.reason)}）",
+            )
+            for r in records
+        ]
         return ActionForm(
             name,
             label,

@@ -40,6 +40,8 @@ from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import rules_for
 from kesu.sla import selectors as sla_selectors
+from kesu.sla.digest import preferences, set_preferences
+from kesu.sla.models import NotificationPreference
 from kesu.sla.notify import mark_read
 from kesu.sla.selectors import calendar_notices
 from kesu.trust import audit, pii
@@ -534,6 +536,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         {
             "nav_active": "inbox",
             "items": items,
+            "groups": selectors.inbox_groups(request.user, items),
             "unread_only": unread_only,
             "unread": sla_selectors.unread_count(request.user),
         },
@@ -557,3 +560,24 @@ def inbox_read(request: HttpRequest) -> HttpResponse:
     if target.startswith("/cases/"):
         return redirect(target)
     return redirect("web:inbox")
+
+
+# --- notification settings (立即 / 每日汇总 per kind) ------------------------------------------------
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        modes = {k[len("mode:") :]: v for k, v in request.POST.items() if k.startswith("mode:")}
+        set_preferences(request.user, modes)
+        messages.success(request, _("通知方式已保存"))
+        return redirect("web:notification_settings")
+    return render(
+        request,
+        "web/notification_settings.html",
+        {
+            "nav_active": "inbox",
+            "rows": preferences(request.user),
+            "modes": NotificationPreference.Mode.choices,
+        },
+    )

@@ -11,7 +11,9 @@ from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
 from kesu.org.roles import ROLE_LABELS
 from kesu.org.selectors import department_of, has_role, user_roles
+from kesu.sla.digest import accountability_reason_label
 from kesu.sla.selectors import calendar_notices, unread_count, working_time_remaining
+from kesu.sla.stages import stage_label
 from kesu.web import nav
 
 register = template.Library()
@@ -201,3 +203,17 @@ def qs_replace(context, **kwargs) -> str:
         else:
             params[key] = value
     return "?" + params.urlencode() if params else "?"
+
+
+@register.filter
+def accountability_reason(reason: str) -> str:
+    return accountability_reason_label(reason or "")
+
+
+@register.filter
+def escalation_text(payload) -> str:
+    """What an escalation event was about: the stage's name, not its key."""
+    payload = payload if isinstance(payload, dict) else {}
+    if payload.get("stage"):
+        return str(stage_label(payload["stage"]))
+    return str(payload.get("reason") or "")
