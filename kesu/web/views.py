@@ -246,12 +246,14 @@ def _timeline_rows(events, case=None) -> list[dict]:
     events = list(events)
     codes = {e.payload.get("department") for e in events if isinstance(e.payload, dict)} - {None, ""}
     dept_names = dict(Department.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
-    criteria = {}
+    criteria, invalidity = {}, {}
     if case is not None:
         try:
-            criteria = {k: v.get("name", k) for k, v in rules_for(case.policy_id).closing_criteria.items()}
+            rules = rules_for(case.policy_id)
+            criteria = {k: v.get("name", k) for k, v in rules.closing_criteria.items()}
+            invalidity = rules.invalidity_reasons
         except Exception:  # noqa: BLE001 - labels only
-            criteria = {}
+            criteria, invalidity = {}, {}
     methods = dict(action_forms.REPLY_METHODS)
     rows = []
     for e in events:
@@ -277,6 +279,8 @@ def _timeline_rows(events, case=None) -> list[dict]:
                     pass
             elif key == "criterion":
                 value = criteria.get(value, value)
+            elif key == "reason" and e.action == "mark_invalid":
+                value = invalidity.get(value, value)  # a policy code (`out_of_remit`): its name
             elif key == "method":
                 value = methods.get(value, value)
             elif key == "score" and payload.get("satisfied") is False:
@@ -317,10 +321,18 @@ def _criterion_name(case) -> str:
     code = case.closing_criterion
     if not code:
         return ""
+    # Closings the lifecycle writes itself, not criteria of the policy.
+    builtin = {
+        "invalid": Status.INVALID.label,
+        "answered": Status.ANSWERED.label,
+        "special": _("特殊结案"),
+        "suspension_expired": _("暂结案期满结案"),
+    }
     try:
-        return str(rules_for(case.policy_id).closing_criteria.get(code, {}).get("name") or code)
+        name = rules_for(case.policy_id).closing_criteria.get(code, {}).get("name")
     except Exception:  # noqa: BLE001 - a label only
-        return code
+        name = None
+    return str(name or builtin.get(code) or code)
 
 
 def _case_calendar(case):
