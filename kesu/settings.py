@@ -84,6 +84,8 @@ KESU_PERIODIC_JOBS = [
     {"name": "sla.sweep", "enqueue": "kesu.sla.tasks.enqueue_sweep", "every_minutes": 5},
     # Notifications whose e-mail task was lost (a worker or host died) or failed are mailed again.
     {"name": "sla.email_catch_up", "enqueue": "kesu.sla.tasks.enqueue_email_catch_up", "every_minutes": 10},
+    # Penalty proposals (and whatever else a user takes as a digest) as one message a day.
+    {"name": "sla.digest", "enqueue": "kesu.sla.tasks.enqueue_digest", "daily_at": "08:30"},
     {
         "name": "insight.hourly_crisis_checks",
         "enqueue": "kesu.insight.tasks.enqueue_hourly_crisis_checks",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 # A category's change is worth a sentence when it moved by at least this much...
 CHANGE_PCT = 20.0
 # ...from a base of at least this many cases.
@@ -23,6 +25,26 @@ def direction(change: float | None) -> str:
     if change is None:
         return "持平"
     return "上升" if change > 0 else ("下降" if change < 0 else "持平")
+
+
+# The report section a figure is printed in: a finding cites it by name, never by its key.
+FIGURE_SECTIONS = {
+    "headline": gettext_noop("一、总体情况"),
+    "kpi": gettext_noop("一、总体情况"),
+    "flags": gettext_noop("一、总体情况"),
+    "by_category": gettext_noop("四、热点分布"),
+    "by_subcategory": gettext_noop("四、热点分布"),
+    "pareto": gettext_noop("四、热点分布"),
+    "overdue": gettext_noop("六、超时与重大案件"),
+    "measures": gettext_noop("七、整改措施跟踪"),
+    "measure": gettext_noop("七、整改措施跟踪"),
+}
+
+
+def figure_section(figure: str) -> str:
+    """The (untranslated) section heading of a finding's figure: `by_category:claims` → 四、热点分布."""
+    head = figure.split(":", 1)[0].split(".", 1)[0]
+    return FIGURE_SECTIONS.get(head, "")
 
 
 def finding(text: str, figure: str, values: dict[str, Any], params: dict[str, str] | None = None) -> dict:
@@ -91,7 +113,7 @@ def generate(data: dict[str, Any]) -> list[dict[str, Any]]:
         share = vital[-1]["cumulative_pct"]
         out.append(
             finding(
-                f"前 {len(vital)} 类问题（{'、'.join(r['label'] for r in vital[:5])}）合计占投诉总量的 {pct(share)}，"
+                f"前 {len(vital)} 类问题（{'、'.join(r['label'] for r in vital)}）合计占投诉总量的 {pct(share)}，"
                 "应作为整改重点。",
                 "pareto",
                 {"vital": len(vital), "cumulative_pct": share},

@@ -78,12 +78,21 @@ class Period:
             return cls.of("month", dt.date(int(parts[0]), int(parts[1]), 1))
         return cls.of("day", dt.date.fromisoformat(text))
 
+    @classmethod
+    def month_to_date(cls, today: dt.date) -> Period:
+        """The current month up to and including today (环比: the same days of the previous month)."""
+        return cls(bucket_start(today, "month"), today + dt.timedelta(days=1), "month_to_date")
+
     @property
     def days(self) -> int:
         return (self.end - self.start).days
 
     def previous(self) -> Period:
         """环比: the period just before, of the same kind."""
+        if self.unit == "month_to_date":
+            # 12-01..12-07 → 11-01..11-07 (cut at the month's end: 03-01..03-31 → 02-01..02-28)
+            start = add_months(self.start, -1)
+            return Period(start, min(start + dt.timedelta(days=self.days), self.start), self.unit)
         if self.unit in ("month", "quarter", "year"):
             months = {"month": 1, "quarter": 3, "year": 12}[self.unit]
             start = add_months(self.start, -months)

@@ -251,10 +251,24 @@ def charts_svg(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
+def render_html(data: dict[str, Any], *, for_pdf: bool = False, downloads: dict | None = None) -> str:
+    """The report as HTML (also the PDF's source). `downloads`: the preview's links to the files."""
+    rows = [data.get("kpi") or {}, *(data.get("kpi_by_department") or [])]
+    listed = [*(data.get("overdue") or []), *(data.get("major") or [])]
     return render_to_string(
         "analytics/report.html",
-        {"r": data, "charts": charts_svg(data), "for_pdf": for_pdf, "kpi_columns": KPI_TABLE_COLUMNS},
+        {
+            "r": data,
+            "charts": charts_svg(data),
+            "for_pdf": for_pdf,
+            # Columns with nothing in them are left out (a KPI no case measured, no titles, no branches).
+            "kpi_columns": [c for c in KPI_TABLE_COLUMNS if any(row.get(c) is not None for row in rows)],
+            "show_subject": any(c.get("subject") for c in listed),
+            "show_branch": any(
+                b and b[0].get("key") != "__none__" for b in (data.get("category_branches") or {}).values()
+            ),
+            "downloads": downloads,
+        },
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kesu.analytics.models import ImprovementMeasure
 from kesu.analytics.periods import SHANGHAI, Period
@@ -32,32 +33,32 @@ def create_measure(*, actor, data: dict[str, Any], cases: list[Case] | None = No
     errors: dict[str, str] = {}
     title = str(data.get("title") or "").strip()
     if not title:
-        errors["title"] = "必填"
+        errors["title"] = _("必填")
     root_cause = str(data.get("root_cause") or "").strip()
     if not root_cause:
-        errors["root_cause"] = "必填"
+        errors["root_cause"] = _("必填")
     due = data.get("due_date")
     if isinstance(due, str):
         try:
             due = dt.date.fromisoformat(due)
         except ValueError:
-            errors["due_date"] = "日期格式无效"
+            errors["due_date"] = _("日期格式无效")
     if not isinstance(due, dt.date):
-        errors.setdefault("due_date", "必填")
+        errors.setdefault("due_date", _("必填"))
     category = None
     if data.get("category"):
         category = Category.objects.filter(code=data["category"]).first()
         if category is None:
-            errors["category"] = "未知分类"
+            errors["category"] = _("未知分类")
     branch = department = None
     if data.get("branch"):
         branch = Department.objects.filter(code=data["branch"]).first()
         if branch is None:
-            errors["branch"] = "未知机构"
+            errors["branch"] = _("未知机构")
     if data.get("department"):
         department = Department.objects.filter(code=data["department"]).first()
         if department is None:
-            errors["department"] = "未知部门"
+            errors["department"] = _("未知部门")
     owner = None
     if data.get("owner"):
         from django.contrib.auth import get_user_model
@@ -68,9 +69,9 @@ def create_measure(*, actor, data: dict[str, Any], cases: list[Case] | None = No
             else None
         )
         if owner is None:
-            errors["owner"] = "未知人员"
+            errors["owner"] = _("未知人员")
     if errors:
-        raise Invalid("整改措施信息不完整", details=errors)
+        raise Invalid(_("整改措施信息不完整"), details=errors)
     cases = list(cases or [])
     if cases and category is None and not data.get("category"):
         # From cases: target the category they share, if any.
@@ -101,7 +102,7 @@ def update_state(measure: ImprovementMeasure, state: str, *, evidence: str = "",
     if state not in ImprovementMeasure.State.values:
         raise Invalid(f"未知状态：{state}", details={"state": "未知状态"})
     if state == ImprovementMeasure.State.DONE and not (evidence or measure.evidence):
-        raise Invalid("完成整改须提供完成证明", details={"evidence": "必填"})
+        raise Invalid("完成整改须提供完成证明", details={"evidence": _("必填")})
     measure.state = state
     if evidence:
         measure.evidence = evidence

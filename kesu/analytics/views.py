@@ -14,10 +14,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from kesu.analytics import kpis, reports, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
@@ -47,7 +49,7 @@ def analyst_required(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not (request.user.is_superuser or has_role(request.user, *ANALYSIS_ROLES)):
-            raise PermissionDenied("您无权查看统计分析")
+            raise PermissionDenied(_("您无权查看统计分析"))
         try:
             return view(request, *args, **kwargs)
         except DomainError as exc:
@@ -116,7 +118,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     regions = sorted(selectors.count_by(f, ["region"], user=user), key=lambda r: -r["count"])[:15]
     total = selectors.total(f, user=user)
     today = _today()
-    month = Period.of("month", today)
+    # Month to date, compared with the same days of the previous month (not with all of it).
+    month = Period.month_to_date(today)
     headline = selectors.compare(
         f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
     )
@@ -127,6 +130,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return [drill_url(p) if p else None for p in series_params]
 
     chart_data = {
+        "labels": {"count": _("件数"), "cumulative": _("累计占比")},
         "trend": {
             "buckets": trend["buckets"],
             "series": [
@@ -170,6 +174,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "total": total,
             "total_url": drill_url(f.to_params()),
             "month": month,
+            "month_previous": month.previous(),
             "month_row": headline[0] if headline else None,
             "flags": flags,
             "kpi": overall,
@@ -376,15 +381,38 @@ def measures(request: HttpRequest) -> HttpResponse:
         cases = list(
             selectors.case_queryset(StatFilters(), user=request.user).filter(number__in=case_numbers)
         )
+        data = {k: v for k, v in request.POST.dict().items() if k != "csrfmiddlewaretoken"}
         try:
-            measure = services.create_measure(actor=request.user, data=request.POST.dict(), cases=cases)
+            measure = services.create_measure(actor=request.user, data=data, cases=cases)
         except DomainError as exc:
-            messages.error(
-                request, f"{exc}：" + "；".join(f"{k} {v}" for k, v in (exc.details or {}).items())
+            # Kept on the page (never a redirect carrying the form, and its CSRF token, in the URL);
+            # each problem named by the field's label.
+            errors = {k: str(v) for k, v in (exc.details or {}).items()}
+            summary = "；".join(f"{MEASURE_FIELD_LABELS.get(k, k)}：{v}" for k, v in errors.items())
+            return _measures_page(
+                request, initial=data, errors=errors, error=f"{exc.message}：{summary}", status=400
             )
-            return redirect(reverse("analytics:measures") + "?" + request.POST.urlencode())
-        messages.success(request, f"已创建整改措施：{measure.title}")
+        messages.success(request, _("已创建整改措施：%(t)s") % {"t": measure.title})
         return redirect("analytics:measure", pk=measure.pk)
+    return _measures_page(request, initial=request.GET)
+
+
+# The measure form's fields by name, for error messages that name them as the form does.
+MEASURE_FIELD_LABELS = {
+    "title": gettext_lazy("标题"),
+    "root_cause": gettext_lazy("根本原因"),
+    "measure": gettext_lazy("整改措施"),
+    "category": gettext_lazy("针对分类"),
+    "branch": gettext_lazy("针对机构"),
+    "product": gettext_lazy("针对产品"),
+    "department": gettext_lazy("责任部门"),
+    "owner": gettext_lazy("责任人"),
+    "due_date": gettext_lazy("完成期限"),
+    "cases": gettext_lazy("关联案件编号（逗号分隔）"),
+}
+
+
+def _measures_page(request, *, initial, errors=None, error="", status=200) -> HttpResponse:
     items = ImprovementMeasure.objects.select_related("owner", "department", "category", "branch").order_by(
         "state", "due_date"
     )
@@ -397,10 +425,14 @@ def measures(request: HttpRequest) -> HttpResponse:
         {
             "items": items,
             "today": today,
-            "initial": request.GET,
+            "initial": initial,
+            "errors": errors or {},
+            "error": error,
+            "labels": MEASURE_FIELD_LABELS,
             "choices": _choices(),
             "people": get_user_model().objects.filter(is_active=True).order_by("username"),
         },
+        status=status,
     )
 
 
@@ -414,7 +446,7 @@ def measure_detail(request: HttpRequest, pk: int) -> HttpResponse:
             services.update_state(
                 measure, request.POST.get("state", ""), evidence=request.POST.get("evidence", "")
             )
-            messages.success(request, "已更新状态")
+            messages.success(request, _("已更新状态"))
         except DomainError as exc:
             messages.error(request, str(exc))
         return redirect("analytics:measure", pk=pk)
@@ -444,10 +476,12 @@ def report_archive(request: HttpRequest) -> HttpResponse:
         try:
             period = Period.parse(text) if text else reports.default_period(kind)
         except (ValueError, TypeError):
-            messages.error(request, f"无效的期间：{text}")
+            messages.error(request, _("无效的期间：%(p)s") % {"p": text})
             return redirect("analytics:reports")
         report = reports.generate(kind, period, fmt, actor=request.user)
-        messages.success(request, f"已生成：{report.title}（{report.format.upper()}）")
+        messages.success(
+            request, _("已生成：%(t)s（%(f)s）") % {"t": report.title, "f": report.format.upper()}
+        )
         return redirect("analytics:reports")
     return render(
         request,
@@ -466,7 +500,7 @@ def report_download(request: HttpRequest, pk: int):
     try:
         handle = reports.open_report(report)
     except FileNotFoundError:
-        raise Http404("报告文件不存在")
+        raise Http404(_("报告文件不存在"))
     inline = report.format in ("html", "pdf") and request.GET.get("download") is None
     return FileResponse(
         handle,
@@ -485,4 +519,24 @@ def report_preview(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("period") or ""
     period = Period.parse(text) if text else reports.default_period(kind)
     data = reports.build_report(kind, period, user=request.user)
-    return HttpResponse(reports.render_html(data))
+    existing = GeneratedReport.objects.filter(kind=kind, period_start=period.start).order_by("-generated_at")
+    downloads = {
+        "action": reverse("analytics:reports"),
+        "archive": reverse("analytics:reports"),
+        "csrf": get_token(request),
+        "kind": kind,
+        "period": text,
+        "formats": [(v, _("生成 %(f)s") % {"f": str(label)}) for v, label in ReportFormat.choices],
+        "existing": [
+            {
+                "url": reverse("analytics:report_download", args=[g.pk]) + "?download=1",
+                "label": _("下载 %(f)s（%(t)s 生成）")
+                % {
+                    "f": g.get_format_display(),
+                    "t": timezone.localtime(g.generated_at).strftime("%m-%d %H:%M"),
+                },
+            }
+            for g in existing[:6]
+        ],
+    }
+    return HttpResponse(reports.render_html(data, downloads=downloads))

@@ -77,15 +77,50 @@ class Notification(models.Model):
     read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
     emailed = models.BooleanField(default=False)
     dedupe_key = models.CharField(max_length=200, unique=True)
+    # Held for the recipient's daily digest (NotificationPreference): not in the inbox, never e-mailed
+    # alone; the digest lists it (digested_at) as one line of one message.
+    held_for_digest = models.BooleanField(default=False)
+    digested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("站内通知")
         verbose_name_plural = _("站内通知")
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["user", "read_at"])]
+        indexes = [
+            models.Index(fields=["user", "read_at"]),
+            # The digest job's scan: held and not yet listed.
+            models.Index(
+                fields=["user"],
+                condition=models.Q(held_for_digest=True, digested_at=None),
+                name="notif_held_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class NotificationPreference(models.Model):
+    """How one user receives one kind of notification: at once, or in the daily digest.
+
+    A kind without a row follows `kesu.sla.digest.DEFAULT_MODES` (penalty proposals come as a daily
+    list; every hand-off at once)."""
+
+    class Mode(models.TextChoices):
+        IMMEDIATE = "immediate", _("立即")
+        DIGEST = "digest", _("每日汇总")
+
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="notification_preferences")
+    kind = models.CharField(_("类型"), max_length=30)
+    mode = models.CharField(_("方式"), max_length=10, choices=Mode.choices)
+
+    class Meta:
+        verbose_name = _("通知方式")
+        verbose_name_plural = _("通知方式")
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.mode}"
 
 
 class WebhookSubscription(models.Model):

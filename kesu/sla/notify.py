@@ -19,13 +19,22 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from kesu.sla.models import Notification, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from kesu.sla.models import (
+    Notification,
+    NotificationPreference,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 log = logging.getLogger("kesu.sla.notify")
 
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600)
 SIGNATURE_HEADER = "X-Kesu-Signature"
+# How a kind is delivered when the user has not chosen (NotificationPreference): penalty proposals are
+# a daily list for those who confirm them, not one message each; everything else at once.
+DEFAULT_MODES = {"accountability.proposed": NotificationPreference.Mode.DIGEST}
 TIMESTAMP_HEADER = "X-Kesu-Timestamp"
 
 
@@ -52,6 +61,7 @@ def notify(
         dedupe = f"{key}:u{user.pk}"[:200]
         if Notification.objects.filter(dedupe_key=dedupe).exists():
             continue
+        held = delivery_mode(user, kind) == NotificationPreference.Mode.DIGEST
         try:
             with transaction.atomic():
                 n = Notification.objects.create(
@@ -62,15 +72,24 @@ def notify(
                     body=body,
                     created_at=now,
                     dedupe_key=dedupe,
+                    held_for_digest=held,
                 )
         except IntegrityError:
             continue
         created.append(n)
-        if user.email:
+        if user.email and not held:
             transaction.on_commit(lambda pk=n.pk: _enqueue_email(pk))
     if event:
         publish(event, data or {}, key=key, now=now)
     return created
+
+
+def delivery_mode(user, kind: str) -> str:
+    """Immediate or daily digest: the user's choice for this kind, else the default."""
+    chosen = (
+        NotificationPreference.objects.filter(user=user, kind=kind).values_list("mode", flat=True).first()
+    )
+    return chosen or DEFAULT_MODES.get(kind, NotificationPreference.Mode.IMMEDIATE)
 
 
 def publish(
@@ -135,7 +154,7 @@ def send_email(notification_id: int) -> bool:
             .filter(pk=notification_id)
             .first()
         )
-        if n is None or n.emailed or not n.user.email:
+        if n is None or n.emailed or n.held_for_digest or not n.user.email:
             return False
         send_mail(
             subject=f"【客诉系统】{n.title}",
@@ -158,6 +177,7 @@ def unsent_email_ids(
     return list(
         Notification.objects.filter(
             emailed=False,
+            held_for_digest=False,  # held for the daily digest: mailed with it, never one by one
             created_at__lt=now - dt.timedelta(minutes=older_than_minutes),
             created_at__gte=now - dt.timedelta(days=within_days),
             user__is_active=True,
@@ -273,7 +293,7 @@ def retry_due_deliveries(now: dt.datetime | None = None, limit: int = 500) -> in
 
 
 def mark_read(user, notification_ids: list[int] | None = None) -> int:
-    qs = Notification.objects.filter(user=user, read_at__isnull=True)
+    qs = Notification.objects.filter(user=user, read_at__isnull=True, held_for_digest=False)
     if notification_ids is not None:
         qs = qs.filter(pk__in=notification_ids)
     return qs.update(read_at=timezone.now())

@@ -264,14 +264,14 @@ def working_time_remaining(
 
 
 def inbox(user, *, unread_only: bool = False, limit: int = 50):
-    qs = Notification.objects.filter(user=user)
+    qs = Notification.objects.filter(user=user, held_for_digest=False)
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return qs.select_related("case")[:limit]
 
 
 def unread_count(user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+    return Notification.objects.filter(user=user, read_at__isnull=True, held_for_digest=False).count()
 
 
 # --- notices for administrators ---------------------------------------------------------------------

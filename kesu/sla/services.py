@@ -36,6 +36,7 @@ from kesu.cases.services import perform
 from kesu.cases.storable import sqlite_datetime
 from kesu.errors import Conflict, Forbidden, Invalid
 from kesu.org.selectors import direct_supervisor, has_role
+from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
@@ -534,9 +535,17 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
         notify(
             [record.supervisor],
             kind="accountability.proposed",
-            title=f"待确认责任追究：{case.number}",
-            body=f"案件 {case.number}（{reason}）拟追究 {person.get_full_name() or person.get_username()}："
-            f"罚款 {record.person_amount} 元，直接上级 {record.supervisor_amount} 元。",
+            title=_("待确认责任追究：%(n)s") % {"n": case.number},
+            body=_(
+                "案件 %(n)s（%(reason)s）拟追究 %(person)s：罚款 %(amount)s 元，直接上级 %(sup_amount)s 元。"
+            )
+            % {
+                "n": case.number,
+                "reason": accountability_reason_label(reason),
+                "person": person.get_full_name() or person.get_username(),
+                "amount": record.person_amount,
+                "sup_amount": record.supervisor_amount,
+            },
             case=case,
             key=f"acc:{record.pk}",
             event="accountability.proposed",

@@ -41,3 +41,15 @@ def enqueue_email_catch_up():
 def enqueue_sweep():
     """The scheduler's periodic job (settings.KESU_PERIODIC_JOBS)."""
     return sweep_deadlines.enqueue()
+
+
+@task()
+def send_daily_digests() -> int:
+    from kesu.sla.digest import send_digests
+
+    return send_digests()
+
+
+def enqueue_digest():
+    """The daily digest of held notifications (settings.KESU_PERIODIC_JOBS, "sla.digest")."""
+    return send_daily_digests.enqueue()

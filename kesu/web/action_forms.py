@@ -20,6 +20,7 @@ from kesu.cases.models import (
     ArchiveAccessRequest,
     Case,
     CollaborationRequest,
+    FollowUp,
     Kind,
     Level,
     PanelReview,
@@ -32,6 +33,7 @@ from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
+from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import stage_label
 from kesu.web.labels import action_label
@@ -411,6 +413,9 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "follow_up":
         if user.pk in _involved(case):
             return None
+        # The visit of this closing is done: no second form (an unsatisfied one has reopened the case).
+        if case.closed_at and FollowUp.objects.filter(case=case, contacted_at__gte=case.closed_at).exists():
+            return None
         scores = [(str(i), f"{i}") for i in range(5, 0, -1)]
         return ActionForm(
             name,
@@ -456,7 +461,13 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         )
         if not records:
             return None
-        choices = [(str(r.pk), f"#{r.pk} {r.person.get_full_name() or r.person.username}") for r in records]
+        choices = [
+            (
+                str(r.pk),
+                f"#{r.pk} {r.person.get_full_name() or r.person.username}（{accountability_reason_label(r.reason)}）",
+            )
+            for r in records
+        ]
         return ActionForm(
             name,
             label,

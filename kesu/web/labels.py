@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from kesu.cases.transitions import TRANSITIONS
@@ -40,3 +43,35 @@ PAYLOAD_LABELS = {
     "name": _("文件"),
     "repeat_of": _("重复投诉于"),
 }
+
+
+def duration_text(amount, unit: str | None) -> str:
+    """A policy duration in words, with the plural the language needs ("1 working day", "2 working days")."""
+    try:
+        n = int(amount)
+    except (TypeError, ValueError):
+        return f"{amount or ''} {unit or ''}".strip()
+    forms = {
+        "calendar_minutes": ngettext("%(n)d 分钟", "%(n)d 分钟", n),
+        "calendar_hours": ngettext("%(n)d 小时", "%(n)d 小时", n),
+        "calendar_days": ngettext("%(n)d 天", "%(n)d 天", n),
+        "working_hours": ngettext("%(n)d 个工作小时", "%(n)d 个工作小时", n),
+        "working_days": ngettext("%(n)d 个工作日", "%(n)d 个工作日", n),
+        "months": ngettext("%(n)d 个月", "%(n)d 个月", n),
+    }
+    return forms.get(unit or "", f"%(n)d {unit or ''}") % {"n": n}
+
+
+_REOPEN_REF = re.compile(r"^reopen(\d+)$")
+
+
+def stage_ref_text(ref: str) -> str:
+    """Which occurrence of a stage a deadline row is about, in words (never the raw `reopen1` key)."""
+    if not ref:
+        return ""
+    m = _REOPEN_REF.match(ref)
+    if m:
+        return gettext("第 %(n)s 次重新处理后") % {"n": m.group(1)}
+    if ref.isdigit():
+        return gettext("第 %(n)s 号") % {"n": ref}
+    return ""

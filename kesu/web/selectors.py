@@ -31,6 +31,7 @@ from kesu.cases.models import (
     Status,
 )
 from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
+from kesu.cases.services import allowed_actions
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
@@ -151,7 +152,8 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
             "queue_due",
         )
     if key == "followups":
-        done = FollowUp.objects.filter(case=OuterRef("pk"))
+        # Done = visited since the case was last closed: a reopened and closed again case is visited again.
+        done = FollowUp.objects.filter(case=OuterRef("pk"), contacted_at__gte=OuterRef("closed_at"))
         # Each row shows its follow-up deadline (the open 回访 stage), the earliest first.
         follow_up_due = StageDeadline.objects.filter(
             case=OuterRef("pk"), stage="follow_up", state=StageDeadline.State.OPEN
@@ -473,3 +475,50 @@ def saved_views(user, queue: str) -> list:
         q |= Q(department=dept)
     views = SavedView.objects.filter(q, queue=queue).select_related("owner").order_by("name", "pk")
     return sorted(views, key=lambda v: (v.owner_id != user.pk, v.name))
+
+
+# --- the inbox, by case ------------------------------------------------------------------------------
+
+# The actions that answer a notification: while the reader may still take one, the message needs action.
+ANSWERED_BY = {
+    "handoff.assigned": {"accept", "assign", "start_investigation"},
+    "handoff.new_case": {"accept", "mark_invalid", "answer_on_the_spot"},
+    "handoff.report": {"accept", "assign", "start_investigation"},
+    "handoff.collaboration": {"answer_collaboration"},
+    "handoff.panel": {"decide_panel", "confirm_panel"},
+    "handoff.approval": {"approve", "reject"},
+    "handoff.reopened": {"start_investigation", "propose_remedy", "reply"},
+    "handoff.archive_access": {"decide_archive_access"},
+    "accountability.proposed": {"confirm_accountability", "waive_accountability"},
+    "sla.warning": {"start_investigation", "propose_remedy", "reply", "close", "answer_collaboration"},
+    "sla.escalation": {"start_investigation", "propose_remedy", "reply", "close", "assign"},
+}
+
+
+@dataclass
+class InboxGroup:
+    case: Case | None
+    items: list
+    needs_action: bool
+    unread: int
+
+
+def inbox_groups(user, notifications) -> list[InboxGroup]:
+    """The inbox grouped by case (newest first), each group marked when the reader still has to act."""
+    groups: dict[int | None, InboxGroup] = {}
+    order: list[int | None] = []
+    for n in notifications:
+        key = n.case_id if n.case_id is not None else -n.pk  # messages without a case stand alone
+        if key not in groups:
+            groups[key] = InboxGroup(case=n.case, items=[], needs_action=False, unread=0)
+            order.append(key)
+        g = groups[key]
+        g.items.append(n)
+        g.unread += n.read_at is None
+    for g in groups.values():
+        wanted = set().union(*(ANSWERED_BY.get(n.kind, set()) for n in g.items))
+        if g.case is not None and wanted:
+            g.needs_action = bool(wanted & set(allowed_actions(g.case, user)))
+            for n in g.items:
+                n.needs_action = g.needs_action and n.kind in ANSWERED_BY
+    return [groups[k] for k in order]

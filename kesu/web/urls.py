@@ -68,6 +68,7 @@ urlpatterns = [
     path("imports/sources/<int:pk>/", imports.source_edit, name="import_source"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),
+    path("account/notifications/", views.notification_settings, name="notification_settings"),
     # the public complainant portal (no login)
     path("portal/", portal.home, name="portal_home"),
     path("portal/privacy/", portal.privacy, name="portal_privacy"),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
-from kesu.calendar.workcalendar import UNIT_LABELS, calendar_for_case
+from kesu.calendar.workcalendar import calendar_for_case
 from kesu.cases import permissions as case_permissions
 from kesu.cases import selectors as case_selectors
 from kesu.cases.attachments import attach_file, attachments_of, open_attachment
@@ -44,6 +44,8 @@ from kesu.org.selectors import user_roles
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla import selectors as sla_selectors
+from kesu.sla.digest import preferences, set_preferences
+from kesu.sla.models import NotificationPreference
 from kesu.sla.notify import mark_read
 from kesu.sla.selectors import calendar_notices
 from kesu.trust import audit, pii, privacy
@@ -51,7 +53,7 @@ from kesu.trust.privacy import REVEAL_ROLES
 from kesu.web import action_forms, replies, selectors
 from kesu.web import intake as intake_logic
 from kesu.web import services as web_services
-from kesu.web.labels import PAYLOAD_LABELS, action_label
+from kesu.web.labels import PAYLOAD_LABELS, action_label, duration_text, stage_ref_text
 from kesu.web.models import ReplyTemplate
 
 PAGE_SIZE = 30
@@ -397,12 +399,14 @@ def _timeline_rows(events, case=None) -> list[dict]:
     events = list(events)
     codes = {e.payload.get("department") for e in events if isinstance(e.payload, dict)} - {None, ""}
     dept_names = dict(Department.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
-    criteria = {}
+    criteria, invalidity = {}, {}
     if case is not None:
         try:
-            criteria = {k: v.get("name", k) for k, v in rules_for(case.policy_id).closing_criteria.items()}
+            rules = rules_for(case.policy_id)
+            criteria = {k: v.get("name", k) for k, v in rules.closing_criteria.items()}
+            invalidity = rules.invalidity_reasons
         except Exception:  # noqa: BLE001 - labels only
-            criteria = {}
+            criteria, invalidity = {}, {}
     methods = dict(action_forms.REPLY_METHODS)
     rows = []
     for e in events:
@@ -428,6 +432,8 @@ def _timeline_rows(events, case=None) -> list[dict]:
                     pass
             elif key == "criterion":
                 value = criteria.get(value, value)
+            elif key == "reason" and e.action == "mark_invalid":
+                value = invalidity.get(value, value)  # a policy code (`out_of_remit`): its name
             elif key == "method":
                 value = methods.get(value, value)
             elif key == "score" and payload.get("satisfied") is False:
@@ -450,9 +456,8 @@ def _stage_deadlines(case) -> list:
 
     now = timezone.now()
     for row in rows:
-        row["duration_text"] = (
-            f"{row.get('amount', '')} {UNIT_LABELS.get(row.get('unit'), row.get('unit') or '')}"
-        )
+        row["duration_text"] = duration_text(row.get("amount"), row.get("unit"))
+        row["ref_text"] = stage_ref_text(row.get("ref") or "")
         row["left"] = None
         if row.get("state") == "open" and not row.get("met_at"):
             try:
@@ -462,6 +467,25 @@ def _stage_deadlines(case) -> list:
             if left is not None:
                 row["left"], row["left_css"], row["left_text"] = left, left.urgency, _fmt_working(left)
     return rows
+
+
+def _criterion_name(case) -> str:
+    """The policy's name of the criterion the case was closed on, not its key (`out_of_remit`)."""
+    code = case.closing_criterion
+    if not code:
+        return ""
+    # Closings the lifecycle writes itself, not criteria of the policy.
+    builtin = {
+        "invalid": Status.INVALID.label,
+        "answered": Status.ANSWERED.label,
+        "special": _("特殊结案"),
+        "suspension_expired": _("暂结案期满结案"),
+    }
+    try:
+        name = rules_for(case.policy_id).closing_criteria.get(code, {}).get("name")
+    except Exception:  # noqa: BLE001 - a label only
+        name = None
+    return str(name or builtin.get(code) or code)
 
 
 def _case_calendar(case):
@@ -496,8 +520,19 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         .order_by("pk")
     )
 
+    deadlines = _stage_deadlines(case)
     return {
         "case": case,
+        # The header deadline names its stage: the open stage whose deadline is the case's binding one.
+        "current_stage": next(
+            (
+                d
+                for d in deadlines
+                if d.get("state") == "open" and not d.get("met_at") and d.get("due_at") == case.due_at
+            ),
+            None,
+        ),
+        "closing_criterion": _criterion_name(case),
         "archive_access": _approved_archive_access(user, case),
         "customer": _customer(case, user),
         "may_reveal": _may_reveal(user),  # a reveal form next to masked fields (kesu.web.trust_views)
@@ -519,7 +554,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
             Accountability.objects.filter(case=case).select_related("person").order_by("pk")
         ),
         "attachments": attachments_of(case),
-        "deadlines": _stage_deadlines(case),
+        "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
         "reply_templates": _reply_templates(case, user, forms),
     }
@@ -707,6 +742,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         {
             "nav_active": "inbox",
             "items": items,
+            "groups": selectors.inbox_groups(request.user, items),
             "unread_only": unread_only,
             "unread": sla_selectors.unread_count(request.user),
         },
@@ -730,3 +766,24 @@ def inbox_read(request: HttpRequest) -> HttpResponse:
     if target.startswith("/cases/"):
         return redirect(target)
     return redirect("web:inbox")
+
+
+# --- notification settings (立即 / 每日汇总 per kind) ------------------------------------------------
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        modes = {k[len("mode:") :]: v for k, v in request.POST.items() if k.startswith("mode:")}
+        set_preferences(request.user, modes)
+        messages.success(request, _("通知方式已保存"))
+        return redirect("web:notification_settings")
+    return render(
+        request,
+        "web/notification_settings.html",
+        {
+            "nav_active": "inbox",
+            "rows": preferences(request.user),
+            "modes": NotificationPreference.Mode.choices,
+        },
+    )

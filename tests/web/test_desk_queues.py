@@ -90,3 +90,34 @@ def test_the_analysts_home_is_the_dashboard(client, org):
     assert response.status_code == 302 and response["Location"].startswith("/analytics/")
     client.force_login(org.handler)
     assert client.get("/").status_code == 200
+
+
+def test_the_case_page_names_codes_and_tells_the_reply_went_out(client, org):
+    """No raw codes on the case page: the invalidity reason and the closing by their names, the version in
+    words; after the reply the status is not 待答复, and the header deadline names its stage."""
+    from kesu.cases.services import perform
+    from tests import factories
+
+    o = org
+    case = factories.make_case(o.intake)
+    perform(case, "mark_invalid", o.intake, reason="out_of_remit")
+    client.force_login(o.supervisor)
+    page = client.get(f"/cases/{case.number}/").content.decode()
+    assert "out_of_remit" not in page and "不属于公司职责范围" in page
+    assert ">invalid<" not in page and "第 2 次更新" in page and f">v{case.version}<" not in page
+
+    case = factories.make_case(o.intake)
+    for action, actor, data in [
+        ("accept", o.intake, {}),
+        ("assign", o.intake, {"handler": o.handler.pk}),
+        ("start_investigation", o.handler, {}),
+        ("propose_remedy", o.handler, {"remedy_type": "explanation", "amount": "0", "description": "说明"}),
+    ]:
+        perform(case, action, actor, **data)
+        case.refresh_from_db()
+    client.force_login(o.handler)
+    page = client.get(f"/cases/{case.number}/").content.decode()
+    assert ">待答复<" in page and "当前时限（" in page
+    perform(case, "reply", o.handler, text="已答复")
+    page = client.get(f"/cases/{case.number}/").content.decode()
+    assert ">待答复<" not in page and ">已答复，待结案<" in page

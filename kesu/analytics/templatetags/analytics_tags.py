@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext
 
+from kesu.analytics.findings import figure_section
 from kesu.analytics.kpis import KPI_BY_CODE
 
 register = template.Library()
@@ -47,3 +48,10 @@ def kpi_value(row, code: str) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
+
+
+@register.filter
+def figure_ref(figure: str) -> str:
+    """Where a finding's figure is printed ("见 四、热点分布"), translated; empty when unknown."""
+    section = figure_section(figure or "")
+    return gettext("见%(section)s") % {"section": gettext(section)} if section else ""

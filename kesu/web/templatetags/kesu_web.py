@@ -5,12 +5,15 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
 from kesu.org.roles import ROLE_LABELS
 from kesu.org.selectors import department_of, has_role, user_roles
+from kesu.sla.digest import accountability_reason_label
 from kesu.sla.selectors import calendar_notices, unread_count, working_time_remaining
+from kesu.sla.stages import stage_label
 from kesu.web import nav
 
 register = template.Library()
@@ -89,9 +92,12 @@ def _fmt_span(seconds: float) -> str:
 def _fmt_working(left) -> str:
     days, hours, minutes = left.parts
     if days and hours:
-        span = _("%(d)d 个工作日 %(h)d 小时") % {"d": days, "h": hours}
+        span = ngettext("%(d)d 个工作日 %(h)d 小时", "%(d)d 个工作日 %(h)d 小时", days) % {
+            "d": days,
+            "h": hours,
+        }
     elif days:
-        span = _("%(d)d 个工作日") % {"d": days}
+        span = ngettext("%(d)d 个工作日", "%(d)d 个工作日", days) % {"d": days}
     elif hours:
         span = (
             _("%(h)d 小时 %(m)d 分") % {"h": hours, "m": minutes}
@@ -155,6 +161,15 @@ def action_label(action: str) -> str:
 
 
 @register.filter
+def case_status(case) -> str:
+    """The status as the reader should understand it: once the reply has gone out, a case waiting for
+    its closing is no longer "待答复" (the lifecycle keeps it in `responding` until it is closed)."""
+    if case.status == Status.RESPONDING and getattr(case, "replied_at", None):
+        return _("已答复，待结案")
+    return str(Status(case.status).label) if case.status in Status.values else case.status
+
+
+@register.filter
 def status_label(code: str) -> str:
 
     try:
@@ -197,3 +212,17 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def accountability_reason(reason: str) -> str:
+    return accountability_reason_label(reason or "")
+
+
+@register.filter
+def escalation_text(payload) -> str:
+    """What an escalation event was about: the stage's name, not its key."""
+    payload = payload if isinstance(payload, dict) else {}
+    if payload.get("stage"):
+        return str(stage_label(payload["stage"]))
+    return str(payload.get("reason") or "")

@@ -21,10 +21,14 @@
     charts.push(chart);
   }
 
+  var L = data.labels || { count: "件数", cumulative: "累计占比" };
+  var LONG_LABEL = { rotate: 40, interval: 0, width: 90, overflow: "truncate", hideOverlap: true };
+
   var t = data.trend;
   make("chart-trend", {
     tooltip: { trigger: "axis" },
-    xAxis: { type: "category", data: t.buckets },
+    grid: { containLabel: true, left: 8, right: 16 },
+    xAxis: { type: "category", data: t.buckets, axisLabel: { hideOverlap: true } },
     yAxis: { type: "value", minInterval: 1 },
     series: t.series.map(function (s) { return { name: s.name, type: "line", data: s.data, smooth: true }; })
   }, function (p) { return t.series[p.seriesIndex].urls[p.dataIndex]; });
@@ -33,8 +37,8 @@
   make("chart-stacked", {
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     legend: { type: "scroll", top: 0 },
-    grid: { top: 40 },
-    xAxis: { type: "category", data: st.buckets },
+    grid: { top: 40, containLabel: true, left: 8, right: 16 },
+    xAxis: { type: "category", data: st.buckets, axisLabel: { hideOverlap: true } },
     yAxis: { type: "value", minInterval: 1 },
     series: st.series.map(function (s) { return { name: s.name, type: "bar", stack: "total", data: s.data }; })
   }, function (p) { return st.series[p.seriesIndex].urls[p.dataIndex]; });
@@ -42,12 +46,13 @@
   var pa = data.pareto;
   make("chart-pareto", {
     tooltip: { trigger: "axis" },
-    xAxis: { type: "category", data: pa.labels, axisLabel: { rotate: 30, interval: 0 } },
+    // Long category names: rotated, cut to a width (the tooltip has the full name), never overlapping.
+    xAxis: { type: "category", data: pa.labels, axisLabel: LONG_LABEL },
     yAxis: [{ type: "value", minInterval: 1 }, { type: "value", max: 100, axisLabel: { formatter: "{value}%" } }],
-    grid: { bottom: 80 },
+    grid: { containLabel: true, left: 8, right: 8, bottom: 8 },
     series: [
-      { name: "件数", type: "bar", data: pa.counts },
-      { name: "累计占比", type: "line", yAxisIndex: 1, data: pa.cumulative,
+      { name: L.count, type: "bar", data: pa.counts },
+      { name: L.cumulative, type: "line", yAxisIndex: 1, data: pa.cumulative,
         markLine: { silent: true, symbol: "none", data: [{ yAxis: 80 }] } }
     ]
   }, function (p) { return p.seriesIndex === 0 ? pa.urls[p.dataIndex] : null; });
@@ -55,9 +60,9 @@
   var hm = data.heatmap;
   make("chart-heatmap", {
     tooltip: { position: "top" },
-    grid: { left: 100, bottom: 60 },
-    xAxis: { type: "category", data: hm.x, axisLabel: { rotate: 30, interval: 0 } },
-    yAxis: { type: "category", data: hm.y },
+    grid: { containLabel: true, left: 8, right: 8, bottom: 50 },
+    xAxis: { type: "category", data: hm.x, axisLabel: LONG_LABEL },
+    yAxis: { type: "category", data: hm.y, axisLabel: { width: 110, overflow: "truncate", interval: 0 } },
     visualMap: { min: 0, max: Math.max(hm.max, 1), calculable: true, orient: "horizontal", left: "center", bottom: 0 },
     series: [{ type: "heatmap", data: hm.cells, label: { show: true } }]
   }, function (p) { return hm.urls[p.data[0] + "," + p.data[1]]; });
@@ -65,9 +70,9 @@
   var rg = data.regions;
   make("chart-regions", {
     tooltip: {},
-    grid: { left: 80 },
+    grid: { containLabel: true, left: 8, right: 40 },
     xAxis: { type: "value", minInterval: 1 },
-    yAxis: { type: "category", data: rg.labels.slice().reverse() },
+    yAxis: { type: "category", data: rg.labels.slice().reverse(), axisLabel: { width: 110, overflow: "truncate", interval: 0 } },
     series: [{ type: "bar", data: rg.counts.slice().reverse(), label: { show: true, position: "right" } }]
   }, function (p) { return rg.urls[rg.urls.length - 1 - p.dataIndex]; });
 
