@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import chain, grading, permissions, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
+from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
@@ -30,7 +31,7 @@ from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import has_role, holds_any_role
+from kesu.org.selectors import department_of, has_role, holds_any_role
 from kesu.policy.selectors import active_policy, category_by_code, channel_by_code, rules_for
 
 
@@ -63,6 +64,9 @@ REGISTER_FIELDS = {
     "external_id",
     "client_key",
     "attachments",
+    "respondent_name",
+    "respondent_staff",
+    "respondent_department",
 }
 
 
@@ -320,9 +324,37 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         out["branch"] = Department.objects.filter(code=data["branch"]).first()
         if out["branch"] is None:
             errors["branch"] = "未知机构"
+    _validate_respondent(data, out, errors)
     if errors:
         raise Invalid(_("登记信息有误：") + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
     return out
+
+
+def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict[str, str]) -> None:
+    """被投诉人/被投诉部门 at registration: a name as the complainant gives it, and where known the staff
+    member (user id or username) and the unit (department code)."""
+    name = data.get("respondent_name") or ""
+    if not isinstance(name, str):
+        errors["respondent_name"] = "必须是文本"
+        name = ""
+    elif len(name) > 100:
+        errors["respondent_name"] = "最多 100 字"
+    out["respondent_name"] = name.strip()
+    out["respondent_staff"] = None
+    if data.get("respondent_staff") not in (None, ""):
+        try:
+            out["respondent_staff"] = user_arg(data["respondent_staff"], "respondent_staff")
+        except Invalid:
+            errors["respondent_staff"] = "未知人员"
+    out["respondent_department"] = None
+    if data.get("respondent_department") not in (None, ""):
+        try:
+            out["respondent_department"] = department_arg(data["respondent_department"])
+        except Invalid:
+            errors["respondent_department"] = "未知部门"
+    # The staff member's own unit when only the person is named: statistics by unit still count it.
+    if out["respondent_staff"] is not None and out["respondent_department"] is None:
+        out["respondent_department"] = department_of(out["respondent_staff"])
 
 
 def _create(
@@ -372,6 +404,9 @@ def _create(
         product=fields["product"],
         region=fields["region"],
         branch=fields["branch"],
+        respondent_name=fields["respondent_name"],
+        respondent_staff=fields["respondent_staff"],
+        respondent_department=fields["respondent_department"],
         flag_injury="injury" in fields["flags"],
         flag_safety="safety" in fields["flags"],
         flag_media="media" in fields["flags"],
@@ -478,6 +513,12 @@ def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None
         "customer": customer,
         "is_anonymous": case.is_anonymous,
         "flags": [f for f in ("injury", "safety", "media", "lawyer") if getattr(case, f"flag_{f}")],
+        "respondent_name": case.respondent_name,
+        # A respondent who has since left is kept by name only: the new case cannot point at an inactive user.
+        "respondent_staff": case.respondent_staff_id
+        if case.respondent_staff_id and case.respondent_staff.is_active
+        else None,
+        "respondent_department": case.respondent_department.code if case.respondent_department_id else None,
     }
     data.update(overrides or {})
     return data

@@ -72,6 +72,7 @@ TRANSITIONS: dict[str, Transition] = {
         routing.assign,
         "visible",
     ),
+    "set_respondent": t(_("记录被投诉人"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, routing.set_respondent),
     "start_investigation": t(_("开始处理"), [S.ASSIGNED], WORKERS, routing.start_investigation),
     "add_note": t(_("处理记录"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, routing.add_note),
     "request_collaboration": t(

@@ -43,6 +43,9 @@ class CaseCreateIn(In):
     external_source: str | None = None
     external_id: str | None = None
     client_key: str | None = Field(None, max_length=100)
+    respondent_name: str | None = Field(None, max_length=100, description="被投诉人（投诉人所述）")
+    respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
+    respondent_department: str | None = Field(None, description="被投诉部门编码")
 
     def to_data(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True, mode="python")
@@ -83,6 +86,15 @@ class RegradeIn(ActionIn):
 class AssignIn(ActionIn):
     department: str | None = Field(None, description="责任部门编码；省略时按分类规则路由")
     handler: UserRef | None = Field(None, description="经办人（用户 ID 或用户名）")
+    note: Text | None = None
+
+
+class SetRespondentIn(ActionIn):
+    """Omitted fields keep their value; an empty string clears one."""
+
+    respondent_name: str | None = Field(None, max_length=100)
+    respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
+    respondent_department: str | None = Field(None, description="被投诉部门编码")
     note: Text | None = None
 
 
@@ -215,6 +227,7 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "answer_first_contact": AnswerFirstContactIn,
     "regrade": RegradeIn,
     "assign": AssignIn,
+    "set_respondent": SetRespondentIn,
     "start_investigation": StartInvestigationIn,
     "add_note": AddNoteIn,
     "request_collaboration": RequestCollaborationIn,
