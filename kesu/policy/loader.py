@@ -69,6 +69,7 @@ TIME_UNITS = {
     "working_hours",
     "working_days",
     "months",
+    "same_day",
 }
 
 
