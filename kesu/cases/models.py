@@ -164,6 +164,10 @@ class Case(models.Model):
     flag_safety = models.BooleanField(_("涉及安全"), default=False)
     flag_media = models.BooleanField(_("媒体介入"), default=False)
     flag_lawyer = models.BooleanField(_("律师介入"), default=False)
+    # 直接投诉/越级投诉: made straight to head office or senior leaders (003 电信 受理要求: 越级投诉应给予
+    # 高度重视，迅速生成工单并上报): graded up (grading.direct_level) so that every queue sorted by
+    # level shows it first.
+    flag_direct = models.BooleanField(_("直接投诉（总部/高层）"), default=False)
 
     department = models.ForeignKey(
         Department,

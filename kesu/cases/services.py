@@ -24,7 +24,7 @@ from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
-from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
@@ -41,6 +41,9 @@ class Registration:
     created: bool  # False when an idempotent retry returned the earlier case
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
 
+
+# The registration flags (Case.flag_<name>).
+FLAGS = ("injury", "safety", "media", "lawyer", "direct")
 
 REGISTER_FIELDS = {
     "channel",
@@ -275,7 +278,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["is_anonymous"] = anonymous
 
     flags = data.get("flags") or []
-    bad_flags = [f for f in flags if f not in ("injury", "safety", "media", "lawyer")]
+    bad_flags = [f for f in flags if f not in FLAGS]
     if bad_flags:
         errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
     out["flags"] = flags
@@ -411,6 +414,7 @@ def _create(
         flag_safety="safety" in fields["flags"],
         flag_media="media" in fields["flags"],
         flag_lawyer="lawyer" in fields["flags"],
+        flag_direct="direct" in fields["flags"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         policy=policy,
@@ -479,7 +483,18 @@ def _create(
     event.payload = _jsonable(event.payload)
     chain.seal(event, chain.GENESIS)
     event.save(force_insert=True)
+    if latest is not None and rules.section("repeats").get("chase_open_case"):
+        _chase_open_case(latest, case, now)
     return Registration(case, created=True, reporter_token=token)
+
+
+def _chase_open_case(earlier: Case, repeat: Case, now: dt.datetime) -> None:
+    """The customer complains again while the earlier case is still being handled: besides the new
+    (linked, counted) case, the open one is chased — 催办 on its timeline, its handler and supervisor told
+    (003 电信分公司 ㈡2, behind the preset's `repeats.chase_open_case`). A finished case is not chased:
+    the new case is the matter coming back."""
+    if earlier.status in (*OPEN_STATUSES, Status.SUSPENDED):
+        perform(earlier, "chase", None, now=now, repeat=repeat.number)
 
 
 def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -512,7 +527,7 @@ def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None
         "branch": case.branch.code if case.branch_id else None,
         "customer": customer,
         "is_anonymous": case.is_anonymous,
-        "flags": [f for f in ("injury", "safety", "media", "lawyer") if getattr(case, f"flag_{f}")],
+        "flags": [f for f in FLAGS if getattr(case, f"flag_{f}")],
         "respondent_name": case.respondent_name,
         # A respondent who has since left is kept by name only: the new case cannot point at an inactive user.
         "respondent_staff": case.respondent_staff_id

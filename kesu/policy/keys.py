@@ -63,10 +63,13 @@ READERS: dict[str, tuple[str, ...]] = {
     "grading.repeat_urgent_at": ("kesu.cases.grading",),
     "grading.repeat_major_at": ("kesu.cases.grading",),
     "grading.repeat_window_days": ("kesu.cases.services",),
+    "repeats.chase_open_case": ("kesu.cases.services",),
+    "repeats.seed": (EXPLAIN,),
     "grading.group_major_size": ("kesu.cases.grading",),
     "grading.major_flags": ("kesu.cases.grading",),
     "grading.major_categories": ("kesu.cases.grading",),
     "grading.crisis_on_crisis_channel": ("kesu.cases.grading",),
+    "grading.direct_level": ("kesu.cases.grading",),
     # approval and penalties
     "approval.tiers": (POLICY,),
     "approval.tiers[].role": (POLICY,),

@@ -38,6 +38,7 @@ FLAG_CHOICES = [
     ("safety", gettext_lazy("涉及安全")),
     ("media", gettext_lazy("媒体介入")),
     ("lawyer", gettext_lazy("律师介入")),
+    ("direct", gettext_lazy("直接投诉（总部/高层）")),
 ]
 ANSWERABLE = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
 MAX_FILES = 5

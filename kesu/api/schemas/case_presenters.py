@@ -207,6 +207,7 @@ def present_detail(case: Case, viewer) -> dict[str, Any]:
             ("safety", case.flag_safety),
             ("media", case.flag_media),
             ("lawyer", case.flag_lawyer),
+            ("direct", case.flag_direct),
         )
         if on
     ]

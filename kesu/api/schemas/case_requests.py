@@ -38,7 +38,9 @@ class CaseCreateIn(In):
     region: str | None = None
     branch: str | None = Field(None, description="所属机构编码")
     customer: CustomerIn | None = None
-    flags: list[Literal["injury", "safety", "media", "lawyer"]] = Field(default_factory=list)
+    flags: list[Literal["injury", "safety", "media", "lawyer", "direct"]] = Field(
+        default_factory=list, description="direct：直接投诉至总部或高层领导（越级投诉），优先处理"
+    )
     is_anonymous: bool = Field(False, description="匿名举报（仅举报可匿名）")
     external_source: str | None = None
     external_id: str | None = None

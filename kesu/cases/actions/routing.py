@@ -81,6 +81,13 @@ def add_note(ctx: ActionContext) -> Outcome:
     return Outcome(None, {"text": text, "contacted_customer": contacted})
 
 
+def chase(ctx: ActionContext) -> Outcome:
+    """催办: the customer complained again about this open case (003 电信分公司 ㈡2). Recorded on the open
+    case's timeline (the complainant sees that their case was chased), the status does not change."""
+    repeat = ctx.text("repeat", max_length=24)
+    return Outcome(None, {"repeat": repeat, "repeat_count": ctx.case.repeat_count}, public=True)
+
+
 def set_respondent(ctx: ActionContext) -> Outcome:
     """被投诉人/被投诉部门 as the handler established them (the complainant's name for them may differ).
 
