@@ -264,7 +264,9 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if client_key is not None and (not isinstance(client_key, str) or len(client_key) > 100):
         errors["client_key"] = "最多 100 字"
     anonymous = bool(data.get("is_anonymous"))
-    if anonymous and kind != Kind.REPORT:
+    # An anonymous complaint is registered where the rules count it before judging it invalid
+    # (003 天翼 第八条: 匿名投诉 is an invalid complaint, recorded with its reason); elsewhere only reports.
+    if anonymous and kind != Kind.REPORT and not rules.section("intake").get("anonymous_complaints"):
         errors["is_anonymous"] = "只有举报可以匿名"
     elif anonymous and not rules.section("whistleblowing").get("anonymous_allowed", True):
         errors["is_anonymous"] = "本公司规则不受理匿名举报，请留下姓名和联系方式"

@@ -58,6 +58,8 @@ READERS: dict[str, tuple[str, ...]] = {
     "departments.default": (POLICY,),
     "departments.whistleblowing": (POLICY,),
     "whistleblowing.anonymous_allowed": ("kesu.cases.services",),
+    "intake.anonymous_complaints": ("kesu.cases.services",),
+    "intake.seed": (EXPLAIN,),
     "whistleblowing.seed": (EXPLAIN,),
     # grading
     "grading.repeat_urgent_at": ("kesu.cases.grading",),
