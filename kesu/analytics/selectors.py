@@ -91,6 +91,8 @@ class StatFilters:
     product: str = ""
     handler: str = ""  # user id
     customer: str = ""  # customer id
+    respondent_department: str = ""  # 被投诉部门 code, with its subtree
+    respondent: str = ""  # 被投诉员工: user id
     flag: list[str] = field(default_factory=list)
 
     LISTS = ("kind", "channel", "level", "status", "flag")
@@ -196,15 +198,19 @@ def filter_problems(params: Any) -> dict[str, str]:
                 "low": DATE_RANGE[0].isoformat(),
                 "high": DATE_RANGE[1].isoformat(),
             }
-    for name in ("handler", "customer"):
+    for name in ("handler", "customer", "respondent"):
         value = str(params.get(name) or "").strip()
-        if value and not (value.isascii() and value.isdigit()) and not (name == "handler" and value == NONE):
+        if (
+            value
+            and not (value.isascii() and value.isdigit())
+            and not (name in ("handler", "respondent") and value == NONE)
+        ):
             problems[name] = gettext("须为数字 ID")
     for name in ("category", "category_exact"):
         code = str(params.get(name) or "").strip()
         if code and code != NONE and not Category.objects.filter(code=code).exists():
             problems[name] = gettext("未知分类")
-    for name in ("department", "branch"):
+    for name in ("department", "branch", "respondent_department"):
         code = str(params.get(name) or "").strip()
         if code and code != NONE and not Department.objects.filter(code=code).exists():
             problems[name] = gettext("未知部门或机构")
@@ -240,7 +246,7 @@ def apply_filters(qs: QuerySet[Case], f: StatFilters, *, now: dt.datetime | None
         qs = qs.filter(category__path__contains=f"/{f.category}/")
     if f.category_exact and f.category_exact != NONE:
         qs = qs.filter(category__code=f.category_exact)
-    for name in ("department", "branch"):
+    for name in ("department", "branch", "respondent_department"):
         value = getattr(f, name)
         if value == NONE:
             qs = qs.filter(**{f"{name}__isnull": True})
@@ -256,6 +262,10 @@ def apply_filters(qs: QuerySet[Case], f: StatFilters, *, now: dt.datetime | None
         qs = qs.filter(handler_id=int(f.handler))
     if f.customer.isdigit():
         qs = qs.filter(customer_id=int(f.customer))
+    if f.respondent == NONE:
+        qs = qs.filter(respondent_staff__isnull=True)
+    elif f.respondent.isdigit():
+        qs = qs.filter(respondent_staff_id=int(f.respondent))
     for flag in f.flag:
         qs = qs.filter(flag_q(flag, now=now))
     return qs
@@ -332,6 +342,14 @@ DIMENSIONS: dict[str, Dimension] = {
     "region": Dimension("region", gettext_noop("地区"), "region", "region"),
     "product": Dimension("product", gettext_noop("产品"), "product", "product"),
     "handler": Dimension("handler", gettext_noop("经办人"), "handler_id", "handler"),
+    # 被投诉部门 / 被投诉人: whom complaints are about, beside who handles them.
+    "respondent_department": Dimension(
+        "respondent_department",
+        gettext_noop("被投诉部门"),
+        "respondent_department__code",
+        "respondent_department",
+    ),
+    "respondent": Dimension("respondent", gettext_noop("被投诉人"), "respondent_staff_id", "respondent"),
 }
 
 
@@ -341,6 +359,7 @@ _FK_DIMENSIONS: dict[str, tuple[str, Any, str]] = {
     "channel__code": ("channel_id", Channel, "code"),
     "department__code": ("department_id", Department, "code"),
     "branch__code": ("branch_id", Department, "code"),
+    "respondent_department__code": ("respondent_department_id", Department, "code"),
 }
 
 
@@ -356,9 +375,9 @@ def _labels(dim: Dimension, keys: set[str]) -> dict[str, str]:
         return dict(Category.objects.filter(code__in=keys).values_list("code", "name"))
     if dim.code == "channel":
         return dict(Channel.objects.filter(code__in=keys).values_list("code", "name"))
-    if dim.code in ("department", "branch"):
+    if dim.code in ("department", "branch", "respondent_department"):
         return dict(Department.objects.filter(code__in=keys).values_list("code", "name"))
-    if dim.code == "handler":
+    if dim.code in ("handler", "respondent"):
         users = get_user_model().objects.filter(pk__in=[int(k) for k in keys if k.isdigit()])
         return {str(u.pk): (u.get_full_name() or u.username) for u in users}
     return {k: k for k in keys}

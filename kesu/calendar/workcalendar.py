@@ -36,7 +36,17 @@ DEFAULT_PERIODS: tuple[tuple[dt.time, dt.time], ...] = (
 END_OF_DAY = dt.time(23, 59, 59)
 MAX_SCAN_DAYS = 366 * 10
 
-UNITS = ("calendar_minutes", "calendar_hours", "calendar_days", "working_hours", "working_days", "months")
+UNITS = (
+    "calendar_minutes",
+    "calendar_hours",
+    "calendar_days",
+    "working_hours",
+    "working_days",
+    "months",
+    # The end of the same calendar day (amount 1; n: the n-th calendar day counting the first):
+    # "当日投诉当日处理" (000 第2篇). Not moved off holidays: a crisis does not wait for Monday.
+    "same_day",
+)
 UNIT_LABELS = {
     "calendar_minutes": "分钟",
     "calendar_hours": "小时",
@@ -44,6 +54,7 @@ UNIT_LABELS = {
     "working_hours": "工作小时",
     "working_days": "个工作日",
     "months": "个月",
+    "same_day": "当日",
 }
 
 # chinesecalendar's English names → the names people read.
@@ -78,6 +89,8 @@ class Duration:
             raise ValueError("时限不能为负数")
 
     def __str__(self) -> str:
+        if self.unit == "same_day":
+            return UNIT_LABELS["same_day"] if self.amount == 1 else f"第{self.amount}日内"
         return f"{self.amount}{UNIT_LABELS[self.unit]}"
 
 
@@ -385,6 +398,12 @@ class WorkCalendar:
             return self.add_calendar_days(start, n, notes)
         if unit == "months":
             return self.add_months(start, n, notes)
+        if unit == "same_day":
+            first = start.astimezone(SHANGHAI).date()
+            last = first + dt.timedelta(days=max(n, 1) - 1)
+            return Deadline(
+                dt.datetime.combine(last, END_OF_DAY, tzinfo=SHANGHAI), self._fallback_years(first, last)
+            )
         delta = dt.timedelta(hours=n) if unit == "calendar_hours" else dt.timedelta(minutes=n)
         due = start + delta
         return Deadline(

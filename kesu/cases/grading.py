@@ -97,6 +97,9 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
         hit = next((c for c in major_categories if f"/{c}/" in path), None)
         if hit:
             raise_to("major", "category", f"分类：{case.category.name}")
+    direct_level = g.get("direct_level")
+    if direct_level and getattr(case, "flag_direct", False):
+        raise_to(direct_level, "flag:direct", "直接投诉至总部/高层领导")
     if channel_is_crisis and g.get("crisis_on_crisis_channel", True):
         raise_to("crisis", "channel", f"渠道：{case.channel.name}")
     if not reasons:

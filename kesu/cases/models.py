@@ -136,11 +136,38 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # 被投诉人 / 被投诉部门: whom the complaint is about, as the complainant names it (free text) and, once
+    # identified, the staff member and unit. Not the responsible department: a complaint about a branch
+    # teller is handled by the service department, yet counted against the branch (statistics by
+    # respondent). Set at registration or later by the handler (`set_respondent`).
+    respondent_name = models.CharField(_("被投诉人"), max_length=100, blank=True)
+    respondent_staff = models.ForeignKey(
+        USER,
+        verbose_name=_("被投诉员工"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # partial index in Meta
+    )
+    respondent_department = models.ForeignKey(
+        Department,
+        verbose_name=_("被投诉部门"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,  # partial index in Meta
+    )
     # Flags that raise the level (001 篇9, 003).
     flag_injury = models.BooleanField(_("涉及人身伤害"), default=False)
     flag_safety = models.BooleanField(_("涉及安全"), default=False)
     flag_media = models.BooleanField(_("媒体介入"), default=False)
     flag_lawyer = models.BooleanField(_("律师介入"), default=False)
+    # 直接投诉/越级投诉: made straight to head office or senior leaders (003 电信 受理要求: 越级投诉应给予
+    # 高度重视，迅速生成工单并上报): graded up (grading.direct_level) so that every queue sorted by
+    # level shows it first.
+    flag_direct = models.BooleanField(_("直接投诉（总部/高层）"), default=False)
 
     department = models.ForeignKey(
         Department,
@@ -283,6 +310,16 @@ class Case(models.Model):
                 fields=["reopened_from"],
                 condition=models.Q(reopened_from__isnull=False),
                 name="case_reopened_from_idx",
+            ),
+            models.Index(
+                fields=["respondent_staff"],
+                condition=models.Q(respondent_staff__isnull=False),
+                name="case_respondent_staff_idx",
+            ),
+            models.Index(
+                fields=["respondent_department"],
+                condition=models.Q(respondent_department__isnull=False),
+                name="case_respondent_dept_idx",
             ),
             models.Index(fields=["subject_no"], name="case_subject_no_idx"),
             models.Index(fields=["product"], name="case_product_idx"),

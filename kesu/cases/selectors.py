@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,6 +155,64 @@ def case_for_reporter(number: str, token: str) -> Case:
     if case is None or not verify_reporter_token(case, token):
         raise NotFound(_("案件不存在"))
     return case
+
+
+@dataclass(frozen=True)
+class RespondentCount:
+    department_code: str | None
+    department_name: str | None
+    staff_id: int | None
+    staff_name: str | None
+    name: str  # the complainant's own words for the respondent, when no staff member is recorded
+    total: int
+    open: int
+
+
+def counts_by_respondent(
+    user, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[RespondentCount]:
+    """被投诉人统计: the cases this user may see, counted by whom they are about (unit, person, or
+    the name the complainant gave), most complained-about first. Cases without a respondent are left out."""
+    qs = permissions.visible_cases(user, Case.objects.all()).filter(
+        Q(respondent_department__isnull=False) | Q(respondent_staff__isnull=False) | ~Q(respondent_name="")
+    )
+    if since is not None:
+        qs = qs.filter(received_at__gte=since)
+    if until is not None:
+        qs = qs.filter(received_at__lt=until)
+    rows = (
+        qs.values(
+            "respondent_department__code",
+            "respondent_department__name",
+            "respondent_staff_id",
+            "respondent_staff__username",
+            "respondent_staff__first_name",
+            "respondent_staff__last_name",
+            "respondent_name",
+        )
+        .annotate(total=Count("id"), open=Count("id", filter=Q(status__in=OPEN_STATUSES)))
+        .order_by()
+    )
+    out: dict[tuple, RespondentCount] = {}
+    for r in rows:
+        staff_name = None
+        if r["respondent_staff_id"]:
+            full = f"{r['respondent_staff__last_name']}{r['respondent_staff__first_name']}".strip()
+            staff_name = full or r["respondent_staff__username"]
+        # A recorded person or unit groups the cases; the free-text name only groups what has neither.
+        name = "" if (r["respondent_staff_id"] or r["respondent_department__code"]) else r["respondent_name"]
+        key = (r["respondent_department__code"], r["respondent_staff_id"], name)
+        prev = out.get(key)
+        out[key] = RespondentCount(
+            r["respondent_department__code"],
+            r["respondent_department__name"],
+            r["respondent_staff_id"],
+            staff_name,
+            name,
+            r["total"] + (prev.total if prev else 0),
+            r["open"] + (prev.open if prev else 0),
+        )
+    return sorted(out.values(), key=lambda c: (-c.total, c.department_code or "", c.staff_id or 0, c.name))
 
 
 def counts_in_closing_rate(qs: QuerySet[Case]) -> QuerySet[Case]:

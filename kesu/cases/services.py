@@ -21,16 +21,17 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import chain, grading, permissions, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
+from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
-from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import Conflict, Forbidden, IllegalTransition, Invalid, NotFound, VersionConflict
 from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import has_role, holds_any_role
+from kesu.org.selectors import department_of, has_role, holds_any_role
 from kesu.policy.selectors import active_policy, category_by_code, channel_by_code, rules_for
 
 
@@ -40,6 +41,9 @@ class Registration:
     created: bool  # False when an idempotent retry returned the earlier case
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
 
+
+# The registration flags (Case.flag_<name>).
+FLAGS = ("injury", "safety", "media", "lawyer", "direct")
 
 REGISTER_FIELDS = {
     "channel",
@@ -63,6 +67,9 @@ REGISTER_FIELDS = {
     "external_id",
     "client_key",
     "attachments",
+    "respondent_name",
+    "respondent_staff",
+    "respondent_department",
 }
 
 
@@ -257,7 +264,9 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if client_key is not None and (not isinstance(client_key, str) or len(client_key) > 100):
         errors["client_key"] = "最多 100 字"
     anonymous = bool(data.get("is_anonymous"))
-    if anonymous and kind != Kind.REPORT:
+    # An anonymous complaint is registered where the rules count it before judging it invalid
+    # (003 天翼 第八条: 匿名投诉 is an invalid complaint, recorded with its reason); elsewhere only reports.
+    if anonymous and kind != Kind.REPORT and not rules.section("intake").get("anonymous_complaints"):
         errors["is_anonymous"] = "只有举报可以匿名"
     elif anonymous and not rules.section("whistleblowing").get("anonymous_allowed", True):
         errors["is_anonymous"] = "本公司规则不受理匿名举报，请留下姓名和联系方式"
@@ -271,7 +280,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["is_anonymous"] = anonymous
 
     flags = data.get("flags") or []
-    bad_flags = [f for f in flags if f not in ("injury", "safety", "media", "lawyer")]
+    bad_flags = [f for f in flags if f not in FLAGS]
     if bad_flags:
         errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
     out["flags"] = flags
@@ -320,9 +329,37 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         out["branch"] = Department.objects.filter(code=data["branch"]).first()
         if out["branch"] is None:
             errors["branch"] = "未知机构"
+    _validate_respondent(data, out, errors)
     if errors:
         raise Invalid(_("登记信息有误：") + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
     return out
+
+
+def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict[str, str]) -> None:
+    """被投诉人/被投诉部门 at registration: a name as the complainant gives it, and where known the staff
+    member (user id or username) and the unit (department code)."""
+    name = data.get("respondent_name") or ""
+    if not isinstance(name, str):
+        errors["respondent_name"] = "必须是文本"
+        name = ""
+    elif len(name) > 100:
+        errors["respondent_name"] = "最多 100 字"
+    out["respondent_name"] = name.strip()
+    out["respondent_staff"] = None
+    if data.get("respondent_staff") not in (None, ""):
+        try:
+            out["respondent_staff"] = user_arg(data["respondent_staff"], "respondent_staff")
+        except Invalid:
+            errors["respondent_staff"] = "未知人员"
+    out["respondent_department"] = None
+    if data.get("respondent_department") not in (None, ""):
+        try:
+            out["respondent_department"] = department_arg(data["respondent_department"])
+        except Invalid:
+            errors["respondent_department"] = "未知部门"
+    # The staff member's own unit when only the person is named: statistics by unit still count it.
+    if out["respondent_staff"] is not None and out["respondent_department"] is None:
+        out["respondent_department"] = department_of(out["respondent_staff"])
 
 
 def _create(
@@ -372,10 +409,14 @@ def _create(
         product=fields["product"],
         region=fields["region"],
         branch=fields["branch"],
+        respondent_name=fields["respondent_name"],
+        respondent_staff=fields["respondent_staff"],
+        respondent_department=fields["respondent_department"],
         flag_injury="injury" in fields["flags"],
         flag_safety="safety" in fields["flags"],
         flag_media="media" in fields["flags"],
         flag_lawyer="lawyer" in fields["flags"],
+        flag_direct="direct" in fields["flags"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         policy=policy,
@@ -444,7 +485,18 @@ def _create(
     event.payload = _jsonable(event.payload)
     chain.seal(event, chain.GENESIS)
     event.save(force_insert=True)
+    if latest is not None and rules.section("repeats").get("chase_open_case"):
+        _chase_open_case(latest, case, now)
     return Registration(case, created=True, reporter_token=token)
+
+
+def _chase_open_case(earlier: Case, repeat: Case, now: dt.datetime) -> None:
+    """The customer complains again while the earlier case is still being handled: besides the new
+    (linked, counted) case, the open one is chased — 催办 on its timeline, its handler and supervisor told
+    (003 电信分公司 ㈡2, behind the preset's `repeats.chase_open_case`). A finished case is not chased:
+    the new case is the matter coming back."""
+    if earlier.status in (*OPEN_STATUSES, Status.SUSPENDED):
+        perform(earlier, "chase", None, now=now, repeat=repeat.number)
 
 
 def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -477,7 +529,13 @@ def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None
         "branch": case.branch.code if case.branch_id else None,
         "customer": customer,
         "is_anonymous": case.is_anonymous,
-        "flags": [f for f in ("injury", "safety", "media", "lawyer") if getattr(case, f"flag_{f}")],
+        "flags": [f for f in FLAGS if getattr(case, f"flag_{f}")],
+        "respondent_name": case.respondent_name,
+        # A respondent who has since left is kept by name only: the new case cannot point at an inactive user.
+        "respondent_staff": case.respondent_staff_id
+        if case.respondent_staff_id and case.respondent_staff.is_active
+        else None,
+        "respondent_department": case.respondent_department.code if case.respondent_department_id else None,
     }
     data.update(overrides or {})
     return data

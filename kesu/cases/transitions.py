@@ -72,6 +72,7 @@ TRANSITIONS: dict[str, Transition] = {
         routing.assign,
         "visible",
     ),
+    "set_respondent": t(_("记录被投诉人"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, routing.set_respondent),
     "start_investigation": t(_("开始处理"), [S.ASSIGNED], WORKERS, routing.start_investigation),
     "add_note": t(_("处理记录"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, routing.add_note),
     "request_collaboration": t(
@@ -171,6 +172,8 @@ TRANSITIONS: dict[str, Transition] = {
         system.extend_deadline,
         "visible",
     ),
+    # A repeat registered while the case is open (kesu.cases.services._chase_open_case).
+    "chase": t(_("催办"), [*OPEN_STATUSES, S.SUSPENDED], {r.ADMIN}, routing.chase, "system"),
     "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, system.escalate, "system"),
     "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, system.recompute_deadlines, "system"),
     "customer_mail": t(_("客户来信"), ANY_STATUS, {r.ADMIN}, system.customer_mail, "system"),

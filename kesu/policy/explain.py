@@ -21,6 +21,7 @@ CLOCKS = {
     "working_hours": ("工作小时", "只计营业时间内的小时"),
     "working_days": ("个工作日", "只计工作日，跳过周末和法定节假日"),
     "months": ("个月", "自然月"),
+    "same_day": ("当日", "至起算当日 24 时止（含节假日，不顺延）"),
 }
 STAGE_NAMES = {
     "record": "登记录入",
@@ -61,6 +62,8 @@ TABLE_LAYERS = (("insurance", "nfra"), ("telecom", "miit_telecom"), ("auto_deale
 
 def duration_text(rule: dict[str, Any]) -> str:
     word, _clock = CLOCKS.get(rule["unit"], (rule["unit"], ""))
+    if rule.get("unit") == "same_day" and rule.get("amount") == 1:
+        return word
     return f"{rule['amount']} {word}"
 
 

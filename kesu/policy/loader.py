@@ -69,6 +69,7 @@ TIME_UNITS = {
     "working_hours",
     "working_days",
     "months",
+    "same_day",
 }
 
 
@@ -257,6 +258,8 @@ def validate(document: dict[str, Any]) -> None:
     for key in ("repeat_urgent_at", "repeat_major_at", "group_major_size", "repeat_window_days"):
         if key in grading and (not isinstance(grading[key], int) or grading[key] < 1):
             errors.append(f"grading.{key} must be a positive whole number")
+    if "direct_level" in grading and grading["direct_level"] not in ("normal", "urgent", "major", "crisis"):
+        errors.append("grading.direct_level must be a level (normal, urgent, major, crisis)")
     if grading.get("repeat_urgent_at", 2) > grading.get("repeat_major_at", 3):
         errors.append("grading.repeat_urgent_at must not exceed grading.repeat_major_at")
     for flag in grading.get("major_flags", []):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from kesu.cases.models import CollaborationRequest, Kind, PanelParticipant, Proposal
 from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import department_heads, users_with_role
+from kesu.org.selectors import department_heads, direct_supervisor, users_with_role
 from kesu.sla.notify import notify
 
 User = get_user_model()
@@ -167,6 +167,21 @@ def _reopened(case, event, rules):
     yield "handoff.reopened", people, _("案件重新处理：%(n)s") % {"n": case.number}
 
 
+def _chased(case, event, rules):
+    """催办: the customer came back while the case is open (003 电信分公司 ㈡2): its handler and their
+    supervisor (the department head where the handler has none), or the department heads while no
+    handler is named."""
+    people = [case.handler, direct_supervisor(case.handler)] if case.handler_id else []
+    if case.department_id:
+        people += list(department_heads(case.department)) if not case.handler_id else []
+    people += list(users_with_role(roles.SUPERVISOR))
+    title = _("催办：客户再次来电，案件仍在处理中：%(n)s（%(r)s）") % {
+        "n": case.number,
+        "r": event.payload.get("repeat", ""),
+    }
+    yield "handoff.chase", people, title
+
+
 def _archive_access_requested(case, event, rules):
     yield (
         "handoff.archive_access",
@@ -195,6 +210,7 @@ _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str
     "approve": _approval_decided,
     "reject": _approval_decided,
     "reopen": _reopened,
+    "chase": _chased,
     "follow_up": _reopened,
     "request_archive_access": _archive_access_requested,
     "decide_archive_access": _archive_access_decided,

@@ -11,13 +11,62 @@ from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from kesu.calendar.models import CalendarYear
-from kesu.calendar.workcalendar import SHANGHAI, calendar_for_case, get_calendar
+from kesu.calendar.workcalendar import SHANGHAI, UNIT_LABELS, calendar_for_case, get_calendar
 from kesu.cases.models import Accountability
 from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.stages import LIMIT_STAGES, stage_label
+
+
+@dataclass(frozen=True)
+class AnswerPromise:
+    """What the complainant is told about the time limit (003 恒康天安 第五条(一), 000 第3篇): the
+    answer stage's limit as written and the latest date, e.g. 7 个工作日内答复（最迟 2026-12-16）."""
+
+    amount: int
+    unit: str
+    due_at: dt.datetime
+    extension_days: int = 0
+    paused: bool = False
+
+    @property
+    def latest(self) -> str:
+        local = self.due_at.astimezone(SHANGHAI)
+        # A limit in hours or minutes is told to the minute; one in days by its date.
+        if self.unit in ("calendar_hours", "working_hours", "calendar_minutes"):
+            return f"{local:%Y-%m-%d %H:%M}"
+        return f"{local:%Y-%m-%d}"
+
+    @property
+    def text(self) -> str:
+        if self.unit == "same_day":
+            return _("当日答复（最迟 %(latest)s）") % {"latest": self.latest}
+        limit = f"{self.amount} {UNIT_LABELS.get(self.unit, self.unit)}"
+        if self.extension_days:
+            return _("%(limit)s内答复，已延长 %(days)s 个工作日（最迟 %(latest)s）") % {
+                "limit": limit,
+                "days": self.extension_days,
+                "latest": self.latest,
+            }
+        return _("%(limit)s内答复（最迟 %(latest)s）") % {"limit": limit, "latest": self.latest}
+
+
+def answer_promise(case) -> AnswerPromise | None:
+    """The promise told to the complainant now: the case's open answer stage, None when it has none
+    (finished, or no answer rule in the policy). A paused stage (暂结案) has no date to promise."""
+    stage = (
+        StageDeadline.objects.filter(case=case, stage="answer", state=StageDeadline.State.OPEN)
+        .order_by("-pk")
+        .first()
+    )
+    if stage is None:
+        return None
+    return AnswerPromise(
+        stage.amount, stage.unit, stage.due_at, stage.extension_days, paused=stage.paused_at is not None
+    )
 
 
 def case_deadlines(case) -> list[StageDeadline]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from kesu.calendar.workcalendar import format_instant
 from kesu.sla import services
+from kesu.sla.selectors import answer_promise
 
 
 def on_event(case, event, rules) -> None:
@@ -11,3 +13,18 @@ def on_event(case, event, rules) -> None:
         # and the new due date becomes part of the event.
         event.payload.update(services.apply_extension(case, rules, event))
     services.after_case_event(case, event, rules)
+    if event.action in PROMISING_ACTIONS:
+        # What the complainant was told, kept on the (public) event itself: the promise stands as given
+        # even when the policy or the calendar changes later.
+        promise = answer_promise(case)
+        if promise is not None and not promise.paused:
+            event.payload["answer_promise"] = {
+                "amount": promise.amount,
+                "unit": promise.unit,
+                "due_at": format_instant(promise.due_at),
+                "text": promise.text,
+            }
+
+
+# Events after which the complainant is (again) told by when they will be answered.
+PROMISING_ACTIONS = frozenset({"register", "extend_deadline", "resume", "reopen"})

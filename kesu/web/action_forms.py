@@ -258,6 +258,31 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("contacted_customer", _("已联系客户"), "checkbox"),
             ],
         )
+    if name == "set_respondent":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("respondent_name", _("被投诉人"), "text", False, [], case.respondent_name),
+                F(
+                    "respondent_staff",
+                    _("被投诉员工"),
+                    "select",
+                    False,
+                    [("", _("（未确定）"))] + _colleagues(user),
+                    str(case.respondent_staff_id or ""),
+                ),
+                F(
+                    "respondent_department",
+                    _("被投诉部门"),
+                    "select",
+                    False,
+                    [("", _("（未确定）"))] + _departments(),
+                    case.respondent_department.code if case.respondent_department_id else "",
+                ),
+                F("note", _("说明"), "text"),
+            ],
+        )
     if name == "request_collaboration":
         depts = [(c, n) for c, n in _departments() if not case.department or c != case.department.code]
         return ActionForm(
@@ -523,6 +548,7 @@ FIELD_NAMES = {
     "assign": ["department", "handler", "note"],
     "start_investigation": ["note", "contacted_customer"],
     "add_note": ["text", "contacted_customer"],
+    "set_respondent": ["respondent_name", "respondent_staff", "respondent_department", "note"],
     "request_collaboration": ["department", "question"],
     "answer_collaboration": ["request_id", "answer"],
     "convene_panel": ["topic", "participants"],

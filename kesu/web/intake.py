@@ -38,6 +38,7 @@ FLAG_CHOICES = [
     ("safety", gettext_lazy("涉及安全")),
     ("media", gettext_lazy("媒体介入")),
     ("lawyer", gettext_lazy("律师介入")),
+    ("direct", gettext_lazy("直接投诉（总部/高层）")),
 ]
 ANSWERABLE = (Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION)
 MAX_FILES = 5
@@ -63,6 +64,11 @@ def _channel_choices() -> list[tuple[str, str]]:
 def _category_choices() -> list[tuple[str, str]]:
     rows = Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
     return [("", gettext_lazy("（请选择）"))] + [(c, "　" * d + n) for c, n, d in rows]
+
+
+def _department_choices() -> list[tuple[str, str]]:
+    rows = Department.objects.filter(is_active=True).order_by("code").values_list("code", "name")
+    return [("", gettext_lazy("（未知）"))] + list(rows)
 
 
 class IntakeForm(forms.Form):
@@ -103,6 +109,9 @@ class IntakeForm(forms.Form):
     subject_no = forms.CharField(label=gettext_lazy("涉及保单/合同/订单号"), max_length=60, required=False)
     product = forms.CharField(label=gettext_lazy("产品"), max_length=100, required=False)
     region = forms.CharField(label=gettext_lazy("地区"), max_length=40, required=False)
+    # 被投诉人/被投诉部门: as the complainant names them; the handler may correct them later.
+    respondent_name = forms.CharField(label=gettext_lazy("被投诉人"), max_length=100, required=False)
+    respondent_department = forms.ChoiceField(label=gettext_lazy("被投诉部门"), required=False)
     flags = forms.MultipleChoiceField(
         label=gettext_lazy("特殊情形"),
         choices=FLAG_CHOICES,
@@ -129,6 +138,7 @@ class IntakeForm(forms.Form):
         self.fields["channel"].choices = _channel_choices()
         self.fields["channel"].initial = "phone"
         self.fields["category"].choices = _category_choices()
+        self.fields["respondent_department"].choices = _department_choices()
 
     def clean_phone(self) -> str:
         raw = self.cleaned_data.get("phone") or ""
@@ -172,6 +182,7 @@ class IntakeForm(forms.Form):
             "product": d.get("product") or "",
             "region": d.get("region") or "",
             "flags": list(d.get("flags") or []),
+            "respondent_name": d.get("respondent_name") or "",
             "customer": {
                 k: d.get(k) or ""
                 for k in ("name", "phone", "email", "address", "id_number", "policy_no")
@@ -184,6 +195,8 @@ class IntakeForm(forms.Form):
             data["category"] = d["category"]
         if d.get("claimed_amount") is not None:
             data["claimed_amount"] = str(d["claimed_amount"])
+        if d.get("respondent_department"):
+            data["respondent_department"] = d["respondent_department"]
         return data
 
 

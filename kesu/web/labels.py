@@ -30,6 +30,8 @@ PAYLOAD_LABELS = {
     "topic": _("议题"),
     "decision": _("决议"),
     "department": _("部门"),
+    "respondent_name": _("被投诉人"),
+    "respondent_department": _("被投诉部门"),
     "remedy_type": _("处理方式"),
     "amount": _("金额"),
     "criterion": _("结案依据"),

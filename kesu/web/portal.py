@@ -27,6 +27,7 @@ from kesu.cases.services import register_case, verify_reporter_token
 from kesu.errors import DomainError
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
+from kesu.sla.selectors import answer_promise
 from kesu.trust.ratelimit import client_ip, hit
 from kesu.web.intake import MultipleFileField
 from kesu.web.labels import action_label
@@ -257,7 +258,10 @@ def done(request):
     info = request.session.pop("portal_done", None)
     if not info:
         return redirect("web:portal_home")
-    return _render(request, "web/portal/done.html", info)
+    # The time limit, told at once (003 恒康天安 第五条(一)): from the case's answer deadline.
+    case = Case.objects.filter(number=info.get("number")).first()
+    promise = answer_promise(case) if case is not None else None
+    return _render(request, "web/portal/done.html", {**info, "promise": promise})
 
 
 class ProgressForm(forms.Form):
@@ -282,6 +286,17 @@ def _public_timeline(case: Case) -> list[dict]:
             detail = payload.get("answer", "")
         elif e.action == "close" and payload.get("criterion") in criteria:
             detail = criteria[payload["criterion"]].get("name", "")
+        elif e.action == "suspend":
+            detail = _("暂停处理，答复期限暂停计算。原因：%(reason)s") % {"reason": payload.get("reason", "")}
+        if e.action == "extend_deadline":
+            detail = _("答复期限延长 %(days)s 个工作日。原因：%(reason)s") % {
+                "days": payload.get("days", ""),
+                "reason": payload.get("reason", ""),
+            }
+        # The promise as it was told with the event (registration, extension, resumption).
+        promise = payload.get("answer_promise")
+        if isinstance(promise, dict) and promise.get("text"):
+            detail = "；".join(p for p in (detail, str(promise["text"])) if p)
         rows.append(
             {
                 "at": e.created_at,
@@ -330,7 +345,7 @@ def progress(request):
             # Compare in constant time whether or not the case exists: one answer, no enumeration.
             ok = hmac.compare_digest((phone[-4:] if len(phone) >= 4 else "!!!!").encode(), digits.encode())
             if case is not None and ok:
-                ctx.update({"case": case, "events": _public_timeline(case)})
+                ctx.update({"case": case, "events": _public_timeline(case), "promise": answer_promise(case)})
             else:
                 ctx["error"] = NOT_FOUND_MESSAGE
         else:

@@ -583,6 +583,19 @@ def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "web/case.html", _case_context(request, case))
 
 
+@login_required
+@domain_errors
+def case_acknowledgement(request: HttpRequest, number: str) -> HttpResponse:
+    """受理回执: the printable acknowledgement handed or sent to the complainant, with the time limit
+    (003 恒康天安 第五条(一), 000 第3篇) taken from the case's answer deadline."""
+    case = case_selectors.get_case(request.user, number=number)
+    return render(
+        request,
+        "web/acknowledgement.html",
+        {"case": case, "promise": sla_selectors.answer_promise(case), "now": timezone.now()},
+    )
+
+
 # Actions sent without the page's version: they change no state, so a concurrent change cannot make
 # them wrong (perform still takes the row lock and bumps the version).
 VERSIONLESS_ACTIONS = {"add_note"}

@@ -22,10 +22,11 @@ LAYERS = ["nfra", "samr_12315", "miit_telecom"]
 
 
 def answer_rules(doc: dict, kind: str) -> list[dict]:
+    """The answer rules of a kind at every level (a rule narrowed to some levels is left out)."""
     return [
         r
         for r in doc["sla"]["rules"]
-        if r["stage"] == "answer" and (not r.get("kinds") or kind in r["kinds"])
+        if r["stage"] == "answer" and (not r.get("kinds") or kind in r["kinds"]) and not r.get("levels")
     ]
 
 

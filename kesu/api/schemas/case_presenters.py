@@ -207,6 +207,7 @@ def present_detail(case: Case, viewer) -> dict[str, Any]:
             ("safety", case.flag_safety),
             ("media", case.flag_media),
             ("lawyer", case.flag_lawyer),
+            ("direct", case.flag_direct),
         )
         if on
     ]
@@ -220,6 +221,11 @@ def present_detail(case: Case, viewer) -> dict[str, Any]:
             "product": case.product,
             "region": case.region,
             "business_type": case.business_type,
+            "respondent_name": case.respondent_name,
+            "respondent_staff": present_user(case.respondent_staff),
+            "respondent_department": case.respondent_department.code
+            if case.respondent_department_id
+            else None,
             "flags": flags,
             "level_reasons": case.level_reasons,
             "level_overridden": case.level_overridden,

@@ -38,11 +38,16 @@ class CaseCreateIn(In):
     region: str | None = None
     branch: str | None = Field(None, description="所属机构编码")
     customer: CustomerIn | None = None
-    flags: list[Literal["injury", "safety", "media", "lawyer"]] = Field(default_factory=list)
+    flags: list[Literal["injury", "safety", "media", "lawyer", "direct"]] = Field(
+        default_factory=list, description="direct：直接投诉至总部或高层领导（越级投诉），优先处理"
+    )
     is_anonymous: bool = Field(False, description="匿名举报（仅举报可匿名）")
     external_source: str | None = None
     external_id: str | None = None
     client_key: str | None = Field(None, max_length=100)
+    respondent_name: str | None = Field(None, max_length=100, description="被投诉人（投诉人所述）")
+    respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
+    respondent_department: str | None = Field(None, description="被投诉部门编码")
 
     def to_data(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True, mode="python")
@@ -83,6 +88,15 @@ class RegradeIn(ActionIn):
 class AssignIn(ActionIn):
     department: str | None = Field(None, description="责任部门编码；省略时按分类规则路由")
     handler: UserRef | None = Field(None, description="经办人（用户 ID 或用户名）")
+    note: Text | None = None
+
+
+class SetRespondentIn(ActionIn):
+    """Omitted fields keep their value; an empty string clears one."""
+
+    respondent_name: str | None = Field(None, max_length=100)
+    respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
+    respondent_department: str | None = Field(None, description="被投诉部门编码")
     note: Text | None = None
 
 
@@ -215,6 +229,7 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "answer_first_contact": AnswerFirstContactIn,
     "regrade": RegradeIn,
     "assign": AssignIn,
+    "set_respondent": SetRespondentIn,
     "start_investigation": StartInvestigationIn,
     "add_note": AddNoteIn,
     "request_collaboration": RequestCollaborationIn,

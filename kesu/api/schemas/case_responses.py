@@ -76,6 +76,9 @@ class CaseDetailOut(CaseSummaryOut):
     product: str
     region: str
     business_type: str
+    respondent_name: str
+    respondent_staff: UserOut | None
+    respondent_department: str | None
     flags: list[str]
     level_reasons: list[Any]
     level_overridden: bool

@@ -79,3 +79,43 @@ def add_note(ctx: ActionContext) -> Outcome:
     if contacted:
         ctx.case.last_contact_at = ctx.now
     return Outcome(None, {"text": text, "contacted_customer": contacted})
+
+
+def chase(ctx: ActionContext) -> Outcome:
+    """催办: the customer complained again about this open case (003 电信分公司 ㈡2). Recorded on the open
+    case's timeline (the complainant sees that their case was chased), the status does not change."""
+    repeat = ctx.text("repeat", max_length=24)
+    return Outcome(None, {"repeat": repeat, "repeat_count": ctx.case.repeat_count}, public=True)
+
+
+def set_respondent(ctx: ActionContext) -> Outcome:
+    """被投诉人/被投诉部门 as the handler established them (the complainant's name for them may differ).
+
+    Omitted fields keep their value; an empty string clears one. Not public: naming a colleague is
+    internal, the complainant sees the outcome, not whom it was counted against.
+    """
+    case = ctx.case
+    previous = _respondent(case)
+    if "respondent_name" in ctx.data:
+        case.respondent_name = ctx.text("respondent_name", required=False, max_length=100)
+    if "respondent_staff" in ctx.data:
+        value = ctx.data["respondent_staff"]
+        case.respondent_staff = user_arg(value, "respondent_staff") if value not in (None, "") else None
+    if "respondent_department" in ctx.data:
+        value = ctx.data["respondent_department"]
+        case.respondent_department = department_arg(value) if value not in (None, "") else None
+    elif "respondent_staff" in ctx.data and case.respondent_staff is not None:
+        # The person's own unit unless the handler names another one.
+        case.respondent_department = department_of(case.respondent_staff)
+    current = _respondent(case)
+    if current == previous:
+        raise Invalid(_("被投诉人信息没有变化"), details={"respondent_name": _("没有变化")})
+    return Outcome(None, {**current, "previous": previous, "note": ctx.text("note", required=False)})
+
+
+def _respondent(case) -> dict:
+    return {
+        "respondent_name": case.respondent_name,
+        "respondent_staff": case.respondent_staff_id,
+        "respondent_department": case.respondent_department.code if case.respondent_department_id else None,
+    }

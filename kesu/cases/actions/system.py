@@ -29,7 +29,10 @@ def extend_deadline(ctx: ActionContext) -> Outcome:
     if days <= 0 or days > 365:
         raise Invalid(_("延长天数须为正整数"), details={"days": _("须为正整数")})
     reason = ctx.text("reason")
-    return Outcome(None, {"stage": ctx.data.get("stage") or "answer", "days": days, "reason": reason})
+    stage = ctx.data.get("stage") or "answer"
+    # The complainant is told when the answer is delayed and why (000 第3篇: 延期须告知客户); extensions of
+    # internal stages (a collaborating department's reply) are not theirs to follow.
+    return Outcome(None, {"stage": stage, "days": days, "reason": reason}, public=stage == "answer")
 
 
 def recompute_deadlines(ctx: ActionContext) -> Outcome:
