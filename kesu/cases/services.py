@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases import chain, grading, permissions, subscribers
+from kesu.cases import chain, grading, permissions, regulator, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
-from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
@@ -39,6 +40,8 @@ class Registration:
     case: Case
     created: bool  # False when an idempotent retry returned the earlier case
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
+    # NFRA (intake.count_repeats_once): a same-matter complaint joined the open `case` instead of a new one.
+    merged: bool = False
 
 
 REGISTER_FIELDS = {
@@ -63,6 +66,10 @@ REGISTER_FIELDS = {
     "external_id",
     "client_key",
     "attachments",
+    "occurred_on",
+    "known_on",
+    "respondent_staff",
+    "new_facts",
 }
 
 
@@ -110,6 +117,7 @@ def register_case(
         return _replay(existing, existing.request_hash, fingerprint, actor)
 
     fields = _validated_fields(data, now)
+    _refuse_time_barred(fields)
     try:
         with transaction.atomic():
             registration = _create(
@@ -315,6 +323,35 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
                 break
             out["attachments"].append(info)
 
+    for name in ("occurred_on", "known_on"):
+        out[name] = None
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        elif isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value.strip()[:10])
+            except ValueError:
+                errors[name] = "日期格式无效"
+                continue
+        if not isinstance(value, dt.date) or value.year < 1970:
+            errors[name] = "日期格式无效"
+        elif isinstance(out["received_at"], dt.datetime) and value > timezone.localdate(out["received_at"]):
+            errors[name] = "不能晚于接收时间"
+        else:
+            out[name] = value
+    out["respondent_staff"] = None
+    if data.get("respondent_staff") not in (None, ""):
+        ref = str(data["respondent_staff"])
+        User = get_user_model()
+        found = User.objects.filter(pk=int(ref)) if ref.isdigit() else User.objects.filter(username=ref)
+        out["respondent_staff"] = found.filter(is_active=True).first()
+        if out["respondent_staff"] is None:
+            errors["respondent_staff"] = "未知人员"
+    out["new_facts"] = bool(data.get("new_facts"))
+
     out["branch"] = None
     if data.get("branch"):
         out["branch"] = Department.objects.filter(code=data["branch"]).first()
@@ -323,6 +360,44 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if errors:
         raise Invalid(_("登记信息有误：") + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
     return out
+
+
+def _refuse_time_barred(fields: dict[str, Any]) -> None:
+    """Regulator time bars (intake.time_bar): 不予受理, refused at registration with the reason."""
+    rules = rules_for(active_policy())
+    barred = regulator.time_bar_refusal(
+        rules,
+        kind=fields["kind"],
+        category_code=fields["category"].code if fields["category"] else "",
+        occurred_on=fields["occurred_on"],
+        known_on=fields["known_on"],
+        received_at=fields["received_at"],
+    )
+    if barred is None:
+        return
+    reason = rules.invalidity_reasons.get(barred["reason"], barred["reason"])
+    raise Invalid(
+        _("超过投诉时效，不予受理：%(reason)s") % {"reason": reason},
+        code=barred["reason"],
+        details={barred["field"]: _("早于 %(limit)s") % {"limit": barred["limit"]}},
+    )
+
+
+def _merge_into_open(open_case: Case, *, actor, fields: dict[str, Any], now: dt.datetime) -> Registration:
+    """NFRA (intake.count_repeats_once): the repeat joins the open case's timeline and counts once."""
+    perform(
+        open_case.pk,
+        "merge_repeat",
+        None,
+        now=now,
+        channel=fields["channel"].code,
+        received_at=fields["received_at"].isoformat(),
+        description=fields["description"],
+        new_facts=fields["new_facts"],
+        registered_by=getattr(actor, "username", None) if getattr(actor, "is_authenticated", False) else None,
+    )
+    open_case.refresh_from_db()
+    return Registration(open_case, created=False, merged=True)
 
 
 def _create(
@@ -349,6 +424,23 @@ def _create(
             policy_no=str(c.get("policy_no") or ""),
             account_no=str(c.get("account_no") or ""),
         )
+    earlier_count, latest = grading.count_same_matter(
+        customer=customer,
+        subject_no=fields["subject_no"],
+        category_id=fields["category"].pk if fields["category"] else None,
+        before=fields["received_at"],
+        window_days=int(rules.grading.get("repeat_window_days", 365)),
+        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
+        text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+    )
+    if (
+        latest is not None
+        and not imported
+        and reopened_from is None
+        and rules.section("intake").get("count_repeats_once")
+        and latest.status in (*OPEN_STATUSES, Status.SUSPENDED)
+    ):
+        return _merge_into_open(latest, actor=actor, fields=fields, now=now)
     token = None
     case = Case(
         number=next_case_number(now),
@@ -376,6 +468,9 @@ def _create(
         flag_safety="safety" in fields["flags"],
         flag_media="media" in fields["flags"],
         flag_lawyer="lawyer" in fields["flags"],
+        occurred_on=fields["occurred_on"],
+        known_on=fields["known_on"],
+        respondent_staff=fields["respondent_staff"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         policy=policy,
@@ -386,15 +481,6 @@ def _create(
     if case.is_anonymous:
         token = secrets.token_urlsafe(24)
         case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
-    earlier_count, latest = grading.count_same_matter(
-        customer=customer,
-        subject_no=case.subject_no,
-        category_id=case.category_id,
-        before=case.received_at,
-        window_days=int(rules.grading.get("repeat_window_days", 365)),
-        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
-        text=" ".join(p for p in (case.subject, case.description, case.demands) if p),
-    )
     case.repeat_count = earlier_count + 1
     case.repeat_of = latest
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)

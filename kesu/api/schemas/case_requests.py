@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -43,6 +44,16 @@ class CaseCreateIn(In):
     external_source: str | None = None
     external_id: str | None = None
     client_key: str | None = Field(None, max_length=100)
+    occurred_on: dt.date | None = Field(
+        None, description="事项发生日期（工信部申诉时效：话费 5 个月、其他 2 年）"
+    )
+    known_on: dt.date | None = Field(None, description="知道权益受损日期（12315：3 年）")
+    respondent_staff: UserRef | None = Field(
+        None, description="被投诉人员（用户 ID 或用户名）；须回避办理、审批"
+    )
+    new_facts: bool | None = Field(
+        None, description="同一事项再次投诉时提出了新的事实和理由（处理期限重新计算）"
+    )
 
     def to_data(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True, mode="python")

@@ -29,7 +29,11 @@ def extend_deadline(ctx: ActionContext) -> Outcome:
     if days <= 0 or days > 365:
         raise Invalid(_("延长天数须为正整数"), details={"days": _("须为正整数")})
     reason = ctx.text("reason")
-    return Outcome(None, {"stage": ctx.data.get("stage") or "answer", "days": days, "reason": reason})
+    stage = ctx.data.get("stage") or "answer"
+    # NFRA: the complainant is told of each extension and why (the event shows on the portal).
+    regulator = ctx.rules.section("sla").get("extension", {}).get("regulator", {})
+    public = bool(regulator.get("notify_complainant")) and stage in regulator.get("stages", ["answer"])
+    return Outcome(None, {"stage": stage, "days": days, "reason": reason}, public=public)
 
 
 def recompute_deadlines(ctx: ActionContext) -> Outcome:
