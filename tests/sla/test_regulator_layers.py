@@ -255,6 +255,8 @@ def test_nfra_reply_names_the_remedies_and_a_review_opens_a_30_day_stage(nfra):
     perform(
         case, "request_review", nfra.intake, now=at("2026-03-10 10:00"), reason="对处理决定有异议，申请核查"
     )
+    # The follow-up of the closed case does not cancel the review owed after it.
+    perform(case, "follow_up", nfra.followup, now=at("2026-03-11 10:00"), score=4, comment="尚可")
     review = StageDeadline.objects.get(case=case, stage="review")
     assert review.state == "open" and format_instant(review.due_at) == "2026-04-09T23:59:59+08:00"
     perform(case, "conclude_review", nfra.manager, now=at("2026-03-20 10:00"), conclusion="维持原处理决定")
