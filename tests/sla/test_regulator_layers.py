@@ -347,3 +347,16 @@ def test_samr_three_years_from_knowing():
     assert regulator.appraisal_allowed(rules_for(case.policy_id))
     load_preset("auto_dealer")
     assert not regulator.appraisal_allowed(rules_for(active_policy()))
+
+
+def test_the_case_page_offers_the_appraisal_only_under_a_layer_that_has_it(nfra):
+    from kesu.web.action_forms import forms_for
+
+    case = register(nfra, "2026-03-02 10:00", category="claims.delay")
+    to_investigation(nfra, case, "2026-03-02 11:00")
+    assert "start_appraisal" in {f.action for f in forms_for(case, nfra.claims_handler)}
+    load_preset("insurance")
+    plain = register(nfra, "2026-03-02 10:00", category="claims.delay")
+    to_investigation(nfra, plain, "2026-03-02 11:00")
+    names = {f.action for f in forms_for(plain, nfra.claims_handler)}
+    assert "start_appraisal" not in names and "request_review" not in names
