@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import File, Form, Header, Query, Router
 from ninja import Status as Reply
 from ninja.files import UploadedFile
@@ -36,10 +37,10 @@ from kesu.api.schemas.case_responses import (
 )
 from kesu.api.schemas.common import ErrorOut, Instant
 from kesu.cases import attachments as attachment_service
-from kesu.cases import selectors, services
+from kesu.cases import permissions, selectors, services
 from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.transitions import TRANSITIONS
-from kesu.errors import Invalid, NotFound
+from kesu.errors import Conflict, Invalid, NotFound
 from kesu.trust import audit, privacy
 
 router = Router(tags=["cases"])
@@ -77,9 +78,17 @@ def create_case(
     case = Case.objects.select_related(
         "channel", "category", "department", "handler", "customer", "policy"
     ).get(pk=registration.case.pk)
+    if registration.merged and not permissions.may_read(_user(request), case):
+        # Merged into an open case the caller may not read (NFRA, counted once): its number only.
+        raise Conflict(
+            _("同一事项正在处理中，已并入案件 %(number)s") % {"number": case.number},
+            code="merged_into_open_case",
+            details={"number": case.number},
+        )
     body = {
         "case": present_detail(case, _user(request)),
         "created": registration.created,
+        "merged": registration.merged,
         "reporter_token": registration.reporter_token,
     }
     return Reply(201 if registration.created else 200, body)

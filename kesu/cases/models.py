@@ -244,6 +244,10 @@ class Case(models.Model):
         related_name="continuations",
         db_index=False,  # partial index in Meta
     )
+    # When the matter happened / the complainant knew of the harm: the regulator layers' time bars
+    # (intake.time_bar) refuse a complaint brought too long after it.
+    occurred_on = models.DateField(_("事项发生日期"), null=True, blank=True)
+    known_on = models.DateField(_("知道权益受损日期"), null=True, blank=True)
     is_imported = models.BooleanField(_("历史导入"), default=False)
     is_confidential = models.BooleanField(_("保密"), default=False)
 

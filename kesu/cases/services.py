@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases import chain, grading, permissions, subscribers
+from kesu.cases import chain, grading, permissions, regulator, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.context import ActionContext
@@ -40,6 +40,8 @@ class Registration:
     case: Case
     created: bool  # False when an idempotent retry returned the earlier case
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
+    # NFRA (intake.count_repeats_once): a same-matter complaint joined the open `case` instead of a new one.
+    merged: bool = False
 
 
 # The registration flags (Case.flag_<name>).
@@ -70,6 +72,9 @@ REGISTER_FIELDS = {
     "respondent_name",
     "respondent_staff",
     "respondent_department",
+    "occurred_on",
+    "known_on",
+    "new_facts",
 }
 
 
@@ -117,6 +122,7 @@ def register_case(
         return _replay(existing, existing.request_hash, fingerprint, actor)
 
     fields = _validated_fields(data, now)
+    _refuse_time_barred(fields)
     try:
         with transaction.atomic():
             registration = _create(
@@ -324,6 +330,28 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
                 break
             out["attachments"].append(info)
 
+    for name in ("occurred_on", "known_on"):
+        out[name] = None
+        value = data.get(name)
+        if value in (None, ""):
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        elif isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value.strip()[:10])
+            except ValueError:
+                errors[name] = "日期格式无效"
+                continue
+        if not isinstance(value, dt.date) or value.year < 1970:
+            errors[name] = "日期格式无效"
+        elif isinstance(out["received_at"], dt.datetime) and value > timezone.localdate(out["received_at"]):
+            errors[name] = "不能晚于接收时间"
+        else:
+            out[name] = value
+    # respondent_staff, with respondent_name and respondent_department: _validate_respondent below.
+    out["new_facts"] = bool(data.get("new_facts"))
+
     out["branch"] = None
     if data.get("branch"):
         out["branch"] = Department.objects.filter(code=data["branch"]).first()
@@ -362,6 +390,44 @@ def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict
         out["respondent_department"] = department_of(out["respondent_staff"])
 
 
+def _refuse_time_barred(fields: dict[str, Any]) -> None:
+    """Regulator time bars (intake.time_bar): 不予受理, refused at registration with the reason."""
+    rules = rules_for(active_policy())
+    barred = regulator.time_bar_refusal(
+        rules,
+        kind=fields["kind"],
+        category_code=fields["category"].code if fields["category"] else "",
+        occurred_on=fields["occurred_on"],
+        known_on=fields["known_on"],
+        received_at=fields["received_at"],
+    )
+    if barred is None:
+        return
+    reason = rules.invalidity_reasons.get(barred["reason"], barred["reason"])
+    raise Invalid(
+        _("超过投诉时效，不予受理：%(reason)s") % {"reason": reason},
+        code=barred["reason"],
+        details={barred["field"]: _("早于 %(limit)s") % {"limit": barred["limit"]}},
+    )
+
+
+def _merge_into_open(open_case: Case, *, actor, fields: dict[str, Any], now: dt.datetime) -> Registration:
+    """NFRA (intake.count_repeats_once): the repeat joins the open case's timeline and counts once."""
+    perform(
+        open_case.pk,
+        "merge_repeat",
+        None,
+        now=now,
+        channel=fields["channel"].code,
+        received_at=fields["received_at"].isoformat(),
+        description=fields["description"],
+        new_facts=fields["new_facts"],
+        registered_by=getattr(actor, "username", None) if getattr(actor, "is_authenticated", False) else None,
+    )
+    open_case.refresh_from_db()
+    return Registration(open_case, created=False, merged=True)
+
+
 def _create(
     *,
     actor,
@@ -386,6 +452,23 @@ def _create(
             policy_no=str(c.get("policy_no") or ""),
             account_no=str(c.get("account_no") or ""),
         )
+    earlier_count, latest = grading.count_same_matter(
+        customer=customer,
+        subject_no=fields["subject_no"],
+        category_id=fields["category"].pk if fields["category"] else None,
+        before=fields["received_at"],
+        window_days=int(rules.grading.get("repeat_window_days", 365)),
+        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
+        text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+    )
+    if (
+        latest is not None
+        and not imported
+        and reopened_from is None
+        and rules.section("intake").get("count_repeats_once")
+        and latest.status in (*OPEN_STATUSES, Status.SUSPENDED)
+    ):
+        return _merge_into_open(latest, actor=actor, fields=fields, now=now)
     token = None
     case = Case(
         number=next_case_number(now),
@@ -417,6 +500,8 @@ def _create(
         flag_media="media" in fields["flags"],
         flag_lawyer="lawyer" in fields["flags"],
         flag_direct="direct" in fields["flags"],
+        occurred_on=fields["occurred_on"],
+        known_on=fields["known_on"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         policy=policy,
@@ -427,15 +512,6 @@ def _create(
     if case.is_anonymous:
         token = secrets.token_urlsafe(24)
         case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
-    earlier_count, latest = grading.count_same_matter(
-        customer=customer,
-        subject_no=case.subject_no,
-        category_id=case.category_id,
-        before=case.received_at,
-        window_days=int(rules.grading.get("repeat_window_days", 365)),
-        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
-        text=" ".join(p for p in (case.subject, case.description, case.demands) if p),
-    )
     case.repeat_count = earlier_count + 1
     case.repeat_of = latest
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)

@@ -20,6 +20,7 @@ from kesu.cases.actions import (
     collaboration,
     evidence,
     judging,
+    regulator,
     remedy,
     routing,
     system,
@@ -174,6 +175,26 @@ TRANSITIONS: dict[str, Transition] = {
     ),
     # A repeat registered while the case is open (kesu.cases.services._chase_open_case).
     "chase": t(_("催办"), [*OPEN_STATUSES, S.SUSPENDED], {r.ADMIN}, routing.chase, "system"),
+    # Regulator layers (kesu.cases.regulator): each refuses itself when the policy has no such rule.
+    "start_appraisal": t(_("开始鉴定/检测/评估"), WORKING, WORKERS, regulator.start_appraisal),
+    "end_appraisal": t(_("结束鉴定/检测/评估"), WORKING, WORKERS, regulator.end_appraisal),
+    "request_review": t(
+        _("申请核查/申诉"),
+        [*OPEN_STATUSES, S.SUSPENDED, S.CLOSED],
+        {r.INTAKE, *WORKERS},
+        regulator.request_review,
+        "visible",
+    ),
+    "conclude_review": t(
+        _("记录核查/申诉结论"),
+        [*OPEN_STATUSES, S.SUSPENDED, S.CLOSED],
+        MANAGERS,
+        regulator.conclude_review,
+        "visible",
+    ),
+    "merge_repeat": t(
+        _("同一事项再次投诉"), [*OPEN_STATUSES, S.SUSPENDED], {r.ADMIN}, regulator.merge_repeat, "system"
+    ),
     "escalate": t(_("超时升级"), ANY_STATUS, {r.ADMIN}, system.escalate, "system"),
     "recompute_deadlines": t(_("重算时限"), ANY_STATUS, {r.ADMIN}, system.recompute_deadlines, "system"),
     "customer_mail": t(_("客户来信"), ANY_STATUS, {r.ADMIN}, system.customer_mail, "system"),

@@ -35,6 +35,7 @@ STAGE_NAMES = {
     "approval": "方案审批",
     "follow_up": "回访",
     "suspension": "暂结案期限",
+    "review": "核查/申诉",
 }
 STARTS = {
     "received": "自收到投诉起",
@@ -45,6 +46,7 @@ STARTS = {
     "proposed": "自提交处理方案起",
     "closed": "自结案起",
     "last_contact": "自最后一次联系客户起",
+    "review_requested": "自申请核查或申诉起",
 }
 KIND_NAMES = {
     "consultation": "咨询",
@@ -125,7 +127,74 @@ def extension_text(document: dict[str, Any]) -> str:
                 "role": ROLE_NAMES.get(rule.get("approval_role", ""), rule.get("approval_role", "—")),
             }
         )
+    regulator = ext.get("regulator", {})
+    if regulator.get("tiers"):
+        unit = regulator.get("unit", "calendar_days")
+        tiers = []
+        for tier in regulator["tiers"]:
+            text = _("至 %(duration)s") % {
+                "duration": duration_text({"amount": tier["max_total"], "unit": unit})
+            }
+            if tier.get("approval_role"):
+                role = tier["approval_role"]
+                text += _("（须 %(role)s 批准）") % {"role": ROLE_NAMES.get(role, role)}
+            tiers.append(text)
+        notice = _("，每次告知投诉人延期及原因") if regulator.get("notify_complainant") else ""
+        parts.append(_("监管：自收到起延长") + "，".join(tiers) + notice)
     return "；".join(parts) or "—"
+
+
+def regulator_lines(document: dict[str, Any]) -> list[str]:
+    """The regulator layers' rules beyond deadlines, each with its seed."""
+    lines = []
+    bar = document.get("intake", {}).get("time_bar")
+    if bar:
+        parts = []
+        if bar.get("months_fee"):
+            parts.append(_("话费争议超过 %(n)s 个月") % {"n": bar["months_fee"]})
+        if bar.get("years"):
+            parts.append(_("超过 %(n)s 年") % {"n": bar["years"]})
+        basis = _("事项发生") if bar.get("basis", "occurred") == "occurred" else _("知道权益受损")
+        lines.append(
+            _("时效：自%(basis)s起%(parts)s的不予受理（登记时拒绝）。依据：%(seed)s")
+            % {"basis": basis, "parts": "、".join(parts), "seed": bar.get("seed", _("未注明"))}
+        )
+    pauses = document.get("sla", {}).get("pauses", {})
+    if pauses.get("appraisal"):
+        lines.append(
+            _("鉴定、检测、评估期间暂停答复时限。依据：%(seed)s") % {"seed": pauses.get("seed", _("未注明"))}
+        )
+    intake = document.get("intake", {})
+    if intake.get("count_repeats_once"):
+        lines.append(
+            _("处理期限内同一事项再次投诉并入原案、计为一件；有新事实的重新计算期限。依据：%(seed)s")
+            % {"seed": intake.get("seed", _("未注明"))}
+        )
+    handling = document.get("handling", {})
+    if handling.get("recusal"):
+        lines.append(
+            _("被投诉人不得办理或审批本案。依据：%(seed)s") % {"seed": handling.get("seed", _("未注明"))}
+        )
+    reply = document.get("reply", {})
+    if reply.get("further_remedies"):
+        lines.append(
+            _("答复告知救济途径：%(list)s。依据：%(seed)s")
+            % {"list": "；".join(reply["further_remedies"]), "seed": reply.get("seed", _("未注明"))}
+        )
+    review = document.get("review", {})
+    if review:
+        wait = ""
+        if review.get("wait_amount"):
+            wait = _("（未答复的，自收到起 %(duration)s 后）") % {
+                "duration": duration_text(
+                    {"amount": review["wait_amount"], "unit": review.get("wait_unit", "calendar_days")}
+                )
+            }
+        lines.append(
+            _("答复后可申请%(name)s%(wait)s。依据：%(seed)s")
+            % {"name": review.get("name", ""), "wait": wait, "seed": review.get("seed", _("未注明"))}
+        )
+    return lines
 
 
 def explain_lines(document: dict[str, Any]) -> list[str]:
@@ -154,8 +223,13 @@ def explain_lines(document: dict[str, Any]) -> list[str]:
     ext = document.get("sla", {}).get("extension", {})
     lines.append(
         _("延期：%(text)s。依据：%(seed)s")
-        % {"text": extension_text(document), "seed": ext.get("seed", _("未注明"))}
+        % {
+            "text": extension_text(document),
+            "seed": "；".join(s for s in (ext.get("seed"), ext.get("regulator", {}).get("seed")) if s)
+            or _("未注明"),
+        }
     )
+    lines.extend(regulator_lines(document))
     penalties = document.get("penalties", {})
     lines.append(
         _("罚款（责任人/直接上级，元）：%(text)s。依据：%(seed)s")

@@ -20,6 +20,7 @@ POLICY = "kesu.policy.rules"
 LOADER = "kesu.policy.loader"
 EXPLAIN = "kesu.policy.explain"
 SLA = "kesu.sla.services"
+REGULATOR = "kesu.cases.regulator"
 
 READERS: dict[str, tuple[str, ...]] = {
     # identity and the loader's own keys
@@ -117,6 +118,33 @@ READERS: dict[str, tuple[str, ...]] = {
     "sla.extension.kinds.*.unit": (SLA,),
     "sla.extension.kinds.*.start": (SLA,),
     "sla.extension.kinds.*.approval_role": (SLA,),
+    # regulator layers (kesu.cases.regulator and the actions it serves)
+    "sla.extension.regulator.stages": (SLA, "kesu.cases.actions.system"),
+    "sla.extension.regulator.kinds": (SLA,),
+    "sla.extension.regulator.unit": (SLA,),
+    "sla.extension.regulator.start": (SLA,),
+    "sla.extension.regulator.notify_complainant": ("kesu.cases.actions.system", EXPLAIN),
+    "sla.extension.regulator.seed": (EXPLAIN,),
+    "sla.extension.regulator.tiers[].max_total": (SLA, EXPLAIN),
+    "sla.extension.regulator.tiers[].approval_role": (SLA, EXPLAIN),
+    "sla.pauses.appraisal": (SLA, REGULATOR),
+    "sla.pauses.seed": (EXPLAIN,),
+    "intake.time_bar.basis": (REGULATOR,),
+    "intake.time_bar.kinds": (REGULATOR,),
+    "intake.time_bar.fee_categories": (REGULATOR,),
+    "intake.time_bar.months_fee": (REGULATOR, EXPLAIN),
+    "intake.time_bar.years": (REGULATOR, EXPLAIN),
+    "intake.time_bar.seed": (EXPLAIN,),
+    "intake.count_repeats_once": ("kesu.cases.services", EXPLAIN),
+    "intake.seed": (EXPLAIN,),
+    "handling.recusal": (REGULATOR,),
+    "handling.seed": (EXPLAIN,),
+    "reply.further_remedies": (REGULATOR,),
+    "reply.seed": (EXPLAIN,),
+    "review.name": ("kesu.cases.actions.regulator", EXPLAIN),
+    "review.wait_amount": (REGULATOR, EXPLAIN),
+    "review.wait_unit": (REGULATOR, EXPLAIN),
+    "review.seed": (EXPLAIN,),
 }
 
 

@@ -99,8 +99,9 @@ def _rule_source(rules, rule: dict[str, Any]) -> str:
 
 def _anchor(rule: dict[str, Any], stage: StageDeadline, case) -> dt.datetime:
     start = rule.get("start")
-    if stage.ref.startswith("reopen"):
-        return stage.starts_at  # a reopened case owes a new answer from the reopening
+    if stage.ref.startswith(("reopen", "facts")):
+        # A reopened case owes a new answer from the reopening; new facts restart it from their receipt.
+        return stage.starts_at
     if start == "received" and case.received_at:
         return case.received_at
     if start == "last_contact" and case.last_contact_at:
@@ -232,13 +233,17 @@ def _recompute_stages(
     # 2. finished cases: nothing else is owed except the follow-up
     if case.status in FINISHED:
         for key, s in stages.items():
-            if s.state == StageDeadline.State.OPEN and s.stage != "follow_up":
+            spec = STAGES.get(s.stage)
+            if s.state == StageDeadline.State.OPEN and not (spec and spec.after_finish):
                 s.state = StageDeadline.State.CANCELLED
                 dirty.add(key)
 
     # 3. suspension pauses, resumption resumes
     pause = bool(sla_section(rules).get("pause_on_suspension", True))
-    if event.action == "suspend" and pause:
+    # Outside appraisal, testing or evaluation (鉴定、检测、评估) does not count either, where the policy
+    # says so (sla.pauses.appraisal; the action refuses itself otherwise).
+    appraisal = bool(sla_section(rules).get("pauses", {}).get("appraisal"))
+    if (event.action == "suspend" and pause) or (event.action == "start_appraisal" and appraisal):
         for key, s in stages.items():
             spec = STAGES.get(s.stage)
             if (
@@ -249,7 +254,7 @@ def _recompute_stages(
             ):
                 s.paused_at = now
                 dirty.add(key)
-    if event.action == "resume":
+    if event.action in ("resume", "end_appraisal"):
         for key, s in stages.items():
             if s.state == StageDeadline.State.OPEN and s.paused_at is not None:
                 s.pauses = [*s.pauses, [s.paused_at.isoformat(), now.isoformat()]]
@@ -270,6 +275,13 @@ def _recompute_stages(
             ref = str(payload[spec.ref_key])
         elif event.action in ("reopen", "follow_up") and name == "answer":
             ref = f"reopen{case.reopen_count}"
+        elif event.action == "merge_repeat":
+            ref = f"facts{event.seq}"
+            # The running answer clock is replaced, not met: the new one runs from the new receipt.
+            for okey, old in stages.items():
+                if old.stage == name and old.state == StageDeadline.State.OPEN:
+                    old.state = StageDeadline.State.CANCELLED
+                    dirty.add(okey)
         key = (name, ref)
         if key in stages and stages[key].state == StageDeadline.State.OPEN:
             continue  # e.g. a re-assignment does not restart the first-contact clock
@@ -279,6 +291,8 @@ def _recompute_stages(
         s = new_stage(case_id=case.pk, stage=name, ref=ref, starts_at=now)
         if event.action == "register" and name == "record":
             s.starts_at = case.received_at
+        elif event.action == "merge_repeat" and payload.get("received_at"):
+            s.starts_at = dt.datetime.fromisoformat(str(payload["received_at"]))
         stages[key] = s
         dirty.add(key)
         if not compute_stage(s, case, rules, cal):
@@ -450,8 +464,20 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
     # manager's approval and never beyond 60 days from receipt) is held to that rule instead of the
     # working-day total, which its own answer time may already exceed.
     kind_rule = ext.get("kinds", {}).get(case.kind)
+    # A regulator layer's extension tiers (NFRA: 30 days, a further 30 with the higher institution's
+    # approval, never beyond 60 from receipt) govern the stages and kinds they name instead of the
+    # company's working-day total: the regulator's limits are what the complainant is told.
+    regulator = ext.get("regulator", {})
+    if not (
+        regulator.get("tiers")
+        and stage.stage in regulator.get("stages", ["answer"])
+        and case.kind in regulator.get("kinds", [case.kind])
+    ):
+        regulator = {}
     total_ext = stage.extension_days + days
-    if kind_rule:
+    if regulator:
+        kind_rule = None  # the tiers are checked below, once the new deadline is known
+    elif kind_rule:
         role = kind_rule.get("approval_role")
         if role and not has_role(event.actor, role):
             raise Forbidden(_("此类案件延期须经审批人批准"), code="extension_approval")
@@ -478,6 +504,7 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
                 code="extension_limit",
                 details={"days": _("最迟可延至 %(limit)s") % {"limit": format_instant(limit)}},
             )
+    tier = _regulator_tier(regulator, stage, case, cal, event.actor) if regulator else None
     if stage.breached_at and stage.due_at >= now:
         stage.breached_at, stage.escalation_step, stage.warned_at = None, 0, None
     elif stage.warned_at and stage.warn_at > now:
@@ -491,7 +518,34 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
         "old_due": format_instant(old_due),
         "new_due": format_instant(stage.due_at),
         "reason": reason,
+        **(tier or {}),
     }
+
+
+def _regulator_tier(regulator: dict[str, Any], stage: StageDeadline, case, cal: WorkCalendar, actor):
+    """The first of the regulator's extension tiers the new deadline fits in; refuses a deadline beyond
+    the last tier, or one that needs an approval role the actor does not hold."""
+    anchor = case.received_at if regulator.get("start", "received") == "received" else stage.starts_at
+    unit = regulator.get("unit", "calendar_days")
+    limit = None
+    for number, tier in enumerate(regulator["tiers"], start=1):
+        limit = cal.deadline(anchor, Duration(int(tier["max_total"]), unit)).due
+        if stage.due_at > limit:
+            continue
+        role = tier.get("approval_role")
+        if role and not has_role(actor, role):
+            raise Forbidden(
+                _("延长至 %(limit)s 须经上级机构或总公司审批") % {"limit": format_instant(limit)},
+                code="extension_approval",
+                details={"required_role": role},
+            )
+        return {"tier": number, "tier_limit": format_instant(limit), "approved_by_role": role or ""}
+    raise Invalid(
+        _("延长后期限 %(due)s 超过规定上限 %(limit)s")
+        % {"due": format_instant(stage.due_at), "limit": format_instant(limit)},
+        code="extension_limit",
+        details={"days": _("最迟可延至 %(limit)s") % {"limit": format_instant(limit)}},
+    )
 
 
 # --- accountability -------------------------------------------------------------------------------

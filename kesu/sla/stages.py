@@ -9,8 +9,9 @@ rule's `start` chooses the anchor instant:
     received → the case's receipt time; last_contact → the last contact with the customer;
     anything else → the time of the opening event.
 When the case reaches a finished status (closed, invalid, answered, archived) every open stage
-other than follow-up is cancelled; `suspend` pauses the open stages (when the policy pauses on
-suspension) and `resume` resumes them, moving their deadlines on by the paused time.
+other than those owed after it (follow-up, review) is cancelled; `suspend` pauses the open stages (when
+the policy pauses on suspension) and `resume` resumes them, moving their deadlines on by the paused time;
+`start_appraisal` / `end_appraisal` do the same where the policy says appraisal time does not count.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def _back_to_work(event) -> bool:
     return event.from_status == "closed" and event.to_status == "investigating"
 
 
+def _new_facts(event) -> bool:
+    return bool((event.payload or {}).get("new_facts"))
+
+
 @dataclass(frozen=True)
 class StageSpec:
     label: str
@@ -47,6 +52,8 @@ class StageSpec:
     # A limit, not an obligation: when it is reached the sweeper performs `expires_with` on the case
     # (003: an expired 暂结案 is closed). Never a breach, never escalated, not in timeliness KPIs.
     expires_with: str | None = None
+    # Still owed after the case is finished (the follow-up; the review the complainant asked for).
+    after_finish: bool = False
 
 
 def _any(event) -> bool:
@@ -82,7 +89,8 @@ STAGES: dict[str, StageSpec] = {
     # 答复/处理方案（办结）
     "answer": StageSpec(
         _("答复客户"),
-        opens={"register": None, "reopen": None, "follow_up": _back_to_work},
+        # NFRA: a repeat with new facts restarts the clock from its receipt (ref "facts<seq>").
+        opens={"register": None, "reopen": None, "follow_up": _back_to_work, "merge_repeat": _new_facts},
         ends={"reply": None, "answer_first_contact": None},
     ),
     # 协办部门回复
@@ -106,7 +114,20 @@ STAGES: dict[str, StageSpec] = {
     ),
     # 回访
     "follow_up": StageSpec(
-        _("回访"), opens={"close": None}, ends={"follow_up": None}, paused_by_suspension=False
+        _("回访"),
+        opens={"close": None},
+        ends={"follow_up": None},
+        paused_by_suspension=False,
+        after_finish=True,
+    ),
+    # 核查/申诉 after the decision (NFRA: the higher institution concludes within 30 days; MIIT: the
+    # appeal body). Opened only under a policy with a `review` rule.
+    "review": StageSpec(
+        _("核查/申诉"),
+        opens={"request_review": None},
+        ends={"conclude_review": None},
+        paused_by_suspension=False,
+        after_finish=True,
     ),
     # 暂结案期限（自最后一次联系客户起）
     "suspension": StageSpec(

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from kesu.cases import regulator
 from kesu.cases.actions.common import involved_user_ids
 from kesu.cases.models import (
     Accountability,
@@ -530,6 +531,25 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("reason", _("延长原因"), "textarea", True),
             ],
         )
+    # Regulator layers: offered only where the case's policy has the rule (the actions refuse otherwise).
+    if name in ("start_appraisal", "end_appraisal"):
+        if not regulator.appraisal_allowed(rules):
+            return None
+        field = (
+            F("reason", _("鉴定、检测或评估事项"), "textarea", True)
+            if name == "start_appraisal"
+            else F("result", _("结果"), "textarea", False)
+        )
+        return ActionForm(name, label, [field])
+    if name in ("request_review", "conclude_review"):
+        if not regulator.review_rules(rules):
+            return None
+        field = (
+            F("reason", _("申请理由"), "textarea", True)
+            if name == "request_review"
+            else F("conclusion", _("结论"), "textarea", True)
+        )
+        return ActionForm(name, label, [field])
     return ActionForm(name, label, [])
 
 
@@ -571,6 +591,10 @@ FIELD_NAMES = {
     "waive_accountability": ["accountability_id", "reason"],
     "attach": ["note"],
     "extend_deadline": ["stage", "days", "reason"],
+    "start_appraisal": ["reason"],
+    "end_appraisal": ["result"],
+    "request_review": ["reason"],
+    "conclude_review": ["conclusion"],
 }
 
 
@@ -596,6 +620,7 @@ def collect(action: str, post) -> dict[str, Any]:
                 "topic",
                 "minutes",
                 "decision",
+                "conclusion",
             ):
                 continue
             data[name] = value

@@ -282,6 +282,26 @@ def _public_timeline(case: Case) -> list[dict]:
         payload = e.payload if isinstance(e.payload, dict) else {}
         if e.action == "reply":
             detail = payload.get("text", "")
+            if payload.get("further_remedies"):
+                # NFRA: the decision names the further remedies open to the complainant.
+                detail += "\n" + _("如对处理决定有异议，可：%(remedies)s") % {
+                    "remedies": "；".join(payload["further_remedies"])
+                }
+        elif e.action == "extend_deadline":
+            detail = _("处理期限延长至 %(due)s。原因：%(reason)s") % {
+                "due": str(payload.get("new_due", ""))[:10],
+                "reason": payload.get("reason", ""),
+            }
+        elif e.action in ("start_appraisal", "request_review"):
+            detail = payload.get("reason", "")
+        elif e.action == "end_appraisal":
+            detail = payload.get("result", "")
+        elif e.action == "conclude_review":
+            detail = payload.get("conclusion", "")
+        elif e.action == "merge_repeat":
+            detail = _("您再次提交的同一事项投诉已并入本案合并处理")
+            if payload.get("new_facts"):
+                detail += _("；因有新的事实和理由，处理期限自收到之日起重新计算")
         elif e.action == "answer_first_contact":
             detail = payload.get("answer", "")
         elif e.action == "close" and payload.get("criterion") in criteria:

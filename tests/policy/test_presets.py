@@ -140,13 +140,15 @@ def test_regulator_layers_encode_their_rules():
     nfra = resolve_preset("insurance", ["nfra"])
     nfra_answer = [r for r in answer_rules(nfra, "complaint") if r["source"] == "nfra"]
     assert [(r["amount"], r["unit"], r["start"]) for r in nfra_answer] == [(15, "calendar_days", "received")]
+    tiers = nfra["sla"]["extension"]["regulator"]["tiers"]
+    assert [(t["max_total"], t.get("approval_role")) for t in tiers] == [(30, None), (60, "general_manager")]
     # Rules not enforced yet are not in the layer (docs/rules-not-yet-enforced.md).
-    assert "regulator" not in nfra["sla"]["extension"] and "group_visit" not in nfra
+    assert "group_visit" not in nfra
     samr = resolve_preset("auto_dealer", ["samr_12315"])
     acceptance = [r for r in samr["sla"]["rules"] if r["stage"] == "acceptance"]
     assert [(r["amount"], r["unit"]) for r in acceptance] == [(7, "working_days")]
     assert any(r["amount"] == 45 and r["start"] == "accepted" for r in answer_rules(samr, "complaint"))
-    assert "intake" not in samr and "pauses" not in samr["sla"]
+    assert samr["intake"]["time_bar"]["years"] == 3 and samr["sla"]["pauses"]["appraisal"]
     miit = resolve_preset("telecom", ["miit_telecom"])
     assert any(r["source"] == "miit_telecom" and r["amount"] == 15 for r in answer_rules(miit, "complaint"))
     assert {"fee_time_barred", "time_barred"} <= {r["code"] for r in miit["invalidity_reasons"]}

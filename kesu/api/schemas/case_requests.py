@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -48,6 +49,13 @@ class CaseCreateIn(In):
     respondent_name: str | None = Field(None, max_length=100, description="被投诉人（投诉人所述）")
     respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
     respondent_department: str | None = Field(None, description="被投诉部门编码")
+    occurred_on: dt.date | None = Field(
+        None, description="事项发生日期（工信部申诉时效：话费 5 个月、其他 2 年）"
+    )
+    known_on: dt.date | None = Field(None, description="知道权益受损日期（12315：3 年）")
+    new_facts: bool | None = Field(
+        None, description="同一事项再次投诉时提出了新的事实和理由（处理期限重新计算）"
+    )
 
     def to_data(self) -> dict[str, Any]:
         data = self.model_dump(exclude_none=True, mode="python")

@@ -110,6 +110,9 @@ class CaseDetailOut(CaseSummaryOut):
 class CaseCreatedOut(Schema):
     case: CaseDetailOut
     created: bool
+    merged: bool = Field(
+        False, description="同一事项在处理期限内再次投诉，已并入原案（监管规则：合并处理、计为一件）"
+    )
     reporter_token: str | None = Field(None, description="匿名举报的查询凭证，仅返回一次")
 
 

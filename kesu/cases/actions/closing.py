@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from kesu.calendar.workcalendar import add_months
+from kesu.cases import regulator
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
     Status,
@@ -16,7 +17,12 @@ def reply(ctx: ActionContext) -> Outcome:
     text = ctx.text("text")
     method = ctx.data.get("method") or "phone"
     ctx.case.replied_at = ctx.case.last_contact_at = ctx.now
-    return Outcome(None, {"text": text, "method": method}, public=True)
+    payload = {"text": text, "method": method}
+    # NFRA: the decision names what the complainant may do if they disagree (申请核查、调解、仲裁、诉讼).
+    remedies = regulator.further_remedies(ctx.rules)
+    if remedies:
+        payload["further_remedies"] = remedies
+    return Outcome(None, payload, public=True)
 
 
 def close(ctx: ActionContext) -> Outcome:

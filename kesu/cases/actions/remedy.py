@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
+from kesu.cases import regulator
 from kesu.cases.actions.common import amount_arg, user_id_of
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
@@ -105,6 +106,7 @@ def _check_approver(ctx: ActionContext, proposal: Proposal) -> str:
         raise Forbidden(_("不能审批自己提出的方案"), code="own_proposal")
     if proposal.steps.filter(approver=ctx.actor).exists():
         raise Forbidden(_("同一人不能审批同一方案的两个步骤"), code="already_approved_step")
+    regulator.check_recusal(ctx.case, ctx.rules, ctx.actor, as_what="approver")
     return role
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from kesu.cases import regulator
 from kesu.cases.actions.common import department_arg, user_arg, user_id_of
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
@@ -43,6 +44,7 @@ def assign(ctx: ActionContext) -> Outcome:
             raise Invalid(_("经办人必须是责任部门的经办人员"), details={"handler": _("不属于责任部门")})
         if case.kind == Kind.REPORT and not has_role(handler, roles.RISK):
             raise Invalid(_("举报只能由风险合规人员办理"), details={"handler": _("须为风险合规人员")})
+        regulator.check_recusal(case, ctx.rules, handler, as_what="handler")
     previous = {"department": case.department.code if case.department else None, "handler": case.handler_id}
     case.department = dept
     case.handler = handler
@@ -62,6 +64,7 @@ def assign(ctx: ActionContext) -> Outcome:
 def start_investigation(ctx: ActionContext) -> Outcome:
     case = ctx.case
     if case.handler_id is None:
+        regulator.check_recusal(case, ctx.rules, ctx.actor, as_what="handler")
         case.handler = ctx.actor
     contacted = bool(ctx.data.get("contacted_customer"))
     if contacted:

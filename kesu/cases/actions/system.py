@@ -30,9 +30,13 @@ def extend_deadline(ctx: ActionContext) -> Outcome:
         raise Invalid(_("延长天数须为正整数"), details={"days": _("须为正整数")})
     reason = ctx.text("reason")
     stage = ctx.data.get("stage") or "answer"
-    # The complainant is told when the answer is delayed and why (000 第3篇: 延期须告知客户); extensions of
-    # internal stages (a collaborating department's reply) are not theirs to follow.
-    return Outcome(None, {"stage": stage, "days": days, "reason": reason}, public=stage == "answer")
+    # The complainant is told when the answer is delayed and why (000 第3篇: 延期须告知客户; NFRA: each
+    # extension and why, also of the stages the layer names); internal stages are not theirs to follow.
+    regulator = ctx.rules.section("sla").get("extension", {}).get("regulator", {})
+    public = stage == "answer" or (
+        bool(regulator.get("notify_complainant")) and stage in regulator.get("stages", ["answer"])
+    )
+    return Outcome(None, {"stage": stage, "days": days, "reason": reason}, public=public)
 
 
 def recompute_deadlines(ctx: ActionContext) -> Outcome:
