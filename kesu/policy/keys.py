@@ -136,7 +136,6 @@ READERS: dict[str, tuple[str, ...]] = {
     "intake.time_bar.years": (REGULATOR, EXPLAIN),
     "intake.time_bar.seed": (EXPLAIN,),
     "intake.count_repeats_once": ("kesu.cases.services", EXPLAIN),
-    "intake.seed": (EXPLAIN,),
     "handling.recusal": (REGULATOR,),
     "handling.seed": (EXPLAIN,),
     "reply.further_remedies": (REGULATOR,),
