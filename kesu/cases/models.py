@@ -496,6 +496,9 @@ class Accountability(models.Model):
         PROPOSED = "proposed", _("待确认")
         CONFIRMED = "confirmed", _("已确认")
         WAIVED = "waived", _("已免除")
+        # The case was judged invalid before the proposal was decided: penalties apply only to valid,
+        # verified complaints (000 第2篇 第九条).
+        WITHDRAWN = "withdrawn", _("已撤回")
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="accountabilities")
     person = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="accountabilities")
@@ -509,6 +512,8 @@ class Accountability(models.Model):
     decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # The public-relations cost entered at confirmation when the rule fines a share of it (000 第2篇 第九条二3).
+    pr_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -82,6 +82,7 @@ READERS: dict[str, tuple[str, ...]] = {
     "penalties.*.reminder": (POLICY,),
     "penalties.channel.*.person": (POLICY,),
     "penalties.channel.*.supervisor": (POLICY,),
+    "penalties.channel.*.pr_cost_share": (POLICY, EXPLAIN),
     # the rest of the lifecycle
     "panel.required_levels": (POLICY,),
     "follow_up.required_kinds": (POLICY,),

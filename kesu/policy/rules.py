@@ -127,6 +127,8 @@ class Rules:
         000 第2篇 第九条 fines ordinary complaints by level (一) and crisis complaints by their source (二): a
         crisis case from a source with its own entry (local regulator 100/100, national regulator 200/200)
         takes that entry, never the flat crisis one. Otherwise the heavier of level and channel applies.
+        `pr_cost_share`: the share of the public-relations cost fined instead when the source's entry
+        says so and the company had to start PR work (二3: 公关费用的 10%), else None.
         """
         pens = self.doc.get("penalties", {})
         by_level = pens.get(level, {})
@@ -143,11 +145,13 @@ class Rules:
             and (Decimal(str(by_channel.get("person", 0))) >= Decimal(str(by_level.get("person", 0))))
             else f"level:{level}"
         )
+        share = by_channel.get("pr_cost_share") if basis.startswith("channel:") else None
         return {
             "person": person,
             "supervisor": supervisor,
             "reminder": bool(by_level.get("reminder", False) or person == 0),
             "basis": basis,
+            "pr_cost_share": Decimal(str(share)) if share is not None else None,
         }
 
     # --- closing ---------------------------------------------------------------------

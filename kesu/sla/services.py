@@ -552,8 +552,9 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
 
 
 def propose_graded_accountability(case, rules, now: dt.datetime):
-    # The grade concerns the handling department: proposed once a handler owns the case.
-    if case.level in GRADED_LEVELS and case.handler_id:
+    # The grade concerns the handling department: proposed once a handler owns the case, and only for
+    # a complaint not judged invalid (000 第2篇 第九条 fines valid, verified complaints).
+    if case.level in GRADED_LEVELS and case.handler_id and case.is_valid is not False:
         return propose_accountability(case, rules, reason="graded", now=now)
     return None
 

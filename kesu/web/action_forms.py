@@ -462,6 +462,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [
                 F("accountability_id", _("责任追究记录"), "select", True, choices),
+                *(
+                    [F("pr_cost", _("公关费用（元，按比例计罚时填写）"), "number", False)]
+                    if name == "confirm_accountability"
+                    else []
+                ),
                 F("reason", _("理由"), "textarea", name == "waive_accountability"),
             ],
         )
@@ -530,7 +535,7 @@ FIELD_NAMES = {
     "archive": [],
     "request_archive_access": ["reason"],
     "decide_archive_access": ["request_id", "approve", "days"],
-    "confirm_accountability": ["accountability_id", "reason"],
+    "confirm_accountability": ["accountability_id", "pr_cost", "reason"],
     "waive_accountability": ["accountability_id", "reason"],
     "attach": ["note"],
     "extend_deadline": ["stage", "days", "reason"],

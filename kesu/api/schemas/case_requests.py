@@ -190,6 +190,9 @@ class DecideArchiveAccessIn(ActionIn):
 class ConfirmAccountabilityIn(ActionIn):
     accountability_id: int
     reason: Text | None = None
+    pr_cost: Decimal | None = Field(
+        None, ge=0, description="公关费用（元）：规则按公关费用比例计罚时，罚款为其相应比例"
+    )
 
 
 class WaiveAccountabilityIn(ActionIn):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from kesu.cases import grading
+from kesu.cases.actions.accountability import withdraw_proposed
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
     Kind,
@@ -69,7 +70,15 @@ def mark_invalid(ctx: ActionContext) -> Outcome:
     ctx.case.invalid_reason = reason
     ctx.case.closing_criterion = "invalid"
     ctx.case.closed_at = ctx.now
-    return Outcome(Status.INVALID, {"reason": reason, "note": ctx.text("note", required=False)}, public=True)
+    payload = {"reason": reason, "note": ctx.text("note", required=False)}
+    # Penalties apply only to valid, verified complaints (000 第2篇 第九条): a proposal made when the case
+    # was assigned is withdrawn, and the withdrawal is part of this event.
+    withdrawn = withdraw_proposed(
+        ctx.case, actor=ctx.actor, now=ctx.now, reason=_("判定无效：%(reason)s") % {"reason": reason}
+    )
+    if withdrawn:
+        payload["withdrawn_accountabilities"] = withdrawn
+    return Outcome(Status.INVALID, payload, public=True)
 
 
 def answer_first_contact(ctx: ActionContext) -> Outcome:
