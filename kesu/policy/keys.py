@@ -60,6 +60,7 @@ READERS: dict[str, tuple[str, ...]] = {
     "whistleblowing.anonymous_allowed": ("kesu.cases.services",),
     "whistleblowing.seed": (EXPLAIN,),
     # grading
+    "grading.by": ("kesu.cases.grading", "kesu.cases.actions.judging", "kesu.web.action_forms"),
     "grading.repeat_urgent_at": ("kesu.cases.grading",),
     "grading.repeat_major_at": ("kesu.cases.grading",),
     "grading.repeat_window_days": ("kesu.cases.services",),

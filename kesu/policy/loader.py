@@ -313,6 +313,8 @@ def validate(document: dict[str, Any]) -> None:
         if channel not in channel_codes:
             errors.append(f"penalties.channel: unknown channel {channel!r}")
 
+    if document.get("grading", {}).get("by", "repeat") not in ("repeat", "fault"):
+        errors.append("grading.by must be repeat or fault")
     for level in document.get("panel", {}).get("required_levels", []):
         if level not in LEVELS:
             errors.append(f"panel.required_levels: unknown level {level!r}")

@@ -191,6 +191,9 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     case.business_type,
                 )
             )
+        if rules.grading.get("by") == "fault":
+            levels = [(lv, rules.level_label(lv) or lv) for lv in ("normal", "urgent", "major")]
+            fields.append(F("fault_level", _("过错程度"), "select", False, levels, case.fault_level))
         return ActionForm(name, label, fields)
     if name == "mark_invalid":
         return ActionForm(
@@ -510,7 +513,7 @@ FIELD_KINDS = {
     "decide_archive_access": {"approve": "checkbox"},
 }
 FIELD_NAMES = {
-    "accept": ["kind", "category", "business_type"],
+    "accept": ["kind", "category", "business_type", "fault_level"],
     "mark_invalid": ["reason", "note"],
     "answer_first_contact": ["answer"],
     "regrade": ["level", "reason"],

@@ -96,3 +96,40 @@ def test_a_pr_cost_is_refused_where_the_rule_fines_none(org):
     assert "pr_cost" in exc.value.details
     record.refresh_from_db()
     assert record.state == "proposed" and record.person_amount == 100
+
+
+# --- 4. hotel grading follows the hotel's fault ---------------------------------------------------------
+
+
+def test_a_hotel_complaints_level_follows_the_hotels_fault_not_its_repeats():
+    o = factories.org("hotel")
+    guest = {"name": "王先生", "phone": "13900001111"}
+    first = register(o, "2026-11-20 09:00", category="room.cleanliness", customer=guest)
+    again = register(o, "2026-11-23 09:00", category="room.cleanliness", customer=guest)
+    third = register(o, "2026-11-24 09:00", category="room.cleanliness", customer=guest)
+    # Complaining again does not make it a 一般 or 重大投诉 (the general rules would: urgent, then major).
+    assert (first.level, again.repeat_count, again.level, third.repeat_count) == ("normal", 2, "normal", 3)
+    assert third.level == "normal"
+    # The lobby manager judges the hotel's fault at acceptance: 重大 makes it a major complaint.
+    event = perform(third, "accept", o.intake, now=at("2026-11-24 09:30"), fault_level="major")
+    third.refresh_from_db()
+    assert third.level == "major" and third.fault_level == "major"
+    assert event.payload["level_reasons"] == [
+        {"rule": "fault", "level": "major", "detail": "过错程度：重大投诉"}
+    ]
+    perform(again, "accept", o.intake, now=at("2026-11-24 09:30"), fault_level="normal")
+    again.refresh_from_db()
+    assert again.level == "normal"
+    with pytest.raises(Invalid) as exc:
+        perform(first, "accept", o.intake, fault_level="crisis")
+    assert "fault_level" in exc.value.details
+
+
+def test_outside_the_hotel_preset_repeats_still_grade_and_no_fault_is_taken(org):
+    guest = {"name": "李女士", "phone": "13900002222"}
+    register(org, "2026-11-20 09:00", customer=guest)
+    again = register(org, "2026-11-23 09:00", customer=guest)
+    assert again.level == "urgent"
+    with pytest.raises(Invalid) as exc:
+        perform(again, "accept", org.intake, fault_level="major")
+    assert "fault_level" in exc.value.details

@@ -63,6 +63,9 @@ class AcceptIn(ActionIn):
     kind: Kind | None = None
     category: str | None = Field(None, description="分类编码")
     business_type: str | None = None
+    fault_level: str | None = Field(
+        None, description="过错程度（规则按过错定级时）：normal 轻微、urgent 一般、major 重大"
+    )
 
 
 class MarkInvalidIn(ActionIn):

@@ -15,6 +15,9 @@ from kesu.errors import IllegalTransition, Invalid
 from kesu.policy.models import Category
 from kesu.policy.rules import LEVELS
 
+# The fault levels a preset grading by fault accepts (hotel: 轻微/一般/重大); a crisis is never a fault grade.
+FAULT_LEVELS = ("normal", "urgent", "major")
+
 
 def apply_grading(ctx: ActionContext) -> dict:
     """Grade the case from the rules unless a person overrode the level; returns the payload part."""
@@ -53,6 +56,19 @@ def accept(ctx: ActionContext) -> Outcome:
                 details={"business_type": _("未知业务类型")},
             )
         case.business_type = business_type
+    fault_level = ctx.data.get("fault_level")
+    if fault_level not in (None, ""):
+        if ctx.rules.grading.get("by") != "fault":
+            raise Invalid(
+                _("本公司规则不按过错程度定级"), details={"fault_level": _("本公司规则不按过错程度定级")}
+            )
+        if fault_level not in FAULT_LEVELS:
+            raise Invalid(
+                _("未知过错程度：%(level)s") % {"level": fault_level},
+                details={"fault_level": _("可选：") + "、".join(FAULT_LEVELS)},
+            )
+        case.fault_level = fault_level
+        payload["fault_level"] = fault_level
     case.is_valid = True
     payload.update({"kind": kind, "category": case.category.code if case.category else None})
     payload.update(apply_grading(ctx))
