@@ -143,6 +143,8 @@ class Case(models.Model):
     flag_lawyer = models.BooleanField(_("律师介入"), default=False)
     # A whistle-blowing report about senior management goes to the chairman (003 举报 第十一条).
     flag_senior_management = models.BooleanField(_("涉及高级管理人员"), default=False)
+    # The role such a report was routed to (the policy's recipient when it was flagged), who may read it.
+    report_recipient_role = models.CharField(_("举报报送角色"), max_length=20, blank=True)
     # The company's own fault as judged at acceptance, as a level (normal/urgent/major): what a preset
     # grading by fault (grading.by = "fault", the hotel's 轻微/一般/重大) grades by instead of repeats.
     fault_level = models.CharField(_("过错程度"), max_length=10, blank=True)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import chain, grading, permissions, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
+from kesu.cases.actions.judging import route_to_recipient
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import Case, CaseEvent, IdempotencyRecord, Kind, Status
@@ -271,9 +272,11 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out["is_anonymous"] = anonymous
 
     flags = data.get("flags") or []
-    bad_flags = [f for f in flags if f not in ("injury", "safety", "media", "lawyer")]
+    bad_flags = [f for f in flags if f not in ("injury", "safety", "media", "lawyer", "senior_management")]
     if bad_flags:
         errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
+    elif "senior_management" in flags and kind != Kind.REPORT:
+        errors["flags"] = _("只有举报可以标记涉及高级管理人员")
     out["flags"] = flags
 
     for name, limit in (
@@ -383,6 +386,8 @@ def _create(
         is_confidential=fields["kind"] == Kind.REPORT,
         reopened_from=reopened_from,
     )
+    if "senior_management" in fields["flags"]:
+        route_to_recipient(case, rules)
     if case.is_anonymous:
         token = secrets.token_urlsafe(24)
         case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
@@ -416,6 +421,7 @@ def _create(
             "repeat_of": latest.number if latest else None,
             "repeat_count": case.repeat_count,
             "imported": imported,
+            **({"recipient_role": case.report_recipient_role} if case.report_recipient_role else {}),
             **({"reopened_from": reopened_from.number} if reopened_from else {}),
             **(
                 {"attachments": [f["original_name"] for f in fields["attachments"]]}
@@ -477,7 +483,11 @@ def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None
         "branch": case.branch.code if case.branch_id else None,
         "customer": customer,
         "is_anonymous": case.is_anonymous,
-        "flags": [f for f in ("injury", "safety", "media", "lawyer") if getattr(case, f"flag_{f}")],
+        "flags": [
+            f
+            for f in ("injury", "safety", "media", "lawyer", "senior_management")
+            if getattr(case, f"flag_{f}")
+        ],
     }
     data.update(overrides or {})
     return data

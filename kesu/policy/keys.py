@@ -59,6 +59,8 @@ READERS: dict[str, tuple[str, ...]] = {
     "departments.whistleblowing": (POLICY,),
     "whistleblowing.anonymous_allowed": ("kesu.cases.services",),
     "whistleblowing.seed": (EXPLAIN,),
+    "whistleblowing.senior_management_recipient": (POLICY,),
+    "closing_criteria[].kinds": (POLICY,),
     # grading
     "grading.by": ("kesu.cases.grading", "kesu.cases.actions.judging", "kesu.web.action_forms"),
     "grading.repeat_urgent_at": ("kesu.cases.grading",),

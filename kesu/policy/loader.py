@@ -50,6 +50,7 @@ ROLES = (
     "risk",
     "archivist",
     "admin",
+    "chairman",
 )
 # (section, key) pairs where a smaller number is the stricter rule; a layer may only lower them.
 TIGHTEN_MIN = {
@@ -313,6 +314,13 @@ def validate(document: dict[str, Any]) -> None:
         if channel not in channel_codes:
             errors.append(f"penalties.channel: unknown channel {channel!r}")
 
+    recipient = document.get("whistleblowing", {}).get("senior_management_recipient")
+    if recipient is not None and recipient not in ROLES:
+        errors.append(f"whistleblowing.senior_management_recipient: unknown role {recipient!r}")
+    for criterion in document.get("closing_criteria", []):
+        for kind in criterion.get("kinds", []):
+            if kind not in ALL_KINDS:
+                errors.append(f"closing_criteria.kinds: unknown kind {kind!r}")
     if document.get("grading", {}).get("by", "repeat") not in ("repeat", "fault"):
         errors.append("grading.by must be repeat or fault")
     for level in document.get("panel", {}).get("required_levels", []):

@@ -62,8 +62,18 @@ class Rules:
     def closing_criteria(self) -> dict[str, dict]:
         return {c["code"]: c for c in self.doc.get("closing_criteria", [])}
 
-    def manual_closing_criteria(self) -> list[str]:
-        return [code for code, c in self.closing_criteria.items() if c.get("manual", True)]
+    def manual_closing_criteria(self, kind: str | None = None) -> list[str]:
+        """The criteria a person may close with; one naming `kinds` only for a case of those kinds
+        (003 举报: handed over to the judiciary, a false accusation)."""
+        return [
+            code
+            for code, c in self.closing_criteria.items()
+            if c.get("manual", True) and (not c.get("kinds") or kind in c["kinds"])
+        ]
+
+    def senior_management_recipient(self) -> str:
+        """The role a whistle-blowing report about senior management goes to (003 举报 第十一条)."""
+        return self.section("whistleblowing").get("senior_management_recipient", "chairman")
 
     @property
     def invalidity_reasons(self) -> dict[str, str]:

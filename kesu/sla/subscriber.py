@@ -11,3 +11,5 @@ def on_event(case, event, rules) -> None:
         # and the new due date becomes part of the event.
         event.payload.update(services.apply_extension(case, rules, event))
     services.after_case_event(case, event, rules)
+    if event.action in ("register", "accept") and (event.payload or {}).get("recipient_role"):
+        services.announce_report_to_recipient(case, event)

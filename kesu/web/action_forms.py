@@ -191,6 +191,8 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     case.business_type,
                 )
             )
+        if case.kind == Kind.REPORT:
+            fields.append(F("senior_management", _("涉及高级管理人员（报送董事长）"), "checkbox"))
         if rules.grading.get("by") == "fault":
             levels = [(lv, rules.level_label(lv) or lv) for lv in ("normal", "urgent", "major")]
             fields.append(F("fault_level", _("过错程度"), "select", False, levels, case.fault_level))
@@ -399,7 +401,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             return None
         crit = [
             (c, rules.closing_criteria[c].get("name", c))
-            for c in rules.manual_closing_criteria()
+            for c in rules.manual_closing_criteria(case.kind)
             if c != "invalid"
         ]
         return ActionForm(
@@ -507,13 +509,14 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
 
 FIELD_KINDS = {
     # action -> {field: kind} for fields that are not plain text
+    "accept": {"senior_management": "checkbox"},
     "start_investigation": {"contacted_customer": "checkbox"},
     "add_note": {"contacted_customer": "checkbox"},
     "convene_panel": {"participants": "multiselect"},
     "decide_archive_access": {"approve": "checkbox"},
 }
 FIELD_NAMES = {
-    "accept": ["kind", "category", "business_type", "fault_level"],
+    "accept": ["kind", "category", "business_type", "senior_management", "fault_level"],
     "mark_invalid": ["reason", "note"],
     "answer_first_contact": ["answer"],
     "regrade": ["level", "reason"],

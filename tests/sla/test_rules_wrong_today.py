@@ -12,8 +12,12 @@ import pytest
 from django.core.management import call_command
 
 from kesu.cases.models import Accountability
-from kesu.cases.services import perform
-from kesu.errors import Invalid
+from kesu.cases.permissions import can_view, visible_cases
+from kesu.cases.services import perform, register_case
+from kesu.errors import Forbidden, Invalid
+from kesu.org import roles
+from kesu.policy.selectors import active_policy, rules_for
+from kesu.sla.models import Notification
 from tests import factories
 
 from .helpers import at, register
@@ -133,3 +137,73 @@ def test_outside_the_hotel_preset_repeats_still_grade_and_no_fault_is_taken(org)
     with pytest.raises(Invalid) as exc:
         perform(again, "accept", org.intake, fault_level="major")
     assert "fault_level" in exc.value.details
+
+
+# --- 2. whistle-blowing about senior management; the outcomes of a report -------------------------------
+
+
+def report(org, when: str, **overrides):
+    data = factories.complaint_data(
+        kind="report",
+        category="",
+        description="分管副总经理要求供应商支付回扣。",
+        demands="",
+        received_at=at(when).isoformat(),
+        **overrides,
+    )
+    return register_case(actor=org.intake, data=data, now=at(when)).case
+
+
+def test_a_report_about_senior_management_goes_to_the_chairman(org):
+    chairman = factories.person("chairman", org.hq, roles.CHAIRMAN)
+    case = report(org, "2026-11-23 09:00", flags=["senior_management"])
+    assert case.flag_senior_management and case.report_recipient_role == "chairman"
+    assert case.events.get(seq=1).payload["recipient_role"] == "chairman"
+    # The chairman is told and may read it; the general manager (senior management himself) may not.
+    notice = Notification.objects.get(user=chairman, case=case)
+    assert notice.kind == "report.senior_management" and case.number in notice.title
+    assert can_view(chairman, case) and list(visible_cases(chairman)) == [case]
+    assert not can_view(org.gm, case) and not visible_cases(org.gm).exists()
+    # Risk/compliance still investigates; the chairman reads but does not handle it.
+    perform(case, "accept", org.risk, now=at("2026-11-23 09:30"))
+    with pytest.raises(Forbidden):
+        perform(case, "add_note", chairman, text="请尽快调查")
+    # An ordinary report is not routed to the chairman.
+    other = report(org, "2026-11-23 10:00")
+    assert not can_view(chairman, other) and other.report_recipient_role == ""
+
+
+def test_the_flag_may_be_set_at_acceptance_and_only_on_reports(org):
+    chairman = factories.person("chairman", org.hq, roles.CHAIRMAN)
+    case = report(org, "2026-11-23 09:00")
+    event = perform(case, "accept", org.risk, now=at("2026-11-23 09:30"), senior_management=True)
+    assert event.payload["recipient_role"] == "chairman"
+    assert Notification.objects.filter(user=chairman, case=case).count() == 1
+    assert can_view(chairman, case)
+    with pytest.raises(Invalid) as exc:
+        register_case(actor=org.intake, data=factories.complaint_data(flags=["senior_management"]))
+    assert "flags" in exc.value.details
+
+
+@pytest.mark.parametrize("criterion", ["judiciary", "false_accusation"])
+def test_a_report_may_end_handed_to_the_judiciary_or_as_a_false_accusation(org, criterion):
+    case = report(org, "2026-11-23 09:00")
+    perform(case, "accept", org.risk, now=at("2026-11-23 09:30"))
+    perform(case, "assign", org.risk, now=at("2026-11-23 09:40"), department="RISK", handler=org.risk.pk)
+    perform(case, "start_investigation", org.risk, now=at("2026-11-23 10:00"))
+    perform(
+        case,
+        "propose_remedy",
+        org.risk,
+        now=at("2026-11-24 10:00"),
+        remedy_type="explanation",
+        description="调查结论",
+    )
+    perform(case, "reply", org.risk, now=at("2026-11-24 11:00"), text="调查已完成。")
+    perform(case, "close", org.risk, now=at("2026-11-24 12:00"), criterion=criterion)
+    case.refresh_from_db()
+    assert case.status == "closed" and case.closing_criterion == criterion
+    # A complaint cannot end that way.
+    rules = rules_for(active_policy())
+    assert criterion in rules.manual_closing_criteria("report")
+    assert criterion not in rules.manual_closing_criteria("complaint")

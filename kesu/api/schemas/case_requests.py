@@ -63,6 +63,7 @@ class AcceptIn(ActionIn):
     kind: Kind | None = None
     category: str | None = Field(None, description="分类编码")
     business_type: str | None = None
+    senior_management: bool = Field(False, description="举报涉及公司高级管理人员（报送董事长）")
     fault_level: str | None = Field(
         None, description="过错程度（规则按过错定级时）：normal 轻微、urgent 一般、major 重大"
     )

@@ -29,6 +29,13 @@ def apply_grading(ctx: ActionContext) -> dict:
     return {"level": level, "level_reasons": reasons}
 
 
+def route_to_recipient(case, rules) -> None:
+    """A whistle-blowing report about senior management goes to the chairman, or to the recipient the
+    policy names (003 举报 第十一条): flagged, and readable by the holders of that role."""
+    case.flag_senior_management = True
+    case.report_recipient_role = rules.senior_management_recipient()
+
+
 def accept(ctx: ActionContext) -> Outcome:
     case = ctx.case
     payload: dict = {}
@@ -56,6 +63,14 @@ def accept(ctx: ActionContext) -> Outcome:
                 details={"business_type": _("未知业务类型")},
             )
         case.business_type = business_type
+    if ctx.data.get("senior_management"):
+        if kind != Kind.REPORT:
+            raise Invalid(
+                _("只有举报可以标记涉及高级管理人员"), details={"senior_management": _("只有举报可以标记")}
+            )
+        route_to_recipient(case, ctx.rules)
+    if case.report_recipient_role:
+        payload["recipient_role"] = case.report_recipient_role
     fault_level = ctx.data.get("fault_level")
     if fault_level not in (None, ""):
         if ctx.rules.grading.get("by") != "fault":
