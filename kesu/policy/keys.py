@@ -90,6 +90,7 @@ READERS: dict[str, tuple[str, ...]] = {
     "panel.required_levels": (POLICY,),
     "follow_up.required_kinds": (POLICY,),
     "follow_up.satisfied_min_score": (POLICY,),
+    "follow_up.window_days": (POLICY, LOADER),
     "suspension.max_months": (POLICY,),
     "reopen.window_days": (POLICY,),
     "archive.retention_years": ("kesu.cases.actions.archiving",),

@@ -332,6 +332,25 @@ def validate(document: dict[str, Any]) -> None:
     score = document.get("follow_up", {}).get("satisfied_min_score", 3)
     if not isinstance(score, int) or not 1 <= score <= 5:
         errors.append("follow_up.satisfied_min_score must be between 1 and 5")
+    window = document.get("follow_up", {}).get("window_days")
+    if window is not None:
+        if not (
+            isinstance(window, list)
+            and len(window) == 2
+            and all(isinstance(d, int) for d in window)
+            and 0 <= window[0] <= window[1]
+        ):
+            errors.append("follow_up.window_days must be [earliest, latest] days after closing")
+        else:
+            # The follow-up deadline is the window's last day: one number, not two that may disagree.
+            for rule in document.get("sla", {}).get("rules", []):
+                if rule.get("stage") == "follow_up" and (rule.get("unit"), rule.get("amount")) != (
+                    "calendar_days",
+                    window[1],
+                ):
+                    errors.append(
+                        f"sla.rules follow_up must be {window[1]} calendar_days (follow_up.window_days)"
+                    )
     for section, key in (("suspension", "max_months"), ("reopen", "window_days")):
         value = document.get(section, {}).get(key)
         if value is not None and (not isinstance(value, int) or value < 1):

@@ -199,6 +199,12 @@ class Rules:
         return int(self.section("follow_up").get("satisfied_min_score", 3))
 
     @property
+    def follow_up_window(self) -> tuple[int, int | None]:
+        """(earliest, latest) day after closing for the follow-up visit; (0, None) when unrestricted."""
+        window = self.section("follow_up").get("window_days")
+        return (int(window[0]), int(window[1])) if window else (0, None)
+
+    @property
     def suspension_max_months(self) -> int:
         return int(self.section("suspension").get("max_months", 3))
 

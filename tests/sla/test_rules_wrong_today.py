@@ -11,13 +11,14 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from kesu.calendar.workcalendar import format_instant
 from kesu.cases.models import Accountability
 from kesu.cases.permissions import can_view, visible_cases
 from kesu.cases.services import perform, register_case
-from kesu.errors import Forbidden, Invalid
+from kesu.errors import Conflict, Forbidden, Invalid
 from kesu.org import roles
 from kesu.policy.selectors import active_policy, rules_for
-from kesu.sla.models import Notification
+from kesu.sla.models import Notification, StageDeadline
 from tests import factories
 
 from .helpers import at, register
@@ -207,3 +208,53 @@ def test_a_report_may_end_handed_to_the_judiciary_or_as_a_false_accusation(org, 
     rules = rules_for(active_policy())
     assert criterion in rules.manual_closing_criteria("report")
     assert criterion not in rules.manual_closing_criteria("complaint")
+
+
+# --- 3. the follow-up visit: day 5 to day 7 after closing -----------------------------------------------
+
+
+def closed(o, when: str, *, department: str = "QUALITY", handler=None, category: str | None = None):
+    """A complaint accepted, answered and closed at `when` (a Monday in the tests)."""
+    handler = handler or o.handler
+    case = register(o, when, **({"category": category} if category else {}))
+    dispatch(o, case, when, department=department, handler=handler)
+    perform(case, "start_investigation", handler, now=at(when), contacted_customer=True)
+    perform(case, "propose_remedy", handler, now=at(when), remedy_type="explanation", description="说明")
+    perform(case, "reply", handler, now=at(when), text="已向客户说明。")
+    perform(case, "close", handler, now=at(when), criterion="accepted")
+    return case
+
+
+@pytest.mark.parametrize(
+    "preset,department,category",
+    [
+        ("general", "QUALITY", None),
+        ("insurance", "CLAIMS", "claims.delay"),
+        ("hotel", "QUALITY", "room.noise"),
+    ],
+)
+def test_the_follow_up_is_made_on_day_5_to_7_after_closing(preset, department, category):
+    o = factories.org(preset)
+    handler = o.claims_handler if department == "CLAIMS" else o.handler
+    case = closed(o, "2026-11-23 10:00", department=department, handler=handler, category=category)
+    stage = StageDeadline.objects.get(case=case, stage="follow_up")
+    # The deadline is the window's last day (the insurance preset's 3 days made a day-5 visit late).
+    assert format_instant(stage.due_at) == "2026-11-30T23:59:59+08:00"
+    with pytest.raises(Conflict) as exc:
+        perform(case, "follow_up", o.followup, now=at("2026-11-23 10:25"), score=5)
+    assert exc.value.code == "follow_up_too_early"
+    assert str(exc.value) == "回访须在结案后第 5 天至第 7 天进行，最早可于 2026-11-28 回访"
+    with pytest.raises(Conflict):
+        perform(case, "follow_up", o.followup, now=at("2026-11-27 23:59"), score=5)
+    perform(case, "follow_up", o.followup, now=at("2026-11-28 10:00"), score=5)
+    stage.refresh_from_db()
+    assert stage.state == "met" and not stage.is_breached
+
+
+def test_the_follow_up_queue_shows_from_when_each_case_is_due(client, org):
+    case = closed(org, "2026-11-23 10:00")
+    client.force_login(org.followup)
+    html = client.get("/queues/follow-ups/").content.decode()
+    row = html[html.index(f'data-case="{case.number}"') :]
+    row = row[: row.index("</tr>")]
+    assert "2026-11-28 起可回访" in row and "due-none" not in row
