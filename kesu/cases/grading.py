@@ -80,7 +80,15 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
         level = max_level(level, new_level)
         reasons.append({"rule": rule, "level": new_level, "detail": detail})
 
-    if case.repeat_count >= int(g.get("repeat_major_at", 3)):
+    if g.get("by") == "fault":
+        # 003 酒店: 轻微/一般/重大 follow the hotel's fault as judged at acceptance, not the repetition.
+        if case.fault_level:
+            raise_to(
+                case.fault_level,
+                "fault",
+                f"过错程度：{rules.level_label(case.fault_level) or case.fault_level}",
+            )
+    elif case.repeat_count >= int(g.get("repeat_major_at", 3)):
         raise_to("major", "repeat", f"第{case.repeat_count}次投诉同一事项")
     elif case.repeat_count >= int(g.get("repeat_urgent_at", 2)):
         raise_to("urgent", "repeat", f"第{case.repeat_count}次投诉同一事项")

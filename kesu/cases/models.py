@@ -168,6 +168,13 @@ class Case(models.Model):
     # 高度重视，迅速生成工单并上报): graded up (grading.direct_level) so that every queue sorted by
     # level shows it first.
     flag_direct = models.BooleanField(_("直接投诉（总部/高层）"), default=False)
+    # A whistle-blowing report about senior management goes to the chairman (003 举报 第十一条).
+    flag_senior_management = models.BooleanField(_("涉及高级管理人员"), default=False)
+    # The role such a report was routed to (the policy's recipient when it was flagged), who may read it.
+    report_recipient_role = models.CharField(_("举报报送角色"), max_length=20, blank=True)
+    # The company's own fault as judged at acceptance, as a level (normal/urgent/major): what a preset
+    # grading by fault (grading.by = "fault", the hotel's 轻微/一般/重大) grades by instead of repeats.
+    fault_level = models.CharField(_("过错程度"), max_length=10, blank=True)
 
     department = models.ForeignKey(
         Department,
@@ -537,6 +544,9 @@ class Accountability(models.Model):
         PROPOSED = "proposed", _("待确认")
         CONFIRMED = "confirmed", _("已确认")
         WAIVED = "waived", _("已免除")
+        # The case was judged invalid before the proposal was decided: penalties apply only to valid,
+        # verified complaints (000 第2篇 第九条).
+        WITHDRAWN = "withdrawn", _("已撤回")
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="accountabilities")
     person = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="accountabilities")
@@ -550,6 +560,8 @@ class Accountability(models.Model):
     decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # The public-relations cost entered at confirmation when the rule fines a share of it (000 第2篇 第九条二3).
+    pr_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

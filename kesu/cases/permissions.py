@@ -18,7 +18,7 @@ from kesu.cases.models import (
     Status,
 )
 from kesu.org import roles
-from kesu.org.selectors import department_of, has_role, holds_any_role, is_company_wide
+from kesu.org.selectors import department_of, has_role, holds_any_role, is_company_wide, user_roles
 
 # Who may register a complaint, on every path (web form, API, batch intake): those who receive and route
 # complaints. Analysts, archivists, follow-up agents, risk/compliance and the general manager do not.
@@ -41,7 +41,8 @@ def visible_cases_q(user) -> Q | None:
         # Risk/compliance sees the whistle-blowing reports (and, for their own department, the rest).
         base = whistle
     else:
-        base = Q(pk__in=[])
+        # A report about senior management is also read by the role it was routed to (the chairman).
+        base = whistle & Q(report_recipient_role__in=user_roles(user) or ["-"])
     if is_company_wide(user):
         return base | ~whistle
     dept = department_of(user)
@@ -71,7 +72,9 @@ def visible_cases(user, qs: QuerySet[Case] | None = None) -> QuerySet[Case]:
 
 def can_view(user, case: Case) -> bool:
     if case.kind == Kind.REPORT:
-        return has_role(user, roles.RISK)
+        return has_role(user, roles.RISK) or bool(
+            case.report_recipient_role and has_role(user, case.report_recipient_role)
+        )
     q = visible_cases_q(user)
     if q is None:
         return False

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from kesu.cases import chain, grading, permissions, regulator, subscribers
 from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
+from kesu.cases.actions.judging import route_to_recipient
 from kesu.cases.context import ActionContext
 from kesu.cases.customers import find_or_create_customer, normalize_phone
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
@@ -45,7 +46,7 @@ class Registration:
 
 
 # The registration flags (Case.flag_<name>).
-FLAGS = ("injury", "safety", "media", "lawyer", "direct")
+FLAGS = ("injury", "safety", "media", "lawyer", "direct", "senior_management")
 
 REGISTER_FIELDS = {
     "channel",
@@ -289,6 +290,8 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     bad_flags = [f for f in flags if f not in FLAGS]
     if bad_flags:
         errors["flags"] = "未知标记：" + "、".join(map(str, bad_flags))
+    elif "senior_management" in flags and kind != Kind.REPORT:
+        errors["flags"] = _("只有举报可以标记涉及高级管理人员")
     out["flags"] = flags
 
     for name, limit in (
@@ -509,6 +512,8 @@ def _create(
         is_confidential=fields["kind"] == Kind.REPORT,
         reopened_from=reopened_from,
     )
+    if "senior_management" in fields["flags"]:
+        route_to_recipient(case, rules)
     if case.is_anonymous:
         token = secrets.token_urlsafe(24)
         case.reporter_token_hash = hashlib.sha256(token.encode()).hexdigest()
@@ -533,6 +538,7 @@ def _create(
             "repeat_of": latest.number if latest else None,
             "repeat_count": case.repeat_count,
             "imported": imported,
+            **({"recipient_role": case.report_recipient_role} if case.report_recipient_role else {}),
             **({"reopened_from": reopened_from.number} if reopened_from else {}),
             **(
                 {"attachments": [f["original_name"] for f in fields["attachments"]]}

@@ -17,8 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
+from kesu.cases.actions.after_closing import follow_up_from
 from kesu.cases.models import Case, CaseEvent, Status
 from kesu.cases.services import perform
+from kesu.policy.selectors import rules_for
 
 
 class UnexpectedStatus(AssertionError):
@@ -44,6 +48,8 @@ class Walk:
     ) -> CaseEvent:
         """Perform `action` as `actor` (at `now`, else at the walk's clock); `expect`: the status after it."""
         before = self.case.status
+        if action == "follow_up" and now is None:
+            now = self._follow_up_time()
         event = perform(
             self.case, action, actor, expected_version=self.case.version, now=now or self.now, **data
         )
@@ -52,6 +58,15 @@ class Walk:
             raise UnexpectedStatus(f"{action}: {before} → {after}, expected {expect}")
         self.expected.append((len(self.expected) + 1, action, before, after))
         return event
+
+    def _follow_up_time(self) -> dt.datetime | None:
+        """The follow-up call waits for its window (001 篇9: day 5 after closing, 09:00 that day): the
+        walk's clock (even one that followed the real time) moves on to it, so later steps come after."""
+        earliest = follow_up_from(self.case, rules_for(self.case.policy_id))
+        if earliest is None or (self.now or timezone.now()) >= earliest:
+            return self.now
+        self.now = earliest + dt.timedelta(hours=9)
+        return self.now
 
     def timeline(self) -> list[tuple[int, str, str, str]]:
         """The stored events of the case as (seq, action, from, to), to compare with `expected`."""

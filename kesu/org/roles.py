@@ -17,6 +17,8 @@ ANALYST = "analyst"
 RISK = "risk"
 ARCHIVIST = "archivist"
 ADMIN = "admin"
+# 董事长 / 董事局主席: receives the whistle-blowing reports about senior management (003 举报 第十一条).
+CHAIRMAN = "chairman"
 
 ROLE_LABELS = {
     INTAKE: _("受理员"),
@@ -30,6 +32,7 @@ ROLE_LABELS = {
     RISK: _("风险合规专员"),
     ARCHIVIST: _("档案管理员"),
     ADMIN: _("系统管理员"),
+    CHAIRMAN: _("董事长"),
 }
 
 ALL_ROLES = tuple(ROLE_LABELS)

@@ -109,7 +109,12 @@ def penalty_text(document: dict[str, Any]) -> str:
             parts.append(f"{LEVEL_NAMES[level]} {entry.get('person', 0)}/{entry.get('supervisor', 0)}")
     for channel, entry in penalties.get("channel", {}).items():
         name = channel_names.get(channel, channel)
-        parts.append(f"{name} {entry.get('person', 0)}/{entry.get('supervisor', 0)}")
+        text = f"{name} {entry.get('person', 0)}/{entry.get('supervisor', 0)}"
+        if entry.get("pr_cost_share"):
+            text += _("（须启动公关的，各罚公关费用的 %(pct)s%%）") % {
+                "pct": f"{float(entry['pr_cost_share']) * 100:g}"
+            }
+        parts.append(text)
     return "；".join(parts) if parts else _("不罚款，只提醒")
 
 

@@ -62,7 +62,10 @@ READERS: dict[str, tuple[str, ...]] = {
     "intake.anonymous_complaints": ("kesu.cases.services",),
     "intake.seed": (EXPLAIN,),
     "whistleblowing.seed": (EXPLAIN,),
+    "whistleblowing.senior_management_recipient": (POLICY,),
+    "closing_criteria[].kinds": (POLICY,),
     # grading
+    "grading.by": ("kesu.cases.grading", "kesu.cases.actions.judging", "kesu.web.action_forms"),
     "grading.repeat_urgent_at": ("kesu.cases.grading",),
     "grading.repeat_major_at": ("kesu.cases.grading",),
     "grading.repeat_window_days": ("kesu.cases.services",),
@@ -88,10 +91,12 @@ READERS: dict[str, tuple[str, ...]] = {
     "penalties.*.reminder": (POLICY,),
     "penalties.channel.*.person": (POLICY,),
     "penalties.channel.*.supervisor": (POLICY,),
+    "penalties.channel.*.pr_cost_share": (POLICY, EXPLAIN),
     # the rest of the lifecycle
     "panel.required_levels": (POLICY,),
     "follow_up.required_kinds": (POLICY,),
     "follow_up.satisfied_min_score": (POLICY,),
+    "follow_up.window_days": (POLICY, LOADER),
     "suspension.max_months": (POLICY,),
     "reopen.window_days": (POLICY,),
     "archive.retention_years": ("kesu.cases.actions.archiving",),

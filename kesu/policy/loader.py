@@ -50,6 +50,7 @@ ROLES = (
     "risk",
     "archivist",
     "admin",
+    "chairman",
 )
 # (section, key) pairs where a smaller number is the stricter rule; a layer may only lower them.
 TIGHTEN_MIN = {
@@ -316,6 +317,15 @@ def validate(document: dict[str, Any]) -> None:
         if channel not in channel_codes:
             errors.append(f"penalties.channel: unknown channel {channel!r}")
 
+    recipient = document.get("whistleblowing", {}).get("senior_management_recipient")
+    if recipient is not None and recipient not in ROLES:
+        errors.append(f"whistleblowing.senior_management_recipient: unknown role {recipient!r}")
+    for criterion in document.get("closing_criteria", []):
+        for kind in criterion.get("kinds", []):
+            if kind not in ALL_KINDS:
+                errors.append(f"closing_criteria.kinds: unknown kind {kind!r}")
+    if document.get("grading", {}).get("by", "repeat") not in ("repeat", "fault"):
+        errors.append("grading.by must be repeat or fault")
     for level in document.get("panel", {}).get("required_levels", []):
         if level not in LEVELS:
             errors.append(f"panel.required_levels: unknown level {level!r}")
@@ -325,6 +335,25 @@ def validate(document: dict[str, Any]) -> None:
     score = document.get("follow_up", {}).get("satisfied_min_score", 3)
     if not isinstance(score, int) or not 1 <= score <= 5:
         errors.append("follow_up.satisfied_min_score must be between 1 and 5")
+    window = document.get("follow_up", {}).get("window_days")
+    if window is not None:
+        if not (
+            isinstance(window, list)
+            and len(window) == 2
+            and all(isinstance(d, int) for d in window)
+            and 0 <= window[0] <= window[1]
+        ):
+            errors.append("follow_up.window_days must be [earliest, latest] days after closing")
+        else:
+            # The follow-up deadline is the window's last day: one number, not two that may disagree.
+            for rule in document.get("sla", {}).get("rules", []):
+                if rule.get("stage") == "follow_up" and (rule.get("unit"), rule.get("amount")) != (
+                    "calendar_days",
+                    window[1],
+                ):
+                    errors.append(
+                        f"sla.rules follow_up must be {window[1]} calendar_days (follow_up.window_days)"
+                    )
     for section, key in (("suspension", "max_months"), ("reopen", "window_days")):
         value = document.get(section, {}).get(key)
         if value is not None and (not isinstance(value, int) or value < 1):

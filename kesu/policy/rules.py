@@ -62,8 +62,18 @@ class Rules:
     def closing_criteria(self) -> dict[str, dict]:
         return {c["code"]: c for c in self.doc.get("closing_criteria", [])}
 
-    def manual_closing_criteria(self) -> list[str]:
-        return [code for code, c in self.closing_criteria.items() if c.get("manual", True)]
+    def manual_closing_criteria(self, kind: str | None = None) -> list[str]:
+        """The criteria a person may close with; one naming `kinds` only for a case of those kinds
+        (003 举报: handed over to the judiciary, a false accusation)."""
+        return [
+            code
+            for code, c in self.closing_criteria.items()
+            if c.get("manual", True) and (not c.get("kinds") or kind in c["kinds"])
+        ]
+
+    def senior_management_recipient(self) -> str:
+        """The role a whistle-blowing report about senior management goes to (003 举报 第十一条)."""
+        return self.section("whistleblowing").get("senior_management_recipient", "chairman")
 
     @property
     def invalidity_reasons(self) -> dict[str, str]:
@@ -127,6 +137,8 @@ class Rules:
         000 第2篇 第九条 fines ordinary complaints by level (一) and crisis complaints by their source (二): a
         crisis case from a source with its own entry (local regulator 100/100, national regulator 200/200)
         takes that entry, never the flat crisis one. Otherwise the heavier of level and channel applies.
+        `pr_cost_share`: the share of the public-relations cost fined instead when the source's entry
+        says so and the company had to start PR work (二3: 公关费用的 10%), else None.
         """
         pens = self.doc.get("penalties", {})
         by_level = pens.get(level, {})
@@ -143,11 +155,13 @@ class Rules:
             and (Decimal(str(by_channel.get("person", 0))) >= Decimal(str(by_level.get("person", 0))))
             else f"level:{level}"
         )
+        share = by_channel.get("pr_cost_share") if basis.startswith("channel:") else None
         return {
             "person": person,
             "supervisor": supervisor,
             "reminder": bool(by_level.get("reminder", False) or person == 0),
             "basis": basis,
+            "pr_cost_share": Decimal(str(share)) if share is not None else None,
         }
 
     # --- closing ---------------------------------------------------------------------
@@ -183,6 +197,12 @@ class Rules:
     @property
     def satisfied_min_score(self) -> int:
         return int(self.section("follow_up").get("satisfied_min_score", 3))
+
+    @property
+    def follow_up_window(self) -> tuple[int, int | None]:
+        """(earliest, latest) day after closing for the follow-up visit; (0, None) when unrestricted."""
+        window = self.section("follow_up").get("window_days")
+        return (int(window[0]), int(window[1])) if window else (0, None)
 
     @property
     def suspension_max_months(self) -> int:

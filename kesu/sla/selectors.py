@@ -371,8 +371,10 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def penalty_summary(month: str, *, include_proposed: bool = True) -> list[dict[str, Any]]:
-    """Monthly penalties per branch and person (responsible person and direct supervisor lines)."""
+def penalty_summary(month: str, *, include_proposed: bool = False) -> list[dict[str, Any]]:
+    """Monthly penalties per branch and person (responsible person and direct supervisor lines).
+
+    Confirmed penalties only unless `include_proposed`; withdrawn and waived ones never count."""
 
     start, end = month_bounds(month)
     states = ["confirmed", "proposed"] if include_proposed else ["confirmed"]

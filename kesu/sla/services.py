@@ -35,7 +35,7 @@ from kesu.cases.models import Accountability
 from kesu.cases.services import perform
 from kesu.cases.storable import sqlite_datetime
 from kesu.errors import Conflict, Forbidden, Invalid
-from kesu.org.selectors import direct_supervisor, has_role
+from kesu.org.selectors import direct_supervisor, has_role, users_with_role
 from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify
@@ -615,10 +615,29 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
 
 
 def propose_graded_accountability(case, rules, now: dt.datetime):
-    # The grade concerns the handling department: proposed once a handler owns the case.
-    if case.level in GRADED_LEVELS and case.handler_id:
+    # The grade concerns the handling department: proposed once a handler owns the case, and only for
+    # a complaint not judged invalid (000 第2篇 第九条 fines valid, verified complaints).
+    if case.level in GRADED_LEVELS and case.handler_id and case.is_valid is not False:
         return propose_accountability(case, rules, reason="graded", now=now)
     return None
+
+
+def announce_report_to_recipient(case, event) -> None:
+    """A report about senior management reaches the chairman (or the policy's recipient) in the inbox
+    (003 举报 第十一条); once per case, whether flagged at registration or at acceptance."""
+    role = case.report_recipient_role
+    notify(
+        list(users_with_role(role)),
+        kind="report.senior_management",
+        title=_("涉及高级管理人员的举报：%(number)s") % {"number": case.number},
+        body=_("举报 %(number)s 涉及公司高级管理人员，按规定报送您（003 举报 第十一条）。")
+        % {"number": case.number},
+        case=case,
+        key=f"report-recipient:{case.pk}",
+        event="report.senior_management",
+        data={"case": case.number, "recipient_role": role},
+        now=event.created_at,
+    )
 
 
 # --- calendar administration ------------------------------------------------------------------------

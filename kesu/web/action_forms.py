@@ -194,6 +194,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     case.business_type,
                 )
             )
+        if case.kind == Kind.REPORT:
+            fields.append(F("senior_management", _("涉及高级管理人员（报送董事长）"), "checkbox"))
+        if rules.grading.get("by") == "fault":
+            levels = [(lv, rules.level_label(lv) or lv) for lv in ("normal", "urgent", "major")]
+            fields.append(F("fault_level", _("过错程度"), "select", False, levels, case.fault_level))
         return ActionForm(name, label, fields)
     if name == "mark_invalid":
         return ActionForm(
@@ -424,7 +429,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             return None
         crit = [
             (c, rules.closing_criteria[c].get("name", c))
-            for c in rules.manual_closing_criteria()
+            for c in rules.manual_closing_criteria(case.kind)
             if c != "invalid"
         ]
         return ActionForm(
@@ -499,6 +504,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [
                 F("accountability_id", _("责任追究记录"), "select", True, choices),
+                *(
+                    [F("pr_cost", _("公关费用（元，按比例计罚时填写）"), "number", False)]
+                    if name == "confirm_accountability"
+                    else []
+                ),
                 F("reason", _("理由"), "textarea", name == "waive_accountability"),
             ],
         )
@@ -555,13 +565,14 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
 
 FIELD_KINDS = {
     # action -> {field: kind} for fields that are not plain text
+    "accept": {"senior_management": "checkbox"},
     "start_investigation": {"contacted_customer": "checkbox"},
     "add_note": {"contacted_customer": "checkbox"},
     "convene_panel": {"participants": "multiselect"},
     "decide_archive_access": {"approve": "checkbox"},
 }
 FIELD_NAMES = {
-    "accept": ["kind", "category", "business_type"],
+    "accept": ["kind", "category", "business_type", "senior_management", "fault_level"],
     "mark_invalid": ["reason", "note"],
     "answer_first_contact": ["answer"],
     "regrade": ["level", "reason"],
@@ -587,7 +598,7 @@ FIELD_NAMES = {
     "archive": [],
     "request_archive_access": ["reason"],
     "decide_archive_access": ["request_id", "approve", "days"],
-    "confirm_accountability": ["accountability_id", "reason"],
+    "confirm_accountability": ["accountability_id", "pr_cost", "reason"],
     "waive_accountability": ["accountability_id", "reason"],
     "attach": ["note"],
     "extend_deadline": ["stage", "days", "reason"],

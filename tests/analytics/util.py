@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from kesu.cases.actions.after_closing import follow_up_from
 from kesu.cases.services import perform, register_case
+from kesu.policy.selectors import rules_for
 from tests.factories import complaint_data
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -49,6 +51,11 @@ def special_close(org, case, when: dt.datetime):
 
 
 def follow_up(org, case, when: dt.datetime, score: int):
+    """The follow-up call at `when`, or on the first day it may be made (001 篇9: day 5 after closing)."""
+    case.refresh_from_db()
+    earliest = follow_up_from(case, rules_for(case.policy_id))
+    if earliest is not None and when < earliest:
+        when = earliest + dt.timedelta(hours=10)
     perform(case, "follow_up", org.followup, now=when, score=score)
     case.refresh_from_db()
     return case

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.db.models import F
+
 from kesu.cases.models import Case
 from kesu.cases.transitions import TRANSITIONS
 from kesu.org.models import ApiToken
@@ -41,6 +45,8 @@ def test_complaint_walks_from_registration_to_archive(api, org):
 
     handler.act(number, "reply", {"text": "已同意赔偿 5000 元", "method": "phone"})
     handler.act(number, "close", {"criterion": "accepted"})
+    # The follow-up is made on day 5 to 7 after closing (001 篇9): the case was closed six days ago.
+    Case.objects.filter(number=number).update(closed_at=F("closed_at") - dt.timedelta(days=6))
     out = api(org.followup).act(number, "follow_up", {"score": 5, "comment": "满意"})
     assert out["case"]["status"] == "closed"
     out = api(org.archivist).act(number, "archive")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from kesu.cases.models import Case, Status
@@ -87,6 +88,9 @@ def test_complaint_from_intake_to_reopen(session, borg):
     fu = followup.page
     fu.goto("/queues/follow-ups/")
     assert number in fu.inner_text("#queue-table")
+    # The visit is made on day 5 to 7 after closing (001 篇9): the case was closed six days ago.
+    closed = Case.objects.get(number=number)
+    Case.objects.filter(pk=closed.pk).update(closed_at=closed.closed_at - dt.timedelta(days=6))
     followup.act(number, "follow_up", score="1", comment="客户表示热水器仍有异响")
     assert fu.inner_text("#case-status") == "处理中"
     timeline = fu.inner_text("#timeline")

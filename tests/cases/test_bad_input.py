@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from kesu.cases.models import Case, Proposal, Status
@@ -216,7 +218,9 @@ def test_follow_up_by_the_handler_or_anyone_involved(org):
         expected_version=other.version,
         score=5,
     )
-    perform(other, "follow_up", org.supervisor2, expected_version=other.version, score=5)
+    # On day 5 after closing (001 篇9: the visit is made on day 5 to 7).
+    day5 = other.closed_at + dt.timedelta(days=5, hours=12)
+    perform(other, "follow_up", org.supervisor2, expected_version=other.version, now=day5, score=5)
 
 
 def test_bad_follow_up_score(org):

@@ -73,13 +73,17 @@ def test_monthly_penalty_summary_export(org, tmp_path):
     to_investigation(org, case, "2026-11-23 09:10")
     assert Accountability.objects.filter(case=case).count() == 1
     out = tmp_path / "p.csv"
-    call_command("sla", "penalties", "--month", "2026-11", "--out", str(out), stdout=io.StringIO())
+    call_command(
+        "sla", "penalties", "--month", "2026-11", "--out", str(out), "--proposed", stdout=io.StringIO()
+    )
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     person = next(r for r in rows if r["工号"] == "handler")
     boss = next(r for r in rows if r["工号"] == "quality_head")
     assert person["罚款合计（元）"] == "100.00" and boss["罚款合计（元）"] == "50.00"
     xlsx = tmp_path / "p.xlsx"
-    call_command("sla", "penalties", "--month", "2026-11", "--out", str(xlsx), stdout=io.StringIO())
+    call_command(
+        "sla", "penalties", "--month", "2026-11", "--out", str(xlsx), "--proposed", stdout=io.StringIO()
+    )
     from openpyxl import load_workbook
 
     ws = load_workbook(xlsx).active

@@ -241,6 +241,8 @@ def test_full_lifecycle_through_the_case_page(client, org):
     # follow-up: unsatisfied → back into processing
     client.force_login(org.followup)
     assert case.number in client.get("/queues/follow-ups/").content.decode()
+    # The visit is made on day 5 to 7 after closing (001 篇9): the case was closed six days ago.
+    Case.objects.filter(pk=case.pk).update(closed_at=case.closed_at - dt.timedelta(days=6))
     assert act(client, case, "follow_up", score="1", comment="客户不满意").status_code == 302
     case.refresh_from_db()
     assert case.status == Status.INVESTIGATING and case.reopen_count == 1

@@ -76,6 +76,10 @@ class AcceptIn(ActionIn):
     kind: Kind | None = None
     category: str | None = Field(None, description="分类编码")
     business_type: str | None = None
+    senior_management: bool = Field(False, description="举报涉及公司高级管理人员（报送董事长）")
+    fault_level: str | None = Field(
+        None, description="过错程度（规则按过错定级时）：normal 轻微、urgent 一般、major 重大"
+    )
 
 
 class MarkInvalidIn(ActionIn):
@@ -212,6 +216,9 @@ class DecideArchiveAccessIn(ActionIn):
 class ConfirmAccountabilityIn(ActionIn):
     accountability_id: int
     reason: Text | None = None
+    pr_cost: Decimal | None = Field(
+        None, ge=0, description="公关费用（元）：规则按公关费用比例计罚时，罚款为其相应比例"
+    )
 
 
 class WaiveAccountabilityIn(ActionIn):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils.translation import gettext as _
 
-from kesu.calendar.workcalendar import add_calendar_days
+from kesu.calendar.workcalendar import SHANGHAI, add_calendar_days
 from kesu.cases.actions.common import involved_user_ids, user_id_of
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
@@ -12,6 +14,16 @@ from kesu.cases.models import (
     Status,
 )
 from kesu.errors import Conflict, Forbidden, Invalid
+
+
+def follow_up_from(case, rules) -> dt.datetime | None:
+    """When the follow-up visit may be made: the start of the window's first day after closing (001 篇9
+    四2.4.3: 第 5 天至第 7 天), in local days; None when the case is not closed or the rules set no window."""
+    earliest, _latest = rules.follow_up_window
+    if case.closed_at is None or not earliest:
+        return None
+    day = case.closed_at.astimezone(SHANGHAI).date() + dt.timedelta(days=earliest)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=SHANGHAI)
 
 
 def follow_up(ctx: ActionContext) -> Outcome:
@@ -24,6 +36,15 @@ def follow_up(ctx: ActionContext) -> Outcome:
         raise Invalid(_("满意度须为 1–5 分"), details={"score": "1–5"})
     if not 1 <= score <= 5:
         raise Invalid(_("满意度须为 1–5 分"), details={"score": "1–5"})
+    earliest = follow_up_from(case, ctx.rules)
+    if earliest is not None and ctx.now < earliest:
+        day = earliest.date().isoformat()
+        raise Conflict(
+            _("回访须在结案后第 %(first)s 天至第 %(last)s 天进行，最早可于 %(date)s 回访")
+            % {"first": ctx.rules.follow_up_window[0], "last": ctx.rules.follow_up_window[1], "date": day},
+            code="follow_up_too_early",
+            details={"earliest": earliest.isoformat()},
+        )
     satisfied = score >= ctx.rules.satisfied_min_score
     comment = ctx.text("comment", required=False)
     FollowUp.objects.create(

@@ -28,7 +28,7 @@ def reply(ctx: ActionContext) -> Outcome:
 def close(ctx: ActionContext) -> Outcome:
     case = ctx.case
     criterion = ctx.data.get("criterion")
-    manual = [c for c in ctx.rules.manual_closing_criteria() if c != "invalid"]
+    manual = [c for c in ctx.rules.manual_closing_criteria(case.kind) if c != "invalid"]
     if criterion not in manual:
         raise Invalid(
             _("结案依据无效：%(criterion)s") % {"criterion": criterion},

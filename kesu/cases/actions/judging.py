@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from kesu.cases import grading
+from kesu.cases.actions.accountability import withdraw_proposed
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
     Kind,
@@ -13,6 +14,9 @@ from kesu.cases.models import (
 from kesu.errors import IllegalTransition, Invalid
 from kesu.policy.models import Category
 from kesu.policy.rules import LEVELS
+
+# The fault levels a preset grading by fault accepts (hotel: 轻微/一般/重大); a crisis is never a fault grade.
+FAULT_LEVELS = ("normal", "urgent", "major")
 
 
 def apply_grading(ctx: ActionContext) -> dict:
@@ -23,6 +27,13 @@ def apply_grading(ctx: ActionContext) -> dict:
         return {"level": case.level, "level_overridden": True}
     case.level, case.level_reasons = level, reasons
     return {"level": level, "level_reasons": reasons}
+
+
+def route_to_recipient(case, rules) -> None:
+    """A whistle-blowing report about senior management goes to the chairman, or to the recipient the
+    policy names (003 举报 第十一条): flagged, and readable by the holders of that role."""
+    case.flag_senior_management = True
+    case.report_recipient_role = rules.senior_management_recipient()
 
 
 def accept(ctx: ActionContext) -> Outcome:
@@ -52,6 +63,27 @@ def accept(ctx: ActionContext) -> Outcome:
                 details={"business_type": _("未知业务类型")},
             )
         case.business_type = business_type
+    if ctx.data.get("senior_management"):
+        if kind != Kind.REPORT:
+            raise Invalid(
+                _("只有举报可以标记涉及高级管理人员"), details={"senior_management": _("只有举报可以标记")}
+            )
+        route_to_recipient(case, ctx.rules)
+    if case.report_recipient_role:
+        payload["recipient_role"] = case.report_recipient_role
+    fault_level = ctx.data.get("fault_level")
+    if fault_level not in (None, ""):
+        if ctx.rules.grading.get("by") != "fault":
+            raise Invalid(
+                _("本公司规则不按过错程度定级"), details={"fault_level": _("本公司规则不按过错程度定级")}
+            )
+        if fault_level not in FAULT_LEVELS:
+            raise Invalid(
+                _("未知过错程度：%(level)s") % {"level": fault_level},
+                details={"fault_level": _("可选：") + "、".join(FAULT_LEVELS)},
+            )
+        case.fault_level = fault_level
+        payload["fault_level"] = fault_level
     case.is_valid = True
     payload.update({"kind": kind, "category": case.category.code if case.category else None})
     payload.update(apply_grading(ctx))
@@ -69,7 +101,15 @@ def mark_invalid(ctx: ActionContext) -> Outcome:
     ctx.case.invalid_reason = reason
     ctx.case.closing_criterion = "invalid"
     ctx.case.closed_at = ctx.now
-    return Outcome(Status.INVALID, {"reason": reason, "note": ctx.text("note", required=False)}, public=True)
+    payload = {"reason": reason, "note": ctx.text("note", required=False)}
+    # Penalties apply only to valid, verified complaints (000 第2篇 第九条): a proposal made when the case
+    # was assigned is withdrawn, and the withdrawal is part of this event.
+    withdrawn = withdraw_proposed(
+        ctx.case, actor=ctx.actor, now=ctx.now, reason=_("判定无效：%(reason)s") % {"reason": reason}
+    )
+    if withdrawn:
+        payload["withdrawn_accountabilities"] = withdrawn
+    return Outcome(Status.INVALID, payload, public=True)
 
 
 def answer_first_contact(ctx: ActionContext) -> Outcome:

@@ -67,6 +67,7 @@ KEY_STAFF: list[tuple[str, str, str, list[str], str | None, str]] = [
     ("risk", "郑洁", "RISK", [R.RISK, R.HANDLER, R.DEPT_HEAD], "gm", "风险合规部负责人"),
     ("risk2", "冯强", "RISK", [R.RISK, R.HANDLER], "risk", "合规专员"),
     ("archivist", "何静", "HQ", [R.ARCHIVIST], "manager", "档案管理员"),
+    ("chairman", "周正", "HQ", [R.CHAIRMAN], None, "董事长"),
 ]
 
 # Departments that handle cases: a head (dept_head + handler) and handlers with generated names.

@@ -7,10 +7,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from kesu.cases.actions.after_closing import follow_up_from
 from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
 from kesu.org.roles import ROLE_LABELS
 from kesu.org.selectors import department_of, has_role, user_roles
+from kesu.policy.selectors import rules_for
 from kesu.sla.digest import accountability_reason_label
 from kesu.sla.selectors import calendar_notices, unread_count, working_time_remaining
 from kesu.sla.stages import stage_label
@@ -151,6 +153,15 @@ def _clock_badge(due, now) -> dict:
     else:
         css, text = "due-ok", _("剩 %(t)s") % {"t": _fmt_span(seconds)}
     return {"css": css, "text": text, "title": f"{local:%Y-%m-%d %H:%M}"}
+
+
+@register.filter
+def follow_up_due_from(case) -> str:
+    """The follow-up queue's note: from when the visit may be made (001 篇9: day 5 after closing)."""
+    start = follow_up_from(case, rules_for(case.policy_id)) if case.policy_id else None
+    if start is None:
+        return ""
+    return _("%(date)s 起可回访") % {"date": f"{timezone.localtime(start):%Y-%m-%d}"}
 
 
 @register.filter

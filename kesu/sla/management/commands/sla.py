@@ -20,7 +20,8 @@ class Command(BaseCommand):
         pen = sub.add_parser("penalties", help="月度责任追究汇总（按机构）")
         pen.add_argument("--month", required=True, help="YYYY-MM")
         pen.add_argument("--out", required=True, help="输出文件 .xlsx 或 .csv")
-        pen.add_argument("--confirmed-only", action="store_true")
+        # Penalties apply once confirmed (000 第2篇 第九条: 经过调查属实): proposals only when asked for.
+        pen.add_argument("--proposed", action="store_true", help="同时统计待确认的责任追究")
         rc = sub.add_parser("recompute", help="重算按推定日历计算的时限")
         rc.add_argument("--reason", default="管理员重算时限")
 
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             dt.datetime.strptime(opts["month"], "%Y-%m")
         except ValueError:
             raise CommandError("月份格式应为 YYYY-MM")
-        rows = penalty_summary(opts["month"], include_proposed=not opts["confirmed_only"])
+        rows = penalty_summary(opts["month"], include_proposed=opts["proposed"])
         out = opts["out"]
         headers = [label for _, label in PENALTY_COLUMNS]
         if out.lower().endswith(".csv"):
