@@ -28,7 +28,9 @@ def test_breach_warns_escalates_in_order_and_notifies_once(
     org, smtp_sink, webhook_receiver, immediate_tasks, django_capture_on_commit_callbacks
 ):
     WebhookSubscription.objects.create(name="OA", url=webhook_receiver["url"], secret="s3cret")
-    case = register(org, "2026-09-29 10:00", flags=["injury"])  # graded major
+    # A normal complaint: 3 working days to answer (a major one is answered the same day, 000 第2篇 第九条,
+    # tests/sla/test_same_day.py).
+    case = register(org, "2026-09-29 10:00")
     to_investigation(org, case, "2026-09-29 10:05")
     perform(
         case,
@@ -72,7 +74,7 @@ def test_breach_warns_escalates_in_order_and_notifies_once(
 
     breach = Accountability.objects.get(case=case, reason="breach:answer")
     assert breach.person == org.handler and breach.supervisor == org.quality_head
-    assert (breach.person_amount, breach.supervisor_amount) == (100, 50)
+    assert (breach.person_amount, breach.supervisor_amount) == (0, 0) and breach.reminder  # normal: a reminder
     assert breach.state == "proposed"
 
     subjects = [m["message"]["Subject"] for m in smtp_sink]
