@@ -172,7 +172,9 @@ WEB: dict[str, Rule] = {
     "web:case_action": Action("add_note"),  # the test posts add_note; every action goes through perform
     "web:attachment": CASE_READ,
     "web:case_reveal": CaseRoles(*REVEAL_ROLES),
-    "web:archive_access_request": CASE_READ,  # POST reason → request_archive_access (archived cases only)  # POST field + reason; audited by kesu.trust.privacy
+    "web:archive_access_request": CASE_READ,
+    "web:case_acknowledgement": CASE_READ,  # the printable 受理回执 of a case
+    "web:notification_settings": STAFF,  # one's own notification preferences  # POST reason → request_archive_access (archived cases only)  # POST field + reason; audited by kesu.trust.privacy
     "web:account_totp": Roles(r.ADMIN),
     "web:intake": Roles(*REGISTER_ROLES),
     "web:intake_preview": Roles(*REGISTER_ROLES),

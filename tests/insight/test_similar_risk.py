@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.test import Client
 
 from kesu.cases.models import Case
@@ -43,7 +45,9 @@ def test_the_most_similar_closed_case_comes_first_with_how_it_was_resolved(org):
         org, LEAK + "，第一次", remedy="compensation", amount="800", reply="已赔偿地板损失 800 元。"
     )
     resolved(org, "客服态度恶劣，说话难听，要求道歉")
-    perform(leak, "follow_up", org.followup, expected_version=leak.version, score=5)
+    # the follow-up visit happens on day 5 after closing at the earliest (001 篇9)
+    later = leak.closed_at + dt.timedelta(days=5, hours=1)
+    perform(leak, "follow_up", org.followup, expected_version=leak.version, score=5, now=later)
     new = factories.make_case(org.intake, description=LEAK + "，请尽快处理")
 
     rows = similar_resolved_cases(org.supervisor, new)

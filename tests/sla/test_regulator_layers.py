@@ -91,12 +91,13 @@ def test_nfra_extension_to_30_then_60_days_with_approval_and_notice(nfra):
     assert any("需总公司审定" in row for row in shown)
 
 
-def test_without_the_layer_extensions_stay_internal_and_capped_by_working_days():
+def test_without_the_layer_extensions_are_capped_by_working_days():
     o = factories.org("insurance")
     case = register(o, "2026-03-02 10:00", category="claims.delay")
     to_investigation(o, case, "2026-03-02 11:00")
     event = perform(case, "extend_deadline", o.supervisor, now=at("2026-03-10 09:00"), days=5, reason="复杂")
-    assert not event.is_public and "tier" not in event.payload
+    # The company rule tells the complainant of an answer extension too (000 第3篇); no NFRA tier applies.
+    assert event.is_public and "tier" not in event.payload
     with pytest.raises(Invalid):
         perform(case, "extend_deadline", o.supervisor, now=at("2026-03-10 09:00"), days=10, reason="复杂")
 
