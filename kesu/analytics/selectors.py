@@ -39,16 +39,18 @@ TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "quarter": Tru
 # 15 s for a year of 1M cases). Asia/Shanghai has kept a fixed +08:00 offset since 1991, so on SQLite
 # the local bucket is computed by SQLite's own date functions on `received_at + 8 hours`.
 _SQLITE_LOCAL = "%(expressions)s, '+8 hours'"
+_SQLITE_DATE = f"date({_SQLITE_LOCAL})"
+# No "%" in these templates (substr of the ISO date instead of strftime('%Y…')): Django's SQLite cursor
+# treats "%" as a parameter marker, and its debug SQL (CaptureQueriesContext, DEBUG) failed on them.
 _SQLITE_BUCKETS = {
-    "day": f"date({_SQLITE_LOCAL})",
+    "day": _SQLITE_DATE,
     "week": f"date({_SQLITE_LOCAL}, '-6 days', 'weekday 1')",  # the Monday on or before
-    "month": f"strftime('%%Y-%%m-01', {_SQLITE_LOCAL})",
-    # (no printf('%s…'): Django's SQLite cursor would take a %s for a parameter)
+    "month": f"substr({_SQLITE_DATE}, 1, 7) || '-01'",
     "quarter": (
-        f"strftime('%%Y', {_SQLITE_LOCAL}) || '-' || substr('0' || "
-        f"(((CAST(strftime('%%m', {_SQLITE_LOCAL}) AS INTEGER) - 1) / 3) * 3 + 1), -2) || '-01'"
+        f"substr({_SQLITE_DATE}, 1, 4) || '-' || substr('0' || "
+        f"(((CAST(substr({_SQLITE_DATE}, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1), -2) || '-01'"
     ),
-    "year": f"strftime('%%Y-01-01', {_SQLITE_LOCAL})",
+    "year": f"substr({_SQLITE_DATE}, 1, 4) || '-01-01'",
 }
 
 
