@@ -95,6 +95,61 @@ def throughput(fn: Callable[[int], Any], count: int) -> dict[str, float]:
     return {**summarize(samples), "total_s": round(total, 3), "per_second": round(count / total, 2)}
 
 
+def cpu_figure(
+    fn: Callable[[], Any],
+    *,
+    repeat: int,
+    goal_cpu_ms: float | None = None,
+    warmup: int = 1,
+) -> dict[str, Any]:
+    """One "speed where people wait" figure: CPU ms of this process per call (time.process_time, the
+    steady figure on a loaded machine; on PostgreSQL the server's own CPU is not in it), wall ms beside
+    it, the queries of one call (CaptureQueriesContext), and whether the median meets `goal_cpu_ms`."""
+    from django.db import connection
+
+    for _ in range(warmup):
+        fn()
+    # Counted by an execute wrapper, not CaptureQueriesContext: the test client's request_started
+    # signal empties the query log that context reads.
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        fn()
+    cpu, wall = [], []
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    c, w = summarize(cpu), summarize(wall)
+    out: dict[str, Any] = {
+        "n": c["n"],
+        "cpu_ms_median": c["median_ms"],
+        "cpu_ms_p95": c["p95_ms"],
+        "wall_ms_median": w["median_ms"],
+        "queries": queries[0],
+    }
+    if goal_cpu_ms is not None:
+        out["goal_cpu_ms"] = goal_cpu_ms
+        out["meets_goal"] = c["median_ms"] <= goal_cpu_ms
+    return out
+
+
+def log_figure(label: str, f: dict[str, Any]) -> None:
+    goal = (
+        f" (goal ≤ {f['goal_cpu_ms']} ms: {'met' if f['meets_goal'] else 'NOT met'})"
+        if "goal_cpu_ms" in f
+        else ""
+    )
+    log(
+        f"  {label}: CPU {f['cpu_ms_median']} ms/call, wall {f['wall_ms_median']} ms, {f['queries']} queries{goal}"
+    )
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

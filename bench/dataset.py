@@ -51,7 +51,9 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
-from shared import EVENT_PATHS, ROOT, SCRATCH_DIR, pg_base_url
+# Run as a script (bench/ on sys.path) or imported as `bench.dataset` (the duel's seed_kesu.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared import EVENT_PATHS, ROOT, SCRATCH_DIR, pg_base_url  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC

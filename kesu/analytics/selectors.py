@@ -24,8 +24,9 @@ from django.utils.translation import gettext, gettext_noop
 from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
 from kesu.cases import permissions
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
+from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import is_company_wide
+from kesu.org.selectors import has_role, is_company_wide
 from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules
 from kesu.policy.selectors import active_policy
@@ -39,16 +40,18 @@ TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth, "quarter": Tru
 # 15 s for a year of 1M cases). Asia/Shanghai has kept a fixed +08:00 offset since 1991, so on SQLite
 # the local bucket is computed by SQLite's own date functions on `received_at + 8 hours`.
 _SQLITE_LOCAL = "%(expressions)s, '+8 hours'"
+_SQLITE_DATE = f"date({_SQLITE_LOCAL})"
+# No "%" in these templates (substr of the ISO date instead of strftime('%Y…')): Django's SQLite cursor
+# treats "%" as a parameter marker, and its debug SQL (CaptureQueriesContext, DEBUG) failed on them.
 _SQLITE_BUCKETS = {
-    "day": f"date({_SQLITE_LOCAL})",
+    "day": _SQLITE_DATE,
     "week": f"date({_SQLITE_LOCAL}, '-6 days', 'weekday 1')",  # the Monday on or before
-    "month": f"strftime('%%Y-%%m-01', {_SQLITE_LOCAL})",
-    # (no printf('%s…'): Django's SQLite cursor would take a %s for a parameter)
+    "month": f"substr({_SQLITE_DATE}, 1, 7) || '-01'",
     "quarter": (
-        f"strftime('%%Y', {_SQLITE_LOCAL}) || '-' || substr('0' || "
-        f"(((CAST(strftime('%%m', {_SQLITE_LOCAL}) AS INTEGER) - 1) / 3) * 3 + 1), -2) || '-01'"
+        f"substr({_SQLITE_DATE}, 1, 4) || '-' || substr('0' || "
+        f"(((CAST(substr({_SQLITE_DATE}, 6, 2) AS INTEGER) - 1) / 3) * 3 + 1), -2) || '-01'"
     ),
-    "year": f"strftime('%%Y-01-01', {_SQLITE_LOCAL})",
+    "year": f"substr({_SQLITE_DATE}, 1, 4) || '-01-01'",
 }
 
 
@@ -433,7 +436,8 @@ def count_by(
     aggregates: dict[str, Any] = {"count": Count("id")}
     for name, q in (extra or {}).items():
         aggregates[name] = Count("id", filter=q)
-    rolled = None if extra or user is not None else _daily_count_raw_rows(filters, dimensions, bucket)
+    scoped = None if extra else rollup_scope(filters, user)
+    rolled = None if scoped is None else _daily_count_raw_rows(scoped, dimensions, bucket)
     if bucket:
         qs = qs.annotate(bucket=bucket_expression(bucket))
         group_fields.append("bucket")
@@ -506,6 +510,23 @@ _ROLLED_DIMENSIONS = {
 _ROLLED_FILTERS = {"date_from", "date_to", "kind"}
 
 
+def rollup_scope(filters: StatFilters, user) -> StatFilters | None:
+    """The filters under which the daily-count rollup counts exactly what `user` may see, or None when
+    it cannot (a scoped viewer: the rollup does not know departments or handlers).
+
+    A company-wide viewer (supervisor, manager, analyst …) sees every case but the whistle-blowing
+    reports, unless they are also risk/compliance: the kinds they see are a filter the rollup has.
+    """
+    if user is None:
+        return filters
+    if not is_company_wide(user):
+        return None
+    if has_role(user, roles.RISK):
+        return filters
+    kinds = [k for k in (filters.kind or Kind.values) if k != Kind.REPORT]
+    return replace(filters, kind=kinds) if kinds else None
+
+
 def _daily_count_raw_rows(
     filters: StatFilters, dimensions: list[Dimension], bucket: str | None
 ) -> list[dict[str, Any]] | None:
@@ -566,7 +587,8 @@ def _as_local_date(value: Any) -> dt.date:
 
 
 def total(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> int:
-    return case_queryset(filters, user=user, now=now).count()
+    rows = count_by(filters, user=user, now=now)  # from the rollup where it accounts for every case
+    return rows[0]["count"] if rows else 0
 
 
 def drill_params(filters: StatFilters, row_params: dict[str, str]) -> dict[str, str]:

@@ -75,9 +75,13 @@ def create_case(
     # A new case is shown to the person who just registered it (even a whistle-blowing report they may
     # not read later); a replay is answered only with a case the caller may read (register_case refuses
     # the key with 409 otherwise); idempotency and client keys are per person.
-    case = Case.objects.select_related(
-        "channel", "category", "department", "handler", "customer", "policy"
-    ).get(pk=registration.case.pk)
+    if registration.created:
+        # The instance `register_case` wrote, with the related rows it set: no read-back.
+        case = registration.case
+    else:
+        case = Case.objects.select_related(
+            "channel", "category", "department", "handler", "customer", "policy"
+        ).get(pk=registration.case.pk)
     if registration.merged and not permissions.may_read(_user(request), case):
         # Merged into an open case the caller may not read (NFRA, counted once): its number only.
         raise Conflict(
@@ -86,7 +90,7 @@ def create_case(
             details={"number": case.number},
         )
     body = {
-        "case": present_detail(case, _user(request)),
+        "case": present_detail(case, _user(request), just_registered=registration.created),
         "created": registration.created,
         "merged": registration.merged,
         "reporter_token": registration.reporter_token,

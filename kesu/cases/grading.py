@@ -12,9 +12,10 @@ import datetime as dt
 
 from django.db.models import Q
 
+from kesu.cases import similarity
 from kesu.cases.customers import same_person_q
 from kesu.cases.models import Case, Customer, Kind
-from kesu.cases.similarity import same_matter_by_text
+from kesu.cases.similarity import similar_texts
 from kesu.policy.rules import Rules, max_level
 
 
@@ -28,6 +29,35 @@ def same_matter_q(*, subject_no: str, category_id: int | None) -> Q:
     if category_id:
         q &= Q(category_id=category_id) | Q(category__isnull=True)
     return q
+
+
+# The most recent earlier complaints of a customer that grading reads (one index range, newest first):
+# the level only needs the 2nd and 3rd (repeat_urgent_at / repeat_major_at), so a customer with a long
+# history costs the same as one with a short one. `repeat_count` is then "at least" past this bound.
+MAX_EARLIER = similarity.MAX_EARLIER
+
+
+def earlier_complaints(*, customer: Customer | None, before: dt.datetime, window_days: int) -> list[Case]:
+    """The customer's (same person's) earlier complaints in the window, newest first, at most
+    `MAX_EARLIER`: one range scan of the (customer, received_at) index, with the columns grading and
+    the text comparison need."""
+    if customer is None:
+        return []
+    qs = Case.objects.filter(
+        same_person_q(customer),
+        received_at__lt=before,
+        received_at__gte=before - dt.timedelta(days=window_days),
+    )
+    qs = qs.exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION]).exclude(status="invalid")
+    fields = ("pk", "received_at", "number", "subject_no", "category_id", "subject", "description", "demands")
+    return list(qs.order_by("-received_at", "-pk").only(*fields)[:MAX_EARLIER])
+
+
+def _same_matter(other: Case, *, subject_no: str, category_id: int | None) -> bool:
+    """`same_matter_q` for one row already read."""
+    if subject_no and other.subject_no not in (subject_no, ""):
+        return False
+    return not (category_id and other.category_id not in (category_id, None))
 
 
 def count_same_matter(
@@ -46,25 +76,21 @@ def count_same_matter(
     category when both are classified, else any complaint of the customer in the window.
     With `text`, the customer's earlier complaints that describe the same matter in other words
     (similar text, kesu.cases.similarity) count too, unless both name different subject numbers.
+    Reads at most `MAX_EARLIER` earlier complaints (one indexed query), whatever the history's size.
     """
-    if customer is None:
-        return 0, None
-    qs = Case.objects.filter(
-        same_person_q(customer),
-        received_at__lt=before,
-        received_at__gte=before - dt.timedelta(days=window_days),
-    )
-    qs = qs.exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION]).exclude(status="invalid")
-    if exclude_pk:
-        qs = qs.exclude(pk=exclude_pk)
-    qs = qs.filter(same_matter_q(subject_no=subject_no, category_id=category_id))
-    matched = {c.pk: c for c in qs.only("pk", "received_at", "number", "subject_no")}
+    earlier = [
+        c
+        for c in earlier_complaints(customer=customer, before=before, window_days=window_days)
+        if c.pk != exclude_pk
+    ]
+    matched = {c.pk: c for c in earlier if _same_matter(c, subject_no=subject_no, category_id=category_id)}
     if text.strip():
-        for other in same_matter_by_text(
-            customer=customer, text=text, before=before, window_days=window_days
-        ):
-            if other.pk == exclude_pk or (subject_no and other.subject_no and other.subject_no != subject_no):
-                continue
+        rest = [
+            c
+            for c in earlier
+            if c.pk not in matched and not (subject_no and c.subject_no and c.subject_no != subject_no)
+        ]
+        for other in similar_texts(text, rest):
             matched.setdefault(other.pk, other)
     latest = max(matched.values(), key=lambda c: (c.received_at, c.pk), default=None)
     return len(matched), latest

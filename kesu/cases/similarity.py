@@ -21,6 +21,9 @@ from kesu.cases.models import Case, Kind
 
 TEXT_THRESHOLD = 0.55  # cosine similarity above which two complaint texts are "the same matter"
 
+# How many of a customer's most recent complaints are compared (grading reads the same bound).
+MAX_EARLIER = 50
+
 _DIGITS = re.compile(r"\d+")
 _MASK = re.compile(r"[*＊xX]{3,}")
 _SPACE = re.compile(r"\s+")
@@ -49,13 +52,22 @@ def text_similarities(query: str, docs: Sequence[str]) -> np.ndarray:
     return (matrix[1:] @ matrix[0].T).toarray().ravel()
 
 
+def similar_texts(text: str, candidates: Sequence[Case], threshold: float = TEXT_THRESHOLD) -> list[Case]:
+    """Those of `candidates` (cases already read) whose text describes the same matter as `text`."""
+    if not candidates or not (text or "").strip():
+        return []
+    sims = text_similarities(text, [case_text(c) for c in candidates])
+    return [c for c, s in zip(candidates, sims, strict=True) if s >= threshold]
+
+
 def same_matter_by_text(
     *, customer, text: str, before: dt.datetime, window_days: int, threshold: float = TEXT_THRESHOLD
 ) -> list[Case]:
     """Earlier complaints of the same customer whose text describes the same matter.
 
-    `kesu.cases.grading.count_same_matter` matches on identifiers (subject number, category);
-    this finds the same customer's complaints that describe the same matter in other words.
+    `kesu.cases.grading.count_same_matter` matches on identifiers (subject number, category) and
+    compares the text of the rest of the same bounded read (`similar_texts`); this is the text part
+    alone, over the customer's most recent `MAX_EARLIER` complaints in the window.
     """
     if customer is None or not (text or "").strip():
         return []
@@ -67,6 +79,6 @@ def same_matter_by_text(
         )
         .exclude(kind__in=[Kind.CONSULTATION, Kind.QUERY, Kind.SUGGESTION])
         .exclude(status="invalid")
+        .order_by("-received_at", "-pk")[:MAX_EARLIER]
     )
-    sims = text_similarities(text, [case_text(c) for c in earlier])
-    return [c for c, s in zip(earlier, sims, strict=True) if s >= threshold]
+    return similar_texts(text, earlier, threshold)

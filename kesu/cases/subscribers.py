@@ -16,6 +16,11 @@ A subscriber is a module with
 
 and optionally
 
+    on_events(items: list[tuple[case, event, rules]]) -> None
+        the set-based `on_event` for `kesu.cases.services.perform_many`: the same events, in order,
+        in one call (e.g. one statement for the set instead of one per case). Without it, `on_event`
+        is called per event.
+
     on_imported(chunk: ImportedChunk) -> None
         what the bulk importer wrote in one chunk (rows, not model instances), for the set-based
         equivalent of `on_event` over the imported history.
@@ -61,6 +66,20 @@ def notify(case, event, rules) -> None:
     """Every subscriber's `on_event`, in the list's order (inside the caller's transaction)."""
     for subscriber in subscribers():
         subscriber.on_event(case, event, rules)
+
+
+def notify_many(items: Sequence[tuple[Any, Any, Any]]) -> None:
+    """Every subscriber once over the set of (case, event, rules) of `perform_many`, in the list's order:
+    its `on_events` when it has one, else its `on_event` per event."""
+    if not items:
+        return
+    for subscriber in subscribers():
+        hook = getattr(subscriber, "on_events", None)
+        if hook is not None:
+            hook(list(items))
+            continue
+        for case, event, rules in items:
+            subscriber.on_event(case, event, rules)
 
 
 def notify_imported(chunk: ImportedChunk) -> None:

@@ -191,7 +191,8 @@ def after_case_event(case, event, rules) -> None:
     # 7. the case's binding deadline
     if case.due_at != due:
         type(case).objects.filter(pk=case.pk).update(due_at=due)
-        case.due_at = due
+        # In UTC, as the database gives it back (the create endpoint presents this instance unread).
+        case.due_at = due.astimezone(dt.UTC) if due is not None else None
 
 
 def _recompute_stages(

@@ -74,7 +74,8 @@ def test_breach_warns_escalates_in_order_and_notifies_once(
 
     breach = Accountability.objects.get(case=case, reason="breach:answer")
     assert breach.person == org.handler and breach.supervisor == org.quality_head
-    assert (breach.person_amount, breach.supervisor_amount) == (0, 0) and breach.reminder  # normal: a reminder
+    # a normal complaint: a reminder, no fine
+    assert (breach.person_amount, breach.supervisor_amount, breach.reminder) == (0, 0, True)
     assert breach.state == "proposed"
 
     subjects = [m["message"]["Subject"] for m in smtp_sink]

@@ -8,3 +8,9 @@
   story, both with `now=` in the past, so every timeline is true: the status, the events and their
   times agree.
 """
+
+from kesu.cases.demo.texts import (
+    CATEGORY_TEXTS,  # the duel's seed script (../shared/tools/duel) reads it here
+)
+
+__all__ = ["CATEGORY_TEXTS"]

@@ -1,0 +1,208 @@
+"""Where people wait, the number of queries does not grow with the number of cases.
+
+Each test measures one hot path at two database sizes (cases copied with bulk inserts,
+tests/perf/bulk.py) and asserts the same number of queries: a path that reads a customer's or a
+category's history row by row, or loops over cases with one query each, would grow between them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from kesu.cases.models import Case
+from kesu.cases.services import perform
+from kesu.org.models import ApiToken
+from kesu.sla.models import StageDeadline
+from kesu.sla.sweeper import sweep
+from tests import factories
+from tests.cases.helpers import Walk
+from tests.perf.bulk import clone_cases
+
+pytestmark = pytest.mark.django_db
+
+SIZES = (20, 200)
+OPEN_QUEUE = "/cases/?" + "&".join(
+    f"status={s}"
+    for s in ("registered", "accepted", "assigned", "investigating", "pending_approval", "responding")
+)
+
+
+class Counted:
+    """Counts the statements sent (an execute wrapper: the test client's request_started signal empties
+    the query log that CaptureQueriesContext reads)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.n += 1
+        return execute(sql, params, many, context)
+
+
+def queries(fn, *, warm: bool = True) -> int:
+    """Queries of one call of `fn` (after an untimed call, so per-process caches are warm)."""
+    if warm:
+        fn()
+    counted = Counted()
+    with connection.execute_wrapper(counted):
+        fn()
+    return counted.n
+
+
+def investigating(org) -> Case:
+    case = factories.make_case(org.intake)
+    walk = Walk(case)
+    walk("accept", org.intake)
+    walk("assign", org.intake, handler=org.handler.pk)
+    walk("start_investigation", org.handler, contacted_customer=True)
+    return case
+
+
+@pytest.fixture
+def world(org):
+    """`grow(n)`: bring the database to about `n` cases, half open in investigation, half registered."""
+    templates = {"open": investigating(org), "registered": factories.make_case(org.intake)}
+    made: dict[str, list[Case]] = {"open": [], "registered": []}
+
+    def grow(n: int) -> dict[str, list[Case]]:
+        missing = max(0, n - Case.objects.count())
+        made["open"] += clone_cases(templates["open"], missing // 2)
+        made["registered"] += clone_cases(templates["registered"], missing - missing // 2)
+        return made
+
+    grow.templates = templates
+    return grow
+
+
+def by_size(world, measure) -> dict[int, int]:
+    counts = {}
+    for n in SIZES:
+        world(n)
+        counts[n] = measure()
+    print(counts)
+    return counts
+
+
+def session(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_api_open_queue(org, world):
+    _token, key = ApiToken.issue(org.supervisor, "perf", scopes=["*"])
+    client = Client()
+
+    def get():
+        r = client.get("/api/v1/cases?open_only=true&limit=25", HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert r.status_code == 200 and r.json()["items"]
+
+    counts = by_size(world, lambda: queries(get))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_html_open_queue(org, world):
+    client = session(org.supervisor)
+
+    def get():
+        r = client.get(OPEN_QUEUE)
+        assert r.status_code == 200
+
+    counts = by_size(world, lambda: queries(get))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_case_page(org, world):
+    client = session(org.supervisor)
+    number = world.templates["open"].number
+
+    def get():
+        r = client.get(f"/cases/{number}/")
+        assert r.status_code == 200 and number in r.content.decode()
+
+    counts = by_size(world, lambda: queries(get))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_supervisor_board(org, world):
+    client = session(org.supervisor)
+
+    def get():
+        r = client.get("/board/")
+        assert r.status_code == 200
+
+    counts = by_size(world, lambda: queries(get))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_analytics_page(org, world):
+    client = session(org.manager)
+
+    def get():
+        r = client.get("/analytics/")
+        assert r.status_code == 200
+
+    counts = by_size(world, lambda: queries(get))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_create_through_the_api(org, world):
+    """Registration grades (same-matter lookup over the customer's history), numbers, computes the
+    deadlines and writes the event; the customer here has an earlier complaint at both sizes."""
+    _token, key = ApiToken.issue(org.intake, "perf", scopes=["*"])
+    client = Client()
+    phone = world.templates["registered"].customer.phone
+
+    def create():
+        body = factories.complaint_data(customer={"name": "回头客", "phone": phone})
+        r = client.post(
+            "/api/v1/cases",
+            data=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+        )
+        assert r.status_code == 201, r.content
+
+    counts = by_size(world, lambda: queries(create))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_perform_an_action(org, world):
+    def accept_one():
+        case = world(0)["registered"].pop()
+        perform(case, "accept", org.intake)
+
+    counts = by_size(world, lambda: queries(accept_one))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_sweep_reads_only_what_is_due(org, world):
+    """The same three breached deadlines cost the same queries among 20 or 200 cases."""
+    later = timezone.now() + dt.timedelta(days=90)
+
+    def due_set():
+        open_cases = world(0)["open"]
+        chosen, world(0)["open"][:] = open_cases[-3:], open_cases[:-3]
+        # Everything else is checked next year: only the chosen three are due at `later`.
+        StageDeadline.objects.update(next_check_at=later + dt.timedelta(days=365))
+        StageDeadline.objects.filter(case__in=chosen, state="open").update(next_check_at=later)
+        return chosen
+
+    def swept() -> int:
+        due_set()
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            report = sweep(later)
+        assert report.examined == 3 and report.breaches == 3 and not report.errors, report
+        return counted.n
+
+    world(SIZES[0])
+    swept()  # warm: rules, calendar
+    counts = by_size(world, swept)
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
