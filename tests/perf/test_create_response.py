@@ -48,4 +48,14 @@ def test_created_case_body_equals_the_read_and_skips_empty_tables(org):
     created = r.json()["case"]
     assert not [s for s in sql if any(t in s for t in NEVER_WRITTEN_AT_REGISTRATION)]
     read = client.get(f"/api/v1/cases/{created['number']}", **auth).json()
-    assert json.loads(json.dumps(created)) == read
+    # Time used on an open clock-time stage (the same-day answer of this major case) grows between the two
+    # answers; everything else must be equal.
+    assert _without_elapsed(json.loads(json.dumps(created))) == _without_elapsed(read)
+
+
+def _without_elapsed(body: dict) -> dict:
+    for stage in body.get("deadlines", {}).get("stages", []):
+        if stage.get("state") == "open":
+            for key in [k for k in stage if k.endswith("_used")]:
+                stage.pop(key)
+    return body
