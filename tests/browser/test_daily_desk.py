@@ -7,9 +7,13 @@ quotes the measured count. Screenshots of each role's home page and of the case 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
-from kesu.cases.models import ArchiveAccessRequest, Case, PanelReview, Proposal, Status
+from django.db.models import F
+
+from kesu.cases.models import ArchiveAccessRequest, Case, FollowUp, PanelReview, Proposal, Status
+from kesu.sla.models import StageDeadline
 from tests.browser.conftest import PASSWORD, Session
 from tests.browser.test_flows import _number_from_url, fill_intake
 
@@ -150,6 +154,7 @@ def _walk(desk: Desk, o) -> None:
     desk.act("handler", number, "close", criterion="accepted")
 
     # an unsatisfied follow-up reopens it; the handler works it again and closes it
+    _days_pass_since_closing(number, 5)  # the visit is on day 5 to 7 after closing (001 篇9)
     desk.finds("followup", number, "/queues/follow-ups/", inbox=False)
     desk.act("followup", number, "follow_up", score="2", comment="赔款未到账")
     assert Case.objects.get(number=number).status == Status.INVESTIGATING
@@ -161,6 +166,7 @@ def _walk(desk: Desk, o) -> None:
     desk.act("handler", number, "close", criterion="accepted")
 
     # the second visit is satisfied: no follow-up form any more
+    _days_pass_since_closing(number, 5)
     desk.finds("followup", number, "/queues/follow-ups/", inbox=False)
     s = desk.act("followup", number, "follow_up", score="5", comment="满意")
     assert s.page.locator("#action-follow_up").count() == 0
@@ -206,3 +212,16 @@ def _walk(desk: Desk, o) -> None:
     print(f"\nthe daily desk: {desk.actions} clicks and fills, {desk.logins} logins")
     # README.md quotes this number; more means a step got longer.
     assert desk.actions <= 95, desk.actions
+
+
+def _days_pass_since_closing(number: str, days: int) -> None:
+    """Time passes for the follow-up window: the closing (and its follow-up deadline) move into the past,
+    as if the agent opened the queue `days` days later. The server's clock is the real one."""
+    shift = dt.timedelta(days=days)
+    case = Case.objects.get(number=number)
+    Case.objects.filter(pk=case.pk).update(closed_at=F("closed_at") - shift)
+    StageDeadline.objects.filter(case=case, stage="follow_up", state="open").update(
+        starts_at=F("starts_at") - shift, due_at=F("due_at") - shift
+    )
+    # earlier visits happened before this closing
+    FollowUp.objects.filter(case=case).update(contacted_at=F("contacted_at") - shift)

@@ -151,7 +151,7 @@ def test_no_raw_codes_on_any_screen(browser, live_server, demo):
 
 
 def _login_demo(s: Session, username: str) -> None:
-    from kesu.cases.demo import DEMO_PASSWORD
+    from kesu.cases.demo.company import DEMO_PASSWORD
 
     p = s.page
     p.goto("/login/")
