@@ -61,6 +61,9 @@ def duration_text(amount, unit: str | None) -> str:
         "working_days": ngettext("%(n)d 个工作日", "%(n)d 个工作日", n),
         "months": ngettext("%(n)d 个月", "%(n)d 个月", n),
     }
+    if unit == "same_day":
+        # Until 24:00 of the day it starts (major and crisis cases: 当日处理).
+        return gettext("当日") if n == 1 else gettext("第 %(n)d 日内") % {"n": n}
     return forms.get(unit or "", f"%(n)d {unit or ''}") % {"n": n}
 
 

@@ -55,7 +55,17 @@ ROLES = [
     "risk",
     "archivist",
 ]
-SKIP_NAMES = {"logout", "inbox_read", "intake_preview", "portal_report_status", "set_language"}
+# POST-only views (no page of their own) and the language switch.
+SKIP_NAMES = {
+    "logout",
+    "inbox_read",
+    "intake_preview",
+    "portal_report_status",
+    "set_language",
+    "queue_bulk",
+    "view_save",
+    "view_delete",
+}
 
 
 def code_tokens(text: str) -> list[tuple[str, str]]:
