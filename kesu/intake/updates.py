@@ -56,25 +56,7 @@ class SystemWriter(BulkWriter):
         events: list[CaseEvent] = []
         payload_import = {"source": self.source, "batch": self.batch_id, "row": rec.row}
         if changes:
-            version_after = version + 1
-            events.append(
-                CaseEvent(
-                    case_id=row["id"],
-                    seq=version_after,
-                    actor_id=self.actor_id,
-                    action="import_update",
-                    from_status=row["status"],
-                    to_status=row["status"],
-                    created_at=self.now,
-                    payload=_json(
-                        {
-                            "imported": True,
-                            "import": payload_import,
-                            "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()},
-                        }
-                    ),
-                )
-            )
+            events.append(self._import_update_event(rec, row, changes, seq=version + 1))
         if closes:
             final = rec.status
             replied = rec.replied_at or rec.closed_at
@@ -118,14 +100,7 @@ class SystemWriter(BulkWriter):
             version=version + len(events), updated_at=self.now, **fields
         )
         if not done:
-            return RowOutcome(
-                rec.row,
-                rec.external_id,
-                "rejected",
-                column="外部编号",
-                value=rec.external_id,
-                reason="案件正被他人修改，请稍后重新导入",
-            )
+            return self._changed_elsewhere(rec)
         if closes:
             # Deadlines settle and the analytics rollups follow, as after any event on the case
             # (the case-event subscribers, settings.KESU_CASE_EVENT_SUBSCRIBERS).

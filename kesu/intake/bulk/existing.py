@@ -109,17 +109,30 @@ class ExistingRows:
             version=version + 1, updated_at=self.now, **{k: v[1] for k, v in changes.items()}
         )
         if not done:
-            return RowOutcome(
-                rec.row,
-                rec.external_id,
-                "rejected",
-                column="外部编号",
-                value=rec.external_id,
-                reason="案件正被他人修改，请稍后重新导入",
-            )
-        event = CaseEvent(
+            return self._changed_elsewhere(rec)
+        event = self._import_update_event(rec, row, changes, seq=version + 1)
+        # Chained to the case's latest event: the version check above holds the case row.
+        chain.seal(event).save(force_insert=True)
+        if changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
+            subscribers.notify_imported(subscribers.ImportedChunk(changed_case_ids=[row["id"]]))
+        return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
+
+    def _changed_elsewhere(self, rec: Record) -> RowOutcome:
+        """The row's case moved on since it was read (its version check failed): refused, to import again."""
+        return RowOutcome(
+            rec.row,
+            rec.external_id,
+            "rejected",
+            column="外部编号",
+            value=rec.external_id,
+            reason="案件正被他人修改，请稍后重新导入",
+        )
+
+    def _import_update_event(self, rec: Record, row: dict[str, Any], changes: dict, *, seq: int) -> CaseEvent:
+        """The `import_update` event of a re-imported row: which columns changed, from what to what."""
+        return CaseEvent(
             case_id=row["id"],
-            seq=version + 1,
+            seq=seq,
             actor_id=self.actor_id,
             action="import_update",
             from_status=row["status"],
@@ -137,8 +150,3 @@ class ExistingRows:
                 )
             ),
         )
-        # Chained to the case's latest event: the version check above holds the case row.
-        chain.seal(event).save(force_insert=True)
-        if changes.keys() & {"product", "region"}:  # dimensions of the analytics day counts
-            subscribers.notify_imported(subscribers.ImportedChunk(changed_case_ids=[row["id"]]))
-        return RowOutcome(rec.row, rec.external_id, "updated", number=row["number"], note=note)
