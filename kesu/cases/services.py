@@ -776,23 +776,8 @@ def perform(
                 details={"status": locked.status, "action": action},
             )
         rules = rules_for(locked.policy_id)
-        from_status = locked.status
-        outcome = spec.handler(ActionContext(case=locked, actor=actor, now=now, rules=rules, data=dict(data)))
-        if outcome.to_status:
-            locked.status = outcome.to_status
-        locked.version += 1
+        event = _apply(locked, spec, action, actor, now=now, rules=rules, data=data)
         locked.save()
-        event = CaseEvent(
-            case=locked,
-            seq=locked.version,
-            actor=actor,
-            action=action,
-            from_status=from_status,
-            to_status=locked.status,
-            created_at=now,
-            payload=_jsonable(outcome.payload),
-            is_public=outcome.public,
-        )
         # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
         subscribers.notify(locked, event, rules)
         event.payload = _jsonable(event.payload)
@@ -810,6 +795,26 @@ class ManyResult:
 
     events: list[CaseEvent | None]
     refused: dict[int, DomainError]
+
+
+def _apply(case: Case, spec, action: str, actor, *, now, rules, data) -> CaseEvent:
+    """Run the action's handler on a locked case, bump its version and build (not yet write) the event."""
+    from_status = case.status
+    outcome = spec.handler(ActionContext(case=case, actor=actor, now=now, rules=rules, data=dict(data)))
+    if outcome.to_status:
+        case.status = outcome.to_status
+    case.version += 1
+    return CaseEvent(
+        case=case,
+        seq=case.version,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=case.status,
+        created_at=now,
+        payload=_jsonable(outcome.payload),
+        is_public=outcome.public,
+    )
 
 
 def perform_many(
@@ -872,24 +877,7 @@ def perform_many(
                 refused[index] = exc
                 continue
             rules = rules_for(case.policy_id)
-            from_status = case.status
-            outcome = spec.handler(
-                ActionContext(case=case, actor=actor, now=now, rules=rules, data=dict(data))
-            )
-            if outcome.to_status:
-                case.status = outcome.to_status
-            case.version += 1
-            event = CaseEvent(
-                case=case,
-                seq=case.version,
-                actor=actor,
-                action=action,
-                from_status=from_status,
-                to_status=case.status,
-                created_at=now,
-                payload=_jsonable(outcome.payload),
-                is_public=outcome.public,
-            )
+            event = _apply(case, spec, action, actor, now=now, rules=rules, data=data)
             events[index] = event
             written.append((case, event, rules))
         # The cases first (as `perform` saves before its subscribers): only the columns that changed.
