@@ -34,6 +34,7 @@ from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters
 from kesu.cases.models import OPEN_STATUSES, Case, Level
 from kesu.cases.spreadsheet import safe_row
+from kesu.sla.notify import stable_message_id
 
 UNIT_OF_KIND = {ReportKind.DAILY: "day", ReportKind.WEEKLY: "week", ReportKind.MONTHLY: "month"}
 TREND = {"day": ("day", 14), "week": ("week", 8), "month": ("month", 12)}
@@ -523,7 +524,13 @@ def send_to_subscribers(report: GeneratedReport) -> list[str]:
     if not addresses:
         return []
     body = report.title + "\n\n" + "\n".join(f"· {f['text']}" for f in report.findings)
-    message = EmailMessage(subject=report.title, body=body, to=addresses)
+    # The same Message-ID on a resend (a report task run twice after a worker died mid-send).
+    message = EmailMessage(
+        subject=report.title,
+        body=body,
+        to=addresses,
+        headers={"Message-ID": stable_message_id("report", report.pk, report.sha256)},
+    )
     message.attach(
         f"{report.title}.{report.format}",
         read_report(report),

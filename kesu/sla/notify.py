@@ -137,15 +137,29 @@ def _enqueue_webhook(pk: int, run_after: dt.datetime | None = None) -> None:
 # --- e-mail ------------------------------------------------------------------------------------------
 
 
+def stable_message_id(*parts: object) -> str:
+    """A Message-ID that is the same every time the same message is sent.
+
+    A mail that goes out twice (a worker killed after the SMTP server accepted it and before its row
+    was marked sent, then the catch-up job) carries the same Message-ID both times, so mail servers and
+    clients that de-duplicate by it show it once. The domain is the sender's."""
+    from django.conf import settings
+
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "kesu.localhost"
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:20]
+    return f"<kesu.{digest}@{domain}>"
+
+
 def send_email(notification_id: int) -> bool:
     """Send one notification's e-mail unless it was sent already; True when this call sent it.
 
     Safe to run twice and concurrently (a requeued task, the catch-up job beside the original task):
     the row is locked while the mail goes out and marked sent in the same transaction, so a second run
-    waits and then finds it sent. (A worker killed after the SMTP server accepted the mail and before
-    the commit sends it once more: at least once, never silently lost.)"""
+    waits and then finds it sent. A worker killed after the SMTP server accepted the mail and before
+    the commit leaves it unsent, and the catch-up job sends it again: never silently lost, and the
+    second copy has the same Message-ID (`stable_message_id`) so the recipient's mail system shows one."""
     from django.conf import settings
-    from django.core.mail import send_mail
+    from django.core.mail import EmailMessage
 
     with transaction.atomic():
         n = (
@@ -156,12 +170,13 @@ def send_email(notification_id: int) -> bool:
         )
         if n is None or n.emailed or n.held_for_digest or not n.user.email:
             return False
-        send_mail(
+        EmailMessage(
             subject=f"【客诉系统】{n.title}",
-            message=n.body or n.title,
+            body=n.body or n.title,
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[n.user.email],
-        )
+            to=[n.user.email],
+            headers={"Message-ID": stable_message_id("notification", n.pk, n.dedupe_key)},
+        ).send(fail_silently=False)
         Notification.objects.filter(pk=n.pk).update(emailed=True)
     return True
 

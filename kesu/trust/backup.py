@@ -4,7 +4,8 @@
 - `database.sqlite3` (SQLite: the online backup API, consistent while the server runs), or
   `database.pgdump` (PostgreSQL: `pg_dump --format=custom` when `pg_dump` is installed), or
   `database.json` (any database: `dumpdata`, the fallback),
-- `media/...` (attachments and other stored files),
+- `media/...` (attachments, reports and other stored files, read through Django's storage API, so a
+  backup covers an S3-compatible bucket as well as the media directory),
 - `manifest.json`: counts of the key tables, checksums of every case and every event, the audit chain
   head and the sha256 of every file.
 
@@ -17,7 +18,8 @@ dumps), and the checksum of each file from the copy that goes into the archive.
 PostgreSQL database), recomputes counts and checksums there and refuses (raises) on any difference,
 leaving the target untouched; only a verified copy replaces the target (SQLite: copied in with the
 backup API, one transaction; PostgreSQL: the databases are swapped by renaming). The files are
-checked in the extracted archive before any is copied into the media directory.
+checked in the extracted archive before any is written back through the storage (the configured
+default storage, or a media directory given to `restore`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -228,30 +231,80 @@ def _psycopg_isolation(name: str):
     return getattr(psycopg.IsolationLevel, name)
 
 
-def _copy_media(media_root: Path, work: Path) -> dict[str, str]:
+def _target_storage(media_dir: str | Path | None) -> Storage:
+    """Where the files are: the configured default storage (a directory or a bucket), or, for a restore
+    into another place, that directory."""
+    if media_dir is None:
+        return storages["default"]
+    return FileSystemStorage(
+        location=media_dir, file_permissions_mode=0o600, directory_permissions_mode=0o750
+    )
+
+
+def _stored_names(storage: Storage, prefix: str = "") -> list[str]:
+    """Every file name in the storage, sorted, through `listdir` (a bucket has no directory to walk)."""
+    try:
+        dirs, files = storage.listdir(prefix)
+    except FileNotFoundError:  # a media directory that was never created: nothing stored yet
+        return []
+    names = [f"{prefix}{f}" for f in files]
+    for d in dirs:
+        names.extend(_stored_names(storage, f"{prefix}{d}/"))
+    return sorted(names)
+
+
+def _copy_media(storage: Storage, work: Path) -> dict[str, str]:
     """Copy the stored files into the archive's work directory; each checksum is of the copy that is
     archived (a file replaced meanwhile cannot make the manifest disagree with the archive)."""
     media: dict[str, str] = {}
-    if not media_root.is_dir():
-        return media
-    for path in sorted(p for p in media_root.rglob("*") if p.is_file()):
-        rel = path.relative_to(media_root).as_posix()
+    for rel in _stored_names(storage):
         copy = work / "media" / rel
         copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, copy)
+        with storage.open(rel, "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
         media[rel] = _file_sha(copy)
     return media
+
+
+def _stored_sha(storage: Storage, name: str) -> str:
+    h = hashlib.sha256()
+    with storage.open(name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _restore_media(storage: Storage, media_src: Path) -> int:
+    """Write the archive's files back under their own names. A file already there with the same content
+    is left alone; one with other content is replaced (the storages never overwrite on save, so it is
+    deleted first, and a save that still picks another name is an error, not a silent copy)."""
+    restored = 0
+    if not media_src.is_dir():
+        return restored
+    for path in sorted(p for p in media_src.rglob("*") if p.is_file()):
+        rel = path.relative_to(media_src).as_posix()
+        if storage.exists(rel):
+            if _stored_sha(storage, rel) == _file_sha(path):
+                restored += 1
+                continue
+            storage.delete(rel)
+        with open(path, "rb") as fh:
+            saved = storage.save(rel, File(fh, name=rel))
+        if saved != rel:
+            raise BackupError(f"恢复文件时存储改用了另一个名称：{rel} → {saved}")
+        restored += 1
+    return restored
 
 
 def backup(out: str | Path, *, prefer: str = "auto", actor=None) -> dict[str, Any]:
     """Write a backup archive to `out`; returns its manifest."""
     out = Path(out)
-    media_root = Path(settings.MEDIA_ROOT)
+    storage = _target_storage(None)
     with tempfile.TemporaryDirectory(prefix="kesu-backup-") as tmp:
         work = Path(tmp)
         fmt, fp = _dump_database(work, prefer=prefer)
         # After the database: every file a backed-up row names was stored before its row committed.
-        media = _copy_media(media_root, work)
+        media = _copy_media(storage, work)
         manifest = {
             "format_version": FORMAT_VERSION,
             "created_at": timezone.now().isoformat(),
@@ -448,7 +501,7 @@ def restore(
     anything: on any difference from the manifest the target and the media directory stay as they were."""
     src = Path(src)
     target = _target_settings(database_url)
-    media_root = Path(media_dir) if media_dir else Path(settings.MEDIA_ROOT)
+    storage = _target_storage(media_dir)
     with tempfile.TemporaryDirectory(prefix="kesu-restore-") as tmp:
         work = Path(tmp)
         with tarfile.open(src, "r:gz") as tar:
@@ -469,14 +522,7 @@ def restore(
             got = _restore_sqlite(target, work, fmt, manifest, force)
         else:
             got = _restore_postgresql(target, work, fmt, manifest)
-        restored_files = 0
-        if media_src.is_dir():
-            for path in media_src.rglob("*"):
-                if path.is_file():
-                    dest = media_root / path.relative_to(media_src)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, dest)
-                    restored_files += 1
+        restored_files = _restore_media(storage, media_src)
     return {"manifest": manifest, "restored": got, "files": restored_files}
 
 

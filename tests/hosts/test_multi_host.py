@@ -1,13 +1,15 @@
 """Several hosts, one PostgreSQL, nothing lost when a process dies (the short bounded form).
 
 Two app servers (gunicorn), two task workers and two schedulers run against one throwaway copy of the
-migrated test database, with one shared media directory (the NFS minimum of docs/deploy.md). Clients
+migrated test database, storing their files in one S3-compatible bucket (SeaweedFS on loopback; a shared
+directory is the documented minimum, docs/deploy.md, and the same storage API). Clients
 create complaints through both servers with idempotency keys and move half of them on to a handler
 (each hand-off is an inbox entry and an e-mail to a local SMTP sink). Midway one app server is killed
 (SIGKILL, its clients retry on the other with the same key, as behind a load balancer) and so is the
 worker holding a blocking task. Afterwards: every acknowledged write exists once, the killed worker's
-task completed exactly once, every periodic job ran once, every notification was mailed once, and the
-attachment uploaded to the dead server and the report made by a worker are read from the other one.
+task completed exactly once, every periodic job ran once, every notification was mailed once (one Message-ID each), and
+the attachment uploaded to the dead server and the report made by a worker are read from the other one
+and are in the bucket, not on any host's disk.
 PostgreSQL only (the PostgreSQL stage of `make test`): SQLite is one file on one host.
 """
 
@@ -112,7 +114,9 @@ def _multipart(field, filename, content):
 
 
 @pytest.mark.slow
-def test_two_hosts_lose_and_double_nothing_when_processes_die(transactional_db, tmp_path, settings):
+def test_two_hosts_lose_and_double_nothing_when_processes_die(
+    transactional_db, tmp_path, settings, s3_server
+):
     if connection.vendor != "postgresql":
         pytest.skip("several hosts share a PostgreSQL database; SQLite is one file on one host")
     from bench.loadcheck import prepare
@@ -142,8 +146,11 @@ def test_two_hosts_lose_and_double_nothing_when_processes_die(transactional_db, 
     sink = _Server((HOST, 0), _SMTPHandler)
     sink.messages = []
     threading.Thread(target=sink.serve_forever, daemon=True).start()
+    prefix = f"mh{uuid.uuid4().hex[:8]}"
     shared = {
-        "KESU_MEDIA_DIR": str(tmp_path / "shared-media"),
+        **s3_server.env(),
+        "KESU_S3_PREFIX": prefix,
+        "KESU_MEDIA_DIR": str(tmp_path / "host-disk-must-stay-empty"),
         "KESU_EMAIL_URL": f"smtp://{HOST}:{sink.server_address[1]}",
     }
     processes: dict[str, subprocess.Popen] = {}
@@ -275,6 +282,15 @@ def test_two_hosts_lose_and_double_nothing_when_processes_die(transactional_db, 
         )
         [(report_pk,)] = procs.query(url, "SELECT id FROM analytics_generatedreport")
         assert _analyst_download(port_b, f"/analytics/reports/{report_pk}/").startswith(b"<!")
+        [(stored_name,)] = procs.query(
+            url, "SELECT stored_name FROM cases_attachment WHERE id = %s", (attachment_id,)
+        )
+        [(report_file,)] = procs.query(url, "SELECT file_name FROM analytics_generatedreport")
+        assert set(s3_server.keys(prefix + "/")) == {
+            f"{prefix}/attachments/{stored_name}",
+            f"{prefix}/reports/{report_file}",
+        }
+        assert not (tmp_path / "host-disk-must-stay-empty").exists()
 
         # The killed worker's task: taken over, completed once.
         procs.wait_for(
@@ -312,6 +328,8 @@ def test_two_hosts_lose_and_double_nothing_when_processes_die(transactional_db, 
             (m["to"][0], str(make_header(decode_header(m["message"]["Subject"])))) for m in sink.messages
         )
         assert got == expected
+        message_ids = [m["message"]["Message-ID"] for m in sink.messages]
+        assert all(message_ids) and len(set(message_ids)) == len(message_ids)
 
         # Each periodic job due during the run was enqueued exactly once by the two schedulers.
         interval_tasks = {

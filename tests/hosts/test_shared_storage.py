@@ -71,3 +71,50 @@ def test_reports_are_archived_in_the_bucket_and_read_back(org, s3_storage, setti
     assert hashlib.sha256(content).hexdigest() == report.sha256
     assert "投诉分析日报" in content.decode("utf-8")
     assert not settings.MEDIA_ROOT.exists()
+
+
+def test_a_backup_holds_the_bucket_and_a_restore_puts_it_back(
+    transactional_db, s3_storage, settings, tmp_path
+):
+    """The backup reads the files through the storage (here the bucket, not a directory), and the
+    restore writes them back under their own keys: a lost object returns, a damaged one is replaced."""
+    import io
+
+    from django.core.management import call_command
+
+    from kesu.trust.backup import read_manifest, restore
+    from tests.trust.test_backup import _fresh_target
+
+    o = factories.org()
+    case = factories.make_case(o.intake)
+    kept = attach_file(case, o.intake, name="凭证.pdf", content=PDF)
+    lost = attach_file(case, o.intake, name="发票.pdf", content=PDF + b"2")
+    report = reports.generate("daily", Period.parse("2025-11-05"), "html")
+    archive = tmp_path / "kesu.tar.gz"
+    call_command("backup", str(archive), stdout=io.StringIO())
+    names = {
+        f"attachments/{kept.stored_name}",
+        f"attachments/{lost.stored_name}",
+        f"reports/{report.file_name}",
+    }
+    assert set(read_manifest(archive)["media"]) == names
+
+    client = s3_storage.server.client()
+    client.delete_object(
+        Bucket=s3_storage.server.bucket, Key=f"{s3_storage.prefix}/attachments/{lost.stored_name}"
+    )
+    client.put_object(
+        Bucket=s3_storage.server.bucket,
+        Key=f"{s3_storage.prefix}/attachments/{kept.stored_name}",
+        Body=b"damaged",
+    )
+    url, drop = _fresh_target(tmp_path)
+    try:
+        result = restore(archive, database_url=url)
+    finally:
+        drop()
+    assert result["files"] == 3
+    assert set(s3_storage.keys("")) == names
+    assert hashlib.sha256(s3_storage.read(f"attachments/{kept.stored_name}")).hexdigest() == kept.sha256
+    assert hashlib.sha256(s3_storage.read(f"attachments/{lost.stored_name}")).hexdigest() == lost.sha256
+    assert not settings.MEDIA_ROOT.exists()

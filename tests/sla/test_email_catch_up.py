@@ -57,8 +57,37 @@ def test_a_failed_send_is_not_marked_sent(org, settings, monkeypatch):
     def refuse(*a, **kw):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("django.core.mail.send_mail", refuse)
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
     assert send_unsent_emails() == 0
     assert not Notification.objects.get(pk=lost.pk).emailed
     monkeypatch.undo()
     assert send_unsent_emails() == 1
+
+
+def test_a_mail_sent_again_after_a_crash_has_the_same_message_id(org, settings, monkeypatch):
+    """The worker dies after the SMTP server accepted the mail and before the row was marked sent: the
+    catch-up sends it again (never lost), with the same Message-ID, so the recipient's mail system
+    recognises the second copy as the same message."""
+    from django.core.mail import EmailMessage
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    lost = _notification(org.handler, 30)
+    _notification(org.handler, 31)  # another notification: its own id
+    original = EmailMessage.send
+
+    def accepted_then_killed(self, *a, **kw):
+        original(self, *a, **kw)
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(EmailMessage, "send", accepted_then_killed)
+    with pytest.raises(SystemExit):
+        send_email(lost.pk)
+    monkeypatch.undo()
+    assert not Notification.objects.get(pk=lost.pk).emailed
+    assert send_unsent_emails() == 2
+    ids = [m.extra_headers["Message-ID"] for m in mail.outbox]
+    assert len(ids) == 3
+    first, *rest = ids
+    assert rest.count(first) == 1, ids  # the resend of `lost` repeats its id; `other` has its own
+    assert len(set(ids)) == 2
+    assert first.endswith("@" + settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] + ">")

@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("src", help="备份文件 .tar.gz")
         parser.add_argument("--database-url", help="恢复到另一个数据库（默认：当前配置的数据库）")
-        parser.add_argument("--media-dir", help="附件目录（默认：KESU_MEDIA_DIR）")
+        parser.add_argument(
+            "--media-dir", help="文件恢复到此目录（默认：配置的存储，KESU_MEDIA_DIR 或 S3 存储桶）"
+        )
         parser.add_argument("--force", action="store_true", help="覆盖已存在的 SQLite 数据库文件")
 
     def handle(self, *args, **opts) -> None:
