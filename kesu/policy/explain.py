@@ -29,6 +29,7 @@ STAGE_NAMES = {
     "handover": "转交责任部门",
     "first_contact": "首次联系客户",
     "investigation": "调查核实",
+    "analysis": "开始调查分析",
     "answer": "答复客户",
     "collaboration": "协办回复",
     "panel_decision": "合议决议",
