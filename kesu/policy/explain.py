@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from kesu.policy.loader import available_presets, read_preset, resolve_preset
 
@@ -204,7 +205,7 @@ def regulator_lines(document: dict[str, Any]) -> list[str]:
     return lines
 
 
-REPORT_NAMES = {"quarterly": "季报", "annual": "年报"}
+REPORT_NAMES = {"quarterly": gettext_noop("季报"), "annual": gettext_noop("年报")}
 
 
 def report_lines(document: dict[str, Any]) -> list[str]:
