@@ -571,5 +571,6 @@ def jrt_export(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(content, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-    context.update({"table": table, "header": jrt.header(), "lines": jrt.table_rows(table)})
+    # Names on screen (no raw codes); the files carry the codes too.
+    context["table"] = table
     return render(request, "analytics/jrt.html", context)

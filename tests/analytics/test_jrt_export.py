@@ -78,7 +78,9 @@ def test_web_page_and_csv_xlsx_for_the_analyst(bank):
     page = client.get("/analytics/jrt/?period=2026-11")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "投诉 5 件，其中至少一个维度未编码 2 件" in html and "未编码" in html
+    assert "投诉 5 件，其中至少一个维度未编码 2 件" in html
+    assert "<td>电话（客服热线）</td><td>未编码</td><td>服务态度及服务质量</td>" in html
+    assert "cause.pricing" not in html  # names on screen, codes in the files
 
     response = client.get("/analytics/jrt/?period=2026-11&format=csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
