@@ -153,3 +153,26 @@ def test_a_non_financial_policy_has_no_such_statistics(org):
     client.force_login(org.analyst)
     page = client.get("/analytics/jrt/")
     assert page.status_code == 200 and "仅银行、保险、证券等金融预设" in page.content.decode()
+
+
+def test_the_count_is_one_grouped_query_whatever_the_number_of_cases(bank):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            jrt.axis_counts(NOVEMBER, user=bank.analyst)
+        return len(ctx.captured_queries)
+
+    queries()  # the first call reads the active policy into its cache
+    few = queries()
+    for day in range(8, 28):
+        register(
+            bank,
+            at(2026, 11, day),
+            channel="atm",
+            business_type="bank.debit_card",
+            category="cause.facilities",
+        )
+    assert queries() == few
+    assert jrt.axis_counts(NOVEMBER, user=bank.analyst).total == 25
