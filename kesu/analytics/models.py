@@ -16,6 +16,9 @@ class ReportKind(models.TextChoices):
     DAILY = "daily", _("投诉分析日报")
     WEEKLY = "weekly", _("投诉分析周报")
     MONTHLY = "monthly", _("投诉分析月报")
+    # Produced only when the policy asks for them ([reports.quarterly] / [reports.annual]), with a due date.
+    QUARTERLY = "quarterly", _("投诉分析季报")
+    ANNUAL = "annual", _("投诉分析年报")
 
 
 class ReportFormat(models.TextChoices):
@@ -130,6 +133,8 @@ class GeneratedReport(models.Model):
     generated_at = models.DateTimeField(auto_now_add=True)
     generated_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     emailed_to = models.JSONField(default=list, blank=True)
+    # Quarterly and annual reports filed with a regulator: the day the policy sets for the filing.
+    due_on = models.DateField(_("报送期限"), null=True, blank=True)
     # Scheduled reports only: `<kind>:<period start>:<format>`, unique, so that a report task run twice
     # (a worker died, the catch-up found the period missing) archives and mails the report once.
     schedule_key = models.CharField(max_length=40, null=True, blank=True, unique=True)

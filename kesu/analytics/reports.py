@@ -1,4 +1,8 @@
-"""Complaint analysis reports (投诉分析日报/周报/月报): data, findings, HTML, PDF and XLSX.
+"""Complaint analysis reports (投诉分析日报/周报/月报/季报/年报): data, findings, HTML, PDF and XLSX.
+
+Quarterly and annual reports are produced when the policy asks for them (`[reports.quarterly]`,
+`[reports.annual]`: the securities annual report by 30 April, 000 第7篇 第二十一条; the telecom regulator's
+quarterly statistics, 003 电信用户申诉 第七条); the report states to whom and by when it is filed.
 
 `build_report` gathers every figure from the statistics engine; `render_*` turn the same
 data into a document; `generate` writes the file into the archive (`GeneratedReport`) and
@@ -34,10 +38,24 @@ from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters
 from kesu.cases.models import OPEN_STATUSES, Case, Level
 from kesu.cases.spreadsheet import safe_row
+from kesu.policy.selectors import NoActivePolicy, active_rules
 from kesu.sla.notify import stable_message_id
 
-UNIT_OF_KIND = {ReportKind.DAILY: "day", ReportKind.WEEKLY: "week", ReportKind.MONTHLY: "month"}
-TREND = {"day": ("day", 14), "week": ("week", 8), "month": ("month", 12)}
+UNIT_OF_KIND = {
+    ReportKind.DAILY: "day",
+    ReportKind.WEEKLY: "week",
+    ReportKind.MONTHLY: "month",
+    ReportKind.QUARTERLY: "quarter",
+    ReportKind.ANNUAL: "year",
+}
+# The trend of each report: bucket and number of buckets up to the period's end.
+TREND = {
+    "day": ("day", 14),
+    "week": ("week", 8),
+    "month": ("month", 12),
+    "quarter": ("month", 12),
+    "year": ("month", 24),
+}
 
 
 STORAGE_PREFIX = "reports/"
@@ -221,9 +239,29 @@ def _build_report(
         "measures": measures,
         "measures_evaluated": evaluated,
     }
+    data["filing"] = filing(kind, period, today=now.astimezone(SHANGHAI).date())
     flags["overdue"]["params"] = {"flag": "overdue"}
     data["findings"] = findings_mod.generate(data)
     return data
+
+
+def filing(kind: str, period: Period, *, today: dt.date) -> dict[str, Any] | None:
+    """To whom and by when the policy says a period's report is filed (quarterly and annual reports), or
+    None: `{"recipient", "due_on", "seed", "late"}` (late: the report is made after its due date)."""
+    try:
+        rules = active_rules()
+    except NoActivePolicy:
+        return None
+    due = rules.report_due_date(kind, period.last_day)
+    if due is None:
+        return None
+    spec = rules.periodic_reports()[kind]
+    return {
+        "recipient": rules.report_recipient(kind),
+        "due_on": due,
+        "seed": spec.get("seed", ""),
+        "late": today > due,
+    }
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -232,7 +270,8 @@ def _build_report(
 def charts_svg(data: dict[str, Any]) -> dict[str, str]:
     trend = data["trend"]
     series = [(s["name"], s["data"]) for s in trend["series"][:1]]
-    labels = [b[5:] if data["period"].unit != "month" else b[:7] for b in trend["buckets"]]
+    monthly = TREND.get(data["period"].unit, ("day", 0))[0] == "month"
+    labels = [b[:7] if monthly else b[5:] for b in trend["buckets"]]
     cats = data["by_category"][:10]
     pareto_rows = data["pareto"]["rows"][:12]
     branches = data["by_branch"][:10]
@@ -304,6 +343,9 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
     ws.append(safe_row([data["title"]]))
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(safe_row(["生成时间", data["generated_at"]]))
+    if data.get("filing"):
+        f = data["filing"]
+        ws.append(safe_row(["报送", f["recipient"], "报送期限", f["due_on"].isoformat(), f["seed"]]))
     h = data["headline"]
     ws.append(safe_row([]))
     ws.append(safe_row(["指标", "本期", "上期", "环比%", "去年同期", "同比%"]))
@@ -494,6 +536,7 @@ def _archive(kind, period, fmt, data, name, content, actor, schedule_key) -> Gen
         sha256=hashlib.sha256(content).hexdigest(),
         findings=[{k: f[k] for k in ("text", "figure", "values")} for f in data["findings"]],
         generated_by=actor if getattr(actor, "is_authenticated", False) else None,
+        due_on=(data.get("filing") or {}).get("due_on"),
     )
 
 

@@ -1,8 +1,9 @@
 """Background work of the analysis app (Django tasks API; the worker is `kesu worker`).
 
 `run_report_schedule` enqueues the reports that are due and not archived yet — every day of the
-last week, the last two weeks, the last two months, so that a day the scheduler, the worker or the
-host missed is made up the next morning — mails them to the subscribers, escalates overdue
+last week, the last two weeks, the last two months, and, when the policy asks for them, the last two
+quarters and the last two years, so that a day the scheduler, the worker or the host missed is made
+up the next morning — mails them to the subscribers, escalates overdue
 improvement measures, and (when not run by the scheduler) re-enqueues itself for 06:00 next morning.
 Every task here is safe to run twice: a scheduled report is archived once per (kind, period, format)
 (`GeneratedReport.schedule_key`) and mailed once.
@@ -19,6 +20,7 @@ from django_tasks import task
 from kesu.analytics.models import GeneratedReport, ReportKind, ReportSubscription
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.cases.models import Case
+from kesu.policy.selectors import NoActivePolicy, active_rules
 
 logger = logging.getLogger("kesu.analytics")
 
@@ -26,6 +28,8 @@ RUN_AT = dt.time(6, 0)
 CATCH_UP_DAYS = 7
 CATCH_UP_WEEKS = 2
 CATCH_UP_MONTHS = 2
+CATCH_UP_QUARTERS = 2
+CATCH_UP_YEARS = 2
 # A scheduled report archived this long ago and still not mailed: its run died before mailing.
 MAIL_GRACE = dt.timedelta(minutes=10)
 
@@ -71,11 +75,22 @@ def due_reports(today: dt.date) -> list[tuple[str, str]]:
     first = Case.objects.order_by("received_at").values_list("received_at", flat=True).first()
     first_day = first.astimezone(SHANGHAI).date() if first else today
     candidates = []
-    for kind, unit, count in (
+    schedule = [
         ("daily", "day", CATCH_UP_DAYS),
         ("weekly", "week", CATCH_UP_WEEKS),
         ("monthly", "month", CATCH_UP_MONTHS),
-    ):
+    ]
+    # Quarterly and annual reports only where the policy files them with a regulator (their due dates
+    # are the policy's too: kesu.analytics.reports.filing).
+    try:
+        filed = active_rules().periodic_reports()
+    except NoActivePolicy:
+        filed = {}
+    if "quarterly" in filed:
+        schedule.append(("quarterly", "quarter", CATCH_UP_QUARTERS))
+    if "annual" in filed:
+        schedule.append(("annual", "year", CATCH_UP_YEARS))
+    for kind, unit, count in schedule:
         period = Period.of(unit, today).previous()
         for i in range(count):
             if i == 0 or period.end > first_day:
@@ -89,9 +104,20 @@ def due_reports(today: dt.date) -> list[tuple[str, str]]:
     out = []
     for kind, period in sorted(candidates, key=lambda c: (c[1].start, c[0])):
         if (kind, period.start) not in archived:
-            key = period.start.isoformat() if kind != "monthly" else period.start.strftime("%Y-%m")
-            out.append((kind, key))
+            out.append((kind, period_key(kind, period)))
     return out
+
+
+def period_key(kind: str, period: Period) -> str:
+    """The period as `generate_periodic_report` takes it: a day, a week's Monday, `2026-11`, `2026-Q4`,
+    `2026`."""
+    if kind == "monthly":
+        return period.start.strftime("%Y-%m")
+    if kind == "quarterly":
+        return f"{period.start.year}-Q{(period.start.month - 1) // 3 + 1}"
+    if kind == "annual":
+        return str(period.start.year)
+    return period.start.isoformat()
 
 
 @task()

@@ -14,4 +14,5 @@ urlpatterns = [
     path("reports/", views.report_archive, name="reports"),
     path("reports/preview/", views.report_preview, name="report_preview"),
     path("reports/<int:pk>/", views.report_download, name="report_download"),
+    path("jrt/", views.jrt_export, name="jrt_export"),
 ]

@@ -11,13 +11,14 @@ row carries `params`, the filters of the case list behind it.
 import datetime as dt
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router
 
-from kesu.analytics import kpis, selectors
+from kesu.analytics import jrt, kpis, selectors
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure
-from kesu.analytics.periods import Period
+from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, StatFilters
 from kesu.analytics.views import ANALYSIS_ROLES
 from kesu.cases.storable import unstorable_text
@@ -189,8 +190,34 @@ def report_list(request: HttpRequest) -> list[dict[str, Any]]:
             "period_end": r.period_end.isoformat(),
             "generated_at": r.generated_at.isoformat(),
             "size": r.size,
+            "due_on": r.due_on.isoformat() if r.due_on else None,
             "findings": r.findings,
             "url": f"/analytics/reports/{r.pk}/",
         }
         for r in GeneratedReport.objects.all()[:500]
     ]
+
+
+@router.get("/jrt", summary="JR/T 0169-2018 三维度投诉统计", operation_id="analytics_jrt")
+def jrt_counts(request: HttpRequest, period: str = "", format: str = "json"):
+    """Complaints of a period (default: last month) per channel × business type × cause code (JR/T
+    0169-2018), for the financial presets; cases with an axis missing are counted under 未编码
+    (code ""). `format=csv|xlsx` downloads the same table. Not a financial policy: 409 `conflict`."""
+    user = _user(request)
+    if format not in ("json", "csv", "xlsx"):
+        raise Invalid(_("无效的格式：%(f)s") % {"f": format}, details={"format": "json、csv 或 xlsx"})
+    today = timezone.now().astimezone(SHANGHAI).date()
+    p = _period(period) if period else Period.of("month", today).previous()
+    table = jrt.axis_counts(p, user=user)
+    if format != "json":
+        content, content_type, name = jrt.render(table, format)
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    return {
+        "standard": table.standard,
+        "period": {"start": p.start.isoformat(), "end": p.last_day.isoformat(), "label": p.label},
+        "total": table.total,
+        "uncoded": table.uncoded,
+        "rows": table.rows,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from kesu.policy.loader import available_presets, read_preset, resolve_preset
 
@@ -29,6 +30,7 @@ STAGE_NAMES = {
     "handover": "转交责任部门",
     "first_contact": "首次联系客户",
     "investigation": "调查核实",
+    "analysis": "开始调查分析",
     "answer": "答复客户",
     "collaboration": "协办回复",
     "panel_decision": "合议决议",
@@ -198,6 +200,33 @@ def regulator_lines(document: dict[str, Any]) -> list[str]:
         lines.append(
             _("答复后可申请%(name)s%(wait)s。依据：%(seed)s")
             % {"name": review.get("name", ""), "wait": wait, "seed": review.get("seed", _("未注明"))}
+        )
+    lines.extend(report_lines(document))
+    return lines
+
+
+REPORT_NAMES = {"quarterly": gettext_noop("季报"), "annual": gettext_noop("年报")}
+
+
+def report_lines(document: dict[str, Any]) -> list[str]:
+    """The periodic reports filed with a regulator, with their due date and seed."""
+    lines = []
+    for kind, spec in document.get("reports", {}).items():
+        if spec.get("due_date"):
+            month, day = str(spec["due_date"]).split("-")
+            due = _("次年 %(m)s 月 %(d)s 日前") % {"m": int(month), "d": int(day)}
+        elif spec.get("due_after_days"):
+            due = _("期末后 %(n)s 日内") % {"n": spec["due_after_days"]}
+        else:
+            due = _("未定报送日")
+        lines.append(
+            _("定期报告：%(name)s，%(due)s报送%(recipient)s。依据：%(seed)s")
+            % {
+                "name": _(REPORT_NAMES.get(kind, kind)),
+                "due": due,
+                "recipient": spec.get("recipient", ""),
+                "seed": spec.get("seed", _("未注明")),
+            }
         )
     return lines
 

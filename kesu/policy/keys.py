@@ -105,6 +105,11 @@ READERS: dict[str, tuple[str, ...]] = {
     "escalation.chain": (SLA,),
     "escalation.grace_working_hours": (SLA,),
     "escalation.warn_at_share": (SLA,),
+    # periodic reports filed with a regulator (kesu.analytics.tasks schedules them)
+    "reports.*.due_date": (POLICY, EXPLAIN),
+    "reports.*.due_after_days": (POLICY, EXPLAIN),
+    "reports.*.recipient": (POLICY, EXPLAIN),
+    "reports.*.seed": (EXPLAIN, "kesu.analytics.reports"),
     # deadlines
     "sla.rules[].stage": (SLA,),
     "sla.rules[].amount": (SLA,),

@@ -23,6 +23,7 @@ the code of the preset or layer that states it; `kesu policy show --explain` pri
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,20 @@ def validate(document: dict[str, Any]) -> None:
                     errors.append(
                         f"sla.rules follow_up must be {window[1]} calendar_days (follow_up.window_days)"
                     )
+    for kind, spec in document.get("reports", {}).items():
+        if kind not in ("quarterly", "annual") or not isinstance(spec, dict):
+            errors.append(f"reports.{kind}: only quarterly and annual reports are configured here")
+            continue
+        due = spec.get("due_date")
+        if due is not None:
+            try:
+                month, day = (int(x) for x in str(due).split("-"))
+                dt.date(2001, month, day)
+            except ValueError:
+                errors.append(f"reports.{kind}.due_date must be MM-DD")
+        after = spec.get("due_after_days")
+        if after is not None and (not isinstance(after, int) or after < 1):
+            errors.append(f"reports.{kind}.due_after_days must be a positive whole number")
     for section, key in (("suspension", "max_months"), ("reopen", "window_days")):
         value = document.get(section, {}).get(key)
         if value is not None and (not isinstance(value, int) or value < 1):

@@ -6,11 +6,14 @@ the document's shape is known in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 LEVELS = ("normal", "urgent", "major", "crisis")
+# The periodic reports a preset may ask for on top of the daily, weekly and monthly ones (kesu.analytics).
+PERIODIC_REPORTS = ("quarterly", "annual")
 
 
 def level_rank(level: str) -> int:
@@ -211,6 +214,33 @@ class Rules:
     @property
     def reopen_window_days(self) -> int:
         return int(self.section("reopen").get("window_days", 90))
+
+    # --- periodic reports ----------------------------------------------------------------
+    def periodic_reports(self) -> dict[str, dict[str, Any]]:
+        """The reports beyond the daily, weekly and monthly ones that the company files (`[reports.quarterly]`,
+        `[reports.annual]`), each with its `recipient`, its due date and the `seed` that sets it."""
+        return {
+            kind: dict(spec) for kind, spec in self.section("reports").items() if kind in PERIODIC_REPORTS
+        }
+
+    def report_due_date(self, kind: str, last_day: dt.date) -> dt.date | None:
+        """The day by which the report of a period ending on `last_day` must be filed, or None.
+
+        `due_date = "MM-DD"`: the first such day after the period (000 第7篇 第二十一条: the annual report by
+        30 April of the following year); `due_after_days = N`: N natural days after the period's last day."""
+        spec = self.periodic_reports().get(kind)
+        if not spec:
+            return None
+        if spec.get("due_date"):
+            month, day = (int(x) for x in str(spec["due_date"]).split("-"))
+            due = dt.date(last_day.year, month, day)
+            return due if due > last_day else dt.date(last_day.year + 1, month, day)
+        if spec.get("due_after_days"):
+            return last_day + dt.timedelta(days=int(spec["due_after_days"]))
+        return None
+
+    def report_recipient(self, kind: str) -> str:
+        return str(self.periodic_reports().get(kind, {}).get("recipient", ""))
 
     @property
     def sla_rules(self) -> list[dict[str, Any]]:

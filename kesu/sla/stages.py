@@ -86,6 +86,12 @@ STAGES: dict[str, StageSpec] = {
         opens={"assign": None},
         ends={"propose_remedy": None, "request_special_closure": None},
     ),
+    # 开始调查分析（渔业 004 四2：分析小组收到投诉后 24 小时内展开分析）: met when the handler starts.
+    "analysis": StageSpec(
+        _("开始调查分析"),
+        opens={"assign": None},
+        ends={"start_investigation": None, "propose_remedy": None, "request_special_closure": None},
+    ),
     # 答复/处理方案（办结）
     "answer": StageSpec(
         _("答复客户"),

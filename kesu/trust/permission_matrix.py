@@ -123,6 +123,7 @@ API: dict[str, Rule] = {
             "heatmap",
             "kpis",
             "hotspots",
+            "jrt",
             "measures",
             "reports",
         )
@@ -202,6 +203,7 @@ WEB: dict[str, Rule] = {
             "cases",
             "kpis",
             "hotspots",
+            "jrt_export",
             "measures",
             "measure",
             "reports",

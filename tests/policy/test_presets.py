@@ -17,7 +17,18 @@ from kesu.policy.selectors import active_rules
 from kesu.policy.services import activate_document, load_preset
 from tests import factories
 
-COMPANY = ["general", "insurance", "securities", "telecom", "hotel", "auto_dealer"]
+COMPANY = [
+    "general",
+    "insurance",
+    "securities",
+    "telecom",
+    "hotel",
+    "auto_dealer",
+    "bank",
+    "tobacco",
+    "it_service",
+    "fishery",
+]
 LAYERS = ["nfra", "samr_12315", "miit_telecom"]
 
 
