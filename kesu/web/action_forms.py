@@ -32,6 +32,7 @@ from kesu.cases.models import (
     RemedyType,
 )
 from kesu.cases.services import allowed_actions
+from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
@@ -276,6 +277,18 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         if rules.grading.get("by") == "fault":
             levels = [(lv, rules.level_label(lv) or lv) for lv in ("normal", "urgent", "major")]
             fields.append(F("fault_level", _("过错程度"), "select", False, levels, case.fault_level))
+        if my_roles & TRANSITIONS["assign"].roles:
+            # Accepting and assigning are one sitting for a supervisor: the handler may be chosen here
+            # (kesu.web.services.accept_and_assign); left empty, the case is routed by its category.
+            fields.append(
+                F(
+                    "assign_handler",
+                    _("同时分派给经办人"),
+                    "select",
+                    False,
+                    [("", _("（按分类分派）"))] + _handlers(case.department_id),
+                )
+            )
         return ActionForm(name, label, fields)
     if name == "mark_invalid":
         return ActionForm(

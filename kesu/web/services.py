@@ -139,3 +139,11 @@ def start_and_request_collaboration(
     with transaction.atomic():
         perform(case, "start_investigation", user, expected_version=expected_version, **start)
         perform(case, "request_collaboration", user, department=department, question=question)
+
+
+def accept_and_assign(case, user, *, expected_version: int | None, accept: dict, handler: str) -> None:
+    """The accept form's "同时分派给经办人": acceptance and assignment, each through `perform`, in one
+    transaction (a refused assignment leaves the case unaccepted, and the form says why)."""
+    with transaction.atomic():
+        perform(case, "accept", user, expected_version=expected_version, **accept)
+        perform(case, "assign", user, handler=handler)

@@ -693,6 +693,14 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
                 reply=action_forms.collect(action, request.POST),
                 criterion=request.POST["close_criterion"],
             )
+        elif action == "accept" and request.POST.get("assign_handler"):
+            web_services.accept_and_assign(
+                case,
+                request.user,
+                expected_version=expected,
+                accept=action_forms.collect(action, request.POST),
+                handler=request.POST["assign_handler"],
+            )
         elif action == "start_investigation" and request.POST.get("collab_department"):
             web_services.start_and_request_collaboration(
                 case,

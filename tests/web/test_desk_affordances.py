@@ -239,3 +239,29 @@ def test_the_one_pending_access_request_is_decided_with_one_click(client, org):
     assert r.status_code == 302
     request.refresh_from_db()
     assert request.state == ArchiveAccessRequest.State.APPROVED
+
+
+def test_accept_and_assign_is_one_form(client, org):
+    case = factories.make_case(org.intake)
+    client.force_login(org.supervisor)
+    html = client.get(f"/cases/{case.number}/").content.decode()
+    assert 'id="accept-assign_handler"' in html
+    r = post(client, case, "accept", kind="complaint", assign_handler=str(org.handler.pk))
+    assert r.status_code == 302
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED and case.handler_id == org.handler.pk
+    assert list(CaseEvent.objects.filter(case=case).order_by("seq").values_list("action", flat=True))[
+        -2:
+    ] == [
+        "accept",
+        "assign",
+    ]
+
+
+def test_a_refused_assignment_leaves_the_case_unaccepted(client, org):
+    case = factories.make_case(org.intake)
+    client.force_login(org.supervisor)
+    r = post(client, case, "accept", kind="complaint", assign_handler="999999")
+    assert r.status_code in (400, 404, 422)
+    case.refresh_from_db()
+    assert case.status == Status.REGISTERED
