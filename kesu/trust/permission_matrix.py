@@ -179,6 +179,7 @@ WEB: dict[str, Rule] = {
     "web:account_totp": Roles(r.ADMIN),
     "web:intake": Roles(*REGISTER_ROLES),
     "web:intake_preview": Roles(*REGISTER_ROLES),
+    "web:intake_risk": Roles(*REGISTER_ROLES),  # escalation phrases of the typed text: no case data
     # The import screen: the roles of the import API (kesu.intake.services.INTAKE_ROLES).
     "web:imports": Roles(*INTAKE_ROLES),
     "web:import_upload": Roles(*INTAKE_ROLES),  # the uploader's own file only (others: 404)

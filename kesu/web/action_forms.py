@@ -7,16 +7,19 @@ rules the handlers check, so that nothing is offered that would be refused), eac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kesu.cases import regulator
 from kesu.cases.actions.common import involved_user_ids
 from kesu.cases.models import (
+    OPEN_STATUSES,
     Accountability,
     ArchiveAccessRequest,
     Case,
@@ -29,6 +32,7 @@ from kesu.cases.models import (
     RemedyType,
 )
 from kesu.cases.services import allowed_actions
+from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
@@ -37,7 +41,9 @@ from kesu.policy.selectors import rules_for
 from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import stage_label
+from kesu.web import replies
 from kesu.web.labels import action_label
+from kesu.web.models import ReplyTemplate
 
 
 @dataclass
@@ -61,6 +67,9 @@ class ActionForm:
     hint: str = ""
     danger: bool = False
     primary: bool = False
+    # One-click variants of the form for its common outcome: (label, {field: value}, danger), each posted
+    # as its own small form (a satisfied follow-up, granting or refusing the one pending access request).
+    quick: list[tuple[Any, dict[str, str], bool]] = field(default_factory=list)
 
 
 REPLY_METHODS = [
@@ -112,6 +121,24 @@ def _handlers(dept_id: int | None) -> list[tuple[str, str]]:
     return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
 
 
+def _least_loaded(dept_id: int | None) -> int | None:
+    """The suggested handler of a department's new case: the handler with the fewest open cases (the
+    head may pick another; nobody is suggested for a case without a department)."""
+    if not dept_id:
+        return None
+    User = get_user_model()
+    row = (
+        User.objects.filter(is_active=True, groups__name=roles.HANDLER, staff__department_id=dept_id)
+        .annotate(
+            load=Count("handled_cases", filter=Q(handled_cases__status__in=OPEN_STATUSES), distinct=True)
+        )
+        .order_by("load", "username")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return row
+
+
 def _colleagues(user) -> list[tuple[str, str]]:
     User = get_user_model()
     qs = (
@@ -141,6 +168,57 @@ def _members(user) -> list[tuple[str, str, str]]:
         )
         for u in qs
     ]
+
+
+def _closing_criteria(case: Case, rules) -> list[tuple[str, str]]:
+    return [
+        (c, rules.closing_criteria[c].get("name", c))
+        for c in rules.manual_closing_criteria(case.kind)
+        if c != "invalid"
+    ]
+
+
+def _reply_method(case: Case) -> str:
+    """The reply goes back the way the complaint came when that is a way of replying, else by phone."""
+    code = case.channel.code if case.channel_id else ""
+    return code if code in dict(REPLY_METHODS) else "phone"
+
+
+def _reply_draft(case: Case, user) -> str:
+    """The best-fitting reply template, filled in for this case, as a draft the handler edits."""
+    choices = replies.choices_for(case, user, ReplyTemplate.Purpose.REPLY)
+    return choices[0][1] if choices else ""
+
+
+_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*元")
+
+
+def _remedy_from_panel(case: Case, remedies: list[tuple[str, str]]) -> dict[str, str]:
+    """The proposal that carries out the panel's decision: its text, the one amount it names and the
+    remedy it names — when a panel has decided and no proposal has been made since."""
+    review = (
+        case.panel_reviews.filter(
+            state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED], decided_at__isnull=False
+        )
+        .order_by("-decided_at")
+        .first()
+    )
+    if review is None or not review.decision:
+        return {}
+    if (
+        case.proposals.filter(proposed_at__gte=review.decided_at)
+        .exclude(state=Proposal.State.REJECTED)
+        .exists()
+    ):
+        return {}
+    out = {"description": review.decision}
+    amounts = set(_AMOUNT.findall(review.decision))
+    if len(amounts) == 1:
+        out["amount"] = amounts.pop()
+    named = [value for value, lbl in remedies if lbl and lbl in review.decision]
+    if len(named) == 1:
+        out["remedy_type"] = named[0]
+    return out
 
 
 def _involved(case: Case) -> set[int]:
@@ -199,6 +277,18 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         if rules.grading.get("by") == "fault":
             levels = [(lv, rules.level_label(lv) or lv) for lv in ("normal", "urgent", "major")]
             fields.append(F("fault_level", _("过错程度"), "select", False, levels, case.fault_level))
+        if my_roles & TRANSITIONS["assign"].roles:
+            # Accepting and assigning are one sitting for a supervisor: the handler may be chosen here
+            # (kesu.web.services.accept_and_assign); left empty, the case is routed by its category.
+            fields.append(
+                F(
+                    "assign_handler",
+                    _("同时分派给经办人"),
+                    "select",
+                    False,
+                    [("", _("（按分类分派）"))] + _handlers(case.department_id),
+                )
+            )
         return ActionForm(name, label, fields)
     if name == "mark_invalid":
         return ActionForm(
@@ -244,16 +334,30 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     "select",
                     False,
                     [("", _("暂不指定"))] + _handlers(dept_id),
-                    str(case.handler_id or ""),
+                    str(case.handler_id or _least_loaded(case.department_id) or ""),
                 ),
                 F("note", _("备注"), "text"),
             ],
         )
     if name == "start_investigation":
+        # Starting and asking another department to check something are often one sitting: the
+        # collaboration request may go with the start (kesu.web.services.start_and_request_collaboration).
+        depts = [(c, n) for c, n in _departments() if not case.department or c != case.department.code]
         return ActionForm(
             name,
             label,
-            [F("note", _("备注"), "textarea"), F("contacted_customer", _("已联系客户"), "checkbox")],
+            [
+                F("note", _("备注"), "textarea"),
+                F("contacted_customer", _("已联系客户"), "checkbox"),
+                F(
+                    "collab_department",
+                    _("同时请求协办"),
+                    "select",
+                    False,
+                    [("", _("（不请求协办）"))] + depts,
+                ),
+                F("collab_question", _("协办事项"), "textarea"),
+            ],
         )
     if name == "add_note":
         return ActionForm(
@@ -384,14 +488,15 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             ).exists()
         ):
             hint = str(_("重大/危机投诉须先经合议决议"))
+        draft = _remedy_from_panel(case, remedies)
         return ActionForm(
             name,
             label,
             [
-                F("remedy_type", _("处理方式"), "select", True, remedies),
-                F("amount", _("金额（元）"), "number", False, value="0"),
+                F("remedy_type", _("处理方式"), "select", True, remedies, draft.get("remedy_type", "")),
+                F("amount", _("金额（元）"), "number", False, value=draft.get("amount", "0")),
                 F("premium", _("保费（元，可选）"), "number"),
-                F("description", _("方案说明"), "textarea", True),
+                F("description", _("方案说明"), "textarea", True, value=draft.get("description", "")),
             ],
             hint=hint,
         )
@@ -411,27 +516,39 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [
                 F("proposal_id", "", "hidden", value=str(proposal.pk)),
-                F("comment", _("审批意见"), "textarea", name == "reject"),
+                # The usual opinion of an approval is "同意"; a rejection must say why (no default).
+                F(
+                    "comment",
+                    _("审批意见"),
+                    "textarea",
+                    name == "reject",
+                    value=_("同意") if name == "approve" else "",
+                ),
             ],
             hint=str(_("本步审批角色：%(r)s") % {"r": roles.ROLE_LABELS.get(nxt, nxt)}),
         )
     if name == "reply":
+        # Replying and closing are usually one sitting: the closing criterion may be chosen here (the
+        # close runs after the reply, in the same transaction: kesu.web.services.reply_and_close).
         return ActionForm(
             name,
             label,
             [
-                F("method", _("答复方式"), "select", True, REPLY_METHODS),
-                F("text", _("答复内容"), "textarea", True),
+                F("method", _("答复方式"), "select", True, REPLY_METHODS, _reply_method(case)),
+                F("text", _("答复内容"), "textarea", True, value=_reply_draft(case, user)),
+                F(
+                    "close_criterion",
+                    _("答复后结案"),
+                    "select",
+                    False,
+                    [("", _("（暂不结案）"))] + _closing_criteria(case, rules),
+                ),
             ],
         )
     if name == "close":
         if case.replied_at is None:
             return None
-        crit = [
-            (c, rules.closing_criteria[c].get("name", c))
-            for c in rules.manual_closing_criteria(case.kind)
-            if c != "invalid"
-        ]
+        crit = _closing_criteria(case, rules)
         return ActionForm(
             name,
             label,
@@ -447,7 +564,9 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         # The visit of this closing is done: no second form (an unsatisfied one has reopened the case).
         if case.closed_at and FollowUp.objects.filter(case=case, contacted_at__gte=case.closed_at).exists():
             return None
-        scores = [(str(i), f"{i}") for i in range(5, 0, -1)]
+        # No preselected score: a visit is recorded as satisfied only by choosing so (the one-click
+        # button, or a score picked in the form).
+        scores = [("", _("（请选择）"))] + [(str(i), f"{i}") for i in range(5, 0, -1)]
         return ActionForm(
             name,
             label,
@@ -456,6 +575,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("comment", _("回访记录"), "textarea"),
             ],
             hint=str(_("低于 %(n)s 分视为不满意，案件将重新处理") % {"n": rules.satisfied_min_score}),
+            quick=[(_("客户满意（5 分）"), {"score": "5", "comment": str(_("客户表示满意"))}, False)],
         )
     if name == "reopen":
         return ActionForm(name, label, [F("reason", _("重新处理原因"), "textarea", True)])
@@ -475,6 +595,15 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             (str(r.pk), f"#{r.pk} {r.requester.get_full_name() or r.requester.username}：{r.reason[:30]}")
             for r in reqs
         ]
+        quick = []
+        if len(reqs) == 1:
+            # The one pending request: grant (for the default period) or refuse with one click; the
+            # archivist still chooses, nothing is decided by default.
+            rid = str(reqs[0].pk)
+            quick = [
+                (_("批准（7 天）"), {"request_id": rid, "approve": "1", "days": "7"}, False),
+                (_("拒绝"), {"request_id": rid, "approve": ""}, True),
+            ]
         return ActionForm(
             name,
             label,
@@ -483,6 +612,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("approve", _("决定"), "select", True, [("1", _("批准")), ("", _("拒绝"))]),
                 F("days", _("有效天数"), "number", value="7"),
             ],
+            quick=quick,
         )
     if name in ("confirm_accountability", "waive_accountability"):
         records = list(

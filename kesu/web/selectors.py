@@ -501,6 +501,8 @@ class InboxGroup:
     items: list
     needs_action: bool
     unread: int
+    # The moves the reader may make now that answer these messages (the case link opens that form).
+    act: str = ""
 
 
 def inbox_groups(user, notifications) -> list[InboxGroup]:
@@ -518,7 +520,9 @@ def inbox_groups(user, notifications) -> list[InboxGroup]:
     for g in groups.values():
         wanted = set().union(*(ANSWERED_BY.get(n.kind, set()) for n in g.items))
         if g.case is not None and wanted:
-            g.needs_action = bool(wanted & set(allowed_actions(g.case, user)))
+            moves = [a for a in allowed_actions(g.case, user) if a in wanted]
+            g.needs_action = bool(moves)
+            g.act = ",".join(moves)
             for n in g.items:
                 n.needs_action = g.needs_action and n.kind in ANSWERED_BY
     return [groups[k] for k in order]

@@ -114,3 +114,36 @@ def delete_view(user, view_id: int) -> None:
     deleted, _rows = SavedView.objects.filter(pk=view_id, owner=user).delete()
     if not deleted:
         raise NotFound(_("视图不存在"))
+
+
+def reply_and_close(
+    case, user, *, expected_version: int | None, reply: dict, criterion: str, note: str = ""
+) -> None:
+    """The reply form's "答复后结案": two lifecycle actions, each through `perform` (its checks, event and
+    subscribers), in one transaction — a refused close leaves no reply sent without it, and the form
+    with the person's text comes back with the reason."""
+    with transaction.atomic():
+        perform(case, "reply", user, expected_version=expected_version, **reply)
+        data = {"criterion": criterion}
+        if note:
+            data["note"] = note
+        # No version of its own: the row is locked by this transaction since the reply's check.
+        perform(case, "close", user, **data)
+
+
+def start_and_request_collaboration(
+    case, user, *, expected_version: int | None, start: dict, department: str, question: str
+) -> None:
+    """The start form's "同时请求协办": the start and the collaboration request, each through `perform`,
+    in one transaction (a refused request leaves the case as it was)."""
+    with transaction.atomic():
+        perform(case, "start_investigation", user, expected_version=expected_version, **start)
+        perform(case, "request_collaboration", user, department=department, question=question)
+
+
+def accept_and_assign(case, user, *, expected_version: int | None, accept: dict, handler: str) -> None:
+    """The accept form's "同时分派给经办人": acceptance and assignment, each through `perform`, in one
+    transaction (a refused assignment leaves the case unaccepted, and the form says why)."""
+    with transaction.atomic():
+        perform(case, "accept", user, expected_version=expected_version, **accept)
+        perform(case, "assign", user, handler=handler)

@@ -59,6 +59,7 @@ urlpatterns = [
     path("account/totp/", trust_views.account_totp, name="account_totp"),
     path("intake/", views.intake, name="intake"),
     path("intake/preview/", views.intake_preview, name="intake_preview"),
+    path("intake/risk/", views.intake_risk, name="intake_risk"),
     path("board/", views.board, name="board"),
     # the import screen (数据导入): upload → mapping → validate → import → report; saved sources
     path("imports/", imports.index, name="imports"),

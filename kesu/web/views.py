@@ -10,7 +10,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from kesu.cases import permissions as case_permissions
 from kesu.cases import selectors as case_selectors
 from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
+    FINISHED_STATUSES,
     Accountability,
     ApprovalStep,
     ArchiveAccessRequest,
@@ -37,6 +38,7 @@ from kesu.cases.models import (
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
 from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
+from kesu.insight import selectors as insight_selectors
 from kesu.intake import exporters
 from kesu.org import roles
 from kesu.org.models import Department
@@ -216,6 +218,20 @@ EXPORT_FORMATS = {
 }
 
 
+# The move a queue is for: its rows open the case page with that form unfolded (`?act=`; the first of
+# the alternatives the reader is offered). My queue and the all-cases list have no single move.
+QUEUE_ACT = {
+    "dept": "assign,accept",
+    "unassigned": "accept,assign",
+    "approvals": "approve",
+    "collab": "answer_collaboration",
+    "followups": "follow_up",
+    "panels": "decide_panel,confirm_panel",
+    "to_archive": "archive",
+    "access": "decide_archive_access",
+}
+
+
 @login_required
 def queue(request: HttpRequest, queue: str) -> HttpResponse:
     q = selectors.queue_cases(request.user, queue)
@@ -232,6 +248,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     ctx = {
         "nav_active": f"queue_{q.key}",
         "queue": q.key,
+        "queue_act": QUEUE_ACT.get(q.key, ""),
         "title": _(selectors.QUEUE_LABELS[q.key]),
         "sort": sort,
         "queue_due_column": q.default_sort == "queue_due",
@@ -471,7 +488,10 @@ def _stage_deadlines(case) -> list:
 
 def _criterion_name(case) -> str:
     """The policy's name of the criterion the case was closed on, not its key (`out_of_remit`)."""
-    code = case.closing_criterion
+    return _criterion_label(case.closing_criterion, case.policy_id)
+
+
+def _criterion_label(code: str, policy_id) -> str:
     if not code:
         return ""
     # Closings the lifecycle writes itself, not criteria of the policy.
@@ -482,9 +502,11 @@ def _criterion_name(case) -> str:
         "suspension_expired": _("暂结案期满结案"),
     }
     try:
-        name = rules_for(case.policy_id).closing_criteria.get(code, {}).get("name")
+        name = rules_for(policy_id).closing_criteria.get(code, {}).get("name")
     except Exception:  # noqa: BLE001 - a label only
         name = None
+    if not name and code in Status.values:
+        name = Status(code).label  # a finished case without a criterion: its status
     return str(name or builtin.get(code) or code)
 
 
@@ -523,6 +545,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
     deadlines = _stage_deadlines(case)
     return {
         "case": case,
+        "open_action": _open_action(forms, errors, request.GET.get("act", "")),
         # The header deadline names its stage: the open stage whose deadline is the case's binding one.
         "current_stage": next(
             (
@@ -557,7 +580,41 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
         "reply_templates": _reply_templates(case, user, forms),
+        "similar": _similar_panel(case, user, forms),
     }
+
+
+def _similar_panel(case, user, forms) -> list[dict] | None:
+    """相似已结案件 for a case still being worked: the closest finished cases the viewer may see, how
+    each ended, and (when the viewer may reply) each past reply as a draft filled in for this case.
+    None on finished cases (nothing left to decide)."""
+    if case.status in FINISHED_STATUSES:
+        return None
+    found = insight_selectors.similar_closed_cases(user, case)
+    may_reply = any(f.action == "reply" for f in forms)
+    drafts = insight_selectors.reply_templates_of(found) if may_reply else {}
+    values = replies.values_for(case, user) if drafts else {}
+    return [
+        {
+            "s": s,
+            "outcome": _criterion_label(s.outcome, case.policy_id),
+            "draft": replies.fill(drafts[s.case_id], values) if s.case_id in drafts else "",
+        }
+        for s in found
+    ]
+
+
+def _open_action(forms, errors: dict, wanted: str) -> str:
+    """The action form shown unfolded: the one just refused, else the one the link asked for (`?act=`,
+    alternatives separated by commas: inbox and queue links name the recipient's move), else the usual
+    next step."""
+    offered = [f.action for f in forms]
+    if errors.get("action") in offered:
+        return errors["action"]
+    for name in wanted.split(","):
+        if name in offered:
+            return name
+    return forms[0].action if forms and forms[0].primary else ""
 
 
 def _reply_templates(case, user, forms) -> dict[str, list]:
@@ -627,6 +684,31 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
                 declared_size=upload.size,
                 note=request.POST.get("note", ""),
                 expected_version=expected,
+            )
+        elif action == "reply" and request.POST.get("close_criterion"):
+            web_services.reply_and_close(
+                case,
+                request.user,
+                expected_version=expected,
+                reply=action_forms.collect(action, request.POST),
+                criterion=request.POST["close_criterion"],
+            )
+        elif action == "accept" and request.POST.get("assign_handler"):
+            web_services.accept_and_assign(
+                case,
+                request.user,
+                expected_version=expected,
+                accept=action_forms.collect(action, request.POST),
+                handler=request.POST["assign_handler"],
+            )
+        elif action == "start_investigation" and request.POST.get("collab_department"):
+            web_services.start_and_request_collaboration(
+                case,
+                request.user,
+                expected_version=expected,
+                start=action_forms.collect(action, request.POST),
+                department=request.POST["collab_department"],
+                question=request.POST.get("collab_question", ""),
             )
         else:
             perform(
@@ -723,6 +805,21 @@ def intake_preview(request: HttpRequest) -> HttpResponse:
         return forbidden_page(request)
     data = request.POST if request.method == "POST" else request.GET
     return render(request, "web/_intake_preview.html", {"preview": intake_logic.preview(data, request.user)})
+
+
+@login_required
+def intake_risk(request: HttpRequest) -> HttpResponse:
+    """Escalation risk of the text being typed at intake (JSON for the form's script): the phrases with
+    their positions, and the flags (and level) the policy's grading attaches to them, to be confirmed."""
+    if not _may_register(request.user):
+        return forbidden_page(request)
+    data = request.POST if request.method == "POST" else request.GET
+    result = insight_selectors.escalation_risk(data.get("text", "")[:20000])
+    labels = dict(intake_logic.FLAG_CHOICES)
+    result["flag_labels"] = {f: str(labels.get(f, f)) for f in result["proposed_flags"]}
+    level = result.get("proposed_level")
+    result["proposed_level_label"] = str(Level(level).label) if level in Level.values else ""
+    return JsonResponse(result)
 
 
 # --- supervisor board --------------------------------------------------------------------------

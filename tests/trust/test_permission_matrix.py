@@ -15,6 +15,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from kesu.cases.attachments import attach_file
 from kesu.cases.models import Case, Status
@@ -53,6 +54,12 @@ HIDDEN = {
         "customer": {"name": "隐秘归档客户", "phone": "13911110003"},
         "client_key": "hidden-archived",
     },
+    # A closed case of another department: what the 相似已结案件 panel and the similar-cases API draw from.
+    "closed_other": {
+        "description": "热水器漏水，质量部已结案",
+        "customer": {"name": "隐秘结案客户", "phone": "13911110004"},
+        "client_key": "hidden-closed",
+    },
 }
 
 
@@ -64,6 +71,10 @@ def _hidden_cases(o) -> dict[str, Case]:
             Case.objects.filter(pk=case.pk).update(department=o.quality)
         if key == "archived":
             Case.objects.filter(pk=case.pk).update(status=Status.ARCHIVED)
+        if key == "closed_other":
+            Case.objects.filter(pk=case.pk).update(
+                status=Status.CLOSED, closed_at=timezone.now(), closing_criterion="accepted"
+            )
         case.refresh_from_db()
         out[key] = case
     return out

@@ -38,6 +38,31 @@
       });
     });
 
+    // A link that named the move to make (`?act=`, from the inbox or a queue): its form is open; bring
+    // it into view and put the cursor in its first field.
+    if (/[?&]act=/.test(location.search)) {
+      var opened = document.querySelector("#actions details.action[open]");
+      if (opened) {
+        opened.scrollIntoView({block: "nearest"});
+        var first = opened.querySelector("form:not(.inline) textarea, form:not(.inline) select, form:not(.inline) input:not([type=hidden])");
+        if (first) first.focus({preventScroll: true});
+      }
+    }
+
+    // 相似已结案件 → "用作答复草稿": the past reply (filled in for this case by the server) goes into the
+    // reply form as a draft; nothing is sent until the handler submits the form.
+    document.addEventListener("click", function (ev) {
+      var btn = ev.target.closest ? ev.target.closest("button[data-draft-target]") : null;
+      if (!btn) return;
+      var target = document.getElementById(btn.dataset.draftTarget);
+      if (!target) return;
+      var box = target.closest("details");
+      if (box) box.open = true;
+      target.value = btn.dataset.text;
+      target.scrollIntoView({block: "nearest"});
+      target.focus();
+    });
+
     // The queue's bulk bar: "select all", only the fields of the chosen action, and the current URL
     // (htmx may have changed the filters since the page was rendered).
     document.addEventListener("change", function (ev) {
@@ -103,6 +128,86 @@
       var r = document.querySelectorAll("#queue-list tr[data-case]");
       if (r.length) remember(r);
       current = -1;
+    });
+  });
+
+  // --- intake: escalation risk of the complaint text, the phrases highlighted, the flags proposed ---
+
+  ready(function () {
+    var panel = document.getElementById("risk-panel");
+    var form = document.getElementById("intake-form");
+    if (!panel || !form) return;
+    var text = form.querySelector("[name=description]");
+    var proposed = [];
+    var timer = null;
+
+    function show(data, source) {
+      var result = document.getElementById("risk-result");
+      document.getElementById("risk-none").hidden = data.signals.length > 0 || !source;
+      result.hidden = data.signals.length === 0;
+      var kinds = document.getElementById("risk-kinds");
+      kinds.textContent = "";
+      var seen = {};
+      data.signals.forEach(function (s) {
+        if (seen[s.label]) return;
+        seen[s.label] = true;
+        var li = document.createElement("li");
+        li.textContent = s.label;
+        kinds.appendChild(li);
+      });
+      // The text with each phrase in a <mark> (built as DOM nodes: the text is never parsed as HTML).
+      var box = document.getElementById("risk-text");
+      box.textContent = "";
+      var at = 0;
+      data.signals.forEach(function (s) {
+        box.appendChild(document.createTextNode(source.slice(at, s.start)));
+        var mark = document.createElement("mark");
+        mark.className = "risk-mark";
+        mark.title = s.label;
+        mark.textContent = source.slice(s.start, s.end);
+        box.appendChild(mark);
+        at = s.end;
+      });
+      box.appendChild(document.createTextNode(source.slice(at)));
+      proposed = data.proposed_flags || [];
+      document.getElementById("risk-proposal").hidden = proposed.length === 0;
+      document.getElementById("risk-applied").hidden = true;
+      document.getElementById("risk-flags").textContent = proposed.map(function (f) {
+        return data.flag_labels[f] || f;
+      }).join("、");
+      document.getElementById("risk-level").textContent = data.proposed_level_label || "";
+    }
+
+    function check() {
+      var source = text ? text.value : "";
+      var body = new FormData();
+      body.append("text", source);
+      var token = form.querySelector("[name=csrfmiddlewaretoken]");
+      fetch(panel.dataset.riskUrl, {
+        method: "POST", body: body, credentials: "same-origin",
+        headers: {"X-CSRFToken": token ? token.value : ""}
+      }).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) show(data, source); })
+        .catch(function () { /* the check is a help; registering works without it */ });
+    }
+
+    document.getElementById("risk-check").addEventListener("click", check);
+    if (text) {
+      text.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(check, 500);
+      });
+      if (text.value) check();
+    }
+    // The agent confirms: the proposed flags are ticked in 特殊情形 (the preview then shows the level).
+    document.getElementById("risk-apply").addEventListener("click", function () {
+      var changed = null;
+      proposed.forEach(function (f) {
+        var box = form.querySelector("input[name=flags][value='" + f + "']");
+        if (box && !box.checked) { box.checked = true; changed = box; }
+      });
+      if (changed) changed.dispatchEvent(new Event("change", {bubbles: true}));
+      document.getElementById("risk-applied").hidden = false;
     });
   });
 
