@@ -16,9 +16,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
+from kesu.sla import messages
 from kesu.sla.models import (
     Notification,
     NotificationPreference,
@@ -42,7 +45,9 @@ def notify(
     users,
     *,
     kind: str,
-    title: str,
+    message: str = "",
+    params: dict[str, Any] | None = None,
+    title: str = "",
     body: str = "",
     case=None,
     key: str,
@@ -50,8 +55,16 @@ def notify(
     data: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
-    """Inbox entry (+ e-mail) for each user and a webhook delivery per subscription, once per key."""
+    """Inbox entry (+ e-mail) for each user and a webhook delivery per subscription, once per key.
+
+    `message` (an id of kesu.sla.messages) and `params` are what is stored and said in each reader's
+    language; `title`/`body` are then rendered in settings.LANGUAGE_CODE as the row's record. Without
+    a message id, `title`/`body` are the words (text that is not the product's: none today)."""
     now = now or timezone.now()
+    params = dict(params or {})
+    if message:
+        with translation.override(settings.LANGUAGE_CODE):
+            title, body = messages.render(message, params, title, body)
     created: list[Notification] = []
     seen: set[int] = set()
     for user in users:
@@ -68,6 +81,8 @@ def notify(
                     user=user,
                     case=case,
                     kind=kind,
+                    message_id=message,
+                    params=params,
                     title=title[:200],
                     body=body,
                     created_at=now,
@@ -144,7 +159,6 @@ def send_email(notification_id: int) -> bool:
     the row is locked while the mail goes out and marked sent in the same transaction, so a second run
     waits and then finds it sent. (A worker killed after the SMTP server accepted the mail and before
     the commit sends it once more: at least once, never silently lost.)"""
-    from django.conf import settings
     from django.core.mail import send_mail
 
     with transaction.atomic():
@@ -156,14 +170,23 @@ def send_email(notification_id: int) -> bool:
         )
         if n is None or n.emailed or n.held_for_digest or not n.user.email:
             return False
+        # In the recipient's language: users have none of their own yet, so the installation's.
+        with translation.override(email_language(n.user)):
+            title, body = n.text()
+            subject = _("【客诉系统】%(title)s") % {"title": title}
         send_mail(
-            subject=f"【客诉系统】{n.title}",
-            message=n.body or n.title,
+            subject=subject,
+            message=body or title,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[n.user.email],
         )
         Notification.objects.filter(pk=n.pk).update(emailed=True)
     return True
+
+
+def email_language(user) -> str:
+    """The language a user's e-mail is written in: their own where they have one, else settings.LANGUAGE_CODE."""
+    return getattr(user, "language", "") or settings.LANGUAGE_CODE
 
 
 def unsent_email_ids(
