@@ -24,6 +24,7 @@ from kesu.calendar.workcalendar import (
     get_calendar,
 )
 from kesu.cases.models import Accountability
+from kesu.org.i18n import display_name
 from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.stages import LIMIT_STAGES, stage_label
@@ -445,7 +446,7 @@ def penalty_summary(month: str, *, include_proposed: bool = False) -> list[dict[
     )
     for a in qs.iterator(chunk_size=1000):
         branch = a.case.branch or (a.case.department.branch if a.case.department_id else None)
-        bname = branch.name if branch else "总公司"
+        bname = display_name(branch) if branch else _("总公司")
         for who, role, amount, reminder in (
             (a.person, "责任人", a.person_amount, a.reminder),
             (a.supervisor, "直接上级", a.supervisor_amount, a.reminder),
