@@ -185,7 +185,3 @@ def render(
     if not said_title:
         return title, body
     return said_title, _say(message.body, params, words)
-
-
-def known(message_id: str) -> bool:
-    return message_id in MESSAGES

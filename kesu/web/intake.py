@@ -280,18 +280,19 @@ def _suggest(text: str) -> dict | None:
     cat = Category.objects.filter(code=code, is_active=True).first() if code else None
     dept_code = result.department_code or (cat.department_code if cat else "")
     dept = Department.objects.filter(code=dept_code).first() if dept_code else None
+    alternatives = [
+        a for a in (result.alternatives or []) if a.get("code") and a.get("code") != (cat.code if cat else "")
+    ][:2]
+    # The classifier names categories in Chinese; the form says them in the reader's language.
+    names = local_names(Category.objects.filter(code__in=[a["code"] for a in alternatives]))
     return {
         "category": cat.code if cat else "",
-        "category_name": cat.name if cat else "",
+        "category_name": display_name(cat) if cat else "",
         "department": display_name(dept) if dept else dept_code,
         "confidence": round(float(result.category_confidence or 0) * 100),
         "sure": bool(result.sure),
         "level_hint": result.level_hint,
-        "alternatives": [
-            a
-            for a in (result.alternatives or [])
-            if a.get("code") and a.get("code") != (cat.code if cat else "")
-        ][:2],
+        "alternatives": [{**a, "name": names.get(a["code"], a.get("name", ""))} for a in alternatives],
     }
 
 

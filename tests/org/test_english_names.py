@@ -8,6 +8,7 @@ import importlib
 import pytest
 from django.apps import apps as django_apps
 from django.template import Context, Template
+from django.test import Client
 from django.utils import translation
 
 from kesu.calendar.workcalendar import duration_text
@@ -106,3 +107,18 @@ def test_durations_have_the_plural_the_language_needs():
     with translation.override("zh-hans"):
         assert duration_text(1, "working_days") == "1 个工作日"
         assert duration_text(1, "same_day") == "当日"
+
+
+def test_the_api_gives_both_names(org):
+    api = Client()
+    api.force_login(org.supervisor)
+    categories = {c["code"]: c for c in api.get("/api/v1/policy/categories").json()}
+    assert (
+        categories["delivery"]["name"] == "交付运输"
+        and categories["delivery"]["name_en"] == "Delivery and shipping"
+    )
+    channels = {c["code"]: c for c in api.get("/api/v1/policy/channels").json()}
+    assert channels["phone"]["name_en"] == "Phone"
+    Department.objects.filter(code="CLAIMS").update(name_en="Claims")
+    departments = {d["code"]: d for d in api.get("/api/v1/org/departments").json()}
+    assert departments["CLAIMS"]["name_en"] == "Claims"
