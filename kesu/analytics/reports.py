@@ -38,6 +38,7 @@ from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters
 from kesu.cases.models import OPEN_STATUSES, Case, Level
 from kesu.cases.spreadsheet import safe_row
+from kesu.org.i18n import display_name, row_name
 from kesu.policy.selectors import NoActivePolicy, active_rules
 from kesu.sla.notify import stable_message_id
 
@@ -155,13 +156,33 @@ def _build_report(
     overdue = list(
         overdue_qs.select_related("department", "category")
         .order_by("due_at")[:20]
-        .values("number", "subject", "level", "department__name", "category__name", "due_at", "status")
+        .values(
+            "number",
+            "subject",
+            "level",
+            "department__name",
+            "department__name_en",
+            "category__name",
+            "category__name_en",
+            "due_at",
+            "status",
+        )
     )
     major = list(
         selectors.case_queryset(current, user=user)
         .filter(level__in=[Level.MAJOR, Level.CRISIS])
         .order_by("-received_at")[:20]
-        .values("number", "subject", "level", "department__name", "category__name", "received_at", "status")
+        .values(
+            "number",
+            "subject",
+            "level",
+            "department__name",
+            "department__name_en",
+            "category__name",
+            "category__name_en",
+            "received_at",
+            "status",
+        )
     )
     for row in overdue + major:
         row["level_label"] = str(dict(Level.choices).get(row["level"], row["level"]))
@@ -181,7 +202,7 @@ def _build_report(
                 "id": m.pk,
                 "title": m.title,
                 "owner": (m.owner.get_full_name() or m.owner.username) if m.owner_id else "",
-                "department": m.department.name if m.department_id else "",
+                "department": display_name(m.department),
                 "due_date": m.due_date.isoformat(),
                 "state": m.get_state_display(),
                 "overdue": m.due_date < now.astimezone(SHANGHAI).date(),
@@ -422,8 +443,8 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
                     r["number"],
                     r["subject"],
                     r["level_label"],
-                    r["department__name"],
-                    r["category__name"],
+                    row_name(r, "department"),
+                    row_name(r, "category"),
                     r["due_at"],
                 ]
             )
@@ -436,8 +457,8 @@ def render_xlsx(data: dict[str, Any]) -> bytes:
                     r["number"],
                     r["subject"],
                     r["level_label"],
-                    r["department__name"],
-                    r["category__name"],
+                    row_name(r, "department"),
+                    row_name(r, "category"),
                     r["received_at"],
                 ]
             )

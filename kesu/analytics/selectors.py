@@ -25,6 +25,7 @@ from kesu.analytics.periods import SHANGHAI, Period, bucket_end, local_midnight
 from kesu.cases import permissions
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
 from kesu.org import roles
+from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import has_role, is_company_wide
 from kesu.policy.models import Category, Channel
@@ -375,11 +376,11 @@ def _labels(dim: Dimension, keys: set[str]) -> dict[str, str]:
     if dim.code == "status":
         return {k: str(v) for k, v in Status.choices}
     if dim.category_level is not None:
-        return dict(Category.objects.filter(code__in=keys).values_list("code", "name"))
+        return local_names(Category.objects.filter(code__in=keys))
     if dim.code == "channel":
-        return dict(Channel.objects.filter(code__in=keys).values_list("code", "name"))
+        return local_names(Channel.objects.filter(code__in=keys))
     if dim.code in ("department", "branch", "respondent_department"):
-        return dict(Department.objects.filter(code__in=keys).values_list("code", "name"))
+        return local_names(Department.objects.filter(code__in=keys))
     if dim.code in ("handler", "respondent"):
         users = get_user_model().objects.filter(pk__in=[int(k) for k in keys if k.isdigit()])
         return {str(u.pk): (u.get_full_name() or u.username) for u in users}

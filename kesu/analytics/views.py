@@ -29,9 +29,11 @@ from kesu.cases.models import Kind, Level, Status
 from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.errors import Conflict, DomainError
 from kesu.org import roles
+from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import has_role
-from kesu.policy.models import Category, Channel
+from kesu.policy.models import Channel
+from kesu.policy.selectors import category_choices
 from kesu.sla.stages import stage_label
 
 ANALYSIS_ROLES = (
@@ -83,16 +85,12 @@ def _choices() -> dict:
         "kinds": Kind.choices,
         "levels": Level.choices,
         "statuses": Status.choices,
-        "channels": list(Channel.objects.filter(is_active=True).values_list("code", "name")),
-        "categories": list(
-            Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
-        ),
+        "channels": list(local_names(Channel.objects.filter(is_active=True)).items()),
+        "categories": category_choices(),
         "branches": list(
-            Department.objects.filter(kind__in=["branch", "sub_branch", "head_office"]).values_list(
-                "code", "name"
-            )
+            local_names(Department.objects.filter(kind__in=["branch", "sub_branch", "head_office"])).items()
         ),
-        "departments": list(Department.objects.filter(is_active=True).values_list("code", "name")),
+        "departments": list(local_names(Department.objects.filter(is_active=True)).items()),
         "flags": list(FLAGS.items()),
         "buckets": [("day", "日"), ("week", "周"), ("month", "月"), ("quarter", "季度"), ("year", "年")],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from kesu.org.models import Department
 from kesu.org.selectors import role_labels, staff_of, user_roles
@@ -14,6 +14,7 @@ router = Router(tags=["org"])
 class DepartmentOut(Schema):
     code: str
     name: str
+    name_en: str = Field("", description="英文名称（为空时显示中文名称）")
     kind: str
     parent: str | None
     path: str
@@ -40,6 +41,7 @@ def _department(d: Department) -> dict:
     return {
         "code": d.code,
         "name": d.name,
+        "name_en": d.name_en,
         "kind": d.kind,
         "parent": d.parent.code if d.parent_id else None,
         "path": d.path,

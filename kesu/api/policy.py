@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from kesu.policy.models import Category, Channel, Policy
 from kesu.policy.selectors import active_policy
@@ -25,6 +25,7 @@ class PolicyOut(Schema):
 class CategoryOut(Schema):
     code: str
     name: str
+    name_en: str = Field("", description="英文名称（为空时显示中文名称）")
     parent: str | None
     depth: int
     path: str
@@ -35,6 +36,7 @@ class CategoryOut(Schema):
 class ChannelOut(Schema):
     code: str
     name: str
+    name_en: str = Field("", description="英文名称（为空时显示中文名称）")
     is_crisis: bool
 
 
@@ -64,6 +66,7 @@ def list_categories(request: HttpRequest):
         {
             "code": c.code,
             "name": c.name,
+            "name_en": c.name_en,
             "parent": c.parent.code if c.parent_id else None,
             "depth": c.depth,
             "path": c.path,

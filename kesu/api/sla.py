@@ -100,6 +100,8 @@ def case_deadlines(request: HttpRequest, number: str):
 class NotificationOut(Schema):
     id: int
     kind: str
+    message_id: str
+    params: dict[str, Any]
     title: str
     body: str
     case: str | None
@@ -118,18 +120,23 @@ def inbox(request: HttpRequest, unread_only: bool = False, limit: int = 50):
     items = selectors.inbox(request.auth, unread_only=unread_only, limit=max(1, min(limit, 200)))
     return {
         "unread": selectors.unread_count(request.auth),
-        "items": [
-            {
-                "id": n.pk,
-                "kind": n.kind,
-                "title": n.title,
-                "body": n.body,
-                "case": n.case.number if n.case_id else None,
-                "created_at": format_instant(n.created_at),
-                "read": n.read_at is not None,
-            }
-            for n in items
-        ],
+        "items": [_notification(n) for n in items],
+    }
+
+
+def _notification(n) -> dict[str, Any]:
+    # Title and body in the request's language (Accept-Language; the installation's by default).
+    title, body = n.text()
+    return {
+        "id": n.pk,
+        "kind": n.kind,
+        "message_id": n.message_id,
+        "params": n.params,
+        "title": title,
+        "body": body,
+        "case": n.case.number if n.case_id else None,
+        "created_at": format_instant(n.created_at),
+        "read": n.read_at is not None,
     }
 
 

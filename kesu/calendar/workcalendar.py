@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext, ngettext
+
 log = logging.getLogger("kesu.calendar.workcalendar")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -68,6 +70,28 @@ HOLIDAY_NAMES_ZH = {
     "Mid-autumn Festival": "中秋节",
     "Anti-Fascist 70th Day": "抗战胜利70周年纪念日",
 }
+
+
+def duration_text(amount, unit: str | None) -> str:
+    """A policy duration in the active language, with the plural it needs ("1 working day", "2 working
+    days"; "3 个工作日"). Every screen, the complainant's promise and the inbox say durations through this."""
+    try:
+        n = int(amount)
+    except (TypeError, ValueError):
+        return f"{amount or ''} {unit or ''}".strip()
+    if unit == "same_day":
+        # Until 24:00 of the day it starts (major and crisis cases: 当日处理).
+        return gettext("当日") if n == 1 else gettext("第 %(n)d 日内") % {"n": n}
+    forms = {
+        "calendar_minutes": lambda: ngettext("%(n)d 分钟", "%(n)d 分钟", n),
+        "calendar_hours": lambda: ngettext("%(n)d 小时", "%(n)d 小时", n),
+        "calendar_days": lambda: ngettext("%(n)d 天", "%(n)d 天", n),
+        "working_hours": lambda: ngettext("%(n)d 个工作小时", "%(n)d 个工作小时", n),
+        "working_days": lambda: ngettext("%(n)d 个工作日", "%(n)d 个工作日", n),
+        "months": lambda: ngettext("%(n)d 个月", "%(n)d 个月", n),
+    }
+    form = forms.get(unit or "")
+    return form() % {"n": n} if form else f"{n} {unit or ''}".strip()
 
 
 def holiday_name_zh(name: str) -> str:

@@ -16,6 +16,7 @@ from kesu.cases.customers import normalize_phone
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid, NotFound
+from kesu.org.i18n import row_name
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 
@@ -184,6 +185,7 @@ def counts_by_respondent(
         qs.values(
             "respondent_department__code",
             "respondent_department__name",
+            "respondent_department__name_en",
             "respondent_staff_id",
             "respondent_staff__username",
             "respondent_staff__first_name",
@@ -205,7 +207,7 @@ def counts_by_respondent(
         prev = out.get(key)
         out[key] = RespondentCount(
             r["respondent_department__code"],
-            r["respondent_department__name"],
+            row_name(r, "respondent_department"),
             r["respondent_staff_id"],
             staff_name,
             name,

@@ -26,6 +26,7 @@ from kesu.cases.models import Case, Kind
 from kesu.cases.permissions import visible_cases
 from kesu.cases.similarity import TEXT_THRESHOLD, case_text, text_similarities
 from kesu.cases.similarity import normalize_text as normalize
+from kesu.org.i18n import display_name
 
 MAX_TEXT_CANDIDATES = 3000
 
@@ -113,7 +114,7 @@ def find_related(
                 False,
                 False,
                 status=case.status,
-                category=case.category.name if case.category_id else "",
+                category=display_name(case.category) if case.category_id else "",
                 summary=(case.subject or case.description)[:60],
             )
         # Independent evidence combines: 1 - Π(1 - s).

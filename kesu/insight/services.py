@@ -502,10 +502,17 @@ def _supervisors():
     return list(users_with_role(roles.SUPERVISOR)) + list(users_with_role(roles.CS_MANAGER))
 
 
-def _deliver(warning: SurgeWarning | GroupAlert, title: str, body: str, key: str) -> None:
+def _deliver(warning: SurgeWarning | GroupAlert, message: str, params: dict, key: str) -> None:
+    """The warning in the supervisors' inbox, kept as a message of kesu.sla.messages (said in each
+    reader's language; the series is named by its dimension and key, not by its Chinese label)."""
     try:
         notify(
-            _supervisors(), kind="insight_warning", title=title, body=body, key=key, event="insight.warning"
+            _supervisors(),
+            kind="insight_warning",
+            message=message,
+            params=params,
+            key=key,
+            event="insight.warning",
         )
     except Exception:  # pragma: no cover - delivery must never lose the warning itself
         log.exception("could not deliver warning %s", key)
@@ -579,7 +586,16 @@ def run_surge_checks(
             },
         )
         if created and deliver:
-            _deliver(warning, f"投诉激增预警：{labels[k]}", message, f"insight:surge:{warning.pk}")
+            params = {
+                "dimension": dim,
+                "key": key,
+                "label": labels[k],
+                "day": day.isoformat(),
+                "observed": result.observed,
+                "expected": f"{result.expected:.1f}",
+                "upper": result.upper,
+            }
+            _deliver(warning, "insight.surge", params, f"insight:surge:{warning.pk}")
         out.append(warning)
     return out
 
@@ -635,7 +651,15 @@ def run_hourly_checks(
             },
         )
         if created and deliver:
-            _deliver(warning, f"危机渠道激增：{label}", message, f"insight:surge:{warning.pk}")
+            params = {
+                "dimension": k[0],
+                "key": k[1],
+                "label": label,
+                "hour": f"{hour:%Y-%m-%d %H}",
+                "observed": len(ids),
+                "expected": f"{expected:.2f}",
+            }
+            _deliver(warning, "insight.crisis_hour", params, f"insight:surge:{warning.pk}")
         out.append(warning)
     return out
 
@@ -662,7 +686,7 @@ def run_group_detection(*, now: dt.datetime | None = None, deliver: bool = True)
                 window_end=g.end,
             )
             if deliver:
-                _deliver(alert, f"群体投诉预警：{g.title}", g.title, f"insight:group:{alert.pk}")
+                _deliver(alert, "insight.group", {"title": g.title}, f"insight:group:{alert.pk}")
         else:
             alert.case_ids = sorted(set(alert.case_ids) | set(g.case_ids))
             alert.customers = max(alert.customers, g.customers)

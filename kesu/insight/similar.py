@@ -30,6 +30,7 @@ from kesu.cases.models import FINISHED_STATUSES, Case, CaseEvent, FollowUp, Kind
 from kesu.cases.similarity import case_text, normalize_text
 from kesu.insight import services
 from kesu.org import roles
+from kesu.org.i18n import display_name
 from kesu.org.selectors import has_role
 
 MAX_CANDIDATES = 400
@@ -158,7 +159,7 @@ def similar_resolved_cases(user, case: Case, *, limit: int = 5) -> list[SimilarC
                 text_similarity=round(sim, 3),
                 same_category=same_cat,
                 same_product=same_prod,
-                category=c.category.name if c.category_id else "",
+                category=display_name(c.category) if c.category_id else "",
                 product=c.product,
                 claimed_amount=str(c.claimed_amount) if c.claimed_amount is not None else None,
                 summary=(c.subject or c.description)[:120],

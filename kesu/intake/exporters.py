@@ -20,6 +20,7 @@ from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.selectors import CaseFilters, get_case, list_cases, timeline
 from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.intake.models import ExportLog
+from kesu.org.i18n import display_name
 from kesu.trust import audit
 from kesu.trust.pii import can_see_pii, mask_email, mask_phone, masked_customer
 
@@ -64,12 +65,12 @@ def _case_row(case: Case, reveal: bool) -> list[Any]:
     return [
         case.number,
         local(case.received_at),
-        case.channel.name if case.channel_id else "",
+        display_name(case.channel) if case.channel_id else "",
         str(KIND_LABELS.get(case.kind, case.kind)),
-        case.category.name if case.category_id else "",
+        display_name(case.category) if case.category_id else "",
         str(LEVEL_LABELS.get(case.level, case.level)),
         str(STATUS_LABELS.get(case.status, case.status)),
-        case.department.name if case.department_id else "",
+        display_name(case.department) if case.department_id else "",
         (case.handler.get_full_name() or case.handler.username) if case.handler_id else "",
         cust["name"],
         cust["phone"],

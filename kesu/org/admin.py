@@ -6,9 +6,9 @@ from kesu.org.models import ApiToken, Department, Staff
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "code", "kind", "parent", "region", "is_active")
+    list_display = ("name", "name_en", "code", "kind", "parent", "region", "is_active")
     list_filter = ("kind", "is_active")
-    search_fields = ("name", "code")
+    search_fields = ("name", "name_en", "code")
 
 
 @admin.register(Staff)

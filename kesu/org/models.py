@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from kesu.org.i18n import display_name
+
 
 class Department(models.Model):
     """A node of the organisation: head office, branch, sub-branch or a functional department."""
@@ -19,6 +21,8 @@ class Department(models.Model):
 
     code = models.CharField(_("编码"), max_length=40, unique=True)
     name = models.CharField(_("名称"), max_length=100)
+    # Shown in the English UI (kesu.org.i18n.display_name); the Chinese name where empty.
+    name_en = models.CharField(_("英文名称"), max_length=100, blank=True)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.FUNCTIONAL)
     parent = models.ForeignKey(
         "self",
@@ -39,7 +43,7 @@ class Department(models.Model):
         ordering = ["path"]
 
     def __str__(self) -> str:
-        return self.name
+        return display_name(self)
 
     def clean(self) -> None:
         node = self.parent

@@ -45,9 +45,12 @@ def create_staff(
 @transaction.atomic
 def ensure_policy_departments(document: dict, *, parent: Department | None = None) -> list[Department]:
     """Create the departments a policy routes to (categories, default, whistle-blowing) that do not exist
-    yet, named from the policy's `org_units`, under `parent` (the head office by default).
+    yet, named from the policy's `org_units` (Chinese `name`, English `name_en`), under `parent` (the head
+    office by default); an existing department of the policy's Chinese name and without an English
+    name gets the policy's.
     Returns the departments created."""
     names = {u["code"]: u["name"] for u in document.get("org_units", [])}
+    english = {u["code"]: u["name_en"] for u in document.get("org_units", []) if u.get("name_en")}
     codes = set(names)
     codes |= {c["department"] for c in document.get("categories", []) if c.get("department")}
     departments = document.get("departments", {})
@@ -59,7 +62,14 @@ def ensure_policy_departments(document: dict, *, parent: Department | None = Non
     for code in sorted(codes - existing):
         created.append(
             Department.objects.create(
-                code=code, name=names.get(code, code), parent=parent, kind=Department.Kind.FUNCTIONAL
+                code=code,
+                name=names.get(code, code),
+                name_en=english.get(code, ""),
+                parent=parent,
+                kind=Department.Kind.FUNCTIONAL,
             )
         )
+    for code, name_en in english.items():
+        # Only where the department is the one the policy names (an installation's own name may differ).
+        Department.objects.filter(code=code, name=names[code], name_en="").update(name_en=name_en)
     return created

@@ -17,10 +17,10 @@ class PolicyAdmin(admin.ModelAdmin):
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ("path", "name", "department_code", "is_active")
-    search_fields = ("code", "name")
+    list_display = ("path", "name", "name_en", "department_code", "is_active")
+    search_fields = ("code", "name", "name_en")
 
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "is_crisis", "is_active")
+    list_display = ("code", "name", "name_en", "is_crisis", "is_active")

@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kesu.org.i18n import display_name
+
 
 class Policy(models.Model):
     """One version of the company's rule set.
@@ -42,6 +44,8 @@ class Category(models.Model):
 
     code = models.CharField(_("编码"), max_length=80, unique=True)
     name = models.CharField(_("名称"), max_length=100)
+    # Shown in the English UI (kesu.org.i18n.display_name); the Chinese name where empty.
+    name_en = models.CharField(_("英文名称"), max_length=100, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
     )
@@ -57,7 +61,7 @@ class Category(models.Model):
         ordering = ["path"]
 
     def __str__(self) -> str:
-        return self.name
+        return display_name(self)
 
     @property
     def is_leaf(self) -> bool:
@@ -69,6 +73,7 @@ class Channel(models.Model):
 
     code = models.CharField(_("编码"), max_length=40, unique=True)
     name = models.CharField(_("名称"), max_length=60)
+    name_en = models.CharField(_("英文名称"), max_length=60, blank=True)
     is_crisis = models.BooleanField(_("危机渠道"), default=False)
     is_active = models.BooleanField(_("启用"), default=True)
 
@@ -78,4 +83,4 @@ class Channel(models.Model):
         ordering = ["code"]
 
     def __str__(self) -> str:
-        return self.name
+        return display_name(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kesu.org.i18n import localized
 from kesu.policy.models import Category, Channel, Policy
 from kesu.policy.rules import Rules
 
@@ -47,3 +48,13 @@ def category_by_code(code: str) -> Category | None:
 
 def channel_by_code(code: str) -> Channel | None:
     return Channel.objects.filter(code=code, is_active=True).first()
+
+
+def category_choices() -> list[tuple[str, str, int]]:
+    """(code, name in the active language, depth) of the active categories in tree order (filters)."""
+    rows = (
+        Category.objects.filter(is_active=True)
+        .order_by("path")
+        .values_list("code", "name", "name_en", "depth")
+    )
+    return [(code, localized(name, name_en), depth) for code, name, name_en, depth in rows]

@@ -48,7 +48,13 @@ def _sync_channels(document: dict[str, Any]) -> None:
     for ch in document.get("channels", []):
         Channel.objects.update_or_create(
             code=ch["code"],
-            defaults={"name": ch["name"], "is_crisis": bool(ch.get("crisis")), "is_active": True},
+            defaults={
+                "name": ch["name"],
+                "is_crisis": bool(ch.get("crisis")),
+                "is_active": True,
+                # An English name typed in the admin stays unless the policy gives one.
+                **({"name_en": ch["name_en"]} if ch.get("name_en") else {}),
+            },
         )
         present.add(ch["code"])
     Channel.objects.exclude(code__in=present).update(is_active=False)
@@ -76,6 +82,7 @@ def _sync_categories(document: dict[str, Any]) -> None:
                 "department_code": department,
                 "keywords": entry.get("keywords", []),
                 "is_active": True,
+                **({"name_en": entry["name_en"]} if entry.get("name_en") else {}),
             },
         )
         saved[code] = obj

@@ -14,13 +14,11 @@ from collections import defaultdict
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
 from kesu.calendar.workcalendar import SHANGHAI
 from kesu.sla.models import Notification, NotificationPreference
 from kesu.sla.notify import DEFAULT_MODES, notify
-from kesu.sla.stages import stage_label
 
 # The kinds a user may choose for (the settings page), with their names.
 KIND_LABELS = {
@@ -45,15 +43,6 @@ KIND_LABELS = {
 }
 # Kinds that must reach their recipient at once whatever they choose: a breach escalates now.
 ALWAYS_IMMEDIATE = {"sla.escalation", "handoff.major", "handoff.crisis"}
-
-
-def accountability_reason_label(reason: str) -> str:
-    """`graded` / `breach:<stage>` in words (never the stored key)."""
-    if reason == "graded":
-        return _("案件等级")
-    if reason.startswith("breach:"):
-        return _("%(stage)s超时") % {"stage": stage_label(reason.split(":", 1)[1])}
-    return reason
 
 
 def preferences(user) -> list[dict]:
@@ -105,15 +94,17 @@ def send_digests(now: dt.datetime | None = None) -> int:
         if user is None:
             continue
         with transaction.atomic():
-            lines = [f"· {n.title}" + (f"\n  {n.body}" if n.body else "") for n in items]
-            title = ngettext("每日汇总：%(n)d 条待处理", "每日汇总：%(n)d 条待处理", len(items)) % {
-                "n": len(items)
-            }
+            # Each listed notification kept as its message (the stored words as the fallback), so the
+            # digest reads in the reader's language like the notifications it lists.
+            listed = [
+                {"message_id": n.message_id, "params": n.params, "title": n.title, "body": n.body}
+                for n in items
+            ]
             notify(
                 [user],
                 kind="digest",
-                title=title,
-                body="\n".join(lines),
+                message="digest",
+                params={"count": len(items), "items": listed},
                 key=f"digest:{day:%Y%m%d}:{items[-1].pk}",
                 now=now,
             )

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext as _
 
 from kesu.cases.models import CollaborationRequest, Kind, PanelParticipant, Proposal
 from kesu.org import roles
@@ -39,12 +38,12 @@ def on_event(case, event, rules) -> None:
         (f"{event.seq}:{n}", *m) for n, m in enumerate(handler(case, event, rules) if handler else [])
     ]
     messages += list(_graded_up(case, event, rules))
-    for key, kind, users, title in messages:
+    for key, kind, users, message, params in messages:
         notify(
             [u for u in _people(users) if u.pk != getattr(event.actor, "pk", None)],
             kind=kind,
-            title=title,
-            body=_body(case),
+            message=message,
+            params={"n": case.number, "number": case.number, "subject": case.subject or "", **params},
             case=case,
             key=f"handoff:{case.pk}:{key}",
             now=event.created_at,
@@ -60,18 +59,14 @@ def _people(users: Iterable) -> list:
     return out
 
 
-def _body(case) -> str:
-    return _("%(number)s %(subject)s") % {"number": case.number, "subject": case.subject or ""}
-
-
 def _registered(case, event, rules):
     if case.kind == Kind.REPORT:
-        yield "handoff.report", users_with_role(roles.RISK), _("新举报待处理：%(n)s") % {"n": case.number}
+        yield "handoff.report", users_with_role(roles.RISK), "handoff.report", {}
         return
     if event.actor is None and not case.is_imported:
         # From the complainant portal or the mailbox: the intake desk and the supervisors pick it up.
         people = [*users_with_role(roles.INTAKE), *users_with_role(roles.SUPERVISOR)]
-        yield "handoff.new_case", people, _("新投诉待受理：%(n)s") % {"n": case.number}
+        yield "handoff.new_case", people, "handoff.new_case", {}
 
 
 def _graded_up(case, event, rules):
@@ -86,20 +81,18 @@ def _graded_up(case, event, rules):
     people = []
     for role in configured if configured is not None else DEFAULT_LEADERS[level]:
         people += list(users_with_role(role))
-    title = (_("危机投诉，请立即关注：%(n)s") if level == "crisis" else _("重大投诉，请关注：%(n)s")) % {
-        "n": case.number
-    }
-    yield f"graded:{level}", f"handoff.{level}", people, title
+    yield f"graded:{level}", f"handoff.{level}", people, f"handoff.{level}", {}
 
 
 def _assigned(case, event, rules):
     if case.handler_id:
-        yield "handoff.assigned", [case.handler], _("案件分派给您：%(n)s") % {"n": case.number}
+        yield "handoff.assigned", [case.handler], "handoff.assigned", {}
     elif case.department_id:
         yield (
             "handoff.assigned",
             department_heads(case.department),
-            _("案件分派至本部门，请指定经办人：%(n)s") % {"n": case.number},
+            "handoff.assigned_department",
+            {},
         )
 
 
@@ -111,7 +104,8 @@ def _collaboration_requested(case, event, rules):
     yield (
         "handoff.collaboration",
         people,
-        _("协办请求：%(n)s（%(q)s）") % {"n": case.number, "q": str(event.payload.get("question", ""))[:60]},
+        "handoff.collaboration",
+        {"q": str(event.payload.get("question", ""))[:60]},
     )
 
 
@@ -121,13 +115,14 @@ def _collaboration_answered(case, event, rules):
     yield (
         "handoff.collaboration_answered",
         [*people, case.handler],
-        _("协办已答复：%(n)s") % {"n": case.number},
+        "handoff.collaboration_answered",
+        {},
     )
 
 
 def _panel_convened(case, event, rules):
     ids = event.payload.get("participants") or []
-    yield "handoff.panel", User.objects.filter(pk__in=ids), _("合议邀请：%(n)s") % {"n": case.number}
+    yield "handoff.panel", User.objects.filter(pk__in=ids), "handoff.panel", {}
 
 
 def _panel_decided(case, event, rules):
@@ -137,7 +132,8 @@ def _panel_decided(case, event, rules):
     yield (
         "handoff.panel_decided",
         [*members, case.handler],
-        _("合议已有决议，请确认纪要：%(n)s") % {"n": case.number},
+        "handoff.panel_decided",
+        {},
     )
 
 
@@ -145,7 +141,7 @@ def _approval_waiting(case, event, rules):
     roles_needed = event.payload.get("required_roles") or []
     next_role = event.payload.get("next_role") or (roles_needed[0] if roles_needed else None)
     if next_role:
-        yield "handoff.approval", users_with_role(next_role), _("方案待您审批：%(n)s") % {"n": case.number}
+        yield "handoff.approval", users_with_role(next_role), "handoff.approval", {}
 
 
 def _approval_decided(case, event, rules):
@@ -154,17 +150,15 @@ def _approval_decided(case, event, rules):
         return
     proposal = Proposal.objects.filter(pk=event.payload.get("proposal_id")).first()
     people = [proposal.proposed_by if proposal else None, case.handler]
-    title = (_("方案已获批准：%(n)s") if event.action == "approve" else _("方案被退回：%(n)s")) % {
-        "n": case.number
-    }
-    yield "handoff.approval_decided", people, title
+    message = "handoff.approval_approved" if event.action == "approve" else "handoff.approval_rejected"
+    yield "handoff.approval_decided", people, message, {}
 
 
 def _reopened(case, event, rules):
     if event.action == "follow_up" and not event.payload.get("reopened"):
         return
     people = [case.handler, *users_with_role(roles.SUPERVISOR)]
-    yield "handoff.reopened", people, _("案件重新处理：%(n)s") % {"n": case.number}
+    yield "handoff.reopened", people, "handoff.reopened", {}
 
 
 def _chased(case, event, rules):
@@ -175,30 +169,30 @@ def _chased(case, event, rules):
     if case.department_id:
         people += list(department_heads(case.department)) if not case.handler_id else []
     people += list(users_with_role(roles.SUPERVISOR))
-    title = _("催办：客户再次来电，案件仍在处理中：%(n)s（%(r)s）") % {
-        "n": case.number,
-        "r": event.payload.get("repeat", ""),
-    }
-    yield "handoff.chase", people, title
+    yield "handoff.chase", people, "handoff.chase", {"r": event.payload.get("repeat", "")}
 
 
 def _archive_access_requested(case, event, rules):
     yield (
         "handoff.archive_access",
         users_with_role(roles.ARCHIVIST),
-        _("档案调阅申请：%(n)s") % {"n": case.number},
+        "handoff.archive_access",
+        {},
     )
 
 
 def _archive_access_decided(case, event, rules):
     requester = User.objects.filter(pk=event.payload.get("requester")).first()
-    title = (
-        _("调阅申请已批准：%(n)s") if event.payload.get("approved") else _("调阅申请未获批准：%(n)s")
-    ) % {"n": case.number}
-    yield "handoff.archive_access_decided", [requester], title
+    message = (
+        "handoff.archive_access_approved"
+        if event.payload.get("approved")
+        else "handoff.archive_access_refused"
+    )
+    yield "handoff.archive_access_decided", [requester], message, {}
 
 
-_HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str]]]] = {
+# Each handler yields (kind, recipients, message id of kesu.sla.messages, its parameters beyond the case).
+_HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str, dict]]]] = {
     "register": _registered,
     "assign": _assigned,
     "request_collaboration": _collaboration_requested,

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kesu.sla import messages
+
 USER = settings.AUTH_USER_MODEL
 
 
@@ -66,11 +68,17 @@ class StageDeadline(models.Model):
 
 
 class Notification(models.Model):
-    """In-app inbox entry."""
+    """In-app inbox entry.
+
+    Kept as a message id and its parameters (kesu.sla.messages) and said in the reader's language when
+    read (`text`); `title`/`body` are the words in settings.LANGUAGE_CODE at creation, the only words of
+    rows from before message ids."""
 
     user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="notifications")
     case = models.ForeignKey("cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(_("类型"), max_length=30)
+    message_id = models.CharField(_("消息"), max_length=60, blank=True, default="")
+    params = models.JSONField(_("参数"), default=dict, blank=True)
     title = models.CharField(_("标题"), max_length=200)
     body = models.TextField(_("内容"), blank=True)
     created_at = models.DateTimeField(_("时间"))
@@ -98,6 +106,18 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def text(self) -> tuple[str, str]:
+        """(title, body) in the active language."""
+        return messages.render(self.message_id, self.params, self.title, self.body)
+
+    @property
+    def display_title(self) -> str:
+        return self.text()[0]
+
+    @property
+    def display_body(self) -> str:
+        return self.text()[1]
 
 
 class NotificationPreference(models.Model):

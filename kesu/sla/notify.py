@@ -16,9 +16,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
+from kesu.sla import messages
 from kesu.sla.models import (
     Notification,
     NotificationPreference,
@@ -42,7 +45,9 @@ def notify(
     users,
     *,
     kind: str,
-    title: str,
+    message: str = "",
+    params: dict[str, Any] | None = None,
+    title: str = "",
     body: str = "",
     case=None,
     key: str,
@@ -50,8 +55,16 @@ def notify(
     data: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
-    """Inbox entry (+ e-mail) for each user and a webhook delivery per subscription, once per key."""
+    """Inbox entry (+ e-mail) for each user and a webhook delivery per subscription, once per key.
+
+    `message` (an id of kesu.sla.messages) and `params` are what is stored and said in each reader's
+    language; `title`/`body` are then rendered in settings.LANGUAGE_CODE as the row's record. Without
+    a message id, `title`/`body` are the words (text that is not the product's: none today)."""
     now = now or timezone.now()
+    params = dict(params or {})
+    if message:
+        with translation.override(settings.LANGUAGE_CODE):
+            title, body = messages.render(message, params, title, body)
     created: list[Notification] = []
     seen: set[int] = set()
     for user in users:
@@ -68,6 +81,8 @@ def notify(
                     user=user,
                     case=case,
                     kind=kind,
+                    message_id=message,
+                    params=params,
                     title=title[:200],
                     body=body,
                     created_at=now,
@@ -143,7 +158,6 @@ def stable_message_id(*parts: object) -> str:
     A mail that goes out twice (a worker killed after the SMTP server accepted it and before its row
     was marked sent, then the catch-up job) carries the same Message-ID both times, so mail servers and
     clients that de-duplicate by it show it once. The domain is the sender's."""
-    from django.conf import settings
 
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "kesu.localhost"
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:20]
@@ -158,7 +172,6 @@ def send_email(notification_id: int) -> bool:
     waits and then finds it sent. A worker killed after the SMTP server accepted the mail and before
     the commit leaves it unsent, and the catch-up job sends it again: never silently lost, and the
     second copy has the same Message-ID (`stable_message_id`) so the recipient's mail system shows one."""
-    from django.conf import settings
     from django.core.mail import EmailMessage
 
     with transaction.atomic():
@@ -170,15 +183,24 @@ def send_email(notification_id: int) -> bool:
         )
         if n is None or n.emailed or n.held_for_digest or not n.user.email:
             return False
+        # In the recipient's language: users have none of their own yet, so the installation's.
+        with translation.override(email_language(n.user)):
+            title, body = n.text()
+            subject = _("【客诉系统】%(title)s") % {"title": title}
         EmailMessage(
-            subject=f"【客诉系统】{n.title}",
-            body=n.body or n.title,
+            subject=subject,
+            body=body or title,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[n.user.email],
             headers={"Message-ID": stable_message_id("notification", n.pk, n.dedupe_key)},
         ).send(fail_silently=False)
         Notification.objects.filter(pk=n.pk).update(emailed=True)
     return True
+
+
+def email_language(user) -> str:
+    """The language a user's e-mail is written in: their own where they have one, else settings.LANGUAGE_CODE."""
+    return getattr(user, "language", "") or settings.LANGUAGE_CODE
 
 
 def unsent_email_ids(

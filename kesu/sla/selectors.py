@@ -9,13 +9,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from kesu.calendar.models import CalendarYear
-from kesu.calendar.workcalendar import SHANGHAI, UNIT_LABELS, calendar_for_case, get_calendar
+from kesu.calendar.workcalendar import (
+    SHANGHAI,
+    calendar_for_case,
+    duration_text,
+    format_instant,
+    get_calendar,
+)
 from kesu.cases.models import Accountability
+from kesu.org.i18n import display_name
 from kesu.policy.selectors import active_rules, rules_for
 from kesu.sla.models import Notification, StageDeadline
 from kesu.sla.stages import LIMIT_STAGES, stage_label
@@ -42,16 +51,58 @@ class AnswerPromise:
 
     @property
     def text(self) -> str:
+        """The promise in the active language (rendered when read, never stored as words)."""
         if self.unit == "same_day":
             return _("当日答复（最迟 %(latest)s）") % {"latest": self.latest}
-        limit = f"{self.amount} {UNIT_LABELS.get(self.unit, self.unit)}"
+        limit = duration_text(self.amount, self.unit)
         if self.extension_days:
-            return _("%(limit)s内答复，已延长 %(days)s 个工作日（最迟 %(latest)s）") % {
-                "limit": limit,
-                "days": self.extension_days,
-                "latest": self.latest,
-            }
+            return ngettext(
+                "%(limit)s内答复，已延长 %(days)s 个工作日（最迟 %(latest)s）",
+                "%(limit)s内答复，已延长 %(days)s 个工作日（最迟 %(latest)s）",
+                self.extension_days,
+            ) % {"limit": limit, "days": self.extension_days, "latest": self.latest}
         return _("%(limit)s内答复（最迟 %(latest)s）") % {"limit": limit, "latest": self.latest}
+
+    def as_payload(self) -> dict[str, Any]:
+        """The promise as kept on a public event: what was promised (limit, extension, latest instant),
+        not the words, so that each reader sees it in their language. `text` is the promise in the
+        installation's language, for readers of the raw record (API, exports)."""
+        with translation.override(settings.LANGUAGE_CODE):
+            text = self.text
+        return {
+            "message_id": PROMISE_MESSAGE,
+            "amount": self.amount,
+            "unit": self.unit,
+            "due_at": format_instant(self.due_at),
+            "extension_days": self.extension_days,
+            "text": text,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> AnswerPromise | None:
+        """The promise kept on an event; None for an event written before promises were kept as data
+        (its `text` is then the only record: see `promise_text`)."""
+        if not isinstance(payload, dict) or payload.get("message_id") != PROMISE_MESSAGE:
+            return None
+        try:
+            due_at = dt.datetime.fromisoformat(str(payload["due_at"]))
+            return cls(
+                int(payload["amount"]), str(payload["unit"]), due_at, int(payload.get("extension_days") or 0)
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+# The id under which a promise is kept on an event (`AnswerPromise.as_payload`).
+PROMISE_MESSAGE = "promise.answer"
+
+
+def promise_text(payload: Any) -> str:
+    """The promise kept on an event, in the reader's language; the stored words for older events."""
+    promise = AnswerPromise.from_payload(payload)
+    if promise is not None:
+        return promise.text
+    return str(payload.get("text") or "") if isinstance(payload, dict) else ""
 
 
 def answer_promise(case) -> AnswerPromise | None:
@@ -395,7 +446,7 @@ def penalty_summary(month: str, *, include_proposed: bool = False) -> list[dict[
     )
     for a in qs.iterator(chunk_size=1000):
         branch = a.case.branch or (a.case.department.branch if a.case.department_id else None)
-        bname = branch.name if branch else "总公司"
+        bname = display_name(branch) if branch else _("总公司")
         for who, role, amount, reminder in (
             (a.person, "责任人", a.person_amount, a.reminder),
             (a.supervisor, "直接上级", a.supervisor_amount, a.reminder),

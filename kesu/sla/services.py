@@ -36,7 +36,6 @@ from kesu.cases.services import perform
 from kesu.cases.storable import sqlite_datetime
 from kesu.errors import Conflict, Forbidden, Invalid
 from kesu.org.selectors import direct_supervisor, has_role, users_with_role
-from kesu.sla.digest import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
@@ -590,16 +589,13 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
         notify(
             [record.supervisor],
             kind="accountability.proposed",
-            title=_("待确认责任追究：%(n)s") % {"n": case.number},
-            body=_(
-                "案件 %(n)s（%(reason)s）拟追究 %(person)s：罚款 %(amount)s 元，直接上级 %(sup_amount)s 元。"
-            )
-            % {
+            message="accountability.proposed",
+            params={
                 "n": case.number,
-                "reason": accountability_reason_label(reason),
+                "reason": reason,  # a code, said in the reader's language
                 "person": person.get_full_name() or person.get_username(),
-                "amount": record.person_amount,
-                "sup_amount": record.supervisor_amount,
+                "amount": str(record.person_amount),
+                "sup_amount": str(record.supervisor_amount),
             },
             case=case,
             key=f"acc:{record.pk}",
@@ -630,9 +626,8 @@ def announce_report_to_recipient(case, event) -> None:
     notify(
         list(users_with_role(role)),
         kind="report.senior_management",
-        title=_("涉及高级管理人员的举报：%(number)s") % {"number": case.number},
-        body=_("举报 %(number)s 涉及公司高级管理人员，按规定报送您（003 举报 第十一条）。")
-        % {"number": case.number},
+        message="report.senior_management",
+        params={"number": case.number},
         case=case,
         key=f"report-recipient:{case.pk}",
         event="report.senior_management",

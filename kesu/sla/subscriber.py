@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kesu.calendar.workcalendar import format_instant
 from kesu.sla import services
 from kesu.sla.selectors import answer_promise
 
@@ -20,12 +19,7 @@ def on_event(case, event, rules) -> None:
         # even when the policy or the calendar changes later.
         promise = answer_promise(case)
         if promise is not None and not promise.paused:
-            event.payload["answer_promise"] = {
-                "amount": promise.amount,
-                "unit": promise.unit,
-                "due_at": format_instant(promise.due_at),
-                "text": promise.text,
-            }
+            event.payload["answer_promise"] = promise.as_payload()
 
 
 # Events after which the complainant is (again) told by when they will be answered.

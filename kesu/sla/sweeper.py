@@ -23,7 +23,7 @@ from kesu.policy.selectors import rules_for
 from kesu.sla.models import StageDeadline
 from kesu.sla.notify import notify, retry_due_deliveries
 from kesu.sla.services import escalation_settings, escalation_time, next_check, propose_accountability
-from kesu.sla.stages import STAGES, stage_label
+from kesu.sla.stages import STAGES
 
 log = logging.getLogger("kesu.sla.sweeper")
 
@@ -193,7 +193,6 @@ def _examine(s: StageDeadline, now: dt.datetime, report: SweepReport) -> list[_E
     case = s.case
     rules = rules_for(case.policy_id)
     cal = calendar_for_case(case, rules)
-    label = stage_label(s.stage)
     due_text = format_instant(s.due_at)
     data = {"case": case.number, "stage": s.stage, "ref": s.ref, "due_at": due_text}
 
@@ -203,8 +202,8 @@ def _examine(s: StageDeadline, now: dt.datetime, report: SweepReport) -> list[_E
         notify(
             _recipients("handler", case),
             kind="sla.warning",
-            title=f"时限预警：{case.number} {label}",
-            body=f"案件 {case.number} 的「{label}」将于 {due_text} 到期，请及时处理。",
+            message="sla.warning",
+            params={"n": case.number, "stage": s.stage, "due_at": due_text},
             case=case,
             key=f"sla:{s.pk}:warn",
             event="sla.warning",
@@ -258,12 +257,11 @@ def _escalate(escalations: list[_Escalation], now: dt.datetime, report: SweepRep
         if index in result.refused:
             raise result.refused[index]  # escalate starts from any status: a refusal is a real fault
         case = e.stage.case
-        label = stage_label(e.stage.stage)
         notify(
             e.people,
             kind="sla.escalation",
-            title=f"超时升级（第{e.step}级）：{case.number} {label}",
-            body=f"案件 {case.number} 的「{label}」已于 {e.data['due_at']} 超时，按升级规则通知您督办。",
+            message="sla.escalation",
+            params={"n": case.number, "stage": e.stage.stage, "step": e.step, "due_at": e.data["due_at"]},
             case=case,
             key=f"sla:{e.stage.pk}:esc{e.step}",
             event="sla.escalated",

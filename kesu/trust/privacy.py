@@ -29,6 +29,7 @@ from kesu.cases.spreadsheet import safe_cell
 from kesu.cases.text import meaningful
 from kesu.errors import Forbidden, Invalid
 from kesu.org import roles
+from kesu.org.i18n import display_name
 from kesu.org.selectors import user_roles
 from kesu.policy.models import Policy
 from kesu.trust import audit
@@ -130,9 +131,9 @@ def person_data(
                 "number": case.number,
                 "customer_id": case.customer_id,
                 "kind": case.kind,
-                "channel": case.channel.name if case.channel_id else "",
-                "category": case.category.name if case.category_id else "",
-                "department": case.department.name if case.department_id else "",
+                "channel": display_name(case.channel) if case.channel_id else "",
+                "category": display_name(case.category) if case.category_id else "",
+                "department": display_name(case.department) if case.department_id else "",
                 "received_at": _iso(case.received_at),
                 "status": case.status,
                 "subject": case.subject,

@@ -34,11 +34,12 @@ from kesu.cases.models import (
 from kesu.cases.services import allowed_actions
 from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles
+from kesu.org.i18n import display_name
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
-from kesu.sla.digest import accountability_reason_label
+from kesu.sla.messages import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import stage_label
 from kesu.web import replies
@@ -96,13 +97,13 @@ HIDDEN_ACTIONS = {"escalate", "recompute_deadlines", "expire_suspension"}
 
 
 def _departments() -> list[tuple[str, str]]:
-    return [(d.code, d.name) for d in Department.objects.filter(is_active=True).order_by("path")]
+    return [(d.code, display_name(d)) for d in Department.objects.filter(is_active=True).order_by("path")]
 
 
 def _categories() -> list[tuple[str, str]]:
     out = []
     for c in Category.objects.filter(is_active=True).order_by("path"):
-        out.append((c.code, ("　" * c.depth) + c.name))
+        out.append((c.code, ("　" * c.depth) + display_name(c)))
     return out
 
 
@@ -118,7 +119,9 @@ def _handlers(dept_id: int | None) -> list[tuple[str, str]]:
         .distinct()
         .order_by("staff__department__path", "username")[:300]
     )
-    return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
+    return [
+        (str(u.pk), f"{u.get_full_name() or u.username}（{display_name(u.staff.department)}）") for u in qs
+    ]
 
 
 def _least_loaded(dept_id: int | None) -> int | None:
@@ -147,7 +150,9 @@ def _colleagues(user) -> list[tuple[str, str]]:
         .select_related("staff__department")
         .order_by("staff__department__path", "username")[:300]
     )
-    return [(str(u.pk), f"{u.get_full_name() or u.username}（{u.staff.department.name}）") for u in qs]
+    return [
+        (str(u.pk), f"{u.get_full_name() or u.username}（{display_name(u.staff.department)}）") for u in qs
+    ]
 
 
 def _members(user) -> list[tuple[str, str, str]]:
@@ -163,7 +168,7 @@ def _members(user) -> list[tuple[str, str, str]]:
     return [
         (
             str(u.pk),
-            f"{u.get_full_name() or u.username}（{u.staff.department.name}）",
+            f"{u.get_full_name() or u.username}（{display_name(u.staff.department)}）",
             u.staff.department.code,
         )
         for u in qs

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from kesu.calendar.workcalendar import UNIT_LABELS
+from kesu.calendar.workcalendar import duration_text
 from kesu.cases import grading
 from kesu.cases.attachments import attach_file
 from kesu.cases.customers import find_customer, parse_phone, same_person_q
@@ -24,6 +24,7 @@ from kesu.cases.selectors import list_cases
 from kesu.cases.services import perform, register_case
 from kesu.errors import DomainError
 from kesu.insight.services import suggest
+from kesu.org.i18n import display_name, local_names, localized
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
@@ -58,17 +59,21 @@ class MultipleFileField(forms.FileField):
 
 
 def _channel_choices() -> list[tuple[str, str]]:
-    return list(Channel.objects.filter(is_active=True).order_by("pk").values_list("code", "name"))
+    return list(local_names(Channel.objects.filter(is_active=True).order_by("pk")).items())
 
 
 def _category_choices() -> list[tuple[str, str]]:
-    rows = Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
-    return [("", gettext_lazy("（请选择）"))] + [(c, "　" * d + n) for c, n, d in rows]
+    rows = (
+        Category.objects.filter(is_active=True)
+        .order_by("path")
+        .values_list("code", "name", "name_en", "depth")
+    )
+    return [("", gettext_lazy("（请选择）"))] + [(c, "　" * d + localized(n, e)) for c, n, e, d in rows]
 
 
 def _department_choices() -> list[tuple[str, str]]:
-    rows = Department.objects.filter(is_active=True).order_by("code").values_list("code", "name")
-    return [("", gettext_lazy("（未知）"))] + list(rows)
+    rows = local_names(Department.objects.filter(is_active=True).order_by("code"))
+    return [("", gettext_lazy("（未知）"))] + list(rows.items())
 
 
 class IntakeForm(forms.Form):
@@ -242,9 +247,7 @@ def submit(request) -> SubmitResult:
                 category=d.get("category") or None,
             )
             perform(case, "assign", request.user, expected_version=case.version)
-            messages.info(
-                request, _("已受理并分派至：%(d)s") % {"d": case.department.name if case.department else "—"}
-            )
+            messages.info(request, _("已受理并分派至：%(d)s") % {"d": display_name(case.department) or "—"})
     except DomainError as exc:
         messages.warning(request, _("案件已登记，但后续操作未完成：%(m)s") % {"m": exc.message})
     return SubmitResult(form, case)
@@ -277,18 +280,19 @@ def _suggest(text: str) -> dict | None:
     cat = Category.objects.filter(code=code, is_active=True).first() if code else None
     dept_code = result.department_code or (cat.department_code if cat else "")
     dept = Department.objects.filter(code=dept_code).first() if dept_code else None
+    alternatives = [
+        a for a in (result.alternatives or []) if a.get("code") and a.get("code") != (cat.code if cat else "")
+    ][:2]
+    # The classifier names categories in Chinese; the form says them in the reader's language.
+    names = local_names(Category.objects.filter(code__in=[a["code"] for a in alternatives]))
     return {
         "category": cat.code if cat else "",
-        "category_name": cat.name if cat else "",
-        "department": dept.name if dept else dept_code,
+        "category_name": display_name(cat) if cat else "",
+        "department": display_name(dept) if dept else dept_code,
         "confidence": round(float(result.category_confidence or 0) * 100),
         "sure": bool(result.sure),
         "level_hint": result.level_hint,
-        "alternatives": [
-            a
-            for a in (result.alternatives or [])
-            if a.get("code") and a.get("code") != (cat.code if cat else "")
-        ][:2],
+        "alternatives": [{**a, "name": names.get(a["code"], a.get("name", ""))} for a in alternatives],
     }
 
 
@@ -323,7 +327,7 @@ def _deadline_preview(data, *, level: str, channel, rules) -> list[dict]:
         {
             "stage": stage_label(st.stage),
             "due_at": st.due_at,
-            "duration": f"{st.amount} {UNIT_LABELS.get(st.unit, st.unit)}",
+            "duration": duration_text(st.amount, st.unit),
         }
         for st in sorted(stages, key=lambda st: st.due_at)
     ]

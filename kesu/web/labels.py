@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from kesu.calendar.workcalendar import duration_text  # noqa: F401  (re-exported: the web's labels in one place)
 from kesu.cases.transitions import TRANSITIONS
 
 EXTRA_ACTIONS = {"register": _("登记")}
@@ -45,26 +46,6 @@ PAYLOAD_LABELS = {
     "name": _("文件"),
     "repeat_of": _("重复投诉于"),
 }
-
-
-def duration_text(amount, unit: str | None) -> str:
-    """A policy duration in words, with the plural the language needs ("1 working day", "2 working days")."""
-    try:
-        n = int(amount)
-    except (TypeError, ValueError):
-        return f"{amount or ''} {unit or ''}".strip()
-    forms = {
-        "calendar_minutes": ngettext("%(n)d 分钟", "%(n)d 分钟", n),
-        "calendar_hours": ngettext("%(n)d 小时", "%(n)d 小时", n),
-        "calendar_days": ngettext("%(n)d 天", "%(n)d 天", n),
-        "working_hours": ngettext("%(n)d 个工作小时", "%(n)d 个工作小时", n),
-        "working_days": ngettext("%(n)d 个工作日", "%(n)d 个工作日", n),
-        "months": ngettext("%(n)d 个月", "%(n)d 个月", n),
-    }
-    if unit == "same_day":
-        # Until 24:00 of the day it starts (major and crisis cases: 当日处理).
-        return gettext("当日") if n == 1 else gettext("第 %(n)d 日内") % {"n": n}
-    return forms.get(unit or "", f"%(n)d {unit or ''}") % {"n": n}
 
 
 _REOPEN_REF = re.compile(r"^reopen(\d+)$")

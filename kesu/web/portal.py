@@ -25,9 +25,10 @@ from kesu.cases.models import Case, Kind, Status
 from kesu.cases.selectors import timeline
 from kesu.cases.services import register_case, verify_reporter_token
 from kesu.errors import DomainError
+from kesu.org.i18n import local_names
 from kesu.policy.models import Category
 from kesu.policy.selectors import rules_for
-from kesu.sla.selectors import answer_promise
+from kesu.sla.selectors import answer_promise, promise_text
 from kesu.trust.ratelimit import client_ip, hit
 from kesu.web.intake import MultipleFileField
 from kesu.web.labels import action_label
@@ -45,8 +46,8 @@ def _max_request_bytes() -> int:
 
 
 def _top_categories() -> list[tuple[str, str]]:
-    rows = Category.objects.filter(is_active=True, depth=0).order_by("path").values_list("code", "name")
-    return [("", gettext_lazy("（不确定）"))] + list(rows)
+    rows = local_names(Category.objects.filter(is_active=True, depth=0).order_by("path"))
+    return [("", gettext_lazy("（不确定）"))] + list(rows.items())
 
 
 class PortalComplaintForm(forms.Form):
@@ -314,9 +315,9 @@ def _public_timeline(case: Case) -> list[dict]:
                 "reason": payload.get("reason", ""),
             }
         # The promise as it was told with the event (registration, extension, resumption).
-        promise = payload.get("answer_promise")
-        if isinstance(promise, dict) and promise.get("text"):
-            detail = "；".join(p for p in (detail, str(promise["text"])) if p)
+        promise = promise_text(payload.get("answer_promise"))
+        if promise:
+            detail = "；".join(p for p in (detail, promise) if p)
         rows.append(
             {
                 "at": e.created_at,

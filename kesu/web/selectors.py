@@ -33,6 +33,7 @@ from kesu.cases.models import (
 from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
 from kesu.cases.services import allowed_actions
 from kesu.org import roles
+from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
@@ -346,7 +347,7 @@ def _board_counts(open_qs: QuerySet[Case], *, now: dt.datetime, near_hours: int,
         .order_by()
     )
     dept_ids = {r["dept"] for r in rows} - {0}
-    names = dict(Department.objects.filter(pk__in=dept_ids).values_list("pk", "name")) if dept_ids else {}
+    names = local_names(Department.objects.filter(pk__in=dept_ids), "pk") if dept_ids else {}
 
     def table(measure: str) -> list[dict]:
         out: dict[object, dict] = {}

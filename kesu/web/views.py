@@ -41,10 +41,11 @@ from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
 from kesu.insight import selectors as insight_selectors
 from kesu.intake import exporters
 from kesu.org import roles
+from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import user_roles
-from kesu.policy.models import Category, Channel
-from kesu.policy.selectors import active_rules, rules_for
+from kesu.policy.models import Channel
+from kesu.policy.selectors import active_rules, category_choices, rules_for
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.digest import preferences, set_preferences
 from kesu.sla.models import NotificationPreference
@@ -256,10 +257,8 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "statuses": Status.choices,
         "levels": Level.choices,
         "kinds": Kind.choices,
-        "channels": list(Channel.objects.filter(is_active=True).values_list("code", "name")),
-        "categories": list(
-            Category.objects.filter(is_active=True).order_by("path").values_list("code", "name", "depth")
-        ),
+        "channels": list(local_names(Channel.objects.filter(is_active=True)).items()),
+        "categories": category_choices(),
         **extra["state"],
     }
     if cursor:
@@ -415,7 +414,7 @@ def _timeline_rows(events, case=None) -> list[dict]:
 
     events = list(events)
     codes = {e.payload.get("department") for e in events if isinstance(e.payload, dict)} - {None, ""}
-    dept_names = dict(Department.objects.filter(code__in=codes).values_list("code", "name")) if codes else {}
+    dept_names = local_names(Department.objects.filter(code__in=codes)) if codes else {}
     criteria, invalidity = {}, {}
     if case is not None:
         try:

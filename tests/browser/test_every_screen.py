@@ -169,3 +169,49 @@ def _login_demo(s: Session, username: str) -> None:
     p.fill("#id_password", DEMO_PASSWORD)
     with p.expect_navigation():
         p.click("button[type=submit]")
+
+
+# Where a name stands alone in the visible text: a table cell, an option, a list item, a label's value.
+NAME_SEPARATORS = re.compile(r"[\n\t·|/、，,：:（）()]+")
+# Roles whose screens show every kind of name: queues and cases (supervisor), analytics (analyst).
+NAME_ROLES = ["supervisor", "analyst"]
+
+
+def chinese_names_shown(text: str, names: set[str]) -> set[str]:
+    """The Chinese names of `names` standing alone somewhere in `text` (free text that mentions one inside
+    a sentence — a complaint's description — is not a name shown by the product)."""
+    return {part.strip() for part in NAME_SEPARATORS.split(text)} & names
+
+
+def test_name_finder_sees_names_standing_alone_only():
+    names = {"理赔部", "交付运输"}
+    assert chinese_names_shown("Claims\t理赔部\nE-mail", names) == {"理赔部"}
+    assert chinese_names_shown("Channel: 交付运输 · Handled", names) == {"交付运输"}
+    assert chinese_names_shown("已与分公司理赔部沟通，要求加快审核。", names) == set()
+
+
+def test_english_screens_show_english_names(browser, live_server, demo):
+    """In the English UI no category, department or channel that has an English name shows its Chinese one."""
+    from kesu.org.models import Department
+    from kesu.policy.models import Category, Channel
+
+    names: set[str] = set()
+    for model in (Category, Department, Channel):
+        for name, name_en in model.objects.exclude(name_en="").values_list("name", "name_en"):
+            if name != name_en and re.search(r"[\u4e00-\u9fff]", name):  # "App" is the same in both
+                names.add(name)
+    assert len(names) > 30, names
+    urls = _get_urls() + _case_urls()
+    problems: dict[str, set[str]] = {}
+    for role in NAME_ROLES:
+        s = Session(browser, live_server.url)
+        s.context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+        _login_demo(s, role)
+        for url in urls:
+            response = s.page.goto(url)
+            if response is None or "html" not in response.headers.get("content-type", ""):
+                continue
+            for name in chinese_names_shown(s.page.inner_text("body"), names):
+                problems.setdefault(f"{url}: «{name}»", set()).add(role)
+        s.close()
+    assert not problems, "\n".join(f"{k}  ({', '.join(sorted(v))})" for k, v in sorted(problems.items()))

@@ -8,16 +8,27 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from kesu.calendar.workcalendar import SHANGHAI
 from kesu.cases.models import Case
 from kesu.cases.services import register_case
 from kesu.sla.models import StageDeadline
+from kesu.sla.selectors import promise_text
 from tests import factories
 from tests.cases.helpers import Walk
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A request with Accept-Language leaves its language active in the thread (LocaleMiddleware): put the
+    installation's back after each test, so later tests are not read in English."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 def at(text: str) -> dt.datetime:
@@ -87,3 +98,58 @@ def test_acknowledgement_and_progress_tell_the_limit_extensions_and_pauses(org):
     assert resumed["text"] == "3 个工作日内答复，已延长 2 个工作日（最迟 2026-12-16）"
     assert resumed["text"] in progress()
     walk.assert_timeline()
+
+
+def test_the_promise_is_kept_as_data_and_read_in_the_readers_language(org):
+    """The promise on an event is what was promised (limit, extension, latest instant), not the words of
+    the language active when it was made: a Chinese-made promise reads in English, and the other way round."""
+    with translation.override("zh-hans"):
+        case = register_case(
+            actor=org.intake,
+            data=factories.complaint_data(customer={"name": "钱先生", "phone": "13566667777"}),
+            now=at("2026-12-07 10:00"),  # a Monday
+        ).case
+    with translation.override("en"):
+        walk = Walk(case)
+        walk("accept", org.intake, now=at("2026-12-07 10:05"))
+        walk("assign", org.intake, handler=org.handler.pk, now=at("2026-12-07 10:10"))
+        walk("start_investigation", org.handler, contacted_customer=True, now=at("2026-12-07 11:00"))
+        walk("extend_deadline", org.supervisor, days=1, reason="需调取物流记录", now=at("2026-12-08 09:00"))
+    kept = case.events.get(seq=1).payload["answer_promise"]
+    assert kept["message_id"] == "promise.answer" and kept["amount"] == 3 and kept["unit"] == "working_days"
+    # the record's words are the installation's, whoever was active
+    assert case.events.get(action="extend_deadline").payload["answer_promise"]["text"] == (
+        "3 个工作日内答复，已延长 1 个工作日（最迟 2026-12-11）"
+    )
+
+    def progress(language: str) -> str:
+        return (
+            Client(HTTP_ACCEPT_LANGUAGE=language)
+            .post("/portal/progress/", {"number": case.number, "phone_last4": "7777"})
+            .content.decode()
+        )
+
+    english = progress("en")
+    assert "answer within 3 working days (at the latest 2026-12-10)" in english
+    # one day of extension: the singular
+    assert "answer within 3 working days, extended by 1 working day (at the latest 2026-12-11)" in english
+    assert "内答复" not in english
+    chinese = progress("zh-hans")
+    assert "3 个工作日内答复（最迟 2026-12-10）" in chinese
+    assert "3 个工作日内答复，已延长 1 个工作日（最迟 2026-12-11）" in chinese
+
+
+def test_a_promise_kept_before_promises_were_data_keeps_its_words():
+    old = {
+        "amount": 3,
+        "unit": "working_days",
+        "due_at": "2026-12-10T23:59:59+08:00",
+        "text": "3 个工作日内答复（最迟 2026-12-10）",
+    }
+    with translation.override("en"):
+        assert promise_text(old) == "3 个工作日内答复（最迟 2026-12-10）"
+        assert (
+            promise_text({**old, "message_id": "promise.answer"})
+            == "answer within 3 working days (at the latest 2026-12-10)"
+        )
+        assert promise_text(None) == ""

@@ -50,6 +50,36 @@ DEPARTMENTS: list[tuple[str, str, str | None, str, str]] = [
     ("NORTH-SJZ", "石家庄支公司", "NORTH", "sub_branch", "华北"),
 ]
 
+# The departments' English names (the English UI; kesu.org.i18n.display_name).
+DEPARTMENT_NAMES_EN: dict[str, str] = {
+    "HQ": "Huacheng Insurance Head Office",
+    "SERVICE": "Customer Service",
+    "QUALITY": "Service Quality Management",
+    "LEGAL": "Legal Affairs",
+    "LOGISTICS": "Documents and Logistics",
+    "FINANCE": "Finance",
+    "SALES": "Sales Management",
+    "RISK": "Risk and Compliance",
+    "CLAIMS": "Claims",
+    "OPERATIONS": "Operations Management",
+    "EAST": "East China Branch",
+    "EAST-CLAIMS": "East China Branch Claims",
+    "EAST-SERVICE": "East China Branch Customer Service",
+    "EAST-HZ": "Hangzhou Central Sub-branch",
+    "EAST-NJ": "Nanjing Central Sub-branch",
+    "EAST-SUZ": "Suzhou Sub-branch",
+    "SOUTH": "South China Branch",
+    "SOUTH-CLAIMS": "South China Branch Claims",
+    "SOUTH-SERVICE": "South China Branch Customer Service",
+    "SOUTH-SZ": "Shenzhen Sub-branch",
+    "SOUTH-FS": "Foshan Sub-branch",
+    "NORTH": "North China Branch",
+    "NORTH-CLAIMS": "North China Branch Claims",
+    "NORTH-SERVICE": "North China Branch Customer Service",
+    "NORTH-TJ": "Tianjin Sub-branch",
+    "NORTH-SJZ": "Shijiazhuang Sub-branch",
+}
+
 # The logins shown after loading: (username, name, department, roles, supervisor, title)
 KEY_STAFF: list[tuple[str, str, str, list[str], str | None, str]] = [
     ("admin", "系统管理员", "HQ", [R.ADMIN], None, "系统管理员"),
@@ -119,8 +149,16 @@ def ensure_org(seed: int = 7) -> DemoOrg:
         dept = Department.objects.filter(code=code).first()
         if dept is None:
             dept = Department.objects.create(
-                code=code, name=name, parent=depts.get(parent) if parent else None, kind=kind, region=region
+                code=code,
+                name=name,
+                name_en=DEPARTMENT_NAMES_EN.get(code, ""),
+                parent=depts.get(parent) if parent else None,
+                kind=kind,
+                region=region,
             )
+        elif not dept.name_en and dept.name == name and code in DEPARTMENT_NAMES_EN:
+            dept.name_en = DEPARTMENT_NAMES_EN[code]
+            dept.save(update_fields=["name_en"])
         depts[code] = dept
 
     User = get_user_model()

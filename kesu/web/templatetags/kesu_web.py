@@ -10,10 +10,11 @@ from django.utils.translation import ngettext
 from kesu.cases.actions.after_closing import follow_up_from
 from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
+from kesu.org.i18n import display_name
 from kesu.org.roles import ROLE_LABELS
 from kesu.org.selectors import department_of, has_role, user_roles
 from kesu.policy.selectors import rules_for
-from kesu.sla.digest import accountability_reason_label
+from kesu.sla.messages import accountability_reason_label
 from kesu.sla.selectors import calendar_notices, unread_count, working_time_remaining
 from kesu.sla.stages import stage_label
 from kesu.web import nav
@@ -64,8 +65,7 @@ def kesu_calendar_notices() -> list[dict]:
 
 @register.simple_tag
 def kesu_user_department(user):
-    dept = department_of(user)
-    return dept.name if dept else ""
+    return display_name(department_of(user))
 
 
 # --- deadlines ----------------------------------------------------------------------------------
