@@ -32,3 +32,16 @@ def _fresh_shared_cache(request):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts and ends in the installation's language: a request with Accept-Language (or a
+    test that activates English) leaves its language active in the thread, and a later test that reads
+    Chinese text would then see English."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
