@@ -143,6 +143,27 @@ def _members(user) -> list[tuple[str, str, str]]:
     ]
 
 
+def _involved_field(case: Case, user) -> Field:
+    """涉事人员 (recusal under NFRA): the recorded ones preselected, the user among the choices if recorded."""
+    current = list(case.involved_staff.select_related("staff__department"))
+    choices = _members(user)
+    listed = {pk for pk, _name, _dept in choices}
+    choices += [
+        (str(u.pk), u.get_full_name() or u.username, u.staff.department.code if hasattr(u, "staff") else "")
+        for u in current
+        if str(u.pk) not in listed
+    ]
+    return Field(
+        "involved_staff",
+        _("涉事人员（须回避）"),
+        "members",
+        False,
+        choices,
+        [str(u.pk) for u in current],
+        groups=_departments(),
+    )
+
+
 def _involved(case: Case) -> set[int]:
 
     return involved_user_ids(case)
@@ -286,6 +307,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     [("", _("（未确定）"))] + _departments(),
                     case.respondent_department.code if case.respondent_department_id else "",
                 ),
+                _involved_field(case, user),
                 F("note", _("说明"), "text"),
             ],
         )
@@ -613,6 +635,7 @@ FIELD_KINDS = {
     "start_investigation": {"contacted_customer": "checkbox"},
     "add_note": {"contacted_customer": "checkbox"},
     "convene_panel": {"participants": "multiselect"},
+    "set_respondent": {"involved_staff": "multiselect"},
     "decide_archive_access": {"approve": "checkbox"},
     "decide_collaboration_request": {"approve": "checkbox"},
     "decide_panel_request": {"approve": "checkbox"},
@@ -625,7 +648,13 @@ FIELD_NAMES = {
     "assign": ["department", "handler", "note"],
     "start_investigation": ["note", "contacted_customer"],
     "add_note": ["text", "contacted_customer"],
-    "set_respondent": ["respondent_name", "respondent_staff", "respondent_department", "note"],
+    "set_respondent": [
+        "respondent_name",
+        "respondent_staff",
+        "respondent_department",
+        "involved_staff",
+        "note",
+    ],
     "request_collaboration": ["department", "question"],
     "decide_collaboration_request": ["request_id", "approve", "note"],
     "answer_collaboration": ["request_id", "answer"],

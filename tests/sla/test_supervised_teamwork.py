@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import translation
 
 from kesu.calendar.workcalendar import format_instant
 from kesu.cases import permissions
@@ -22,6 +23,13 @@ from .helpers import at, register
 pytestmark = pytest.mark.django_db
 
 NFRA_RULE = "银保监会令2020年第3号（与投诉有利害关系的人员应当回避）"
+
+
+@pytest.fixture(autouse=True)
+def _source_language(settings):
+    """The messages are asserted in the source language, whatever an earlier test left activated."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 def inbox(user, kind: str) -> list[str]:
@@ -353,3 +361,38 @@ def test_without_a_recusal_rule_the_involved_may_handle():
     perform(case, "accept", o.intake, category="claims.delay")
     perform(case, "assign", o.intake, department="CLAIMS", handler=o.claims_handler.pk)
     assert case.handler_id == o.claims_handler.pk
+
+
+# --- the case page -----------------------------------------------------------------------------------------
+
+
+def test_case_page_offers_the_supervisor_the_decision_and_shows_chair_and_preliminary_opinion(client):
+    o = factories.org("insurance", ["nfra"])
+    case = investigating(o)
+    url = f"/cases/{case.number}/"
+
+    def post(user, action: str, data: dict) -> None:
+        case.refresh_from_db()
+        client.force_login(user)
+        r = client.post(f"{url}act/{action}/", {"expected_version": case.version, **data})
+        assert r.status_code == 302, r.content.decode()[:500]
+
+    # The handler records the staff involved from the page (the recusal list), then proposes a panel.
+    post(o.claims_handler, "set_respondent", {"involved_staff": [str(o.handler2.pk)], "note": "经手理赔"})
+    assert list(case.involved_staff.values_list("username", flat=True)) == ["handler2"]
+    post(
+        o.claims_handler,
+        "convene_panel",
+        {"topic": "赔付口径", "participants": [o.manager.pk, o.claims_head.pk]},
+    )
+    review = PanelReview.objects.get()
+    client.force_login(o.supervisor)
+    html = client.get(url).content.decode()
+    assert f"/cases/{case.number}/act/decide_panel_request/" in html
+    assert "待审批" in html and "批准后由您主持合议" in html
+    post(o.supervisor, "decide_panel_request", {"review_id": review.pk, "approve": "1"})
+    post(o.supervisor, "record_preliminary_opinion", {"review_id": review.pk, "opinion": "倾向于按合同赔付"})
+    client.force_login(o.claims_handler)
+    html = client.get(url).content.decode()
+    assert "主持人：supervisor" in html and "倾向于按合同赔付" in html
+    assert "记录合议初步意见" in html  # the timeline row the handler reads
