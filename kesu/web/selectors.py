@@ -194,7 +194,14 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
     if key == "panels":
         mine = (
             PanelParticipant.objects.filter(user=user, confirmed_at__isnull=True)
-            .exclude(review__state=PanelReview.State.CONFIRMED)
+            # A panel still awaiting the supervisor's approval, or refused, is nobody's work yet.
+            .exclude(
+                review__state__in=(
+                    PanelReview.State.CONFIRMED,
+                    PanelReview.State.PROPOSED,
+                    PanelReview.State.REJECTED,
+                )
+            )
             .values("review__case_id")
         )
         return Queue(key, base.filter(pk__in=mine))

@@ -390,7 +390,12 @@ def test_case_page_offers_the_supervisor_the_decision_and_shows_chair_and_prelim
     html = client.get(url).content.decode()
     assert f"/cases/{case.number}/act/decide_panel_request/" in html
     assert "待审批" in html and "批准后由您主持合议" in html
+    # Not yet in the members' 合议 queue: the panel is nobody's work before the supervisor approves it.
+    client.force_login(o.manager)
+    assert case.number not in client.get("/queues/panels/").content.decode()
     post(o.supervisor, "decide_panel_request", {"review_id": review.pk, "approve": "1"})
+    client.force_login(o.manager)
+    assert case.number in client.get("/queues/panels/").content.decode()
     post(o.supervisor, "record_preliminary_opinion", {"review_id": review.pk, "opinion": "倾向于按合同赔付"})
     client.force_login(o.claims_handler)
     html = client.get(url).content.decode()
