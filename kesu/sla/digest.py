@@ -31,7 +31,7 @@ KIND_LABELS = {
     "handoff.panel": gettext_lazy("合议邀请"),
     "handoff.panel_decided": gettext_lazy("合议决议"),
     "handoff.collaboration_request": gettext_lazy("待我审批的协办申请"),
-    "handoff.collaboration_request_decided": gettext_lazy("协办申请审批结果"),
+    "handoff.collaboration_decided": gettext_lazy("协办申请审批结果"),
     "handoff.panel_request": gettext_lazy("待我审批的合议申请"),
     "handoff.panel_request_decided": gettext_lazy("合议申请审批结果"),
     "handoff.panel_preliminary": gettext_lazy("合议初步意见"),

@@ -140,7 +140,7 @@ def _collaboration_request_decided(case, event, rules):
             "n": case.number,
             "note": str(event.payload.get("note", ""))[:60],
         }
-    yield "handoff.collaboration_request_decided", [requester, case.handler], title
+    yield "handoff.collaboration_decided", [requester, case.handler], title
 
 
 def _collaboration_answered(case, event, rules):

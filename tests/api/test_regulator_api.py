@@ -50,6 +50,7 @@ def test_under_nfra_recusal_and_the_supervised_panel_through_the_api(api, org):
     created = api(org.intake).post("/cases", body)
     assert created.status_code == 201, created.content
     number = created.json()["case"]["number"]
+    assert [u["username"] for u in created.json()["case"]["involved_staff"]] == ["claims_head"]
     api(org.intake).act(number, "accept", {"category": "claims.delay"})
     # The staff member recorded as involved is refused as handler, as JSON naming the rule.
     r = api(org.intake).post(f"/cases/{number}/assign", {"department": "CLAIMS", "handler": "claims_head"})
@@ -74,6 +75,8 @@ def test_under_nfra_recusal_and_the_supervised_panel_through_the_api(api, org):
         number, "decide_panel_request", {"review_id": review_id, "approve": True}
     )
     assert approved["event"]["payload"]["chair"] == org.supervisor.pk
+    (panel,) = api(org.claims_handler).get(f"/cases/{number}").json()["panel_reviews"]
+    assert panel["state"] == "convened" and panel["chair"]["username"] == "supervisor"
     deadlines = api(org.supervisor).get(f"/sla/cases/{number}/deadlines")
     assert deadlines.status_code == 200
     assert "panel_decision" in deadlines.content.decode()

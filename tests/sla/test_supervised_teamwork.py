@@ -91,7 +91,7 @@ def test_insurance_collaboration_is_a_proposal_until_the_supervisor_approves_it(
     assert req.state == "open" and req.decided_by == o.supervisor
     # Now the department gets the work and its 5-working-day clock runs from the approval.
     assert inbox(o.finance_handler, "handoff.collaboration") == [f"协办请求：{n}（请核实付款记录）"]
-    assert inbox(o.claims_handler, "handoff.collaboration_request_decided") == [f"协办申请已获批准：{n}"]
+    assert inbox(o.claims_handler, "handoff.collaboration_decided") == [f"协办申请已获批准：{n}"]
     (stage,) = stages(case, "collaboration")
     assert stage.state == "open" and format_instant(stage.due_at) == "2026-03-11T23:59:59+08:00"
     assert permissions.can_view(o.finance_handler, case)
@@ -124,7 +124,7 @@ def test_insurance_collaboration_refused_with_a_reason_the_handler_reads():
     )
     req.refresh_from_db()
     assert req.state == "rejected" and req.decision_note == "本案无需法律意见"
-    assert inbox(o.claims_handler, "handoff.collaboration_request_decided") == [
+    assert inbox(o.claims_handler, "handoff.collaboration_decided") == [
         f"协办申请未获批准：{case.number}（本案无需法律意见）"
     ]
     assert stages(case, "collaboration") == []
