@@ -160,6 +160,10 @@ class Case(models.Model):
         related_name="+",
         db_index=False,  # partial index in Meta
     )
+    # 涉事人员: staff involved in the matter complained about besides the respondent — who sold the
+    # policy, who handled the claim. Under a recusal rule (NFRA 回避) none of them, nor the respondent,
+    # may handle, approve, review or sit on the panel of the case (kesu.cases.regulator.check_recusal).
+    involved_staff = models.ManyToManyField(USER, verbose_name=_("涉事人员"), blank=True, related_name="+")
     # Flags that raise the level (001 篇9, 003).
     flag_injury = models.BooleanField(_("涉及人身伤害"), default=False)
     flag_safety = models.BooleanField(_("涉及安全"), default=False)
@@ -433,6 +437,10 @@ class CollaborationRequest(models.Model):
     """协办: the responsible department asks another department for facts or an opinion."""
 
     class State(models.TextChoices):
+        # Where the policy needs the supervisor's approval ([collaboration] approval_role, 003 恒康天安
+        # 第六条(四)): proposed until approved; the other department sees it only once open.
+        PROPOSED = "proposed", _("待审批")
+        REJECTED = "rejected", _("未获批准")
         OPEN = "open", _("待回复")
         ANSWERED = "answered", _("已回复")
 
@@ -449,12 +457,20 @@ class CollaborationRequest(models.Model):
     answer = models.TextField(blank=True)
     answered_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The supervisor's decision on a proposed request (approved or not), with their reason.
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
 
 
 class PanelReview(models.Model):
     """合议: a panel of colleagues decides a major case; minutes are confirmed by every participant."""
 
     class State(models.TextChoices):
+        # Where the policy needs the supervisor's approval ([panel] approval_role, 003 恒康天安 第七条(一)):
+        # proposed by the handler until the supervisor approves; the members are invited once convened.
+        PROPOSED = "proposed", _("待审批")
+        REJECTED = "rejected", _("未获批准")
         CONVENED = "convened", _("已召集")
         DECIDED = "decided", _("已决议")
         CONFIRMED = "confirmed", _("纪要已确认")
@@ -469,6 +485,16 @@ class PanelReview(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     # When the panel met (recorded with the decision; the meeting may precede its minutes by days).
     meeting_at = models.DateTimeField(null=True, blank=True)
+    # 主持人: the supervisor chairs the panel (003 恒康天安 第七条(四)3), by default the one who approved it.
+    chair = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The supervisor's decision on a proposed panel (approved or not), with their reason.
+    approved_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approval_note = models.TextField(blank=True)
+    # 初步意见: when the panel cannot settle on the day, a preliminary, leaning opinion meanwhile
+    # (第七条(四)4), the final one within the panel deadline (第八条(四), the `panel_decision` stage).
+    preliminary_opinion = models.TextField(blank=True)
+    preliminary_at = models.DateTimeField(null=True, blank=True)
 
 
 class PanelParticipant(models.Model):

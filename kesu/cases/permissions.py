@@ -15,10 +15,14 @@ from kesu.cases.models import (
     CollaborationRequest,
     Kind,
     PanelParticipant,
+    PanelReview,
     Status,
 )
 from kesu.org import roles
 from kesu.org.selectors import department_of, has_role, holds_any_role, is_company_wide, user_roles
+
+PENDING_COLLABORATION = (CollaborationRequest.State.PROPOSED, CollaborationRequest.State.REJECTED)
+PENDING_PANEL = (PanelReview.State.PROPOSED, PanelReview.State.REJECTED)
 
 # Who may register a complaint, on every path (web form, API, batch intake): those who receive and route
 # complaints. Analysts, archivists, follow-up agents, risk/compliance and the general manager do not.
@@ -53,8 +57,17 @@ def visible_cases_q(user) -> Q | None:
         else:
             own |= Q(department=dept)
         # Subqueries rather than joins: no repeated rows, so no DISTINCT over large scopes.
-        own |= Q(pk__in=CollaborationRequest.objects.filter(to_department=dept).values("case_id"))
-    own |= Q(pk__in=PanelParticipant.objects.filter(user=user).values("review__case_id"))
+        # A collaboration or a panel awaiting the supervisor's approval (or refused) gives no access yet.
+        own |= Q(
+            pk__in=CollaborationRequest.objects.filter(to_department=dept)
+            .exclude(state__in=PENDING_COLLABORATION)
+            .values("case_id")
+        )
+    own |= Q(
+        pk__in=PanelParticipant.objects.filter(user=user)
+        .exclude(review__state__in=PENDING_PANEL)
+        .values("review__case_id")
+    )
     if has_role(user, roles.INTAKE):
         # 受理员 pick up what arrived without a department yet (portal, e-mail, imports) to accept and route it.
         own |= Q(department__isnull=True)

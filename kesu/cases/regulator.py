@@ -1,5 +1,5 @@
 """What the regulator layers (kesu/policy/presets/nfra.toml, miit_telecom.toml, samr_12315.toml) add to
-the lifecycle: time bars at registration, recusal of the person complained about, appraisal pauses, the
+the lifecycle: time bars at registration, recusal of whoever is involved in the complaint, appraisal pauses, the
 further remedies named in the decision, and the review / appeal the complainant may take after it.
 
 Every rule here is read from the case's policy document and does nothing when the layer is not loaded,
@@ -13,8 +13,10 @@ import datetime as dt
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kesu.calendar.workcalendar import SHANGHAI, Duration, get_calendar
+from kesu.cases.actions.common import involved_user_ids
 from kesu.cases.models import Case, CaseEvent
 from kesu.errors import Forbidden, Invalid
 from kesu.policy.rules import Rules
@@ -81,17 +83,48 @@ def time_bar_refusal(
 # --- recusal (handling.recusal) ---------------------------------------------------------------------
 
 
+RECUSAL_ROLES = {
+    "handler": gettext_lazy("经办人"),
+    "approver": gettext_lazy("审批人"),
+    "panel_member": gettext_lazy("合议参加人"),
+    "chair": gettext_lazy("合议主持人"),
+    "reviewer": gettext_lazy("核查人"),
+}
+
+
+def involved_staff_ids(case: Case) -> set[int]:
+    """被投诉人 and 涉事人员: whom the complaint is about, and who took part in the matter complained about
+    (who sold the policy, who handled the claim) as recorded at registration or by `set_respondent`."""
+    ids = {case.respondent_staff_id} if case.respondent_staff_id else set()
+    if case.pk:
+        ids |= set(case.involved_staff.values_list("pk", flat=True))
+    return ids
+
+
 def check_recusal(case: Case, rules: Rules, person, *, as_what: str) -> None:
-    """The person complained about may neither handle nor approve the case (NFRA 回避)."""
-    if not rules.section("handling").get("recusal"):
+    """Nobody involved in the complaint handles, approves, reviews or sits on the panel of the case (NFRA
+    回避: 与投诉有利害关系的人员应当回避): the person complained about, the staff recorded as involved,
+    and — for the review of the decision (核查) — whoever worked on the case itself.
+
+    `as_what`: handler, approver, panel_member, chair or reviewer (the field named in the refusal).
+    """
+    handling = rules.section("handling")
+    if not handling.get("recusal") or person is None or getattr(person, "pk", None) is None:
         return
-    if person is None or case.respondent_staff_id is None or person.pk != case.respondent_staff_id:
+    if person.pk == case.respondent_staff_id:
+        who = _("被投诉人")
+    elif person.pk in involved_staff_ids(case):
+        who = _("涉事人员")
+    elif as_what == "reviewer" and person.pk in involved_user_ids(case):
+        who = _("办理过本案的人员")
+    else:
         return
-    field = "handler" if as_what == "handler" else "approver"
+    role = RECUSAL_ROLES.get(as_what, as_what)
+    rule = handling.get("seed") or "handling.recusal"
     raise Forbidden(
-        _("被投诉人不得办理或审核本案（回避）"),
+        _("%(who)s须回避，不得担任本案的%(role)s（%(rule)s）") % {"who": who, "role": role, "rule": rule},
         code="recusal",
-        details={field: _("被投诉人须回避")},
+        details={as_what: _("%(who)s须回避") % {"who": who}, "rule": rule},
     )
 
 

@@ -83,6 +83,7 @@ REGISTER_FIELDS = {
     "respondent_name",
     "respondent_staff",
     "respondent_department",
+    "involved_staff",
     "occurred_on",
     "known_on",
     "new_facts",
@@ -401,6 +402,18 @@ def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict
     # The staff member's own unit when only the person is named: statistics by unit still count it.
     if out["respondent_staff"] is not None and out["respondent_department"] is None:
         out["respondent_department"] = department_of(out["respondent_staff"])
+    # 涉事人员: staff who took part in the matter complained about (recusal, kesu.cases.regulator).
+    out["involved_staff"] = []
+    involved = data.get("involved_staff") or []
+    if not isinstance(involved, list) or len(involved) > 20:
+        errors["involved_staff"] = "格式无效"
+    else:
+        for ref in involved:
+            try:
+                out["involved_staff"].append(user_arg(ref, "involved_staff"))
+            except Invalid:
+                errors["involved_staff"] = "未知人员"
+                break
 
 
 def _refuse_time_barred(fields: dict[str, Any]) -> None:
@@ -531,6 +544,8 @@ def _create(
     case.repeat_of = latest
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)
     case.save()
+    if fields["involved_staff"]:
+        case.involved_staff.set(fields["involved_staff"])
     event = CaseEvent(
         case=case,
         seq=1,
@@ -628,6 +643,7 @@ def _continuation_data(case: Case, reason: str, overrides: dict[str, Any] | None
         if case.respondent_staff_id and case.respondent_staff.is_active
         else None,
         "respondent_department": case.respondent_department.code if case.respondent_department_id else None,
+        "involved_staff": [u.pk for u in case.involved_staff.filter(is_active=True)],
     }
     data.update(overrides or {})
     return data

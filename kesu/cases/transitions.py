@@ -79,6 +79,15 @@ TRANSITIONS: dict[str, Transition] = {
     "request_collaboration": t(
         _("发起协办"), [S.INVESTIGATING], WORKERS, collaboration.request_collaboration
     ),
+    # Where the policy needs the supervisor's approval (003 恒康天安 第四条(七), 第七条(一)): the handler's
+    # request is a proposal the supervisor (or a rank above, checked by the handler) approves or refuses.
+    "decide_collaboration_request": t(
+        _("审批协办申请"),
+        [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING],
+        MANAGERS,
+        collaboration.decide_collaboration_request,
+        "visible",
+    ),
     "answer_collaboration": t(
         _("回复协办"),
         [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING, S.SUSPENDED],
@@ -87,6 +96,20 @@ TRANSITIONS: dict[str, Transition] = {
         "visible",
     ),
     "convene_panel": t(_("召集合议"), [S.INVESTIGATING], WORKERS, collaboration.convene_panel),
+    "decide_panel_request": t(
+        _("审批合议申请"),
+        [S.INVESTIGATING, S.PENDING_APPROVAL, S.RESPONDING],
+        MANAGERS,
+        collaboration.decide_panel_request,
+        "visible",
+    ),
+    "record_preliminary_opinion": t(
+        _("记录合议初步意见"),
+        [S.INVESTIGATING],
+        WORKERS,
+        collaboration.record_preliminary_opinion,
+        "visible",
+    ),
     "decide_panel": t(_("记录合议决议"), [S.INVESTIGATING], WORKERS, collaboration.decide_panel, "visible"),
     "confirm_panel": t(
         _("确认合议纪要"),

@@ -43,8 +43,8 @@ STARTS = {
     "received": "自收到投诉起",
     "accepted": "自受理起",
     "assigned": "自派单给处理人起",
-    "collaboration_requested": "自发出协办请求起",
-    "panel_convened": "自召开合议起",
+    "collaboration_requested": "自协办请求移交协办部门起（须审批的，自批准起）",
+    "panel_convened": "自召开合议起（须审批的，自批准召集起）",
     "proposed": "自提交处理方案起",
     "closed": "自结案起",
     "last_contact": "自最后一次联系客户起",
@@ -148,7 +148,57 @@ def extension_text(document: dict[str, Any]) -> str:
             tiers.append(text)
         notice = _("，每次告知投诉人延期及原因") if regulator.get("notify_complainant") else ""
         parts.append(_("监管：自收到起延长") + "，".join(tiers) + notice)
+        if ext.get("with_regulator", {}).get("rule") == "stricter":
+            parts.append(_("从严：公司总时限先届满的，以公司总时限为准"))
     return "；".join(parts) or "—"
+
+
+def extension_decision(document: dict[str, Any]) -> str | None:
+    """Where a company's extension total and a regulator's tiers disagree: which one the preset follows."""
+    ext = document.get("sla", {}).get("extension", {})
+    regulator = ext.get("regulator", {})
+    if not regulator.get("tiers"):
+        return None
+    if ext.get("with_regulator", {}).get("rule") == "stricter":
+        text = _(
+            "延期规则冲突的处理：从严适用——公司延期总时限（%(n)s 个工作日）先届满的，以公司规定为准；"
+            "监管延期（%(tiers)s）为最外限，其审批要求仍须遵守"
+        )
+        seeds = [ext["with_regulator"].get("seed"), regulator.get("seed")]
+    else:
+        text = _("延期规则冲突的处理：监管延期（%(tiers)s）取代公司延期总时限（%(n)s 个工作日）")
+        seeds = [regulator.get("seed"), ext.get("seed")]
+    unit = regulator.get("unit", "calendar_days")
+    tiers = "、".join(duration_text({"amount": t["max_total"], "unit": unit}) for t in regulator["tiers"])
+    return (text % {"n": ext.get("max_total_working_days", 20), "tiers": tiers}) + _("。依据：%(seed)s") % {
+        "seed": "；".join(s for s in seeds if s) or _("未注明")
+    }
+
+
+def teamwork_lines(document: dict[str, Any]) -> list[str]:
+    """协办 and 合议: who approves them, who sits on the panel, with their seeds."""
+    lines = []
+    collaboration = document.get("collaboration", {})
+    if collaboration.get("approval_role"):
+        role = collaboration["approval_role"]
+        lines.append(
+            _("协办须经%(role)s审批同意后移交协办部门。依据：%(seed)s")
+            % {"role": ROLE_NAMES.get(role, role), "seed": collaboration.get("seed", _("未注明"))}
+        )
+    panel = document.get("panel", {})
+    if panel.get("approval_role") or panel.get("member_roles"):
+        parts = []
+        if panel.get("approval_role"):
+            role = ROLE_NAMES.get(panel["approval_role"], panel["approval_role"])
+            parts.append(_("经%(role)s审批同意后召开，由审批人主持") % {"role": role})
+        if panel.get("member_roles"):
+            names = "、".join(ROLE_NAMES.get(r, r) for r in panel["member_roles"])
+            parts.append(_("与会人员须包括%(roles)s") % {"roles": names})
+        lines.append(
+            _("合议：%(parts)s。依据：%(seed)s")
+            % {"parts": "；".join(parts), "seed": panel.get("seed", _("未注明"))}
+        )
+    return lines
 
 
 def regulator_lines(document: dict[str, Any]) -> list[str]:
@@ -180,7 +230,10 @@ def regulator_lines(document: dict[str, Any]) -> list[str]:
     handling = document.get("handling", {})
     if handling.get("recusal"):
         lines.append(
-            _("被投诉人不得办理或审批本案。依据：%(seed)s") % {"seed": handling.get("seed", _("未注明"))}
+            _(
+                "回避：被投诉人及涉事人员不得担任本案的经办人、审批人、合议参加人或核查人，办理过本案的人员不得核查本案。依据：%(seed)s"
+            )
+            % {"seed": handling.get("seed", _("未注明"))}
         )
     reply = document.get("reply", {})
     if reply.get("further_remedies"):
@@ -263,6 +316,10 @@ def explain_lines(document: dict[str, Any]) -> list[str]:
             or _("未注明"),
         }
     )
+    decision = extension_decision(document)
+    if decision:
+        lines.append(decision)
+    lines.extend(teamwork_lines(document))
     lines.extend(regulator_lines(document))
     penalties = document.get("penalties", {})
     lines.append(

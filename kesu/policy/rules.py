@@ -194,6 +194,24 @@ class Rules:
         return list(self.section("panel").get("required_levels", []))
 
     @property
+    def collaboration_approval_role(self) -> str | None:
+        """The role that approves a request for another department's help (协办) before that department
+        gets it (003 恒康天安 第四条(七), 第六条(四): 咨诉主管); None: the request goes out at once."""
+        return self.section("collaboration").get("approval_role") or None
+
+    @property
+    def panel_approval_role(self) -> str | None:
+        """The role that approves a handler's request for a panel review (合议) before it is convened, and
+        whose approver chairs it (003 恒康天安 第七条(一)(四)); None: the handler convenes it directly."""
+        return self.section("panel").get("approval_role") or None
+
+    @property
+    def panel_member_roles(self) -> list[str]:
+        """Roles of which the panel must count at least one member (003 恒康天安 第七条(三)1: the manager
+        level, 客服部经理助理以上); empty: any two colleagues."""
+        return list(self.section("panel").get("member_roles", []))
+
+    @property
     def follow_up_required_kinds(self) -> list[str]:
         return list(self.section("follow_up").get("required_kinds", []))
 

@@ -4,7 +4,9 @@ Listed in settings.KESU_CASE_EVENT_SUBSCRIBERS after the deadline engine. For ea
 on someone — an assignment, a collaboration request and its answer, a panel invitation and its
 decision, an approval waiting and its outcome, a reopened case, an archive-access request and its
 decision, a new complaint from the portal, a new whistle-blowing report, a new major or crisis case —
-the recipients get an in-app notification (and an e-mail where they have an address; see
+(where the supervisor must approve a collaboration or a panel first: the request to the supervisor,
+the decision back to the handler, the work to the others only once approved; a panel's preliminary
+opinion to the handler) the recipients get an in-app notification (and an e-mail where they have an address; see
 `kesu.sla.notify`). Each notification is keyed by the case and the event's sequence number, so a
 retried action never notifies twice. The actor is never told of their own action.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from kesu.cases.models import CollaborationRequest, Kind, PanelParticipant, Proposal
+from kesu.cases.models import CollaborationRequest, Kind, PanelParticipant, PanelReview, Proposal
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.org.selectors import department_heads, direct_supervisor, users_with_role
@@ -96,7 +98,19 @@ def _assigned(case, event, rules):
         )
 
 
+def _awaiting_approval(case, event, what: str):
+    """A handler's request the supervisor must approve first (003 恒康天安 第四条(七), 第七条(一))."""
+    role = event.payload.get("approval_role")
+    title = (_("协办申请待您审批：%(n)s") if what == "collaboration" else _("合议申请待您审批：%(n)s")) % {
+        "n": case.number
+    }
+    yield f"handoff.{what}_request", users_with_role(role) if role else [], title
+
+
 def _collaboration_requested(case, event, rules):
+    if event.payload.get("awaiting_approval"):
+        yield from _awaiting_approval(case, event, "collaboration")
+        return
     dept = Department.objects.filter(code=event.payload.get("department")).first()
     if dept is None:
         return
@@ -107,6 +121,20 @@ def _collaboration_requested(case, event, rules):
         "handoff.collaboration",
         {"q": str(event.payload.get("question", ""))[:60]},
     )
+
+
+def _collaboration_request_decided(case, event, rules):
+    """Approved: the other department gets the work, the handler is told; refused: the handler is told."""
+    requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
+    if event.payload.get("approved"):
+        yield from _collaboration_requested(case, event, rules)
+        title = _("协办申请已获批准：%(n)s") % {"n": case.number}
+    else:
+        title = _("协办申请未获批准：%(n)s（%(note)s）") % {
+            "n": case.number,
+            "note": str(event.payload.get("note", ""))[:60],
+        }
+    yield "handoff.collaboration_decided", [requester, case.handler], title
 
 
 def _collaboration_answered(case, event, rules):
@@ -121,8 +149,32 @@ def _collaboration_answered(case, event, rules):
 
 
 def _panel_convened(case, event, rules):
+    if event.payload.get("awaiting_approval"):
+        yield from _awaiting_approval(case, event, "panel")
+        return
     ids = event.payload.get("participants") or []
     yield "handoff.panel", User.objects.filter(pk__in=ids), "handoff.panel", {}
+
+
+def _panel_request_decided(case, event, rules):
+    """Approved: the members (the chair among them) are invited, the handler is told; refused: told why."""
+    requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
+    if event.payload.get("approved"):
+        yield from _panel_convened(case, event, rules)
+        title = _("合议申请已获批准：%(n)s") % {"n": case.number}
+    else:
+        title = _("合议申请未获批准：%(n)s（%(note)s）") % {
+            "n": case.number,
+            "note": str(event.payload.get("note", ""))[:60],
+        }
+    yield "handoff.panel_request_decided", [requester, case.handler], title
+
+
+def _panel_preliminary(case, event, rules):
+    """初步意见 (003 恒康天安 第七条(四)4): the handler acts on it meanwhile (稳定客户、控制局势)."""
+    review = PanelReview.objects.filter(pk=event.payload.get("review_id")).first()
+    people = [case.handler, review.convened_by if review else None]
+    yield "handoff.panel_preliminary", people, _("合议初步意见：%(n)s") % {"n": case.number}
 
 
 def _panel_decided(case, event, rules):
@@ -196,8 +248,11 @@ _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str
     "register": _registered,
     "assign": _assigned,
     "request_collaboration": _collaboration_requested,
+    "decide_collaboration_request": _collaboration_request_decided,
     "answer_collaboration": _collaboration_answered,
     "convene_panel": _panel_convened,
+    "decide_panel_request": _panel_request_decided,
+    "record_preliminary_opinion": _panel_preliminary,
     "decide_panel": _panel_decided,
     "propose_remedy": _approval_waiting,
     "request_special_closure": _approval_waiting,

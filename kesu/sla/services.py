@@ -465,8 +465,9 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
     # working-day total, which its own answer time may already exceed.
     kind_rule = ext.get("kinds", {}).get(case.kind)
     # A regulator layer's extension tiers (NFRA: 30 days, a further 30 with the higher institution's
-    # approval, never beyond 60 from receipt) govern the stages and kinds they name instead of the
-    # company's working-day total: the regulator's limits are what the complainant is told.
+    # approval, never beyond 60 from receipt) govern the stages and kinds they name. They replace the
+    # company's working-day total unless the company preset keeps its own cap where it is stricter
+    # (`sla.extension.with_regulator.rule = "stricter"`): then the earlier of the two limits binds.
     regulator = ext.get("regulator", {})
     if not (
         regulator.get("tiers")
@@ -504,6 +505,8 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
                 code="extension_limit",
                 details={"days": _("最迟可延至 %(limit)s") % {"limit": format_instant(limit)}},
             )
+    if regulator and ext.get("with_regulator", {}).get("rule") == "stricter":
+        _company_cap(ext, stage, case, cal)
     tier = _regulator_tier(regulator, stage, case, cal, event.actor) if regulator else None
     if stage.breached_at and stage.due_at >= now:
         stage.breached_at, stage.escalation_step, stage.warned_at = None, 0, None
@@ -520,6 +523,26 @@ def apply_extension(case, rules, event) -> dict[str, Any]:
         "reason": reason,
         **(tier or {}),
     }
+
+
+def _company_cap(ext: dict[str, Any], stage: StageDeadline, case, cal: WorkCalendar) -> None:
+    """The company's own total (`max_total_working_days` from receipt) still binds beside a regulator's
+    extension tiers where the preset says the stricter rule wins: refuses a deadline beyond it."""
+    max_total = int(ext.get("max_total_working_days", 20))
+    # A reopened case's or new facts' answer runs from its own start; the first one from receipt.
+    anchor = stage.starts_at if stage.ref else case.received_at
+    limit = cal.deadline(anchor, Duration(max_total, "working_days")).due
+    if stage.due_at <= limit:
+        return
+    seed = ext["with_regulator"].get("seed") or ext.get("seed") or "sla.extension.with_regulator"
+    raise Invalid(
+        _(
+            "延长后期限 %(due)s 超过本公司延期总时限（%(n)s 个工作日，至 %(limit)s）；本公司规定严于监管规定，从严适用"
+        )
+        % {"due": format_instant(stage.due_at), "n": max_total, "limit": format_instant(limit)},
+        code="extension_limit",
+        details={"days": _("最迟可延至 %(limit)s") % {"limit": format_instant(limit)}, "rule": seed},
+    )
 
 
 def _regulator_tier(regulator: dict[str, Any], stage: StageDeadline, case, cal: WorkCalendar, actor):

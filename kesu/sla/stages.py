@@ -38,6 +38,13 @@ def _back_to_work(event) -> bool:
     return event.from_status == "closed" and event.to_status == "investigating"
 
 
+def _handed_over(event) -> bool:
+    """A 协办 or 合议 that goes ahead now: requested where no approval is needed, or approved (003 恒康天安
+    第六条(四), 第七条(一)); a proposal awaiting the supervisor runs no clock, a refused one never does."""
+    payload = event.payload or {}
+    return not payload.get("awaiting_approval") and payload.get("approved", True) is not False
+
+
 def _new_facts(event) -> bool:
     return bool((event.payload or {}).get("new_facts"))
 
@@ -102,14 +109,18 @@ STAGES: dict[str, StageSpec] = {
     # 协办部门回复
     "collaboration": StageSpec(
         _("协办回复"),
-        opens={"request_collaboration": None},
+        opens={"request_collaboration": _handed_over, "decide_collaboration_request": _handed_over},
         ends={"answer_collaboration": None},
         ref_key="request_id",
         paused_by_suspension=False,
     ),
-    # 合议决议
+    # 合议决议: the final opinion within 15 days of the panel's convening (003 恒康天安 第八条(四)); a
+    # preliminary opinion meanwhile (`record_preliminary_opinion`) does not stop it.
     "panel_decision": StageSpec(
-        _("合议决议"), opens={"convene_panel": None}, ends={"decide_panel": None}, ref_key="review_id"
+        _("合议决议"),
+        opens={"convene_panel": _handed_over, "decide_panel_request": _handed_over},
+        ends={"decide_panel": None},
+        ref_key="review_id",
     ),
     # 审批
     "approval": StageSpec(

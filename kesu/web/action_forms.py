@@ -226,6 +226,27 @@ def _remedy_from_panel(case: Case, remedies: list[tuple[str, str]]) -> dict[str,
     return out
 
 
+def _involved_field(case: Case, user) -> Field:
+    """涉事人员 (recusal under NFRA): the recorded ones preselected, the user among the choices if recorded."""
+    current = list(case.involved_staff.select_related("staff__department"))
+    choices = _members(user)
+    listed = {pk for pk, _name, _dept in choices}
+    choices += [
+        (str(u.pk), u.get_full_name() or u.username, u.staff.department.code if hasattr(u, "staff") else "")
+        for u in current
+        if str(u.pk) not in listed
+    ]
+    return Field(
+        "involved_staff",
+        _("涉事人员（须回避）"),
+        "members",
+        False,
+        choices,
+        [str(u.pk) for u in current],
+        groups=_departments(),
+    )
+
+
 def _involved(case: Case) -> set[int]:
 
     return involved_user_ids(case)
@@ -395,6 +416,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                     [("", _("（未确定）"))] + _departments(),
                     case.respondent_department.code if case.respondent_department_id else "",
                 ),
+                _involved_field(case, user),
                 F("note", _("说明"), "text"),
             ],
         )
@@ -407,6 +429,39 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("department", _("协办部门"), "select", True, depts),
                 F("question", _("协办事项"), "textarea", True),
             ],
+        )
+    if name == "decide_collaboration_request":
+        reqs = list(
+            CollaborationRequest.objects.filter(
+                case=case, state=CollaborationRequest.State.PROPOSED
+            ).select_related("to_department")
+        )
+        if not reqs:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.to_department.name}：{r.question[:30]}") for r in reqs]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("request_id", _("协办申请"), "select", True, choices),
+                F("approve", _("决定"), "select", True, [("1", _("批准")), ("", _("不批准"))]),
+                F("note", _("审批意见（不批准时必填）"), "textarea"),
+            ],
+        )
+    if name == "decide_panel_request":
+        reviews = list(case.panel_reviews.filter(state=PanelReview.State.PROPOSED))
+        if not reviews:
+            return None
+        choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
+        return ActionForm(
+            name,
+            label,
+            [
+                F("review_id", _("合议申请"), "select", True, choices),
+                F("approve", _("决定"), "select", True, [("1", _("批准并召集")), ("", _("不批准"))]),
+                F("note", _("审批意见（不批准时必填）"), "textarea"),
+            ],
+            hint=str(_("批准后由您主持合议")),
         )
     if name == "answer_collaboration":
         if my_dept is None:
@@ -444,17 +499,28 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             ],
             hint=str(_("可按部门筛选、按姓名搜索；按住 Ctrl 可多选")),
         )
-    if name == "decide_panel":
+    if name in ("decide_panel", "record_preliminary_opinion"):
         reviews = [
             r
             for r in case.panel_reviews.filter(state=PanelReview.State.CONVENED).prefetch_related(
                 "participants"
             )
-            if r.convened_by_id == user.pk or any(p.user_id == user.pk for p in r.participants.all())
+            if user.pk in (r.convened_by_id, r.chair_id)
+            or any(p.user_id == user.pk for p in r.participants.all())
         ]
         if not reviews:
             return None
         choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
+        if name == "record_preliminary_opinion":
+            return ActionForm(
+                name,
+                label,
+                [
+                    F("review_id", _("合议"), "select", True, choices),
+                    F("opinion", _("初步意见"), "textarea", True),
+                ],
+                hint=str(_("合议当日未能决定的，先给出初步的、具有倾向性的意见，最终意见仍须在时限内作出")),
+            )
         return ActionForm(
             name,
             label,
@@ -704,7 +770,10 @@ FIELD_KINDS = {
     "start_investigation": {"contacted_customer": "checkbox"},
     "add_note": {"contacted_customer": "checkbox"},
     "convene_panel": {"participants": "multiselect"},
+    "set_respondent": {"involved_staff": "multiselect"},
     "decide_archive_access": {"approve": "checkbox"},
+    "decide_collaboration_request": {"approve": "checkbox"},
+    "decide_panel_request": {"approve": "checkbox"},
 }
 FIELD_NAMES = {
     "accept": ["kind", "category", "business_type", "senior_management", "fault_level"],
@@ -714,10 +783,19 @@ FIELD_NAMES = {
     "assign": ["department", "handler", "note"],
     "start_investigation": ["note", "contacted_customer"],
     "add_note": ["text", "contacted_customer"],
-    "set_respondent": ["respondent_name", "respondent_staff", "respondent_department", "note"],
+    "set_respondent": [
+        "respondent_name",
+        "respondent_staff",
+        "respondent_department",
+        "involved_staff",
+        "note",
+    ],
     "request_collaboration": ["department", "question"],
+    "decide_collaboration_request": ["request_id", "approve", "note"],
     "answer_collaboration": ["request_id", "answer"],
     "convene_panel": ["topic", "participants"],
+    "decide_panel_request": ["review_id", "approve", "note"],
+    "record_preliminary_opinion": ["review_id", "opinion"],
     "decide_panel": ["review_id", "meeting_at", "minutes", "decision"],
     "confirm_panel": ["review_id", "opinion"],
     "propose_remedy": ["remedy_type", "amount", "premium", "description"],

@@ -30,6 +30,7 @@ PAYLOAD_LABELS = {
     "comment": _("意见"),
     "topic": _("议题"),
     "decision": _("决议"),
+    "opinion": _("初步意见"),
     "department": _("部门"),
     "respondent_name": _("被投诉人"),
     "respondent_department": _("被投诉部门"),

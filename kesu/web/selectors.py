@@ -195,7 +195,14 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
     if key == "panels":
         mine = (
             PanelParticipant.objects.filter(user=user, confirmed_at__isnull=True)
-            .exclude(review__state=PanelReview.State.CONFIRMED)
+            # A panel still awaiting the supervisor's approval, or refused, is nobody's work yet.
+            .exclude(
+                review__state__in=(
+                    PanelReview.State.CONFIRMED,
+                    PanelReview.State.PROPOSED,
+                    PanelReview.State.REJECTED,
+                )
+            )
             .values("review__case_id")
         )
         return Queue(key, base.filter(pk__in=mine))
@@ -486,7 +493,9 @@ ANSWERED_BY = {
     "handoff.new_case": {"accept", "mark_invalid", "answer_on_the_spot"},
     "handoff.report": {"accept", "assign", "start_investigation"},
     "handoff.collaboration": {"answer_collaboration"},
-    "handoff.panel": {"decide_panel", "confirm_panel"},
+    "handoff.panel": {"record_preliminary_opinion", "decide_panel", "confirm_panel"},
+    "handoff.collaboration_request": {"decide_collaboration_request"},
+    "handoff.panel_request": {"decide_panel_request"},
     "handoff.approval": {"approve", "reject"},
     "handoff.reopened": {"start_investigation", "propose_remedy", "reply"},
     "handoff.archive_access": {"decide_archive_access"},

@@ -569,7 +569,10 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
             .order_by("pk")
         ),
         "reviews": list(
-            PanelReview.objects.filter(case=case).prefetch_related("participants__user").order_by("pk")
+            PanelReview.objects.filter(case=case)
+            .select_related("chair")
+            .prefetch_related("participants__user")
+            .order_by("pk")
         ),
         "follow_ups": list(FollowUp.objects.filter(case=case).select_related("agent").order_by("pk")),
         "accountabilities": list(

@@ -9,7 +9,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from kesu.cases.demo.company import DEMO_PASSWORD, KEY_STAFF
-from kesu.cases.models import Case, CaseEvent
+from kesu.cases.models import Case, CaseEvent, CollaborationRequest, PanelReview
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.policy.selectors import active_policy
@@ -46,6 +46,12 @@ def test_demo_data_builds_a_company_with_people_in_every_role_and_true_timelines
         assert all(a.created_at <= b.created_at for a, b in zip(events, events[1:], strict=False))
         assert events[0].created_at >= case.received_at
         assert case.registered_at == events[0].created_at
+    # The insurer's rules: the supervisor approves each panel and chairs it, and each 协办 before it goes out.
+    panels = list(PanelReview.objects.select_related("chair"))
+    assert panels and all(p.chair and p.chair.username.startswith("supervisor") for p in panels)
+    assert all(p.approved_by_id for p in panels)
+    assert CollaborationRequest.objects.exists()
+    assert not CollaborationRequest.objects.filter(decided_by__isnull=True).exists()
 
 
 def test_running_demo_data_twice_does_not_duplicate():

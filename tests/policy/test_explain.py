@@ -58,6 +58,26 @@ def test_explain_prints_every_rule_with_its_clock_and_seed():
     assert "未注明" not in out
 
 
+def test_explain_states_the_extension_decision_and_its_seeds():
+    # insurance --with nfra: the company's cap and the NFRA tiers disagree; the preset follows the stricter.
+    lines = run("show", "insurance", "--with", "nfra", "--explain").splitlines()
+    (decision,) = [line for line in lines if line.startswith("延期规则冲突的处理")]
+    assert "从严适用" in decision and "20 个工作日" in decision and "30 日、60 日" in decision
+    assert "000 第7篇 第十二条" in decision and "银保监会令2020年第3号 第十九条" in decision
+    teamwork = [line for line in lines if line.startswith(("协办须经", "合议："))]
+    assert len(teamwork) == 2 and all("003 恒康天安" in line for line in teamwork)
+    assert "客服部经理、总经理" in teamwork[1]
+    # general --with nfra states no such decision: the NFRA tiers replace the company's total.
+    (general,) = [
+        line
+        for line in run("show", "general", "--with", "nfra", "--explain").splitlines()
+        if line.startswith("延期规则冲突的处理")
+    ]
+    assert "取代公司延期总时限" in general and "从严" not in general
+    # Without a regulator layer there is nothing to decide.
+    assert "延期规则冲突" not in run("show", "insurance", "--explain")
+
+
 @pytest.mark.django_db
 def test_show_without_a_preset_explains_the_active_policy():
     run("load", "hotel")

@@ -19,6 +19,7 @@ from kesu.sla.models import StageDeadline
 from kesu.web.portal import _public_timeline
 from tests import factories
 
+from . import helpers as sla_helpers
 from .helpers import at, register
 
 pytestmark = pytest.mark.django_db
@@ -61,34 +62,72 @@ def test_nfra_fifteen_calendar_days_end_after_national_day(nfra):
 # --- NFRA: extension tiers, approval, notice to the complainant -----------------------------------------
 
 
-def test_nfra_extension_to_30_then_60_days_with_approval_and_notice(nfra):
+def test_nfra_on_insurance_the_company_cap_binds_where_it_is_stricter(nfra):
+    # insurance --with nfra: the preset follows the stricter rule (sla.extension.with_regulator): the
+    # company's 20 working days from receipt (30 March) end before the NFRA 30 days (1 April).
     case = register(nfra, "2026-03-02 10:00", category="claims.delay")  # Monday
     to_investigation(nfra, case, "2026-03-02 11:00")
     assert format_instant(answer(case).due_at) == "2026-03-17T23:59:59+08:00"
-    # 10 working days more: to 31 March, within 30 days of receipt (1 April) — a supervisor may.
+    # 10 working days more would reach 31 March: within the NFRA tier, beyond the company's own cap.
+    with pytest.raises(Invalid) as refused:
+        perform(
+            case,
+            "extend_deadline",
+            nfra.supervisor,
+            now=at("2026-03-10 09:00"),
+            days=10,
+            reason="需调取监控录像",
+        )
+    assert refused.value.code == "extension_limit"
+    assert "20 个工作日" in refused.value.message and "从严" in refused.value.message
+    assert refused.value.details["days"] == "最迟可延至 2026-03-30T23:59:59+08:00"
+    assert "000 第7篇 第十二条" in refused.value.details["rule"]
+    # 9 days reach 30 March: both rules allow it (NFRA tier 1, a supervisor may), the complainant is told.
     event = perform(
-        case, "extend_deadline", nfra.supervisor, now=at("2026-03-10 09:00"), days=10, reason="需调取监控录像"
+        case, "extend_deadline", nfra.supervisor, now=at("2026-03-10 09:00"), days=9, reason="需调取监控录像"
     )
     assert event.is_public and event.payload["tier"] == 1
-    assert event.payload["new_due"] == "2026-03-31T23:59:59+08:00"
-    # Beyond 30 days needs the higher institution (general manager): the supervisor is refused.
-    with pytest.raises(Forbidden) as refused:
-        perform(
-            case, "extend_deadline", nfra.supervisor, now=at("2026-03-20 09:00"), days=10, reason="特别复杂"
-        )
-    assert refused.value.code == "extension_approval"
-    event = perform(
-        case, "extend_deadline", nfra.gm, now=at("2026-03-20 09:00"), days=10, reason="需总公司审定"
-    )
-    assert event.payload["tier"] == 2 and event.payload["approved_by_role"] == "general_manager"
-    # Never beyond 60 days from receipt (1 May 2026, moved by the May Day holiday to the next working day).
-    with pytest.raises(Invalid) as too_far:
-        perform(case, "extend_deadline", nfra.gm, now=at("2026-03-25 09:00"), days=30, reason="再延")
-    assert too_far.value.code == "extension_limit"
-    # The complainant sees each extension, its new date and why.
+    assert event.payload["new_due"] == "2026-03-30T23:59:59+08:00"
+    # Not even the general manager (who could approve the NFRA second tier) goes past the company's cap.
+    with pytest.raises(Invalid) as still:
+        perform(case, "extend_deadline", nfra.gm, now=at("2026-03-20 09:00"), days=1, reason="特别复杂")
+    assert still.value.code == "extension_limit"
     shown = portal(case)
-    assert any("2026-03-31" in row and "需调取监控录像" in row for row in shown)
-    assert any("需总公司审定" in row for row in shown)
+    assert any("2026-03-30" in row and "需调取监控录像" in row for row in shown)
+    assert not any("特别复杂" in row for row in shown)
+
+
+def test_nfra_on_general_the_30_and_60_day_tiers_apply_with_approval_and_notice():
+    # general --with nfra: the general preset states no stricter-rule decision, so the NFRA tiers replace
+    # its 20-working-day total: 30 days from receipt, 60 with the general manager's approval.
+    o = factories.org("general", ["nfra"])
+    case = register(o, "2026-03-02 10:00")  # Monday
+    sla_helpers.to_investigation(o, case, "2026-03-02 11:00")
+    assert answer(case).unit == "working_days"  # the company's 3 working days bind (earlier than 15 days)
+    assert format_instant(answer(case).due_at) == "2026-03-05T23:59:59+08:00"
+    # 15 working days more: 26 March, within 30 days of receipt — a supervisor may.
+    event = perform(
+        case, "extend_deadline", o.supervisor, now=at("2026-03-04 09:00"), days=15, reason="需调取监控录像"
+    )
+    assert event.is_public and event.payload["tier"] == 1
+    assert event.payload["new_due"] == "2026-03-26T23:59:59+08:00"
+    # Past 30 days (1 April) needs the higher institution (general manager): the supervisor is refused.
+    with pytest.raises(Forbidden) as refused:
+        perform(case, "extend_deadline", o.supervisor, now=at("2026-03-20 09:00"), days=10, reason="特别复杂")
+    assert refused.value.code == "extension_approval"
+    # The general manager may: 3 + 25 working days, more than the company's 20 — the NFRA tier applies.
+    event = perform(case, "extend_deadline", o.gm, now=at("2026-03-20 09:00"), days=10, reason="需总公司审定")
+    assert event.payload["tier"] == 2 and event.payload["approved_by_role"] == "general_manager"
+    assert event.payload["new_due"] == "2026-04-10T23:59:59+08:00"
+    # Never beyond 60 days from receipt.
+    with pytest.raises(Invalid) as too_far:
+        perform(case, "extend_deadline", o.gm, now=at("2026-03-25 09:00"), days=30, reason="再延")
+    assert too_far.value.code == "extension_limit"
+    shown = portal(case)
+    assert any("2026-03-26" in row and "需调取监控录像" in row for row in shown)
+    assert any("2026-04-10" in row and "需总公司审定" in row for row in shown)
+    supervisor_view = StageDeadline.objects.get(case=case, stage="answer", state="open")
+    assert format_instant(supervisor_view.due_at) == "2026-04-10T23:59:59+08:00"
 
 
 def test_without_the_layer_extensions_are_capped_by_working_days():

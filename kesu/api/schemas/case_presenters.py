@@ -109,12 +109,15 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "answer": c.answer,
             "answered_by": present_user(c.answered_by),
             "answered_at": c.answered_at,
+            # Where the supervisor approves a 协办 first: who decided and why (state proposed / rejected).
+            "decided_by": present_user(c.decided_by),
+            "decision_note": c.decision_note,
         }
         for c in (
             []
             if none
             else case.collaborations.select_related(
-                "from_department", "to_department", "requested_by", "answered_by"
+                "from_department", "to_department", "requested_by", "answered_by", "decided_by"
             ).order_by("pk")
         )
     ]
@@ -128,6 +131,11 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "minutes": r.minutes,
             "decision": r.decision,
             "decided_at": r.decided_at,
+            "chair": present_user(r.chair),
+            "approved_by": present_user(r.approved_by),
+            "approval_note": r.approval_note,
+            "preliminary_opinion": r.preliminary_opinion,
+            "preliminary_at": r.preliminary_at,
             "participants": [
                 {"user": present_user(p.user), "confirmed_at": p.confirmed_at, "opinion": p.opinion}
                 for p in r.participants.all()
@@ -136,7 +144,7 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
         for r in (
             []
             if none
-            else case.panel_reviews.select_related("convened_by")
+            else case.panel_reviews.select_related("convened_by", "chair", "approved_by")
             .prefetch_related("participants__user")
             .order_by("pk")
         )
@@ -247,6 +255,8 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "respondent_department": case.respondent_department.code
             if case.respondent_department_id
             else None,
+            # 涉事人员: who must recuse themselves under a recusal rule (NFRA).
+            "involved_staff": [present_user(u) for u in case.involved_staff.order_by("pk")],
             "flags": flags,
             "level_reasons": case.level_reasons,
             "level_overridden": case.level_overridden,

@@ -49,6 +49,9 @@ class CaseCreateIn(In):
     respondent_name: str | None = Field(None, max_length=100, description="被投诉人（投诉人所述）")
     respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
     respondent_department: str | None = Field(None, description="被投诉部门编码")
+    involved_staff: list[UserRef] | None = Field(
+        None, max_length=20, description="涉事人员（用户 ID 或用户名）：与被投诉事项有关的员工，须回避本案"
+    )
     occurred_on: dt.date | None = Field(
         None, description="事项发生日期（工信部申诉时效：话费 5 个月、其他 2 年）"
     )
@@ -109,6 +112,9 @@ class SetRespondentIn(ActionIn):
     respondent_name: str | None = Field(None, max_length=100)
     respondent_staff: UserRef | None = Field(None, description="被投诉员工（用户 ID 或用户名）")
     respondent_department: str | None = Field(None, description="被投诉部门编码")
+    involved_staff: list[UserRef] | None = Field(
+        None, max_length=20, description="涉事人员（用户 ID 或用户名）；空列表清除"
+    )
     note: Text | None = None
 
 
@@ -127,6 +133,12 @@ class RequestCollaborationIn(ActionIn):
     question: Text
 
 
+class DecideCollaborationRequestIn(ActionIn):
+    request_id: int
+    approve: bool = Field(..., description="true 批准协办（移交协办部门），false 不批准")
+    note: Text | None = Field(None, description="审批意见（不批准时必填）")
+
+
 class AnswerCollaborationIn(ActionIn):
     request_id: int
     answer: Text
@@ -135,6 +147,19 @@ class AnswerCollaborationIn(ActionIn):
 class ConvenePanelIn(ActionIn):
     topic: Text
     participants: list[UserRef] = Field(..., min_length=2, description="参加人（至少两人）")
+    chair: UserRef | None = Field(None, description="主持人（规则不要求审批时；默认为召集人）")
+
+
+class DecidePanelRequestIn(ActionIn):
+    review_id: int
+    approve: bool = Field(..., description="true 批准并召集合议，false 不批准")
+    chair: UserRef | None = Field(None, description="主持人（默认为审批人，须为投诉主管或以上）")
+    note: Text | None = Field(None, description="审批意见（不批准时必填）")
+
+
+class RecordPreliminaryOpinionIn(ActionIn):
+    review_id: int
+    opinion: Text = Field(..., description="合议当日未能决定时的初步倾向性意见")
 
 
 class DecidePanelIn(ActionIn):
@@ -248,8 +273,11 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "start_investigation": StartInvestigationIn,
     "add_note": AddNoteIn,
     "request_collaboration": RequestCollaborationIn,
+    "decide_collaboration_request": DecideCollaborationRequestIn,
     "answer_collaboration": AnswerCollaborationIn,
     "convene_panel": ConvenePanelIn,
+    "decide_panel_request": DecidePanelRequestIn,
+    "record_preliminary_opinion": RecordPreliminaryOpinionIn,
     "decide_panel": DecidePanelIn,
     "confirm_panel": ConfirmPanelIn,
     "propose_remedy": ProposeRemedyIn,

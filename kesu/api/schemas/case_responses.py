@@ -79,6 +79,7 @@ class CaseDetailOut(CaseSummaryOut):
     respondent_name: str
     respondent_staff: UserOut | None
     respondent_department: str | None
+    involved_staff: list[UserOut]
     flags: list[str]
     level_reasons: list[Any]
     level_overridden: bool

@@ -48,6 +48,8 @@ def request_review(ctx: ActionContext) -> Outcome:
 def conclude_review(ctx: ActionContext) -> Outcome:
     if regulator.last_of(ctx.case, "request_review", "conclude_review") != "request_review":
         raise Conflict(_("没有进行中的核查或申诉"), code="no_review_running")
+    # Whoever is involved in the complaint or worked on the case does not review its decision (NFRA 回避).
+    regulator.check_recusal(ctx.case, ctx.rules, ctx.actor, as_what="reviewer")
     return Outcome(None, {"conclusion": ctx.text("conclusion")}, public=True)
 
 

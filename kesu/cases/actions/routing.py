@@ -92,7 +92,8 @@ def chase(ctx: ActionContext) -> Outcome:
 
 
 def set_respondent(ctx: ActionContext) -> Outcome:
-    """被投诉人/被投诉部门 as the handler established them (the complainant's name for them may differ).
+    """被投诉人/被投诉部门 and 涉事人员 as the handler established them (the complainant's name for them may
+    differ).
 
     Omitted fields keep their value; an empty string clears one. Not public: naming a colleague is
     internal, the complainant sees the outcome, not whom it was counted against.
@@ -104,6 +105,11 @@ def set_respondent(ctx: ActionContext) -> Outcome:
     if "respondent_staff" in ctx.data:
         value = ctx.data["respondent_staff"]
         case.respondent_staff = user_arg(value, "respondent_staff") if value not in (None, "") else None
+    if "involved_staff" in ctx.data:
+        value = ctx.data["involved_staff"] or []
+        if not isinstance(value, list) or len(value) > 20:
+            raise Invalid(_("涉事人员格式无效"), details={"involved_staff": _("格式无效")})
+        case.involved_staff.set([user_arg(v, "involved_staff") for v in value])
     if "respondent_department" in ctx.data:
         value = ctx.data["respondent_department"]
         case.respondent_department = department_arg(value) if value not in (None, "") else None
@@ -121,4 +127,5 @@ def _respondent(case) -> dict:
         "respondent_name": case.respondent_name,
         "respondent_staff": case.respondent_staff_id,
         "respondent_department": case.respondent_department.code if case.respondent_department_id else None,
+        "involved_staff": sorted(case.involved_staff.values_list("pk", flat=True)),
     }

@@ -146,6 +146,16 @@ def play(w: ScenarioWalker) -> None:
                 ]
             ),
         )
+        if ev.payload.get("awaiting_approval"):
+            # The supervisor approves the hand-over first where the rules say so (003 恒康天安 第六条(四)).
+            w.later(hours=rng.uniform(0.5, 6))
+            w.act(
+                "decide_collaboration_request",
+                w.u("supervisor"),
+                request_id=ev.payload["request_id"],
+                approve=True,
+                note="同意协办",
+            )
         w.later(days=rng.uniform(0.5, 6))
         w.act(
             "answer_collaboration",
@@ -228,7 +238,8 @@ def _resolve(w: ScenarioWalker, handler, head, dept_code: str, stall: str | None
         and not case.panel_reviews.filter(state__in=["decided", "confirmed"]).exists()
     ):
         w.later(days=rng.uniform(0.5, 3))
-        participants = [handler, head if head.pk != handler.pk else w.u("supervisor2"), w.u("supervisor")]
+        # The manager level sits on the panel (003 恒康天安 第七条(三)1).
+        participants = [handler, head if head.pk != handler.pk else w.u("supervisor2"), w.u("manager")]
         ev = w.act(
             "convene_panel",
             handler,
@@ -236,6 +247,13 @@ def _resolve(w: ScenarioWalker, handler, head, dept_code: str, stall: str | None
             participants=[p.pk for p in participants],
         )
         review_id = ev.payload["review_id"]
+        if ev.payload.get("awaiting_approval"):
+            # The supervisor approves it and chairs it (第七条(一)(四)): a member who signs the minutes too.
+            w.later(hours=rng.uniform(0.5, 8))
+            w.act(
+                "decide_panel_request", w.u("supervisor"), review_id=review_id, approve=True, note="同意合议"
+            )
+            participants.append(w.u("supervisor"))
         w.later(days=rng.uniform(0.2, 4))
         w.act(
             "decide_panel",
