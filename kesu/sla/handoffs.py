@@ -198,6 +198,15 @@ def _archive_access_decided(case, event, rules):
     yield "handoff.archive_access_decided", [requester], title
 
 
+def _regulator_submission_filed(case, event, rules):
+    """报送 is filed with compliance: risk/compliance hear of each archived file sent to a regulator."""
+    yield (
+        "handoff.regulator_submission",
+        users_with_role(roles.RISK),
+        _("监管报送备案：%(n)s 已报送%(r)s") % {"n": case.number, "r": event.payload.get("regulator", "")},
+    )
+
+
 _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str]]]] = {
     "register": _registered,
     "assign": _assigned,
@@ -211,6 +220,7 @@ _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str
     "reject": _approval_decided,
     "reopen": _reopened,
     "chase": _chased,
+    "file_regulator_submission": _regulator_submission_filed,
     "follow_up": _reopened,
     "request_archive_access": _archive_access_requested,
     "decide_archive_access": _archive_access_decided,
