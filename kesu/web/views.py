@@ -824,6 +824,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@domain_errors
 def typical_cases(request: HttpRequest) -> HttpResponse:
     """Staff search the library: only cases they may see, never reports, personal data masked."""
     text = request.GET.get("q", "")
@@ -836,6 +837,7 @@ def typical_cases(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@domain_errors
 def regulator_submissions(request: HttpRequest) -> HttpResponse:
     """The compliance register of archived files sent to regulators (risk/compliance, archive keeper)."""
     if not holds_any_role(request.user, {roles.RISK, roles.ARCHIVIST}):
