@@ -440,6 +440,8 @@ def _timeline_rows(events, case=None) -> list[dict]:
                 value = invalidity.get(value, value)  # a policy code (`out_of_remit`): its name
             elif key == "method":
                 value = methods.get(value, value)
+            elif key == "material":
+                value = dict(ArchiveMaterial.choices).get(value, value)
             elif key == "score" and payload.get("satisfied") is False:
                 value = f"{value}（{_('不满意')}）"
             details.append((label, value))

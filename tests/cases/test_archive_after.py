@@ -100,6 +100,7 @@ def test_later_lawsuit_material_joins_the_archive_without_unarchiving_it(org):
     # The case page lists it as material added after archiving.
     page = client(org.archivist).get(f"/cases/{case.number}/").content.decode()
     assert "起诉状.pdf" in page and "归档后补充" in page and "诉讼材料" in page
+    assert "材料类别：诉讼材料" in page  # the timeline entry, in words
     # Only the archive keeper and compliance add to an archive.
     for person in (org.supervisor, org.handler):
         denied = client(person).post(
