@@ -31,6 +31,9 @@ class ImprovementMeasure(models.Model):
     """整改措施 (CAPA): a root cause, the measure taken against it, and whether it worked."""
 
     class State(models.TextChoices):
+        # A preventive measure takes effect only once the general manager approved it (001 篇9 3.1.2,
+        # 篇8 八; the policy's `improvement.approval_role`).
+        PENDING_APPROVAL = "pending_approval", _("待审批")
         PLANNED = "planned", _("待实施")
         IN_PROGRESS = "in_progress", _("实施中")
         DONE = "done", _("已完成")
@@ -81,6 +84,10 @@ class ImprovementMeasure(models.Model):
     effective = models.BooleanField(_("整改有效"), null=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(_("超期升级时间"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        USER, verbose_name=_("批准人"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(_("批准时间"), null=True, blank=True)
     created_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

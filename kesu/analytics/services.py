@@ -14,10 +14,13 @@ from kesu.analytics.models import ImprovementMeasure
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import StatFilters, case_queryset
 from kesu.cases.models import Case
-from kesu.errors import Invalid
+from kesu.errors import Conflict, Forbidden, Invalid
+from kesu.org import roles
 from kesu.org.models import Department
-from kesu.org.selectors import direct_supervisor
+from kesu.org.selectors import direct_supervisor, has_role, users_with_role
 from kesu.policy.models import Category
+from kesu.policy.selectors import active_policy, rules_for
+from kesu.sla.notify import notify
 
 # A measure counts as effective when the target series falls by at least this share.
 EFFECT_THRESHOLD_PCT = 20.0
@@ -94,6 +97,43 @@ def create_measure(*, actor, data: dict[str, Any], cases: list[Case] | None = No
     )
     if cases:
         measure.cases.set(cases)
+    approver = approval_role()
+    if approver:
+        # 001 篇9 3.1.2: the measure takes effect once approved; the approvers find it in their inbox.
+        measure.state = ImprovementMeasure.State.PENDING_APPROVAL
+        measure.save(update_fields=["state"])
+        notify(
+            [u for u in users_with_role(approver) if u.pk != getattr(actor, "pk", None)],
+            kind="measure.approval",
+            message="measure.approval",
+            params={"t": title, "c": root_cause[:200]},
+            key=f"measure:{measure.pk}:approval",
+        )
+    return measure
+
+
+def approval_role() -> str:
+    """The role that approves improvement measures before they take effect ("": none needed)."""
+    return str(rules_for(active_policy()).section("improvement").get("approval_role") or "")
+
+
+def may_approve(actor) -> bool:
+    role = approval_role()
+    return bool(role) and has_role(actor, role)
+
+
+@transaction.atomic
+def approve_measure(measure: ImprovementMeasure, *, actor) -> ImprovementMeasure:
+    """The approver (the general manager) lets a pending measure take effect: it becomes 待实施."""
+    if not may_approve(actor):
+        label = roles.ROLE_LABELS.get(approval_role(), approval_role())
+        raise Forbidden(_("只有%(role)s可以审批整改措施") % {"role": label}, code="role_not_allowed")
+    measure = ImprovementMeasure.objects.select_for_update().get(pk=measure.pk)
+    if measure.state != ImprovementMeasure.State.PENDING_APPROVAL:
+        raise Conflict(_("该整改措施不在待审批状态"), code="not_pending")
+    measure.state = ImprovementMeasure.State.PLANNED
+    measure.approved_by, measure.approved_at = actor, timezone.now()
+    measure.save(update_fields=["state", "approved_by", "approved_at"])
     return measure
 
 
@@ -101,6 +141,13 @@ def create_measure(*, actor, data: dict[str, Any], cases: list[Case] | None = No
 def update_state(measure: ImprovementMeasure, state: str, *, evidence: str = "", on: dt.date | None = None):
     if state not in ImprovementMeasure.State.values:
         raise Invalid(f"未知状态：{state}", details={"state": "未知状态"})
+    pending = ImprovementMeasure.State.PENDING_APPROVAL
+    # Nothing takes effect before the approval (approve_measure), and nothing returns to it.
+    if measure.state == pending and state not in (pending, ImprovementMeasure.State.CANCELLED):
+        label = roles.ROLE_LABELS.get(approval_role(), approval_role())
+        raise Conflict(_("整改措施须经%(role)s审批后才能实施") % {"role": label}, code="approval_required")
+    if measure.state != pending and state == pending:
+        raise Conflict(_("整改措施已审批"), code="already_approved")
     if state == ImprovementMeasure.State.DONE and not (evidence or measure.evidence):
         raise Invalid("完成整改须提供完成证明", details={"evidence": _("必填")})
     measure.state = state

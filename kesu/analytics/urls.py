@@ -11,6 +11,7 @@ urlpatterns = [
     path("hotspots/", views.hotspots, name="hotspots"),
     path("measures/", views.measures, name="measures"),
     path("measures/<int:pk>/", views.measure_detail, name="measure"),
+    path("measures/<int:pk>/approve/", views.measure_approve, name="measure_approve"),
     path("reports/", views.report_archive, name="reports"),
     path("reports/preview/", views.report_preview, name="report_preview"),
     path("reports/<int:pk>/", views.report_download, name="report_download"),

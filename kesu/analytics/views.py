@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -466,8 +466,23 @@ def measure_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "effect": effect,
             "states": ImprovementMeasure.State.choices,
             "cases": measure.cases.all()[:50],
+            "may_approve": measure.state == ImprovementMeasure.State.PENDING_APPROVAL
+            and services.may_approve(request.user),
         },
     )
+
+
+@analyst_required
+def measure_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST: the general manager approves a pending measure (001 篇9 3.1.2); others are refused."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not services.may_approve(request.user):
+        raise PermissionDenied(_("只有总经理可以审批整改措施"))
+    measure = get_object_or_404(ImprovementMeasure, pk=pk)
+    services.approve_measure(measure, actor=request.user)
+    messages.success(request, _("已批准整改措施：%(t)s") % {"t": measure.title})
+    return redirect("analytics:measure", pk=pk)
 
 
 @analyst_required

@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Router
 
-from kesu.analytics import jrt, kpis, selectors
+from kesu.analytics import jrt, kpis, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, StatFilters
 from kesu.analytics.views import ANALYSIS_ROLES
 from kesu.cases.storable import unstorable_text
-from kesu.errors import Forbidden, Invalid
+from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.org.selectors import has_role
 
 router = Router(tags=["analytics"])
@@ -169,12 +169,29 @@ def measures(request: HttpRequest) -> list[dict[str, Any]]:
             "product": m.product,
             "due_date": m.due_date.isoformat(),
             "state": m.state,
+            "approved_at": m.approved_at.isoformat() if m.approved_at else None,
             "effective": m.effective,
             "effect_before": m.effect_before,
             "effect_after": m.effect_after,
         }
         for m in ImprovementMeasure.objects.select_related("category", "branch")
     ]
+
+
+@router.post(
+    "/measures/{measure_id}/approve",
+    summary="总经理批准整改措施（批准前不得实施）",
+    operation_id="analytics_measure_approve",
+)
+def approve_measure(request: HttpRequest, measure_id: int) -> dict[str, Any]:
+    user = _user(request)
+    if not services.may_approve(user):
+        raise Forbidden(_("只有总经理可以审批整改措施"), code="role_not_allowed")
+    measure = ImprovementMeasure.objects.filter(pk=measure_id).first()
+    if measure is None:
+        raise NotFound(_("整改措施不存在"))
+    measure = services.approve_measure(measure, actor=user)
+    return {"id": measure.pk, "state": measure.state, "approved_at": measure.approved_at.isoformat()}
 
 
 @router.get("/reports", summary="报告存档", operation_id="analytics_reports")

@@ -34,6 +34,7 @@ from kesu.api.schemas.case_responses import (
     CaseCreatedOut,
     CaseDetailOut,
     CaseListOut,
+    TypicalCaseOut,
 )
 from kesu.api.schemas.common import ErrorOut, Instant
 from kesu.cases import attachments as attachment_service
@@ -41,7 +42,7 @@ from kesu.cases import permissions, selectors, services
 from kesu.cases.models import Case, Kind, Level, Status
 from kesu.cases.transitions import TRANSITIONS
 from kesu.errors import Conflict, Invalid, NotFound
-from kesu.trust import audit, privacy
+from kesu.trust import audit, pii, privacy
 
 router = Router(tags=["cases"])
 
@@ -182,6 +183,19 @@ def list_cases(
 # --- detail ------------------------------------------------------------------------------------------
 
 
+# --- the typical-case library (典型案例) ---------------------------------------------------------------
+
+
+@router.get(
+    "/library/typical",
+    response={200: list[TypicalCaseOut], **ERRORS},
+    summary="典型案例库（仅限可查看的案件，不含举报，个人信息已脱敏）",
+    operation_id="typical_cases",
+)
+def typical_cases(request: HttpRequest, q: str = Query("", max_length=100)):
+    return [pii.typical_case_entry(item) for item in selectors.typical_cases(_user(request), text=q)]
+
+
 @router.get(
     "/{number}",
     response={200: CaseDetailOut, **ERRORS},
@@ -294,6 +308,41 @@ def upload_attachment(
         declared_size=file.size,
         note=note or "",
         expected_version=version,
+    )
+    return Reply(201, present_attachment(attachment, case.number))
+
+
+@router.post(
+    "/{number}/archive-materials",
+    response={201: AttachmentOut, 413: ErrorOut, **ERRORS},
+    summary="归档后补充材料（诉讼、媒体、监管往来材料；案件仍为已归档）",
+    description="multipart/form-data，字段 `file`、`material`（lawsuit、media、regulator）。仅档案管理员和"
+    "风险合规人员；补充材料记入案件事件链（含 sha256），不改变归档状态。",
+    operation_id="add_archive_material",
+)
+def add_archive_material(
+    request: HttpRequest,
+    number: str,
+    file: UploadedFile = File(...),
+    material: str = Form(..., max_length=20),
+    note: str | None = Form(None, max_length=500),
+    expected_version: int | None = Form(None, ge=1),
+):
+    user = _user(request)
+    # Not through get_case: the archive keeper reads archived files; `perform` checks who may add.
+    case = Case.objects.filter(number=number).first()
+    if case is None:
+        raise NotFound("案件不存在")
+    attachment = attachment_service.attach_file(
+        case,
+        user,
+        name=file.name or "",
+        content=file,
+        declared_size=file.size,
+        note=note or "",
+        expected_version=expected_version,
+        action="add_archive_material",
+        material=material,
     )
     return Reply(201, present_attachment(attachment, case.number))
 

@@ -280,8 +280,11 @@ def attach_file(
     declared_size: int | None = None,
     note: str = "",
     expected_version: int | None = None,
+    action: str = "attach",
+    **data: Any,
 ) -> Attachment:
-    """Add an evidence file to a case through the `attach` action (an event on the timeline).
+    """Add an evidence file to a case through the `attach` action (an event on the timeline), or through
+    another action that records a file (`add_archive_material`, with its `data`).
 
     Permission, status and version are checked by `perform`; if anything is refused the stored
     file is removed again, so the database and the disk are exactly as before.
@@ -291,7 +294,7 @@ def attach_file(
     stored = store_file(name, content, declared_size=declared_size)
     try:
         event = perform(
-            case, "attach", actor, expected_version=expected_version, file=stored.as_data(), note=note
+            case, action, actor, expected_version=expected_version, file=stored.as_data(), note=note, **data
         )
     except BaseException:
         stored.delete()

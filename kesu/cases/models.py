@@ -427,6 +427,8 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Material added to an archived case (诉讼/媒体材料, `add_archive_material`); blank for ordinary evidence.
+    archive_material = models.CharField(max_length=20, blank=True)
 
     class Meta:
         verbose_name = _("附件")
@@ -515,7 +517,26 @@ class RemedyType(models.TextChoices):
     COMPENSATION = "compensation", _("赔偿")
     EXPLANATION = "explanation", _("解释说明")
     TERMINATION = "termination", _("协议解除")
+    # 003 恒康天安 第四条(二)–(六): insurance measures with their own approvers, offered only where the
+    # policy names them (`approval.remedy_roles`).
+    CHANGE_AGENT = "change_agent", _("变更服务人员/代理人")
+    LATE_FEE_WAIVER = "late_fee_waiver", _("免滞纳金")
+    PREMIUM_REVERSAL = "premium_reversal", _("回调保费")
+    ADVANCE_PAYMENT = "advance_payment", _("公司垫付")
+    COMMISSION_FREEZE = "commission_freeze", _("冻结/解冻代理人佣金或押金")
     SPECIAL_CLOSURE = "special_closure", _("特殊结案申请")
+
+
+# Remedies that exist only where the policy names their approvers (RemedyType above).
+ROLE_BOUND_REMEDIES = frozenset(
+    {
+        RemedyType.CHANGE_AGENT,
+        RemedyType.LATE_FEE_WAIVER,
+        RemedyType.PREMIUM_REVERSAL,
+        RemedyType.ADVANCE_PAYMENT,
+        RemedyType.COMMISSION_FREEZE,
+    }
+)
 
 
 class Proposal(models.Model):
@@ -528,6 +549,9 @@ class Proposal(models.Model):
     remedy_type = models.CharField(max_length=20, choices=RemedyType.choices)
     amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     premium = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    # 现金价值 of the policy (003 恒康天安 第四条(一)): the approval limits of a 协议解约 apply to the part of
+    # the amount above it. None: not given, the whole amount counts as above it.
+    cash_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     description = models.TextField()
     proposed_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     proposed_at = models.DateTimeField()
@@ -616,6 +640,59 @@ class ArchiveAccessRequest(models.Model):
     decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+
+
+class ArchiveMaterial(models.TextChoices):
+    """What kind of material may be added to an archived case."""
+
+    LAWSUIT = "lawsuit", _("诉讼材料")
+    MEDIA = "media", _("媒体报道材料")
+    REGULATOR = "regulator", _("监管往来材料")
+
+
+class RegulatorSubmission(models.Model):
+    """报送: an archived file sent to a regulator, filed with compliance (who, to whom, when, what)."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="regulator_submissions")
+    regulator = models.CharField(_("报送单位"), max_length=200)
+    sent_at = models.DateTimeField(_("报送时间"))
+    contents = models.TextField(_("报送内容"))
+    sent_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("登记时间"))
+
+    class Meta:
+        verbose_name = _("监管报送")
+        verbose_name_plural = _("监管报送")
+        ordering = ["-sent_at", "-pk"]
+
+
+class TypicalCase(models.Model):
+    """典型案例: a finished case chosen for the case library with the lesson it teaches (003 第三条(二)7)."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="typical")
+    lesson = models.TextField(_("经验教训"))
+    marked_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    marked_at = models.DateTimeField(_("入库时间"))
+
+    class Meta:
+        verbose_name = _("典型案例")
+        verbose_name_plural = _("典型案例")
+        ordering = ["-marked_at", "-pk"]
+
+
+class EmergencyPlan(models.Model):
+    """应急预案 of a crisis case (000 第2篇 第六条): who leads, the measures, the contacts."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="emergency_plan")
+    leader = models.ForeignKey(USER, verbose_name=_("负责人"), on_delete=models.PROTECT, related_name="+")
+    measures = models.TextField(_("应急措施"))
+    contacts = models.TextField(_("联络人及联系方式"))
+    recorded_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("记录时间"))
+
+    class Meta:
+        verbose_name = _("应急预案")
+        verbose_name_plural = _("应急预案")
 
 
 class IdempotencyRecord(models.Model):

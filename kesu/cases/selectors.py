@@ -13,11 +13,22 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
 from kesu.cases.customers import normalize_phone
-from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
+from kesu.cases.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    Kind,
+    Level,
+    RegulatorSubmission,
+    Status,
+    TypicalCase,
+)
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid, NotFound
+from kesu.org import roles
 from kesu.org.i18n import row_name
 from kesu.org.models import Department
+from kesu.org.selectors import has_role
 from kesu.policy.models import Category, Channel
 
 
@@ -226,3 +237,36 @@ def counts_in_closing_rate(qs: QuerySet[Case]) -> QuerySet[Case]:
 def timeline(case: Case, *, public_only: bool = False) -> QuerySet[CaseEvent]:
     qs = case.events.select_related("actor").order_by("seq")
     return qs.filter(is_public=True) if public_only else qs
+
+
+# --- the typical-case library and the regulator submissions ------------------------------------------
+
+
+def typical_cases(user, *, text: str = "", limit: int = 50) -> QuerySet:
+    """The typical-case library (典型案例) as `user` may read it: only cases the reader may see, never a
+    whistle-blowing report (not even for risk/compliance), newest first; `text` searches the lesson, the
+    subject, the description and the category. Masking the personal data in what is shown is the
+    presenters' job (kesu.trust.pii.mask_text)."""
+    visible = permissions.visible_cases(user, Case.objects.exclude(kind=Kind.REPORT))
+    qs = TypicalCase.objects.filter(case__in=visible.values("pk")).select_related(
+        "case", "case__category", "case__customer", "marked_by"
+    )
+    text = (text or "").strip()[:100]
+    if unstorable_text(text):
+        raise Invalid(_("含有 NUL 等无法处理的字符"), details={"q": _("含有无法处理的字符")})
+    if text:
+        qs = qs.filter(
+            Q(lesson__icontains=text)
+            | Q(case__subject__icontains=text)
+            | Q(case__description__icontains=text)
+            | Q(case__category__name__icontains=text)
+        )
+    return qs.order_by("-marked_at", "-pk")[:limit]
+
+
+def regulator_submissions(user, *, limit: int = 200) -> QuerySet:
+    """The register of archived files sent to regulators, kept by risk/compliance (and the archive
+    keeper who sends them); empty for everybody else."""
+    if not has_role(user, roles.RISK, roles.ARCHIVIST):
+        return RegulatorSubmission.objects.none()
+    return RegulatorSubmission.objects.select_related("case", "sent_by").order_by("-sent_at", "-pk")[:limit]

@@ -20,6 +20,7 @@ from kesu.cases.actions import (
     collaboration,
     evidence,
     judging,
+    lessons,
     regulator,
     remedy,
     routing,
@@ -153,6 +154,28 @@ TRANSITIONS: dict[str, Transition] = {
     ),
     "decide_archive_access": t(
         _("审批档案调阅"), [S.ARCHIVED], {r.ARCHIVIST}, archiving.decide_archive_access, "visible"
+    ),
+    # 报送 of an archived file to a regulator, and later lawsuit/media material: the archive keeper and
+    # risk/compliance only; the case stays archived.
+    "file_regulator_submission": t(
+        _("登记监管报送"),
+        [S.ARCHIVED],
+        {r.ARCHIVIST, r.RISK},
+        archiving.file_regulator_submission,
+        "visible",
+    ),
+    "add_archive_material": t(
+        _("归档后补充材料"), [S.ARCHIVED], {r.ARCHIVIST, r.RISK}, archiving.add_archive_material, "visible"
+    ),
+    "mark_typical": t(
+        _("录入典型案例"),
+        [S.CLOSED, S.ANSWERED, S.ARCHIVED],
+        {r.SUPERVISOR, r.ANALYST},
+        lessons.mark_typical,
+        "visible",
+    ),
+    "record_emergency_plan": t(
+        _("记录应急预案"), [*OPEN_STATUSES, S.SUSPENDED], WORKERS, lessons.record_emergency_plan
     ),
     "propose_accountability": t(
         _("提出责任追究"),

@@ -120,6 +120,44 @@ def penalty_text(document: dict[str, Any]) -> str:
     return "；".join(parts) if parts else _("不罚款，只提醒")
 
 
+# Remedies as the approval line names them (kesu.cases.models.RemedyType; this layer does not import cases).
+REMEDY_NAMES = {
+    "termination": "协议解除",
+    "change_agent": "变更服务人员/代理人",
+    "late_fee_waiver": "免滞纳金",
+    "premium_reversal": "回调保费",
+    "advance_payment": "公司垫付",
+    "commission_freeze": "冻结/解冻代理人佣金或押金",
+}
+
+
+def approval_text(document: dict[str, Any]) -> str:
+    """The approval matrix in words: the tiers, the remedies counted above the cash value, and the
+    remedies with their own approvers."""
+    approval = document.get("approval", {})
+    tiers = []
+    for tier in approval.get("tiers", []):
+        role = ROLE_NAMES.get(tier["role"], tier["role"])
+        limits = []
+        if "max_amount" in tier:
+            limits.append(_("%(n)s 元以内") % {"n": f"{tier['max_amount']:g}"})
+        if "max_premium_ratio" in tier:
+            limits.append(
+                _("且不超过保费的 %(pct)s%%") % {"pct": f"{float(tier['max_premium_ratio']) * 100:g}"}
+            )
+        tiers.append(role + ("（" + "".join(limits) + "）" if limits else ""))
+    parts = [_("逐级审批：") + " → ".join(tiers)] if tiers else []
+    above = approval.get("above_cash_value_remedies", [])
+    if above:
+        parts.append(
+            _("%(remedies)s的金额按高于现金价值的部分计")
+            % {"remedies": "、".join(REMEDY_NAMES.get(r, r) for r in above)}
+        )
+    for remedy, chain in approval.get("remedy_roles", {}).items():
+        parts.append(f"{REMEDY_NAMES.get(remedy, remedy)}：{' → '.join(ROLE_NAMES.get(r, r) for r in chain)}")
+    return "；".join(parts) if parts else _("无需审批")
+
+
 def extension_text(document: dict[str, Any]) -> str:
     ext = document.get("sla", {}).get("extension", {})
     parts = []
@@ -321,6 +359,11 @@ def explain_lines(document: dict[str, Any]) -> list[str]:
         lines.append(decision)
     lines.extend(teamwork_lines(document))
     lines.extend(regulator_lines(document))
+    approval = document.get("approval", {})
+    lines.append(
+        _("方案审批：%(text)s。依据：%(seed)s")
+        % {"text": approval_text(document), "seed": approval.get("seed", _("未注明"))}
+    )
     penalties = document.get("penalties", {})
     lines.append(
         _("罚款（责任人/直接上级，元）：%(text)s。依据：%(seed)s")

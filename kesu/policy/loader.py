@@ -305,6 +305,12 @@ def validate(document: dict[str, Any]) -> None:
         for role in approval.get(key, []):
             if role not in ROLES:
                 errors.append(f"approval.{key}: unknown role {role!r}")
+    approver = document.get("improvement", {}).get("approval_role")
+    if approver is not None and approver not in ROLES:
+        errors.append(f"improvement.approval_role: unknown role {approver!r}")
+    for remedy, chain in approval.get("remedy_roles", {}).items():
+        if not isinstance(chain, list) or not chain or any(role not in ROLES for role in chain):
+            errors.append(f"approval.remedy_roles.{remedy}: a non-empty list of known roles")
     if approval.get("major_case_role") and approval["major_case_role"] not in ROLES:
         errors.append(f"approval.major_case_role: unknown role {approval['major_case_role']!r}")
     for level in approval.get("major_case_levels", []):

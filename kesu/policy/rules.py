@@ -30,10 +30,12 @@ class ApprovalTier:
     max_amount: Decimal | None
     max_premium_ratio: Decimal | None
 
-    def fits(self, amount: Decimal, premium: Decimal | None) -> bool:
+    def fits(self, amount: Decimal, premium: Decimal | None, *, total: Decimal | None = None) -> bool:
+        """`amount` against the amount limit; `total` (default: `amount`) against the premium ratio."""
+        total = amount if total is None else total
         if self.max_amount is not None and amount > self.max_amount:
             return False
-        if self.max_premium_ratio is not None and premium and amount > premium * self.max_premium_ratio:
+        if self.max_premium_ratio is not None and premium and total > premium * self.max_premium_ratio:
             return False
         return True
 
@@ -110,18 +112,36 @@ class Rules:
         return tiers
 
     def approval_chain(
-        self, *, amount: Decimal, premium: Decimal | None, remedy: str, level: str
+        self,
+        *,
+        amount: Decimal,
+        premium: Decimal | None,
+        remedy: str,
+        level: str,
+        cash_value: Decimal | None = None,
     ) -> list[str]:
-        """The roles that must approve, in order. Empty when no approval is needed."""
+        """The roles that must approve, in order. Empty when no approval is needed.
+
+        `approval.remedy_roles` names the approvers of remedies that have their own (003 恒康天安 第四条
+        (二)–(六): change of agent, late-fee waiver … whatever the amount). For the remedies in
+        `approval.above_cash_value_remedies` (第四条(一), 协议解约) the tiers' amount limits apply to the part
+        above the policy's cash value, the premium ratio to the whole amount.
+        """
         approval = self.doc.get("approval", {})
         if remedy == "special_closure":
             return list(approval.get("special_closure_roles", ["supervisor"]))
+        own = approval.get("remedy_roles", {}).get(remedy)
+        if own is not None:
+            return list(own)
         if amount <= 0 and remedy in approval.get("free_remedies", []):
             return []
+        above = amount
+        if remedy in approval.get("above_cash_value_remedies", []):
+            above = max(amount - (cash_value or Decimal(0)), Decimal(0))
         chain: list[str] = []
         for tier in self.approval_tiers():
             chain.append(tier.role)
-            if tier.fits(amount, premium):
+            if tier.fits(above, premium, total=amount):
                 break
         major_role = approval.get("major_case_role")
         if (
@@ -132,6 +152,12 @@ class Rules:
         ):
             chain.append(major_role)
         return chain
+
+    def remedy_types(self, all_types: list[str], role_bound: frozenset[str]) -> list[str]:
+        """The remedies a proposal may use under these rules: the ordinary ones, and those of
+        `role_bound` only where `approval.remedy_roles` names their approvers."""
+        own = self.doc.get("approval", {}).get("remedy_roles", {})
+        return [r for r in all_types if r not in role_bound or r in own]
 
     # --- penalties -------------------------------------------------------------------
     def penalty_for(self, *, level: str, channel: str) -> dict[str, Any]:

@@ -38,6 +38,8 @@ KIND_LABELS = {
     "handoff.reopened": gettext_lazy("重新处理的案件"),
     "handoff.archive_access": gettext_lazy("调阅申请"),
     "handoff.archive_access_decided": gettext_lazy("调阅审批结果"),
+    "handoff.regulator_submission": gettext_lazy("监管报送备案"),
+    "measure.approval": gettext_lazy("待审批的整改措施"),
     "handoff.new_case": gettext_lazy("新投诉待受理"),
     "handoff.report": gettext_lazy("新举报"),
     "handoff.major": gettext_lazy("重大案件"),

@@ -101,10 +101,7 @@ def _assigned(case, event, rules):
 def _awaiting_approval(case, event, what: str):
     """A handler's request the supervisor must approve first (003 恒康天安 第四条(七), 第七条(一))."""
     role = event.payload.get("approval_role")
-    title = (_("协办申请待您审批：%(n)s") if what == "collaboration" else _("合议申请待您审批：%(n)s")) % {
-        "n": case.number
-    }
-    yield f"handoff.{what}_request", users_with_role(role) if role else [], title
+    yield f"handoff.{what}_request", users_with_role(role) if role else [], f"handoff.{what}_request", {}
 
 
 def _collaboration_requested(case, event, rules):
@@ -128,13 +125,15 @@ def _collaboration_request_decided(case, event, rules):
     requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
     if event.payload.get("approved"):
         yield from _collaboration_requested(case, event, rules)
-        title = _("协办申请已获批准：%(n)s") % {"n": case.number}
+        yield "handoff.collaboration_decided", [requester, case.handler], "handoff.collaboration_approved", {}
     else:
-        title = _("协办申请未获批准：%(n)s（%(note)s）") % {
-            "n": case.number,
-            "note": str(event.payload.get("note", ""))[:60],
-        }
-    yield "handoff.collaboration_decided", [requester, case.handler], title
+        note = {"note": str(event.payload.get("note", ""))[:60]}
+        yield (
+            "handoff.collaboration_decided",
+            [requester, case.handler],
+            "handoff.collaboration_refused",
+            note,
+        )
 
 
 def _collaboration_answered(case, event, rules):
@@ -161,20 +160,22 @@ def _panel_request_decided(case, event, rules):
     requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
     if event.payload.get("approved"):
         yield from _panel_convened(case, event, rules)
-        title = _("合议申请已获批准：%(n)s") % {"n": case.number}
+        yield "handoff.panel_request_decided", [requester, case.handler], "handoff.panel_request_approved", {}
     else:
-        title = _("合议申请未获批准：%(n)s（%(note)s）") % {
-            "n": case.number,
-            "note": str(event.payload.get("note", ""))[:60],
-        }
-    yield "handoff.panel_request_decided", [requester, case.handler], title
+        note = {"note": str(event.payload.get("note", ""))[:60]}
+        yield (
+            "handoff.panel_request_decided",
+            [requester, case.handler],
+            "handoff.panel_request_refused",
+            note,
+        )
 
 
 def _panel_preliminary(case, event, rules):
     """初步意见 (003 恒康天安 第七条(四)4): the handler acts on it meanwhile (稳定客户、控制局势)."""
     review = PanelReview.objects.filter(pk=event.payload.get("review_id")).first()
     people = [case.handler, review.convened_by if review else None]
-    yield "handoff.panel_preliminary", people, _("合议初步意见：%(n)s") % {"n": case.number}
+    yield "handoff.panel_preliminary", people, "handoff.panel_preliminary", {}
 
 
 def _panel_decided(case, event, rules):
@@ -243,6 +244,16 @@ def _archive_access_decided(case, event, rules):
     yield "handoff.archive_access_decided", [requester], message, {}
 
 
+def _regulator_submission_filed(case, event, rules):
+    """报送 is filed with compliance: risk/compliance hear of each archived file sent to a regulator."""
+    yield (
+        "handoff.regulator_submission",
+        users_with_role(roles.RISK),
+        "handoff.regulator_submission",
+        {"r": str(event.payload.get("regulator", ""))[:60]},
+    )
+
+
 # Each handler yields (kind, recipients, message id of kesu.sla.messages, its parameters beyond the case).
 _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str, dict]]]] = {
     "register": _registered,
@@ -260,6 +271,7 @@ _HANDLERS: dict[str, Callable[[Any, Any, Any], Iterable[tuple[str, Iterable, str
     "reject": _approval_decided,
     "reopen": _reopened,
     "chase": _chased,
+    "file_regulator_submission": _regulator_submission_filed,
     "follow_up": _reopened,
     "request_archive_access": _archive_access_requested,
     "decide_archive_access": _archive_access_decided,

@@ -51,6 +51,14 @@ MESSAGES: dict[str, Message] = {
     "handoff.assigned_department": Message(_("案件分派至本部门，请指定经办人：%(n)s"), CASE_BODY),
     "handoff.collaboration": Message(_("协办请求：%(n)s（%(q)s）"), CASE_BODY),
     "handoff.collaboration_answered": Message(_("协办已答复：%(n)s"), CASE_BODY),
+    "handoff.collaboration_request": Message(_("协办申请待您审批：%(n)s"), CASE_BODY),
+    "handoff.collaboration_approved": Message(_("协办申请已获批准：%(n)s"), CASE_BODY),
+    "handoff.collaboration_refused": Message(_("协办申请未获批准：%(n)s（%(note)s）"), CASE_BODY),
+    "handoff.panel_request": Message(_("合议申请待您审批：%(n)s"), CASE_BODY),
+    "handoff.panel_request_approved": Message(_("合议申请已获批准：%(n)s"), CASE_BODY),
+    "handoff.panel_request_refused": Message(_("合议申请未获批准：%(n)s（%(note)s）"), CASE_BODY),
+    "handoff.panel_preliminary": Message(_("合议初步意见：%(n)s"), CASE_BODY),
+    "handoff.regulator_submission": Message(_("监管报送备案：%(n)s 已报送%(r)s"), CASE_BODY),
     "handoff.panel": Message(_("合议邀请：%(n)s"), CASE_BODY),
     "handoff.panel_decided": Message(_("合议已有决议，请确认纪要：%(n)s"), CASE_BODY),
     "handoff.approval": Message(_("方案待您审批：%(n)s"), CASE_BODY),
@@ -78,6 +86,8 @@ MESSAGES: dict[str, Message] = {
         _("涉及高级管理人员的举报：%(number)s"),
         _("举报 %(number)s 涉及公司高级管理人员，按规定报送您（003 举报 第十一条）。"),
     ),
+    # improvement measures (kesu.analytics.services): the general manager approves before they take effect
+    "measure.approval": Message(_("整改措施待您审批：%(t)s"), _("根本原因：%(c)s")),
     # insight warnings (kesu.insight.services)
     "insight.surge": Message(
         _("投诉激增预警：%(label)s"),

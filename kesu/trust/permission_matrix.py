@@ -75,7 +75,7 @@ REVEAL_ROLES = (
 _ACTION_OPS = {
     f"POST /api/v1/cases/{{number}}/{name}": Action(name)
     for name, spec in TRANSITIONS.items()
-    if spec.scope != "system" and name != "attach"
+    if spec.scope != "system" and name not in ("attach", "add_archive_material")
 }
 
 API: dict[str, Rule] = {
@@ -85,6 +85,9 @@ API: dict[str, Rule] = {
     "GET /api/v1/cases/{number}": CASE_READ,
     **_ACTION_OPS,
     "POST /api/v1/cases/{number}/attachments": Action("attach"),
+    "POST /api/v1/cases/{number}/archive-materials": Action("add_archive_material"),
+    # The library lists only the cases the reader may see (never reports), personal data masked.
+    "GET /api/v1/cases/library/typical": STAFF,
     "GET /api/v1/cases/{number}/attachments/{attachment_id}": CASE_READ,
     "GET /api/v1/org/departments": STAFF,
     "GET /api/v1/org/me": STAFF,
@@ -128,6 +131,8 @@ API: dict[str, Rule] = {
             "reports",
         )
     },
+    # 001 篇9 3.1.2: the general manager (improvement.approval_role of the general rules) approves.
+    "POST /api/v1/analytics/measures/{measure_id}/approve": Roles(r.GENERAL_MANAGER),
     "POST /api/v1/insight/suggest": STAFF,
     "POST /api/v1/insight/feedback": CASE_READ,  # about one case
     "POST /api/v1/insight/related": STAFF,
@@ -188,6 +193,8 @@ WEB: dict[str, Rule] = {
     "web:import_report": Roles(*INTAKE_ROLES),
     "web:import_source": Roles(*INTAKE_ROLES),
     "web:board": Roles(r.SUPERVISOR, r.CS_MANAGER, r.GENERAL_MANAGER, r.DEPT_HEAD, r.ADMIN),
+    "web:typical_cases": STAFF,  # rows limited to the visible cases, never reports, PII masked
+    "web:regulator_submissions": Roles(r.RISK, r.ARCHIVIST),  # the compliance register of 报送
     "web:inbox": STAFF,
     "web:inbox_read": STAFF,
     "web:portal_home": PUBLIC,
@@ -212,6 +219,7 @@ WEB: dict[str, Rule] = {
             "report_download",
         )
     },
+    "analytics:measure_approve": Roles(r.GENERAL_MANAGER),  # POST
 }
 
 

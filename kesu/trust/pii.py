@@ -10,6 +10,8 @@ address masked unless the reader's role needs them to handle the complaint
 
 from __future__ import annotations
 
+import re
+
 from kesu.org import roles
 from kesu.org.selectors import user_roles
 
@@ -91,6 +93,26 @@ def mask_name(name: str | None) -> str:
     return s[0] + "*" * max(1, len(s) - 1)
 
 
+_TEXT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+_TEXT_PHONE = re.compile(r"(?<!\d)(\+?86[-\s]?)?(1\d{10}|0\d{2,3}-?\d{7,8})(?!\d)")
+_TEXT_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def mask_text(text: str | None, *, names: list[str] | tuple[str, ...] = ()) -> str:
+    """Free text with the identifiers in it masked: ID numbers, phone numbers, e-mail addresses, and the
+    given `names` (the customer's). For text shown beyond the people who handle the complaint (the
+    typical-case library)."""
+    if not text:
+        return ""
+    out = _TEXT_ID.sub(lambda m: mask_id(m.group(0)), str(text))
+    out = _TEXT_PHONE.sub(lambda m: mask_phone(m.group(0)), out)
+    out = _TEXT_EMAIL.sub(lambda m: mask_email(m.group(0)), out)
+    for name in names:
+        if name and len(name) >= 2:
+            out = out.replace(name, mask_name(name))
+    return out
+
+
 def masked_customer(customer, *, reveal: bool) -> dict[str, str]:
     """A customer's contact fields as shown to a reader (masked unless `reveal`)."""
     if customer is None:
@@ -123,4 +145,24 @@ def present_customer(customer, viewer) -> dict | None:
         "policy_no": customer.policy_no,
         "account_no": customer.account_no,
         "masked": masked,
+    }
+
+
+def typical_case_entry(item) -> dict:
+    """One entry of the typical-case library (a `TypicalCase`) as staff read it, on the web page and in
+    the API alike: the case's summary and the lesson with personal data masked (the customer's name,
+    phones, ID numbers, e-mail addresses in the text), whoever reads it — the library is for learning,
+    not for handling the complaint."""
+    case = item.case
+    names = [case.customer.name] if case.customer_id and case.customer.name else []
+    return {
+        "number": case.number,
+        "category": case.category.name if case.category_id else "",
+        "level": case.level,
+        "subject": mask_text(case.subject, names=names),
+        "summary": mask_text(case.description[:300], names=names),
+        "lesson": mask_text(item.lesson, names=names),
+        "customer": mask_name(names[0]) if names else "",
+        "marked_by": item.marked_by.get_full_name() or item.marked_by.username,
+        "marked_at": item.marked_at,
     }

@@ -20,16 +20,20 @@ from kesu.cases import regulator
 from kesu.cases.actions.common import involved_user_ids
 from kesu.cases.models import (
     OPEN_STATUSES,
+    ROLE_BOUND_REMEDIES,
     Accountability,
     ArchiveAccessRequest,
+    ArchiveMaterial,
     Case,
     CollaborationRequest,
+    EmergencyPlan,
     FollowUp,
     Kind,
     Level,
     PanelReview,
     Proposal,
     RemedyType,
+    TypicalCase,
 )
 from kesu.cases.services import allowed_actions
 from kesu.cases.transitions import TRANSITIONS
@@ -550,7 +554,10 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "propose_remedy":
         if case.proposals.filter(state=Proposal.State.PENDING).exists():
             return None
-        remedies = [(v, str(lbl)) for v, lbl in RemedyType.choices if v != RemedyType.SPECIAL_CLOSURE]
+        offered = rules.remedy_types(list(RemedyType.values), ROLE_BOUND_REMEDIES)
+        remedies = [
+            (v, str(lbl)) for v, lbl in RemedyType.choices if v in offered and v != RemedyType.SPECIAL_CLOSURE
+        ]
         hint = ""
         if (
             case.level in rules.panel_required_levels
@@ -567,6 +574,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
                 F("remedy_type", _("处理方式"), "select", True, remedies, draft.get("remedy_type", "")),
                 F("amount", _("金额（元）"), "number", False, value=draft.get("amount", "0")),
                 F("premium", _("保费（元，可选）"), "number"),
+                *(
+                    [F("cash_value", _("现金价值（元，协议解约时填写）"), "number")]
+                    if rules.section("approval").get("above_cash_value_remedies")
+                    else []
+                ),
                 F("description", _("方案说明"), "textarea", True, value=draft.get("description", "")),
             ],
             hint=hint,
@@ -715,6 +727,54 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         )
     if name == "attach":
         return ActionForm(name, label, [F("file", _("文件"), "file", True), F("note", _("说明"), "text")])
+    if name == "file_regulator_submission":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("regulator", _("报送单位"), "text", True),
+                F("sent_at", _("报送时间（不填为现在）"), "datetime"),
+                F("contents", _("报送内容（报送了哪些材料）"), "textarea", True),
+            ],
+            hint=str(_("报送记录由风险合规部门备案，并记入案件处理记录")),
+        )
+    if name == "add_archive_material":
+        return ActionForm(
+            name,
+            label,
+            [
+                F("file", _("文件"), "file", True),
+                F("material", _("材料类别"), "select", True, list(ArchiveMaterial.choices)),
+                F("note", _("说明"), "text"),
+            ],
+            hint=str(_("补充材料记入案件处理记录，案件仍为已归档")),
+        )
+    if name == "mark_typical":
+        if case.kind == Kind.REPORT:
+            return None
+        current = TypicalCase.objects.filter(case=case).values_list("lesson", flat=True).first()
+        return ActionForm(name, label, [F("lesson", _("经验教训"), "textarea", True, value=current or "")])
+    if name == "record_emergency_plan":
+        required = rules.section("emergency_plan").get("required_levels", [])
+        plan = EmergencyPlan.objects.filter(case=case).first()
+        if case.level not in required and plan is None:
+            return None
+        return ActionForm(
+            name,
+            label,
+            [
+                F(
+                    "leader",
+                    _("负责人"),
+                    "select",
+                    True,
+                    [(str(user.pk), user.get_full_name() or user.username)] + _colleagues(user),
+                    str(plan.leader_id if plan else user.pk),
+                ),
+                F("measures", _("应急措施"), "textarea", True, value=plan.measures if plan else ""),
+                F("contacts", _("联络人及联系方式"), "textarea", True, value=plan.contacts if plan else ""),
+            ],
+        )
     if name == "extend_deadline":
         # `kesu.sla.services.apply_extension` reads days, reason and stage (the open stage deadline to
         # move; the answer deadline unless another one is chosen).
@@ -798,7 +858,7 @@ FIELD_NAMES = {
     "record_preliminary_opinion": ["review_id", "opinion"],
     "decide_panel": ["review_id", "meeting_at", "minutes", "decision"],
     "confirm_panel": ["review_id", "opinion"],
-    "propose_remedy": ["remedy_type", "amount", "premium", "description"],
+    "propose_remedy": ["remedy_type", "amount", "premium", "cash_value", "description"],
     "request_special_closure": ["reason"],
     "approve": ["proposal_id", "comment"],
     "reject": ["proposal_id", "comment"],
@@ -814,6 +874,10 @@ FIELD_NAMES = {
     "confirm_accountability": ["accountability_id", "pr_cost", "reason"],
     "waive_accountability": ["accountability_id", "reason"],
     "attach": ["note"],
+    "file_regulator_submission": ["regulator", "sent_at", "contents"],
+    "add_archive_material": ["material", "note"],
+    "mark_typical": ["lesson"],
+    "record_emergency_plan": ["leader", "measures", "contacts"],
     "extend_deadline": ["stage", "days", "reason"],
     "start_appraisal": ["reason"],
     "end_appraisal": ["result"],

@@ -46,6 +46,13 @@ PAYLOAD_LABELS = {
     "next_role": _("下一审批"),
     "name": _("文件"),
     "repeat_of": _("重复投诉于"),
+    "cash_value": _("现金价值"),
+    "regulator": _("报送单位"),
+    "contents": _("报送内容"),
+    "material": _("材料类别"),
+    "lesson": _("经验教训"),
+    "measures": _("应急措施"),
+    "contacts": _("联络人及联系方式"),
 }
 
 

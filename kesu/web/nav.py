@@ -101,6 +101,15 @@ register_nav_item(
     "queue_access", _("调阅申请"), "web:queue_access", roles={R.ARCHIVIST, R.ADMIN}, section="main", order=38
 )
 register_nav_item("queue_all", _("案件查询"), "web:queue_all", section="main", order=40)
+register_nav_item("typical_cases", _("典型案例库"), "web:typical_cases", section="more", order=45)
+register_nav_item(
+    "regulator_submissions",
+    _("监管报送登记"),
+    "web:regulator_submissions",
+    roles={R.RISK, R.ARCHIVIST},
+    section="more",
+    order=46,
+)
 register_nav_item(
     "board",
     _("督办看板"),

@@ -26,14 +26,18 @@ from kesu.cases.models import (
     Accountability,
     ApprovalStep,
     ArchiveAccessRequest,
+    ArchiveMaterial,
     CollaborationRequest,
+    EmergencyPlan,
     FollowUp,
     Kind,
     Level,
     PanelReview,
     Proposal,
+    RegulatorSubmission,
     RemedyType,
     Status,
+    TypicalCase,
 )
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
@@ -43,7 +47,7 @@ from kesu.intake import exporters
 from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
-from kesu.org.selectors import user_roles
+from kesu.org.selectors import holds_any_role, user_roles
 from kesu.policy.models import Channel
 from kesu.policy.selectors import active_rules, category_choices, rules_for
 from kesu.sla import selectors as sla_selectors
@@ -452,6 +456,8 @@ def _timeline_rows(events, case=None) -> list[dict]:
                 value = invalidity.get(value, value)  # a policy code (`out_of_remit`): its name
             elif key == "method":
                 value = methods.get(value, value)
+            elif key == "material":
+                value = dict(ArchiveMaterial.choices).get(value, value)
             elif key == "score" and payload.get("satisfied") is False:
                 value = f"{value}（{_('不满意')}）"
             details.append((label, value))
@@ -579,6 +585,12 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
             Accountability.objects.filter(case=case).select_related("person").order_by("pk")
         ),
         "attachments": attachments_of(case),
+        "archive_materials": dict(ArchiveMaterial.choices),
+        "emergency_plan": EmergencyPlan.objects.filter(case=case).select_related("leader").first(),
+        "typical": TypicalCase.objects.filter(case=case).select_related("marked_by").first(),
+        "submissions": list(
+            RegulatorSubmission.objects.filter(case=case).select_related("sent_by").order_by("sent_at", "pk")
+        ),
         "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
         "reply_templates": _reply_templates(case, user, forms),
@@ -660,6 +672,10 @@ def case_acknowledgement(request: HttpRequest, number: str) -> HttpResponse:
 VERSIONLESS_ACTIONS = {"add_note"}
 
 
+# Actions whose form uploads a file (stored first, then recorded through perform by attach_file).
+FILE_ACTIONS = ("attach", "add_archive_material")
+
+
 @login_required
 @domain_errors
 def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
@@ -674,10 +690,12 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
         # A plain note changes no state: two colleagues noting at once must both succeed.
         expected = None
     try:
-        if action == "attach":
+        if action in FILE_ACTIONS:
             upload = request.FILES.get("file")
             if upload is None:
                 raise DomainError(_("请选择要上传的文件"), code="validation_error")
+            extra = action_forms.collect(action, request.POST)
+            extra.pop("note", None)
             attach_file(
                 case,
                 request.user,
@@ -686,6 +704,8 @@ def case_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
                 declared_size=upload.size,
                 note=request.POST.get("note", ""),
                 expected_version=expected,
+                action=action,
+                **extra,
             )
         elif action == "reply" and request.POST.get("close_criterion"):
             web_services.reply_and_close(
@@ -897,5 +917,37 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
             "nav_active": "inbox",
             "rows": preferences(request.user),
             "modes": NotificationPreference.Mode.choices,
+        },
+    )
+
+
+# --- the typical-case library (典型案例) and the regulator submissions (监管报送) ------------------------
+
+
+@login_required
+@domain_errors
+def typical_cases(request: HttpRequest) -> HttpResponse:
+    """Staff search the library: only cases they may see, never reports, personal data masked."""
+    text = request.GET.get("q", "")
+    entries = [pii.typical_case_entry(item) for item in case_selectors.typical_cases(request.user, text=text)]
+    return render(
+        request,
+        "web/typical_cases.html",
+        {"nav_active": "typical_cases", "entries": entries, "q": text},
+    )
+
+
+@login_required
+@domain_errors
+def regulator_submissions(request: HttpRequest) -> HttpResponse:
+    """The compliance register of archived files sent to regulators (risk/compliance, archive keeper)."""
+    if not holds_any_role(request.user, {roles.RISK, roles.ARCHIVIST}):
+        raise Forbidden(_("监管报送登记仅限风险合规人员和档案管理员查看"))
+    return render(
+        request,
+        "web/regulator_submissions.html",
+        {
+            "nav_active": "regulator_submissions",
+            "items": case_selectors.regulator_submissions(request.user),
         },
     )

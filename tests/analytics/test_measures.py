@@ -35,6 +35,10 @@ def test_measure_from_cases_and_its_effect(org):
     )
     assert measure.category.code == "service.attitude"  # taken from the cases
     assert measure.cases.count() == 3
+    services.approve_measure(
+        measure, actor=org.gm
+    )  # 001 篇9 3.1.2 (tests/analytics/test_measure_approval.py)
+    measure.refresh_from_db()
     with pytest.raises(Invalid):
         services.update_state(measure, "done")  # evidence required
     services.update_state(measure, "done", evidence="培训签到表", on=dt.date(2025, 10, 20))
@@ -58,6 +62,7 @@ def test_overdue_measure_escalates_once(org, mailoutbox):
             "owner": org.handler.pk,
         },
     )
+    services.approve_measure(measure, actor=org.gm)
     done = services.escalate_overdue_measures(today=dt.date(2025, 10, 5))
     assert done == [measure]
     assert sorted(mailoutbox[0].to) == ["handler@example.test", "quality_head@example.test"]

@@ -117,3 +117,19 @@ def test_each_preset_states_its_own_penalties():
     for code in ("hotel", "telecom", "securities", "auto_dealer"):
         pen = Rules(resolve_preset(code)).penalty_for(level="crisis", channel="regulator_local")
         assert (pen["person"], pen["supervisor"], pen["reminder"]) == (0, 0, True), code
+
+
+def test_explain_states_the_approval_matrix_with_its_seed():
+    # 003 恒康天安 第四条: the tiers, the cash value, and the remedies with their own approvers.
+    line = next(
+        line for line in run("show", "insurance", "--explain").splitlines() if line.startswith("方案审批：")
+    )
+    assert "投诉主管（2000 元以内且不超过保费的 70%）" in line
+    assert "协议解除的金额按高于现金价值的部分计" in line
+    assert "回调保费：客服部经理" in line and "免滞纳金：投诉主管" in line
+    assert line.endswith("依据：003 恒康天安 第四条")
+    # A preset with its own tiers states its own source, not the general rules'.
+    hotel = next(
+        line for line in run("show", "hotel", "--explain").splitlines() if line.startswith("方案审批：")
+    )
+    assert "500 元以内" in hotel and "001 篇8" in hotel and "恒康天安" not in hotel

@@ -149,6 +149,9 @@ def _action_body(action: str, o) -> dict:
         "waive_accountability": {"accountability_id": 1, "reason": "免除"},
         "approve": {"comment": "同意"},
         "reject": {"comment": "不同意"},
+        "file_regulator_submission": {"regulator": "国家金融监督管理总局", "contents": "案卷副本"},
+        "mark_typical": {"lesson": "先核实再答复"},
+        "record_emergency_plan": {"leader": o.supervisor.pk, "measures": "专人跟进", "contacts": "值班电话"},
     }.get(action, {})
 
 
@@ -172,6 +175,7 @@ def _api_call(w, method, template, key):
         .replace("{source}", "nope")
         .replace("{code}", "nope")
         .replace("{upload_id}", "999999")
+        .replace("{measure_id}", "999999")
     )
     if template == "/api/v1/analytics/compare":
         path += "?period=2026-11"
@@ -180,10 +184,12 @@ def _api_call(w, method, template, key):
     m = re.fullmatch(r"/api/v1/cases/\{number\}/(\w+)", template)
     if m and m.group(1) in pm.TRANSITIONS:
         body = _action_body(m.group(1), o)
-    elif template.endswith(("/attachments", "/imports", "/uploads")):
+    elif template.endswith(("/attachments", "/imports", "/uploads", "/archive-materials")):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         files = {"file": SimpleUploadedFile("e.png", PNG, content_type="image/png"), "source": "nope"}
+        if template.endswith("/archive-materials"):
+            files["material"] = "lawsuit"
     elif template == "/api/v1/cases":
         # A retry under another department's external id: answered only to those who may read that case.
         body = factories.complaint_data(**HIDDEN["other_department"])
@@ -292,6 +298,7 @@ POST_VIEWS = {
     "web:queue_bulk",
     "web:view_save",
     "web:view_delete",
+    "analytics:measure_approve",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kesu.cases.models import Case, CaseEvent, RemedyType
+from kesu.cases.models import Case, CaseEvent, EmergencyPlan, RegulatorSubmission, RemedyType, TypicalCase
 from kesu.cases.services import allowed_actions
 from kesu.sla.selectors import case_timeliness
 from kesu.trust import pii
@@ -71,6 +71,7 @@ def present_attachment(att, number: str) -> dict[str, Any]:
         "uploaded_by": present_user(att.uploaded_by),
         "created_at": att.created_at,
         "url": f"/api/v1/cases/{number}/attachments/{att.pk}",
+        "archive_material": att.archive_material,
     }
 
 
@@ -164,6 +165,7 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
                 "remedy_label": str(RemedyType(p.remedy_type).label),
                 "amount": str(p.amount),
                 "premium": str(p.premium) if p.premium is not None else None,
+                "cash_value": str(p.cash_value) if p.cash_value is not None else None,
                 "description": p.description,
                 "proposed_by": present_user(p.proposed_by),
                 "proposed_at": p.proposed_at,
@@ -229,6 +231,13 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             [] if none else case.archive_requests.select_related("requester", "decided_by").order_by("pk")
         )
     ]
+    plan = None if none else EmergencyPlan.objects.filter(case=case).select_related("leader").first()
+    typical = None if none else TypicalCase.objects.filter(case=case).select_related("marked_by").first()
+    submissions = (
+        []
+        if none
+        else RegulatorSubmission.objects.filter(case=case).select_related("sent_by").order_by("sent_at", "pk")
+    )
     flags = [
         name
         for name, on in (
@@ -285,6 +294,27 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "attachments": [
                 present_attachment(a, case.number)
                 for a in case.attachments.select_related("uploaded_by").order_by("created_at", "pk")
+            ],
+            "emergency_plan": {
+                "leader": present_user(plan.leader),
+                "measures": plan.measures,
+                "contacts": plan.contacts,
+                "recorded_at": plan.recorded_at,
+            }
+            if plan
+            else None,
+            "typical": {"lesson": typical.lesson, "marked_by": present_user(typical.marked_by)}
+            if typical
+            else None,
+            "regulator_submissions": [
+                {
+                    "id": s.pk,
+                    "regulator": s.regulator,
+                    "sent_at": s.sent_at,
+                    "sent_by": present_user(s.sent_by),
+                    "contents": s.contents,
+                }
+                for s in submissions
             ],
         }
     )

@@ -176,10 +176,24 @@ class ConfirmPanelIn(ActionIn):
 
 class ProposeRemedyIn(ActionIn):
     remedy_type: Literal[
-        "refund", "exchange", "repair", "discount", "compensation", "explanation", "termination"
-    ]
+        "refund",
+        "exchange",
+        "repair",
+        "discount",
+        "compensation",
+        "explanation",
+        "termination",
+        "change_agent",
+        "late_fee_waiver",
+        "premium_reversal",
+        "advance_payment",
+        "commission_freeze",
+    ] = Field(..., description="处理方式；变更代理人、免滞纳金等仅在规则指定其审批人时可用")
     amount: Decimal = Field(Decimal(0), ge=0)
     premium: Decimal | None = Field(None, ge=0, description="保费（保险：用于 70% 比例判断）")
+    cash_value: Decimal | None = Field(
+        None, ge=0, description="现金价值（保险协议解约：审批权限按高于现金价值的部分判断）"
+    )
     description: Text
 
 
@@ -262,6 +276,22 @@ class ExtendDeadlineIn(ActionIn):
     stage: str | None = Field(None, description="时限阶段（省略为答复时限）")
 
 
+class FileRegulatorSubmissionIn(ActionIn):
+    regulator: str = Field(..., min_length=1, max_length=200, description="报送单位（监管部门）")
+    sent_at: Instant | None = Field(None, description="报送时间（省略为现在）")
+    contents: Text = Field(..., description="报送内容：报送了哪些材料")
+
+
+class MarkTypicalIn(ActionIn):
+    lesson: Text = Field(..., description="经验教训（录入典型案例库）")
+
+
+class RecordEmergencyPlanIn(ActionIn):
+    leader: UserRef = Field(..., description="负责人（用户 ID 或用户名）")
+    measures: Text = Field(..., description="应急措施")
+    contacts: Text = Field(..., description="联络人及联系方式")
+
+
 # action → (body schema, summary). One operation per action is generated from this table.
 ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "accept": AcceptIn,
@@ -297,6 +327,9 @@ ACTION_SCHEMAS: dict[str, type[ActionIn]] = {
     "confirm_accountability": ConfirmAccountabilityIn,
     "waive_accountability": WaiveAccountabilityIn,
     "extend_deadline": ExtendDeadlineIn,
+    "file_regulator_submission": FileRegulatorSubmissionIn,
+    "mark_typical": MarkTypicalIn,
+    "record_emergency_plan": RecordEmergencyPlanIn,
 }
 
 
@@ -314,5 +347,5 @@ def _with_fallbacks(table: dict[str, type[ActionIn]]) -> dict[str, type[ActionIn
 
 
 # Actions with their own endpoint elsewhere (attachments are multipart uploads).
-UNTYPED_EXCLUDED = frozenset({"attach"})
+UNTYPED_EXCLUDED = frozenset({"attach", "add_archive_material"})
 ACTION_SCHEMAS = _with_fallbacks(ACTION_SCHEMAS)

@@ -65,6 +65,21 @@ class AttachmentOut(Schema):
     uploaded_by: UserOut | None
     created_at: dt.datetime
     url: str
+    archive_material: str = Field(
+        "", description="归档后补充的材料类别（lawsuit、media、regulator）；普通附件为空"
+    )
+
+
+class TypicalCaseOut(Schema):
+    number: str
+    category: str
+    level: str
+    subject: str
+    summary: str
+    lesson: str
+    customer: str
+    marked_by: str
+    marked_at: dt.datetime
 
 
 class CaseDetailOut(CaseSummaryOut):
@@ -106,6 +121,9 @@ class CaseDetailOut(CaseSummaryOut):
     accountabilities: list[dict[str, Any]]
     archive_requests: list[dict[str, Any]]
     attachments: list[AttachmentOut]
+    emergency_plan: dict[str, Any] | None = None
+    typical: dict[str, Any] | None = None
+    regulator_submissions: list[dict[str, Any]] = []
 
 
 class CaseCreatedOut(Schema):

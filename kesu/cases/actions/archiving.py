@@ -5,13 +5,16 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from kesu.calendar.workcalendar import add_calendar_days
+from kesu.cases.actions.evidence import record_file
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
     ArchiveAccessRequest,
+    ArchiveMaterial,
     Kind,
+    RegulatorSubmission,
     Status,
 )
-from kesu.errors import Conflict, Forbidden, NotFound
+from kesu.errors import Conflict, Forbidden, Invalid, NotFound
 from kesu.org import roles
 from kesu.org.selectors import has_role
 
@@ -59,3 +62,41 @@ def decide_archive_access(ctx: ActionContext) -> Outcome:
         req.expires_at = add_calendar_days(ctx.now, int(ctx.data.get("days") or 7))
     req.save()
     return Outcome(None, {"request_id": req.pk, "approved": approved, "requester": req.requester_id})
+
+
+def file_regulator_submission(ctx: ActionContext) -> Outcome:
+    """报送: an archived file was sent to a regulator. Filed with compliance (risk/compliance is told and
+    keeps the register, kesu.cases.selectors.regulator_submissions): to whom, when, by whom, what."""
+    regulator = ctx.text("regulator", max_length=200)
+    contents = ctx.text("contents")
+    sent_at = ctx.instant("sent_at") or ctx.now
+    submission = RegulatorSubmission.objects.create(
+        case=ctx.case,
+        regulator=regulator,
+        sent_at=sent_at,
+        contents=contents,
+        sent_by=ctx.actor,
+        recorded_at=ctx.now,
+    )
+    return Outcome(
+        None,
+        {
+            "submission_id": submission.pk,
+            "regulator": regulator,
+            "sent_at": sent_at.isoformat(),
+            "contents": contents,
+        },
+    )
+
+
+def add_archive_material(ctx: ActionContext) -> Outcome:
+    """Later lawsuit or media material joins an archived file: the case stays archived (archived_at
+    unchanged), the file is an event on the case's chain with its sha256, nothing earlier is touched."""
+    material = ctx.data.get("material")
+    if material not in ArchiveMaterial.values:
+        raise Invalid(
+            _("请选择材料类别"),
+            details={"material": _("可选：") + "、".join(str(label) for label in ArchiveMaterial.labels)},
+        )
+    payload = record_file(ctx, archive_material=material)
+    return Outcome(None, {**payload, "material": material})

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from kesu.calendar.workcalendar import add_months
 from kesu.cases import regulator
+from kesu.cases.actions.lessons import require_emergency_plan
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
     Status,
@@ -36,6 +37,7 @@ def close(ctx: ActionContext) -> Outcome:
         )
     if case.replied_at is None:
         raise Conflict(_("结案前须先答复客户"), code="reply_required")
+    require_emergency_plan(ctx)
     case.closing_criterion, case.closed_at = criterion, ctx.now
     return Outcome(
         Status.CLOSED, {"criterion": criterion, "note": ctx.text("note", required=False)}, public=True

@@ -10,6 +10,12 @@ from kesu.errors import Invalid
 
 def attach(ctx: ActionContext) -> Outcome:
     """Record an evidence file already checked and stored by `kesu.cases.attachments.attach_file`."""
+    return Outcome(None, record_file(ctx))
+
+
+def record_file(ctx: ActionContext, *, archive_material: str = "") -> dict:
+    """The Attachment row of a stored file (`ctx.data["file"]`) and the event payload that names it
+    (with its sha256, so the case's event chain vouches for the file's content)."""
     from kesu.cases.attachments import STORED_NAME_RE, stored_file_exists
     from kesu.cases.models import Attachment
 
@@ -26,15 +32,13 @@ def attach(ctx: ActionContext) -> Outcome:
         size=info["size"],
         sha256=info["sha256"],
         uploaded_by=ctx.actor,
+        archive_material=archive_material,
     )
-    return Outcome(
-        None,
-        {
-            "attachment_id": attachment.pk,
-            "name": attachment.original_name,
-            "size": attachment.size,
-            "sha256": attachment.sha256,
-            "content_type": attachment.content_type,
-            "note": ctx.text("note", required=False),
-        },
-    )
+    return {
+        "attachment_id": attachment.pk,
+        "name": attachment.original_name,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "content_type": attachment.content_type,
+        "note": ctx.text("note", required=False),
+    }

@@ -8,8 +8,10 @@ from django.utils.translation import gettext as _
 
 from kesu.cases import regulator
 from kesu.cases.actions.common import amount_arg, user_id_of
+from kesu.cases.actions.lessons import require_emergency_plan
 from kesu.cases.context import ActionContext, Outcome
 from kesu.cases.models import (
+    ROLE_BOUND_REMEDIES,
     ApprovalStep,
     PanelReview,
     Proposal,
@@ -29,7 +31,8 @@ def _check_no_pending_proposal(case) -> None:
 def propose_remedy(ctx: ActionContext) -> Outcome:
     case = ctx.case
     remedy = ctx.data.get("remedy_type")
-    if remedy not in RemedyType.values or remedy == RemedyType.SPECIAL_CLOSURE:
+    offered = ctx.rules.remedy_types(list(RemedyType.values), ROLE_BOUND_REMEDIES)
+    if remedy not in offered or remedy == RemedyType.SPECIAL_CLOSURE:
         raise Invalid(
             _("未知处理方式：%(remedy)s") % {"remedy": remedy}, details={"remedy_type": _("未知处理方式")}
         )
@@ -43,12 +46,20 @@ def propose_remedy(ctx: ActionContext) -> Outcome:
     premium = (
         amount_arg(ctx.data["premium"], "premium") if ctx.data.get("premium") not in (None, "") else None
     )
-    chain = ctx.rules.approval_chain(amount=amount, premium=premium, remedy=remedy, level=case.level)
+    cash_value = (
+        amount_arg(ctx.data["cash_value"], "cash_value")
+        if ctx.data.get("cash_value") not in (None, "")
+        else None
+    )
+    chain = ctx.rules.approval_chain(
+        amount=amount, premium=premium, remedy=remedy, level=case.level, cash_value=cash_value
+    )
     proposal = Proposal.objects.create(
         case=case,
         remedy_type=remedy,
         amount=amount,
         premium=premium,
+        cash_value=cash_value,
         description=ctx.text("description"),
         proposed_by=ctx.actor,
         proposed_at=ctx.now,
@@ -58,7 +69,13 @@ def propose_remedy(ctx: ActionContext) -> Outcome:
     to = Status.PENDING_APPROVAL if chain else Status.RESPONDING
     return Outcome(
         to,
-        {"proposal_id": proposal.pk, "remedy_type": remedy, "amount": str(amount), "required_roles": chain},
+        {
+            "proposal_id": proposal.pk,
+            "remedy_type": remedy,
+            "amount": str(amount),
+            **({"cash_value": str(cash_value)} if cash_value is not None else {}),
+            "required_roles": chain,
+        },
     )
 
 
@@ -130,6 +147,7 @@ def approve(ctx: ActionContext) -> Outcome:
     proposal.state = Proposal.State.APPROVED
     proposal.save(update_fields=["state"])
     if proposal.remedy_type == RemedyType.SPECIAL_CLOSURE:
+        require_emergency_plan(ctx)
         case.closing_criterion, case.is_special_closure, case.closed_at = "special", True, ctx.now
         return Outcome(Status.CLOSED, {**payload, "final": True, "criterion": "special"}, public=True)
     return Outcome(Status.RESPONDING, {**payload, "final": True})
