@@ -59,6 +59,9 @@ SAMPLE = {
     "expected": "2.1",
     "upper": 6,
     "title": "Group 7",
+    "note": "Not needed",
+    "t": "Train the night shift",
+    "c": "Scripts",
 }
 
 
