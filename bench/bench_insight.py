@@ -151,6 +151,10 @@ def main() -> None:
         print(f"bench_insight: evaluation data not found at {DATA}; skipping (see ../shared/data/README.md)")
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kesu.settings")
+    # kesu.insight reads text helpers from kesu.cases, whose modules define models: Django must be set up.
+    import django
+
+    django.setup()
     t0 = time.perf_counter()
     result = {
         "name": "insight",
