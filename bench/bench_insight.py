@@ -89,7 +89,9 @@ def _line(name: str, r: dict) -> str:
         f"{name}: model acc {r['accuracy']:.4f} macro-F1 {r['macro_f1']:.4f} | "
         f"baseline acc {b['accuracy']:.4f} F1 {b['macro_f1']:.4f} | majority acc {m['accuracy']:.4f} | "
         f"keywords acc {k.get('accuracy', float('nan')):.4f} F1 {k.get('macro_f1', float('nan')):.4f} | "
-        f"sure {r['not_sure']['coverage']:.0%} at precision {r['not_sure']['precision_when_sure']:.3f}"
+        f"sure {r['not_sure']['coverage']:.0%} at precision {r['not_sure']['precision_when_sure']:.3f} | "
+        f"texts/s wall (CPU) model {r['texts_per_second']:.0f} ({r['texts_per_cpu_second']:.0f}), "
+        f"baseline {b['texts_per_second']:.0f} ({b['texts_per_cpu_second']:.0f})"
     )
 
 
@@ -149,6 +151,10 @@ def main() -> None:
         print(f"bench_insight: evaluation data not found at {DATA}; skipping (see ../shared/data/README.md)")
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kesu.settings")
+    # kesu.insight reads text helpers from kesu.cases, whose modules define models: Django must be set up.
+    import django
+
+    django.setup()
     t0 = time.perf_counter()
     result = {
         "name": "insight",
@@ -157,6 +163,8 @@ def main() -> None:
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
+            # The machine may be shared: the wall-clock speeds depend on it, the CPU-time ones much less.
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "classification": classification(),
         "escalation_risk": escalation_risk(),

@@ -34,6 +34,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 from kesu.cases.similarity import normalize_text
+from kesu.insight.ngrams import CharNgramTfidf
 
 META_SEP = "\x1f"
 
@@ -58,16 +59,10 @@ def meta_tokens(doc: str) -> list[str]:
     return parts[1].split() if len(parts) > 1 else ["ch="]
 
 
-def _char_vectorizer(ngram_max: int = 3, min_df: int = 1) -> TfidfVectorizer:
-    return TfidfVectorizer(
-        analyzer="char",
-        ngram_range=(1, ngram_max),
-        preprocessor=text_part,
-        sublinear_tf=True,
-        min_df=min_df,
-        max_features=300_000,
-        dtype=np.float32,
-    )
+def _char_vectorizer(ngram_max: int = 3, min_df: int = 1) -> CharNgramTfidf:
+    # The same weighting as TfidfVectorizer(analyzer="char", sublinear_tf=True), computed with array
+    # operations: about 4× faster per text (kesu.insight.ngrams).
+    return CharNgramTfidf((1, ngram_max), preprocessor=text_part, min_df=min_df, max_features=300_000)
 
 
 def build_pipeline(kind: str = "model", *, n_samples: int = 1000) -> Pipeline:
@@ -149,8 +144,10 @@ class TriageClassifier:
 
     def known_features(self, doc: str) -> int:
         """How many of the text's character n-grams the model has seen (0 for pure gibberish)."""
-        chars = self.pipeline.named_steps["features"].transformer_list[0][1]
-        return int(chars.transform([doc]).nnz)
+        return int(self._chars().transform([doc]).nnz)
+
+    def _chars(self) -> CharNgramTfidf | TfidfVectorizer:
+        return self.pipeline.named_steps["features"].transformer_list[0][1]
 
     def predict_one(self, doc: str, *, top: int = 3) -> Prediction:
         labels, confs, probas = self.decide([doc])
@@ -163,12 +160,14 @@ class TriageClassifier:
 
     def _informative(self, doc: str) -> bool:
         # Gibberish shares at most single characters with the training texts: require bigrams.
-        chars = self.pipeline.named_steps["features"].transformer_list[0][1]
-        vocab = chars.vocabulary_
+        chars = self._chars()
         t = text_part(doc)
-        grams = {t[i : i + 2] for i in range(len(t) - 1)}
-        seen = sum(1 for g in grams if g in vocab)
-        return seen >= max(1, math.ceil(0.2 * len(grams))) if grams else False
+        if isinstance(chars, CharNgramTfidf):
+            n_grams, seen = chars.known(t, 2)
+        else:  # a model stored before kesu.insight.ngrams: scikit-learn's vocabulary dict
+            grams = {t[i : i + 2] for i in range(len(t) - 1)}
+            n_grams, seen = len(grams), sum(1 for g in grams if g in chars.vocabulary_)
+        return seen >= max(1, math.ceil(0.2 * n_grams)) if n_grams else False
 
     # -- persistence --------------------------------------------------------------------------
     def dumps(self) -> bytes:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
 from kesu.insight import classifier as clf
 from tests.insight.synth import labelled
 
@@ -54,3 +59,19 @@ def test_keyword_rules_pick_the_category_with_the_strongest_match():
     table = {"delivery.delay": ["延误", "没到"], "billing.wrong": ["多收", "扣错"]}
     assert clf.keyword_predict("快递一直没到，严重延误", table) == ("delivery.delay", 1.0)
     assert clf.keyword_predict("今天天气不错", table) == (None, 0.0)
+
+
+def test_a_model_stored_before_the_array_ngrams_still_answers():
+    """Models pickled with scikit-learn's TfidfVectorizer (before kesu.insight.ngrams) stay usable."""
+    texts, labels = labelled(30, seed=5)
+    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 4), preprocessor=clf.text_part, dtype=np.float32)
+    meta = TfidfVectorizer(analyzer=clf.meta_tokens, use_idf=False, norm=None)
+    pipeline = Pipeline(
+        [("features", FeatureUnion([("chars", chars), ("meta", meta)])), ("clf", LinearSVC())]
+    )
+    old = clf.TriageClassifier.loads(clf.fit([clf.compose(t) for t in texts], labels).dumps())
+    old.pipeline = pipeline.fit([clf.compose(t) for t in texts], labels)
+    old.labels = [str(c) for c in pipeline.classes_]
+    assert old.predict_one(clf.compose("客服态度恶劣，经理说话很难听")).best == "service.attitude"
+    assert not old._informative(clf.compose("喵喵喵喵")) and old._informative(clf.compose("客服态度恶劣"))
+    assert old.known_features(clf.compose("客服态度恶劣")) > 0

@@ -101,7 +101,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"训练 {result['n_train']} 条，测试 {result['n_test']} 条\n"
             f"模型：准确率 {result['accuracy']:.4f}，macro-F1 {result['macro_f1']:.4f}，"
-            f"训练 {result.get('seconds_train')} 秒，{result.get('texts_per_second')} 条/秒\n"
+            f"训练 {result.get('seconds_train')} 秒，{result.get('texts_per_second')} 条/秒"
+            f"（按 CPU 时间 {result.get('texts_per_cpu_second')} 条/秒）\n"
             + (
                 f"基线（字符 TF-IDF + 线性 SVM）：准确率 {b['accuracy']:.4f}，macro-F1 {b['macro_f1']:.4f}\n"
                 if b
