@@ -285,10 +285,11 @@ def queue_rows(context, cases) -> SafeString:
             badge = queue_due_badge(getattr(c, "queue_due", None), now)
         else:
             badge = due_badge(c, now)
+        select_label = _("选择 %(n)s") % {"n": c.number}
         out.append(
             f'<tr data-case="{number}">\n'
             f'  <td class="sel"><input type="checkbox" name="case" value="{number}" form="bulk-form" '
-            f'aria-label="{e(_("选择 %(n)s") % {"n": c.number})}"></td>\n'
+            f'aria-label="{e(select_label)}"></td>\n'
             f'  <td><a href="{e(reverse("web:case", args=[c.number]))}" class="case-link">{number}</a></td>\n'
             f'  <td class="small">{timezone.localtime(c.received_at):%m-%d %H:%M}</td>\n'
             f'  <td class="ellipsis" title="{e(Truncator(c.description).chars(200))}">{cell}</td>\n'
