@@ -32,10 +32,14 @@ from kesu.analytics.worktime import working_hours
 from kesu.cases.models import Case
 
 
-def case_changed(case) -> None:
-    """Keep the case's rollup rows in step with it (inside the transition's transaction)."""
-    _close_time_changed(case)
-    _counts_changed(case)
+def case_changed(case, *, created: bool = False) -> None:
+    """Keep the case's rollup rows in step with it (inside the transition's transaction).
+
+    `created`: the case was registered in this transaction, so it has no rollup rows yet (two reads
+    fewer per registration)."""
+    if not (created and case.closed_at is None):
+        _close_time_changed(case)
+    _counts_changed(case, created=created)
 
 
 def cases_changed_many(cases: Sequence) -> None:
@@ -140,10 +144,10 @@ def _contributions(key: tuple) -> Iterator[tuple[dt.date, str, str, str]]:
         yield values["day"], values["kind"], dimension, "" if raw is None else str(raw)
 
 
-def _counts_changed(case) -> None:
+def _counts_changed(case, *, created: bool = False) -> None:
     """Move the case's contribution to `DailyCaseCount` when its day, kind or a dimension changed."""
     new = _key_of(case)
-    old = CaseCountKey.objects.filter(case_id=case.pk).values_list(*_KEY_FIELDS).first()
+    old = None if created else CaseCountKey.objects.filter(case_id=case.pk).values_list(*_KEY_FIELDS).first()
     if old == new:
         return  # most transitions (status, deadlines) change none of them
     deltas: Counter = Counter()

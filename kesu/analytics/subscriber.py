@@ -9,7 +9,8 @@ CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
 
 
 def on_event(case, event, rules) -> None:
-    rollups.case_changed(case)  # every event, neutral ones included
+    # every event, neutral ones included; a "register" event is always a case new in this transaction
+    rollups.case_changed(case, created=event.action == "register")
 
 
 def on_events(items) -> None:

@@ -203,7 +203,10 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         errors["channel"] = "未知渠道" if data.get("channel") else "必填"
     out["channel"] = channel
 
-    rules = rules_for(active_policy())
+    # Read once per registration: the time bar and the case's policy stamp use the same version.
+    policy = active_policy()
+    out["policy"] = policy
+    rules = rules_for(policy)
     kind = data.get("kind") or Kind.COMPLAINT
     if kind not in Kind.values or (rules.enabled_kinds and kind not in rules.enabled_kinds):
         errors["kind"] = "未知类型"
@@ -418,7 +421,7 @@ def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict
 
 def _refuse_time_barred(fields: dict[str, Any]) -> None:
     """Regulator time bars (intake.time_bar): 不予受理, refused at registration with the reason."""
-    rules = rules_for(active_policy())
+    rules = rules_for(fields["policy"])
     barred = regulator.time_bar_refusal(
         rules,
         kind=fields["kind"],
@@ -464,7 +467,7 @@ def _create(
     reopened_from: Case | None = None,
     fingerprint: str = "",
 ) -> Registration:
-    policy = active_policy()
+    policy = fields["policy"]
     rules = rules_for(policy)
     customer = None
     if not fields["is_anonymous"]:

@@ -119,6 +119,8 @@ def _categories() -> dict[str, Any]:
     """Active categories by code, with the department inherited from the nearest ancestor."""
 
     cats = {c.pk: c for c in Category.objects.filter(is_active=True)}
+    # One pass for "has a child" (a scan of every category per category was quadratic in the tree's size).
+    parents = {c.parent_id for c in cats.values()}
     out = {}
     for c in cats.values():
         dept, p = c.department_code, c
@@ -126,7 +128,7 @@ def _categories() -> dict[str, Any]:
             p = cats[p.parent_id]
             dept = p.department_code
         c.effective_department = dept or ""
-        c.leaf = not any(o.parent_id == c.pk for o in cats.values())
+        c.leaf = c.pk not in parents
         out[c.code] = c
     return out
 
@@ -286,17 +288,24 @@ def assess_risk(text: str) -> dict[str, Any]:
     }
 
 
-def suggest_for_case(case) -> Suggestion:
+def _case_inputs(case) -> tuple[str, str | None, str | None]:
     from kesu.insight.repeats import case_text
 
-    return suggest(case_text(case), case.channel.code if case.channel_id else None, case.product or None)
+    return case_text(case), case.channel.code if case.channel_id else None, case.product or None
+
+
+def suggest_for_case(case) -> Suggestion:
+    return suggest(*_case_inputs(case))
 
 
 def record_choice(
     case, chosen_category_code: str, actor, *, suggestion: Suggestion | None = None
 ) -> TriageFeedback:
     """Remember what the handler chose against what was suggested (becomes training signal)."""
-    suggestion = suggestion or suggest_for_case(case)
+    if suggestion is None:
+        # Only the category suggestion is recorded: without the financial axes (`suggest_for_case`), which
+        # read the policy and the channels and were a third of the suggestion's cost inside `perform`.
+        suggestion = _suggest(*_case_inputs(case), _categories())
     return TriageFeedback.objects.create(
         case=case,
         suggested=suggestion.best_guess or "",

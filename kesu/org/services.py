@@ -24,13 +24,19 @@ def create_staff(
     supervisor: Staff | None = None,
     email: str = "",
     title: str = "",
+    password_hash: str | None = None,
 ) -> Staff:
+    """A user with their staff row and role groups. `password_hash`, an already-hashed password
+    (`make_password`), spares the key derivation (~0.3 s of CPU each) for accounts that share one
+    password, as the demo company's do."""
     unknown = set(role_codes) - set(roles.ALL_ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
     User = get_user_model()
     user = User(username=username, email=email, first_name=full_name)
-    if password:
+    if password_hash:
+        user.password = password_hash
+    elif password:
         user.set_password(password)
     else:
         user.set_unusable_password()

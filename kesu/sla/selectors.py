@@ -105,14 +105,21 @@ def promise_text(payload: Any) -> str:
     return str(payload.get("text") or "") if isinstance(payload, dict) else ""
 
 
-def answer_promise(case) -> AnswerPromise | None:
+def answer_promise(case, *, stages: list[StageDeadline] | None = None) -> AnswerPromise | None:
     """The promise told to the complainant now: the case's open answer stage, None when it has none
-    (finished, or no answer rule in the policy). A paused stage (暂结案) has no date to promise."""
-    stage = (
-        StageDeadline.objects.filter(case=case, stage="answer", state=StageDeadline.State.OPEN)
-        .order_by("-pk")
-        .first()
-    )
+    (finished, or no answer rule in the policy). A paused stage (暂结案) has no date to promise.
+
+    `stages`: all the case's stages as just written (the deadline engine's hook has them), not read again.
+    """
+    if stages is None:
+        stage = (
+            StageDeadline.objects.filter(case=case, stage="answer", state=StageDeadline.State.OPEN)
+            .order_by("-pk")
+            .first()
+        )
+    else:
+        open_answers = [s for s in stages if s.stage == "answer" and s.state == StageDeadline.State.OPEN]
+        stage = max(open_answers, key=lambda s: s.pk, default=None)
     if stage is None:
         return None
     return AnswerPromise(

@@ -169,16 +169,23 @@ def escalation_time(stage: StageDeadline, grace_hours: float, cal: WorkCalendar)
 # --- the hook -------------------------------------------------------------------------------------
 
 
-def after_case_event(case, event, rules) -> None:
+def after_case_event(case, event, rules) -> list[StageDeadline] | None:
     """Recompute the case's deadlines after an event. Runs inside `perform`'s transaction.
 
     Imported cases are included: the bulk importer writes their history without calling this (no
     live deadlines or escalations for what happened in another system), but whatever is done to
     them in Kesu afterwards runs on deadlines like any other case.
+
+    Returns the case's stages as written (None for a neutral event), for the answer promise.
     """
     if event.action in NEUTRAL_ACTIONS:
-        return
-    stages = {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
+        return None
+    # A "register" event is always a case created in this transaction: it has no stages yet.
+    stages = (
+        {}
+        if event.action == "register"
+        else {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
+    )
     dirty, due = _recompute_stages(case, event, rules, stages)
     for key in dirty:
         stages[key].save()
@@ -192,6 +199,7 @@ def after_case_event(case, event, rules) -> None:
         type(case).objects.filter(pk=case.pk).update(due_at=due)
         # In UTC, as the database gives it back (the create endpoint presents this instance unread).
         case.due_at = due.astimezone(dt.UTC) if due is not None else None
+    return list(stages.values())
 
 
 def _recompute_stages(

@@ -11,13 +11,13 @@ def on_event(case, event, rules) -> None:
         # The handler checked the request; the stage table decides how far the deadline may move,
         # and the new due date becomes part of the event.
         event.payload.update(services.apply_extension(case, rules, event))
-    services.after_case_event(case, event, rules)
+    stages = services.after_case_event(case, event, rules)
     if event.action in ("register", "accept") and (event.payload or {}).get("recipient_role"):
         services.announce_report_to_recipient(case, event)
     if event.action in PROMISING_ACTIONS:
         # What the complainant was told, kept on the (public) event itself: the promise stands as given
         # even when the policy or the calendar changes later.
-        promise = answer_promise(case)
+        promise = answer_promise(case, stages=stages)
         if promise is not None and not promise.paused:
             event.payload["answer_promise"] = promise.as_payload()
 

@@ -6,6 +6,8 @@ import datetime as dt
 import random
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kesu.cases.models import Case
@@ -103,6 +105,16 @@ def test_the_handlers_choice_is_recorded_as_feedback(org):
     fb2 = services.record_choice(case, "billing.wrong", org.handler)
     assert not fb2.accepted
     assert TriageFeedback.objects.filter(case=case).count() == 2
+
+
+def test_recording_the_choice_computes_only_the_category_suggestion(org):
+    """Inside every accept: the financial axes (the active policy, the channels) are not recorded, so
+    not computed (issue 19)."""
+    case = factories.make_case(org.intake, category=None, description="快递迟迟没到，物流延误")
+    with CaptureQueriesContext(connection) as ctx:
+        services.record_choice(case, "delivery.delay", org.handler)
+    tables = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "policy_policy" not in tables and "policy_channel" not in tables, tables
 
 
 def test_level_hint_reads_warning_words():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.hashers import make_password
 
 from kesu.org.models import Department
 from kesu.org.selectors import department_heads, direct_supervisor, is_company_wide, user_roles
@@ -43,3 +44,14 @@ def test_policy_departments_are_created_once(org, preset):
     for dept in created:
         assert dept.parent == org.hq and dept.name == names.get(dept.code, dept.code)
     assert ensure_policy_departments(document) == []
+
+
+def test_accounts_sharing_a_password_can_be_given_one_hash(org):
+    """The demo company's accounts share one password: hashed once, each account logs in with it."""
+    hashed = make_password("Shared-pass-2025")
+    a = create_staff(username="a1", full_name="甲", department=org.hq, role_codes=[], password_hash=hashed)
+    b = create_staff(username="b1", full_name="乙", department=org.hq, role_codes=[], password_hash=hashed)
+
+    assert a.user.password == b.user.password == hashed
+    assert b.user.check_password("Shared-pass-2025")
+    assert not b.user.check_password("wrong-pass-2025")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote as urlquote
+
 from django import template
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -237,3 +243,68 @@ def escalation_text(payload) -> str:
     if payload.get("stage"):
         return str(stage_label(payload["stage"]))
     return str(payload.get("reason") or "")
+
+
+# --- the queue's rows -----------------------------------------------------------------------------
+
+
+def _badge_html(badge: dict) -> str:
+    """web/_due.html, for the rows built below."""
+    title = format_html(' title="{}"', badge["title"]) if badge["title"] else ""
+    return format_html('<span class="due {}"{}>{}</span>\n', badge["css"], title, badge["text"])
+
+
+@register.simple_tag(takes_context=True)
+def queue_rows(context, cases) -> SafeString:
+    """The rows of a queue page (web/_queue_table.html), built here rather than by a template loop:
+    30 rows of 11 cells through the template engine (a variable lookup, filter and escape per cell)
+    took about half of the page's CPU time (issue 19, profiled); the markup is the same."""
+    queue = context.get("queue")
+    now = context.get("now")
+    queue_due_column = context.get("queue_due_column")
+    # The link opens the form the recipient of this queue acts with (issue 16: fewer clicks).
+    act = context.get("queue_act")
+    act_query = f"?act={urlquote(str(act), safe='/')}" if act else ""  # as the |urlencode filter
+    note_label = _("协办问题") if queue == "collab" else _("调阅理由")
+    out: list[str] = []
+    e = conditional_escape
+    for c in cases:
+        number = e(c.number)
+        text = c.subject or c.description
+        cell = e(Truncator(text).chars(40))
+        note = getattr(c, "queue_note", None)
+        if note:
+            cell += format_html(
+                '<div class="small muted queue-note">{}：{}</div>', note_label, Truncator(note).chars(80)
+            )
+        if queue == "followups":
+            start = follow_up_due_from(c)
+            if start:
+                cell += format_html('<div class="small muted queue-note follow-up-from">{}</div>', start)
+        handler = c.handler
+        if handler is not None:
+            who = e(handler.get_full_name() or handler.username)
+        else:
+            who = '<span class="muted">—</span>'
+        if queue_due_column:
+            badge = queue_due_badge(getattr(c, "queue_due", None), now)
+        else:
+            badge = due_badge(c, now)
+        select_label = _("选择 %(n)s") % {"n": c.number}
+        out.append(
+            f'<tr data-case="{number}">\n'
+            f'  <td class="sel"><input type="checkbox" name="case" value="{number}" form="bulk-form" '
+            f'aria-label="{e(select_label)}"></td>\n'
+            f'  <td><a href="{e(reverse("web:case", args=[c.number]) + act_query)}" class="case-link">{number}</a></td>\n'
+            f'  <td class="small">{timezone.localtime(c.received_at):%m-%d %H:%M}</td>\n'
+            f'  <td class="ellipsis" title="{e(Truncator(c.description).chars(200))}">{cell}</td>\n'
+            f"  <td>{e(display_name(c.category) or '—')}</td>\n"
+            f"  <td>{e(display_name(c.channel))}</td>\n"
+            f'  <td><span class="badge lvl-{e(c.level)}">{e(c.get_level_display())}</span></td>\n'
+            f'  <td><span class="badge st">{e(case_status(c))}</span></td>\n'
+            f"  <td>{e(display_name(c.department) or '—')}</td>\n"
+            f"  <td>{who}</td>\n"
+            f"  <td>{_badge_html(badge)}</td>\n"
+            "</tr>"
+        )
+    return mark_safe("".join(out))  # noqa: S308 - every value above is escaped
