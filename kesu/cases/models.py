@@ -260,6 +260,9 @@ class Case(models.Model):
     # (intake.time_bar) refuse a complaint brought too long after it.
     occurred_on = models.DateField(_("事项发生日期"), null=True, blank=True)
     known_on = models.DateField(_("知道权益受损日期"), null=True, blank=True)
+    # The time the complainant asks to be answered by (001 篇8 六二）1: a hotel guest during the stay). Only
+    # an SLA rule with `customer_time = true` reads it (kesu.sla.services.compute_stage).
+    customer_due_at = models.DateTimeField(_("客人要求的解决时间"), null=True, blank=True)
     is_imported = models.BooleanField(_("历史导入"), default=False)
     is_confidential = models.BooleanField(_("保密"), default=False)
 

@@ -87,6 +87,7 @@ REGISTER_FIELDS = {
     "occurred_on",
     "known_on",
     "new_facts",
+    "customer_due_at",
 }
 
 
@@ -241,6 +242,7 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         elif received_at > now + dt.timedelta(minutes=5):
             errors["received_at"] = "接收时间不能晚于当前时间"
     out["received_at"] = received_at
+    out["customer_due_at"] = _customer_due_at(data.get("customer_due_at"), received_at, errors)
 
     try:
         raw_people = data.get("people_count")
@@ -378,6 +380,31 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if errors:
         raise Invalid(_("登记信息有误：") + "；".join(f"{k} {v}" for k, v in errors.items()), details=errors)
     return out
+
+
+def _customer_due_at(value: Any, received_at: Any, errors: dict[str, str]) -> dt.datetime | None:
+    """The time the complainant asks to be answered by (001 篇8 六二）1, a hotel guest during the stay):
+    an instant after the receipt, since a deadline before the complaint arrived could only be breached."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            errors["customer_due_at"] = _("时间格式无效")
+            return None
+    if not isinstance(value, dt.datetime):
+        errors["customer_due_at"] = _("时间格式无效")
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    if not 1970 <= value.year <= 2200:
+        errors["customer_due_at"] = _("客人要求的解决时间不合理")
+    elif isinstance(received_at, dt.datetime) and value <= received_at:
+        errors["customer_due_at"] = _("客人要求的解决时间须晚于接收时间")
+    else:
+        return value
+    return None
 
 
 def _validate_respondent(data: dict[str, Any], out: dict[str, Any], errors: dict[str, str]) -> None:
@@ -531,6 +558,7 @@ def _create(
         flag_direct="direct" in fields["flags"],
         occurred_on=fields["occurred_on"],
         known_on=fields["known_on"],
+        customer_due_at=fields["customer_due_at"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         policy=policy,

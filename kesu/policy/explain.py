@@ -64,7 +64,16 @@ LEVEL_NAMES = {"normal": "普通", "urgent": "紧急", "major": "重大", "crisi
 TABLE_LAYERS = (("insurance", "nfra"), ("telecom", "miit_telecom"), ("auto_dealer", "samr_12315"))
 
 
+# A rule whose limit is the time the complainant asks for (`customer_time = true`, 001 篇8 六二）1).
+CUSTOMER_TIME = (
+    "客人要求的时间",
+    gettext_noop("以客人要求的解决时间为准，按钟点连续计算；未提出时间的不适用本条"),
+)
+
+
 def duration_text(rule: dict[str, Any]) -> str:
+    if rule.get("customer_time"):
+        return CUSTOMER_TIME[0]
     word, _clock = CLOCKS.get(rule["unit"], (rule["unit"], ""))
     if rule.get("unit") == "same_day" and rule.get("amount") == 1:
         return word
@@ -94,8 +103,8 @@ def rule_line(rule: dict[str, Any]) -> str:
         "stage": stage,
         "narrow": f"（{narrow}）" if narrow else "",
         "start": start,
-        "duration": duration_text(rule),
-        "clock": clock_text(rule["unit"]),
+        "duration": _("至客人要求的时间") if rule.get("customer_time") else duration_text(rule),
+        "clock": _(CUSTOMER_TIME[1]) if rule.get("customer_time") else clock_text(rule["unit"]),
         "seed": rule.get("seed") or _("未注明"),
         "source": rule.get("source", ""),
     }
@@ -342,7 +351,10 @@ def explain_lines(document: dict[str, Any]) -> list[str]:
         lines.append(_("来源：%(v)s") % {"v": "；".join(meta["sources"])})
     if document.get("classification", {}).get("standard"):
         lines.append(_("分类标准：%(v)s") % {"v": document["classification"]["standard"]})
-    lines.append(_("时限（同一环节有多条规则时取最早的期限）："))
+    if any(rule.get("customer_time") for rule in document.get("sla", {}).get("rules", [])):
+        lines.append(_("时限（同一环节有多条规则时取最早的期限；客人提出了要求时间的，以该时间为准）："))
+    else:
+        lines.append(_("时限（同一环节有多条规则时取最早的期限）："))
     for rule in document.get("sla", {}).get("rules", []):
         lines.append("  " + rule_line(rule))
     ext = document.get("sla", {}).get("extension", {})

@@ -132,6 +132,8 @@ READERS: dict[str, tuple[str, ...]] = {
     "sla.rules[].kinds": (SLA,),
     "sla.rules[].channels": (SLA,),
     "sla.rules[].replace": (LOADER,),
+    # The complainant's requested time decides the stage (001 篇8 六二）1; Case.customer_due_at).
+    "sla.rules[].customer_time": (SLA, POLICY, LOADER, EXPLAIN),
     "sla.rules[].source": (LOADER, EXPLAIN),
     "sla.rules[].seed": (EXPLAIN,),
     "sla.pause_on_suspension": (SLA,),

@@ -277,11 +277,17 @@ def validate(document: dict[str, Any]) -> None:
             errors.append(f"{label}: stage is missing")
         if not rule.get("start"):
             errors.append(f"{label}: start is missing")
-        if rule.get("unit") not in TIME_UNITS:
-            errors.append(f"{label}: unknown unit {rule.get('unit')!r}")
-        amount = rule.get("amount")
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
-            errors.append(f"{label}: amount must be a positive number")
+        if rule.get("customer_time") is True:
+            # The complainant's requested time is the limit (Case.customer_due_at): a number beside it
+            # would read as a rule that is not applied.
+            if "amount" in rule or "unit" in rule:
+                errors.append(f"{label}: a customer_time rule takes no amount or unit")
+        else:
+            if rule.get("unit") not in TIME_UNITS:
+                errors.append(f"{label}: unknown unit {rule.get('unit')!r}")
+            amount = rule.get("amount")
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
+                errors.append(f"{label}: amount must be a positive number")
         for kind in rule.get("kinds", []) or []:
             if kind not in ALL_KINDS:
                 errors.append(f"{label}: unknown kind {kind!r}")
@@ -291,6 +297,8 @@ def validate(document: dict[str, Any]) -> None:
         for channel in rule.get("channels", []) or []:
             if channel not in channel_codes:
                 errors.append(f"{label}: unknown channel {channel!r}")
+        if "customer_time" in rule and not isinstance(rule["customer_time"], bool):
+            errors.append(f"{label}: customer_time must be true or false")
 
     approval = document.get("approval", {})
     for tier in approval.get("tiers", []):

@@ -289,3 +289,9 @@ class Rules:
     @property
     def sla_rules(self) -> list[dict[str, Any]]:
         return list(self.doc.get("sla", {}).get("rules", []))
+
+    @property
+    def uses_customer_time(self) -> bool:
+        """Whether a deadline rule is set by the time the complainant asks for (`customer_time = true`,
+        read from Case.customer_due_at): only then does the intake form ask for that time."""
+        return any(rule.get("customer_time") for rule in self.doc.get("sla", {}).get("rules", []))

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from types import SimpleNamespace
@@ -73,6 +74,10 @@ def matching_rules(rules, stage: str, case) -> list[dict[str, Any]]:
             continue
         if rule.get("channels") and channel not in rule["channels"]:
             continue
+        # A rule set by the complainant's requested time applies only to a case that has one
+        # (getattr: the importer's and the intake preview's stand-ins may carry none).
+        if rule.get("customer_time") and getattr(case, "customer_due_at", None) is None:
+            continue
         out.append(rule)
     return out
 
@@ -86,9 +91,8 @@ def _rule_source(rules, rule: dict[str, Any]) -> str:
     if hit is not None and hit[0] is rule:
         return hit[1]
     narrow = ",".join(f"{k}={'/'.join(rule[k])}" for k in ("levels", "kinds", "channels") if rule.get(k))
-    text = (
-        f"{getattr(rules, 'code', '?')}:{rule['stage']} {rule['amount']} {rule['unit']} from {rule['start']}"
-    )
+    limit = "customer_time" if rule.get("customer_time") else f"{rule['amount']} {rule['unit']}"
+    text = f"{getattr(rules, 'code', '?')}:{rule['stage']} {limit} from {rule['start']}"
     text = (text + (f" [{narrow}]" if narrow else ""))[:200]
     if len(_rule_source_cache) > 1000:
         _rule_source_cache.clear()
@@ -112,23 +116,37 @@ def _anchor(rule: dict[str, Any], stage: StageDeadline, case) -> dt.datetime:
 
 
 def compute_stage(stage: StageDeadline, case, rules, cal: WorkCalendar) -> bool:
-    """Fill the stage's due/warn times from the best matching rule; False when no rule applies."""
+    """Fill the stage's due/warn times from the best matching rule; False when no rule applies.
+
+    The earliest deadline of the matching rules binds, except where the complainant asked for a time
+    and a rule says `customer_time = true` (001 篇8 六二）1: during a hotel stay the guest's time is the
+    limit): that rule alone decides, earlier or later than the others.
+    """
     candidates = matching_rules(rules, stage.stage, case)
-    if not candidates:
-        return False
-    best = None
-    for rule in candidates:
-        duration = Duration(int(rule["amount"]), rule["unit"])
-        anchor = _anchor(rule, stage, case)
-        result = cal.deadline(anchor, duration)
-        if best is None or result.due < best[1].due:
-            best = (rule, result, anchor)
-    rule, result, anchor = best
-    fallback = result.fallback
-    stage.amount, stage.unit = int(rule["amount"]), rule["unit"]
+    customer = _customer_time(candidates, stage, case)
+    if customer is not None:
+        rule, anchor, due = customer
+        # Kept as the whole clock hours from the anchor, rounded up, so that what reads a stage's limit
+        # (the promise told to the complainant, warnings, pauses, extensions) reads this one too.
+        amount, unit = max(1, math.ceil((due - anchor) / dt.timedelta(hours=1))), "calendar_hours"
+        fallback = False
+    else:
+        candidates = [r for r in candidates if not r.get("customer_time")]
+        if not candidates:
+            return False
+        best = None
+        for rule in candidates:
+            duration = Duration(int(rule["amount"]), rule["unit"])
+            anchor = _anchor(rule, stage, case)
+            result = cal.deadline(anchor, duration)
+            if best is None or result.due < best[1].due:
+                best = (rule, result, anchor)
+        rule, result, anchor = best
+        due, fallback = result.due, result.fallback
+        amount, unit = int(rule["amount"]), rule["unit"]
+    stage.amount, stage.unit = amount, unit
     stage.rule_source = _rule_source(rules, rule)
-    stage.base_due_at = result.due
-    due = result.due
+    stage.base_due_at = due
     if stage.extension_days:
         ext = cal.add_working_days(due, stage.extension_days)
         due, fallback = ext.due, fallback or ext.fallback
@@ -144,6 +162,23 @@ def compute_stage(stage: StageDeadline, case, rules, cal: WorkCalendar) -> bool:
     stage.warn_at = cal.warn_at(stage.unit, anchor, due, share)
     stage.under_fallback = fallback
     return True
+
+
+def _customer_time(
+    candidates: list[dict[str, Any]], stage: StageDeadline, case
+) -> tuple[dict[str, Any], dt.datetime, dt.datetime] | None:
+    """The rule, anchor and due time when the complainant's requested time decides the stage.
+
+    Not when that time is not after the stage's anchor (a case reopened after it, new facts received
+    after it): the time was asked for the first answer, so the other rules give the new one.
+    """
+    due = getattr(case, "customer_due_at", None)
+    for rule in candidates:
+        if rule.get("customer_time") and due is not None:
+            anchor = _anchor(rule, stage, case)
+            if due > anchor:
+                return rule, anchor, due
+    return None
 
 
 def next_check(stage: StageDeadline, rules, cal: WorkCalendar) -> dt.datetime | None:

@@ -27,7 +27,7 @@ from kesu.insight.services import suggest
 from kesu.org.i18n import display_name, local_names, localized
 from kesu.org.models import Department
 from kesu.policy.models import Category, Channel
-from kesu.policy.selectors import active_rules, category_by_code, channel_by_code
+from kesu.policy.selectors import NoActivePolicy, active_rules, category_by_code, channel_by_code
 from kesu.sla.services import deadlines_for_imported
 from kesu.sla.stages import stage_label
 from kesu.trust import pii
@@ -93,6 +93,14 @@ class IntakeForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
+    # Asked only where a deadline rule reads it (`customer_time`, e.g. a hotel guest during the stay).
+    customer_due_at = forms.DateTimeField(
+        label=gettext_lazy("客人要求的解决时间"),
+        required=False,
+        help_text=gettext_lazy("客人在消费过程中投诉并提出处理时间的，答复时限以此为准"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
     kind = forms.ChoiceField(label=gettext_lazy("类型"), choices=Kind.choices, initial=Kind.COMPLAINT)
     category = forms.ChoiceField(label=gettext_lazy("分类"), required=False)
     subject = forms.CharField(label=gettext_lazy("标题"), max_length=200, required=False)
@@ -144,6 +152,8 @@ class IntakeForm(forms.Form):
         self.fields["channel"].initial = "phone"
         self.fields["category"].choices = _category_choices()
         self.fields["respondent_department"].choices = _department_choices()
+        if not _policy_uses_customer_time():
+            del self.fields["customer_due_at"]
 
     def clean_phone(self) -> str:
         raw = self.cleaned_data.get("phone") or ""
@@ -202,7 +212,16 @@ class IntakeForm(forms.Form):
             data["claimed_amount"] = str(d["claimed_amount"])
         if d.get("respondent_department"):
             data["respondent_department"] = d["respondent_department"]
+        if d.get("customer_due_at"):
+            data["customer_due_at"] = d["customer_due_at"]
         return data
+
+
+def _policy_uses_customer_time() -> bool:
+    try:
+        return active_rules().uses_customer_time
+    except NoActivePolicy:
+        return False
 
 
 @dataclass
@@ -310,6 +329,7 @@ def _deadline_preview(data, *, level: str, channel, rules) -> list[dict]:
         channel=SimpleNamespace(code=channel.code if channel else ""),
         branch_id=None,
         received_at=received,
+        customer_due_at=_requested_time(data.get("customer_due_at"), received),
         last_contact_at=None,
         reopen_count=0,
         handler_id=None,
@@ -345,6 +365,20 @@ def _received_at(raw) -> dt.datetime:
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return min(value, now)
+
+
+def _requested_time(raw, received: dt.datetime) -> dt.datetime | None:
+    """The guest's requested time as typed so far; None unless it is a time after the receipt (the
+    registration refuses the others)."""
+    if not raw:
+        return None
+    try:
+        value = raw if isinstance(raw, dt.datetime) else dt.datetime.fromisoformat(str(raw).strip())
+    except ValueError:
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value if value > received else None
 
 
 def _open_cases(user, customer, *, subject_no: str, category_id: int | None) -> dict[str, list[Case]]:

@@ -259,6 +259,8 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "product": case.product,
             "region": case.region,
             "business_type": case.business_type,
+            # 客人要求的解决时间: where the policy has a customer_time rule, the answer is due then.
+            "customer_due_at": case.customer_due_at,
             "respondent_name": case.respondent_name,
             "respondent_staff": present_user(case.respondent_staff),
             "respondent_department": case.respondent_department.code

@@ -56,6 +56,10 @@ class CaseCreateIn(In):
         None, description="事项发生日期（工信部申诉时效：话费 5 个月、其他 2 年）"
     )
     known_on: dt.date | None = Field(None, description="知道权益受损日期（12315：3 年）")
+    customer_due_at: Instant | None = Field(
+        None,
+        description="客人要求的解决时间（须晚于接收时间；规则中有 customer_time 的时限以此为准，如酒店住店期间的投诉）",
+    )
     new_facts: bool | None = Field(
         None, description="同一事项再次投诉时提出了新的事实和理由（处理期限重新计算）"
     )

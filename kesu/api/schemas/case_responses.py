@@ -91,6 +91,7 @@ class CaseDetailOut(CaseSummaryOut):
     product: str
     region: str
     business_type: str
+    customer_due_at: dt.datetime | None = Field(None, description="客人要求的解决时间")
     respondent_name: str
     respondent_staff: UserOut | None
     respondent_department: str | None
