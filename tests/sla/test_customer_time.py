@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.http import QueryDict
 
 from kesu.calendar.workcalendar import format_instant
 from kesu.cases.models import Case
@@ -21,6 +22,7 @@ from kesu.policy.selectors import active_rules
 from kesu.policy.services import load_preset
 from kesu.sla.models import StageDeadline
 from kesu.sla.selectors import promise_text
+from kesu.web.intake import preview
 from tests import factories
 from tests.api.conftest import Api
 
@@ -228,3 +230,19 @@ def test_a_customer_time_rule_takes_no_amount_and_a_boolean():
     rule["customer_time"] = "yes"
     with pytest.raises(PolicyError, match="customer_time must be true or false"):
         validate(doc)
+
+
+def test_the_intake_preview_shows_the_guests_time(hotel):
+    data = QueryDict(mutable=True)
+    data.update(
+        {
+            "channel": "phone",
+            "kind": "complaint",
+            "received_at": "2026-11-24T10:00",
+            "customer_due_at": "2026-11-24T13:00",
+        }
+    )
+    answers = [d for d in preview(data, hotel.intake)["deadlines"] if d["stage"] == "答复客户"]
+    assert [(format_instant(d["due_at"]), d["duration"]) for d in answers] == [
+        ("2026-11-24T13:00:00+08:00", "3 小时")
+    ]
