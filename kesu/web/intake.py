@@ -367,7 +367,7 @@ def _received_at(raw) -> dt.datetime:
     return min(value, now)
 
 
-def _requested_time(raw, received: dt.datetime) -> dt.datetime | None:
+def _requested_time(raw: Any, received: dt.datetime) -> dt.datetime | None:
     """The guest's requested time as typed so far; None unless it is a time after the receipt (the
     registration refuses the others)."""
     if not raw:
