@@ -9,13 +9,17 @@ reasons kept so that a person can see why.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_lazy
 
 from kesu.cases import similarity
 from kesu.cases.customers import same_person_q
 from kesu.cases.models import Case, Customer, Kind
 from kesu.cases.similarity import similar_texts
+from kesu.org.i18n import display_name
+from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules, max_level
 
 
@@ -101,10 +105,15 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
     level = "normal"
     reasons: list[dict] = []
 
-    def raise_to(new_level: str, rule: str, detail: str) -> None:
+    def raise_to(new_level: str, rule: str, detail: str, **params: Any) -> None:
+        # `detail` is the record in Chinese (API, exports); `params` let `reason_text` say it in the
+        # reader's language.
         nonlocal level
         level = max_level(level, new_level)
-        reasons.append({"rule": rule, "level": new_level, "detail": detail})
+        reason = {"rule": rule, "level": new_level, "detail": detail}
+        if params:
+            reason["params"] = params
+        reasons.append(reason)
 
     if g.get("by") == "fault":
         # 003 酒店: 轻微/一般/重大 follow the hotel's fault as judged at acceptance, not the repetition.
@@ -113,14 +122,21 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
                 case.fault_level,
                 "fault",
                 f"过错程度：{rules.level_label(case.fault_level) or case.fault_level}",
+                fault=case.fault_level,
             )
     elif case.repeat_count >= int(g.get("repeat_major_at", 3)):
-        raise_to("major", "repeat", f"第{case.repeat_count}次投诉同一事项")
+        raise_to("major", "repeat", f"第{case.repeat_count}次投诉同一事项", count=case.repeat_count)
     elif case.repeat_count >= int(g.get("repeat_urgent_at", 2)):
-        raise_to("urgent", "repeat", f"第{case.repeat_count}次投诉同一事项")
+        raise_to("urgent", "repeat", f"第{case.repeat_count}次投诉同一事项", count=case.repeat_count)
     group_size = int(g.get("group_major_size", 5))
     if case.people_count >= group_size:
-        raise_to("major", "group", f"群体投诉 {case.people_count} 人（≥{group_size}）")
+        raise_to(
+            "major",
+            "group",
+            f"群体投诉 {case.people_count} 人（≥{group_size}）",
+            people=case.people_count,
+            size=group_size,
+        )
     flag_names = {"injury": "涉及人身伤害", "safety": "涉及安全", "media": "媒体介入", "lawyer": "律师介入"}
     for flag in g.get("major_flags", []):
         if getattr(case, f"flag_{flag}", False):
@@ -130,12 +146,56 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
         path = case.category.path
         hit = next((c for c in major_categories if f"/{c}/" in path), None)
         if hit:
-            raise_to("major", "category", f"分类：{case.category.name}")
+            raise_to("major", "category", f"分类：{case.category.name}", category=case.category_id)
     direct_level = g.get("direct_level")
     if direct_level and getattr(case, "flag_direct", False):
         raise_to(direct_level, "flag:direct", "直接投诉至总部/高层领导")
     if channel_is_crisis and g.get("crisis_on_crisis_channel", True):
-        raise_to("crisis", "channel", f"渠道：{case.channel.name}")
+        raise_to("crisis", "channel", f"渠道：{case.channel.name}", channel=case.channel_id)
     if not reasons:
         reasons.append({"rule": "default", "level": "normal", "detail": "首次投诉"})
     return level, reasons
+
+
+_FLAG_WORDS = {
+    "injury": gettext_lazy("涉及人身伤害"),
+    "safety": gettext_lazy("涉及安全"),
+    "media": gettext_lazy("媒体介入"),
+    "lawyer": gettext_lazy("律师介入"),
+    "direct": gettext_lazy("直接投诉至总部/高层领导"),
+}
+
+
+def reason_text(reason: dict, case: Case | None = None, level_label: Any = None) -> str:
+    """One grading reason in the reader's language. Reasons are kept with their parameters (`grade`);
+    a reason without them (older cases, a manual regrading whose detail is the person's own words)
+    shows its stored detail. `case` gives the category and channel names without a query when they
+    are the case's own; `level_label` names a fault level as the policy does."""
+    rule, params = str(reason.get("rule", "")), reason.get("params")
+    if rule == "default":
+        return gettext("首次投诉")
+    if rule.startswith("flag:") and rule[5:] in _FLAG_WORDS:
+        return str(_FLAG_WORDS[rule[5:]])
+    if not isinstance(params, dict):
+        return str(reason.get("detail", ""))
+    if rule == "repeat" and "count" in params:
+        return gettext("第%(count)s次投诉同一事项") % {"count": params["count"]}
+    if rule == "group" and "people" in params:
+        return gettext("群体投诉 %(people)s 人（≥%(size)s）") % {
+            "people": params["people"],
+            "size": params.get("size"),
+        }
+    if rule == "fault" and params.get("fault"):
+        label = level_label(params["fault"]) if level_label else params["fault"]
+        return gettext("过错程度：%(level)s") % {"level": label}
+    if rule == "category" and params.get("category"):
+        row = case.category if case is not None and case.category_id == params["category"] else None
+        row = row or Category.objects.filter(pk=params["category"]).first()
+        if row is not None:
+            return gettext("分类：%(name)s") % {"name": display_name(row)}
+    if rule == "channel" and params.get("channel"):
+        row = case.channel if case is not None and case.channel_id == params["channel"] else None
+        row = row or Channel.objects.filter(pk=params["channel"]).first()
+        if row is not None:
+            return gettext("渠道：%(name)s") % {"name": display_name(row)}
+    return str(reason.get("detail", ""))

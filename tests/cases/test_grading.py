@@ -90,7 +90,12 @@ def test_group_size_per_preset(db, preset, size):
     at = factories.make_case(o.intake, people_count=size, category=category)
     assert below.level == "normal"
     assert at.level == "major"
-    assert {"rule": "group", "level": "major", "detail": f"群体投诉 {size} 人（≥{size}）"} in at.level_reasons
+    assert {
+        "rule": "group",
+        "level": "major",
+        "detail": f"群体投诉 {size} 人（≥{size}）",
+        "params": {"people": size, "size": size},
+    } in at.level_reasons
 
 
 @pytest.mark.parametrize("channel", ["regulator_local", "regulator_national", "media", "internet", "12315"])
@@ -180,3 +185,28 @@ def test_handler_cannot_override_the_level(org):
     case = factories.make_case(org.intake)
     with pytest.raises((Forbidden, NotFound)):  # the handler does not even see it (404)
         perform(case, "regrade", org.handler, expected_version=case.version, level="crisis", reason="x")
+
+
+def test_grading_reasons_are_said_in_the_readers_language(org):
+    """Reasons are kept with their parameters and said in the reader's language; the stored detail is
+    the Chinese record, and a reason kept without parameters (older cases) shows it as it is."""
+    from django.utils import translation
+
+    from kesu.cases.grading import reason_text
+
+    who = {"name": "王先生", "phone": "13900001111"}
+    complain(org, who, subject_no="P-200")
+    second = complain(org, who, subject_no="P-200", people_count=8)
+    by_rule = {r["rule"]: r for r in second.level_reasons}
+    assert by_rule["repeat"]["detail"] == "第2次投诉同一事项"
+    with translation.override("en"):
+        english = {rule: reason_text(r, second) for rule, r in by_rule.items()}
+    with translation.override("zh-hans"):
+        chinese = {rule: reason_text(r, second) for rule, r in by_rule.items()}
+    assert chinese["repeat"] == "第2次投诉同一事项" and chinese["group"] == "群体投诉 8 人（≥5）"
+    assert not any("\u4e00" <= ch <= "\u9fff" for text in english.values() for ch in text), english
+    assert "8" in english["group"] and "2" in english["repeat"]
+    old = {"rule": "repeat", "level": "urgent", "detail": "第2次投诉同一事项"}
+    with translation.override("en"):
+        assert reason_text(old) == "第2次投诉同一事项"
+        assert reason_text({"rule": "default", "level": "normal", "detail": "首次投诉"}) != "首次投诉"

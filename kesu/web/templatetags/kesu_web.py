@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from kesu.cases.actions.after_closing import follow_up_from
+from kesu.cases.grading import reason_text
 from kesu.cases.models import OPEN_STATUSES, Level, Status
 from kesu.org import roles
 from kesu.org.i18n import display_name
@@ -202,6 +203,12 @@ def level_label(code: str) -> str:
         return str(Level(code).label)
     except ValueError:
         return code or ""
+
+
+@register.filter
+def grading_reason(reason: dict, case=None) -> str:
+    """A grading reason in the reader's language (kesu.cases.grading.reason_text)."""
+    return reason_text(reason, case, level_label) if isinstance(reason, dict) else str(reason)
 
 
 @register.filter
