@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
-from kesu.cases.customers import normalize_phone
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Kind, Level, Status
+from kesu.cases.phones import normalize_phone
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.org.models import Department

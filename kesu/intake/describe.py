@@ -22,8 +22,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from kesu.cases.customers import parse_phone
 from kesu.cases.models import Kind, Level
+from kesu.cases.phones import parse_phone
 from kesu.intake.mapping import FIELDS, FLAG_WORDS, REQUIRED, RowMapper, check_id_number
 from kesu.intake.options import SourceOptions
 from kesu.intake.parsers import (

@@ -19,8 +19,8 @@ from django.utils import timezone
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
-from kesu.cases.customers import parse_phone
 from kesu.cases.models import Kind, Level, Status
+from kesu.cases.phones import parse_phone
 from kesu.intake.options import SourceOptions
 from kesu.intake.parsers import (
     SHANGHAI,

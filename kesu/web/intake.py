@@ -17,9 +17,10 @@ from django.utils.translation import gettext_lazy
 from kesu.calendar.workcalendar import UNIT_LABELS
 from kesu.cases import grading
 from kesu.cases.attachments import attach_file
-from kesu.cases.customers import find_customer, parse_phone, same_person_q
+from kesu.cases.customers import find_customer, same_person_q
 from kesu.cases.models import OPEN_STATUSES, Case, Customer, Kind, Level, Status
 from kesu.cases.permissions import visible_cases
+from kesu.cases.phones import parse_phone
 from kesu.cases.selectors import list_cases
 from kesu.cases.services import perform, register_case
 from kesu.errors import DomainError
