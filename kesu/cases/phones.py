@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 import phonenumbers
 from django.utils.translation import gettext_noop
@@ -75,3 +76,67 @@ def normalize_phone(phone: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _digits(phone: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", phone) if ch.isdigit())
+
+
+# --- phones stored before the normaliser -----------------------------------------------------------
+
+
+@dataclass
+class StoredPhonesReport:
+    """What `normalise_stored_phones` did (or, with apply=False, would do)."""
+
+    examined: int = 0
+    converted: int = 0
+    # (customer id, phone as stored, reason): left as they were, a person has to look at them.
+    unusable: list[tuple[int, str, str]] = field(default_factory=list)
+    # stored form → ids of the customers that now share it, where the conversion made them share it.
+    # Never merged here: two customer records may be one person or a family's shared line.
+    shared: dict[str, list[int]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"phones examined: {self.examined}, converted to the stored form: {self.converted}"]
+        for pk, phone, reason in self.unusable:
+            out.append(f"customer {pk}: {phone!r} kept as it is: {reason}")
+        for phone, ids in sorted(self.shared.items()):
+            out.append(
+                f"customers {', '.join(map(str, ids))} now share {phone} "
+                "(kept apart; merge them by hand if they are one person)"
+            )
+        return out
+
+
+def normalise_stored_phones(customer_model, *, apply: bool = True, chunk: int = 2000) -> StoredPhonesReport:
+    """Convert every customer's stored phone to `parse_phone`'s form, so search and matching find
+    numbers stored before the normaliser (`008613017598020`, full-width digits, `139-0000-1111`).
+
+    Takes the model as an argument, so the data migration can pass its historical model. Numbers
+    the normaliser refuses are kept as they were and reported; customers that end up with the
+    same number are reported and kept apart. Idempotent: a stored form converts to itself.
+    """
+    report = StoredPhonesReport()
+    changed: dict[int, str] = {}
+    rows = customer_model.objects.exclude(phone="").order_by("pk").values_list("pk", "phone")
+    for pk, phone in rows.iterator(chunk_size=chunk):
+        report.examined += 1
+        stored, reason = parse_phone(phone)
+        if not stored:
+            report.unusable.append((pk, phone, reason or PHONE_INVALID))
+        elif stored != phone:
+            changed[pk] = stored
+    report.converted = len(changed)
+    if apply:
+        ids = sorted(changed)
+        for start in range(0, len(ids), chunk):
+            objs = [customer_model(pk=pk, phone=changed[pk]) for pk in ids[start : start + chunk]]
+            customer_model.objects.bulk_update(objs, ["phone"])
+    # Who shares a converted number now (or would, with apply=False): the others holding that form.
+    forms = sorted(set(changed.values()))
+    holders: dict[str, set[int]] = {}
+    for start in range(0, len(forms), chunk):
+        part = customer_model.objects.filter(phone__in=forms[start : start + chunk])
+        for pk, phone in part.values_list("pk", "phone"):
+            holders.setdefault(phone, set()).add(pk)
+    for pk, form in changed.items():  # not yet stored under it when apply=False
+        holders.setdefault(form, set()).add(pk)
+    report.shared = {form: sorted(pks) for form, pks in holders.items() if len(pks) > 1}
+    return report
