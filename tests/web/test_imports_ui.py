@@ -14,7 +14,7 @@ from django.test import Client
 from kesu.cases.models import Case
 from kesu.intake.models import ImportBatch, ImportSource, ImportUpload
 from kesu.intake.services import save_source
-from tests.intake.helpers import good_rows, write_csv
+from tests.intake.helpers import HEADER, crm_source, good_rows, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -184,8 +184,6 @@ def test_the_import_screen_in_english(org):
 def test_do_not_import_wins_over_a_built_in_header_name(org, tmp_path, media):
     """投诉类别 is a built-in name of `category`; the user's "(不导入)" for it must hold, on this
     file and the next of the same source."""
-    from tests.intake.helpers import HEADER, crm_source
-
     maps = crm_source("tmp").value_maps
     save_source("cc", name="呼叫中心", value_maps=maps)  # no mapping: built-in header names apply
     c = _client(org.intake)
