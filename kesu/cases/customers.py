@@ -2,72 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import re
-import unicodedata
-
-import phonenumbers
 from django.db.models import Q
 
 from kesu.cases.models import Customer
-
-# Excel's rendering of a long number it took for a float (1.38123E+10): the digits are gone.
-_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:\.\d+)?[eE][+-]?\d+$")
-# A bare mainland mobile number, checked against the library's own pattern (no full parse needed).
-_CN_MOBILE = re.compile(phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern)
-
-PHONE_INVALID = "电话号码无效"
-PHONE_SCIENTIFIC = "电话号码被 Excel 转成了科学计数法，原号码已丢失，请把该列设为文本后重新导出"
-
-
-@functools.lru_cache(maxsize=65536)
-def parse_phone(raw: str) -> tuple[str, str]:
-    """(stored form, "") of a phone number, or ("", reason) when it is not a usable number.
-
-    Parsed with `phonenumbers` for region CN: `+86`/`0086`/`(+86)` prefixes, separators and
-    full-width digits are accepted. Stored forms: a mainland mobile as its 11 digits
-    (13812345678), a landline as area code + number without separators (01062345678), a
-    number abroad in E.164 (+16502530000). Excel's scientific notation is never a number.
-    """
-    text = unicodedata.normalize("NFKC", raw).strip() if not raw.isascii() else raw.strip()
-    if not text:
-        return "", ""
-    if len(text) == 11 and text.isdigit() and _CN_MOBILE.fullmatch(text):
-        return text, ""
-    if _SCIENTIFIC.match(text):
-        return "", PHONE_SCIENTIFIC
-    try:
-        number = phonenumbers.parse(text, "CN")
-    except phonenumbers.NumberParseException:
-        return "", PHONE_INVALID
-    if not phonenumbers.is_valid_number(number):
-        return "", PHONE_INVALID
-    if number.country_code != 86:
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
-    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return "".join(ch for ch in national if ch.isdigit()), ""
-
-
-def normalize_phone(phone: str) -> str:
-    """The stored form of a phone number (see `parse_phone`).
-
-    Intake, search and repeat detection all compare this form, so the same person is found
-    whichever way a source wrote the number. A number the library does not accept comes back as
-    its digits, for callers that apply their own length check (the registration form); Excel's
-    scientific notation comes back empty: its digits are not the number. The importer refuses
-    both (`parse_phone` gives the reason).
-    """
-    if not phone:
-        return ""
-    stored, reason = parse_phone(phone)
-    if stored or reason == PHONE_SCIENTIFIC:
-        return stored
-    return _digits(phone)
-
-
-@functools.lru_cache(maxsize=4096)
-def _digits(phone: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKC", phone) if ch.isdigit())
+from kesu.cases.phones import normalize_phone
 
 
 def find_customer(

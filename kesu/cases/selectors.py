@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from kesu.cases import permissions
-from kesu.cases.customers import normalize_phone
 from kesu.cases.models import (
     OPEN_STATUSES,
     Case,
@@ -23,6 +22,7 @@ from kesu.cases.models import (
     Status,
     TypicalCase,
 )
+from kesu.cases.phones import normalize_phone
 from kesu.cases.storable import unstorable_text
 from kesu.errors import Forbidden, Invalid, NotFound
 from kesu.org import roles

@@ -26,9 +26,10 @@ from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.actions.judging import route_to_recipient
 from kesu.cases.context import ActionContext
-from kesu.cases.customers import find_or_create_customer, normalize_phone
+from kesu.cases.customers import find_or_create_customer
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
+from kesu.cases.phones import parse_phone
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import (
@@ -293,12 +294,15 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         errors["is_anonymous"] = "只有举报可以匿名"
     elif anonymous and not rules.section("whistleblowing").get("anonymous_allowed", True):
         errors["is_anonymous"] = "本公司规则不受理匿名举报，请留下姓名和联系方式"
-    if not anonymous:
-        phone = normalize_phone(str(customer.get("phone") or ""))
-        if not (phone or customer.get("email") or customer.get("address")):
-            errors["customer.phone"] = "须提供至少一种联系方式（电话、邮箱或地址）"
-        elif customer.get("phone") and not 5 <= len(phone) <= 15:
-            errors["customer.phone"] = "电话号码无效"
+    # The one phone normaliser (kesu.cases.phones), whichever way the case came in: what is stored is
+    # the form that search, customer matching and repeat detection compare.
+    phone, phone_reason = parse_phone(str(customer.get("phone") or ""))
+    if phone_reason:
+        errors["customer.phone"] = _(phone_reason)
+    elif not anonymous and not (phone or customer.get("email") or customer.get("address")):
+        errors["customer.phone"] = "须提供至少一种联系方式（电话、邮箱或地址）"
+    if customer.get("phone"):
+        customer = {**customer, "phone": phone}
     out["customer"] = customer
     out["is_anonymous"] = anonymous
 

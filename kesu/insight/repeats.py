@@ -21,9 +21,9 @@ from django.db.models import Q
 from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from kesu.cases.customers import normalize_phone
 from kesu.cases.models import Case, Kind
 from kesu.cases.permissions import visible_cases
+from kesu.cases.phones import normalize_phone
 from kesu.cases.similarity import TEXT_THRESHOLD, case_text, text_similarities
 from kesu.cases.similarity import normalize_text as normalize
 from kesu.org.i18n import display_name

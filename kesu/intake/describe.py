@@ -22,8 +22,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from kesu.cases.customers import parse_phone
 from kesu.cases.models import Kind, Level
+from kesu.cases.phones import parse_phone
 from kesu.intake.mapping import FIELDS, FLAG_WORDS, REQUIRED, RowMapper, check_id_number
 from kesu.intake.options import SourceOptions
 from kesu.intake.parsers import (
@@ -220,6 +220,9 @@ def describe_file(
     taken: set[int] = set()
     for field, (_label, aliases) in FIELDS.items():
         own = saved_mapping.get(field)
+        if own == []:  # the source says the field is not in its files: no header match, no guess
+            mapping[field] = []
+            continue
         own_names = [own] if isinstance(own, str) else list(own or [])
         for how, cands in (("source", own_names), ("header", [] if own_names else aliases)):
             idx = header_matches(names, cands) if cands else None
@@ -277,7 +280,7 @@ def describe_file(
     options = dict(saved_options)
     if "date_order" in options_hint and "date_order" not in options:
         options["date_order"] = options_hint["date_order"]
-    missing = [f for f in (*REQUIRED, *SourceOptions.of(source).required) if f not in mapping]
+    missing = [f for f in (*REQUIRED, *SourceOptions.of(source).required) if not mapping.get(f)]
     if saved_mapping.get("external_id") is False:
         missing = [f for f in missing if f != "external_id"]
     return {

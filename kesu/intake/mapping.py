@@ -19,8 +19,8 @@ from django.utils import timezone
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
-from kesu.cases.customers import parse_phone
 from kesu.cases.models import Kind, Level, Status
+from kesu.cases.phones import parse_phone
 from kesu.intake.options import SourceOptions
 from kesu.intake.parsers import (
     SHANGHAI,
@@ -224,7 +224,10 @@ class RowMapper:
         self.extra_columns: list[tuple[str, int]] = []
         for name, (_label, aliases) in FIELDS.items():
             own = mapping.get(name)
-            cands = ([own] if isinstance(own, str) else list(own or [])) + ([] if own else aliases)
+            own_names = [own] if isinstance(own, str) else list(own or [])
+            # An explicit empty list: the field is not in the file, whatever the built-in names say
+            # (the import screen's "(不导入)" on a column whose header is a built-in name).
+            cands = own_names + ([] if own_names or own == [] else aliases)
             idx = header_matches(names, cands)
             if idx is not None:
                 self.columns[name] = idx

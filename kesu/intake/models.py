@@ -202,7 +202,7 @@ class ExportLog(models.Model):
 
 class ImportUpload(models.Model):
     """A file uploaded to the import screen or `POST /api/v1/intake/uploads`, kept between the steps
-    (describe, validate, commit) under a random name in `MEDIA_ROOT/imports/` — never served from a
+    (describe, validate, commit) as `imports/<random name>` in the default storage — never served from a
     URL; only its uploader reaches it, and a committed or stale upload is deleted with its file."""
 
     stored_name = models.CharField(max_length=100, unique=True)

@@ -1,6 +1,12 @@
 """The steps of an import on screen and through the API: upload → describe → (save the source's
-mapping) → validate → commit → report. The file waits between the steps in `MEDIA_ROOT/imports/`
-under a random name (`ImportUpload`), reachable only by its uploader, never from a URL.
+mapping) → validate → commit → report. The file waits between the steps as `imports/<random name>`
+in Django's default storage (`settings.STORAGES`: MEDIA_ROOT, a shared NFS directory or an S3
+bucket, docs/deploy.md), so the step that runs on another host (a web process, the worker) reads
+the same file; reachable only by its uploader (`ImportUpload`), never from a URL.
+
+The readers need a file on disk (the CSV reader seeks, XLSX is a zip, long imports fork a reader):
+a storage that has local paths is read in place, any other is copied to a temporary file for the
+duration of one step (`local_copy`).
 """
 
 from __future__ import annotations
@@ -8,11 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,12 +37,31 @@ MAX_BYTES = 512 << 20
 STALE_AFTER = dt.timedelta(days=7)
 
 
-def upload_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / "imports"
+PREFIX = "imports/"
 
 
-def upload_path(upload: ImportUpload) -> Path:
-    return upload_dir() / upload.stored_name
+def storage_name(upload: ImportUpload) -> str:
+    """The upload's name in the default storage."""
+    return PREFIX + upload.stored_name
+
+
+@contextmanager
+def local_copy(upload: ImportUpload) -> Iterator[Path]:
+    """A path to the upload's bytes on this host for the duration of the block: the storage's own
+    file where it has one (filesystem storage), else a temporary copy, removed afterwards."""
+    name = storage_name(upload)
+    try:
+        own = Path(default_storage.path(name))
+    except NotImplementedError:  # no local paths (S3 and the like)
+        own = None
+    if own is not None and own.is_file():
+        yield own
+        return
+    with tempfile.TemporaryDirectory(prefix="kesu-import-") as folder:
+        local = Path(folder) / upload.stored_name  # the suffix tells the reader the format
+        with default_storage.open(name, "rb") as src, open(local, "xb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        yield local
 
 
 def stage_upload(actor, name: str, chunks: Iterable[bytes]) -> ImportUpload:
@@ -42,26 +71,23 @@ def stage_upload(actor, name: str, chunks: Iterable[bytes]) -> ImportUpload:
     if suffix not in SUFFIXES:
         raise Invalid(_("只支持 CSV 或 XLSX 文件"), details={"file": "csv / xlsx"})
     discard_stale_uploads()
-    folder = upload_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     stored = secrets.token_hex(16) + suffix
     digest, size = hashlib.sha256(), 0
-    path = folder / stored
-    try:
-        with open(path, "xb") as out:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise Invalid(
-                        _("文件超过 %(n)d MB") % {"n": MAX_BYTES >> 20}, details={"file": "too large"}
-                    )
-                digest.update(chunk)
-                out.write(chunk)
+    # Checked (size, emptiness) in a temporary file first: nothing reaches the storage that is refused.
+    with tempfile.TemporaryFile(prefix="kesu-upload-") as tmp:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise Invalid(_("文件超过 %(n)d MB") % {"n": MAX_BYTES >> 20}, details={"file": "too large"})
+            digest.update(chunk)
+            tmp.write(chunk)
         if size == 0:
             raise Invalid(_("文件为空"), details={"file": "empty"})
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        tmp.seek(0)
+        saved = default_storage.save(PREFIX + stored, File(tmp, name=stored))
+    if saved != PREFIX + stored:  # a storage that renamed it: the record must name the bytes
+        default_storage.delete(saved)
+        raise RuntimeError(f"storage stored {stored} as {saved}")
     return ImportUpload.objects.create(
         stored_name=stored,
         file_name=Path(name).name[:255],
@@ -79,7 +105,7 @@ def get_upload(actor, upload_id: int) -> ImportUpload:
         .filter(pk=upload_id, uploaded_by=actor)
         .first()
     )
-    if upload is None or not upload_path(upload).is_file():
+    if upload is None or not default_storage.exists(storage_name(upload)):
         raise NotFound(_("上传的文件不存在或已处理完毕，请重新上传"), code="unknown_upload")
     return upload
 
@@ -91,7 +117,8 @@ def describe_upload(
     else the source last used with this file."""
     upload = get_upload(actor, upload_id)
     src = _source_or_none(source) if source else upload.source
-    doc = describe_file(upload_path(upload), source=src, sheet=sheet, file_name=upload.file_name)
+    with local_copy(upload) as path:
+        doc = describe_file(path, source=src, sheet=sheet, file_name=upload.file_name)
     doc["source"] = src.code if src else None
     return doc
 
@@ -105,9 +132,10 @@ def run_upload(actor, upload_id: int, *, source: str, mode: str, sheet: str | No
     file (the batch and its report stay)."""
     upload = get_upload(actor, upload_id)
     src = services.get_source(source)
-    batch = services.run_import(
-        src, upload_path(upload), mode=mode, actor=actor, sheet=sheet, file_name=upload.file_name
-    )
+    with local_copy(upload) as path:
+        batch = services.run_import(
+            src, path, mode=mode, actor=actor, sheet=sheet, file_name=upload.file_name
+        )
     upload.source, upload.last_batch = src, batch
     upload.save(update_fields=["source", "last_batch"])
     if mode == ImportBatch.Mode.COMMIT and batch.state == ImportBatch.State.COMPLETED:
@@ -116,7 +144,7 @@ def run_upload(actor, upload_id: int, *, source: str, mode: str, sheet: str | No
 
 
 def discard_upload(upload: ImportUpload) -> None:
-    upload_path(upload).unlink(missing_ok=True)
+    default_storage.delete(storage_name(upload))
     upload.delete()
 
 

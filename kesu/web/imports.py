@@ -199,12 +199,31 @@ def _save_source_from(request: HttpRequest, doc: dict[str, Any]) -> ImportSource
     code = (post.get("new_code") or post.get("source") or "").strip()
     existing = ImportSource.objects.filter(code=code).first()
     mapping: dict[str, Any] = dict(existing.mapping) if existing else {}
+    # The user's choice per column wins over header matching: a column goes to the field chosen for
+    # it and to no other. A field the page had proposed for it (by a built-in header name, the
+    # source's names or the values) and the user took away is saved as an empty list, which the
+    # importer reads as "not in this file" instead of falling back to the built-in names.
     for col in doc["columns"]:
-        choice = post.get(f"col-{col['index']}", "")
-        if not choice or not col["name"]:
+        if not col["name"]:
             continue
+        choice = post.get(f"col-{col['index']}", "")
         key = f"extra.{col['name']}" if choice == EXTRA else choice
-        if key not in FIELDS and not key.startswith("extra."):
+        if key and key not in FIELDS and not key.startswith("extra."):
+            continue
+        for other, before in list(mapping.items()):
+            if other == key or before is False:
+                continue
+            names = [before] if isinstance(before, str) else list(before or [])
+            if col["name"] in names:
+                kept = [n for n in names if n != col["name"]]
+                if kept or not other.startswith("extra."):
+                    mapping[other] = kept
+                else:
+                    del mapping[other]
+        proposed = col.get("field")
+        if proposed and proposed != key and proposed in FIELDS and proposed not in mapping:
+            mapping[proposed] = []
+        if not key:
             continue
         before = mapping.get(key)
         names = [before] if isinstance(before, str) else list(before or [])

@@ -17,9 +17,10 @@ from django.utils.translation import gettext_lazy
 from kesu.calendar.workcalendar import duration_text
 from kesu.cases import grading
 from kesu.cases.attachments import attach_file
-from kesu.cases.customers import find_customer, parse_phone, same_person_q
+from kesu.cases.customers import find_customer, same_person_q
 from kesu.cases.models import OPEN_STATUSES, Case, Customer, Kind, Level, Status
 from kesu.cases.permissions import visible_cases
+from kesu.cases.phones import PHONE_SCIENTIFIC, parse_phone
 from kesu.cases.selectors import list_cases
 from kesu.cases.services import perform, register_case
 from kesu.errors import DomainError
@@ -160,6 +161,8 @@ class IntakeForm(forms.Form):
         if not raw.strip():
             return ""
         stored, reason = parse_phone(raw)
+        if reason == PHONE_SCIENTIFIC:  # the digits are lost: say so, a retyped number is what helps
+            raise forms.ValidationError(_(reason))
         if reason or not stored:
             raise forms.ValidationError(
                 _("电话号码无效，请输入手机号码或带区号的固定电话（如 13812345678、010-62345678）")

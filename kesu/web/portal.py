@@ -20,8 +20,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from kesu.cases.attachments import store_file
-from kesu.cases.customers import normalize_phone
 from kesu.cases.models import Case, Kind, Status
+from kesu.cases.phones import normalize_phone, parse_phone
 from kesu.cases.selectors import timeline
 from kesu.cases.services import register_case, verify_reporter_token
 from kesu.errors import DomainError
@@ -100,8 +100,8 @@ class PortalComplaintForm(forms.Form):
         self.fields["category"].choices = _top_categories()
 
     def clean_phone(self) -> str:
-        phone = normalize_phone(self.cleaned_data["phone"])
-        if not 7 <= len(phone) <= 15:
+        phone, _reason = parse_phone(self.cleaned_data["phone"])
+        if not phone:
             raise forms.ValidationError(_("请输入有效的电话号码"))
         return phone
 
@@ -139,8 +139,8 @@ class ReportForm(forms.Form):
         if data.get("website"):
             raise forms.ValidationError(_("提交失败，请稍后再试"))
         if not data.get("anonymous"):
-            phone = normalize_phone(data.get("phone") or "")
-            if not 7 <= len(phone) <= 15:
+            phone, _reason = parse_phone(data.get("phone") or "")
+            if not phone:
                 self.add_error("phone", _("实名举报请留下有效的联系电话"))
             data["phone"] = phone
         if len(data.get("attachments") or []) > MAX_FILES:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import openpyxl
 import pytest
+from django.core.files.storage import InMemoryStorage, Storage, default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from kesu.cases.models import Case
 from kesu.intake.models import ImportSource, ImportUpload
-from kesu.intake.uploads import upload_path
+from kesu.intake.uploads import storage_name
 from tests.intake.helpers import HEADER, good_rows, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -117,5 +119,63 @@ def test_an_upload_is_kept_under_the_media_dir_only(api, org, tmp_path, imports_
     upload_id = a.upload(
         "/intake/uploads", {"file": SimpleUploadedFile("x.csv", _csv_bytes(tmp_path))}
     ).json()["id"]
-    path = upload_path(ImportUpload.objects.get(pk=upload_id))
+    path = Path(default_storage.path(storage_name(ImportUpload.objects.get(pk=upload_id))))
     assert path.parent == imports_dir and path.read_bytes().startswith(",".join(HEADER[:2]).encode())
+
+
+class RemoteStorage(Storage):
+    """A storage on no host's disk, as S3: files only through the storage API (no `path`). The
+    files live in one in-memory store shared by every instance, as a bucket is by every host."""
+
+    files = InMemoryStorage()
+
+    def _open(self, name, mode="rb"):
+        return self.files._open(name, mode)
+
+    def _save(self, name, content):
+        return self.files._save(name, content)
+
+    def exists(self, name):
+        return self.files.exists(name)
+
+    def delete(self, name):
+        self.files.delete(name)
+
+    def size(self, name):
+        return self.files.size(name)
+
+
+def test_the_steps_read_the_upload_through_the_storage_api(api, org, tmp_path, settings):
+    """Several hosts: the file goes to the configured storage (here one without local paths, as S3),
+    and the later steps, on a host whose local media directory is another, read it from there."""
+    settings.MEDIA_ROOT = tmp_path / "web-host"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.api.test_import_steps.RemoteStorage"},
+    }
+    a = api(org.intake)
+    r = a.upload("/intake/uploads", {"file": SimpleUploadedFile("华东.csv", _csv_bytes(tmp_path))})
+    assert r.status_code == 201, r.content
+    upload_id = r.json()["id"]
+    name = storage_name(ImportUpload.objects.get(pk=upload_id))
+    assert default_storage.exists(name)
+    with pytest.raises(NotImplementedError):  # no local path to fall back on
+        default_storage.path(name)
+
+    settings.MEDIA_ROOT = tmp_path / "worker-host"
+    doc = a.get(f"/intake/uploads/{upload_id}").json()
+    assert doc["mapping"]["external_id"] == ["工单号"]
+    body = {
+        "code": "crm-east",
+        "mapping": doc["mapping"],
+        "value_maps": {"channel": {"01": "phone", "07": "web"}, "category": {"A1": "product.defect"},
+                       "status": {"在办": "registered"}},
+    }  # fmt: skip
+    assert a.post("/intake/sources", body).status_code == 201
+    r = a.post(f"/intake/uploads/{upload_id}/validate", {"source": "crm-east"})
+    assert r.status_code == 200 and r.json()["created"] == 5, r.json()
+    r = a.post(f"/intake/uploads/{upload_id}/commit", {"source": "crm-east"})
+    assert r.status_code == 200 and r.json()["state"] == "completed" and r.json()["created"] == 5
+    assert Case.objects.count() == 5
+    assert not default_storage.exists(name)  # committed: deleted from the storage
+    assert not (tmp_path / "web-host").exists() and not (tmp_path / "worker-host").exists()

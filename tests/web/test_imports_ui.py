@@ -14,7 +14,7 @@ from django.test import Client
 from kesu.cases.models import Case
 from kesu.intake.models import ImportBatch, ImportSource, ImportUpload
 from kesu.intake.services import save_source
-from tests.intake.helpers import good_rows, write_csv
+from tests.intake.helpers import HEADER, crm_source, good_rows, write_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +179,43 @@ def test_the_import_screen_in_english(org):
     assert "Data import" in html and "Upload and show the columns" in html
     data = {"简体中文", org.service.name}  # the language switch, the user's department (data)
     assert set(re.findall(r"[\u4e00-\u9fff]+", html)) - data == set()
+
+
+def test_do_not_import_wins_over_a_built_in_header_name(org, tmp_path, media):
+    """投诉类别 is a built-in name of `category`; the user's "(不导入)" for it must hold, on this
+    file and the next of the same source."""
+    maps = crm_source("tmp").value_maps
+    save_source("cc", name="呼叫中心", value_maps=maps)  # no mapping: built-in header names apply
+    c = _client(org.intake)
+    r = c.post(
+        "/imports/",
+        {"file": SimpleUploadedFile("cc.csv", write_csv(tmp_path / "cc.csv", good_rows(3)).read_bytes())},
+    )
+    upload = ImportUpload.objects.get()
+    html = c.get(f"/imports/uploads/{upload.pk}/?source=cc").content.decode()
+    assert HEADER[3] == "投诉类别" and _selected(html, "col-3") == "category"  # proposed by its name
+
+    form = {
+        "source": "cc",
+        "described_with": "cc",
+        "name": "呼叫中心",
+        "system": "cc",
+        "date_order": "ymd",
+        "invalid_id_number": "reject",
+        "closed_without_time": "reject",
+        "unknown_codes": "reject",
+    }
+    for i in range(len(HEADER)):
+        form[f"col-{i}"] = _selected(html, f"col-{i}") or ""
+    form["col-3"] = ""  # (不导入)
+    r = c.post(f"/imports/uploads/{upload.pk}/", form)
+    assert r.status_code == 302, r.content.decode()[:3000]
+    source = ImportSource.objects.get(code="cc")
+    assert source.mapping["category"] == []  # "not in this file", not "use the built-in names"
+    html = c.get(f"/imports/uploads/{upload.pk}/?source=cc").content.decode()
+    assert _selected(html, "col-3") is None and _selected(html, "col-1") == "received_at"
+
+    r = c.post(f"/imports/uploads/{upload.pk}/commit/")
+    batch = ImportBatch.objects.get(mode="commit")
+    assert batch.state == "completed" and batch.created == 3, batch.summary()
+    assert Case.objects.count() == 3 and not Case.objects.filter(category__isnull=False).exists()
