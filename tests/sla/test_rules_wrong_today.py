@@ -120,7 +120,7 @@ def test_a_hotel_complaints_level_follows_the_hotels_fault_not_its_repeats():
     third.refresh_from_db()
     assert third.level == "major" and third.fault_level == "major"
     assert event.payload["level_reasons"] == [
-        {"rule": "fault", "level": "major", "detail": "过错程度：重大投诉"}
+        {"rule": "fault", "level": "major", "detail": "过错程度：重大投诉", "params": {"fault": "major"}}
     ]
     perform(again, "accept", o.intake, now=at("2026-11-24 09:30"), fault_level="normal")
     again.refresh_from_db()

@@ -78,6 +78,7 @@ class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
                 flag_safety="safety" in rec.flags,
                 flag_media="media" in rec.flags,
                 flag_lawyer="lawyer" in rec.flags,
+                channel_id=rec.channel_id,
                 channel=SimpleNamespace(name=rec.channel_name, is_crisis=rec.channel_crisis),
             )
             level, reasons = grading.grade(probe, self.rules, channel_is_crisis=rec.channel_crisis)
