@@ -445,7 +445,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
         )
         if not reqs:
             return None
-        choices = [(str(r.pk), f"#{r.pk} {r.to_department.name}：{r.question[:30]}") for r in reqs]
+        choices = [(str(r.pk), f"#{r.pk} {display_name(r.to_department)}：{r.question[:30]}") for r in reqs]
         return ActionForm(
             name,
             label,
