@@ -25,6 +25,7 @@ from kesu.analytics.periods import Period
 from kesu.analytics.selectors import StatFilters
 from kesu.cases.spreadsheet import csv_writer, safe_row
 from kesu.errors import Conflict
+from kesu.org.i18n import localized
 from kesu.policy.rules import Rules
 from kesu.policy.selectors import NoActivePolicy, active_rules
 
@@ -47,12 +48,13 @@ class AxisTable:
 
 
 def axis_codes(rules: Rules) -> dict[str, dict[str, str]]:
-    """code → name on each axis, from the active policy."""
+    """code → name on each axis, from the active policy, in the reader's language where the policy
+    gives an English name."""
     doc = rules.doc
-    categories = {c["code"]: c["name"] for c in doc.get("categories", [])}
+    categories = {c["code"]: localized(c["name"], c.get("name_en")) for c in doc.get("categories", [])}
     causes = {code: name for code, name in categories.items() if code.startswith("cause.")}
     return {
-        "channel": {c["code"]: c["name"] for c in doc.get("channels", [])},
+        "channel": {c["code"]: localized(c["name"], c.get("name_en")) for c in doc.get("channels", [])},
         "business_type": rules.business_types,
         "cause": causes or categories,
     }
