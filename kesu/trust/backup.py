@@ -131,11 +131,8 @@ def fingerprint_of(db: dict[str, Any]) -> dict[str, Any]:
 
 
 def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # --- backup ---------------------------------------------------------------------------------------------
@@ -267,24 +264,22 @@ def _copy_media(storage: Storage, work: Path) -> dict[str, str]:
 
 
 def _stored_sha(storage: Storage, name: str) -> str:
-    h = hashlib.sha256()
     with storage.open(name, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _restore_media(storage: Storage, media_src: Path) -> int:
+def _restore_media(storage: Storage, media_src: Path, digests: dict[str, str]) -> int:
     """Write the archive's files back under their own names. A file already there with the same content
     is left alone; one with other content is replaced (the storages never overwrite on save, so it is
-    deleted first, and a save that still picks another name is an error, not a silent copy)."""
+    deleted first, and a save that still picks another name is an error, not a silent copy). `digests`:
+    the manifest's checksums, already verified against these files (`_media_problems`)."""
     restored = 0
     if not media_src.is_dir():
         return restored
     for path in sorted(p for p in media_src.rglob("*") if p.is_file()):
         rel = path.relative_to(media_src).as_posix()
         if storage.exists(rel):
-            if _stored_sha(storage, rel) == _file_sha(path):
+            if _stored_sha(storage, rel) == (digests.get(rel) or _file_sha(path)):
                 restored += 1
                 continue
             storage.delete(rel)
@@ -522,7 +517,7 @@ def restore(
             got = _restore_sqlite(target, work, fmt, manifest, force)
         else:
             got = _restore_postgresql(target, work, fmt, manifest)
-        restored_files = _restore_media(storage, media_src)
+        restored_files = _restore_media(storage, media_src, manifest.get("media", {}))
     return {"manifest": manifest, "restored": got, "files": restored_files}
 
 
