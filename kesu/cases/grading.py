@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Q
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_noop
 
 from kesu.cases import similarity
 from kesu.cases.customers import same_person_q
@@ -100,6 +100,17 @@ def count_same_matter(
     return len(matched), latest
 
 
+# The special circumstances a grading rule names, in Chinese: the stored detail (the record), said in the
+# reader's language by `reason_text`.
+_FLAG_WORDS = {
+    "injury": gettext_noop("涉及人身伤害"),
+    "safety": gettext_noop("涉及安全"),
+    "media": gettext_noop("媒体介入"),
+    "lawyer": gettext_noop("律师介入"),
+    "direct": gettext_noop("直接投诉至总部/高层领导"),
+}
+
+
 def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, list[dict]]:
     g = rules.grading
     level = "normal"
@@ -137,10 +148,9 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
             people=case.people_count,
             size=group_size,
         )
-    flag_names = {"injury": "涉及人身伤害", "safety": "涉及安全", "media": "媒体介入", "lawyer": "律师介入"}
     for flag in g.get("major_flags", []):
         if getattr(case, f"flag_{flag}", False):
-            raise_to("major", f"flag:{flag}", flag_names.get(flag, flag))
+            raise_to("major", f"flag:{flag}", _FLAG_WORDS.get(flag, flag))
     major_categories = g.get("major_categories", [])
     if major_categories and case.category_id:
         path = case.category.path
@@ -149,21 +159,12 @@ def grade(case: Case, rules: Rules, *, channel_is_crisis: bool) -> tuple[str, li
             raise_to("major", "category", f"分类：{case.category.name}", category=case.category_id)
     direct_level = g.get("direct_level")
     if direct_level and getattr(case, "flag_direct", False):
-        raise_to(direct_level, "flag:direct", "直接投诉至总部/高层领导")
+        raise_to(direct_level, "flag:direct", _FLAG_WORDS["direct"])
     if channel_is_crisis and g.get("crisis_on_crisis_channel", True):
         raise_to("crisis", "channel", f"渠道：{case.channel.name}", channel=case.channel_id)
     if not reasons:
         reasons.append({"rule": "default", "level": "normal", "detail": "首次投诉"})
     return level, reasons
-
-
-_FLAG_WORDS = {
-    "injury": gettext_lazy("涉及人身伤害"),
-    "safety": gettext_lazy("涉及安全"),
-    "media": gettext_lazy("媒体介入"),
-    "lawyer": gettext_lazy("律师介入"),
-    "direct": gettext_lazy("直接投诉至总部/高层领导"),
-}
 
 
 def reason_text(reason: dict, case: Case | None = None, level_label: Any = None) -> str:
@@ -175,7 +176,7 @@ def reason_text(reason: dict, case: Case | None = None, level_label: Any = None)
     if rule == "default":
         return gettext("首次投诉")
     if rule.startswith("flag:") and rule[5:] in _FLAG_WORDS:
-        return str(_FLAG_WORDS[rule[5:]])
+        return gettext(_FLAG_WORDS[rule[5:]])
     if not isinstance(params, dict):
         return str(reason.get("detail", ""))
     if rule == "repeat" and "count" in params:
