@@ -9,7 +9,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone, translation
@@ -26,14 +25,6 @@ from tests import factories
 from tests.cases.helpers import Walk
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _language_restored():
-    """A request with Accept-Language leaves its language active in the thread (LocaleMiddleware): put the
-    installation's back after each test, so later tests are not read in English."""
-    with translation.override(settings.LANGUAGE_CODE):
-        yield
 
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import translation
 
 from kesu.calendar.workcalendar import format_instant
 from kesu.cases import permissions
@@ -23,13 +22,6 @@ from .helpers import at, register
 pytestmark = pytest.mark.django_db
 
 NFRA_RULE = "银保监会令2020年第3号（与投诉有利害关系的人员应当回避）"
-
-
-@pytest.fixture(autouse=True)
-def _source_language(settings):
-    """The messages are asserted in the source language, whatever an earlier test left activated."""
-    with translation.override(settings.LANGUAGE_CODE):
-        yield
 
 
 def inbox(user, kind: str) -> list[str]:

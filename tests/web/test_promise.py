@@ -8,7 +8,6 @@ import datetime as dt
 import uuid
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.utils import translation
 
@@ -21,14 +20,6 @@ from tests import factories
 from tests.cases.helpers import Walk
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _language_restored():
-    """A request with Accept-Language leaves its language active in the thread (LocaleMiddleware): put the
-    installation's back after each test, so later tests are not read in English."""
-    with translation.override(settings.LANGUAGE_CODE):
-        yield
 
 
 def at(text: str) -> dt.datetime:
