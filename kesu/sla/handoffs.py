@@ -120,20 +120,29 @@ def _collaboration_requested(case, event, rules):
     )
 
 
-def _collaboration_request_decided(case, event, rules):
-    """Approved: the other department gets the work, the handler is told; refused: the handler is told."""
+def _request_decided(case, event, rules, *, kind: str, approved: str, refused: str, on_approval):
+    """A supervised request decided: approved, the work goes out (`on_approval`) and the requester and
+    handler are told; refused, they are told why."""
     requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
+    people = [requester, case.handler]
     if event.payload.get("approved"):
-        yield from _collaboration_requested(case, event, rules)
-        yield "handoff.collaboration_decided", [requester, case.handler], "handoff.collaboration_approved", {}
+        yield from on_approval(case, event, rules)
+        yield kind, people, approved, {}
     else:
-        note = {"note": str(event.payload.get("note", ""))[:60]}
-        yield (
-            "handoff.collaboration_decided",
-            [requester, case.handler],
-            "handoff.collaboration_refused",
-            note,
-        )
+        yield kind, people, refused, {"note": str(event.payload.get("note", ""))[:60]}
+
+
+def _collaboration_request_decided(case, event, rules):
+    """Approved: the other department gets the work; refused: the handler is told why."""
+    yield from _request_decided(
+        case,
+        event,
+        rules,
+        kind="handoff.collaboration_decided",
+        approved="handoff.collaboration_approved",
+        refused="handoff.collaboration_refused",
+        on_approval=_collaboration_requested,
+    )
 
 
 def _collaboration_answered(case, event, rules):
@@ -156,19 +165,16 @@ def _panel_convened(case, event, rules):
 
 
 def _panel_request_decided(case, event, rules):
-    """Approved: the members (the chair among them) are invited, the handler is told; refused: told why."""
-    requester = User.objects.filter(pk=event.payload.get("requested_by")).first()
-    if event.payload.get("approved"):
-        yield from _panel_convened(case, event, rules)
-        yield "handoff.panel_request_decided", [requester, case.handler], "handoff.panel_request_approved", {}
-    else:
-        note = {"note": str(event.payload.get("note", ""))[:60]}
-        yield (
-            "handoff.panel_request_decided",
-            [requester, case.handler],
-            "handoff.panel_request_refused",
-            note,
-        )
+    """Approved: the members (the chair among them) are invited; refused: the handler is told why."""
+    yield from _request_decided(
+        case,
+        event,
+        rules,
+        kind="handoff.panel_request_decided",
+        approved="handoff.panel_request_approved",
+        refused="handoff.panel_request_refused",
+        on_approval=_panel_convened,
+    )
 
 
 def _panel_preliminary(case, event, rules):
