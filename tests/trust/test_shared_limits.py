@@ -157,4 +157,7 @@ def test_the_portal_rate_limit_holds_across_two_gunicorn_workers(transactional_d
     )
     # Both workers answered progress checks, so a per-process count would have let more through.
     assert len(served_by) == 2, (served_by, server_log.read_text(errors="replace")[-3000:])
-    assert Counter(statuses) == {200: limit, 429: attempts - limit}, Counter(statuses)
+    assert Counter(statuses) == {200: limit, 429: attempts - limit}, (
+        Counter(statuses),
+        server_log.read_text(errors="replace")[-6000:],
+    )
