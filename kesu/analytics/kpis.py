@@ -31,6 +31,7 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from kesu.analytics.models import CaseCloseTime
 from kesu.analytics.selectors import DIMENSIONS, NONE, NONE_LABEL, StatFilters, _labels, case_queryset
 from kesu.analytics.worktime import percentile, working_hours
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Accountability, Case, CaseEvent, FollowUp
@@ -295,8 +296,6 @@ def close_time_stats_with_overall(
     computed from the calendar here, so the figures are exact either way. The mean and the P90 need
     every value of a group (the P90 is no sum of parts), so the values are gathered per group here.
     """
-    from kesu.analytics.models import CaseCloseTime
-
     hours = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at")).values(
         "working_hours"
     )[:1]
@@ -563,3 +562,46 @@ def compute_kpis_with_overall(
 def overall(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, Any]:
     rows = compute_kpis(filters, None, user=user, now=now)
     return rows[0] if rows else {}
+
+
+# The analytics page's cards show these three KPIs of its cohort; computing the other twelve (first
+# events, repeat chains, escalations, stage deadlines, the P90) cost ~9/10 of the page at 100k cases.
+HEADLINE = ("closing_rate", "satisfaction_rate", "avg_close_hours")
+
+
+def headline(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """`overall(filters)`'s values of `HEADLINE`, the same figures from three aggregates: the cohort's
+    closing counts, its follow-ups, and the sum of its close times from the close-time rollup. When a
+    closed case has no current rollup row the working times come from `close_time_stats` (the
+    calendar), as in `overall`."""
+    now = now or timezone.now()
+    cases = case_queryset(filters, user=user, now=now)
+    not_special = Q(is_special_closure=False)
+    counts = cases.aggregate(
+        closing_base=Count("id", filter=not_special),
+        closing_done=Count("id", filter=not_special & Q(status__in=FINISHED_STATUSES)),
+    )
+    follow = FollowUp.objects.filter(case__in=cases.values("pk")).aggregate(
+        n=Count("id"), satisfied=Count("id", filter=Q(satisfied=True))
+    )
+    return {
+        "closing_rate": ratio(counts["closing_done"], counts["closing_base"]),
+        "satisfaction_rate": ratio(follow["satisfied"], follow["n"]),
+        "avg_close_hours": _average_close_hours(cases),
+    }
+
+
+def _average_close_hours(cases) -> float | None:
+    """The mean working time to close of `cases`, rounded to 0.1 as `close_time_stats` rounds it."""
+    hours = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at")).values(
+        "working_hours"
+    )[:1]
+    closed = cases.filter(closed_at__isnull=False)
+    totals = closed.annotate(rolled_hours=Subquery(hours)).aggregate(
+        n=Count("id"), rolled=Count("rolled_hours"), hours=Sum("rolled_hours")
+    )
+    if not totals["n"]:
+        return None
+    if totals["rolled"] != totals["n"]:  # a closing the rollup does not hold: from the calendar
+        return close_time_stats(cases, None).get("", (None, None))[0]
+    return round(totals["hours"] / totals["n"], 1)

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from kesu.analytics import figures
 from kesu.analytics.models import CaseCloseTime, CaseCountKey, DailyCaseCount
 from kesu.analytics.periods import SHANGHAI, bucket_start, local_midnight
 from kesu.analytics.worktime import working_hours
@@ -96,6 +97,7 @@ def rebuild_close_times(chunk: int = 5000) -> int:
             .values_list("pk", "received_at", "closed_at")[:chunk]
         )
         if not rows:
+            figures.changed()
             return written
         with transaction.atomic():
             CaseCloseTime.objects.bulk_create(
@@ -287,6 +289,7 @@ def rebuild_daily_counts() -> int:
         CaseCountKey.objects.all().delete()
         _record_keys("1 = 1", [])
         _fold_keys("1 = 1", 1, [])
+        figures.changed()
     return CaseCountKey.objects.count()
 
 

@@ -770,6 +770,17 @@ def _mask_name(name: str) -> str:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
+def received_count(date_from: dt.date | None, date_to: dt.date | None) -> int:
+    """Cases received on these local days (inclusive; None = open end), every kind: an index-only count."""
+    return apply_filters(Case.objects.all(), StatFilters(date_from=date_from, date_to=date_to)).count()
+
+
+def overdue_count(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> int:
+    """`special_lists(...)["overdue"]["count"]` alone: the open cases past their deadline (by the index
+    on status and deadline, not over the period's cases)."""
+    return case_queryset(filters, user=user, now=now).filter(flag_q("overdue", now=now)).count()
+
+
 def special_lists(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, dict]:
     """Counts of the flagged groups (repeat matters, group complaints, crisis channel, overdue ...)."""
     qs = case_queryset(filters, user=user, now=now)
