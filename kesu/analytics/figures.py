@@ -4,8 +4,10 @@
 set of events (`perform_many`) and every import chunk, inside their transaction; the number is raised
 once that transaction commits, and by every rollup rebuild. `cached(parts, compute)` keeps `compute()`'s result under the number read *before*
 computing, so an entry can hold older data than its number only if a change committed while it was
-computed — and that change raised the number past it. Entries also expire after `CACHE_SECONDS`, which
-bounds what no case event announces (a renamed department or channel, a new policy's category names).
+computed — and that change raised the number past it. What the clock changes without an event (a
+deadline passing makes a case overdue) is the caller's `still_valid`. Entries also expire after
+`CACHE_SECONDS`, which bounds what no case event announces (a renamed department or channel, a new
+policy's category names).
 
 Raised after the commit, not inside the transaction: an update of one row inside every case transaction
 would make concurrent writers wait for each other on it. If a process died between its commit and the
@@ -54,13 +56,20 @@ def version() -> int:
     return FigureVersion.objects.values_list("n", flat=True).get(pk=_ROW)
 
 
-def cached(parts: tuple, compute: Callable[[], Any], *, seconds: int = CACHE_SECONDS) -> Any:
+def cached(
+    parts: tuple,
+    compute: Callable[[], Any],
+    *,
+    seconds: int = CACHE_SECONDS,
+    still_valid: Callable[[Any], bool] | None = None,
+) -> Any:
     """`compute()`, or its result cached under `parts` (which must name everything it depends on
-    besides the cases: filters, scope of visibility, language, day) at the current version."""
+    besides the cases: filters, scope of visibility, language, day) at the current version.
+    `still_valid(entry)`: whether an entry may be served (what the clock changes without an event)."""
     number = version()
     key = "kesu:analytics:figures:" + hashlib.sha256(repr((number, *parts)).encode()).hexdigest()
     hit = cache.get(key)
-    if hit is not None:
+    if hit is not None and (still_valid is None or still_valid(hit)):
         return hit
     value = compute()
     cache.set(key, value, seconds)

@@ -32,7 +32,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from kesu.analytics.models import CaseCloseTime
-from kesu.analytics.selectors import DIMENSIONS, NONE, NONE_LABEL, StatFilters, _labels, case_queryset
+from kesu.analytics.selectors import (
+    DIMENSIONS,
+    NONE,
+    NONE_LABEL,
+    StatFilters,
+    _labels,
+    case_queryset,
+    special_lists,
+)
 from kesu.analytics.worktime import percentile, working_hours
 from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Accountability, Case, CaseEvent, FollowUp
 from kesu.policy.selectors import active_policy
@@ -570,38 +578,52 @@ HEADLINE = ("closing_rate", "satisfaction_rate", "avg_close_hours")
 
 
 def headline(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """`overall(filters)`'s values of `HEADLINE`, the same figures from three aggregates: the cohort's
-    closing counts, its follow-ups, and the sum of its close times from the close-time rollup. When a
-    closed case has no current rollup row the working times come from `close_time_stats` (the
-    calendar), as in `overall`."""
+    """`overall(filters)`'s values of `HEADLINE` (see `headline_with_flags`)."""
+    return headline_with_flags(filters, user=user, now=now)[0]
+
+
+def headline_with_flags(
+    filters: StatFilters, *, user=None, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], dict[str, dict]]:
+    """`overall(filters)`'s values of `HEADLINE` and `selectors.special_lists(filters)`, from one pass over
+    the period's cases (the flags, the closing counts, and the sum of the close times read from the
+    close-time rollup) and one over its follow-ups. When a closed case has no current rollup row the
+    working times come from `close_time_stats` (the calendar), as in `overall`."""
     now = now or timezone.now()
     cases = case_queryset(filters, user=user, now=now)
     not_special = Q(is_special_closure=False)
-    counts = cases.aggregate(
-        closing_base=Count("id", filter=not_special),
-        closing_done=Count("id", filter=not_special & Q(status__in=FINISHED_STATUSES)),
+    hours = Subquery(
+        CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at")).values(
+            "working_hours"
+        )[:1],
+        output_field=FloatField(),
+    )
+    counts: dict[str, Any] = {}
+    flags = special_lists(
+        filters,
+        user=user,
+        now=now,
+        extra={
+            "closing_base": Count("id", filter=not_special),
+            "closing_done": Count("id", filter=not_special & Q(status__in=FINISHED_STATUSES)),
+            "closed": Count("id", filter=Q(closed_at__isnull=False)),
+            "rolled": Count(hours),
+            "hours": Sum(hours),
+        },
+        extra_out=counts,
     )
     follow = FollowUp.objects.filter(case__in=cases.values("pk")).aggregate(
         n=Count("id"), satisfied=Count("id", filter=Q(satisfied=True))
     )
-    return {
+    if not counts["closed"]:
+        average = None
+    elif counts["rolled"] != counts["closed"]:  # a closing the rollup does not hold: from the calendar
+        average = close_time_stats(cases, None).get("", (None, None))[0]
+    else:
+        average = round(counts["hours"] / counts["closed"], 1)
+    kpi = {
         "closing_rate": ratio(counts["closing_done"], counts["closing_base"]),
         "satisfaction_rate": ratio(follow["satisfied"], follow["n"]),
-        "avg_close_hours": _average_close_hours(cases),
+        "avg_close_hours": average,
     }
-
-
-def _average_close_hours(cases) -> float | None:
-    """The mean working time to close of `cases`, rounded to 0.1 as `close_time_stats` rounds it."""
-    hours = CaseCloseTime.objects.filter(case=OuterRef("pk"), closed_at=OuterRef("closed_at")).values(
-        "working_hours"
-    )[:1]
-    closed = cases.filter(closed_at__isnull=False)
-    totals = closed.annotate(rolled_hours=Subquery(hours)).aggregate(
-        n=Count("id"), rolled=Count("rolled_hours"), hours=Sum("rolled_hours")
-    )
-    if not totals["n"]:
-        return None
-    if totals["rolled"] != totals["n"]:  # a closing the rollup does not hold: from the calendar
-        return close_time_stats(cases, None).get("", (None, None))[0]
-    return round(totals["hours"] / totals["n"], 1)
+    return kpi, flags

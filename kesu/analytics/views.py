@@ -116,7 +116,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # One page, one scope: the rollup's consistency check per range of days and the dimension id
         # maps are read once for all its figures, not once per figure.
         with rollups.report_scope():
-            return _dashboard_figures(f, bucket, user, today, now)
+            data = _dashboard_figures(f, bucket, user, today, now)
+        # The overdue count moves with the clock, not with an event: good until the next deadline.
+        data["valid_until"] = selectors.next_deadline(now)
+        return data
 
     scope = _figure_scope(user)
     if scope is None:
@@ -137,10 +140,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 selectors.received_count(f.date_from, f.date_to),
             ),
             compute,
+            still_valid=lambda entry: entry["valid_until"] is None or now < entry["valid_until"],
         )
-    flags = data["flags"]
-    # Overdue moves with the clock, not with an event: counted now (the open cases past due, by index).
-    flags["overdue"] = {**flags["overdue"], "count": selectors.overdue_count(f, user=user, now=now)}
     month = data["month"]
     return render(
         request,
@@ -154,7 +155,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "month": month,
             "month_previous": month.previous(),
             "month_row": data["month_row"],
-            "flags": flags,
+            "flags": data["flags"],
             "kpi": data["kpi"],
             "kpi_defs": kpis.KPIS,
             "chart_data": data["chart_data"],
@@ -184,8 +185,8 @@ def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: d
     headline = selectors.compare(
         f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
     )
-    flags = selectors.special_lists(f, user=user, now=now)
-    overall = kpis.headline(f, user=user, now=now)  # the three KPIs the page shows
+    # The three KPIs the page shows and the flag counts, from one pass over the period's cases.
+    overall, flags = kpis.headline_with_flags(f, user=user, now=now)
 
     def urls(series_params):
         return [drill_url(p) if p else None for p in series_params]

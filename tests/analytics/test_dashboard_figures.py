@@ -132,11 +132,15 @@ def test_a_case_event_renews_the_cached_figures(org, history, django_capture_on_
     assert after == engine(org.manager)
 
 
-def test_overdue_is_counted_now_even_from_the_cache(org, history):
+def test_a_deadline_passing_renews_the_cached_figures(org, history, monkeypatch):
+    start = timezone.now()
+    recent = Case.objects.get(status="registered", received_at__gt=start - dt.timedelta(hours=3))
+    Case.objects.filter(pk=recent.pk).update(due_at=start + dt.timedelta(minutes=5))
     cache.clear()
     assert shown(page(org.manager))["flags"]["overdue"] == 2
-    Case.objects.filter(pk=history.pk).update(due_at=timezone.now() + dt.timedelta(days=3))  # no event
-    assert shown(page(org.manager))["flags"]["overdue"] == 1
+    later = start + dt.timedelta(minutes=6)
+    monkeypatch.setattr(timezone, "now", lambda: later)  # no event: only the clock moved past a deadline
+    assert shown(page(org.manager))["flags"]["overdue"] == 3
     assert shown(page(org.manager)) == engine(org.manager)
 
 
