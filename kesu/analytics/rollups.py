@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import CharField, DateField, F, Func
+from django.db.models.functions import TruncMonth
 
 from kesu.analytics import figures
 from kesu.analytics.models import CaseCloseTime, CaseCountKey, DailyCaseCount
@@ -382,6 +384,11 @@ def daily_count_rows(
     if kinds:
         qs = qs.filter(kind__in=kinds)
     group = ["key"] + (["kind"] if by_kind else []) + (["day"] if bucket else [])
+    if bucket in ("month", "quarter", "year"):
+        # Summed per month by the database (a year of one dimension: ~400 rows instead of ~11,000 days),
+        # each month then falls into its bucket here.
+        qs = qs.annotate(month=_month_of_day())
+        group[-1] = "month"
     totals: Counter = Counter()
     for row in qs.values(*group).annotate(count=Sum("n")).order_by().values_list(*group, "count"):
         *parts, n = row
@@ -401,6 +408,13 @@ def daily_count_rows(
             row["count"] = n
             out.append(row)
     return out
+
+
+def _month_of_day():
+    """The first day of the month of the rollup's `day` (SQLite stores dates as ISO text)."""
+    if connection.vendor == "sqlite":
+        return Func(F("day"), template="substr(%(expressions)s, 1, 8) || '01'", output_field=CharField())
+    return TruncMonth("day", output_field=DateField())
 
 
 def _as_date(value: Any) -> dt.date:

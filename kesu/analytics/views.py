@@ -74,10 +74,12 @@ def _filters(request: HttpRequest, *, default_days: int | None = 365) -> StatFil
     return f
 
 
-def drill_url(params: dict[str, str] | None) -> str | None:
+def drill_url(params: dict[str, str] | None, *, path: str | None = None) -> str | None:
+    """The drill-down list of exactly the cases a figure counts; `path`: the list's path, resolved once
+    by a caller that links hundreds of figures."""
     if params is None:
         return None
-    return reverse("analytics:cases") + "?" + StatFilters.from_params(params).query_string()
+    return (path or reverse("analytics:cases")) + "?" + StatFilters.from_params(params).query_string()
 
 
 def _choices() -> dict:
@@ -188,8 +190,13 @@ def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: d
     # The three KPIs the page shows and the flag counts, from one pass over the period's cases.
     overall, flags = kpis.headline_with_flags(f, user=user, now=now)
 
+    path = reverse("analytics:cases")
+
+    def drill(params):
+        return drill_url(params, path=path)
+
     def urls(series_params):
-        return [drill_url(p) if p else None for p in series_params]
+        return [drill(p) if p else None for p in series_params]
 
     chart_data = {
         "labels": {"count": _("件数"), "cumulative": _("累计占比")},
@@ -209,23 +216,23 @@ def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: d
             "labels": [r["label"] for r in pareto["rows"]],
             "counts": [r["count"] for r in pareto["rows"]],
             "cumulative": [r["cumulative_pct"] for r in pareto["rows"]],
-            "urls": [drill_url(r["params"]) for r in pareto["rows"]],
+            "urls": [drill(r["params"]) for r in pareto["rows"]],
         },
         "heatmap": {
             "x": [c["label"] for c in heat["x"]],
             "y": [c["label"] for c in heat["y"]],
             "cells": [[c["x"], c["y"], c["count"]] for c in heat["cells"]],
-            "urls": {f"{c['x']},{c['y']}": drill_url(c["params"]) for c in heat["cells"]},
+            "urls": {f"{c['x']},{c['y']}": drill(c["params"]) for c in heat["cells"]},
             "max": heat["max"],
         },
         "regions": {
             "labels": [r["region_label"] for r in regions],
             "counts": [r["count"] for r in regions],
-            "urls": [drill_url(selectors.drill_params(f, r["params"])) for r in regions],
+            "urls": [drill(selectors.drill_params(f, r["params"])) for r in regions],
         },
     }
     for item in flags.values():
-        item["url"] = drill_url(item["params"])
+        item["url"] = drill(item["params"])
     return {
         "choices": _choices(),
         "total": total,
