@@ -27,7 +27,9 @@ from django.db.models import (
     Q,
     Subquery,
     Sum,
+    Value,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -577,6 +579,10 @@ def overall(filters: StatFilters, *, user=None, now: dt.datetime | None = None) 
 HEADLINE = ("closing_rate", "satisfaction_rate", "avg_close_hours")
 
 
+# Far above any real sum of working hours (a million cases of ten thousand hours each: 1e10).
+_MISSING = 1e15
+
+
 def headline(filters: StatFilters, *, user=None, now: dt.datetime | None = None) -> dict[str, Any]:
     """`overall(filters)`'s values of `HEADLINE` (see `headline_with_flags`)."""
     return headline_with_flags(filters, user=user, now=now)[0]
@@ -607,8 +613,11 @@ def headline_with_flags(
             "closing_base": Count("id", filter=not_special),
             "closing_done": Count("id", filter=not_special & Q(status__in=FINISHED_STATUSES)),
             "closed": Count("id", filter=Q(closed_at__isnull=False)),
-            "rolled": Count(hours),
-            "hours": Sum(hours),
+            # One probe of the rollup per case: a closed case without a current row adds _MISSING, so a
+            # sum past it says "incomplete" without a second aggregate over the same subquery.
+            "hours": Sum(
+                Coalesce(hours, Value(_MISSING), output_field=FloatField()), filter=Q(closed_at__isnull=False)
+            ),
         },
         extra_out=counts,
     )
@@ -617,7 +626,7 @@ def headline_with_flags(
     )
     if not counts["closed"]:
         average = None
-    elif counts["rolled"] != counts["closed"]:  # a closing the rollup does not hold: from the calendar
+    elif counts["hours"] >= _MISSING:  # a closing the rollup does not hold: from the calendar
         average = close_time_stats(cases, None).get("", (None, None))[0]
     else:
         average = round(counts["hours"] / counts["closed"], 1)
