@@ -206,3 +206,11 @@ class DailyCaseCount(models.Model):
             )
         ]
         indexes = [models.Index(fields=["dimension", "day"], name="dailycasecount_dim_day_idx")]
+
+
+class FigureVersion(models.Model):
+    """One row (`kesu.analytics.figures`): a number raised after every committed case event, registration
+    and import chunk (the analytics subscriber) and every rollup rebuild. Figures derived from the cases
+    are cached under the number they were computed at, so a change makes every older entry unreachable."""
+
+    n = models.BigIntegerField(default=0)

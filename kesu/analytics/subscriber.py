@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kesu.analytics import rollups
+from kesu.analytics import figures, rollups
 from kesu.analytics.models import CaseCloseTime
 
 CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
@@ -11,11 +11,13 @@ CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
 def on_event(case, event, rules) -> None:
     # every event, neutral ones included; a "register" event is always a case new in this transaction
     rollups.case_changed(case, created=event.action == "register")
+    figures.changed()  # whatever the event changed, the cached figures are renewed after the commit
 
 
 def on_events(items) -> None:
     """`perform_many`: the rollups of the set's cases in a fixed number of statements."""
     rollups.cases_changed_many([case for case, _event, _rules in items])
+    figures.changed()
 
 
 def on_imported(chunk) -> None:
@@ -25,3 +27,4 @@ def on_imported(chunk) -> None:
     rollups.cases_created(chunk.count_keys)
     if chunk.changed_case_ids:
         rollups.cases_changed(chunk.changed_case_ids)
+    figures.changed()

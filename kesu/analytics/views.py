@@ -18,10 +18,10 @@ from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
 
-from kesu.analytics import jrt, kpis, reports, rollups, selectors, services
+from kesu.analytics import figures, jrt, kpis, reports, rollups, selectors, services
 from kesu.analytics.models import GeneratedReport, ImprovementMeasure, ReportFormat, ReportKind
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.selectors import DIMENSIONS, FLAGS, StatFilters
@@ -31,7 +31,7 @@ from kesu.errors import Conflict, DomainError
 from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
-from kesu.org.selectors import has_role
+from kesu.org.selectors import has_role, is_company_wide, user_roles
 from kesu.policy.models import Channel
 from kesu.policy.selectors import category_choices
 from kesu.sla.stages import stage_label
@@ -74,10 +74,12 @@ def _filters(request: HttpRequest, *, default_days: int | None = 365) -> StatFil
     return f
 
 
-def drill_url(params: dict[str, str] | None) -> str | None:
+def drill_url(params: dict[str, str] | None, *, path: str | None = None) -> str | None:
+    """The drill-down list of exactly the cases a figure counts; `path`: the list's path, resolved once
+    by a caller that links hundreds of figures."""
     if params is None:
         return None
-    return reverse("analytics:cases") + "?" + StatFilters.from_params(params).query_string()
+    return (path or reverse("analytics:cases")) + "?" + StatFilters.from_params(params).query_string()
 
 
 def _choices() -> dict:
@@ -104,35 +106,97 @@ def _with_urls(rows: list[dict]) -> list[dict]:
 
 @analyst_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    # One page, one scope: the rollup's consistency check per range of days and the dimension id maps
-    # are read once for all its figures, not once per figure.
-    with rollups.report_scope():
-        return _dashboard(request)
-
-
-def _dashboard(request: HttpRequest) -> HttpResponse:
     f = _filters(request)
     bucket = request.GET.get("bucket") or "month"
     if bucket not in selectors.TRUNC:
         bucket = "month"
     user = request.user
+    today = _today()
+    now = timezone.now()
+
+    def compute() -> dict:
+        # One page, one scope: the rollup's consistency check per range of days and the dimension id
+        # maps are read once for all its figures, not once per figure.
+        with rollups.report_scope():
+            data = _dashboard_figures(f, bucket, user, today, now)
+        # The overdue count moves with the clock, not with an event: good until the next deadline.
+        data["valid_until"] = selectors.next_deadline(now)
+        return data
+
+    scope = _figure_scope(user)
+    if scope is None:
+        data = compute()
+    else:
+        # Everything the figures depend on besides the cases; the cases' own changes raise the version
+        # (`figures.cached`), and the live count of the days catches rows written past the hooks.
+        data = figures.cached(
+            (
+                "dashboard",
+                scope,
+                get_language(),
+                f.query_string(),
+                bucket,
+                today.isoformat(),
+                selectors.group_size(),
+                rollups.daily_counts_enabled(),
+                selectors.received_count(f.date_from, f.date_to),
+            ),
+            compute,
+            still_valid=lambda entry: entry["valid_until"] is None or now < entry["valid_until"],
+        )
+    month = data["month"]
+    return render(
+        request,
+        "analytics/dashboard.html",
+        {
+            "f": f,
+            "bucket": bucket,
+            "choices": data["choices"],
+            "total": data["total"],
+            "total_url": drill_url(f.to_params()),
+            "month": month,
+            "month_previous": month.previous(),
+            "month_row": data["month_row"],
+            "flags": data["flags"],
+            "kpi": data["kpi"],
+            "kpi_defs": kpis.KPIS,
+            "chart_data": data["chart_data"],
+        },
+    )
+
+
+def _figure_scope(user) -> str | None:
+    """Who counts the same cases as `user`: company-wide viewers with the same roles (a report routed to a
+    role is seen by that role), or None for a scoped viewer, whose cases depend on their own department
+    and hand-offs (computed each time)."""
+    if not is_company_wide(user):
+        return None
+    return ",".join(sorted(user_roles(user)))
+
+
+def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: dt.datetime) -> dict:
+    """Every figure of the page (what `dashboard` caches)."""
     trend = selectors.trend(f, bucket, user=user)
     stacked = selectors.trend(f, bucket, "category", user=user)
     pareto = selectors.pareto(f, "subcategory", user=user)
     heat = selectors.heatmap(f, "branch", "category", user=user)
     regions = sorted(selectors.count_by(f, ["region"], user=user), key=lambda r: -r["count"])[:15]
     total = selectors.total(f, user=user)
-    today = _today()
     # Month to date, compared with the same days of the previous month (not with all of it).
     month = Period.month_to_date(today)
     headline = selectors.compare(
         f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
     )
-    flags = selectors.special_lists(f, user=user)
-    overall = kpis.overall(f, user=user)
+    # The three KPIs the page shows and the flag counts, from one pass over the period's cases.
+    overall, flags = kpis.headline_with_flags(f, user=user, now=now)
+
+    path = reverse("analytics:cases")
+
+    def drill(params):
+        return drill_url(params, path=path)
 
     def urls(series_params):
-        return [drill_url(p) if p else None for p in series_params]
+        return [drill(p) if p else None for p in series_params]
 
     chart_data = {
         "labels": {"count": _("件数"), "cumulative": _("累计占比")},
@@ -152,41 +216,32 @@ def _dashboard(request: HttpRequest) -> HttpResponse:
             "labels": [r["label"] for r in pareto["rows"]],
             "counts": [r["count"] for r in pareto["rows"]],
             "cumulative": [r["cumulative_pct"] for r in pareto["rows"]],
-            "urls": [drill_url(r["params"]) for r in pareto["rows"]],
+            "urls": [drill(r["params"]) for r in pareto["rows"]],
         },
         "heatmap": {
             "x": [c["label"] for c in heat["x"]],
             "y": [c["label"] for c in heat["y"]],
             "cells": [[c["x"], c["y"], c["count"]] for c in heat["cells"]],
-            "urls": {f"{c['x']},{c['y']}": drill_url(c["params"]) for c in heat["cells"]},
+            "urls": {f"{c['x']},{c['y']}": drill(c["params"]) for c in heat["cells"]},
             "max": heat["max"],
         },
         "regions": {
             "labels": [r["region_label"] for r in regions],
             "counts": [r["count"] for r in regions],
-            "urls": [drill_url(selectors.drill_params(f, r["params"])) for r in regions],
+            "urls": [drill(selectors.drill_params(f, r["params"])) for r in regions],
         },
     }
     for item in flags.values():
-        item["url"] = drill_url(item["params"])
-    return render(
-        request,
-        "analytics/dashboard.html",
-        {
-            "f": f,
-            "bucket": bucket,
-            "choices": _choices(),
-            "total": total,
-            "total_url": drill_url(f.to_params()),
-            "month": month,
-            "month_previous": month.previous(),
-            "month_row": headline[0] if headline else None,
-            "flags": flags,
-            "kpi": overall,
-            "kpi_defs": kpis.KPIS,
-            "chart_data": chart_data,
-        },
-    )
+        item["url"] = drill(item["params"])
+    return {
+        "choices": _choices(),
+        "total": total,
+        "month": month,
+        "month_row": headline[0] if headline else None,
+        "flags": flags,
+        "kpi": overall,
+        "chart_data": chart_data,
+    }
 
 
 @analyst_required
