@@ -30,6 +30,7 @@ from kesu.cases.customers import find_or_create_customer
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.phones import parse_phone
+from kesu.cases.storable import update_rows
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import (
@@ -943,7 +944,7 @@ def perform_many(
             stamp = timezone.now()
             for c in changed:
                 c.updated_at = stamp
-            Case.objects.bulk_update(changed, sorted(names | {"updated_at"}), batch_size=500)
+            update_rows(changed, sorted(names | {"updated_at"}))
         subscribers.notify_many(written)
         for case, event, _rules in written:
             event.payload = _jsonable(event.payload)
