@@ -80,9 +80,9 @@ def notify(
             continue
         seen.add(user.pk)
         dedupe = f"{key}:u{user.pk}"[:200]
-        if Notification.objects.filter(dedupe_key=dedupe).exists():
-            continue
         held = delivery_mode(user, kind) == NotificationPreference.Mode.DIGEST
+        # Once per key: the unique `dedupe_key` refuses a second row (no read before the insert: a
+        # notification is new far more often than it is repeated).
         try:
             with transaction.atomic():
                 n = Notification.objects.create(
