@@ -111,10 +111,11 @@ def test_sweep_queries_do_not_grow_with_the_number_of_due_rows(org):
 
 
 def test_sweep_queries_grow_by_chunk_only(org):
-    """With chunks of 10 rows, 30 due rows cost three chunks' statements, not thirty rows'."""
-    one, _ = swept_queries(org, 5, 5, chunk=10)
-    three, _ = swept_queries(org, 15, 15, chunk=10)
-    assert three <= 3 * one, (one, three)
+    """With chunks of 10 rows, 21 and 30 breached rows are both three chunks: the same statements."""
+    fewer, first = swept_queries(org, 0, 21, chunk=10)
+    more, second = swept_queries(org, 0, 30, chunk=10)
+    assert (first.escalations, second.escalations) == (105, 150)
+    assert fewer == more, (fewer, more)
 
 
 def test_a_second_sweep_at_the_same_instant_does_nothing(org):
