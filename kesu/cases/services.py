@@ -7,6 +7,7 @@ their event, so a case and its timeline never disagree.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ from kesu.cases.customers import find_or_create_customer
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.phones import parse_phone
+from kesu.cases.storable import update_rows
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
 from kesu.errors import (
@@ -827,8 +829,10 @@ def perform(
                 details={"status": locked.status, "action": action},
             )
         rules = rules_for(locked.policy_id)
+        before = _row_values(locked)
         event = _apply(locked, spec, action, actor, now=now, rules=rules, data=data)
-        locked.save()
+        # Only the columns the handler changed (and `updated_at`): what a full save would change.
+        locked.save(update_fields=_changed_fields(locked, before))
         # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
         subscribers.notify(locked, event, rules)
         event.payload = _jsonable(event.payload)
@@ -838,6 +842,25 @@ def perform(
     if isinstance(case, Case):
         _copy_state(locked, case)
     return event
+
+
+def _case_fields() -> list:
+    return [f for f in Case._meta.concrete_fields if not f.primary_key]
+
+
+def _row_values(case: Case) -> list[Any]:
+    # JSON values copied: a handler that changes a list in place (level_reasons) must still differ.
+    values = [getattr(case, f.attname) for f in _case_fields()]
+    return [copy.deepcopy(v) if isinstance(v, dict | list) else v for v in values]
+
+
+def _changed_fields(case: Case, before: list[Any]) -> list[str]:
+    """The names of the case's columns whose values differ from `before` (`_row_values`), and `updated_at`."""
+    fields = _case_fields()
+    return sorted(
+        {fields[i].name for i, value in enumerate(before) if getattr(case, fields[i].attname) != value}
+        | {"updated_at"}
+    )
 
 
 @dataclass
@@ -885,6 +908,12 @@ def perform_many(
     subscribers raise past those checks rolls the whole set back, as it would roll back one `perform`.
     Subscribers that define `on_events` get the set in one call, the others `on_event` per event.
     Callers pass sets of a bounded size (the sweeper: one chunk).
+
+    One `now` for the whole set, on purpose: it is the instant the caller decided the set at (the
+    sweeper's escalations were due at its `now`), so every event says when it was owed, and a case's
+    several events in one set share it (their order is `seq`, as on every timeline). An event written
+    meanwhile by a concurrent `perform` may thus carry a later time and a lower `seq`; the timeline and
+    the hash chain follow `seq`. `updated_at` of the cases is the time of writing.
     """
     spec = TRANSITIONS.get(action)
     if spec is None:
@@ -909,8 +938,7 @@ def perform_many(
                 "case_id", "hash"
             )
         )
-        fields = [f for f in Case._meta.concrete_fields if not f.primary_key]
-        before = {pk: [getattr(c, f.attname) for f in fields] for pk, c in locked.items()}
+        before = {pk: _row_values(c) for pk, c in locked.items()}
         written: list[tuple[Case, CaseEvent, Any]] = []
         for index, (pk, data) in enumerate(items):
             case = locked.get(pk)
@@ -932,18 +960,13 @@ def perform_many(
             events[index] = event
             written.append((case, event, rules))
         # The cases first (as `perform` saves before its subscribers): only the columns that changed.
-        changed = [c for pk, c in locked.items() if [getattr(c, f.attname) for f in fields] != before[pk]]
+        changed = [c for pk, c in locked.items() if _row_values(c) != before[pk]]
         if changed:
-            names = {
-                fields[i].name
-                for c in changed
-                for i, value in enumerate(before[c.pk])
-                if getattr(c, fields[i].attname) != value
-            }
+            names = {name for c in changed for name in _changed_fields(c, before[c.pk])}
             stamp = timezone.now()
             for c in changed:
                 c.updated_at = stamp
-            Case.objects.bulk_update(changed, sorted(names | {"updated_at"}), batch_size=500)
+            update_rows(changed, sorted(names))
         subscribers.notify_many(written)
         for case, event, _rules in written:
             event.payload = _jsonable(event.payload)

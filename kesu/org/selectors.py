@@ -3,6 +3,7 @@
 from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
 
 from kesu.org import roles
 from kesu.org.models import Department, Staff
@@ -56,6 +57,41 @@ def direct_supervisor(user: AbstractBaseUser):
         return staff.supervisor.user
     head = department_heads(staff.department).exclude(pk=user.pk).first()
     return head
+
+
+def direct_supervisors(users) -> dict[int, AbstractBaseUser | None]:
+    """`direct_supervisor` of each user (by user id) in two reads, whatever the number of users."""
+    users = {u.pk: u for u in users if u is not None}
+    staff = {
+        s.user_id: s for s in Staff.objects.filter(user_id__in=list(users)).select_related("supervisor__user")
+    }
+    out: dict[int, AbstractBaseUser | None] = {pk: None for pk in users}
+    departments = set()
+    for pk, s in staff.items():
+        if s.supervisor_id:
+            out[pk] = s.supervisor.user
+        else:
+            departments.add(s.department_id)
+    if departments:
+        heads = department_heads_of(departments)
+        for pk, s in staff.items():
+            if not s.supervisor_id:
+                # As `direct_supervisor`: the department's first head by id who is not the user.
+                out[pk] = next((h for h in heads.get(s.department_id, []) if h.pk != pk), None)
+    return out
+
+
+def department_heads_of(department_ids) -> dict[int, list]:
+    """`department_heads` of several departments (by department id) in one read."""
+    from django.contrib.auth import get_user_model
+
+    out: dict[int, list] = {}
+    rows = get_user_model().objects.filter(
+        staff__department__in=set(department_ids), groups__name=roles.DEPT_HEAD
+    )
+    for head in rows.annotate(head_of=F("staff__department")).order_by("pk"):
+        out.setdefault(head.head_of, []).append(head)
+    return out
 
 
 def department_heads(department: Department):

@@ -14,10 +14,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -39,6 +42,11 @@ SIGNATURE_HEADER = "X-Kesu-Signature"
 # a daily list for those who confirm them, not one message each; everything else at once.
 DEFAULT_MODES = {"accountability.proposed": NotificationPreference.Mode.DIGEST}
 TIMESTAMP_HEADER = "X-Kesu-Timestamp"
+# A delivery's first attempt is its task's (enqueued on commit); the sweeper attempts one that was never
+# tried only once this has passed (a lost task), like the e-mail catch-up.
+FIRST_ATTEMPT_GRACE = dt.timedelta(minutes=5)
+# `notify_many` sends the e-mails of a set by tasks of this many (a sweep tells thousands at once).
+EMAILS_PER_TASK = 50
 
 
 def notify(
@@ -72,9 +80,9 @@ def notify(
             continue
         seen.add(user.pk)
         dedupe = f"{key}:u{user.pk}"[:200]
-        if Notification.objects.filter(dedupe_key=dedupe).exists():
-            continue
         held = delivery_mode(user, kind) == NotificationPreference.Mode.DIGEST
+        # Once per key: the unique `dedupe_key` refuses a second row (no read before the insert: a
+        # notification is new far more often than it is repeated).
         try:
             with transaction.atomic():
                 n = Notification.objects.create(
@@ -97,6 +105,142 @@ def notify(
     if event:
         publish(event, data or {}, key=key, now=now)
     return created
+
+
+@dataclass
+class Notice:
+    """The arguments of one `notify` call, for `notify_many`."""
+
+    users: Iterable
+    kind: str
+    key: str
+    message: str = ""
+    params: dict[str, Any] | None = None
+    case: Any = None
+    event: str | None = None
+    data: dict[str, Any] | None = None
+
+
+def notify_many(notices: Sequence[Notice], *, now: dt.datetime | None = None) -> list[Notification]:
+    """`notify` for a set of notices in a fixed number of statements, whatever the set's size (the
+    sweeper's chunk): the earlier keys, the recipients' delivery choices and the webhook subscriptions
+    read once, the inbox entries and webhook deliveries inserted together. The same rows as `notify`
+    per notice in the set's order: once per key and user, e-mails and webhooks after the commit.
+
+    If a key was taken meanwhile by a writer outside the set's locks (the unique `dedupe_key`), the
+    set is done again notice by notice through `notify`, which skips what exists."""
+    now = now or timezone.now()
+    planned: list[tuple[Notice, Any, str, dict[str, Any], str, str]] = []
+    # Rendered once per notice, in one language switch for the set (the stored record's words).
+    with translation.override(settings.LANGUAGE_CODE):
+        for notice in notices:
+            params = dict(notice.params or {})
+            title, body = messages.render(notice.message, params, "", "") if notice.message else ("", "")
+            seen: set[int] = set()
+            for user in notice.users:
+                if user is None or user.pk in seen:
+                    continue
+                seen.add(user.pk)
+                planned.append((notice, user, f"{notice.key}:u{user.pk}"[:200], params, title, body))
+    taken = _existing(Notification.objects, "dedupe_key", [p[2] for p in planned])
+    modes = _delivery_modes({p[1].pk for p in planned}, {p[0].kind for p in planned})
+    rows = []
+    for notice, user, dedupe, params, title, body in planned:
+        if dedupe in taken:
+            continue
+        taken.add(dedupe)
+        mode = modes.get((user.pk, notice.kind)) or DEFAULT_MODES.get(
+            notice.kind, NotificationPreference.Mode.IMMEDIATE
+        )
+        rows.append(
+            Notification(
+                user=user,
+                case=notice.case,
+                kind=notice.kind,
+                message_id=notice.message,
+                params=params,
+                title=title[:200],
+                body=body,
+                created_at=now,
+                dedupe_key=dedupe,
+                held_for_digest=mode == NotificationPreference.Mode.DIGEST,
+            )
+        )
+    try:
+        with transaction.atomic():
+            created = Notification.objects.bulk_create(rows, batch_size=500)
+            _publish_many([n for n in notices if n.event], now)
+    except IntegrityError:
+        return [
+            made
+            for n in notices
+            for made in notify(
+                n.users,
+                kind=n.kind,
+                message=n.message,
+                params=n.params,
+                case=n.case,
+                key=n.key,
+                event=n.event,
+                data=n.data,
+                now=now,
+            )
+        ]
+    mailed = [n.pk for n in created if n.user.email and not n.held_for_digest]
+    for start in range(0, len(mailed), EMAILS_PER_TASK):
+        transaction.on_commit(lambda pks=mailed[start : start + EMAILS_PER_TASK]: _enqueue_emails(pks))
+    return created
+
+
+def _existing(manager, field: str, values: list[str], **also: Any) -> set:
+    """Which of `values` are stored already in `field` (read in parts of a bounded number of parameters)."""
+    found: set = set()
+    for start in range(0, len(values), 500):
+        part = values[start : start + 500]
+        rows = manager.filter(**{f"{field}__in": part}, **also).order_by()
+        found.update(rows.values_list(field, flat=True))
+    return found
+
+
+def _delivery_modes(user_ids: set[int], kinds: set[str]) -> dict[tuple[int, str], str]:
+    """The chosen delivery modes of these users for these kinds, in one read (`delivery_mode` for a set)."""
+    if not user_ids:
+        return {}
+    rows = NotificationPreference.objects.filter(user_id__in=user_ids, kind__in=kinds)
+    return {(u, k): m for u, k, m in rows.values_list("user_id", "kind", "mode")}
+
+
+def _publish_many(notices: Sequence[Notice], now: dt.datetime) -> None:
+    """`publish` for a set: the subscriptions read once, the new deliveries inserted together."""
+    if not notices:
+        return
+    subscriptions = list(WebhookSubscription.objects.filter(is_active=True))
+    if not subscriptions:
+        return
+    keys = [n.key[:200] for n in notices]
+    done = set(
+        WebhookDelivery.objects.filter(subscription__in=subscriptions, dedupe_key__in=keys).values_list(
+            "subscription_id", "dedupe_key"
+        )
+    )
+    rows = []
+    for sub in subscriptions:
+        for notice, key in zip(notices, keys, strict=True):
+            if (sub.pk, key) in done or not sub.wants(notice.event):
+                continue
+            done.add((sub.pk, key))
+            rows.append(
+                WebhookDelivery(
+                    subscription=sub,
+                    dedupe_key=key,
+                    event=notice.event,
+                    payload=notice.data or {},
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+    for delivery in WebhookDelivery.objects.bulk_create(rows, batch_size=500):
+        transaction.on_commit(lambda pk=delivery.pk: _enqueue_webhook(pk))
 
 
 def delivery_mode(user, kind: str) -> str:
@@ -133,6 +277,15 @@ def _enqueue_email(pk: int) -> None:
         send_notification_email.enqueue(pk)
     except Exception:
         log.exception("could not enqueue e-mail for notification %s", pk)
+
+
+def _enqueue_emails(pks: list[int]) -> None:
+    from kesu.sla.tasks import send_notification_emails
+
+    try:
+        send_notification_emails.enqueue(pks)
+    except Exception:
+        log.exception("could not enqueue the e-mails of notifications %s…", pks[0])
 
 
 def _enqueue_webhook(pk: int, run_after: dt.datetime | None = None) -> None:
@@ -198,6 +351,18 @@ def send_email(notification_id: int) -> bool:
     return True
 
 
+def send_emails(notification_ids: list[int]) -> int:
+    """`send_email` for each of a set (the task of `notify_many`); how many this call sent. One the
+    SMTP server refuses is logged and left to the catch-up job, the others still go out."""
+    sent = 0
+    for pk in notification_ids:
+        try:
+            sent += send_email(pk)
+        except Exception:
+            log.exception("could not send the e-mail of notification %s", pk)
+    return sent
+
+
 def email_language(user) -> str:
     """The language a user's e-mail is written in: their own where they have one, else settings.LANGUAGE_CODE."""
     return getattr(user, "language", "") or settings.LANGUAGE_CODE
@@ -227,13 +392,7 @@ def unsent_email_ids(
 
 def send_unsent_emails(now: dt.datetime | None = None) -> int:
     """The periodic catch-up (settings.KESU_PERIODIC_JOBS): send what the e-mail tasks did not."""
-    sent = 0
-    for pk in unsent_email_ids(now):
-        try:
-            sent += send_email(pk)
-        except Exception:  # the SMTP server refused one: the next run tries again
-            log.exception("could not send the e-mail of notification %s", pk)
-    return sent
+    return send_emails(unsent_email_ids(now))  # one the SMTP server refuses: the next run tries again
 
 
 # --- webhooks ----------------------------------------------------------------------------------------
@@ -318,9 +477,13 @@ def deliver(delivery_id: int, *, now: dt.datetime | None = None) -> str:
 
 
 def retry_due_deliveries(now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Attempt the pending deliveries whose retry is due, and those never attempted whose task has had
+    its chance (`FIRST_ATTEMPT_GRACE`): a delivery just published (by the sweep that calls this, say)
+    is its task's to send, not one synchronous HTTP call each in the sweep."""
     now = now or timezone.now()
     ids = list(
         WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now)
+        .filter(Q(attempts__gt=0) | Q(created_at__lte=now - FIRST_ATTEMPT_GRACE))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )

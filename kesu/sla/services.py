@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,9 +36,9 @@ from kesu.cases.models import Accountability
 from kesu.cases.services import perform
 from kesu.cases.storable import sqlite_datetime
 from kesu.errors import Conflict, Forbidden, Invalid
-from kesu.org.selectors import direct_supervisor, has_role, users_with_role
+from kesu.org.selectors import direct_supervisor, direct_supervisors, has_role, users_with_role
 from kesu.sla.models import StageDeadline
-from kesu.sla.notify import notify
+from kesu.sla.notify import Notice, notify, notify_many
 from kesu.sla.stages import FINISHED, NEUTRAL_ACTIONS, STAGES
 
 log = logging.getLogger("kesu.sla")
@@ -656,25 +656,109 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
             [record.supervisor],
             kind="accountability.proposed",
             message="accountability.proposed",
-            params={
-                "n": case.number,
-                "reason": reason,  # a code, said in the reader's language
-                "person": person.get_full_name() or person.get_username(),
-                "amount": str(record.person_amount),
-                "sup_amount": str(record.supervisor_amount),
-            },
+            params=_proposal_params(case, record, reason),
             case=case,
             key=f"acc:{record.pk}",
             event="accountability.proposed",
-            data={
-                "case": case.number,
-                "reason": reason,
-                "person": person.get_username(),
-                "person_amount": str(record.person_amount),
-                "supervisor_amount": str(record.supervisor_amount),
-            },
+            data=_proposal_data(case, record, reason),
         )
     return record
+
+
+def propose_accountabilities(items: list[tuple[Any, Any, str]], *, now: dt.datetime) -> int:
+    """`propose_accountability` for a set of (case, rules, reason) in a fixed number of statements (the
+    sweeper's breaches of one chunk): the earlier proposals and the supervisors read once, the new
+    proposals inserted together, their supervisors told through one `notify_many`. Returns how many
+    proposals the set has (new or earlier), as the per-case calls would count them.
+
+    The cases' rows are locked by the caller; if a proposal was written meanwhile outside those locks
+    (the unique case, person and reason), the set is done again case by case."""
+    wanted = []
+    for case, rules, reason in items:
+        person = responsible_person(case)
+        if person is None:
+            log.info("case %s: no responsible person yet for accountability %s", case.pk, reason)
+            continue
+        wanted.append((case, rules, reason, person))
+    if not wanted:
+        return 0
+    earlier = {
+        (a.case_id, a.person_id, a.reason): a
+        for a in Accountability.objects.filter(
+            case_id__in={c.pk for c, *_ in wanted}, reason__in={r for _c, _r, r, _p in wanted}
+        )
+    }
+    supervisors = direct_supervisors(p for *_, p in wanted)
+    new: list[tuple[Any, Any, str]] = []
+    for case, rules, reason, person in wanted:
+        penalty = rules.penalty_for(level=case.level, channel=case.channel.code)
+        record = earlier.get((case.pk, person.pk, reason))
+        if record is None:
+            record = Accountability(
+                case=case,
+                person=person,
+                reason=reason,
+                supervisor=supervisors.get(person.pk),
+                basis=penalty["basis"][:60],
+                person_amount=penalty["person"],
+                supervisor_amount=penalty["supervisor"],
+                reminder=penalty["reminder"],
+                created_at=now,
+            )
+            earlier[(case.pk, person.pk, reason)] = record
+            new.append((case, record, reason))
+        elif record.state == Accountability.State.PROPOSED and Decimal(penalty["person"]) > Decimal(
+            record.person_amount
+        ):
+            record.person_amount, record.supervisor_amount = penalty["person"], penalty["supervisor"]
+            record.basis, record.reminder = penalty["basis"][:60], penalty["reminder"]
+            record.save()
+    try:
+        with transaction.atomic():
+            Accountability.objects.bulk_create([record for _c, record, _r in new], batch_size=500)
+    except IntegrityError:
+        for case, rules, reason, _person in wanted:
+            propose_accountability(case, rules, reason=reason, now=now)
+        return len(wanted)
+    notify_many(
+        [
+            Notice(
+                [record.supervisor],
+                kind="accountability.proposed",
+                message="accountability.proposed",
+                params=_proposal_params(case, record, reason),
+                case=case,
+                key=f"acc:{record.pk}",
+                event="accountability.proposed",
+                data=_proposal_data(case, record, reason),
+            )
+            for case, record, reason in new
+            # A proposal without a fine (a reminder only) is on the case and in the penalty list.
+            if record.supervisor_id and (Decimal(record.person_amount) or Decimal(record.supervisor_amount))
+        ]
+    )
+    return len(wanted)
+
+
+def _proposal_params(case, record, reason: str) -> dict[str, Any]:
+    person = record.person
+    return {
+        "n": case.number,
+        "reason": reason,  # a code, said in the reader's language
+        "person": person.get_full_name() or person.get_username(),
+        "amount": str(record.person_amount),
+        "sup_amount": str(record.supervisor_amount),
+    }
+
+
+def _proposal_data(case, record, reason: str) -> dict[str, Any]:
+    return {
+        "case": case.number,
+        "reason": reason,
+        "person": record.person.get_username(),
+        "person_amount": str(record.person_amount),
+        "supervisor_amount": str(record.supervisor_amount),
+    }
 
 
 def propose_graded_accountability(case, rules, now: dt.datetime):

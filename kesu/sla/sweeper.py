@@ -1,8 +1,12 @@
 """The deadline sweeper: warnings, breaches, the escalation chain and breach accountability.
 
 It reads only stage rows whose `next_check_at` has come (one indexed range scan), in chunks
-(keyset on `next_check_at`, pk), and handles each row in its own transaction under a row lock, re-checking the row;
-every action moves `next_check_at` on, so running the sweep twice changes nothing more.
+(keyset on `next_check_at`, pk), and handles each chunk as a set in one transaction under row locks,
+re-checking each row: the warnings, breaches and escalations are decided in Python and written
+together (accountability, escalation events through `perform_many`, notifications through
+`notify_many`), a fixed number of queries per chunk. Every action moves `next_check_at` on, so running
+the sweep twice changes nothing more; a second sweep running at the same time waits for the locks and
+then finds the rows handled.
 """
 
 from __future__ import annotations
@@ -11,18 +15,27 @@ import datetime as dt
 import logging
 from dataclasses import asdict, dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from kesu.calendar.workcalendar import calendar_for_case, format_instant
 from kesu.cases.services import perform, perform_many
+from kesu.cases.storable import update_rows
 from kesu.errors import DomainError
-from kesu.org.selectors import department_heads, users_with_role
+from kesu.org.selectors import department_heads_of, users_with_role
+from kesu.policy.models import Channel
 from kesu.policy.selectors import rules_for
 from kesu.sla.models import StageDeadline
-from kesu.sla.notify import notify, retry_due_deliveries
-from kesu.sla.services import escalation_settings, escalation_time, next_check, propose_accountability
+from kesu.sla.notify import Notice, notify_many, retry_due_deliveries
+from kesu.sla.services import (
+    escalation_settings,
+    escalation_time,
+    next_check,
+    propose_accountabilities,
+    responsible_person,
+)
 from kesu.sla.stages import STAGES
 
 log = logging.getLogger("kesu.sla.sweeper")
@@ -107,15 +120,28 @@ def _expire(s: StageDeadline, action: str, now: dt.datetime, report: SweepReport
     report.expirations += 1
 
 
-def _recipients(role: str, case) -> list:
-    from kesu.sla.services import responsible_person
+class _People:
+    """Who an escalation step tells, read once per set: the department heads of the set's departments
+    in one query, each company-wide role in one query (not one query per escalation)."""
 
-    if role == "handler":
-        person = responsible_person(case)
-        return [person] if person else []
-    if role == "dept_head":
-        return list(department_heads(case.department)) if case.department_id else []
-    return list(users_with_role(role))
+    def __init__(self, escalations: list[_Escalation]) -> None:
+        departments = {
+            e.stage.case.department_id
+            for e in escalations
+            if e.role == "dept_head" and e.stage.case.department_id
+        }
+        self.heads = department_heads_of(departments) if departments else {}
+        self.by_role: dict[str, list] = {}
+
+    def __call__(self, role: str, case) -> list:
+        if role == "handler":
+            person = responsible_person(case)
+            return [person] if person else []
+        if role == "dept_head":
+            return list(self.heads.get(case.department_id, [])) if case.department_id else []
+        if role not in self.by_role:
+            self.by_role[role] = list(users_with_role(role))
+        return self.by_role[role]
 
 
 @dataclass
@@ -125,17 +151,37 @@ class _Escalation:
     stage: StageDeadline
     step: int
     role: str
-    people: list
     data: dict
+    people: list = field(default_factory=list)
+
+
+@dataclass
+class _Set:
+    """What the rows of one set owe, collected by `_examine` and written together by `_write`."""
+
+    warnings: list[Notice] = field(default_factory=list)
+    breaches: list[tuple] = field(default_factory=list)  # (case, rules, reason) for accountability
+    escalations: list[_Escalation] = field(default_factory=list)
 
 
 def _locked(pks: list[int]) -> list[StageDeadline]:
-    return list(
+    """The rows, locked, with their cases; the cases' channels and responsible people are read once for
+    the set (a handful of distinct ones) rather than joined into every row."""
+    rows = list(
         StageDeadline.objects.select_for_update(of=("self",))
-        .select_related("case", "case__channel", "case__handler", "case__first_responder", "case__department")
+        .select_related("case")
         .filter(pk__in=pks)
         .order_by("pk")
     )
+    cases = [s.case for s in rows]
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in={c.channel_id for c in cases})}
+    people = {c.handler_id for c in cases} | {c.first_responder_id for c in cases}
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=people - {None})}
+    for case in cases:
+        case.channel = channels.get(case.channel_id)
+        case.handler = users.get(case.handler_id)
+        case.first_responder = users.get(case.first_responder_id)
+    return rows
 
 
 _SAVED = ["warned_at", "breached_at", "escalation_step", "next_check_at", "updated_at"]
@@ -152,16 +198,21 @@ def _process(pk: int, now: dt.datetime, report: SweepReport) -> None:
                 report.examined += 1
                 _expire(s, spec.expires_with, now, report)
                 return
-            escalations = _examine(s, now, report)
-            _escalate(escalations, now, report)
+            owed = _Set()
+            _examine(s, now, report, owed)
+            _write(owed, now, report)
             s.save(update_fields=_SAVED)
 
 
 def _process_set(pks: list[int], now: dt.datetime, report: SweepReport) -> list[int]:
-    """The rows of one chunk in one transaction; returns those left to `_process` (expirations)."""
+    """The rows of one chunk in one transaction; returns those left to `_process` (expirations).
+
+    Set-based throughout: one locking read of the rows (with their cases), the warnings, breaches and
+    escalations decided in Python, then written together (`_write`) and the rows updated in one
+    statement: a fixed number of queries per chunk, whatever the number of due rows in it."""
     expiring: list[int] = []
     with transaction.atomic():
-        rows, escalations = [], []
+        rows, owed = [], _Set()
         for s in _locked(pks):
             if not _due(s, now):
                 continue
@@ -169,13 +220,13 @@ def _process_set(pks: list[int], now: dt.datetime, report: SweepReport) -> list[
             if spec is not None and spec.expires_with and now >= s.due_at:
                 expiring.append(s.pk)
                 continue
-            escalations += _examine(s, now, report)
+            _examine(s, now, report, owed)
             rows.append(s)
-        _escalate(escalations, now, report)
+        _write(owed, now, report)
         stamp = timezone.now()
         for s in rows:
             s.updated_at = stamp
-        StageDeadline.objects.bulk_update(rows, _SAVED[:-1] + ["updated_at"], batch_size=500)
+        update_rows(rows, _SAVED)
     return expiring
 
 
@@ -186,9 +237,9 @@ def _due(s: StageDeadline, now: dt.datetime) -> bool:
     return s.next_check_at is not None and s.next_check_at <= now
 
 
-def _examine(s: StageDeadline, now: dt.datetime, report: SweepReport) -> list[_Escalation]:
-    """Warning, breach and accountability of one locked row, and the escalation steps now due (not yet
-    written: `_escalate` writes them with the others of the set). Moves `next_check_at` on."""
+def _examine(s: StageDeadline, now: dt.datetime, report: SweepReport, owed: _Set) -> None:
+    """Warning, breach and the escalation steps now due of one locked row, added to `owed` (written by
+    `_write` with the others of the set). Moves `next_check_at` on."""
     report.examined += 1
     case = s.case
     rules = rules_for(case.policy_id)
@@ -199,73 +250,83 @@ def _examine(s: StageDeadline, now: dt.datetime, report: SweepReport) -> list[_E
     if s.breached_at is None and s.warned_at is None and s.warn_at <= now <= s.due_at:
         s.warned_at = now
         report.warnings += 1
-        notify(
-            _recipients("handler", case),
-            kind="sla.warning",
-            message="sla.warning",
-            params={"n": case.number, "stage": s.stage, "due_at": due_text},
-            case=case,
-            key=f"sla:{s.pk}:warn",
-            event="sla.warning",
-            data=data,
-            now=now,
+        person = responsible_person(case)
+        owed.warnings.append(
+            Notice(
+                [person] if person else [],
+                kind="sla.warning",
+                message="sla.warning",
+                params={"n": case.number, "stage": s.stage, "due_at": due_text},
+                case=case,
+                key=f"sla:{s.pk}:warn",
+                event="sla.warning",
+                data=data,
+            )
         )
 
     if s.breached_at is None and now > s.due_at:
         s.breached_at = now
         report.breaches += 1
-        record = propose_accountability(case, rules, reason=f"breach:{s.stage}"[:40], now=now)
-        if record is not None:
-            report.accountabilities += 1
+        owed.breaches.append((case, rules, f"breach:{s.stage}"[:40]))
 
-    out: list[_Escalation] = []
     if s.breached_at is not None:
         chain, grace, _ = escalation_settings(rules)
         while s.escalation_step < len(chain) and now >= escalation_time(s, grace[s.escalation_step], cal):
             step = s.escalation_step
-            role = chain[step]
-            out.append(_Escalation(s, step + 1, role, _recipients(role, case), data))
+            owed.escalations.append(_Escalation(s, step + 1, chain[step], data))
             s.escalation_step = step + 1
 
     s.next_check_at = next_check(s, rules, cal)
-    return out
 
 
-def _escalate(escalations: list[_Escalation], now: dt.datetime, report: SweepReport) -> None:
-    """Every escalation of the set as an event on its case's timeline (one `perform_many`: the cases
-    locked together, the events chained and bulk-written), then each recipient told."""
-    if not escalations:
-        return
-    items = []
-    for e in escalations:
-        notified = [u.get_username() for u in e.people]
-        items.append(
-            (
-                e.stage.case_id,
-                {
-                    "stage": e.stage.stage,
-                    "ref": e.stage.ref,
-                    "step": e.step,
-                    "role": e.role,
-                    "notified": notified,
-                    "due_at": e.data["due_at"],
-                },
+def _write(owed: _Set, now: dt.datetime, report: SweepReport) -> None:
+    """What a set of rows owes: the accountability of its breaches, its escalations as events on their
+    cases' timelines (one `perform_many`: the cases locked together, the events chained and
+    bulk-written, the subscribers in their set form), then the warnings and escalations told (one
+    `notify_many`). The same rows, events and notifications as row by row, in a fixed number of
+    statements per set."""
+    report.accountabilities += propose_accountabilities(owed.breaches, now=now)
+    notices = list(owed.warnings)
+    if owed.escalations:
+        people = _People(owed.escalations)
+        items = []
+        for e in owed.escalations:
+            e.people = people(e.role, e.stage.case)
+            items.append(
+                (
+                    e.stage.case_id,
+                    {
+                        "stage": e.stage.stage,
+                        "ref": e.stage.ref,
+                        "step": e.step,
+                        "role": e.role,
+                        "notified": [u.get_username() for u in e.people],
+                        "due_at": e.data["due_at"],
+                    },
+                )
             )
-        )
-    result = perform_many("escalate", items, None, now=now)
-    for index, e in enumerate(escalations):
-        if index in result.refused:
-            raise result.refused[index]  # escalate starts from any status: a refusal is a real fault
-        case = e.stage.case
-        notify(
-            e.people,
-            kind="sla.escalation",
-            message="sla.escalation",
-            params={"n": case.number, "stage": e.stage.stage, "step": e.step, "due_at": e.data["due_at"]},
-            case=case,
-            key=f"sla:{e.stage.pk}:esc{e.step}",
-            event="sla.escalated",
-            data={**e.data, "step": e.step, "role": e.role, "notified": items[index][1]["notified"]},
-            now=now,
-        )
-        report.escalations += 1
+        result = perform_many("escalate", items, None, now=now)
+        if result.refused:
+            # escalate starts from any status: a refusal is a real fault (the set is redone row by row).
+            raise next(iter(result.refused.values()))
+        for e, (_pk, payload) in zip(owed.escalations, items, strict=True):
+            case = e.stage.case
+            notices.append(
+                Notice(
+                    e.people,
+                    kind="sla.escalation",
+                    message="sla.escalation",
+                    params={
+                        "n": case.number,
+                        "stage": e.stage.stage,
+                        "step": e.step,
+                        "due_at": e.data["due_at"],
+                    },
+                    case=case,
+                    key=f"sla:{e.stage.pk}:esc{e.step}",
+                    event="sla.escalated",
+                    data={**e.data, "step": e.step, "role": e.role, "notified": payload["notified"]},
+                )
+            )
+        report.escalations += len(owed.escalations)
+    notify_many(notices, now=now)

@@ -20,6 +20,15 @@ def send_notification_email(notification_id: int) -> bool:
 
 
 @task()
+def send_notification_emails(notification_ids: list[int]) -> int:
+    """The e-mails of a set of notifications (`notify_many`): one task per part of the set, not one
+    per e-mail. One that fails does not stop the others; the catch-up job sends it later."""
+    from kesu.sla.notify import send_emails
+
+    return send_emails(notification_ids)
+
+
+@task()
 def deliver_webhook(delivery_id: int) -> str:
     from kesu.sla.notify import deliver
 

@@ -30,10 +30,11 @@ def department_arg(code_or_id) -> Department:
 
 
 def user_arg(user_id, field: str = "user"):
-    User = get_user_model()
-    user = User.objects.filter(pk=user_id, is_active=True).first() if str(user_id).isdigit() else None
+    # With the person's staff row and department: handlers check where the person works.
+    users = get_user_model().objects.select_related("staff__department")
+    user = users.filter(pk=user_id, is_active=True).first() if str(user_id).isdigit() else None
     if user is None:
-        user = User.objects.filter(username=str(user_id), is_active=True).first()
+        user = users.filter(username=str(user_id), is_active=True).first()
     if user is None:
         raise Invalid(_("未知人员：%(user_id)s") % {"user_id": user_id}, details={field: _("未知人员")})
     return user

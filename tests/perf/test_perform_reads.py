@@ -1,0 +1,70 @@
+"""What one action through `perform` reads and writes: a fixed budget of statements per action.
+
+The budgets are what the transaction needs (the locked case, the handler's own reads, each
+subscriber's rows, the chain head, the event); a re-read after a write, a permission lookup of what
+is already loaded or a per-user read before an insert shows up here as one statement more. Counted
+inside the test's transaction, so each figure includes the action's SAVEPOINT and RELEASE (in
+production they are BEGIN and COMMIT, which the counter does not see).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kesu.cases.models import Case
+from kesu.cases.services import perform
+from kesu.sla.models import Notification
+from kesu.sla.notify import notify
+from tests import factories
+from tests.perf.test_query_counts import queries
+
+pytestmark = pytest.mark.django_db
+
+BUDGET = {"accept": 14, "assign": 19, "add_note": 9, "reply": 11}
+
+
+def accepted(org) -> Case:
+    case = factories.make_case(org.intake)
+    perform(case, "accept", org.intake)
+    return case
+
+
+def assigned(org) -> Case:
+    case = accepted(org)
+    perform(case, "assign", org.intake, handler=org.handler.pk)
+    return case
+
+
+def responding(org) -> Case:
+    case = assigned(org)
+    perform(case, "start_investigation", org.handler, contacted_customer=True)
+    perform(case, "propose_remedy", org.handler, remedy_type="explanation", amount="0", description="说明")
+    return case
+
+
+ACTIONS = {
+    "accept": (lambda org: factories.make_case(org.intake), lambda org, c: perform(c, "accept", org.intake)),
+    "assign": (accepted, lambda org, c: perform(c, "assign", org.intake, handler=org.handler.pk)),
+    "add_note": (assigned, lambda org, c: perform(c, "add_note", org.handler, text="客户来电询问进度")),
+    "reply": (responding, lambda org, c: perform(c, "reply", org.handler, text="已答复", method="phone")),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_an_action_stays_within_its_budget(org, action):
+    make, act = ACTIONS[action]
+    cases = [make(org), make(org)]
+    n = queries(lambda: act(org, cases.pop()))  # the first call warms the per-process caches
+    assert n <= BUDGET[action], (action, n)
+
+
+def test_the_assignment_is_told_once(org):
+    """`notify` inserts without reading the key first: the unique key still keeps a repeat out."""
+    case = accepted(org)
+    perform(case, "assign", org.intake, handler=org.handler.pk)
+    told = Notification.objects.filter(case=case, user=org.handler, kind="handoff.assigned")
+    assert told.count() == 1
+    again = notify(
+        [org.handler], kind="handoff.assigned", case=case, key=told.get().dedupe_key.rsplit(":u", 1)[0]
+    )
+    assert again == [] and told.count() == 1
