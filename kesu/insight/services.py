@@ -110,6 +110,12 @@ def active_classifier() -> clf.TriageClassifier | None:
     return active[1] if active else None
 
 
+def active_classifier_with_id() -> tuple[int, clf.TriageClassifier] | None:
+    """The active triage model with the id of its row (what its outputs may be cached under)."""
+    active = _active_model()
+    return (active[0].pk, active[1]) if active else None
+
+
 def clear_model_cache() -> None:
     with _model_lock:
         _model_cache.clear()

@@ -15,6 +15,8 @@ Nothing is fitted per request.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 from django.db.models import Q
 from django.utils.translation import gettext as _
+from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize as l2_normalize
 
@@ -68,15 +71,70 @@ class SimilarCase:
         return dict(self.__dict__)
 
 
-def _vectorize(texts: list[str]):
-    """Rows of L2-normalised character n-gram vectors, with the trained model's vocabulary when there is one."""
+def _vectorize(texts: list[str], active: tuple[int, Any] | None | bool = False):
+    """Rows of L2-normalised character n-gram vectors, with the trained model's vocabulary when there is
+    one (`active`: services.active_classifier_with_id(), read here when not given)."""
     docs = [normalize_text(t) for t in texts]
-    active = services.active_classifier()
+    if active is False:
+        active = services.active_classifier_with_id()
     if active is not None:
-        chars = active.pipeline.named_steps["features"].transformer_list[0][1]
+        chars = active[1].pipeline.named_steps["features"].transformer_list[0][1]
         return l2_normalize(chars.transform(docs))
     counts = _hashing.transform(docs)
     return l2_normalize(TfidfTransformer(sublinear_tf=True, use_idf=False).fit_transform(counts))
+
+
+# The vectors of candidate texts, kept between requests. Every step of `_vectorize` works on each row by
+# itself (counts or the fitted model's weights, sublinear tf without idf, the row's own norm), so a row
+# computed once is exactly the row computed again by the same vectorizer: cached by case id with the
+# text it was computed from (a changed text is computed anew), emptied when the active model changes.
+# Vectorising the 400 candidates was most of the case page's CPU time at 100k cases (issue 19,
+# profiled). Bounded: the least recently used go first.
+VECTOR_CACHE_SIZE = 8192
+_vectors: OrderedDict[int, tuple[str, np.ndarray, np.ndarray]] = OrderedDict()
+_vectors_lock = threading.Lock()
+_vectors_of: list[Any] = [None]  # the classifier the cached rows come from (None: the hashing vectorizer)
+
+
+def clear_vector_cache() -> None:
+    with _vectors_lock:
+        _vectors.clear()
+
+
+def _candidate_matrix(pool: list[Case], texts: list[str], active, n_features: int) -> csr_matrix:
+    """The rows of `_vectorize(texts, active)` for the candidates `pool` (texts[i] is pool[i]'s), cached
+    rows reused."""
+    model = active[1] if active is not None else None
+    rows: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(pool)
+    missing: list[int] = []
+    with _vectors_lock:
+        if _vectors_of[0] is not model:
+            _vectors.clear()
+            _vectors_of[0] = model
+        for i, (c, text) in enumerate(zip(pool, texts, strict=True)):
+            hit = _vectors.get(c.pk)
+            if hit is not None and hit[0] == text:
+                _vectors.move_to_end(c.pk)
+                rows[i] = (hit[1], hit[2])
+            else:
+                missing.append(i)
+    if missing:
+        fresh = csr_matrix(_vectorize([texts[i] for i in missing], active))
+        made = {}
+        for j, i in enumerate(missing):
+            start, end = fresh.indptr[j], fresh.indptr[j + 1]
+            rows[i] = (fresh.indices[start:end].copy(), fresh.data[start:end].copy())
+            made[pool[i].pk] = (texts[i], *rows[i])
+        with _vectors_lock:
+            if _vectors_of[0] is model:  # not if another request has meanwhile moved to a new model
+                _vectors.update(made)
+            while len(_vectors) > VECTOR_CACHE_SIZE:
+                _vectors.popitem(last=False)
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r[0]) for r in rows], out=indptr[1:])
+    indices = np.concatenate([r[0] for r in rows])
+    data = np.concatenate([r[1] for r in rows])
+    return csr_matrix((data, indices, indptr), shape=(len(rows), n_features))
 
 
 def _amount_closeness(a: Decimal | None, b: Decimal | None) -> float:
@@ -84,6 +142,25 @@ def _amount_closeness(a: Decimal | None, b: Decimal | None) -> float:
     if not a or not b or a <= 0 or b <= 0:
         return 0.0
     return max(0.0, 1.0 - abs(math.log10(float(a) / float(b))))
+
+
+# What `similar_resolved_cases` reads of a candidate: its text (case_text), category, product and amount
+# for the score, and what the result shows.
+CANDIDATE_FIELDS = (
+    "number",
+    "subject",
+    "description",
+    "demands",
+    "category_id",
+    "category__name",
+    "category__name_en",
+    "product",
+    "claimed_amount",
+    "closing_criterion",
+    "status",
+    "satisfaction",
+    "closed_at",
+)
 
 
 def candidates(user, case: Case) -> list[Case]:
@@ -101,7 +178,10 @@ def candidates(user, case: Case) -> list[Case]:
     if not has_role(user, roles.ARCHIVIST):
         qs = qs.exclude(status=Status.ARCHIVED)  # reading an archived file needs the keeper's approval
     qs = permissions.visible_cases(user, qs).exclude(status=Status.INVALID)
-    return list(qs.select_related("category").order_by("-closed_at", "-id")[:MAX_CANDIDATES])
+    # The columns scoring and the result read, not the wide case rows: 400 whole rows (JSON reasons,
+    # a dozen dates) were most of the case page's similar-cases panel (issue 19, profiled).
+    qs = qs.select_related("category").only(*CANDIDATE_FIELDS)
+    return list(qs.order_by("-closed_at", "-id")[:MAX_CANDIDATES])
 
 
 def _resolutions(ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -127,8 +207,10 @@ def similar_resolved_cases(user, case: Case, *, limit: int = 5) -> list[SimilarC
     pool = candidates(user, case)
     if not pool:
         return []
-    matrix = _vectorize([case_text(case)] + [case_text(c) for c in pool])
-    sims = np.asarray((matrix[1:] @ matrix[0].T).todense()).ravel()
+    active = services.active_classifier_with_id()
+    query = csr_matrix(_vectorize([case_text(case)], active))
+    matrix = _candidate_matrix(pool, [case_text(c) for c in pool], active, query.shape[1])
+    sims = np.asarray((matrix @ query.T).todense()).ravel()
     scored = []
     for c, sim in zip(pool, sims, strict=True):
         same_cat = bool(case.category_id and c.category_id == case.category_id)

@@ -8,6 +8,8 @@ rules the handlers check, so that nothing is offered that would be refused), eac
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,19 +28,17 @@ from kesu.cases.models import (
     ArchiveMaterial,
     Case,
     CollaborationRequest,
-    EmergencyPlan,
     FollowUp,
     Kind,
     Level,
     PanelReview,
     Proposal,
     RemedyType,
-    TypicalCase,
 )
 from kesu.cases.services import allowed_actions
 from kesu.cases.transitions import TRANSITIONS
 from kesu.org import roles
-from kesu.org.i18n import display_name, localized
+from kesu.org.i18n import display_name, localized, wants_english
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, user_roles
 from kesu.policy.models import Category
@@ -49,6 +49,7 @@ from kesu.sla.stages import stage_label
 from kesu.web import replies
 from kesu.web.labels import action_label
 from kesu.web.models import ReplyTemplate
+from kesu.web.selectors import CaseReads
 
 
 @dataclass
@@ -100,8 +101,32 @@ DANGER = {"mark_invalid", "reject", "reopen", "suspend", "waive_accountability"}
 HIDDEN_ACTIONS = {"escalate", "recompute_deadlines", "expire_suspension"}
 
 
+# The pickers several forms of one page share (departments in five forms, people in three), read once
+# per `forms_for` call: the same lists were read up to five times per case page (issue 19, profiled).
+_page_reads: ContextVar[dict | None] = ContextVar("kesu_action_form_reads", default=None)
+
+
+def _once(key: tuple, read: Callable[[], list]) -> list:
+    """`read()`, or within `forms_for` the list already read under `key` (callers copy before changing)."""
+    memo = _page_reads.get()
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
 def _departments() -> list[tuple[str, str]]:
-    return [(d.code, display_name(d)) for d in Department.objects.filter(is_active=True).order_by("path")]
+    return _once(("departments",), _read_departments)
+
+
+def _read_departments() -> list[tuple[str, str]]:
+    return [
+        (code, localized(name, name_en))
+        for code, name, name_en in Department.objects.filter(is_active=True)
+        .order_by("path")
+        .values_list("code", "name", "name_en")
+    ]
 
 
 def _categories() -> list[tuple[str, str]]:
@@ -123,13 +148,19 @@ _PERSON = (
 )
 
 
-def _person_label(row: tuple) -> str:
-    """ "Name（department）" as User.get_full_name() would give the name, the username without one."""
+def _person_label(row: tuple, english: bool) -> str:
+    """ "Name（department）" as User.get_full_name() would give the name, the username without one; the
+    department as `localized` names it (`english`: wants_english(), asked once per list)."""
     full_name = f"{row[1]} {row[2]}".strip()
-    return f"{full_name or row[3]}（{localized(row[4], row[5])}）"
+    dept = row[5] if (row[5] and english) else (row[4] or "")
+    return f"{full_name or row[3]}（{dept}）"
 
 
 def _handlers(dept_id: int | None) -> list[tuple[str, str]]:
+    return _once(("handlers", dept_id), lambda: _read_handlers(dept_id))
+
+
+def _read_handlers(dept_id: int | None) -> list[tuple[str, str]]:
     User = get_user_model()
     qs = User.objects.filter(
         is_active=True, groups__name__in=[roles.HANDLER, roles.DEPT_HEAD], staff__isnull=False
@@ -137,7 +168,8 @@ def _handlers(dept_id: int | None) -> list[tuple[str, str]]:
     if dept_id:
         qs = qs.filter(staff__department_id=dept_id)
     qs = qs.distinct().order_by("staff__department__path", "username").values_list(*_PERSON)[:300]
-    return [(str(row[0]), _person_label(row)) for row in qs]
+    english = wants_english()
+    return [(str(row[0]), _person_label(row, english)) for row in qs]
 
 
 def _least_loaded(dept_id: int | None) -> int | None:
@@ -159,6 +191,10 @@ def _least_loaded(dept_id: int | None) -> int | None:
 
 
 def _colleagues(user) -> list[tuple[str, str]]:
+    return _once(("colleagues", user.pk), lambda: _read_colleagues(user))
+
+
+def _read_colleagues(user) -> list[tuple[str, str]]:
     User = get_user_model()
     qs = (
         User.objects.filter(is_active=True, staff__isnull=False)
@@ -166,12 +202,17 @@ def _colleagues(user) -> list[tuple[str, str]]:
         .order_by("staff__department__path", "username")
         .values_list(*_PERSON)[:300]
     )
-    return [(str(row[0]), _person_label(row)) for row in qs]
+    english = wants_english()
+    return [(str(row[0]), _person_label(row, english)) for row in qs]
 
 
 def _members(user) -> list[tuple[str, str, str]]:
     """(user id, name, department code) of every active colleague, for the panel member picker (filtered
     in the page by department and by a search text)."""
+    return _once(("members", user.pk), lambda: _read_members(user))
+
+
+def _read_members(user) -> list[tuple[str, str, str]]:
     User = get_user_model()
     qs = (
         User.objects.filter(is_active=True, staff__isnull=False)
@@ -179,7 +220,8 @@ def _members(user) -> list[tuple[str, str, str]]:
         .order_by("staff__department__path", "username")
         .values_list(*_PERSON, "staff__department__code")[:2000]
     )
-    return [(str(row[0]), _person_label(row), row[6]) for row in qs]
+    english = wants_english()
+    return [(str(row[0]), _person_label(row, english), row[6]) for row in qs]
 
 
 def _closing_criteria(case: Case, rules) -> list[tuple[str, str]]:
@@ -205,22 +247,15 @@ def _reply_draft(case: Case, user) -> str:
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*元")
 
 
-def _remedy_from_panel(case: Case, remedies: list[tuple[str, str]]) -> dict[str, str]:
+def _remedy_from_panel(reads: CaseReads, remedies: list[tuple[str, str]]) -> dict[str, str]:
     """The proposal that carries out the panel's decision: its text, the one amount it names and the
     remedy it names — when a panel has decided and no proposal has been made since."""
-    review = (
-        case.panel_reviews.filter(
-            state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED], decided_at__isnull=False
-        )
-        .order_by("-decided_at")
-        .first()
-    )
+    decided = [r for r in reads.reviews if r.state in _DECIDED and r.decided_at is not None]
+    review = max(decided, key=lambda r: r.decided_at, default=None)
     if review is None or not review.decision:
         return {}
-    if (
-        case.proposals.filter(proposed_at__gte=review.decided_at)
-        .exclude(state=Proposal.State.REJECTED)
-        .exists()
+    if any(
+        p.proposed_at >= review.decided_at and p.state != Proposal.State.REJECTED for p in reads.proposals
     ):
         return {}
     out = {"description": review.decision}
@@ -236,7 +271,7 @@ def _remedy_from_panel(case: Case, remedies: list[tuple[str, str]]) -> dict[str,
 def _involved_field(case: Case, user) -> Field:
     """涉事人员 (recusal under NFRA): the recorded ones preselected, the user among the choices if recorded."""
     current = list(case.involved_staff.select_related("staff__department"))
-    choices = _members(user)
+    choices = list(_members(user))  # a copy: the list is shared by the page's forms
     listed = {pk for pk, _name, _dept in choices}
     choices += [
         (str(u.pk), u.get_full_name() or u.username, u.staff.department.code if hasattr(u, "staff") else "")
@@ -259,26 +294,35 @@ def _involved(case: Case) -> set[int]:
     return involved_user_ids(case)
 
 
-def forms_for(case: Case, user) -> list[ActionForm]:
-    """The action forms this user may use on this case now, the usual next step first."""
+_DECIDED = (PanelReview.State.DECIDED, PanelReview.State.CONFIRMED)
+
+
+def forms_for(case: Case, user, reads: CaseReads | None = None) -> list[ActionForm]:
+    """The action forms this user may use on this case now, the usual next step first. `reads`: the
+    case's rows already read for its page (kesu.web.selectors.CaseReads), else read here."""
     names = [a for a in allowed_actions(case, user) if a not in HIDDEN_ACTIONS]
     if not names:
         return []
     rules = rules_for(case.policy_id)
     my_roles = user_roles(user)
     my_dept = department_of(user)
+    reads = reads if reads is not None else CaseReads(case)
     out: list[ActionForm] = []
-    for name in names:
-        form = _build(name, case, user, rules, my_roles, my_dept)
-        if form is not None:
-            form.primary = name in PRIMARY
-            form.danger = name in DANGER
-            out.append(form)
+    token = _page_reads.set({})
+    try:
+        for name in names:
+            form = _build(name, case, user, rules, my_roles, my_dept, reads)
+            if form is not None:
+                form.primary = name in PRIMARY
+                form.danger = name in DANGER
+                out.append(form)
+    finally:
+        _page_reads.reset(token)
     out.sort(key=lambda f: (not f.primary, f.danger))
     return out
 
 
-def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # noqa: C901 - one branch per action
+def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> ActionForm | None:  # noqa: C901 - one branch per action
     label = action_label(name)
     F = Field
     if name == "accept":
@@ -438,11 +482,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             ],
         )
     if name == "decide_collaboration_request":
-        reqs = list(
-            CollaborationRequest.objects.filter(
-                case=case, state=CollaborationRequest.State.PROPOSED
-            ).select_related("to_department")
-        )
+        reqs = [r for r in reads.collaborations if r.state == CollaborationRequest.State.PROPOSED]
         if not reqs:
             return None
         choices = [(str(r.pk), f"#{r.pk} {display_name(r.to_department)}：{r.question[:30]}") for r in reqs]
@@ -456,7 +496,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             ],
         )
     if name == "decide_panel_request":
-        reviews = list(case.panel_reviews.filter(state=PanelReview.State.PROPOSED))
+        reviews = [r for r in reads.reviews if r.state == PanelReview.State.PROPOSED]
         if not reviews:
             return None
         choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
@@ -473,11 +513,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "answer_collaboration":
         if my_dept is None:
             return None
-        reqs = list(
-            CollaborationRequest.objects.filter(
-                case=case, to_department=my_dept, state=CollaborationRequest.State.OPEN
-            ).order_by("pk")
-        )
+        reqs = [
+            r
+            for r in reads.collaborations
+            if r.to_department_id == my_dept.pk and r.state == CollaborationRequest.State.OPEN
+        ]
         if not reqs:
             return None
         choices = [(str(r.pk), f"#{r.pk} {r.question[:40]}") for r in reqs]
@@ -509,11 +549,12 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name in ("decide_panel", "record_preliminary_opinion"):
         reviews = [
             r
-            for r in case.panel_reviews.filter(state=PanelReview.State.CONVENED).prefetch_related(
-                "participants"
+            for r in reads.reviews
+            if r.state == PanelReview.State.CONVENED
+            and (
+                user.pk in (r.convened_by_id, r.chair_id)
+                or any(p.user_id == user.pk for p in r.participants.all())
             )
-            if user.pk in (r.convened_by_id, r.chair_id)
-            or any(p.user_id == user.pk for p in r.participants.all())
         ]
         if not reviews:
             return None
@@ -539,13 +580,12 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             ],
         )
     if name == "confirm_panel":
-        reviews = list(
-            case.panel_reviews.filter(
-                state=PanelReview.State.DECIDED,
-                participants__user=user,
-                participants__confirmed_at__isnull=True,
-            ).distinct()
-        )
+        reviews = [
+            r
+            for r in reads.reviews
+            if r.state == PanelReview.State.DECIDED
+            and any(p.user_id == user.pk and p.confirmed_at is None for p in r.participants.all())
+        ]
         if not reviews:
             return None
         choices = [(str(r.pk), f"#{r.pk} {r.topic}") for r in reviews]
@@ -554,22 +594,18 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             label,
             [F("review_id", _("合议"), "select", True, choices), F("opinion", _("意见"), "textarea")],
         )
+    pending = [p for p in reads.proposals if p.state == Proposal.State.PENDING]
     if name == "propose_remedy":
-        if case.proposals.filter(state=Proposal.State.PENDING).exists():
+        if pending:
             return None
         offered = rules.remedy_types(list(RemedyType.values), ROLE_BOUND_REMEDIES)
         remedies = [
             (v, str(lbl)) for v, lbl in RemedyType.choices if v in offered and v != RemedyType.SPECIAL_CLOSURE
         ]
         hint = ""
-        if (
-            case.level in rules.panel_required_levels
-            and not case.panel_reviews.filter(
-                state__in=[PanelReview.State.DECIDED, PanelReview.State.CONFIRMED]
-            ).exists()
-        ):
+        if case.level in rules.panel_required_levels and not any(r.state in _DECIDED for r in reads.reviews):
             hint = str(_("重大/危机投诉须先经合议决议"))
-        draft = _remedy_from_panel(case, remedies)
+        draft = _remedy_from_panel(reads, remedies)
         return ActionForm(
             name,
             label,
@@ -587,11 +623,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             hint=hint,
         )
     if name == "request_special_closure":
-        if case.proposals.filter(state=Proposal.State.PENDING).exists():
+        if pending:
             return None
         return ActionForm(name, label, [F("reason", _("申请理由"), "textarea", True)])
     if name in ("approve", "reject"):
-        proposal = case.proposals.filter(state=Proposal.State.PENDING).order_by("-pk").first()
+        proposal = max(pending, key=lambda p: p.pk, default=None)
         if proposal is None or proposal.proposed_by_id == user.pk:
             return None
         nxt = proposal.next_role
@@ -701,11 +737,7 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
             quick=quick,
         )
     if name in ("confirm_accountability", "waive_accountability"):
-        records = list(
-            Accountability.objects.filter(case=case, state=Accountability.State.PROPOSED).select_related(
-                "person"
-            )
-        )
+        records = [a for a in reads.accountabilities if a.state == Accountability.State.PROPOSED]
         if not records:
             return None
         choices = [
@@ -755,11 +787,11 @@ def _build(name, case, user, rules, my_roles, my_dept) -> ActionForm | None:  # 
     if name == "mark_typical":
         if case.kind == Kind.REPORT:
             return None
-        current = TypicalCase.objects.filter(case=case).values_list("lesson", flat=True).first()
+        current = reads.typical.lesson if reads.typical is not None else None
         return ActionForm(name, label, [F("lesson", _("经验教训"), "textarea", True, value=current or "")])
     if name == "record_emergency_plan":
         required = rules.section("emergency_plan").get("required_levels", [])
-        plan = EmergencyPlan.objects.filter(case=case).first()
+        plan = reads.emergency_plan
         if case.level not in required and plan is None:
             return None
         return ActionForm(

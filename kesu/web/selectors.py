@@ -15,20 +15,24 @@ from django.db.models import Case as When_
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_noop
 
 from kesu.cases.models import (
     OPEN_STATUSES,
+    Accountability,
     ArchiveAccessRequest,
     Case,
     CaseEvent,
     CollaborationRequest,
+    EmergencyPlan,
     FollowUp,
     Kind,
     PanelParticipant,
     PanelReview,
     Proposal,
     Status,
+    TypicalCase,
 )
 from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
 from kesu.cases.services import allowed_actions
@@ -216,6 +220,42 @@ def apply_sort(qs: QuerySet[Case], sort: str) -> QuerySet[Case]:
     return qs.order_by(*fields)
 
 
+# What a queue row shows (kesu_web.queue_rows) and its cursor reads: the wide case rows and their four
+# joined tables whole were a fifth of the queue page's CPU time (issue 19, profiled). The queues'
+# annotations (queue_note, queue_due, level_rank) are kept by `.only()`.
+QUEUE_ROW_FIELDS = (
+    "number",
+    "subject",
+    "description",
+    "received_at",
+    "level",
+    "status",
+    "replied_at",
+    "closed_at",
+    "due_at",
+    "branch_id",
+    "policy_id",
+    "category__name",
+    "category__name_en",
+    "channel__name",
+    "channel__name_en",
+    "department__name",
+    "department__name_en",
+    "handler__first_name",
+    "handler__last_name",
+    "handler__username",
+)
+
+
+def queue_row_columns(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """`qs` reading only the columns of a queue row (not for exports, which write every column)."""
+    return (
+        qs.select_related(None)
+        .select_related("category", "channel", "department", "handler")
+        .only(*QUEUE_ROW_FIELDS)
+    )
+
+
 def filtered(
     qs: QuerySet[Case], filters: CaseFilters, *, due_within_hours: int | None = None
 ) -> QuerySet[Case]:
@@ -284,6 +324,14 @@ def _visible_escalations(visible: QuerySet[Case], since: dt.datetime, limit: int
     qs = (
         CaseEvent.objects.filter(action="escalate", created_at__gte=since)
         .select_related("case", "case__department")
+        .only(
+            "case_id",
+            "created_at",
+            "payload",
+            "case__number",
+            "case__department__name",
+            "case__department__name_en",
+        )
         .order_by("-created_at", "-pk")
     )
     offset, chunk = 0, max(limit * 4, 100)
@@ -293,8 +341,28 @@ def _visible_escalations(visible: QuerySet[Case], since: dt.datetime, limit: int
             break
         ok = set(visible.filter(pk__in={e.case_id for e in batch}).values_list("pk", flat=True))
         out.extend(e for e in batch if e.case_id in ok)
+        if len(batch) < chunk:
+            break  # that was the last of them: no query for an empty batch
         offset += chunk
     return out[:limit]
+
+
+# What a row of the board's lists shows: its link, text, level, people, status (replied or not), department
+# and countdown (the deadline, on the calendar of its branch and the business hours of its policy).
+BOARD_LIST_FIELDS = (
+    "number",
+    "subject",
+    "description",
+    "level",
+    "people_count",
+    "status",
+    "replied_at",
+    "due_at",
+    "branch_id",
+    "policy_id",
+    "department__name",
+    "department__name_en",
+)
 
 
 def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cache: bool = True) -> dict:
@@ -325,8 +393,11 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
     # due_at index (closed cases, whose due_at is null, come first there): it reads the few crisis/major
     # or group cases through their own index and sorts them.
     by_due = (F("due_at").asc(nulls_last=True), "id")
-    serious = open_qs.filter(level__in=SERIOUS_LEVELS).order_by(*by_due)
-    group = open_qs.filter(people_count__gte=group_size).order_by(*by_due)
+    # The columns the lists show (kesu_web.board_case_rows), not the whole wide case rows with four
+    # joined tables: the model instances of 100 full rows were a fifth of the board's CPU time.
+    listed = open_qs.select_related(None).select_related("department").only(*BOARD_LIST_FIELDS)
+    serious = listed.filter(level__in=SERIOUS_LEVELS).order_by(*by_due)
+    group = listed.filter(people_count__gte=group_size).order_by(*by_due)
     return {
         **counts,
         "cache_seconds": BOARD_CACHE_SECONDS,
@@ -536,3 +607,54 @@ def inbox_groups(user, notifications) -> list[InboxGroup]:
             for n in g.items:
                 n.needs_action = g.needs_action and n.kind in ANSWERED_BY
     return [groups[k] for k in order]
+
+
+# --- the rows of one case page ----------------------------------------------------------------------
+
+
+class CaseReads:
+    """The rows of one case that its page shows and its action forms choose from, each read once, in
+    the order of their ids: the case page read the collaboration, panel, proposal and accountability
+    rows two or three times (its panels, then the forms that decide them; issue 19, profiled). Read
+    lazily: a page whose forms do not need a kind of row and whose panel is empty reads it once."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+
+    @cached_property
+    def collaborations(self) -> list[CollaborationRequest]:
+        return list(
+            CollaborationRequest.objects.filter(case=self.case)
+            .select_related("to_department", "from_department", "requested_by", "answered_by")
+            .order_by("pk")
+        )
+
+    @cached_property
+    def reviews(self) -> list[PanelReview]:
+        return list(
+            PanelReview.objects.filter(case=self.case)
+            .select_related("chair")
+            .prefetch_related("participants__user")
+            .order_by("pk")
+        )
+
+    @cached_property
+    def proposals(self) -> list[Proposal]:
+        return list(
+            Proposal.objects.filter(case=self.case)
+            .select_related("proposed_by")
+            .prefetch_related("steps__approver")
+            .order_by("pk")
+        )
+
+    @cached_property
+    def accountabilities(self) -> list[Accountability]:
+        return list(Accountability.objects.filter(case=self.case).select_related("person").order_by("pk"))
+
+    @cached_property
+    def emergency_plan(self) -> EmergencyPlan | None:
+        return EmergencyPlan.objects.filter(case=self.case).select_related("leader").first()
+
+    @cached_property
+    def typical(self) -> TypicalCase | None:
+        return TypicalCase.objects.filter(case=self.case).select_related("marked_by").first()

@@ -23,21 +23,15 @@ from kesu.cases import selectors as case_selectors
 from kesu.cases.attachments import attach_file, attachments_of, open_attachment
 from kesu.cases.models import (
     FINISHED_STATUSES,
-    Accountability,
     ApprovalStep,
     ArchiveAccessRequest,
     ArchiveMaterial,
-    CollaborationRequest,
-    EmergencyPlan,
     FollowUp,
     Kind,
     Level,
-    PanelReview,
-    Proposal,
     RegulatorSubmission,
     RemedyType,
     Status,
-    TypicalCase,
 )
 from kesu.cases.selectors import CaseFilters
 from kesu.cases.services import perform
@@ -249,6 +243,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         sort = q.default_sort
     if request.GET.get("export") in EXPORT_FORMATS:
         return _export_queue(request, q.key, selectors.apply_sort(qs, sort), request.GET["export"])
+    qs = selectors.queue_row_columns(qs)
     cursor = request.GET.get("cursor")
     ctx = {
         "nav_active": f"queue_{q.key}",
@@ -530,7 +525,8 @@ def _may_reveal(user) -> bool:
 
 def _case_context(request, case, *, errors: dict | None = None) -> dict:
     user = request.user
-    forms = action_forms.forms_for(case, user)
+    reads = selectors.CaseReads(case)  # each kind of row read once, for the panels and the forms
+    forms = action_forms.forms_for(case, user, reads)
     errors = errors or {}
     for f in forms:
         if f.action == errors.get("action"):
@@ -540,13 +536,6 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
                     fld.value = posted.getlist(fld.name)
                 elif posted is not None and fld.kind not in ("file", "hidden"):
                     fld.value = posted.get(fld.name, fld.value)
-    proposals = list(
-        Proposal.objects.filter(case=case)
-        .select_related("proposed_by")
-        .prefetch_related("steps__approver")
-        .order_by("pk")
-    )
-
     deadlines = _stage_deadlines(case)
     return {
         "case": case,
@@ -568,26 +557,15 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         "forms": forms,
         "errors": errors,
         "now": timezone.now(),
-        "proposals": proposals,
-        "collaborations": list(
-            CollaborationRequest.objects.filter(case=case)
-            .select_related("to_department", "from_department", "requested_by", "answered_by")
-            .order_by("pk")
-        ),
-        "reviews": list(
-            PanelReview.objects.filter(case=case)
-            .select_related("chair")
-            .prefetch_related("participants__user")
-            .order_by("pk")
-        ),
+        "proposals": reads.proposals,
+        "collaborations": reads.collaborations,
+        "reviews": reads.reviews,
         "follow_ups": list(FollowUp.objects.filter(case=case).select_related("agent").order_by("pk")),
-        "accountabilities": list(
-            Accountability.objects.filter(case=case).select_related("person").order_by("pk")
-        ),
+        "accountabilities": reads.accountabilities,
         "attachments": attachments_of(case),
         "archive_materials": dict(ArchiveMaterial.choices),
-        "emergency_plan": EmergencyPlan.objects.filter(case=case).select_related("leader").first(),
-        "typical": TypicalCase.objects.filter(case=case).select_related("marked_by").first(),
+        "emergency_plan": reads.emergency_plan,
+        "typical": reads.typical,
         "submissions": list(
             RegulatorSubmission.objects.filter(case=case).select_related("sent_by").order_by("sent_at", "pk")
         ),

@@ -8,7 +8,7 @@ from django.test import Client
 
 from kesu.cases.models import Case
 from kesu.cases.services import perform
-from kesu.insight import risk, services
+from kesu.insight import risk, services, similar
 from kesu.insight.similar import similar_resolved_cases
 from kesu.org.models import ApiToken
 from tests import factories
@@ -58,6 +58,28 @@ def test_the_most_similar_closed_case_comes_first_with_how_it_was_resolved(org):
     assert first.satisfaction == 5 and first.satisfied is True
     assert first.text_similarity > rows[1].text_similarity
     assert new.number not in [r.number for r in rows]  # an open case is no precedent, least of all itself
+
+
+def test_kept_vectors_score_as_vectors_computed_afresh(org):
+    """The candidates' text vectors are kept between requests (issue 19): the result is the one computed
+    afresh, and a candidate whose text has changed is not scored with its old vector."""
+    resolved(org, LEAK + "，第一次", remedy="compensation", amount="800", reply="已赔偿。")
+    other = resolved(org, "客服态度恶劣，说话难听，要求道歉")
+    new = factories.make_case(org.intake, description=LEAK + "，请尽快处理")
+
+    def scored():
+        return [r.as_dict() for r in similar_resolved_cases(org.supervisor, new)]
+
+    similar.clear_vector_cache()
+    fresh = scored()
+    assert len(similar._vectors) == 2
+    assert scored() == fresh  # from the kept vectors
+    before = next(r for r in fresh if r["number"] == other.number)["text_similarity"]
+    Case.objects.filter(pk=other.pk).update(description=LEAK + "，第二次")
+    kept = scored()
+    similar.clear_vector_cache()
+    assert kept == scored()
+    assert next(r for r in kept if r["number"] == other.number)["text_similarity"] > before
 
 
 def test_a_report_or_another_departments_case_never_appears_to_a_handler_who_may_not_see_it(org):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from kesu.cases.models import Case
+from kesu.cases.models import Case, PanelReview
 from kesu.cases.services import perform
 from kesu.org.models import ApiToken
 from kesu.sla.models import StageDeadline
@@ -35,13 +36,15 @@ OPEN_QUEUE = "/cases/?" + "&".join(
 
 class Counted:
     """Counts the statements sent (an execute wrapper: the test client's request_started signal empties
-    the query log that CaptureQueriesContext reads)."""
+    the query log that CaptureQueriesContext reads), and keeps them."""
 
     def __init__(self):
         self.n = 0
+        self.sql: list[str] = []
 
     def __call__(self, execute, sql, params, many, context):
         self.n += 1
+        self.sql.append(sql)
         return execute(sql, params, many, context)
 
 
@@ -130,7 +133,71 @@ def test_case_page(org, world):
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
 
 
+def reads_of(sql: list[str], table: str) -> int:
+    """The SELECTs that read `table` itself (their first FROM; not a subquery of another read)."""
+    return sum(1 for q in sql if q.lstrip().upper().startswith("SELECT") and _main_table(q) == table)
+
+
+def _main_table(sql: str) -> str:
+    found = re.search(r'\bFROM "(\w+)"', sql)
+    return found.group(1) if found else ""
+
+
+# The case's own rows that its page shows in panels and its action forms choose from.
+CASE_ROW_TABLES = (
+    "cases_collaborationrequest",
+    "cases_panelreview",
+    "cases_proposal",
+    "cases_accountability",
+    "cases_emergencyplan",
+    "cases_typicalcase",
+)
+
+
+def test_case_page_reads_each_kind_of_its_rows_once(org, world):
+    """A case with collaboration requests, panels and a proposal: its page reads each of those tables
+    once (the panels and the forms that decide them share the read), and the same number of queries
+    with twice the rows and at two database sizes."""
+    case = world.templates["open"]
+    walk = Walk(case)
+    pages = {who: session(getattr(org, who)) for who in ("supervisor", "handler", "quality_head")}
+
+    def get(client) -> Counted:
+        client.get(f"/cases/{case.number}/")  # warm
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            r = client.get(f"/cases/{case.number}/")
+        assert r.status_code == 200 and case.number in r.content.decode()
+        return counted
+
+    def panel(topic: str, participants: list[int]) -> None:
+        walk("convene_panel", org.handler, topic=topic, participants=participants)
+        review = PanelReview.objects.filter(case=case).latest("pk")
+        walk("decide_panel", org.handler, review_id=review.pk, minutes="属实", decision="赔偿 1500 元")
+
+    walk("request_collaboration", org.handler, department="FINANCE", question="请核实付款记录")
+    panel("赔偿标准", [org.quality_head.pk, org.handler2.pk])
+    before = {who: get(client).n for who, client in pages.items()}
+    walk("request_collaboration", org.handler, department="LEGAL", question="请出具法律意见")
+    panel("复议", [org.quality_head.pk, org.supervisor.pk])
+    after = {who: get(client).n for who, client in pages.items()}
+    assert before == after, (before, after)
+
+    walk("propose_remedy", org.handler, remedy_type="compensation", amount="1500", description="赔偿")
+    for who, client in pages.items():
+        counted = get(client)
+        reads = {t: reads_of(counted.sql, t) for t in CASE_ROW_TABLES}
+        assert all(n <= 1 for n in reads.values()), (who, reads)
+    counts = by_size(world, lambda: get(pages["supervisor"]).n)
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
 def test_supervisor_board(org, world):
+    """With its lists full (the open cases are major group complaints, escalated): the rows are built
+    from the columns read, none read again per row."""
+    Case.objects.filter(pk=world.templates["open"].pk).update(level="major", people_count=8)
+    walk = Walk(world.templates["open"])
+    walk("escalate", org.admin, stage="answer")
     client = session(org.supervisor)
 
     def get():
