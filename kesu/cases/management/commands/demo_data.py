@@ -1,8 +1,10 @@
-"""`kesu demo-data [--cases N] [--seed S] [--preset insurance]`: a living demo company.
+"""`kesu demo-data [--cases N] [--seed S] [--preset insurance] [--first M]`: a living demo company.
 
 Builds the organisation of a fictitious insurer (华诚保险) and registers a year of complaints
 through the real services, so timelines, levels and deadlines are true. Running it again does
-not duplicate anything: it notices the demo data and says so.
+not duplicate anything: it notices the demo data and says so. With `--first M` (what `make demo`
+does) it registers a sample of M complaints spread over the year and returns, and the task worker
+registers the others in the background through the same services (kesu.cases.demo.tasks).
 """
 
 from __future__ import annotations
