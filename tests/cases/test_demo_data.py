@@ -18,6 +18,7 @@ from kesu.cases.models import Case, CaseEvent, CollaborationRequest, PanelReview
 from kesu.org import roles
 from kesu.org.models import Department
 from kesu.policy.selectors import active_policy
+from kesu.policy.services import load_preset
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -96,14 +97,14 @@ def test_serving_early_loads_a_sample_now_and_the_rest_in_the_worker_through_the
     output = run_demo("--cases", "40", "--seed", "11", "--first", "10")
 
     sample = list(Case.objects.order_by("received_at"))
-    assert 5 <= len(sample) <= 10  # every fourth plan that is not a repeat complaint
+    assert len(sample) == 10
     assert "后台" in output
     # Spread over the year, not the oldest ten: the newest is recent, the oldest months old.
     assert (sample[-1].received_at - sample[0].received_at).days > 180
     # The rest waits for the worker (and the clean-up of the sample's notifications did not drop it).
     assert DBTaskResult.objects.filter(status="READY", task_path=load_demo_chunk.module_path).count() == 1
 
-    assert _run_ready_demo_chunks() == 3  # 30+ complaints in chunks of 12
+    assert _run_ready_demo_chunks() == 3  # 30 complaints in chunks of 12
     assert Case.objects.count() == 40
     assert not DBTaskResult.objects.filter(status="READY", task_path__in=HISTORICAL_TASKS).exists()
     for case in Case.objects.all():
@@ -133,3 +134,19 @@ def test_the_load_drops_the_made_up_notifications_and_keeps_other_tasks():
     assert sorted(DBTaskResult.objects.values_list("task_path", flat=True)) == sorted(
         [sweep_deadlines.module_path, load_demo_chunk.module_path]
     )
+
+
+def test_the_first_part_is_spread_over_the_year_without_repeat_complaints():
+    load_preset("insurance")  # its channels
+    now = timezone.now()
+    plans = load.demo_plans(1500, seed=2025, now=now)
+
+    head, rest = load.split_first(plans, 300)
+
+    assert len(head) == 300 and not any(p.repeat for p in head)
+    assert sorted(p.index for p in head + rest) == list(range(1500))
+    assert [p.index for p in head] == sorted(p.index for p in head)  # in arrival order
+    months = {(now - p.received_at).days // 30 for p in head}
+    assert months >= set(range(12))  # every month of the year has some
+    assert load.split_first(plans, 2000) == (plans, [])
+    assert load.split_first(plans, 0) == ([], plans)

@@ -10,7 +10,6 @@ through the same services, chunk by chunk, while the server already answers. Eve
 from __future__ import annotations
 
 import datetime as dt
-import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -53,12 +52,13 @@ def demo_plans(count: int, *, seed: int, now: dt.datetime) -> list[Plan]:
 
 
 def split_first(plans: Sequence[Plan], first: int) -> tuple[list[Plan], list[Plan]]:
-    """A sample of about `first` plans evenly spread over the year (no repeat complaint: its earlier
-    complaint may not be in the sample), and the others, both in arrival order."""
+    """`first` plans evenly spread over the year (no repeat complaint: its earlier complaint may not
+    be among them), and the others, both in arrival order."""
     if first >= len(plans):
         return list(plans), []
-    stride = max(1, math.ceil(len(plans) / max(first, 1))) if first > 0 else len(plans) + 1
-    head = [p for p in plans if p.index % stride == 0 and not p.repeat][:first] if first > 0 else []
+    candidates = [p for p in plans if not p.repeat]
+    step = len(candidates) / first if first > 0 else 0
+    head = [candidates[int(i * step)] for i in range(min(first, len(candidates)))]
     chosen = {p.index for p in head}
     return head, [p for p in plans if p.index not in chosen]
 
