@@ -79,7 +79,7 @@ assets:
 	if [ -f scripts/vendor_assets.sh ]; then bash scripts/vendor_assets.sh; fi
 
 # The system checks run once on the demo's way, when the server starts (runserver checks); not again
-# before migrating and loading (about 2.4 CPU s each).
+# before migrating and loading (about 2.5 CPU s each).
 migrate: install-app
 	$(MANAGE) migrate --no-input -v 1 --skip-checks
 
