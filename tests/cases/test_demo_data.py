@@ -31,7 +31,9 @@ def run_demo(*args: str) -> str:
 
 def test_demo_data_builds_a_company_with_people_in_every_role_and_true_timelines():
     output = run_demo("--cases", "60", "--seed", "11")
-    assert "未能执行" not in output  # every step of every story went through (a crisis has its emergency plan)
+    assert (
+        "未能执行" not in output
+    )  # every step of every story went through (a crisis has its emergency plan)
 
     assert active_policy().code == "insurance"
     assert Department.objects.filter(code__in=["HQ", "EAST", "SOUTH", "NORTH", "CLAIMS", "RISK"]).count() == 6
