@@ -10,12 +10,17 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 MANAGE := $(PY) manage.py
 INSTALL_STAMP := $(VENV)/.kesu-installed
+# The demo needs the project and its runtime dependencies only; tests and benchmarks add the dev tools.
+APP_STAMP := $(VENV)/.kesu-app-installed
 ASSETS_STAMP := node_modules/.kesu-assets
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The demo company is an insurer (insurance preset, which extends the general rules).
 DEMO_PRESET ?= insurance
 DEMO_CASES ?=
+# `make demo` serves once this many complaints (a sample spread over the year) are loaded; the task
+# worker that `kesu serve` starts loads the rest in the background. 0 or empty: load everything first.
+DEMO_FIRST ?= 300
 # Extra selection for the pytest stages, e.g. `make test PYTEST_ARGS="tests/cases -k grading"`.
 PYTEST_ARGS ?=
 # `make bench BENCH_SCALE=small` for a quick check; default: the sizes the issues state.
@@ -24,18 +29,20 @@ BENCH_ONLY ?=
 
 export VENV PYTEST_ARGS BENCH_SCALE BENCH_ONLY
 
-.PHONY: help venv install assets migrate demo demo-data serve worker test test-lint test-sqlite test-pg \
+.PHONY: help venv install install-app assets migrate demo demo-data serve worker test test-lint test-sqlite test-pg \
         test-browser browser-deps lint format bench bench-sqlite clean distclean
 
 help:
 	@echo "Kesu 客诉 — make targets"
 	@echo "  make demo         install, build assets, migrate, load demo data, serve at http://$(HOST):$(PORT)"
+	@echo "                   (serves after $(DEMO_FIRST) complaints; the worker loads the rest in the background)"
 	@echo "  make test         ruff + tests on SQLite + tests on a throwaway PostgreSQL 15 + browser tests"
 	@echo "  make bench        benchmarks (SQLite and PostgreSQL) → bench/results/*.json  [BENCH_SCALE=small]"
 	@echo "  make install      .venv with the project (editable) and its dev/pg extras"
+	@echo "  make install-app  .venv with the project (editable) and its pg extra only (what make demo needs)"
 	@echo "  make assets       npm packages → kesu/web/static/vendor/"
 	@echo "  make migrate      apply migrations to the configured database (KESU_DATABASE_URL)"
-	@echo "  make demo-data    load the demo company and complaints (idempotent)"
+	@echo "  make demo-data    load the demo company and all its complaints before returning (idempotent)"
 	@echo "  make serve        run the web server and the task worker"
 	@echo "  make test-sqlite | test-pg | test-browser | lint | format | clean | distclean"
 
@@ -49,9 +56,17 @@ venv: $(PY)
 $(INSTALL_STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev,pg]'
+	@touch $@ $(APP_STAMP)
+
+# No pip upgrade and no byte-compiling of every installed module (scipy, scikit-learn …): the modules
+# the server imports are compiled when first imported. About half the CPU of the full install (issue 19).
+$(APP_STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --no-compile -e '.[pg]'
 	@touch $@
 
 install: $(INSTALL_STAMP)
+
+install-app: $(APP_STAMP)
 
 assets:
 	@if [ ! -f package.json ]; then echo "assets: no package.json yet — nothing to build"; exit 0; fi; \
@@ -63,21 +78,25 @@ assets:
 	else echo "assets: node_modules up to date"; fi; \
 	if [ -f scripts/vendor_assets.sh ]; then bash scripts/vendor_assets.sh; fi
 
-migrate: install
-	$(MANAGE) migrate --no-input -v 1
+# The system checks run once on the demo's way, when the server starts (runserver checks); not again
+# before migrating and loading (about 2.5 CPU s each).
+migrate: install-app
+	$(MANAGE) migrate --no-input -v 1 --skip-checks
 
 # --- demo -------------------------------------------------------------------------------------------
 
 demo-data: migrate
-	$(MANAGE) demo_data --preset $(DEMO_PRESET) $(if $(DEMO_CASES),--cases $(DEMO_CASES))
+	$(MANAGE) demo_data --skip-checks --preset $(DEMO_PRESET) $(if $(DEMO_CASES),--cases $(DEMO_CASES))
 
-demo: install assets demo-data
+demo: install-app assets migrate
+	$(MANAGE) demo_data --skip-checks --preset $(DEMO_PRESET) $(if $(DEMO_CASES),--cases $(DEMO_CASES)) \
+		$(if $(filter-out 0,$(DEMO_FIRST)),--first $(DEMO_FIRST))
 	$(MANAGE) serve --host $(HOST) --port $(PORT)
 
-serve: install
+serve: install-app
 	$(MANAGE) serve --host $(HOST) --port $(PORT)
 
-worker: install
+worker: install-app
 	$(MANAGE) worker
 
 # --- tests ------------------------------------------------------------------------------------------

@@ -111,7 +111,11 @@ READERS: dict[str, tuple[str, ...]] = {
     "suspension.max_months": (POLICY,),
     "reopen.window_days": (POLICY,),
     "archive.retention_years": ("kesu.cases.actions.archiving",),
-    "emergency_plan.required_levels": ("kesu.cases.actions.lessons", "kesu.web.action_forms"),
+    "emergency_plan.required_levels": (
+        "kesu.cases.actions.lessons",
+        "kesu.web.action_forms",
+        "kesu.cases.demo.scenario",
+    ),
     "improvement.approval_role": ("kesu.analytics.services",),
     "business_hours.periods": ("kesu.calendar.workcalendar",),
     "business_hours.day_ends": ("kesu.calendar.workcalendar",),

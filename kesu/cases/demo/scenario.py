@@ -17,6 +17,7 @@ from kesu.cases.demo.texts import CATEGORY_TEXTS, NOTES, REPLIES
 from kesu.cases.walk import Walk
 from kesu.org import roles as R
 from kesu.policy.models import Category
+from kesu.policy.selectors import rules_for
 
 
 class Stop(Exception):
@@ -126,6 +127,7 @@ def play(w: ScenarioWalker) -> None:
     if not is_report and case.level == "normal" and rng.random() < 0.02:
         w.later(minutes=rng.uniform(10, 120))
         w.act("regrade", w.u("supervisor"), level="urgent", reason="客户情绪激动，表示将向监管部门和媒体反映")
+    _emergency_plan(w, handler, head)
     if rng.random() < 0.3:
         w.later(hours=rng.uniform(1, 20))
         w.act("add_note", handler, text=rng.choice(NOTES), contacted_customer=not case.is_anonymous)
@@ -220,6 +222,22 @@ def play(w: ScenarioWalker) -> None:
             break
         w.later(hours=rng.uniform(1, 24))
     _maybe_archive(w)
+
+
+def _emergency_plan(w: ScenarioWalker, handler, head) -> None:
+    """A crisis complaint gets its emergency plan when the investigation starts (000 第2篇 第六条一(一));
+    its closing is refused without one (`emergency_plan.required_levels`)."""
+    required = rules_for(w.case.policy_id).section("emergency_plan").get("required_levels", [])
+    if w.case.level not in required:
+        return
+    w.later(minutes=w.rng.uniform(10, 90))
+    w.act(
+        "record_emergency_plan",
+        handler,
+        leader=w.u("manager").pk,
+        measures="成立专项小组，当日联系客户说明处理进度；统一对外口径；每日向客户服务部经理报告进展。",
+        contacts=f"{head.get_full_name() or head.username}（部门负责人）；客户服务部经理",
+    )
 
 
 def _approver(org: DemoOrg, role: str, rng: random.Random):

@@ -1,8 +1,10 @@
-"""`kesu demo-data [--cases N] [--seed S] [--preset insurance]`: a living demo company.
+"""`kesu demo-data [--cases N] [--seed S] [--preset insurance] [--first M]`: a living demo company.
 
 Builds the organisation of a fictitious insurer (华诚保险) and registers a year of complaints
 through the real services, so timelines, levels and deadlines are true. Running it again does
-not duplicate anything: it notices the demo data and says so.
+not duplicate anything: it notices the demo data and says so. With `--first M` (what `make demo`
+does) it registers a sample of M complaints spread over the year and returns, and the task worker
+registers the others in the background through the same services (kesu.cases.demo.tasks).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from kesu.cases.demo import company, load
+from kesu.cases.demo import company, load, tasks
 
 
 class Command(BaseCommand):
@@ -25,14 +28,23 @@ class Command(BaseCommand):
             default=company.DEMO_PRESET,
             help="policy preset loaded when no policy is active yet (default insurance)",
         )
+        parser.add_argument(
+            "--first",
+            type=int,
+            default=None,
+            help="load a sample of this many complaints (spread over the year) now and leave the rest "
+            "to the task worker (`make demo`: the server answers while the rest loads)",
+        )
 
-    def handle(self, *args, cases: int, seed: int, preset: str, **options):
+    def handle(self, *args, cases: int, seed: int, preset: str, first: int | None, **options):
         from kesu.policy.loader import PolicyError
         from kesu.policy.selectors import NoActivePolicy, active_policy
         from kesu.policy.services import load_preset
 
         if cases < 0:
             raise CommandError("--cases must not be negative")
+        if first is not None and first < 0:
+            raise CommandError("--first must not be negative")
         try:
             policy = active_policy()
             self.stdout.write(f"规则：{policy.name}（版本 {policy.version}，已启用）")
@@ -57,13 +69,21 @@ class Command(BaseCommand):
         started = time.monotonic()
         self.stdout.write(f"{company.COMPANY_NAME}：建立组织机构和人员 …")
         company.ensure_org()
-        self.stdout.write(f"登记并处理 {cases} 件投诉（近一年）…")
+        now = timezone.now()
+        if first is not None and first < cases:
+            self.stdout.write(f"登记并处理 {cases} 件投诉（近一年）中的 {first} 件，其余由后台任务继续 …")
+        else:
+            first = None
+            self.stdout.write(f"登记并处理 {cases} 件投诉（近一年）…")
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 500 == 0:
                 self.stdout.write(f"  {done}/{total}  {time.monotonic() - started:.0f}s")
 
-        report = load.load_demo_cases(cases, seed=seed, progress=progress)
+        report = load.load_demo_cases(cases, seed=seed, now=now, progress=progress, first=first)
+        if report.deferred:
+            # After the load: its clean-up of made-up notifications must not meet the chunk's task.
+            tasks.enqueue_rest(cases, seed, now, first)
         took = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
@@ -85,6 +105,14 @@ class Command(BaseCommand):
             )
             for message, n in report.errors.most_common(10):
                 self.stdout.write(f"  {n:5d} × {message}")
+        if report.deferred:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"其余 {report.deferred} 件投诉由后台任务进程（kesu serve / kesu worker）继续登记和处理，"
+                    f"每批 {tasks.CHUNK} 件；进度见 var/worker.log。"
+                    f" The other {report.deferred} complaints load in the background task worker."
+                )
+            )
         self._print_logins()
 
     def _print_logins(self) -> None:
