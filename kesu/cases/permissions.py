@@ -88,13 +88,17 @@ def can_view(user, case: Case) -> bool:
         return has_role(user, roles.RISK) or bool(
             case.report_recipient_role and has_role(user, case.report_recipient_role)
         )
-    q = visible_cases_q(user)
-    if q is None:
+    if not getattr(user, "is_authenticated", False):
         return False
     if is_company_wide(user):
         return True
     if user.pk in (case.handler_id, case.first_responder_id, case.created_by_id):
-        return True  # the person's own case (a term of `visible_cases_q`): no query
+        # The person's own case (a term of `visible_cases_q`): decided before that filter is built,
+        # which reads the person's department.
+        return True
+    q = visible_cases_q(user)
+    if q is None:
+        return False
     return Case.objects.filter(q, pk=case.pk).exists()
 
 

@@ -26,7 +26,7 @@ from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.actions.judging import route_to_recipient
 from kesu.cases.context import ActionContext
-from kesu.cases.customers import find_or_create_customer
+from kesu.cases.customers import find_or_create
 from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
 from kesu.cases.numbering import next_case_number
 from kesu.cases.phones import parse_phone
@@ -54,6 +54,11 @@ class Registration:
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
     # NFRA (intake.count_repeats_once): a same-matter complaint joined the open `case` instead of a new one.
     merged: bool = False
+    # A new case: its register event, involved staff and attachments as written (the create endpoint
+    # presents them without reading them back).
+    event: CaseEvent | None = None
+    involved_staff: list | None = None
+    attachments: list | None = None
 
 
 # The registration flags (Case.flag_<name>).
@@ -500,10 +505,10 @@ def _create(
 ) -> Registration:
     policy = fields["policy"]
     rules = rules_for(policy)
-    customer = None
+    customer, new_customer = None, False
     if not fields["is_anonymous"]:
         c = fields["customer"]
-        customer = find_or_create_customer(
+        customer, new_customer = find_or_create(
             name=str(c.get("name") or ""),
             phone=str(c.get("phone") or ""),
             email=str(c.get("email") or ""),
@@ -512,14 +517,19 @@ def _create(
             policy_no=str(c.get("policy_no") or ""),
             account_no=str(c.get("account_no") or ""),
         )
-    earlier_count, latest = grading.count_same_matter(
-        customer=customer,
-        subject_no=fields["subject_no"],
-        category_id=fields["category"].pk if fields["category"] else None,
-        before=fields["received_at"],
-        window_days=int(rules.grading.get("repeat_window_days", 365)),
-        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
-        text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+    # A customer created just now has no earlier complaint: no history to read (two queries).
+    earlier_count, latest = (
+        (0, None)
+        if new_customer
+        else grading.count_same_matter(
+            customer=customer,
+            subject_no=fields["subject_no"],
+            category_id=fields["category"].pk if fields["category"] else None,
+            before=fields["received_at"],
+            window_days=int(rules.grading.get("repeat_window_days", 365)),
+            # The same composition kesu.insight compares earlier cases by (subject, description, demands).
+            text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+        )
     )
     if (
         latest is not None
@@ -607,10 +617,11 @@ def _create(
             ),
         },
     )
+    attachments: list = []
     if fields["attachments"]:
         from kesu.cases.models import Attachment
 
-        Attachment.objects.bulk_create(
+        attachments = Attachment.objects.bulk_create(
             Attachment(
                 case=case,
                 original_name=f["original_name"],
@@ -629,7 +640,14 @@ def _create(
     event.save(force_insert=True)
     if latest is not None and rules.section("repeats").get("chase_open_case"):
         _chase_open_case(latest, case, now)
-    return Registration(case, created=True, reporter_token=token)
+    return Registration(
+        case,
+        created=True,
+        reporter_token=token,
+        event=event,
+        involved_staff=sorted(fields["involved_staff"], key=lambda u: u.pk),
+        attachments=attachments,
+    )
 
 
 def _chase_open_case(earlier: Case, repeat: Case, now: dt.datetime) -> None:

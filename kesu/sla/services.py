@@ -222,7 +222,12 @@ def after_case_event(case, event, rules) -> list[StageDeadline] | None:
         else {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
     )
     dirty, due = _recompute_stages(case, event, rules, stages)
-    for key in dirty:
+    # The stages this event opened in one insert (a registration opens two or three), the changed ones
+    # one by one.
+    opened = [key for key in dirty if stages[key].pk is None]
+    if opened:
+        StageDeadline.objects.bulk_create([stages[key] for key in opened])
+    for key in dirty.difference(opened):
         stages[key].save()
 
     # 6. accountability proposed when the case is graded urgent/major/crisis

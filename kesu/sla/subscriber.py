@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kesu.sla import services
-from kesu.sla.selectors import answer_promise
+from kesu.sla.selectors import REGISTERED_STAGES, answer_promise
 
 
 def on_event(case, event, rules) -> None:
@@ -12,6 +12,10 @@ def on_event(case, event, rules) -> None:
         # and the new due date becomes part of the event.
         event.payload.update(services.apply_extension(case, rules, event))
     stages = services.after_case_event(case, event, rules)
+    if event.action == "register":
+        # The stages of the case just created, as written: the create endpoint presents them unread
+        # (`kesu.sla.selectors.registered_stages`).
+        case.__dict__[REGISTERED_STAGES] = sorted(stages or [], key=lambda s: (s.starts_at, s.pk))
     if event.action in ("register", "accept") and (event.payload or {}).get("recipient_role"):
         services.announce_report_to_recipient(case, event)
     if event.action in PROMISING_ACTIONS:
