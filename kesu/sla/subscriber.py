@@ -26,5 +26,22 @@ def on_event(case, event, rules) -> None:
             event.payload["answer_promise"] = promise.as_payload()
 
 
+def on_events(items) -> None:
+    """A set of events in one call (`perform_many`, `register_many`). A set of registrations (cases new
+    in this transaction, without stages) is set-based: the stages of all of them in one insert and
+    their binding deadlines in one update; any other set: `on_event` per event, in order."""
+    if not all(event.action == "register" for _case, event, _rules in items):
+        for case, event, rules in items:
+            on_event(case, event, rules)
+        return
+    for (case, event, _rules), stages in zip(items, services.after_registrations(items), strict=True):
+        case.__dict__[REGISTERED_STAGES] = sorted(stages, key=lambda s: (s.starts_at, s.pk))
+        if (event.payload or {}).get("recipient_role"):
+            services.announce_report_to_recipient(case, event)
+        promise = answer_promise(case, stages=stages)
+        if promise is not None and not promise.paused:
+            event.payload["answer_promise"] = promise.as_payload()
+
+
 # Events after which the complainant is (again) told by when they will be answered.
 PROMISING_ACTIONS = frozenset({"register", "extend_deadline", "resume", "reopen"})
