@@ -225,7 +225,13 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
             "decision_reason": a.decision_reason,
             "created_at": a.created_at,
         }
-        for a in case.accountabilities.select_related("person", "supervisor", "decided_by").order_by("pk")
+        for a in (
+            # Registration proposes one only for a case that already has a handler
+            # (kesu.sla.services.propose_graded_accountability): none to read for a new unassigned case.
+            []
+            if none and case.handler_id is None
+            else case.accountabilities.select_related("person", "supervisor", "decided_by").order_by("pk")
+        )
     ]
     archive_requests = [
         {
