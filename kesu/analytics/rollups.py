@@ -141,6 +141,11 @@ def _key_of(case) -> tuple:
     )
 
 
+def count_key(case) -> tuple:
+    """The values `case` is counted under, in `_KEY_FIELDS` order (for `cases_created`)."""
+    return _key_of(case)
+
+
 def _contributions(key: tuple) -> Iterator[tuple[dt.date, str, str, str]]:
     values = dict(zip(_KEY_FIELDS, key, strict=True))
     for dimension, column in COUNT_DIMENSIONS.items():

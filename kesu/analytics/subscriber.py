@@ -15,8 +15,13 @@ def on_event(case, event, rules) -> None:
 
 
 def on_events(items) -> None:
-    """`perform_many`: the rollups of the set's cases in a fixed number of statements."""
-    rollups.cases_changed_many([case for case, _event, _rules in items])
+    """`perform_many`: the rollups of the set's cases in a fixed number of statements; a set of
+    registrations (`register_many`: cases new in this transaction, no rows yet): their count keys and
+    day counts in two statements, as for an imported chunk."""
+    if all(event.action == "register" for _case, event, _rules in items):
+        rollups.cases_created([(case.pk, *rollups.count_key(case)) for case, _event, _rules in items])
+    else:
+        rollups.cases_changed_many([case for case, _event, _rules in items])
     figures.changed()
 
 

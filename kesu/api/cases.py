@@ -91,7 +91,9 @@ def create_case(
             details={"number": case.number},
         )
     body = {
-        "case": present_detail(case, _user(request), just_registered=registration.created),
+        "case": present_detail(
+            case, _user(request), registered=registration if registration.created else None
+        ),
         "created": registration.created,
         "merged": registration.merged,
         "reporter_token": registration.reporter_token,

@@ -36,6 +36,32 @@ def find_or_create_customer(
     policy_no: str = "",
     account_no: str = "",
 ) -> Customer:
+    return find_or_create(
+        name=name,
+        phone=phone,
+        email=email,
+        address=address,
+        id_number=id_number,
+        policy_no=policy_no,
+        account_no=account_no,
+    )[0]
+
+
+def find_or_create(
+    *,
+    name: str = "",
+    phone: str = "",
+    email: str = "",
+    address: str = "",
+    id_number: str = "",
+    policy_no: str = "",
+    account_no: str = "",
+) -> tuple[Customer, bool]:
+    """The known customer (filled in with what was not known yet) or a new one; True when new.
+
+    A new customer matched none of the identifiers `same_person_q` compares, so no case belongs to
+    the same person yet: registration skips the history lookup for it.
+    """
     customer = find_customer(phone=phone, id_number=id_number, policy_no=policy_no, account_no=account_no)
     fields = {
         "name": name.strip(),
@@ -47,14 +73,14 @@ def find_or_create_customer(
         "account_no": account_no.strip(),
     }
     if customer is None:
-        return Customer.objects.create(**fields)
+        return Customer.objects.create(**fields), True
     # Fill in what we did not know yet; never overwrite a known identifier silently.
     changed = [k for k, v in fields.items() if v and not getattr(customer, k)]
     for key in changed:
         setattr(customer, key, fields[key])
     if changed:
         customer.save()
-    return customer
+    return customer, False
 
 
 def same_person_q(customer: Customer) -> Q:

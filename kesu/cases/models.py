@@ -86,8 +86,12 @@ class Customer(models.Model):
         return self.name or self.phone or f"#{self.pk}"
 
     def save(self, *args, **kwargs) -> None:
-        self.name_normalized = "".join(self.name.split()).lower()
+        self.fill_normalized()
         super().save(*args, **kwargs)
+
+    def fill_normalized(self) -> None:
+        """The derived column (`save` fills it; a bulk insert calls this itself)."""
+        self.name_normalized = "".join(self.name.split()).lower()
 
 
 class Case(models.Model):

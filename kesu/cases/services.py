@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -27,10 +28,10 @@ from kesu.cases.actions.after_closing import within_reopen_window
 from kesu.cases.actions.common import department_arg, user_arg
 from kesu.cases.actions.judging import route_to_recipient
 from kesu.cases.context import ActionContext
-from kesu.cases.customers import find_or_create_customer
-from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, IdempotencyRecord, Kind, Status
-from kesu.cases.numbering import next_case_number
-from kesu.cases.phones import parse_phone
+from kesu.cases.customers import find_or_create
+from kesu.cases.models import OPEN_STATUSES, Case, CaseEvent, Customer, IdempotencyRecord, Kind, Status
+from kesu.cases.numbering import next_case_number, next_case_numbers
+from kesu.cases.phones import normalize_phone, parse_phone
 from kesu.cases.storable import update_rows
 from kesu.cases.text import is_blank
 from kesu.cases.transitions import CREATION_ACTION, TRANSITIONS
@@ -56,6 +57,11 @@ class Registration:
     reporter_token: str | None = None  # only for anonymous whistle-blowing, shown once
     # NFRA (intake.count_repeats_once): a same-matter complaint joined the open `case` instead of a new one.
     merged: bool = False
+    # A new case: its register event, involved staff and attachments as written (the create endpoint
+    # presents them without reading them back).
+    event: CaseEvent | None = None
+    involved_staff: list | None = None
+    attachments: list | None = None
 
 
 # The registration flags (Case.flag_<name>).
@@ -161,6 +167,187 @@ def register_case(
     return registration
 
 
+# What makes an item of `register_many` take the one-by-one path: rows or side effects the set-based
+# path does not write (involved staff, attachments, a report routed to senior management).
+_ONE_BY_ONE_FIELDS = ("involved_staff", "attachments")
+_IDENTIFIERS = ("id_number", "phone", "policy_no", "account_no")
+
+
+def register_many(
+    actor, items: Sequence[dict[str, Any]], *, now: dt.datetime | None = None
+) -> list[Registration | DomainError]:
+    """`register_case` for a batch (the intake batch endpoint): one result per item, in order — its
+    Registration, or the DomainError that refused it, exactly as `register_case` would answer.
+
+    The items of new complainants (no known customer shares an identifier with them, no other item of
+    the batch either) and without earlier keys are registered as a set, in a fixed number of
+    statements: the lookups once, the customers, the numbers (one statement), the cases and their
+    register events in bulk inserts, and every subscriber once over the set
+    (`subscribers.notify_many`: deadlines, rollups, hand-offs). Validation, grading and the events are
+    those of `register_case`; a new complainant has no history, so the same-matter count is one. The
+    others (a known customer, a retry of an earlier key, attachments …) go through `register_case`
+    one by one, each in its own transaction as before.
+    """
+    now = now or timezone.now()
+    results: list[Registration | DomainError | None] = [None] * len(items)
+    if getattr(actor, "is_authenticated", False) and not permissions.may_register(actor):
+        refusal = Forbidden(_("您的角色不能登记投诉"), code="role_not_allowed")
+        return [refusal] * len(items)
+    memo: dict[Any, Any] = {}
+    candidates: dict[int, dict[str, Any]] = {}
+    retries = set(_retries(items))
+    one_by_one: list[int] = []
+    for index, data in enumerate(items):
+        unknown = set(data) - REGISTER_FIELDS
+        if (
+            index in retries
+            or unknown
+            or any(data.get(name) for name in _ONE_BY_ONE_FIELDS)
+            or data.get("client_key")
+        ):
+            # Refused for its fields, a retry, or keyed by the person: as `register_case` answers it.
+            one_by_one.append(index)
+            continue
+        try:
+            fields = _validated_fields(data, now, memo)
+            _refuse_time_barred(fields)
+        except DomainError as exc:
+            results[index] = exc
+            continue
+        if "senior_management" in fields["flags"]:
+            one_by_one.append(index)
+            continue
+        candidates[index] = fields
+    one_by_one += _not_new(candidates)
+    for index in one_by_one:
+        candidates.pop(index, None)
+    if candidates:
+        try:
+            with transaction.atomic():
+                for index, registration in _register_set(actor, items, candidates, now).items():
+                    results[index] = registration
+        except IntegrityError:
+            # A concurrent request registered one of these keys first: each item on its own then.
+            one_by_one += list(candidates)
+    for index in sorted(set(one_by_one)):
+        try:
+            with transaction.atomic():
+                # At its own time, as a single registration: a second complaint of the same person in
+                # the batch is received after the first (the repeat count compares the times).
+                results[index] = register_case(actor=actor, data=items[index])
+        except DomainError as exc:
+            results[index] = exc
+    return results  # type: ignore[return-value]
+
+
+def _retries(items: Sequence[dict[str, Any]]) -> list[int]:
+    """The items whose external id was registered before (a retry: the earlier case is answered, before
+    any validation, as `register_case` does) or comes twice in the batch: one query for the batch."""
+    keys = {
+        index: (str(data.get("external_source") or ""), data["external_id"])
+        for index, data in enumerate(items)
+        if data.get("external_id")
+    }
+    if not keys:
+        return []
+    if not all(isinstance(key[1], str) for key in keys.values()):
+        return sorted(keys)  # refused one by one, with `register_case`'s message
+    taken = set(
+        Case.objects.filter(external_id__in={key[1] for key in keys.values()}).values_list(
+            "external_source", "external_id"
+        )
+    )
+    twice = {key for key, n in Counter(keys.values()).items() if n > 1}
+    return [index for index, key in keys.items() if key in taken or key in twice]
+
+
+def _not_new(candidates: dict[int, dict[str, Any]]) -> list[int]:
+    """The candidates that are not new complainants: one query per identifier kind for the batch."""
+    out: set[int] = set()
+    seen: dict[tuple[str, str], list[int]] = {}
+    for index, fields in candidates.items():
+        if fields["is_anonymous"]:
+            continue
+        for name, value in _customer_fields(fields["customer"]).items():
+            if name in _IDENTIFIERS and value:
+                seen.setdefault((name, value), []).append(index)
+    for indexes in seen.values():
+        if len(indexes) > 1:
+            out.update(indexes)  # the same person twice in the batch: the second is a repeat
+    for name in _IDENTIFIERS:
+        values = {value for (kind, value) in seen if kind == name}
+        if values:
+            known = set(Customer.objects.filter(**{f"{name}__in": values}).values_list(name, flat=True))
+            for value in known:
+                out.update(seen[(name, value)])
+    return sorted(out)
+
+
+def _customer_fields(c: dict[str, Any]) -> dict[str, str]:
+    """The customer row's values as `find_or_create` stores them."""
+    return {
+        "name": str(c.get("name") or "").strip(),
+        "phone": normalize_phone(str(c.get("phone") or "")),
+        "email": str(c.get("email") or "").strip(),
+        "address": str(c.get("address") or "").strip(),
+        "id_number": str(c.get("id_number") or "").strip().upper(),
+        "policy_no": str(c.get("policy_no") or "").strip(),
+        "account_no": str(c.get("account_no") or "").strip(),
+    }
+
+
+def _register_set(
+    actor, items: Sequence[dict[str, Any]], candidates: dict[int, dict[str, Any]], now: dt.datetime
+) -> dict[int, Registration]:
+    """The set-based part of `register_many` (inside its transaction)."""
+    order = sorted(candidates)
+    customers = {
+        index: Customer(**_customer_fields(candidates[index]["customer"]))
+        for index in order
+        if not candidates[index]["is_anonymous"]
+    }
+    for customer in customers.values():
+        customer.fill_normalized()
+    Customer.objects.bulk_create(list(customers.values()))
+    numbers = next_case_numbers(now, len(order))
+    written: list[tuple[Case, CaseEvent, Any]] = []
+    out: dict[int, Registration] = {}
+    for index, number in zip(order, numbers, strict=True):
+        fields = candidates[index]
+        rules = rules_for(fields["policy"])
+        case, token = _new_case(
+            actor=actor,
+            fields=fields,
+            data=items[index],
+            number=number,
+            customer=customers.get(index),
+            latest=None,
+            earlier_count=0,
+            imported=False,
+            reopened_from=None,
+            fingerprint=request_fingerprint(items[index]),
+            rules=rules,
+        )
+        written.append((case, None, rules))  # type: ignore[arg-type]
+        out[index] = Registration(case, created=True, reporter_token=token, involved_staff=[], attachments=[])
+    Case.objects.bulk_create([case for case, _e, _r in written])
+    written = [
+        (
+            case,
+            _register_event(case, now=now, latest=None, imported=False, reopened_from=None, attachments=[]),
+            rules,
+        )
+        for case, _e, rules in written
+    ]
+    subscribers.notify_many(written)
+    for (_case, event, _rules), registration in zip(written, out.values(), strict=True):
+        event.payload = _jsonable(event.payload)
+        chain.seal(event, chain.GENESIS)
+        registration.event = event
+    CaseEvent.objects.bulk_create([event for _case, event, _rules in written], batch_size=500)
+    return out
+
+
 def _replay(case: Case | None, stored_hash: str, fingerprint: str, actor) -> Registration:
     """The earlier registration under the same key, only if it is the same request and the caller may
     read that case; otherwise one 409 that says nothing about the case (not whose, not what, not which).
@@ -198,17 +385,28 @@ def _existing_by_keys(data: dict[str, Any], creator) -> Case | None:
     return None
 
 
-def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def _validated_fields(
+    data: dict[str, Any], now: dt.datetime, memo: dict[Any, Any] | None = None
+) -> dict[str, Any]:
+    """The registration's fields, checked. `memo`: the lookups (channel, category, branch, the active
+    policy) shared by the items of one batch, each read once for the batch."""
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
+    memo = {} if memo is None else memo
 
-    channel = channel_by_code(str(data.get("channel") or ""))
+    def once(key: Any, read) -> Any:
+        if key not in memo:
+            memo[key] = read()
+        return memo[key]
+
+    channel_code = str(data.get("channel") or "")
+    channel = once(("channel", channel_code), lambda: channel_by_code(channel_code))
     if channel is None:
         errors["channel"] = "未知渠道" if data.get("channel") else "必填"
     out["channel"] = channel
 
     # Read once per registration: the time bar and the case's policy stamp use the same version.
-    policy = active_policy()
+    policy = once("policy", active_policy)
     out["policy"] = policy
     rules = rules_for(policy)
     kind = data.get("kind") or Kind.COMPLAINT
@@ -218,7 +416,8 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
     category = None
     if data.get("category"):
-        category = category_by_code(str(data["category"]))
+        category_code = str(data["category"])
+        category = once(("category", category_code), lambda: category_by_code(category_code))
         if category is None:
             errors["category"] = "未知分类"
     out["category"] = category
@@ -379,7 +578,10 @@ def _validated_fields(data: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
     out["branch"] = None
     if data.get("branch"):
-        out["branch"] = Department.objects.filter(code=data["branch"]).first()
+        branch_code = data["branch"]
+        out["branch"] = once(
+            ("branch", branch_code), lambda: Department.objects.filter(code=branch_code).first()
+        )
         if out["branch"] is None:
             errors["branch"] = "未知机构"
     _validate_respondent(data, out, errors)
@@ -502,10 +704,10 @@ def _create(
 ) -> Registration:
     policy = fields["policy"]
     rules = rules_for(policy)
-    customer = None
+    customer, new_customer = None, False
     if not fields["is_anonymous"]:
         c = fields["customer"]
-        customer = find_or_create_customer(
+        customer, new_customer = find_or_create(
             name=str(c.get("name") or ""),
             phone=str(c.get("phone") or ""),
             email=str(c.get("email") or ""),
@@ -514,14 +716,19 @@ def _create(
             policy_no=str(c.get("policy_no") or ""),
             account_no=str(c.get("account_no") or ""),
         )
-    earlier_count, latest = grading.count_same_matter(
-        customer=customer,
-        subject_no=fields["subject_no"],
-        category_id=fields["category"].pk if fields["category"] else None,
-        before=fields["received_at"],
-        window_days=int(rules.grading.get("repeat_window_days", 365)),
-        # The same composition kesu.insight compares earlier cases by (subject, description, demands).
-        text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+    # A customer created just now has no earlier complaint: no history to read (two queries).
+    earlier_count, latest = (
+        (0, None)
+        if new_customer
+        else grading.count_same_matter(
+            customer=customer,
+            subject_no=fields["subject_no"],
+            category_id=fields["category"].pk if fields["category"] else None,
+            before=fields["received_at"],
+            window_days=int(rules.grading.get("repeat_window_days", 365)),
+            # The same composition kesu.insight compares earlier cases by (subject, description, demands).
+            text=" ".join(p for p in (fields["subject"], fields["description"], fields["demands"]) if p),
+        )
     )
     if (
         latest is not None
@@ -531,9 +738,81 @@ def _create(
         and latest.status in (*OPEN_STATUSES, Status.SUSPENDED)
     ):
         return _merge_into_open(latest, actor=actor, fields=fields, now=now)
+    case, token = _new_case(
+        actor=actor,
+        fields=fields,
+        data=data,
+        number=next_case_number(now),
+        customer=customer,
+        latest=latest,
+        earlier_count=earlier_count,
+        imported=imported,
+        reopened_from=reopened_from,
+        fingerprint=fingerprint,
+        rules=rules,
+    )
+    case.save()
+    if fields["involved_staff"]:
+        case.involved_staff.set(fields["involved_staff"])
+    event = _register_event(
+        case,
+        now=now,
+        latest=latest,
+        imported=imported,
+        reopened_from=reopened_from,
+        attachments=fields["attachments"],
+    )
+    attachments: list = []
+    if fields["attachments"]:
+        from kesu.cases.models import Attachment
+
+        attachments = Attachment.objects.bulk_create(
+            Attachment(
+                case=case,
+                original_name=f["original_name"],
+                stored_name=f["stored_name"],
+                content_type=f["content_type"],
+                size=f["size"],
+                sha256=f["sha256"],
+                uploaded_by=case.created_by,
+            )
+            for f in fields["attachments"]
+        )
+    subscribers.notify(case, event, rules)
+    # The first link of the case's hash chain, over the payload as it will be read back.
+    event.payload = _jsonable(event.payload)
+    chain.seal(event, chain.GENESIS)
+    event.save(force_insert=True)
+    if latest is not None and rules.section("repeats").get("chase_open_case"):
+        _chase_open_case(latest, case, now)
+    return Registration(
+        case,
+        created=True,
+        reporter_token=token,
+        event=event,
+        involved_staff=sorted(fields["involved_staff"], key=lambda u: u.pk),
+        attachments=attachments,
+    )
+
+
+def _new_case(
+    *,
+    actor,
+    fields: dict[str, Any],
+    data: dict[str, Any],
+    number: str,
+    customer,
+    latest: Case | None,
+    earlier_count: int,
+    imported: bool,
+    reopened_from: Case | None,
+    fingerprint: str,
+    rules,
+) -> tuple[Case, str | None]:
+    """The new case row, graded, not yet saved; with the anonymous reporter's token (shown once)."""
     token = None
     case = Case(
-        number=next_case_number(now),
+        number=number,
         client_key=data.get("client_key") or None,
         request_hash=fingerprint,
         external_source=fields["external_source"],
@@ -567,7 +846,7 @@ def _create(
         customer_due_at=fields["customer_due_at"],
         first_responder=actor if getattr(actor, "is_authenticated", False) else None,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        policy=policy,
+        policy=fields["policy"],
         is_imported=imported,
         is_confidential=fields["kind"] == Kind.REPORT,
         reopened_from=reopened_from,
@@ -580,10 +859,20 @@ def _create(
     case.repeat_count = earlier_count + 1
     case.repeat_of = latest
     case.level, case.level_reasons = grading.grade(case, rules, channel_is_crisis=case.channel.is_crisis)
-    case.save()
-    if fields["involved_staff"]:
-        case.involved_staff.set(fields["involved_staff"])
-    event = CaseEvent(
+    return case, token
+
+
+def _register_event(
+    case: Case,
+    *,
+    now: dt.datetime,
+    latest: Case | None,
+    imported: bool,
+    reopened_from: Case | None,
+    attachments: list,
+) -> CaseEvent:
+    """The case's first event (seq 1), not yet sealed or written."""
+    return CaseEvent(
         case=case,
         seq=1,
         actor=case.created_by,
@@ -602,36 +891,9 @@ def _create(
             "imported": imported,
             **({"recipient_role": case.report_recipient_role} if case.report_recipient_role else {}),
             **({"reopened_from": reopened_from.number} if reopened_from else {}),
-            **(
-                {"attachments": [f["original_name"] for f in fields["attachments"]]}
-                if fields["attachments"]
-                else {}
-            ),
+            **({"attachments": [f["original_name"] for f in attachments]} if attachments else {}),
         },
     )
-    if fields["attachments"]:
-        from kesu.cases.models import Attachment
-
-        Attachment.objects.bulk_create(
-            Attachment(
-                case=case,
-                original_name=f["original_name"],
-                stored_name=f["stored_name"],
-                content_type=f["content_type"],
-                size=f["size"],
-                sha256=f["sha256"],
-                uploaded_by=case.created_by,
-            )
-            for f in fields["attachments"]
-        )
-    subscribers.notify(case, event, rules)
-    # The first link of the case's hash chain, over the payload as it will be read back.
-    event.payload = _jsonable(event.payload)
-    chain.seal(event, chain.GENESIS)
-    event.save(force_insert=True)
-    if latest is not None and rules.section("repeats").get("chase_open_case"):
-        _chase_open_case(latest, case, now)
-    return Registration(case, created=True, reporter_token=token)
 
 
 def _chase_open_case(earlier: Case, repeat: Case, now: dt.datetime) -> None:
@@ -1019,6 +1281,7 @@ __all__ = [
     "register_case",
     "perform",
     "perform_many",
+    "register_many",
     "ManyResult",
     "allowed_actions",
     "open_linked_case",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
 from kesu.org.i18n import localized
 from kesu.policy.models import Category, Channel, Policy
 from kesu.policy.rules import Rules
 
 _cache: dict[int, Rules] = {}
+# The active policy as this process last saw it, keyed by (id, version): what `active_policy` returns
+# while the database still names it active.
+_active: dict[tuple[int, int], Policy] = {}
 
 
 class NoActivePolicy(RuntimeError):
@@ -15,12 +20,34 @@ class NoActivePolicy(RuntimeError):
 
 def clear_cache() -> None:
     _cache.clear()
+    _active.clear()
+
+
+def _active_key() -> tuple[int, int] | None:
+    """(id, version) of the active policy: the validity check of the per-process cache.
+
+    One indexed read of two integers (the partial unique index `one_active_policy`), sent without the
+    ORM's query compilation: it runs on every registration and sees an activation made by any process
+    (another worker, the CLI, a test's rollback) at once, which a per-process invalidation could not.
+    """
+    table = connection.ops.quote_name(Policy._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, version FROM {table} WHERE is_active = %s LIMIT 1", [True])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def active_policy() -> Policy:
-    policy = Policy.objects.filter(is_active=True).only("id", "version").first()
-    if policy is None:
+    """The active policy version (a shared instance: read it, never change it)."""
+    key = _active_key()
+    if key is None:
         raise NoActivePolicy("no policy is active: run `kesu policy load general`")
+    policy = _active.get(key)
+    if policy is None:
+        policy = Policy.objects.get(pk=key[0])
+        _active.clear()  # one entry: the versions before it are no longer active
+        _active[key] = policy
+        _cache.setdefault(policy.pk, Rules(policy.document, policy.version))
     return policy
 
 

@@ -164,11 +164,23 @@ def _row(s: StageDeadline, now: dt.datetime, cal) -> dict[str, Any]:
     }
 
 
-def case_timeliness(case, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Per stage of one case: met/breached, time used (working time for working-time rules)."""
+# Where the deadline subscriber leaves the stages it wrote for a case registered in this request.
+REGISTERED_STAGES = "_kesu_registered_stages"
+
+
+def registered_stages(case) -> list[StageDeadline] | None:
+    """The stages written when `case` was registered in this request (None: not this instance)."""
+    return case.__dict__.get(REGISTERED_STAGES)
+
+
+def case_timeliness(
+    case, now: dt.datetime | None = None, *, stages: list[StageDeadline] | None = None
+) -> list[dict[str, Any]]:
+    """Per stage of one case: met/breached, time used (working time for working-time rules).
+    `stages`: the case's stages already at hand (else read)."""
     now = now or timezone.now()
     cal = calendar_for_case(case)
-    return [_row(s, now, cal) for s in case_deadlines(case)]
+    return [_row(s, now, cal) for s in (case_deadlines(case) if stages is None else stages)]
 
 
 def timeliness_rows(case_ids=None, *, since=None, until=None, now=None, chunk: int = 2000):

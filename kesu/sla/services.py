@@ -222,7 +222,12 @@ def after_case_event(case, event, rules) -> list[StageDeadline] | None:
         else {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
     )
     dirty, due = _recompute_stages(case, event, rules, stages)
-    for key in dirty:
+    # The stages this event opened in one insert (a registration opens two or three), the changed ones
+    # one by one.
+    opened = [key for key in dirty if stages[key].pk is None]
+    if opened:
+        StageDeadline.objects.bulk_create([stages[key] for key in opened])
+    for key in dirty.difference(opened):
         stages[key].save()
 
     # 6. accountability proposed when the case is graded urgent/major/crisis
@@ -235,6 +240,33 @@ def after_case_event(case, event, rules) -> list[StageDeadline] | None:
         # In UTC, as the database gives it back (the create endpoint presents this instance unread).
         case.due_at = due.astimezone(dt.UTC) if due is not None else None
     return list(stages.values())
+
+
+def after_registrations(items) -> list[list[StageDeadline]]:
+    """`after_case_event` for a set of register events (cases created in this transaction, no stages
+    yet): per case its stages as written. One insert for every stage, one update of the binding
+    deadlines that are set."""
+    out: list[list[StageDeadline]] = []
+    due_set = []
+    for case, event, rules in items:
+        stages: dict[tuple[str, str], StageDeadline] = {}
+        _dirty, due = _recompute_stages(case, event, rules, stages)
+        propose_graded_accountability(case, rules, event.created_at)
+        if case.due_at != due:
+            case.due_at = due.astimezone(dt.UTC) if due is not None else None
+            due_set.append(case)
+        out.append(list(stages.values()))
+    StageDeadline.objects.bulk_create([s for stages in out for s in stages], batch_size=500)
+    if due_set:
+        # One prepared statement for the set (`bulk_update` would build a CASE over every row).
+        model = type(due_set[0])
+        table = connection.ops.quote_name(model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f'UPDATE {table} SET "due_at" = %s WHERE "id" = %s',
+                [(connection.ops.adapt_datetimefield_value(c.due_at), c.pk) for c in due_set],
+            )
+    return out
 
 
 def _recompute_stages(

@@ -10,8 +10,8 @@ import datetime as dt
 from typing import Any
 
 from kesu.cases.models import Case, CaseEvent, EmergencyPlan, RegulatorSubmission, RemedyType, TypicalCase
-from kesu.cases.services import allowed_actions
-from kesu.sla.selectors import case_timeliness
+from kesu.cases.services import Registration, allowed_actions
+from kesu.sla.selectors import case_timeliness, registered_stages
 from kesu.trust import pii
 
 
@@ -75,26 +75,37 @@ def present_attachment(att, number: str) -> dict[str, Any]:
     }
 
 
-def _deadlines(case: Case) -> dict[str, Any]:
+def _deadlines(case: Case, stages=None) -> dict[str, Any]:
     """The current binding deadline and every stage deadline with its timeliness (kesu.sla)."""
 
     return {
         "due_at": case.due_at.isoformat() if case.due_at else None,
         "stages": [
-            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items() if k != "case_id"}
-            for row in case_timeliness(case)
+            {k: _iso(v) if hasattr(v, "isoformat") else v for k, v in row.items() if k != "case_id"}
+            for row in case_timeliness(case, stages=stages)
         ],
     }
 
 
-def present_detail(case: Case, viewer, *, just_registered: bool = False) -> dict[str, Any]:
-    """The whole case as the API shows it. `just_registered`: the case was created in this request, so
-    no action has run on it yet and it has no collaboration, panel, proposal, follow-up or archive
-    request (registration writes none of them): not read (five queries of the create endpoint)."""
-    return _detail(case, viewer, none=just_registered)
+def _iso(value: dt.date | dt.datetime) -> str:
+    # In UTC, as the database gives instants back: stages just computed (the create endpoint presents
+    # them unread) may carry the calendar's zone.
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat()
 
 
-def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
+def present_detail(case: Case, viewer, *, registered: Registration | None = None) -> dict[str, Any]:
+    """The whole case as the API shows it. `registered`: the registration that created the case in this
+    request, so no action has run on it yet and it has no collaboration, panel, proposal, follow-up or
+    archive request (registration writes none of them): not read (five queries of the create endpoint);
+    its register event, involved staff, attachments and stage deadlines are presented as written."""
+    return _detail(case, viewer, registered=registered)
+
+
+def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str, Any]:
+    none = registered is not None
+    stages = registered_stages(case) if none else None
 
     data = present_summary(case)
     collaborations = [
@@ -214,7 +225,13 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "decision_reason": a.decision_reason,
             "created_at": a.created_at,
         }
-        for a in case.accountabilities.select_related("person", "supervisor", "decided_by").order_by("pk")
+        for a in (
+            # Registration proposes one only for a case that already has a handler
+            # (kesu.sla.services.propose_graded_accountability): none to read for a new unassigned case.
+            []
+            if none and case.handler_id is None
+            else case.accountabilities.select_related("person", "supervisor", "decided_by").order_by("pk")
+        )
     ]
     archive_requests = [
         {
@@ -267,7 +284,14 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             if case.respondent_department_id
             else None,
             # 涉事人员: who must recuse themselves under a recusal rule (NFRA).
-            "involved_staff": [present_user(u) for u in case.involved_staff.order_by("pk")],
+            "involved_staff": [
+                present_user(u)
+                for u in (
+                    registered.involved_staff
+                    if none and registered.involved_staff is not None
+                    else case.involved_staff.order_by("pk")
+                )
+            ],
             "flags": flags,
             "level_reasons": case.level_reasons,
             "level_overridden": case.level_overridden,
@@ -284,9 +308,16 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "reopened_from": case.reopened_from.number if case.reopened_from_id else None,
             "policy_version": case.policy.version,
             "customer": present_customer(case, viewer),
-            "deadlines": _deadlines(case),
+            "deadlines": _deadlines(case, stages),
             "allowed_actions": allowed_actions(case, viewer),
-            "events": [present_event(e) for e in case.events.select_related("actor").order_by("seq")],
+            "events": [
+                present_event(e)
+                for e in (
+                    [registered.event]
+                    if none and registered.event is not None
+                    else case.events.select_related("actor").order_by("seq")
+                )
+            ],
             "collaborations": collaborations,
             "panel_reviews": panel_reviews,
             "proposals": proposals,
@@ -295,7 +326,11 @@ def _detail(case: Case, viewer, *, none: bool) -> dict[str, Any]:
             "archive_requests": archive_requests,
             "attachments": [
                 present_attachment(a, case.number)
-                for a in case.attachments.select_related("uploaded_by").order_by("created_at", "pk")
+                for a in (
+                    []  # registered without attachments: none to read
+                    if none and registered.attachments == []
+                    else case.attachments.select_related("uploaded_by").order_by("created_at", "pk")
+                )
             ],
             "emergency_plan": {
                 "leader": present_user(plan.leader),
