@@ -364,6 +364,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     big_f["ratio_to_total"] = ratio
                     big_f["meets_ratio_goal"] = ratio <= LARGE_RATIO_GOAL
         doc["databases"][db] = part
+        _write(args.out, {**doc, "partial": True})  # a run cut short keeps what it measured
     load = RESULTS_DIR / "load-postgresql.json"
     if args.load:
         _log("=== the no-loss load check on PostgreSQL (bench/bench_load.py) ===")
@@ -489,6 +490,13 @@ def readme_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -520,10 +528,7 @@ def main() -> int:
         print(json.dumps(out, ensure_ascii=False, default=str), flush=True)
         return 0
     doc = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    _write(args.out, doc)
     print(readme_table(doc))
     _log(f"wrote {args.out} in {doc['took_s']} s")
     failed = [db for db, part in doc["databases"].items() if "error" in part]
