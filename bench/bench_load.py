@@ -60,6 +60,11 @@ def run(ctx) -> dict:
         },
         "results": {
             "throughput_rps": summary["requests_per_second"],
+            # CPU per request by side (/proc), steady where requests/s moves with the shared host's load
+            "server_cpu_ms_per_request": report["cpu"]["server_side_ms_per_request"],
+            "server_capacity_rps": report["cpu"]["server_capacity_rps"],
+            "load_average": [report["cpu"]["load_average_before"], report["cpu"]["load_average_after"]],
+            "cpu": report["cpu"],
             "errors": report["errors"],
             "background": report["background"],
             "error_rate_5xx": round(verification["five_xx"] / summary["requests"], 6)

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from dataset import prepare
-from shared import EVENT_PATHS, RESULTS_DIR, ROOT, SCALE, SCRATCH_DIR, pg_base_url
+from shared import EVENT_PATHS, RESULTS_DIR, ROOT, SCALE, SCRATCH_DIR, pg_base_url, postgres_server_cpu_s
 
 # --- sizes and timing --------------------------------------------------------------------------------
 
@@ -139,43 +139,17 @@ def cpu_figure(
     return out
 
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _proc_stat(pid: int | str) -> list[str] | None:
-    """/proc/<pid>/stat after the command name: [state, ppid, ..., utime (11), stime, cutime, cstime]."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
-
-
 def db_server_cpu_s() -> float | None:
-    """CPU seconds the PostgreSQL server this process is connected to has used so far: its postmaster
-    (with the exited backends it reaped: cutime/cstime) and its live children (backends, autovacuum,
-    checkpointer, ...). None on SQLite or without /proc. Take the difference around what is measured:
-    it stays right when Django closes and reopens its connection between requests."""
+    """CPU seconds the PostgreSQL server this process is connected to has used so far (its postmaster
+    with the backends it reaped, and its live children: shared.postgres_server_cpu_s). None on SQLite or
+    without /proc. Take the difference around what is measured: it stays right when Django closes and
+    reopens its connection between requests."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
     connection.ensure_connection()
-    fields = _proc_stat(connection.connection.info.backend_pid)
-    if fields is None:
-        return None
-    postmaster = fields[1]
-    own = _proc_stat(postmaster)
-    if own is None:
-        return None
-    ticks = sum(int(x) for x in own[11:15])
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        child = _proc_stat(entry.name)
-        if child is not None and child[1] == postmaster:
-            ticks += int(child[11]) + int(child[12])
-    return ticks / _CLK_TCK
+    return postgres_server_cpu_s(connection.connection.info.backend_pid)
 
 
 def log_figure(label: str, f: dict[str, Any]) -> None:

@@ -441,8 +441,8 @@ def readme_table(doc: dict[str, Any]) -> str:
     lines = [
         f"Measured {doc['date']} at commit `{doc.get('commit', '')}` ({doc.get('label', '')}), "
         f"{doc['total']:,} cases (30 % open, 365 days; the sweep: {doc['total']:,} open cases); "
-        f"`bench/results/speed19.json`. CPU ms per request (median; on PostgreSQL the Django process plus, "
-        "in brackets, the database server's mean), [queries per request], ✓ goal met / ✗ not met.",
+        f"`bench/results/speed19.json`. CPU ms per request: the Django process's median, on PostgreSQL plus the "
+        "database server's mean (that share in brackets); [queries per request]; ✓ goal met, ✗ not met.",
         "",
         "| figure | goal | SQLite | PostgreSQL |",
         "|---|---|---|---|",
