@@ -67,7 +67,7 @@ def test_every_figure_has_a_row_with_its_goal_and_whether_it_is_met():
     # PostgreSQL's cell carries the database server's share; SQLite runs in the process
     assert "(db" not in case_page.split("|")[3] and "40 (db 1.5) [33 q] ✗" in case_page.split("|")[4]
     sweep = next(r for r in rows if r.startswith("| first sweep"))
-    assert "12.0 CPU s" in sweep and sweep.rstrip(" |").endswith("✗")
+    assert "12.0 CPU s" in sweep and sweep.split("|")[3].strip().endswith("90 MB ✗")
     assert any("1,500 cases/CPU-s" in r and "✓" in r for r in rows)
 
 
