@@ -427,9 +427,10 @@ def _cell(db_part: dict[str, Any] | None, key: str) -> str:
         return f"{f['cases_per_cpu_second']:,.0f} cases/CPU-s ({f['queries_per_case']} q/case){met}"
     if key == "sweep":
         db = f" + db {f['db_cpu_seconds']:.1f}" if f.get("db_cpu_seconds") is not None else ""
+        per_row = round(f["queries"] / f["examined"], 1) if f.get("examined") else "—"
         return (
-            f"{f['cpu_seconds']:.1f}{db} CPU s, {f['escalations']:,} escalations, "
-            f"{f['queries_per_escalation']} q/escalation, {f['peak_rss_mb']:.0f} MB{met}"
+            f"{f['cpu_seconds']:.1f}{db} CPU s ({f['seconds']:.0f} s wall), {f.get('examined', 0):,} due, "
+            f"{f['escalations']:,} escalations, {per_row} q per due row, {f['peak_rss_mb']:.0f} MB{met}"
         )
     db = f" (db {f['db_cpu_ms_mean']:g})" if "db_cpu_ms_mean" in f else ""
     return f"{f['cpu_ms']:g}{db} [{f['queries']} q]{met}"
