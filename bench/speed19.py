@@ -464,9 +464,10 @@ def readme_table(doc: dict[str, Any]) -> str:
             f"{doc['total']:,} (PostgreSQL) | ≤ {LARGE_RATIO_GOAL}× | — | {'; '.join(parts)} |"
         )
     else:
+        why = "stopped before it finished" if large and large.get("error") else "not run"
         lines.append(
             f"| every queue and the case page at 1M cases against {doc['total']:,} (PostgreSQL) | "
-            f"≤ {LARGE_RATIO_GOAL}× | — | not run (`--large-total 1000000`) |"
+            f"≤ {LARGE_RATIO_GOAL}× | — | {why} (`--large-total 1000000`) |"
         )
     lc = doc.get("load_check")
     if lc:
