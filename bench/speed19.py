@@ -476,7 +476,10 @@ def readme_table(doc: dict[str, Any]) -> str:
             if lc.get("server_cpu_ms_per_request") is not None
             else ""
         )
-        load = f", load average {lc['load_average']}" if lc.get("load_average") else ""
+        la = lc.get("load_average")
+        if la and isinstance(la[0], list):  # [before, after], each the 1/5/15-minute averages
+            la = f"{la[0][0]:g} → {la[1][0]:g}"
+        load = f", load average {la}" if la else ""
         lines.append(
             f"| no-loss load check, production shape ({lc.get('server') or 'gunicorn'}), {lc['requests']} mixed "
             f"requests | {lc['goal']} | — | {lc['throughput_rps']} requests/s, p50 {lc['p50_ms']} ms, "
