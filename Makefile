@@ -30,7 +30,7 @@ BENCH_ONLY ?=
 export VENV PYTEST_ARGS BENCH_SCALE BENCH_ONLY
 
 .PHONY: help venv install install-app assets migrate demo demo-data serve worker test test-lint test-sqlite test-pg \
-        test-browser browser-deps lint format bench bench-sqlite clean distclean
+        test-browser browser-deps lint format bench bench-sqlite bench-speed clean distclean
 
 help:
 	@echo "Kesu 客诉 — make targets"
@@ -38,6 +38,7 @@ help:
 	@echo "                   (serves after $(DEMO_FIRST) complaints; the worker loads the rest in the background)"
 	@echo "  make test         ruff + tests on SQLite + tests on a throwaway PostgreSQL 15 + browser tests"
 	@echo "  make bench        benchmarks (SQLite and PostgreSQL) → bench/results/*.json  [BENCH_SCALE=small]"
+	@echo "  make bench-speed  issue 19's figures beside their goals → bench/results/speed19.json"
 	@echo "  make install      .venv with the project (editable) and its dev/pg extras"
 	@echo "  make install-app  .venv with the project (editable) and its pg extra only (what make demo needs)"
 	@echo "  make assets       npm packages → kesu/web/static/vendor/"
@@ -135,6 +136,12 @@ bench: install
 
 bench-sqlite: install
 	$(PY) bench/run_all.py --db sqlite
+
+# Issue 19's figures only (create, batch, perform, queues, case page, board, analytics, sweep, load check)
+# beside their goals on both databases → bench/results/speed19.json; `bench/speed19.py --readme` prints
+# the README table. About 25 min at 100k on this loaded 2-core host (BENCH_SCALE=small: a few minutes).
+bench-speed: install
+	PG_OPTIONAL=1 scripts/pg_cluster.sh $(PY) bench/speed19.py --load
 
 # --- cleaning ---------------------------------------------------------------------------------------
 

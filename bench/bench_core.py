@@ -39,6 +39,19 @@ GOAL_BATCH_CASES_PER_S = 1000.0
 BATCH = 200
 
 
+def complaint_body(n: int) -> dict:
+    """The n-th benchmark complaint (a new customer each, two categories in turn); also bench/speed19.py."""
+    return {
+        "channel": "phone",
+        "kind": "complaint",
+        "category": "claims.delay" if n % 2 else "service.attitude",
+        "description": f"住院理赔材料已提交{20 + n % 30}天仍未赔付，客服只说在审核中。（压测 {n}）",
+        "demands": "尽快赔付",
+        "subject_no": f"PB{n:010d}",
+        "customer": {"name": f"压测客户{n}", "phone": f"1390{n:07d}", "policy_no": f"PB{n:010d}"},
+    }
+
+
 def run(ctx: BenchContext) -> dict:
     from django.utils import timezone
 
@@ -74,16 +87,7 @@ def run(ctx: BenchContext) -> dict:
     counter = itertools.count()
 
     def complaint(i: int) -> dict:
-        n = next(counter)
-        return {
-            "channel": "phone",
-            "kind": "complaint",
-            "category": "claims.delay" if n % 2 else "service.attitude",
-            "description": f"住院理赔材料已提交{20 + n % 30}天仍未赔付，客服只说在审核中。（压测 {n}）",
-            "demands": "尽快赔付",
-            "subject_no": f"PB{n:010d}",
-            "customer": {"name": f"压测客户{n}", "phone": f"1390{n:07d}", "policy_no": f"PB{n:010d}"},
-        }
+        return complaint_body(next(counter))
 
     log(f"register_case × {creates} …")
     results["create_service"] = throughput(lambda i: register_case(actor=intake, data=complaint(i)), creates)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import BenchContext, bench_main, log, size  # noqa: E402
+from common import BenchContext, bench_main, db_server_cpu_s, log, size  # noqa: E402
 from dataset import NOW  # noqa: E402
 
 SMALL = os.environ.get("BENCH_SCALE") == "small"
@@ -98,13 +98,18 @@ def run_sweep(db_url: str, at: str) -> dict:
         queries[0] += 1
         return execute(sql, params, many, context)
 
+    db0 = db_server_cpu_s()
     t, c = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(count):
         r = sweep(dt.datetime.fromisoformat(at))
     seconds = time.perf_counter() - t
+    cpu = time.process_time() - c
+    db1 = db_server_cpu_s()
     return {
         "seconds": round(seconds, 3),
-        "cpu_seconds": round(time.process_time() - c, 3),
+        "cpu_seconds": round(cpu, 3),
+        # PostgreSQL: the database server's CPU during the sweep (None on SQLite, in-process).
+        "db_cpu_seconds": round(db1 - db0, 3) if db0 is not None and db1 is not None else None,
         "queries": queries[0],
         "rss_before_sweep_mb": round(rss_before, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

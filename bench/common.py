@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from dataset import prepare
-from shared import EVENT_PATHS, RESULTS_DIR, ROOT, SCALE, SCRATCH_DIR, pg_base_url
+from shared import EVENT_PATHS, RESULTS_DIR, ROOT, SCALE, SCRATCH_DIR, pg_base_url, postgres_server_cpu_s
 
 # --- sizes and timing --------------------------------------------------------------------------------
 
@@ -137,6 +137,19 @@ def cpu_figure(
         out["goal_cpu_ms"] = goal_cpu_ms
         out["meets_goal"] = c["median_ms"] <= goal_cpu_ms
     return out
+
+
+def db_server_cpu_s() -> float | None:
+    """CPU seconds the PostgreSQL server this process is connected to has used so far (its postmaster
+    with the backends it reaped, and its live children: shared.postgres_server_cpu_s). None on SQLite or
+    without /proc. Take the difference around what is measured: it stays right when Django closes and
+    reopens its connection between requests."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    return postgres_server_cpu_s(connection.connection.info.backend_pid)
 
 
 def log_figure(label: str, f: dict[str, Any]) -> None:

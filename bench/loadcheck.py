@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.shared import machine_cpu_s, postgres_server_cpu_s, process_tree_cpu_s  # noqa: E402
+
 # The checkout this file belongs to: the server runs its code (`manage.py` and `kesu` from here), not
 # whichever checkout the virtualenv was installed from.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -161,8 +163,12 @@ class Server:
         background: bool = True,
         db_tasks: bool | None = None,
         name: str = "server",
+        settings: str = "kesu.settings",
     ):
         self.database_url = database_url
+        # kesu.settings_production: what deploy/ runs (on PostgreSQL a psycopg pool per worker process,
+        # full password hashing, HTTPS behind the proxy: the clients send X-Forwarded-Proto as nginx does).
+        self.settings = settings
         # Another app server beside one that runs the background processes enqueues into the database too.
         self.db_tasks = background if db_tasks is None else db_tasks
         self.name = name
@@ -214,11 +220,15 @@ class Server:
         env = {
             **os.environ,
             "KESU_DATABASE_URL": self.database_url,
-            "DJANGO_SETTINGS_MODULE": "kesu.settings",
+            "DJANGO_SETTINGS_MODULE": self.settings,
             "KESU_LOG_LEVEL": "WARNING",
             "KESU_MEDIA_DIR": str(self.log_dir / "media"),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.settings == "kesu.settings_production" and len(env.get("KESU_SECRET_KEY", "")) < 50:
+            import secrets
+
+            env["KESU_SECRET_KEY"] = secrets.token_urlsafe(64)
         if self.db_tasks:
             # Without the worker nothing would run what the web processes enqueue (the benchmarks set
             # a dummy backend); with it, they enqueue into the database as in production.
@@ -337,7 +347,13 @@ class Client:
         headers: dict[str, str] | None = None,
         timeout: float = CLIENT_TIMEOUT,
     ) -> tuple[int, Any]:
-        all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
+        all_headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            # as nginx tells the app behind it (kesu.settings_production redirects plain HTTP otherwise)
+            "X-Forwarded-Proto": "https",
+            **(headers or {}),
+        }
         payload = None
         if body is not None:
             payload = json.dumps(body, ensure_ascii=False).encode()
@@ -797,6 +813,7 @@ def run_check(
     log_dir: Path | None = None,
     background: bool = True,
     app_servers: int = 1,
+    settings: str = "kesu.settings",
 ) -> dict[str, Any]:
     """Prepare (Django must be set up on `database_url`), serve (with the task worker and the scheduler
     unless `background` is false; `app_servers` gunicorn instances, as on that many hosts), load, stop
@@ -806,7 +823,12 @@ def run_check(
     actors = prepare()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="kesu-load-"))
     server = Server(
-        database_url, workers=workers, threads=server_threads, log_dir=log_dir, background=background
+        database_url,
+        workers=workers,
+        threads=server_threads,
+        log_dir=log_dir,
+        background=background,
+        settings=settings,
     )
     others = [
         Server(
@@ -817,6 +839,7 @@ def run_check(
             background=False,
             db_tasks=background,
             name=f"server-{n + 2}",
+            settings=settings,
         )
         for n in range(app_servers - 1)
     ]
@@ -826,9 +849,11 @@ def run_check(
         ports = [s.port for s in (server, *others)]
         for port in ports:
             warm_up(port, actors, 2 * workers * server_threads)
+        meter = CpuMeter(server, others)
         started = time.perf_counter()
         ledger = run_load(ports, actors, threads=threads, requests=requests, seed=seed)
         took = time.perf_counter() - started
+        cpu = meter.stop(len(ledger.calls))
         server_log = "".join(s.log_tail(3000) for s in (server, *others))
     summary = summarize(ledger, took)
     verification = verify(ledger, actors)
@@ -843,10 +868,12 @@ def run_check(
             "workers": workers,
             "threads": server_threads,
             "app_servers": app_servers,
+            "settings": settings,
             "background": sorted(BACKGROUND) if background else [],
         },
         "clients": {"threads": threads, "requests_each": requests},
         "summary": summary,
+        "cpu": cpu,
         "errors": {
             "five_xx": verification["five_xx"],
             "no_answer": summary["statuses"].get("0", 0),
@@ -857,6 +884,57 @@ def run_check(
         "verification": verification,
         "server_log_tail": server_log if not verification["ok"] else "",
     }
+
+
+class CpuMeter:
+    """CPU seconds spent during the load by each side, from /proc: the app servers (gunicorn masters and
+    workers), the background processes (task worker, scheduler), the PostgreSQL server (postmaster and
+    backends; none on SQLite, which runs inside the other processes), the clients (this process) and
+    the rest of the machine. On the shared 2-core host requests/s moves with the other sessions' load;
+    CPU per request does not, and it bounds what the machine could serve: cores ÷ CPU per request."""
+
+    def __init__(self, server: Server, others: list[Server]) -> None:
+        from django.db import connection
+
+        self.servers = [s.process.pid for s in (server, *others) if s.process is not None]
+        self.background = [p.pid for p in server.background_processes.values()]
+        self.backend_pid = None
+        if connection.vendor == "postgresql":
+            connection.ensure_connection()
+            self.backend_pid = connection.connection.info.backend_pid
+        self.start = self._sample()
+
+    def _sample(self) -> dict[str, Any]:
+        db = postgres_server_cpu_s(self.backend_pid) if self.backend_pid else None
+        return {
+            "servers": process_tree_cpu_s(self.servers),
+            "background": process_tree_cpu_s(self.background),
+            "database": db or 0.0,
+            "clients": time.process_time(),
+            "machine": machine_cpu_s(),
+            "load": [round(x, 2) for x in os.getloadavg()],
+        }
+
+    def stop(self, requests: int) -> dict[str, Any]:
+        end = self._sample()
+        spent = {
+            k: round(end[k] - self.start[k], 2) for k in ("servers", "background", "database", "clients")
+        }
+        busy = end["machine"] - self.start["machine"]
+        spent["other_processes"] = round(max(0.0, busy - sum(spent.values())), 2)
+        server_side = spent["servers"] + spent["background"] + spent["database"]
+        per = {k: round(v * 1000 / requests, 2) for k, v in spent.items()} if requests else {}
+        cores = os.cpu_count() or 1
+        return {
+            "seconds": spent,
+            "ms_per_request": per,
+            "server_side_ms_per_request": round(server_side * 1000 / requests, 2) if requests else None,
+            # What this host could serve if the servers had every core: cores ÷ server-side CPU per request.
+            "server_capacity_rps": round(cores * requests / server_side, 1) if server_side else None,
+            "cores": cores,
+            "load_average_before": self.start["load"],
+            "load_average_after": end["load"],
+        }
 
 
 def background_summary(server: Server) -> dict[str, Any]:
@@ -880,6 +958,10 @@ def format_report(report: dict[str, Any]) -> str:
         f"against {report['server']['kind']} ×{report['server']['workers']}",
         f"  statuses {s['statuses']}  409 codes {s['conflict_codes']}",
         f"  latency p50 {s['p50_ms']} ms  p95 {s['p95_ms']} ms  max {s['max_ms']} ms",
+        f"  CPU ms per request {report['cpu']['ms_per_request']} (server side "
+        f"{report['cpu']['server_side_ms_per_request']}: at most {report['cpu']['server_capacity_rps']} "
+        f"requests/s on {report['cpu']['cores']} cores); load average {report['cpu']['load_average_before']} "
+        f"→ {report['cpu']['load_average_after']}",
         f"  creates {s['logical_creates']}, batch items {s['batch_items']}, actions ok {s['actions_ok']}, "
         f"conflicts {s['conflicts']}",
         f"  database: {v['cases']} cases, {v['events']} events, {v['audit_entries']} audit entries",
@@ -905,6 +987,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument(
         "--no-background", action="store_true", help="without the task worker and the scheduler processes"
+    )
+    parser.add_argument(
+        "--settings",
+        default="kesu.settings",
+        help="the servers' settings (kesu.settings_production: as deployed)",
     )
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
@@ -932,6 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
             server_threads=args.server_threads,
             seed=args.seed,
             background=not args.no_background,
+            settings=args.settings,
         )
     except ServerDidNotStart as exc:
         print(f"server did not start: {exc}", file=sys.stderr)

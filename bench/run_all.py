@@ -6,7 +6,9 @@
 KESU_PG_URL. Without one, only SQLite runs (and the summary says so). BENCH_SCALE=small makes every
 benchmark quick; BENCH_ONLY=name[,name] selects benchmarks. Each run writes
 bench/results/<name>-<db>.json; a summary of the run goes to bench/results/summary.json.
-The exit status is non-zero when any benchmark failed.
+Last, bench/speed19.py records issue 19's figures beside their goals in bench/results/speed19.json
+(`--only speed19` runs just that; `make bench-speed` runs it with the load check). The exit status is
+non-zero when any benchmark failed.
 """
 
 from __future__ import annotations
@@ -65,6 +67,19 @@ def main() -> int:
             runs.append({"name": name, "db": db, "exit": rc, "seconds": took, "result": str(result.name)})
             failed |= rc != 0
             print(f"--- {name} on {db}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {took}s", flush=True)
+
+    # Issue 19's figures beside their goals (bench/speed19.py: its own data sets, both databases in one
+    # JSON, the load check's figures read from load-postgresql.json written above).
+    if not only or "speed19" in only:
+        print(f"\n=== speed19 on {', '.join(dbs)} (BENCH_SCALE={SCALE}) ===", flush=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, str(HERE / "speed19.py")] + [f"--db={db}" for db in dbs]
+        rc = subprocess.call(cmd, cwd=str(HERE.parent))
+        took = round(time.perf_counter() - t0, 1)
+        runs.append(
+            {"name": "speed19", "db": "+".join(dbs), "exit": rc, "seconds": took, "result": "speed19.json"}
+        )
+        failed |= rc != 0
 
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     summary = {"scale": SCALE, "runs": runs, "notes": notes, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

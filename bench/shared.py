@@ -29,6 +29,67 @@ def pg_base_url() -> str | None:
     return None
 
 
+# --- CPU of other processes (Linux /proc) ------------------------------------------------------------
+# On this shared 2-core machine wall time moves with the other sessions' load; CPU seconds per process do
+# not, so the benchmarks record those of the server processes and the database beside their wall times.
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, …, utime (11), stime, cutime, cstime]."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _children() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = proc_stat(entry.name)
+            if fields is not None:
+                out.setdefault(fields[1], []).append(entry.name)
+    return out
+
+
+def process_tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds of these processes and all their descendants, including the children they already
+    reaped (cutime/cstime): e.g. a gunicorn master and its workers, a postmaster and its backends."""
+    children = _children()
+    ticks = 0
+    for root in pids:
+        fields = proc_stat(root)
+        if fields is None:
+            continue
+        ticks += sum(int(x) for x in fields[11:15])
+        stack = list(children.get(str(root), []))
+        while stack:
+            pid = stack.pop()
+            f = proc_stat(pid)
+            if f is not None:
+                ticks += int(f[11]) + int(f[12])
+            stack.extend(children.get(pid, []))
+    return ticks / _CLK_TCK
+
+
+def postgres_server_cpu_s(backend_pid: int) -> float | None:
+    """CPU seconds of the PostgreSQL server that runs this backend: its postmaster and every child."""
+    fields = proc_stat(backend_pid)
+    return None if fields is None else process_tree_cpu_s([int(fields[1])])
+
+
+def machine_cpu_s() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores; /proc/stat minus idle and iowait)."""
+    try:
+        values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    return (sum(values[:8]) - values[3] - values[4]) / _CLK_TCK
+
+
 # The actions that lead to each status, in order (after the `register` event).
 EVENT_PATHS: dict[str, list[tuple[str, str]]] = {
     "registered": [],

@@ -63,6 +63,10 @@ def test_concurrent_clients_lose_and_double_nothing(transactional_db, tmp_path):
     assert summary["logical_creates"] > 0 and summary["batch_items"] > 0
     assert summary["actions_ok"] > 0 and summary["by_op"]["stale_action"]["statuses"].get("409", 0) > 0
     assert verification["cases"] == summary["logical_creates"] + summary["batch_items"]
+    # The CPU per request by side (/proc), the figure that holds on a shared host: the servers worked.
+    cpu = report["cpu"]
+    assert cpu["seconds"]["servers"] > 0 and cpu["server_side_ms_per_request"] > 0
+    assert len(cpu["load_average_before"]) == 3
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
