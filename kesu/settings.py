@@ -102,6 +102,12 @@ KESU_PERIODIC_JOBS = [
     },
     # The audit and case-event chain heads, out of the database (log + mail to ADMINS; SECURITY.md).
     {"name": "trust.anchor", "enqueue": "kesu.trust.tasks.enqueue_anchor", "daily_at": "00:30"},
+    # SQLite's planner statistics (PostgreSQL's autovacuum keeps its own); see kesu.trust.tasks.
+    {
+        "name": "trust.optimize_database",
+        "enqueue": "kesu.trust.tasks.enqueue_optimize_database",
+        "daily_at": "03:30",
+    },
 ]
 
 MIDDLEWARE = [

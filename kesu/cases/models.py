@@ -351,6 +351,10 @@ class Case(models.Model):
             models.Index(fields=["product"], name="case_product_idx"),
             models.Index(fields=["region"], name="case_region_idx"),
             models.Index(fields=["received_at", "category"]),
+            # Every case list is newest first (`-received_at, -id`, the API's cursor order): with this
+            # index SQLite walks the newest cases and stops after a page, instead of joining channels
+            # first and sorting every open case (API open queue at 100k: 115 → 2.4 ms on SQLite).
+            models.Index(fields=["received_at", "id"], name="case_received_id_idx"),
             # The workbench (kesu.web): the supervisor board's counts read only this index (covering),
             # its crisis/major and group-complaint lists are range scans (migration 0002).
             models.Index(
