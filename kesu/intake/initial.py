@@ -16,7 +16,15 @@ through them for every chunk (without them each chunk would scan the tables load
 unique constraints (the external id that makes a re-run idempotent, case numbers, event
 sequence), the customer's phone and ID number (customer matching) and the case's (customer,
 received_at) index (earlier complaints of the same person, for grading). On PostgreSQL the
-foreign-key checks are deferred to the commit (`SET CONSTRAINTS ALL DEFERRED`) and the tables analysed afterwards.
+foreign-key checks are deferred to the commit (`SET CONSTRAINTS ALL DEFERRED`) and the tables analysed afterwards,
+and during the load as they grow (`_StatisticsAsTablesGrow`), with `PG_LOAD_SETTINGS` for the transaction.
+
+Evaluated and not done (issue 18): `COPY … FREEZE` needs the table truncated in the same
+subtransaction as the COPY, but every chunk runs in its own savepoint (the normal import's chunk
+transaction, nested); it would save the hint-bit writes and the first VACUUM after the load, not time
+inside it. `wal_level = minimal` would let COPY into a table truncated in the same transaction skip
+the WAL, but it is a server setting (restart, no replicas or WAL archiving, a new base backup after):
+the operator's decision for a one-off migration, not something the loader can switch.
 """
 
 from __future__ import annotations
