@@ -446,6 +446,14 @@ def save_partial(results: dict, entry: dict) -> None:
         Path(path).write_text(json.dumps(partial, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+def databases_wanted(only_db: str = "") -> set[str]:
+    """The databases to measure: BENCH_DBS (e.g. "postgresql" or "sqlite,postgresql"), else `only_db`
+    (run_all.py --db), else both. A cluster is started only when PostgreSQL is among them (a run
+    asked for SQLite alone used to start one and leave it idle)."""
+    wanted = os.environ.get("BENCH_DBS") or only_db
+    return {d.strip() for d in wanted.split(",") if d.strip()} or {"sqlite", "postgresql"}
+
+
 def main(only_db: str = "") -> None:
     """`only_db` ("sqlite" or "postgresql", from `run_all.py --db`) restricts the run to one database;
     the result then goes to bench/results/import-<db>.json."""
@@ -454,7 +462,10 @@ def main(only_db: str = "") -> None:
     if os.environ.get("BENCH_SIZES"):  # e.g. BENCH_SIZES=100000 to skip the 1M run on a busy machine
         sizes = [int(x) for x in os.environ["BENCH_SIZES"].split(",")]
     naive_sample = 1_000 if small else 2_000
-    with_pg = (PGBIN / "initdb").exists() and os.environ.get("BENCH_PG", "1") != "0" and only_db != "sqlite"
+    wanted_dbs = databases_wanted(only_db)
+    with_pg = (
+        (PGBIN / "initdb").exists() and os.environ.get("BENCH_PG", "1") != "0" and "postgresql" in wanted_dbs
+    )
     work = Path(tempfile.mkdtemp(prefix="kesu-bench-import-"))
     results: dict = {
         "benchmark": "import",
@@ -473,9 +484,7 @@ def main(only_db: str = "") -> None:
             csv_path = work / f"import-{n}.csv"
             generate_csv(csv_path, n)
             targets = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
-            wanted_dbs = os.environ.get("BENCH_DBS") or only_db  # e.g. BENCH_DBS=postgresql
-            if wanted_dbs:
-                targets = [t for t in targets if t[0] in wanted_dbs.split(",")]
+            targets = [t for t in targets if t[0] in wanted_dbs]
             for db, url in targets:
                 entry = {
                     "rows": n,

@@ -6,7 +6,8 @@
 
 Modes: `bulk` (run_import), `initial` (initial_load as it is), `initial-before` (initial_load with
 KEPT as it was before the fix: the case's (customer_id, received_at) index dropped during the load),
-`initial-nodefer` (initial_load without `SET CONSTRAINTS ALL DEFERRED`). CHUNK=N sets the chunk size
+`initial-nodefer` (initial_load without `SET CONSTRAINTS ALL DEFERRED`), `initial-nostats` (initial_load
+without the in-transaction ANALYZE as the tables grow: the planner keeps the empty tables' statistics). CHUNK=N sets the chunk size
 (default: the importer's). Empties the public schema of $KESU_DATABASE_URL (a throwaway cluster!)
 and prints one `RESULT {json}` line (CPU seconds of writer, reader and PostgreSQL backend, and the
 backend's CPU inside ANALYZE) followed by the statements that took the most time on the client's
@@ -73,6 +74,9 @@ def main(mode: str, rows: int) -> None:
             if before is not None:
                 analyze_cpu += B._process_cpu_seconds(clocks.backend) - before
 
+    if mode == "initial-nostats":
+        initial._StatisticsAsTablesGrow.enabled = False
+        initial._StatisticsAsTablesGrow.__init__ = lambda self, progress: setattr(self, "progress", progress)
     if mode == "initial-before":
         initial.KEPT = frozenset((getattr(case_models, m), cols) for m, cols in OLD_KEPT)
     source = B._source()
