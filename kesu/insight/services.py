@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kesu.calendar.workcalendar import get_calendar
@@ -38,7 +38,7 @@ from kesu.insight.models import (
 from kesu.org import roles
 from kesu.org.selectors import users_with_role
 from kesu.policy.models import Category, Channel
-from kesu.policy.selectors import active_rules
+from kesu.policy.selectors import active_rules, taxonomy_stamp_sql
 from kesu.sla.notify import notify
 
 log = logging.getLogger("kesu.insight")
@@ -88,19 +88,37 @@ _model_cache: dict[str, Any] = {}
 _model_lock = threading.Lock()
 
 
-def _active_model() -> tuple[TriageModel, clf.TriageClassifier] | None:
-    row = TriageModel.objects.filter(is_active=True).only("id", "version", "threshold").first()
-    if row is None:
+_UNREAD = -1
+
+
+def _stamps() -> tuple[int | None, int | None]:
+    """(taxonomy token, active triage model id) in one raw read: the validity checks of this module's
+    per-process caches (categories, the loaded model), seen at once whichever process changed them."""
+    model_table = connection.ops.quote_name(TriageModel._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {taxonomy_stamp_sql()}, (SELECT id FROM {model_table} WHERE is_active = %s LIMIT 1)",
+            [True],
+        )
+        token, model_id = cursor.fetchone()
+    return token, model_id
+
+
+def _active_model(model_id: int | None = _UNREAD) -> tuple[TriageModel, clf.TriageClassifier] | None:
+    """The active model row and its classifier; `model_id`: the caller's read of the active id (`_stamps`)."""
+    if model_id == _UNREAD:
+        model_id = _stamps()[1]
+    if model_id is None:
         return None
     with _model_lock:
         hit = _model_cache.get("active")
-        if hit and hit[0] == row.pk:
+        if hit and hit[0] == model_id:
             return hit[1], hit[2]
-    full = TriageModel.objects.get(pk=row.pk)
+    full = TriageModel.objects.get(pk=model_id)
     model = clf.TriageClassifier.loads(full.blob)
     model.threshold = full.threshold
     with _model_lock:
-        _model_cache["active"] = (row.pk, full, model)
+        _model_cache["active"] = (model_id, full, model)
     return full, model
 
 
@@ -119,11 +137,32 @@ def active_classifier_with_id() -> tuple[int, clf.TriageClassifier] | None:
 def clear_model_cache() -> None:
     with _model_lock:
         _model_cache.clear()
+        _categories_cache.clear()
 
 
-def _categories() -> dict[str, Any]:
-    """Active categories by code, with the department inherited from the nearest ancestor."""
+_categories_cache: dict[str, tuple[int, dict[str, Any]]] = {}
 
+
+def _categories(token: int | None = _UNREAD) -> dict[str, Any]:
+    """Active categories by code, with the department inherited from the nearest ancestor.
+
+    Cached per process under the taxonomy's token (`token`: the caller's read of it); a shared dict of
+    shared instances: read it, never change it.
+    """
+    if token == _UNREAD:
+        token = _stamps()[0]
+    with _model_lock:
+        hit = _categories_cache.get("active")
+    if token is not None and hit is not None and hit[0] == token:
+        return hit[1]
+    out = _read_categories()
+    if token is not None:
+        with _model_lock:
+            _categories_cache["active"] = (token, out)
+    return out
+
+
+def _read_categories() -> dict[str, Any]:
     cats = {c.pk: c for c in Category.objects.filter(is_active=True)}
     # One pass for "has a child" (a scan of every category per category was quadratic in the tree's size).
     parents = {c.parent_id for c in cats.values()}
@@ -220,9 +259,11 @@ def financial_axes(
     )
 
 
-def _suggest(text: str, channel: str | None, product: str | None, cats: dict[str, Any]) -> Suggestion:
+def _suggest(
+    text: str, channel: str | None, product: str | None, cats: dict[str, Any], model_id: int | None = _UNREAD
+) -> Suggestion:
     lv, lv_conf, lv_reasons = level_hint(text)
-    active = _active_model()
+    active = _active_model(model_id)
     if active is not None:
         row, model = active
         pred = model.predict_one(clf.compose(text, channel, product), top=len(model.labels))
@@ -311,7 +352,9 @@ def record_choice(
     if suggestion is None:
         # Only the category suggestion is recorded: without the financial axes (`suggest_for_case`), which
         # read the policy and the channels and were a third of the suggestion's cost inside `perform`.
-        suggestion = _suggest(*_case_inputs(case), _categories())
+        # One read checks both per-process caches (categories, the loaded model): on every accept.
+        token, model_id = _stamps()
+        suggestion = _suggest(*_case_inputs(case), _categories(token), model_id)
     return TriageFeedback.objects.create(
         case=case,
         suggested=suggestion.best_guess or "",

@@ -84,3 +84,14 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return display_name(self)
+
+
+class TaxonomyStamp(models.Model):
+    """One row whose token changes with every write of a category or a channel.
+
+    The per-process taxonomy caches (kesu.policy.selectors.taxonomy) compare it on each use: one
+    primary-key read instead of reading every category. A random token, not a counter: a rolled-back
+    write restores the token together with the rows, so a token always names one state of the rows.
+    """
+
+    token = models.BigIntegerField(default=0)

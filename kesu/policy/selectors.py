@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
 from django.db import connection
 
 from kesu.org.i18n import localized
-from kesu.policy.models import Category, Channel, Policy
+from kesu.policy.models import Category, Channel, Policy, TaxonomyStamp
 from kesu.policy.rules import Rules
 
 _cache: dict[int, Rules] = {}
@@ -21,27 +24,32 @@ class NoActivePolicy(RuntimeError):
 def clear_cache() -> None:
     _cache.clear()
     _active.clear()
+    with _taxonomy_lock:
+        _taxonomy.clear()
 
 
-def _active_key() -> tuple[int, int] | None:
-    """(id, version) of the active policy: the validity check of the per-process cache.
+def _active_row() -> tuple[int, int, int | None] | None:
+    """(id, version) of the active policy and the taxonomy's token: the validity checks of the
+    per-process caches (the policy, `taxonomy`).
 
-    One indexed read of two integers (the partial unique index `one_active_policy`), sent without the
-    ORM's query compilation: it runs on every registration and sees an activation made by any process
-    (another worker, the CLI, a test's rollback) at once, which a per-process invalidation could not.
+    One indexed read of three integers (the partial unique index `one_active_policy`, the stamp's
+    primary key), sent without the ORM's query compilation: it runs on every registration and sees an
+    activation or a taxonomy edit made by any process (another worker, the CLI, the admin, a test's
+    rollback) at once, which a per-process invalidation could not.
     """
     table = connection.ops.quote_name(Policy._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, version FROM {table} WHERE is_active = %s LIMIT 1", [True])
+        cursor.execute(
+            f"SELECT id, version, {taxonomy_stamp_sql()} FROM {table} WHERE is_active = %s LIMIT 1", [True]
+        )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
-def active_policy() -> Policy:
-    """The active policy version (a shared instance: read it, never change it)."""
-    key = _active_key()
-    if key is None:
+def _policy_for(row: tuple[int, int, int | None] | None) -> Policy:
+    if row is None:
         raise NoActivePolicy("no policy is active: run `kesu policy load general`")
+    key = (row[0], row[1])
     policy = _active.get(key)
     if policy is None:
         policy = Policy.objects.get(pk=key[0])
@@ -49,6 +57,18 @@ def active_policy() -> Policy:
         _active[key] = policy
         _cache.setdefault(policy.pk, Rules(policy.document, policy.version))
     return policy
+
+
+def active_policy() -> Policy:
+    """The active policy version (a shared instance: read it, never change it)."""
+    return _policy_for(_active_row())
+
+
+def active_policy_and_taxonomy() -> tuple[Policy, Taxonomy]:
+    """The active policy and the active categories and channels, checked by one read (registration)."""
+    row = _active_row()
+    policy = _policy_for(row)
+    return policy, taxonomy(row[2] if row else None)
 
 
 def rules_for(policy: Policy | int) -> Rules:
@@ -69,12 +89,73 @@ def active_rules() -> Rules:
     return rules_for(active_policy())
 
 
+@dataclass(frozen=True)
+class Taxonomy:
+    """The active categories and channels by code, as of one stamp token (shared: read, never change)."""
+
+    token: int
+    categories: dict[str, Category]
+    channels: dict[str, Channel]
+
+
+_taxonomy: dict[str, Taxonomy] = {}
+_taxonomy_lock = threading.Lock()
+
+
+def taxonomy_stamp_sql() -> str:
+    """The scalar subquery of the taxonomy's token, for a caller that folds it into its own raw read."""
+    table = connection.ops.quote_name(TaxonomyStamp._meta.db_table)
+    return f"(SELECT token FROM {table} WHERE id = 1)"
+
+
+def taxonomy_token() -> int | None:
+    """The taxonomy's current token: one primary-key read of one integer (None without the stamp row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {taxonomy_stamp_sql()}")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_UNREAD = -1
+
+
+def taxonomy(token: int | None = _UNREAD) -> Taxonomy:
+    """The active categories and channels, cached per process while the stamp's token is unchanged.
+
+    Every writer of a category or a channel changes the token (kesu.policy.services.bump_taxonomy, also on
+    the model's post_save/post_delete, which the admin goes through), so another process's edit is seen
+    at the next call. `token`: the caller's read of it (`taxonomy_stamp_sql` in its own query; None:
+    no stamp row).
+    """
+    token = taxonomy_token() if token == _UNREAD else token
+    if token is None:  # no stamp row (a flushed test database): nothing to key a cache on
+        return _read_taxonomy(0)
+    with _taxonomy_lock:
+        hit = _taxonomy.get("active")
+    if hit is not None and hit.token == token:
+        return hit
+    fresh = _read_taxonomy(token)
+    with _taxonomy_lock:
+        _taxonomy["active"] = fresh
+    return fresh
+
+
+def _read_taxonomy(token: int) -> Taxonomy:
+    return Taxonomy(
+        token=token,
+        categories={c.code: c for c in Category.objects.filter(is_active=True)},
+        channels={c.code: c for c in Channel.objects.filter(is_active=True)},
+    )
+
+
 def category_by_code(code: str) -> Category | None:
-    return Category.objects.filter(code=code, is_active=True).first()
+    """An active category (a shared cached instance: read it, never change it)."""
+    return taxonomy().categories.get(code)
 
 
 def channel_by_code(code: str) -> Channel | None:
-    return Channel.objects.filter(code=code, is_active=True).first()
+    """An active channel (a shared cached instance: read it, never change it)."""
+    return taxonomy().channels.get(code)
 
 
 def category_choices() -> list[tuple[str, str, int]]:

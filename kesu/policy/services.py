@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.db import transaction
@@ -9,7 +10,7 @@ from django.db.models import Max
 
 from kesu.policy import selectors
 from kesu.policy.loader import resolve_preset, validate
-from kesu.policy.models import Category, Channel, Policy
+from kesu.policy.models import Category, Channel, Policy, TaxonomyStamp
 from kesu.policy.signals import policy_changed
 
 
@@ -58,6 +59,7 @@ def _sync_channels(document: dict[str, Any]) -> None:
         )
         present.add(ch["code"])
     Channel.objects.exclude(code__in=present).update(is_active=False)
+    bump_taxonomy()  # QuerySet.update sends no post_save
 
 
 def _sync_categories(document: dict[str, Any]) -> None:
@@ -87,6 +89,17 @@ def _sync_categories(document: dict[str, Any]) -> None:
         )
         saved[code] = obj
     Category.objects.exclude(code__in=entries).update(is_active=False)
+    bump_taxonomy()  # QuerySet.update sends no post_save
+
+
+def bump_taxonomy() -> None:
+    """A new token for the taxonomy stamp: every process's cached categories and channels are stale.
+
+    Inside the writer's transaction, so other processes see the new token with the new rows.
+    """
+    token = secrets.randbits(62)
+    if not TaxonomyStamp.objects.filter(pk=1).update(token=token):
+        TaxonomyStamp.objects.update_or_create(pk=1, defaults={"token": token})
 
 
 def _record_audit(policy: Policy, actor) -> None:

@@ -1,0 +1,26 @@
+# The taxonomy's change stamp (kesu.policy.models.TaxonomyStamp), with its one row.
+
+import secrets
+
+from django.db import migrations, models
+
+
+def create_row(apps, schema_editor):
+    apps.get_model("policy", "TaxonomyStamp").objects.update_or_create(
+        pk=1, defaults={"token": secrets.randbits(62)}
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("policy", "0002_english_names")]
+
+    operations = [
+        migrations.CreateModel(
+            name="TaxonomyStamp",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token", models.BigIntegerField(default=0)),
+            ],
+        ),
+        migrations.RunPython(create_row, migrations.RunPython.noop),
+    ]
