@@ -56,6 +56,13 @@ OPEN_STATUSES = (
 )
 FINISHED_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED)
 
+# 待分派, the unassigned queue (kesu.web): not yet accepted, or handed to a department without a handler.
+# One definition for the queue and its partial index, so that PostgreSQL's planner proves the index's
+# predicate from the query's WHERE clause (it does so only for the same expression).
+UNASSIGNED_Q = models.Q(status__in=[Status.REGISTERED, Status.ACCEPTED]) | models.Q(
+    status__in=[Status.ASSIGNED, Status.INVESTIGATING], handler__isnull=True
+)
+
 
 class Customer(models.Model):
     name = models.CharField(_("姓名"), max_length=100, blank=True)
@@ -355,6 +362,11 @@ class Case(models.Model):
             # index SQLite walks the newest cases and stops after a page, instead of joining channels
             # first and sorting every open case (API open queue at 100k: 115 → 2.4 ms on SQLite).
             models.Index(fields=["received_at", "id"], name="case_received_id_idx"),
+            # The unassigned queue, oldest first: without it PostgreSQL walked (received_at, id) from the
+            # oldest case and skipped every finished one before the first unassigned row, or sorted all
+            # unassigned cases — a cost that grew with the history (1M against 100k cases: 4.84x). The
+            # partial index holds only the unassigned cases, in the page's order: a page is its first rows.
+            models.Index(fields=["received_at", "id"], condition=UNASSIGNED_Q, name="case_unassigned_idx"),
             # The workbench (kesu.web): the supervisor board's counts read only this index (covering),
             # its crisis/major and group-complaint lists are range scans (migration 0002).
             models.Index(

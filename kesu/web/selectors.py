@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from kesu.cases.models import (
     OPEN_STATUSES,
+    UNASSIGNED_Q,
     Accountability,
     ArchiveAccessRequest,
     Case,
@@ -125,10 +126,8 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
             return Queue(key, base.none())
         return Queue(key, own.filter(department=dept, status__in=ACTIVE_STATUSES))
     if key == "unassigned":
-        q = Q(status__in=[Status.REGISTERED, Status.ACCEPTED]) | Q(
-            status__in=[Status.ASSIGNED, Status.INVESTIGATING], handler__isnull=True
-        )
-        qs = base.filter(q)
+        # UNASSIGNED_Q as is: the partial index case_unassigned_idx serves it only for the same expression.
+        qs = base.filter(UNASSIGNED_Q)
         if (
             dept is not None
             and not (user_roles(user) & roles.COMPANY_WIDE_ROLES)
