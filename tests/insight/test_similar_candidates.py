@@ -1,5 +1,6 @@
 """The similar-cases candidates: two index walks (same category; same product) merged in Python give
-exactly the single `category OR product` query's rows in its order, without sorting the history."""
+exactly the single `category OR product` query's rows in its order (cases without a closing time last,
+as SQLite ordered them), without reading the open cases (no closing time) first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 
 import pytest
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.test.utils import CaptureQueriesContext
 
 from kesu.cases import permissions
@@ -25,7 +26,8 @@ def _old_single_query(user, case: Case) -> list[int]:
     qs = qs.filter(Q(category_id=case.category_id) | Q(product=case.product))
     qs = qs.exclude(status=Status.ARCHIVED)
     qs = permissions.visible_cases(user, qs).exclude(status=Status.INVALID)
-    return list(qs.order_by("-closed_at", "-id").values_list("pk", flat=True)[: similar.MAX_CANDIDATES])
+    order = [F("closed_at").desc(nulls_last=True), "-id"]  # PostgreSQL put NULL first, SQLite last
+    return list(qs.order_by(*order).values_list("pk", flat=True)[: similar.MAX_CANDIDATES])
 
 
 @pytest.fixture
@@ -55,15 +57,17 @@ def test_the_merged_walks_equal_the_single_or_query(org, history, monkeypatch, l
     assert [c.pk for c in similar.candidates(org.supervisor, history)] == expected
 
 
-def test_each_candidates_query_walks_one_index_without_sorting_the_history(org, history):
+def test_each_candidates_query_walks_one_index_over_the_closed_rows(org, history, monkeypatch):
+    monkeypatch.setattr(similar, "MAX_CANDIDATES", 5)
     with CaptureQueriesContext(connection) as ctx:
         similar.candidates(org.supervisor, history)
     reads = [
         q["sql"] for q in ctx.captured_queries if 'FROM "cases_case"' in q["sql"] and "closed_at" in q["sql"]
     ]
-    assert len(reads) == 2
+    assert len(reads) == 2  # 5 closed candidates: no look at the ones without a closing time
     for sql in reads:
         # category OR product in one query: PostgreSQL ORs two bitmaps and sorts every matching row
+        assert '"closed_at" IS NOT NULL' in sql, sql  # not the open cases first
         assert not (re.search(r'"category_id" = \d', sql) and '"product" =' in sql), sql
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
@@ -74,4 +78,5 @@ def test_each_candidates_query_walks_one_index_without_sorting_the_history(org, 
                 cur.execute("EXPLAIN " + q["sql"])
                 plan = "\n".join(r[0] for r in cur.fetchall())
                 cur.execute("RESET enable_seqscan")
-                assert "Sort" not in plan and "BitmapOr" not in plan, plan
+                assert "BitmapOr" not in plan and "closed_at IS NOT NULL" in plan, plan
+                assert "case_category_closed_idx" in plan or "case_product_closed_idx" in plan, plan

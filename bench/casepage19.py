@@ -1,0 +1,82 @@
+"""Issue 19, the case page alone: CPU ms per request (process + on PostgreSQL the database server) and,
+on PostgreSQL, EXPLAIN (ANALYZE, BUFFERS) of every query one case page sends, costliest first.
+
+    .venv/bin/python bench/casepage19.py --db sqlite
+    scripts/pg_cluster.sh .venv/bin/python bench/casepage19.py --db postgresql
+
+Same data set and request as bench/speed19.py's `case_page` (100k cases, supervisor, the 200 newest
+open cases in rotation). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from speed19 import OPEN_SHARE, _figure, _setup, default_total  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], required=True)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--explain", type=int, default=8, help="show the N costliest queries' plans")
+    args = parser.parse_args()
+    total = default_total()
+    _setup("casepage19", args.db, total, OPEN_SHARE)
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from kesu.cases.demo.company import ensure_org
+    from kesu.cases.models import OPEN_STATUSES, Case
+
+    org = ensure_org()
+    client = Client()
+    client.force_login(org.users["supervisor"])
+    numbers = list(
+        Case.objects.filter(status__in=OPEN_STATUSES)
+        .order_by("-received_at")
+        .values_list("number", flat=True)[:200]
+    )
+    rotation = iter(numbers * 100)
+
+    def get() -> None:
+        r = client.get(f"/cases/{next(rotation)}/")
+        assert r.status_code == 200, r.status_code
+
+    for _ in range(5):
+        get()  # warm caches (vectors, policy) as a serving process has them
+    out = {
+        "db": args.db,
+        "total": total,
+        "root": str(HERE.parent),
+        "case_page": _figure(get, repeat=args.repeat),
+    }
+    if connection.vendor == "postgresql":
+        plans = []
+        with CaptureQueriesContext(connection) as ctx:
+            get()
+        with connection.cursor() as cur:
+            for q in ctx.captured_queries:
+                sql = q["sql"]
+                if not sql.lstrip().upper().startswith("SELECT"):
+                    continue
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                lines = [r[0] for r in cur.fetchall()]
+                ms = float(lines[-1].split(":")[1].split()[0])
+                plans.append((ms, sql[:300], lines))
+        plans.sort(key=lambda p: -p[0])
+        out["queries"] = len(ctx.captured_queries)
+        out["explain_total_ms"] = round(sum(p[0] for p in plans), 2)
+        out["costliest"] = [{"ms": p[0], "sql": p[1], "plan": p[2]} for p in plans[: args.explain]]
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
