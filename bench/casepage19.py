@@ -21,6 +21,17 @@ sys.path.insert(0, str(HERE))
 from speed19 import OPEN_SHARE, _figure, _setup, default_total  # noqa: E402
 
 
+def _backend_cpu_s(connection) -> float | None:
+    """CPU seconds of this connection's PostgreSQL backend so far (None on SQLite)."""
+    from shared import _CLK_TCK, proc_stat
+
+    if connection.vendor != "postgresql":
+        return None
+    connection.ensure_connection()
+    fields = proc_stat(connection.connection.info.backend_pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], required=True)
@@ -52,12 +63,17 @@ def main() -> None:
 
     for _ in range(5):
         get()  # warm caches (vectors, policy) as a serving process has them
+    backend0 = _backend_cpu_s(connection)
     out = {
         "db": args.db,
         "total": total,
         "root": str(HERE.parent),
         "case_page": _figure(get, repeat=args.repeat),
     }
+    backend1 = _backend_cpu_s(connection)
+    if backend0 is not None and backend1 is not None:
+        # this connection's backend alone (the server figure also holds autovacuum, checkpointer, …)
+        out["db_backend_cpu_ms_mean"] = round((backend1 - backend0) * 1000 / (args.repeat + 2), 2)
     if connection.vendor == "postgresql":
         plans = []
         with CaptureQueriesContext(connection) as ctx:
