@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], required=True)
     parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--explain-pages", type=int, default=0, help="EXPLAIN ANALYZE over N pages")
     parser.add_argument("--explain", type=int, default=8, help="show the N costliest queries' plans")
     args = parser.parse_args()
     total = default_total()
@@ -91,6 +92,27 @@ def main() -> None:
         out["queries"] = len(ctx.captured_queries)
         out["explain_total_ms"] = round(sum(p[0] for p in plans), 2)
         out["costliest"] = [{"ms": p[0], "sql": p[1], "plan": p[2]} for p in plans[: args.explain]]
+    if connection.vendor == "postgresql" and args.explain_pages:
+        # over several pages: execution + planning time per query shape (the SQL's first 120 characters)
+        shapes: dict[str, list[float]] = {}
+        for _ in range(args.explain_pages):
+            with CaptureQueriesContext(connection) as ctx:
+                get()
+            with connection.cursor() as cur:
+                for q in ctx.captured_queries:
+                    sql = q["sql"]
+                    if not sql.lstrip().upper().startswith("SELECT"):
+                        continue
+                    cur.execute("EXPLAIN (ANALYZE) " + sql)
+                    lines = [r[0] for r in cur.fetchall()]
+                    ms = {ln.split(":")[0]: float(ln.split(":")[1].split()[0]) for ln in lines[-2:]}
+                    shape = shapes.setdefault(sql[:120], [0.0, 0.0, 0])
+                    shape[0] += ms.get("Execution Time", 0.0) / args.explain_pages
+                    shape[1] += ms.get("Planning Time", 0.0) / args.explain_pages
+                    shape[2] += 1
+        out["per_page_ms_by_shape"] = sorted(
+            ([round(e, 2), round(p, 2), n, k] for k, (e, p, n) in shapes.items()), key=lambda r: -r[0] - r[1]
+        )[:15]
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
 
