@@ -119,9 +119,8 @@ class Case(models.Model):
     received_at = models.DateTimeField(_("接收时间"))
     registered_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices, default=Kind.COMPLAINT)
-    # Indexed by (category, closed_at) in Meta, which serves lookups by category alone too.
     category = models.ForeignKey(
-        Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT, db_index=False
+        Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT
     )
     business_type = models.CharField(_("业务类型"), max_length=40, blank=True)
     subject = models.CharField(_("标题"), max_length=200, blank=True)
@@ -349,12 +348,7 @@ class Case(models.Model):
             # first, however long the customer's history.
             models.Index(fields=["customer", "received_at"], name="case_customer_received_idx"),
             models.Index(fields=["subject_no"], name="case_subject_no_idx"),
-            # Similar resolved cases (kesu.insight.similar): the newest closures of one category, of one
-            # product, each an index walk that stops after 400 rows. They replace the plain category FK
-            # index and the product index, which served only the equality and left PostgreSQL sorting
-            # the whole matching history; the count of indexes every insert maintains is unchanged.
-            models.Index(fields=["category", "closed_at"], name="case_category_closed_idx"),
-            models.Index(fields=["product", "closed_at"], name="case_product_closed_idx"),
+            models.Index(fields=["product"], name="case_product_idx"),
             models.Index(fields=["region"], name="case_region_idx"),
             models.Index(fields=["received_at", "category"]),
             # Every case list is newest first (`-received_at, -id`, the API's cursor order): with this

@@ -196,62 +196,27 @@ def _candidate(row: tuple) -> Candidate:
     return Candidate(pk, number, subject, description, demands, category_id, category, *rest)
 
 
-def _newest_closures(qs) -> list[tuple]:
-    """The first `MAX_CANDIDATES` value rows of `qs` that have a closing time, newest closures first."""
-    qs = qs.filter(closed_at__isnull=False).order_by("-closed_at", "-id")
-    return list(qs.values_list(*CANDIDATE_FIELDS)[:MAX_CANDIDATES])
-
-
-def _closure_key(row: tuple) -> tuple:
-    return (-row[_CLOSED_AT].timestamp(), -row[0])
-
-
-_CLOSED_AT = CANDIDATE_FIELDS.index("closed_at")
-
-
 def candidates(user, case: Case) -> list[Candidate]:
-    """Finished cases the user may see, of the same category or product (indexed), newest closures first,
-    then those without a closing time (imported history), newest first."""
-    qs = Case.objects.filter(status__in=FINISHED_STATUSES).exclude(pk=case.pk).exclude(kind=Kind.REPORT)
-    if case.kind == Kind.REPORT:
-        qs = Case.objects.filter(status__in=FINISHED_STATUSES, kind=Kind.REPORT).exclude(pk=case.pk)
-    if not has_role(user, roles.ARCHIVIST):
-        qs = qs.exclude(status=Status.ARCHIVED)  # reading an archived file needs the keeper's approval
-    qs = permissions.visible_cases(user, qs).exclude(status=Status.INVALID)
+    """Finished cases the user may see, of the same category or product (indexed), newest closures first."""
     match = Q()
     if case.category_id:
         match |= Q(category_id=case.category_id)
     if case.product:
         match |= Q(product=case.product)
+    qs = Case.objects.filter(status__in=FINISHED_STATUSES).exclude(pk=case.pk).exclude(kind=Kind.REPORT)
+    if case.kind == Kind.REPORT:
+        qs = Case.objects.filter(status__in=FINISHED_STATUSES, kind=Kind.REPORT).exclude(pk=case.pk)
+    if match:
+        qs = qs.filter(match)
+    if not has_role(user, roles.ARCHIVIST):
+        qs = qs.exclude(status=Status.ARCHIVED)  # reading an archived file needs the keeper's approval
+    qs = permissions.visible_cases(user, qs).exclude(status=Status.INVALID)
     # The columns scoring and the result read, not the wide case rows: 400 whole rows (JSON reasons,
     # a dozen dates) were most of the case page's similar-cases panel (issue 19, profiled).
-    # One `category OR product ORDER BY closed_at DESC` query walked the closed_at index backwards on
-    # PostgreSQL, where NULL sorts first: every open case of the history (no closing time) was read and
-    # filtered out before the first finished one (26 of the case page's 28 database ms at 100k cases).
-    # Now each of category and product is a walk of its (column, closed_at) index over the closed rows
-    # only, stopping after 400; the two are merged here without the rows in both. The cases without a
-    # closing time come last on both databases (SQLite's order before; PostgreSQL put them first).
-    parts = []
-    if case.category_id:
-        parts.append(_newest_closures(qs.filter(category_id=case.category_id)))
-    if case.product:
-        parts.append(_newest_closures(qs.filter(product=case.product)))
-    if not parts:
-        parts.append(_newest_closures(qs))
-    if len(parts) == 1:
-        rows = parts[0]
-    else:
-        seen: set[int] = set()
-        rows = []
-        for row in sorted([*parts[0], *parts[1]], key=_closure_key):
-            if row[0] not in seen:
-                seen.add(row[0])
-                rows.append(row)
-    rows = rows[:MAX_CANDIDATES]
-    if len(rows) < MAX_CANDIDATES:  # a short history: the finished cases without a closing time too
-        undated = qs.filter(match, closed_at__isnull=True).order_by("-id")
-        rows += undated.values_list(*CANDIDATE_FIELDS)[: MAX_CANDIDATES - len(rows)]
-    return [_candidate(row) for row in rows]
+    return [
+        _candidate(row)
+        for row in qs.order_by("-closed_at", "-id").values_list(*CANDIDATE_FIELDS)[:MAX_CANDIDATES]
+    ]
 
 
 def _resolutions(ids: list[int]) -> dict[int, dict[str, Any]]:
