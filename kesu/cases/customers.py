@@ -26,27 +26,6 @@ def find_customer(
     return None
 
 
-def find_or_create_customer(
-    *,
-    name: str = "",
-    phone: str = "",
-    email: str = "",
-    address: str = "",
-    id_number: str = "",
-    policy_no: str = "",
-    account_no: str = "",
-) -> Customer:
-    return find_or_create(
-        name=name,
-        phone=phone,
-        email=email,
-        address=address,
-        id_number=id_number,
-        policy_no=policy_no,
-        account_no=account_no,
-    )[0]
-
-
 def find_or_create(
     *,
     name: str = "",
