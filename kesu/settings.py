@@ -159,6 +159,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if os.environ.get("KESU_TEST_DATABASE_FILE"):
+        # Django's SQLite test database is in memory with a shared cache, where a write meets a
+        # concurrent reader's table lock as SQLITE_LOCKED at once (no busy timeout). The browser
+        # tests serve real concurrent requests (the intake preview fires while the form posts), so
+        # they use a file with WAL like production.
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["KESU_TEST_DATABASE_FILE"]}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # No JIT: the analysis queries' estimated costs (subqueries per case) trigger it, and compiling
     # took 0.8 s of a 1.0 s KPI query at 1M cases for 0.15 s of actual work.

@@ -90,7 +90,8 @@ stage_browser() {
     scripts/browser_deps.sh || return $?
     # shellcheck disable=SC2086
     # Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
-    KESU_DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" KESU_CHROMIUM="${KESU_CHROMIUM:-/usr/bin/chromium}" \
+    KESU_DATABASE_URL="sqlite:///$PWD/var/test.sqlite3" KESU_TEST_DATABASE_FILE="$PWD/var/test-browser.sqlite3" \
+        KESU_CHROMIUM="${KESU_CHROMIUM:-/usr/bin/chromium}" \
         DJANGO_ALLOW_ASYNC_UNSAFE=true \
         pytest_cmd tests/browser ${BROWSER_PYTEST_ARGS:-}
 }
