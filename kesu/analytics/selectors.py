@@ -27,7 +27,7 @@ from kesu.cases.models import FINISHED_STATUSES, OPEN_STATUSES, Case, CaseEvent,
 from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
-from kesu.org.selectors import has_role, is_company_wide
+from kesu.org.selectors import has_role, is_company_wide, user_roles
 from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules
 from kesu.policy.selectors import active_policy
@@ -500,6 +500,17 @@ def count_by(
     return rows
 
 
+def _receives_reports(user) -> bool:
+    """Whether some whistle-blowing report was routed to one of `user`'s roles (once per report scope)."""
+    from kesu.analytics.rollups import memoized
+
+    held = sorted(user_roles(user))
+    return memoized(
+        ("receives_reports", tuple(held)),
+        lambda: Case.objects.filter(kind=Kind.REPORT, report_recipient_role__in=held).exists(),
+    )
+
+
 # dimension → the rollup's dimension and the raw value of its key (`kesu.analytics.rollups`)
 _ROLLED_DIMENSIONS = {
     "category_id": "category",
@@ -524,6 +535,10 @@ def rollup_scope(filters: StatFilters, user) -> StatFilters | None:
         return None
     if has_role(user, roles.RISK):
         return filters
+    if _receives_reports(user):
+        # A report about senior management is also read by the role it was routed to; when that role is
+        # held by a company-wide viewer the rollup (which knows kinds, not recipients) cannot count it.
+        return None
     kinds = [k for k in (filters.kind or Kind.values) if k != Kind.REPORT]
     return replace(filters, kind=kinds) if kinds else None
 

@@ -18,6 +18,8 @@ from kesu.analytics.selectors import StatFilters
 from kesu.cases.models import Case
 from kesu.cases.services import perform
 from kesu.intake import services as intake
+from kesu.org import roles
+from kesu.org.services import create_staff
 from tests.analytics.util import SH, at, close, follow_up, register, special_close, to_investigating
 from tests.intake.helpers import HEADER, crm_source, good_rows, write_csv
 
@@ -174,3 +176,24 @@ def test_rebuild_command_fills_the_rollups_for_existing_data(org):
     assert "3 件案件" in out.getvalue()
     assert rolled_counts() == expected
     assert rollups.accounts_for(None, None)
+
+
+def test_a_company_wide_recipient_of_reports_is_counted_from_the_live_table(org):
+    """The rollup knows a case's kind, not the role a report was routed to: a general manager who also
+    holds the recipient role (here 董事长) sees the reports routed to it, so their counts come from the
+    live table, and what they see counted is what they may open."""
+    boss = create_staff(
+        username="boss",
+        full_name="boss",
+        department=org.hq,
+        role_codes=[roles.GENERAL_MANAGER, roles.CHAIRMAN],
+        password="kesu-test-pass-1",
+    ).user
+    register(org, at(2026, 10, 5, 9))
+    register(org, at(2026, 10, 6, 9), kind="report", category=None, flags=["senior_management"])
+    register(org, at(2026, 10, 7, 9), kind="report", category=None)  # not routed: risk/compliance only
+    october = StatFilters(date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 10, 31))
+    assert selectors.total(october, user=boss) == 2
+    assert sum(r["count"] for r in selectors.count_by(october, ["kind"], user=boss)) == 2
+    # A general manager without the recipient role still reads the rollup: complaints only.
+    assert selectors.total(october, user=org.gm) == 1
