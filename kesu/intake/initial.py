@@ -212,10 +212,27 @@ def initial_load(
 PG_LOAD_SETTINGS = {"maintenance_work_mem": "256MB"}
 
 
-def _analyze() -> None:
+# The columns the loader's own per-chunk lookups filter on (kesu.intake.bulk: rows imported before by
+# external id, customers by phone and ID number, earlier complaints by customer, foreign keys by id),
+# the only statistics the planner needs during the load. A full ANALYZE also samples and sorts the wide
+# text columns (description, demands, event payloads) of all four tables: at 100k rows that was 3.6 of
+# the server's 8.9 CPU s. The event and deadline tables are not read by those lookups at all.
+LOOKED_UP = {
+    Case: ("id", "external_source", "external_id", "customer_id", "kind", "status"),
+    Customer: ("id", "phone", "id_number"),
+}
+
+
+def _analyze(columns: dict[Any, tuple[str, ...]] | None = None) -> None:
+    """ANALYZE the loaded tables: all columns of all four, or only `columns` ({model: column names})."""
     with connection.cursor() as cur:
-        for model in TABLES:
-            cur.execute(f'ANALYZE "{model._meta.db_table}"')
+        for model in TABLES if columns is None else columns:
+            table = model._meta.db_table
+            if columns is None:
+                cur.execute(f'ANALYZE "{table}"')
+            else:
+                names = ", ".join(f'"{model._meta.get_field(c).column}"' for c in columns[model])
+                cur.execute(f'ANALYZE "{table}" ({names})')
 
 
 class _StatisticsAsTablesGrow:
@@ -229,7 +246,8 @@ class _StatisticsAsTablesGrow:
     the rows, the load's database time growing faster than its size (at 1M rows it exceeded the
     normal import's, which commits per chunk and gets autovacuum's statistics). `ANALYZE` inside the
     transaction counts its own uncommitted rows; doubling keeps the passes few (~7 for 1M rows, each a
-    sample of at most 30,000 rows per table).
+    sample of at most 30,000 rows per table), and each pass reads only the columns those lookups filter
+    on (`LOOKED_UP`); the full ANALYZE runs once, after the commit.
     """
 
     def __init__(self, progress) -> None:
@@ -239,7 +257,7 @@ class _StatisticsAsTablesGrow:
 
     def __call__(self, batch: ImportBatch) -> None:
         if self.enabled and batch.created >= max(1, 2 * self.analyzed_at):
-            _analyze()
+            _analyze(LOOKED_UP)
             self.analyzed_at = batch.created
         if self.progress is not None:
             self.progress(batch)

@@ -11,14 +11,211 @@ from kesu.cases import chain, subscribers
 from kesu.cases.models import Case, CaseEvent, Customer, Kind, Status
 from kesu.intake import references
 from kesu.intake.bulk.common import FINAL_ACTION, NOT_COUNTED_KINDS, ChunkResult
-from kesu.intake.bulk.sql import _is_pg, _jd, allocate_ids, allocate_numbers, insert_rows
+from kesu.intake.bulk.sql import (
+    _is_pg,
+    _jd,
+    allocate_ids,
+    allocate_numbers,
+    copy_escape,
+    copy_lines,
+    copy_text,
+    insert_rows,
+)
 from kesu.intake.mapping import Record
 from kesu.sla import services as sla_services
 from kesu.sla.models import StageDeadline
 
+# The case columns only the writer can fill (ids, numbers and customers come from the database; the
+# grade counts the person's earlier complaints; the deadline follows the grade). On PostgreSQL they
+# lead the COPY column list, and the others follow as one text that `prepare` formats from the record
+# where the file is read (in the reader process on long imports): the writer only adds its columns.
+WRITER_CASE_COLUMNS = (
+    "id",
+    "number",
+    "customer_id",
+    "level",
+    "level_reasons",
+    "repeat_count",
+    "repeat_of_id",
+    "due_at",
+)
+
+# The record's own values in the case row (besides the receipt, channel, kind and status).
+_PLAIN = (
+    "category_id",
+    "business_type",
+    "subject",
+    "description",
+    "demands",
+    "people_count",
+    "subject_no",
+    "product",
+    "region",
+    "branch_id",
+    "department_id",
+)
+_FLAGS = ("injury", "safety", "media", "lawyer")
+_CLOSING = (
+    "closed_at",
+    "replied_at",
+    "last_contact_at",
+    "closing_criterion",
+    "invalid_reason",
+    "is_valid",
+    "satisfaction",
+)
+_TEXT = ("CharField", "TextField")
+
 
 class CaseCreation:
     """BulkWriter's part that inserts the chunk's new cases and their events."""
+
+    def _case_plan(self) -> SimpleNamespace:
+        """The case row's columns, their positions and the template of the import's constant values."""
+        plan = getattr(self, "_plan", None)
+        if plan is not None:
+            return plan
+        cols = self.case_columns
+        at = {c: i for i, c in enumerate(cols)}
+        template = [self.case_defaults[c] for c in cols]
+        for name, value in (
+            ("client_key", None),
+            ("external_source", self.source),
+            ("created_by_id", self.actor_id),
+            ("policy_id", self.policy_id),
+            ("is_imported", True),
+            ("updated_at", self.to_db_dt(self.now)),
+        ):
+            template[at[name]] = value
+        tail = [i for i, c in enumerate(cols) if c not in WRITER_CASE_COLUMNS]
+        tail_at = {cols[i]: j for j, i in enumerate(tail)}
+        text_columns = {f.column for f in Case._meta.concrete_fields if f.get_internal_type() in _TEXT}
+        # Foreign keys among the tail: those the record sets per row, then the import's constants.
+        per_row = ["channel_id", "category_id", "branch_id", "department_id"]
+        constant = [
+            f.column
+            for f in Case._meta.concrete_fields
+            if f.remote_field is not None
+            and f.column not in WRITER_CASE_COLUMNS
+            and f.column not in per_row
+            and template[at[f.column]] is not None
+        ]
+        self._plan = plan = SimpleNamespace(
+            columns=cols,
+            at=at,
+            template=template,
+            tail=tail,
+            tail_columns=[cols[i] for i in tail],
+            tail_at=tail_at,
+            tail_texts=[copy_text(template[i]) for i in tail],
+            tail_fk_columns=[*per_row, *constant],
+            tail_fk_constants=tuple(template[at[c]] for c in constant),
+            tail_plain_text=[(tail_at[n], n) for n in _PLAIN if n in text_columns],
+            tail_plain_other=[(tail_at[n], n) for n in _PLAIN if n not in text_columns],
+            tail_flags=[(tail_at[f"flag_{f}"], f) for f in _FLAGS],
+            tail_closing=[tail_at[n] for n in _CLOSING],
+            plain=[(at[n], n) for n in _PLAIN],
+            flags=[(at[f"flag_{f}"], f) for f in _FLAGS],
+            closing=[at[n] for n in _CLOSING],
+            pg=_is_pg(),
+        )
+        return plan
+
+    def _fill_file_columns(
+        self, row: list, rec: Record, final: str, received_db, registered_db, closed_db, replied_db
+    ) -> None:
+        """Set the case row's columns that follow from the record alone (not `WRITER_CASE_COLUMNS`)."""
+        plan = self._plan
+        at = plan.at
+        row[at["external_id"]] = rec.external_id
+        row[at["channel_id"]] = rec.channel_id
+        row[at["received_at"]] = received_db
+        row[at["registered_at"]] = registered_db
+        row[at["kind"]] = rec.kind
+        for i, n in plan.plain:
+            row[i] = getattr(rec, n)
+        amount = rec.claimed_amount
+        row[at["claimed_amount"]] = amount if plan.pg or amount is None else str(amount)
+        flags = rec.flags
+        for i, f in plan.flags:
+            row[i] = f in flags
+        row[at["level_overridden"]] = bool(rec.level)
+        row[at["status"]] = final
+        row[at["is_confidential"]] = rec.kind == Kind.REPORT
+        if final != Status.REGISTERED:
+            row[at["version"]] = 2
+            for i, value in zip(
+                plan.closing,
+                (
+                    closed_db,
+                    replied_db,
+                    replied_db or closed_db,
+                    rec.closing_criterion,
+                    rec.invalid_reason,
+                    final != Status.INVALID,
+                    rec.satisfaction,
+                ),
+                strict=True,
+            ):
+                row[i] = value
+        else:
+            row[at["version"]] = 1
+
+    def _case_tail(
+        self,
+        rec: Record,
+        received: str,
+        registered: str,
+        closed: str | None,
+        replied: str | None,
+    ) -> tuple[str, tuple]:
+        """The record's case columns other than `WRITER_CASE_COLUMNS` in COPY text (tab-separated, in
+        `tail_columns` order), and the values of its foreign keys among them (checked per chunk).
+
+        The same values as `_fill_file_columns` (tests/intake/test_copy_text.py compares the stored
+        rows), formatted per column by type: the constant columns once per import, per record only
+        those the file gives (a generic formatter per value cost the reader ~25 µs a row). The times
+        come as text already (UTC stamps, `kesu.cases.chain.utc_stamp`; None when absent)."""
+        plan = self._case_plan()
+        at, esc, text = plan.tail_at, copy_escape, copy_text
+        parts = plan.tail_texts.copy()
+        final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
+        parts[at["external_id"]] = esc(rec.external_id)
+        parts[at["channel_id"]] = text(rec.channel_id)
+        parts[at["received_at"]] = received
+        parts[at["registered_at"]] = registered
+        parts[at["kind"]] = text(rec.kind)
+        for i, n in plan.tail_plain_text:
+            parts[i] = esc(getattr(rec, n))
+        for i, n in plan.tail_plain_other:
+            parts[i] = text(getattr(rec, n))
+        parts[at["claimed_amount"]] = text(rec.claimed_amount)
+        flags = rec.flags
+        for i, f in plan.tail_flags:
+            parts[i] = "t" if f in flags else "f"
+        parts[at["level_overridden"]] = "t" if rec.level else "f"
+        parts[at["status"]] = text(final)
+        parts[at["is_confidential"]] = "t" if rec.kind == Kind.REPORT else "f"
+        if final != Status.REGISTERED:
+            parts[at["version"]] = "2"
+            for i, value in zip(
+                plan.tail_closing,
+                (
+                    closed or "\\N",
+                    replied or "\\N",
+                    replied or closed or "\\N",
+                    esc(rec.closing_criterion),
+                    esc(rec.invalid_reason),
+                    "t" if final != Status.INVALID else "f",
+                    text(rec.satisfaction),
+                ),
+                strict=True,
+            ):
+                parts[i] = value
+        else:
+            parts[at["version"]] = "1"
+        foreign = (rec.channel_id, rec.category_id, rec.branch_id, rec.department_id)
+        return "\t".join(parts), foreign
 
     def _create(self, records: list[Record], result: ChunkResult) -> None:
         customer_ids, person, new_customers = self._customers(records)
@@ -38,66 +235,17 @@ class CaseCreation:
             self.first_case_id = case_ids[0]
 
         to_db = self.to_db_dt
-        pg = _is_pg()
-        now_db = to_db(self.now)
-        cols = self.case_columns
-        # One template row per chunk; per record only the positions that vary are set.
-        at = {c: i for i, c in enumerate(cols)}
-        template = [self.case_defaults[c] for c in cols]
-        for name, value in (
-            ("client_key", None),
-            ("external_source", self.source),
-            ("created_by_id", self.actor_id),
-            ("policy_id", self.policy_id),
-            ("is_imported", True),
-            ("updated_at", now_db),
-        ):
-            template[at[name]] = value
-        i_id, i_number, i_customer, i_channel = at["id"], at["number"], at["customer_id"], at["channel_id"]
-        i_ext, i_received, i_registered, i_kind = (
-            at["external_id"],
-            at["received_at"],
-            at["registered_at"],
-            at["kind"],
+        plan = self._case_plan()
+        copy_mode = records[0].prepared[10] is not None  # the file's columns already in COPY text
+        template = plan.template
+        i_id, i_number, i_customer = plan.at["id"], plan.at["number"], plan.at["customer_id"]
+        i_level, i_reasons, i_repeat, i_repeat_of = (
+            plan.at["level"],
+            plan.at["level_reasons"],
+            plan.at["repeat_count"],
+            plan.at["repeat_of_id"],
         )
-        plain = [
-            (at[n], n)
-            for n in (
-                "category_id",
-                "business_type",
-                "subject",
-                "description",
-                "demands",
-                "people_count",
-                "subject_no",
-                "product",
-                "region",
-                "branch_id",
-                "department_id",
-            )
-        ]
-        i_amount = at["claimed_amount"]
-        i_flags = [(at[f"flag_{f}"], f) for f in ("injury", "safety", "media", "lawyer")]
-        i_level, i_reasons, i_overridden = at["level"], at["level_reasons"], at["level_overridden"]
-        i_status, i_version, i_repeat, i_repeat_of = (
-            at["status"],
-            at["version"],
-            at["repeat_count"],
-            at["repeat_of_id"],
-        )
-        i_confidential = at["is_confidential"]
-        closing_cols = [
-            at[n]
-            for n in (
-                "closed_at",
-                "replied_at",
-                "last_contact_at",
-                "closing_criterion",
-                "invalid_reason",
-                "is_valid",
-                "satisfaction",
-            )
-        ]
+        i_due = WRITER_CASE_COLUMNS.index("due_at") if copy_mode else plan.at["due_at"]
         # JSON of the event payloads from cached fragments (the same few codes recur on every row).
         js = self._json_cache
         # Payloads are written in canonical JSON (sorted keys, no spaces: kesu.cases.chain), so the hash
@@ -124,7 +272,6 @@ class CaseCreation:
         ], ecols
         case_rows, event_rows, close_times, count_keys = [], [], [], []
         opened: list[tuple[SimpleNamespace, SimpleNamespace, list]] = []
-        i_due = at["due_at"]
         i_stage_case = self._stage_case_at
         stage_rows: list[list] = []  # of open cases, mostly computed ahead by `prepare`
         for rec, cid, pk in zip(records, customer_ids, case_ids, strict=True):
@@ -139,6 +286,8 @@ class CaseCreation:
                 guess,
                 registered_stamp,
                 closed_stamp,
+                tail,
+                _tail_fk,
             ) = rec.prepared
             number = next(numbers[day])
             # Earlier complaints of the same person on the same matter within the window.
@@ -158,55 +307,37 @@ class CaseCreation:
                             latest = (received, num, other_pk)
             repeat_count = count + 1
             level, reasons, reasons_json = self._grade(rec, repeat_count)
-            overridden = False
             if rec.level:
-                level, overridden = rec.level, True
+                level = rec.level
                 reasons = [{"rule": "imported", "level": rec.level, "detail": "原系统等级"}, *reasons]
                 reasons_json = chain.canonical_json(reasons)
             final = rec.status if rec.status in FINAL_ACTION else Status.REGISTERED
-            row = template.copy()
-            row[i_id] = pk
-            row[i_number] = number
-            row[i_ext] = rec.external_id
-            row[i_customer] = cid
-            row[i_channel] = rec.channel_id
-            row[i_received] = received_db
-            row[i_registered] = registered_db
-            row[i_kind] = rec.kind
-            for i, n in plain:
-                row[i] = getattr(rec, n)
-            amount = rec.claimed_amount
-            row[i_amount] = amount if pg or amount is None else str(amount)
-            flags = rec.flags
-            for i, f in i_flags:
-                row[i] = f in flags
-            row[i_level] = level
-            row[i_reasons] = reasons_json
-            row[i_overridden] = overridden
-            row[i_status] = final
-            row[i_repeat] = repeat_count
-            row[i_repeat_of] = latest[2] if latest else None
-            row[i_confidential] = rec.kind == Kind.REPORT
+            if copy_mode:
+                row = [
+                    pk,
+                    number,
+                    cid,
+                    level,
+                    reasons_json,
+                    repeat_count,
+                    latest[2] if latest else None,
+                    None,
+                ]
+                row.append(tail)
+            else:
+                row = template.copy()
+                self._fill_file_columns(row, rec, final, received_db, registered_db, closed_db, replied_db)
+                row[i_id] = pk
+                row[i_number] = number
+                row[i_customer] = cid
+                row[i_level] = level
+                row[i_reasons] = reasons_json
+                row[i_repeat] = repeat_count
+                row[i_repeat_of] = latest[2] if latest else None
             if final != Status.REGISTERED:
-                row[i_version] = 2
-                for i, value in zip(
-                    closing_cols,
-                    (
-                        closed_db,
-                        replied_db,
-                        replied_db or closed_db,
-                        rec.closing_criterion,
-                        rec.invalid_reason,
-                        final != Status.INVALID,
-                        rec.satisfaction,
-                    ),
-                    strict=True,
-                ):
-                    row[i] = value
                 if hours is not None:
                     close_times.append((pk, closed_db, hours))
             else:
-                row[i_version] = 1
                 if guess is not None and guess[0] == level:
                     row[i_due] = guess[1]
                     for stage in guess[2]:
@@ -317,16 +448,36 @@ class CaseCreation:
                 row[i_due] = to_db(case.due_at) if case.due_at is not None else None
             stage_rows.extend(sla_services.stage_rows(stages))
         stage_columns = sla_services.stage_columns()
+        if copy_mode:
+            text = "".join(
+                f"{pk}\t{number}\t{copy_text(cid)}\t{copy_text(level)}\t{copy_text(reasons)}\t{repeat}\t"
+                f"{copy_text(repeat_of)}\t{copy_text(due)}\t{tail}\n"
+                for pk, number, cid, level, reasons, repeat, repeat_of, due, tail in case_rows
+            )
         if self.references_per_chunk:
             refs = references.References()
-            refs.add_rows(Case, cols, case_rows)
+            if copy_mode:
+                refs.add_rows(
+                    Case,
+                    ["customer_id", "repeat_of_id", *plan.tail_fk_columns],
+                    [
+                        (r[2], r[6], *rec.prepared[11], *plan.tail_fk_constants)
+                        for r, rec in zip(case_rows, records, strict=True)
+                    ],
+                )
+            else:
+                refs.add_rows(Case, plan.columns, case_rows)
             refs.add_rows(CaseEvent, ecols, event_rows)
             refs.add_rows(StageDeadline, stage_columns, stage_rows)
             # The subscribers' rows (close times, day-count keys) point only at this chunk's cases and
             # at the ids its case rows point at, verified here with them.
             refs.verify_and_lock({Case: set(case_ids), Customer: new_customers})
         with references.triggers_off(self.references_per_chunk):
-            insert_rows(Case, cols, case_rows)
+            if copy_mode:
+                copy_lines(Case, [*WRITER_CASE_COLUMNS, *plan.tail_columns], text)
+                del text
+            else:
+                insert_rows(Case, plan.columns, case_rows)
             del case_rows
             insert_rows(CaseEvent, ecols, event_rows)
             insert_rows(StageDeadline, stage_columns, stage_rows)

@@ -29,6 +29,11 @@ from kesu.sla import services as sla_services
 class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
     """Writes the records of one chunk; create one per batch run and call `write` per chunk."""
 
+    # PostgreSQL: `prepare` formats each case row's file columns as COPY text (`CaseCreation._case_tail`).
+    # Off, the writer builds the whole row and psycopg formats it (the SQLite path's rows; tests
+    # compare the two).
+    copy_case_text = True
+
     def __init__(
         self,
         *,
@@ -97,6 +102,7 @@ class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
         writer's."""
         to_db, window, calendar = self.to_db_dt, self.window, self.calendar
         now = timezone.now()
+        copy_mode = self.copy_case_text and self._case_plan().pg
         for rec in records:
             guess = None
             if self.run_sla and rec.status not in FINAL_ACTION:
@@ -108,18 +114,41 @@ class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
                 hours = calendar.working_seconds_between(rec.received_at, rec.closed_at) / 3600.0
             if rec.replied_at is not None:
                 replied_db = closed_db if rec.replied_at is rec.closed_at else to_db(rec.replied_at)
+            registered_db = received_db if rec.registered_at is rec.received_at else to_db(rec.registered_at)
+            # The event times as the case-event hash chain reads them (kesu.cases.chain).
+            registered_stamp = chain.utc_stamp(rec.registered_at)
+            closed_stamp = chain.utc_stamp(rec.closed_at) if rec.closed_at is not None else None
+            tail = tail_fk = None
+            if copy_mode:
+                # The same instants in COPY text: the chain's UTC stamps are valid timestamptz input
+                # (formatting each zoned time again was a third of the row's text).
+                received_text = (
+                    registered_stamp
+                    if rec.received_at is rec.registered_at
+                    else chain.utc_stamp(rec.received_at)
+                )
+                replied_text = None
+                if rec.replied_at is not None:
+                    replied_text = (
+                        closed_stamp if rec.replied_at is rec.closed_at else chain.utc_stamp(rec.replied_at)
+                    )
+                tail, tail_fk = self._case_tail(
+                    rec, received_text, registered_stamp, closed_stamp, replied_text
+                )
             rec.prepared = (
                 rec.received_at.astimezone(SHANGHAI).date(),
                 received_db,
-                received_db if rec.registered_at is rec.received_at else to_db(rec.registered_at),
+                registered_db,
                 to_db(rec.received_at - window),
                 closed_db,
                 replied_db,
                 hours,
                 guess,
-                # The event times as the case-event hash chain reads them (kesu.cases.chain).
-                chain.utc_stamp(rec.registered_at),
-                chain.utc_stamp(rec.closed_at) if rec.closed_at is not None else None,
+                registered_stamp,
+                closed_stamp,
+                # PostgreSQL: the case row's file columns in COPY text, and their foreign keys.
+                tail,
+                tail_fk,
             )
 
     def _deadlines_at_likely_level(self, rec: Record, now: dt.datetime) -> tuple[str, Any, list[list]]:
