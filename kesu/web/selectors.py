@@ -19,8 +19,9 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_noop
 
 from kesu.cases.models import (
+    ACTIVE_INLINE_Q,
     OPEN_STATUSES,
-    UNASSIGNED_Q,
+    UNASSIGNED_INLINE_Q,
     Accountability,
     ArchiveAccessRequest,
     Case,
@@ -44,8 +45,6 @@ from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
 from kesu.sla.models import StageDeadline
 from kesu.web.models import SavedView
-
-ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
 
 # Marked for extraction only: views translate them at render time with gettext.
 QUEUE_LABELS = {
@@ -120,14 +119,17 @@ def queue_cases(user, key: str, *, now: dt.datetime | None = None) -> Queue:
         own = Case.objects.select_related("channel", "category", "department", "handler")
         if roles.RISK not in user_roles(user):
             own = own.exclude(kind=Kind.REPORT)
+        # ACTIVE_INLINE_Q: the predicate of the partial indexes case_handler_queue_idx and
+        # case_dept_queue_idx, codes inline so that SQLite uses them too (kesu.cases.models.InlineIn).
         if key == "mine":
-            return Queue(key, own.filter(handler=user, status__in=ACTIVE_STATUSES))
+            return Queue(key, own.filter(ACTIVE_INLINE_Q, handler=user))
         if dept is None:
             return Queue(key, base.none())
-        return Queue(key, own.filter(department=dept, status__in=ACTIVE_STATUSES))
+        return Queue(key, own.filter(ACTIVE_INLINE_Q, department=dept))
     if key == "unassigned":
-        # UNASSIGNED_Q as is: the partial index case_unassigned_idx serves it only for the same expression.
-        qs = base.filter(UNASSIGNED_Q)
+        # UNASSIGNED_Q's expression: the partial index case_unassigned_idx serves it only for the same
+        # expression, and on SQLite only with its codes inline.
+        qs = base.filter(UNASSIGNED_INLINE_Q)
         if (
             dept is not None
             and not (user_roles(user) & roles.COMPANY_WIDE_ROLES)
