@@ -42,8 +42,7 @@ from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import holds_any_role, user_roles
-from kesu.policy.models import Channel
-from kesu.policy.selectors import active_rules, category_choices, rules_for
+from kesu.policy.selectors import active_rules, category_choices, channel_choices, rules_for, taxonomy
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.digest import preferences, set_preferences
 from kesu.sla.models import NotificationPreference
@@ -172,9 +171,18 @@ class CappedPaginator(Paginator):
 
     cap = 1000
 
+    def __init__(self, object_list, per_page, *, ordered_count: bool = False) -> None:
+        super().__init__(object_list, per_page)
+        self.ordered_count = ordered_count
+
     @cached_property
     def count(self) -> int:
-        return self.object_list.order_by()[: self.cap + 1].count()
+        # `ordered_count`: count the first rows in the page's order, for an order that an index walks
+        # (a queue's default): PostgreSQL then walks that index and stops after `cap` + 1 rows. Without
+        # the order it read my queue's 39k active cases at 1M through a bitmap of (handler, status) to
+        # count 1,001 of them (7 ms of server CPU, the page itself 1.7).
+        rows = self.object_list if self.ordered_count else self.object_list.order_by()
+        return rows[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:
@@ -245,6 +253,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         return _export_queue(request, q.key, selectors.apply_sort(qs, sort), request.GET["export"])
     qs = selectors.queue_row_columns(qs)
     cursor = request.GET.get("cursor")
+    tax = taxonomy()
     ctx = {
         "nav_active": f"queue_{q.key}",
         "queue": q.key,
@@ -256,8 +265,9 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "statuses": Status.choices,
         "levels": Level.choices,
         "kinds": Kind.choices,
-        "channels": list(local_names(Channel.objects.filter(is_active=True)).items()),
-        "categories": category_choices(),
+        # the filters' choices from the per-process taxonomy (one read of its stamp), not two queries
+        "channels": channel_choices(tax),
+        "categories": category_choices(tax),
         **extra["state"],
     }
     if cursor:
@@ -265,7 +275,9 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         rows, next_cursor = selectors.keyset_page(qs, sort, cursor, PAGE_SIZE)
         ctx.update({"cases": rows, "cursor_mode": True, "next_cursor": next_cursor})
     else:
-        page = CappedPaginator(selectors.apply_sort(qs, sort), PAGE_SIZE).get_page(request.GET.get("page"))
+        page = CappedPaginator(
+            selectors.apply_sort(qs, sort), PAGE_SIZE, ordered_count=sort == q.default_sort
+        ).get_page(request.GET.get("page"))
         cases = list(page.object_list)
         ctx.update(
             {
