@@ -11,8 +11,21 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models import Case as When_
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -390,10 +403,12 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
         counts = _board_counts(open_qs, now=current, near_hours=near_hours, group_size=group_size)
         if use_cache:
             cache.set(key, counts, BOARD_CACHE_SECONDS)
-    # NULLS LAST (an open case without a deadline comes last) also keeps SQLite from walking the whole
-    # due_at index (closed cases, whose due_at is null, come first there): it reads the few crisis/major
-    # or group cases through their own index and sorts them.
-    by_due = (F("due_at").asc(nulls_last=True), "id")
+    # An open case without a deadline comes last. Spelled as `due_at IS NULL, due_at`, not NULLS LAST:
+    # SQLite (3.30+) walks the due_at index for NULLS LAST too, and then read the open cases one by one
+    # in deadline order to find the few crisis/major or group ones (at 100k cases 12 and 19 ms for the
+    # two lists, most of the board's time). With an expression first it reads those few cases through
+    # their own indexes (level, status, due_at) and (people_count, status) and sorts them, as PostgreSQL does.
+    by_due = (ExpressionWrapper(Q(due_at__isnull=True), output_field=BooleanField()).asc(), "due_at", "id")
     # The columns the lists show (kesu_web.board_case_rows), not the whole wide case rows with four
     # joined tables: the model instances of 100 full rows were a fifth of the board's CPU time.
     listed = open_qs.select_related(None).select_related("department").only(*BOARD_LIST_FIELDS)
