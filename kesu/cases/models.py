@@ -6,8 +6,11 @@ A case's `status` and `version` are written only by `kesu.cases.services.perform
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
+from django.db.models.lookups import In
 from django.utils.translation import gettext_lazy as _
 
 from kesu.org.models import Department
@@ -56,12 +59,45 @@ OPEN_STATUSES = (
 )
 FINISHED_STATUSES = (Status.CLOSED, Status.INVALID, Status.ANSWERED, Status.ARCHIVED)
 
+# Open, or suspended with the clock stopped: the cases someone still owns (my queue, my department's).
+ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUSPENDED)
+
+_STATUS_CODE = re.compile(r"[a-z_]+")
+
+
+class InlineIn(In):
+    """`status__inline_in=[...]`: `IN ('a', 'b')` with the codes written into the SQL, not bound.
+
+    SQLite uses a partial index only when the query's WHERE clause holds the index's predicate with
+    the same literal values; Django binds `status__in` values as parameters, so the queues' partial
+    indexes were never used there (the unassigned queue walked every case from the oldest, the
+    department queue sorted all of its active cases: issue 19). Only plain status codes are written
+    inline (anything else raises); PostgreSQL sees the same SQL as with the bound lookup."""
+
+    lookup_name = "inline_in"
+
+    def process_rhs(self, compiler, connection):
+        codes = list(dict.fromkeys(str(v) for v in self.rhs))
+        if not codes or not all(_STATUS_CODE.fullmatch(c) for c in codes):
+            raise ValueError(f"inline_in takes status codes, not {self.rhs!r}")
+        return "(" + ", ".join(f"'{c}'" for c in codes) + ")", ()
+
+
+def _unassigned_q(lookup: str) -> models.Q:
+    return models.Q(**{lookup: [Status.REGISTERED, Status.ACCEPTED]}) | models.Q(
+        **{lookup: [Status.ASSIGNED, Status.INVESTIGATING]}, handler__isnull=True
+    )
+
+
 # 待分派, the unassigned queue (kesu.web): not yet accepted, or handed to a department without a handler.
 # One definition for the queue and its partial index, so that PostgreSQL's planner proves the index's
-# predicate from the query's WHERE clause (it does so only for the same expression).
-UNASSIGNED_Q = models.Q(status__in=[Status.REGISTERED, Status.ACCEPTED]) | models.Q(
-    status__in=[Status.ASSIGNED, Status.INVESTIGATING], handler__isnull=True
-)
+# predicate from the query's WHERE clause (it does so only for the same expression). The queue filters
+# with UNASSIGNED_INLINE_Q: the same expression with its codes inline, which SQLite needs as well.
+UNASSIGNED_Q = _unassigned_q("status__in")
+UNASSIGNED_INLINE_Q = _unassigned_q("status__inline_in")
+# The partial indexes of my queue and my department's queue; the queues filter with ACTIVE_INLINE_Q.
+ACTIVE_Q = models.Q(status__in=ACTIVE_STATUSES)
+ACTIVE_INLINE_Q = models.Q(status__inline_in=ACTIVE_STATUSES)
 
 
 class Customer(models.Model):
@@ -367,6 +403,17 @@ class Case(models.Model):
             # unassigned cases — a cost that grew with the history (1M against 100k cases: 4.84x). The
             # partial index holds only the unassigned cases, in the page's order: a page is its first rows.
             models.Index(fields=["received_at", "id"], condition=UNASSIGNED_Q, name="case_unassigned_idx"),
+            # 我的案件 and 本部门案件, soonest deadline first: the partial indexes hold the active cases of a
+            # handler / department in the page's order, so a page is the first rows of one range (NULLS LAST
+            # is the index order on PostgreSQL; SQLite reads the NULL range after the rest). Without them
+            # both databases sorted all of a department's active cases for each page (16k at 100k cases,
+            # ten times as many at 1M: 1.92x the 100k cost on PostgreSQL).
+            models.Index(
+                fields=["department", "due_at", "id"], condition=ACTIVE_Q, name="case_dept_queue_idx"
+            ),
+            models.Index(
+                fields=["handler", "due_at", "id"], condition=ACTIVE_Q, name="case_handler_queue_idx"
+            ),
             # The workbench (kesu.web): the supervisor board's counts read only this index (covering),
             # its crisis/major and group-complaint lists are range scans (migration 0002).
             models.Index(
@@ -729,3 +776,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["key", "user"], name="idempotency_key_unique")]
+
+
+# `status__inline_in` (the queues' partial-index predicates, written inline for SQLite).
+Case._meta.get_field("status").register_lookup(InlineIn)

@@ -158,11 +158,16 @@ def channel_by_code(code: str) -> Channel | None:
     return taxonomy().channels.get(code)
 
 
-def category_choices() -> list[tuple[str, str, int]]:
-    """(code, name in the active language, depth) of the active categories in tree order (filters)."""
-    rows = (
-        Category.objects.filter(is_active=True)
-        .order_by("path")
-        .values_list("code", "name", "name_en", "depth")
-    )
-    return [(code, localized(name, name_en), depth) for code, name, name_en, depth in rows]
+def category_choices(tax: Taxonomy | None = None) -> list[tuple[str, str, int]]:
+    """(code, name in the active language, depth) of the active categories in tree order (filters).
+
+    From the per-process `taxonomy` (one read of its token; `tax`: the caller's), not a query of the
+    table on every page."""
+    categories = sorted((tax or taxonomy()).categories.values(), key=lambda c: c.path)
+    return [(c.code, localized(c.name, c.name_en), c.depth) for c in categories]
+
+
+def channel_choices(tax: Taxonomy | None = None) -> list[tuple[str, str]]:
+    """(code, name in the active language) of the active channels by code (filters), from `taxonomy`."""
+    channels = sorted((tax or taxonomy()).channels.items())
+    return [(c.code, localized(c.name, c.name_en)) for _code, c in channels]
