@@ -137,6 +137,12 @@ def main() -> None:
         stats = pstats.Stats(prof)
         stats.sort_stats("cumulative").print_stats("kesu/", 60)
         stats.sort_stats("tottime").print_stats(25)
+        prof = cProfile.Profile()
+        prof.enable()
+        batch()
+        prof.disable()
+        stats = pstats.Stats(prof)
+        stats.sort_stats("cumulative").print_stats("kesu/", 40)
     out = {
         "tree": tree,
         "db": args.db,

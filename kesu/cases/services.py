@@ -337,17 +337,15 @@ def _register_set(
             fingerprint=request_fingerprint(items[index]),
             rules=rules,
         )
-        written.append((case, None, rules))  # type: ignore[arg-type]
+        event = _register_event(
+            case, now=now, latest=None, imported=False, reopened_from=None, attachments=[]
+        )
+        subscribers.before_register(case, event, rules)
+        written.append((case, event, rules))
         out[index] = Registration(case, created=True, reporter_token=token, involved_staff=[], attachments=[])
     Case.objects.bulk_create([case for case, _e, _r in written])
-    written = [
-        (
-            case,
-            _register_event(case, now=now, latest=None, imported=False, reopened_from=None, attachments=[]),
-            rules,
-        )
-        for case, _e, rules in written
-    ]
+    for case, event, _rules in written:
+        event.case = case  # built before the insert: now with the case's id
     subscribers.notify_many(written)
     for (_case, event, _rules), registration in zip(written, out.values(), strict=True):
         event.payload = _jsonable(event.payload)
@@ -759,9 +757,6 @@ def _create(
         fingerprint=fingerprint,
         rules=rules,
     )
-    case.save()
-    if fields["involved_staff"]:
-        case.involved_staff.set(fields["involved_staff"])
     event = _register_event(
         case,
         now=now,
@@ -770,6 +765,12 @@ def _create(
         reopened_from=reopened_from,
         attachments=fields["attachments"],
     )
+    # What the subscribers settle on the row itself (the binding deadline) is part of its insert.
+    subscribers.before_register(case, event, rules)
+    case.save()
+    event.case = case  # built before the insert: now with the case's id
+    if fields["involved_staff"]:
+        case.involved_staff.set(fields["involved_staff"])
     attachments: list = []
     if fields["attachments"]:
         from kesu.cases.models import Attachment
