@@ -347,7 +347,7 @@ def _register_set(
         out[index] = Registration(case, created=True, reporter_token=token, involved_staff=[], attachments=[])
     Case.objects.bulk_create([case for case, _e, _r in written])
     for case, event, _rules in written:
-        event.case = case  # built before the insert: now with the case's id
+        event.case_id = case.pk  # built before the insert (its `case` is this instance): now its id
     subscribers.notify_many(written)
     for (_case, event, _rules), registration in zip(written, out.values(), strict=True):
         event.payload = _jsonable(event.payload)
@@ -770,7 +770,7 @@ def _create(
     # What the subscribers settle on the row itself (the binding deadline) is part of its insert.
     subscribers.before_register(case, event, rules)
     case.save()
-    event.case = case  # built before the insert: now with the case's id
+    event.case_id = case.pk  # built before the insert (its `case` is this instance): now its id
     if fields["involved_staff"]:
         case.involved_staff.set(fields["involved_staff"])
     attachments: list = []
