@@ -35,12 +35,14 @@ from kesu.analytics.worktime import working_hours
 from kesu.cases.models import Case
 
 
-def case_changed(case, *, created: bool = False) -> None:
+def case_changed(case, *, created: bool = False, was_open: bool = False) -> None:
     """Keep the case's rollup rows in step with it (inside the transition's transaction).
 
     `created`: the case was registered in this transaction, so it has no rollup rows yet (two reads
-    fewer per registration)."""
-    if not (created and case.closed_at is None):
+    fewer per registration). `was_open`: the event started from an open status, where a case has no
+    close time (only reopening clears `closed_at`, and it starts from a finished one): a case still
+    open has none to delete (one statement fewer for every action on an open case)."""
+    if not ((created or was_open) and case.closed_at is None):
         _close_time_changed(case)
     _counts_changed(case, created=created)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from kesu.analytics import figures, rollups
 from kesu.analytics.models import CaseCloseTime
+from kesu.cases.models import OPEN_STATUSES
 
 CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
 
 
 def on_event(case, event, rules) -> None:
     # every event, neutral ones included; a "register" event is always a case new in this transaction
-    rollups.case_changed(case, created=event.action == "register")
+    rollups.case_changed(
+        case, created=event.action == "register", was_open=event.from_status in OPEN_STATUSES
+    )
     figures.changed()  # whatever the event changed, the cached figures are renewed after the commit
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -131,21 +133,28 @@ def register_case(
     fingerprint = request_fingerprint(data)
     user_for_key = actor if getattr(actor, "is_authenticated", False) else None
 
-    if idempotency_key:
+    def earlier_under_key() -> Registration | None:
         earlier = (
             IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key)
             .select_related("case")
             .first()
         )
-        if earlier is not None:
-            return _replay(earlier.case, earlier.request_hash, fingerprint, actor)
+        return None if earlier is None else _replay(earlier.case, earlier.request_hash, fingerprint, actor)
+
+    # The idempotency key is not looked up before a new registration (one round trip fewer for every
+    # create): the record's unique key refuses a retry at its insert below, which rolls the
+    # registration back and answers the earlier one. It is looked up first only where another answer
+    # would otherwise come before that insert: an earlier case under the same client key or external
+    # id, or a refusal of the body (a retry is answered with its case even when the body would no
+    # longer pass, e.g. past a time bar).
     existing = _existing_by_keys(data, user_for_key)
     if existing is not None:
+        if idempotency_key and (replayed := earlier_under_key()) is not None:
+            return replayed
         return _replay(existing, existing.request_hash, fingerprint, actor)
-
-    fields = _validated_fields(data, now)
-    _refuse_time_barred(fields)
     try:
+        fields = _validated_fields(data, now)
+        _refuse_time_barred(fields)
         with transaction.atomic():
             registration = _create(
                 actor=actor, fields=fields, data=data, now=now, imported=imported, fingerprint=fingerprint
@@ -154,12 +163,14 @@ def register_case(
                 IdempotencyRecord.objects.create(
                     key=idempotency_key, user=user_for_key, request_hash=fingerprint, case=registration.case
                 )
+    except DomainError:
+        if idempotency_key and (replayed := earlier_under_key()) is not None:
+            return replayed
+        raise
     except IntegrityError:
-        # A concurrent request with the same key won the race: answer as the retry it is.
-        if idempotency_key:
-            earlier = IdempotencyRecord.objects.filter(key=idempotency_key, user=user_for_key).first()
-            if earlier is not None:
-                return _replay(earlier.case, earlier.request_hash, fingerprint, actor)
+        # A retry, or a concurrent request with the same key that won the race: answer as the retry it is.
+        if idempotency_key and (replayed := earlier_under_key()) is not None:
+            return replayed
         existing = _existing_by_keys(data, user_for_key)
         if existing is not None:
             return _replay(existing, existing.request_hash, fingerprint, actor)
@@ -328,17 +339,15 @@ def _register_set(
             fingerprint=request_fingerprint(items[index]),
             rules=rules,
         )
-        written.append((case, None, rules))  # type: ignore[arg-type]
+        event = _register_event(
+            case, now=now, latest=None, imported=False, reopened_from=None, attachments=[]
+        )
+        subscribers.before_register(case, event, rules)
+        written.append((case, event, rules))
         out[index] = Registration(case, created=True, reporter_token=token, involved_staff=[], attachments=[])
     Case.objects.bulk_create([case for case, _e, _r in written])
-    written = [
-        (
-            case,
-            _register_event(case, now=now, latest=None, imported=False, reopened_from=None, attachments=[]),
-            rules,
-        )
-        for case, _e, rules in written
-    ]
+    for case, event, _rules in written:
+        event.case_id = case.pk  # built before the insert (its `case` is this instance): now its id
     subscribers.notify_many(written)
     for (_case, event, _rules), registration in zip(written, out.values(), strict=True):
         event.payload = _jsonable(event.payload)
@@ -750,9 +759,6 @@ def _create(
         fingerprint=fingerprint,
         rules=rules,
     )
-    case.save()
-    if fields["involved_staff"]:
-        case.involved_staff.set(fields["involved_staff"])
     event = _register_event(
         case,
         now=now,
@@ -761,6 +767,12 @@ def _create(
         reopened_from=reopened_from,
         attachments=fields["attachments"],
     )
+    # What the subscribers settle on the row itself (the binding deadline) is part of its insert.
+    subscribers.before_register(case, event, rules)
+    case.save()
+    event.case_id = case.pk  # built before the insert (its `case` is this instance): now its id
+    if fields["involved_staff"]:
+        case.involved_staff.set(fields["involved_staff"])
     attachments: list = []
     if fields["attachments"]:
         from kesu.cases.models import Attachment
@@ -1068,6 +1080,13 @@ def perform(
             # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the outer joins.
             Case.objects.select_for_update(of=("self",))
             .select_related("channel", "category", "department")
+            # The chain head (the event whose seq is the version) in the same statement: one round
+            # trip fewer per action. Its subquery reads the statement's snapshot: when a concurrent
+            # action committed while this one waited for the lock, the row comes back with the new
+            # version, whose event that snapshot does not hold, so the head is None and `chain.seal`
+            # reads it under the lock instead. Raw SQL: an ORM subquery cost more to compile than the
+            # separate read it saves.
+            .annotate(chain_head=RawSQL(_chain_head_sql(), ()))
             .filter(pk=case_pk)
             .first()
         )
@@ -1097,12 +1116,23 @@ def perform(
         # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
         subscribers.notify(locked, event, rules)
         event.payload = _jsonable(event.payload)
-        # Chained to the case's previous event, read under the row lock taken above.
-        chain.seal(event)
+        # Chained to the case's previous event, read with (or else under) the row lock taken above.
+        chain.seal(event, locked.chain_head or None)
         event.save(force_insert=True)
     if isinstance(case, Case):
         _copy_state(locked, case)
     return event
+
+
+@functools.cache
+def _chain_head_sql() -> str:
+    """The hash of the case's event whose seq is its version (a correlated subquery of the case row)."""
+    q = connection.ops.quote_name
+    event, case = q(CaseEvent._meta.db_table), q(Case._meta.db_table)
+    return (
+        f"SELECT {event}.{q('hash')} FROM {event} "
+        f"WHERE {event}.{q('case_id')} = {case}.{q('id')} AND {event}.{q('seq')} = {case}.{q('version')}"
+    )
 
 
 def _case_fields() -> list:

@@ -21,6 +21,12 @@ and optionally
         in one call (e.g. one statement for the set instead of one per case). Without it, `on_event`
         is called per event.
 
+    before_register(case, event, rules) -> None
+        a case about to be registered (`register_case`, `register_many`), called before its row is
+        inserted (no primary key yet; `event` its register event, unsaved too): what the subscriber
+        settles on the case row itself goes into the insert instead of an update after it (the
+        deadline engine's binding deadline). Its `on_event` for that registration follows as usual.
+
     on_imported(chunk: ImportedChunk) -> None
         what the bulk importer wrote in one chunk (rows, not model instances), for the set-based
         equivalent of `on_event` over the imported history.
@@ -66,6 +72,14 @@ def notify(case, event, rules) -> None:
     """Every subscriber's `on_event`, in the list's order (inside the caller's transaction)."""
     for subscriber in subscribers():
         subscriber.on_event(case, event, rules)
+
+
+def before_register(case, event, rules) -> None:
+    """Every subscriber's `before_register`, for those that have one (the case not yet inserted)."""
+    for subscriber in subscribers():
+        hook = getattr(subscriber, "before_register", None)
+        if hook is not None:
+            hook(case, event, rules)
 
 
 def notify_many(items: Sequence[tuple[Any, Any, Any]]) -> None:

@@ -25,5 +25,10 @@ def meaningful(value: str | None) -> str:
 
 
 def is_blank(value: str | None) -> bool:
-    """True when `value` has nothing visible in it (see `meaningful`)."""
-    return not meaningful(value)
+    """True when `value` has nothing visible in it (see `meaningful`).
+
+    Stops at the first visible character (a complaint's description is checked on every registration;
+    building its visible copy read every character)."""
+    if not value:
+        return True
+    return not any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in str(value))

@@ -204,6 +204,31 @@ def escalation_time(stage: StageDeadline, grace_hours: float, cal: WorkCalendar)
 # --- the hook -------------------------------------------------------------------------------------
 
 
+# The stages of a case computed before its insert (`before_registration`), kept on the instance until
+# its register event writes them with the case's id.
+_PENDING_STAGES = "_sla_stages_before_insert"
+
+
+def before_registration(case, event, rules) -> None:
+    """A case about to be registered (no id yet): its stages in memory and its binding deadline set on
+    the instance, so the case's insert carries `due_at` (an update after the insert was one statement
+    more per registration, one per case in a batch). The register event's `after_case_event` writes
+    the stages."""
+    stages: dict[tuple[str, str], StageDeadline] = {}
+    _dirty, due = _recompute_stages(case, event, rules, stages)
+    # In UTC, as the database gives it back (the create endpoint presents this instance unread).
+    case.due_at = due.astimezone(dt.UTC) if due is not None else None
+    case.__dict__[_PENDING_STAGES] = stages
+
+
+def _pending_stages(case) -> dict[tuple[str, str], StageDeadline] | None:
+    """The stages `before_registration` computed for this (now inserted) case, given its id."""
+    stages = case.__dict__.pop(_PENDING_STAGES, None)
+    for s in (stages or {}).values():
+        s.case_id = case.pk
+    return stages
+
+
 def after_case_event(case, event, rules) -> list[StageDeadline] | None:
     """Recompute the case's deadlines after an event. Runs inside `perform`'s transaction.
 
@@ -215,13 +240,18 @@ def after_case_event(case, event, rules) -> list[StageDeadline] | None:
     """
     if event.action in NEUTRAL_ACTIONS:
         return None
-    # A "register" event is always a case created in this transaction: it has no stages yet.
-    stages = (
-        {}
-        if event.action == "register"
-        else {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
-    )
-    dirty, due = _recompute_stages(case, event, rules, stages)
+    pending = _pending_stages(case) if event.action == "register" else None
+    if pending is not None:
+        # Computed before the insert (`before_registration`): every stage is new, `due_at` written.
+        stages, dirty, due = pending, set(pending), case.due_at
+    else:
+        # A "register" event is always a case created in this transaction: it has no stages yet.
+        stages = (
+            {}
+            if event.action == "register"
+            else {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
+        )
+        dirty, due = _recompute_stages(case, event, rules, stages)
     # The stages this event opened in one insert (a registration opens two or three), the changed ones
     # one by one.
     opened = [key for key in dirty if stages[key].pk is None]
@@ -249,8 +279,13 @@ def after_registrations(items) -> list[list[StageDeadline]]:
     out: list[list[StageDeadline]] = []
     due_set = []
     for case, event, rules in items:
-        stages: dict[tuple[str, str], StageDeadline] = {}
-        _dirty, due = _recompute_stages(case, event, rules, stages)
+        pending = _pending_stages(case)
+        if pending is not None:
+            # Computed before the insert (`before_registration`): `due_at` is in the case's row.
+            stages, due = pending, case.due_at
+        else:
+            stages = {}
+            _dirty, due = _recompute_stages(case, event, rules, stages)
         propose_graded_accountability(case, rules, event.created_at)
         if case.due_at != due:
             case.due_at = due.astimezone(dt.UTC) if due is not None else None

@@ -6,6 +6,11 @@ from kesu.sla import services
 from kesu.sla.selectors import REGISTERED_STAGES, answer_promise
 
 
+def before_register(case, event, rules) -> None:
+    """The deadlines of a case about to be inserted: its binding deadline goes into the insert."""
+    services.before_registration(case, event, rules)
+
+
 def on_event(case, event, rules) -> None:
     if event.action == "extend_deadline":
         # The handler checked the request; the stage table decides how far the deadline may move,

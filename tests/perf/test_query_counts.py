@@ -240,6 +240,33 @@ def test_create_through_the_api(org, world):
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
 
 
+def test_create_with_a_key_and_a_known_customer(org, world):
+    """As the API is called in production: an Idempotency-Key on every create, a customer known by two
+    identifiers (phone and policy number) with earlier complaints at both sizes. The customer is found
+    by one statement over the identifiers' indexes and the key is not read before the insert."""
+    _token, key = ApiToken.issue(org.intake, "perf", scopes=["*"])
+    client = Client()
+    template = world.templates["registered"].customer
+    template.policy_no = "PB0000000001"
+    template.save()
+    keys = iter(range(100))
+
+    def create():
+        customer = {"name": "回头客", "phone": template.phone, "policy_no": template.policy_no}
+        body = factories.complaint_data(customer=customer)
+        r = client.post(
+            "/api/v1/cases",
+            data=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key}",
+            HTTP_IDEMPOTENCY_KEY=f"perf-{next(keys)}",
+        )
+        assert r.status_code == 201, r.content
+
+    counts = by_size(world, lambda: queries(create))
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
 def test_perform_an_action(org, world):
     def accept_one():
         case = world(0)["registered"].pop()
