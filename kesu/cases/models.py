@@ -360,14 +360,15 @@ class Case(models.Model):
             models.Index(fields=["received_at", "category"]),
             # The similar-cases panel (kesu.insight.similar.candidates): the newest finished cases of a
             # category, of a product. closed_at is set only on finished cases, so the indexes hold no
-            # open case (registering one writes no entry here) and a walk reads only finished cases.
+            # open case (registering one writes no entry here) and a walk reads only finished cases;
+            # the trailing columns are what the walk filters on, so it reads the index alone.
             models.Index(
-                fields=["category", "-closed_at", "-id"],
+                fields=["category", "-closed_at", "-id", "status", "kind", "report_recipient_role"],
                 condition=models.Q(closed_at__isnull=False),
                 name="case_finished_category_idx",
             ),
             models.Index(
-                fields=["product", "-closed_at", "-id"],
+                fields=["product", "-closed_at", "-id", "status", "kind", "report_recipient_role"],
                 condition=models.Q(closed_at__isnull=False),
                 name="case_finished_product_idx",
             ),

@@ -460,13 +460,14 @@ def _timeline_rows(events, case=None) -> list[dict]:
     return rows
 
 
-def _stage_deadlines(case) -> list:
-    """Deadlines per stage from the deadline engine (kesu.sla), when it offers them."""
+def _stage_deadlines(case, reads: selectors.CaseReads | None = None) -> list:
+    """Deadlines per stage from the deadline engine (kesu.sla), when it offers them (`reads`: the page's
+    rows, whose stage deadlines the extension form reads too)."""
     fn = getattr(sla_selectors, "case_timeliness", None)
     if fn is None:
         return []
     try:
-        rows = list(fn(case))
+        rows = list(fn(case) if reads is None else fn(case, stages=reads.stage_deadlines))
     except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
         return []
     from kesu.web.templatetags.kesu_web import _fmt_working
@@ -536,7 +537,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
                     fld.value = posted.getlist(fld.name)
                 elif posted is not None and fld.kind not in ("file", "hidden"):
                     fld.value = posted.get(fld.name, fld.value)
-    deadlines = _stage_deadlines(case)
+    deadlines = _stage_deadlines(case, reads)
     return {
         "case": case,
         "open_action": _open_action(forms, errors, request.GET.get("act", "")),

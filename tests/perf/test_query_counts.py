@@ -151,6 +151,7 @@ CASE_ROW_TABLES = (
     "cases_accountability",
     "cases_emergencyplan",
     "cases_typicalcase",
+    "sla_stagedeadline",  # the deadline panel and the extension form's open stages
 )
 
 
