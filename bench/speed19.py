@@ -63,6 +63,12 @@ FIGURES: dict[str, tuple[str, float | None, str]] = {
     "api_open_queue": ("API open queue `GET /api/v1/cases?open_only=true&limit=25`", 10.0, "ms"),
     "queue_html": ("HTML open queue `/cases/?status=…` (six open statuses)", 15.0, "ms"),
     "case_page": ("case page `/cases/<number>/`", 15.0, "ms"),
+    # The page's 相似已结案件 panel, fetched by the page after it is shown (htmx): its own request.
+    "case_similar": (
+        "case page's similar-cases panel `/cases/<number>/similar/` (loaded after it)",
+        None,
+        "ms",
+    ),
     "board": ("supervisor board `/board/` (as served: 30 s aggregate cache)", 30.0, "ms"),
     "board_uncached": ("supervisor board, aggregates computed on every request", None, "ms"),
     "analytics_page": ("analytics page `/analytics/` (manager, last 12 months)", 100.0, "ms"),
@@ -76,7 +82,7 @@ QUEUES = {
     "queue_mine": ("handler", "/queues/mine/"),
     "queue_department": ("handler", "/queues/department/"),
 }
-LARGE_KEYS = ["api_open_queue", "queue_html", *QUEUES, "case_page"]
+LARGE_KEYS = ["api_open_queue", "queue_html", *QUEUES, "case_page", "case_similar"]
 
 
 def default_total() -> int:
@@ -176,6 +182,8 @@ def measure_pages(db: str, total: int, *, writes: bool) -> dict[str, Any]:
     )
     rotation = iter(numbers * 100)
     record("case_page", lambda: get("supervisor", f"/cases/{next(rotation)}/"), repeat=repeat)
+    rotation = iter(numbers * 100)  # the same cases' panels, as their pages ask for them
+    record("case_similar", lambda: get("supervisor", f"/cases/{next(rotation)}/similar/"), repeat=repeat)
     if writes:
         record("board", lambda: get("supervisor", "/board/"), repeat=repeat)
 

@@ -394,6 +394,20 @@ class Case(models.Model):
             models.Index(fields=["product"], name="case_product_idx"),
             models.Index(fields=["region"], name="case_region_idx"),
             models.Index(fields=["received_at", "category"]),
+            # The similar-cases panel (kesu.insight.similar.candidates): the newest finished cases of a
+            # category, of a product. closed_at is set only on finished cases, so the indexes hold no
+            # open case (registering one writes no entry here) and a walk reads only finished cases;
+            # the trailing columns are what the walk filters on, so it reads the index alone.
+            models.Index(
+                fields=["category", "-closed_at", "-id", "status", "kind", "report_recipient_role"],
+                condition=models.Q(closed_at__isnull=False),
+                name="case_finished_category_idx",
+            ),
+            models.Index(
+                fields=["product", "-closed_at", "-id", "status", "kind", "report_recipient_role"],
+                condition=models.Q(closed_at__isnull=False),
+                name="case_finished_product_idx",
+            ),
             # Every case list is newest first (`-received_at, -id`, the API's cursor order): with this
             # index SQLite walks the newest cases and stops after a page, instead of joining channels
             # first and sorting every open case (API open queue at 100k: 115 → 2.4 ms on SQLite).

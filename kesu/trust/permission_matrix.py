@@ -175,6 +175,7 @@ WEB: dict[str, Rule] = {
     "web:view_save": STAFF,  # POST; sharing with the department: department heads and supervisors only
     "web:view_delete": STAFF,  # POST; only the owner's own views
     "web:case": CASE_READ,
+    "web:case_similar": CASE_READ,  # the page's 相似已结案件 panel, loaded after it
     "web:case_action": Action("add_note"),  # the test posts add_note; every action goes through perform
     "web:attachment": CASE_READ,
     "web:case_reveal": CaseRoles(*REVEAL_ROLES),

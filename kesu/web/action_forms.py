@@ -814,10 +814,9 @@ def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> Acti
         # `kesu.sla.services.apply_extension` reads days, reason and stage (the open stage deadline to
         # move; the answer deadline unless another one is chosen).
 
-        open_stages = list(
-            StageDeadline.objects.filter(case=case, state=StageDeadline.State.OPEN)
-            .order_by("due_at")
-            .values_list("stage", "due_at")
+        open_stages = sorted(
+            ((s.stage, s.due_at) for s in reads.stage_deadlines if s.state == StageDeadline.State.OPEN),
+            key=lambda row: row[1],
         )
         if not open_stages:
             return None

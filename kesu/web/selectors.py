@@ -56,6 +56,7 @@ from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
+from kesu.sla import selectors as sla_selectors
 from kesu.sla.models import StageDeadline
 from kesu.web.models import SavedView
 
@@ -674,3 +675,9 @@ class CaseReads:
     @cached_property
     def typical(self) -> TypicalCase | None:
         return TypicalCase.objects.filter(case=self.case).select_related("marked_by").first()
+
+    @cached_property
+    def stage_deadlines(self) -> list[StageDeadline]:
+        """Every stage deadline of the case (kesu.sla's order: starts_at, id), for the deadline panel
+        and the extension form's open stages (read twice before; issue 19)."""
+        return sla_selectors.case_deadlines(self.case)

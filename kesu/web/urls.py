@@ -47,6 +47,7 @@ urlpatterns = [
     path("queues/views/save/", views.view_save, name="view_save"),
     path("queues/views/delete/", views.view_delete, name="view_delete"),
     path("cases/<str:number>/", views.case_detail, name="case"),
+    path("cases/<str:number>/similar/", views.case_similar, name="case_similar"),
     path("cases/<str:number>/acknowledgement/", views.case_acknowledgement, name="case_acknowledgement"),
     path("cases/<str:number>/act/<str:action>/", views.case_action, name="case_action"),
     path(

@@ -34,7 +34,7 @@ from kesu.cases.models import (
     Status,
 )
 from kesu.cases.selectors import CaseFilters
-from kesu.cases.services import perform
+from kesu.cases.services import allowed_actions, perform
 from kesu.errors import DomainError, Forbidden, NotFound, VersionConflict
 from kesu.insight import selectors as insight_selectors
 from kesu.intake import exporters
@@ -461,13 +461,14 @@ def _timeline_rows(events, case=None) -> list[dict]:
     return rows
 
 
-def _stage_deadlines(case) -> list:
-    """Deadlines per stage from the deadline engine (kesu.sla), when it offers them."""
+def _stage_deadlines(case, reads: selectors.CaseReads | None = None) -> list:
+    """Deadlines per stage from the deadline engine (kesu.sla), when it offers them (`reads`: the page's
+    rows, whose stage deadlines the extension form reads too)."""
     fn = getattr(sla_selectors, "case_timeliness", None)
     if fn is None:
         return []
     try:
-        rows = list(fn(case))
+        rows = list(fn(case) if reads is None else fn(case, stages=reads.stage_deadlines))
     except Exception:  # noqa: BLE001 - the case page never fails because of the deadline panel
         return []
     from kesu.web.templatetags.kesu_web import _fmt_working
@@ -537,7 +538,7 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
                     fld.value = posted.getlist(fld.name)
                 elif posted is not None and fld.kind not in ("file", "hidden"):
                     fld.value = posted.get(fld.name, fld.value)
-    deadlines = _stage_deadlines(case)
+    deadlines = _stage_deadlines(case, reads)
     return {
         "case": case,
         "open_action": _open_action(forms, errors, request.GET.get("act", "")),
@@ -573,18 +574,19 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
         "reply_templates": _reply_templates(case, user, forms),
-        "similar": _similar_panel(case, user, forms),
+        # 相似已结案件 is loaded after the page (case_similar): its cost grows with the history, the
+        # page's own does not (issue 19: it was a third of the page's CPU at 100k cases).
+        "similar_deferred": case.status not in FINISHED_STATUSES,
     }
 
 
-def _similar_panel(case, user, forms) -> list[dict] | None:
+def _similar_panel(case, user, may_reply: bool) -> list[dict] | None:
     """相似已结案件 for a case still being worked: the closest finished cases the viewer may see, how
     each ended, and (when the viewer may reply) each past reply as a draft filled in for this case.
     None on finished cases (nothing left to decide)."""
     if case.status in FINISHED_STATUSES:
         return None
     found = insight_selectors.similar_closed_cases(user, case)
-    may_reply = any(f.action == "reply" for f in forms)
     drafts = insight_selectors.reply_templates_of(found) if may_reply else {}
     values = replies.values_for(case, user) if drafts else {}
     return [
@@ -631,6 +633,25 @@ def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     case = case_selectors.get_case(request.user, number=number)
     audit.record("case.read", request.user, case, {"via": "web"}, request=request)
     return render(request, "web/case.html", _case_context(request, case))
+
+
+@login_required
+@domain_errors
+def case_similar(request: HttpRequest, number: str) -> HttpResponse:
+    """The case page's 相似已结案件 panel, fetched by the page once it is shown (htmx, `load`). The
+    same permission check as the page (a hidden case answers as missing); the candidates are filtered
+    by what this viewer may see (kesu.insight.similar). Not audited again: it shows nothing of the case
+    itself that the page, whose read is audited, did not."""
+    user = request.user
+    case = case_selectors.get_case(user, number=number)
+    # "用作答复草稿" only for whoever the page offers the reply form (action_forms.forms_for builds
+    # it whenever the action is allowed).
+    may_reply = "reply" not in action_forms.HIDDEN_ACTIONS and "reply" in allowed_actions(case, user)
+    return render(
+        request,
+        "web/_case_similar.html",
+        {"case": case, "similar": _similar_panel(case, user, may_reply)},
+    )
 
 
 @login_required

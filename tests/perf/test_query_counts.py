@@ -151,6 +151,7 @@ CASE_ROW_TABLES = (
     "cases_accountability",
     "cases_emergencyplan",
     "cases_typicalcase",
+    "sla_stagedeadline",  # the deadline panel and the extension form's open stages
 )
 
 
@@ -326,3 +327,53 @@ def test_batch_endpoint(org, world):
     # Four times the items: at most the extra statements of a bulk insert split at SQLite's limit of
     # bound parameters (a case row has ~60 columns), never ~20 per item.
     assert queries(batch(20)) - counts[SIZES[1]] <= 2, counts
+
+
+def closed_case(org) -> Case:
+    case = investigating(org)
+    walk = Walk(case)
+    walk("propose_remedy", org.handler, remedy_type="explanation", amount="0", description="换新机")
+    walk("reply", org.handler, text="已为您更换新机。")
+    walk("close", org.handler, criterion="accepted")
+    return case
+
+
+def test_case_page_and_its_similar_panel(org, world):
+    """The page reads no similar-case candidates: the 相似已结案件 panel, whose work grows with the
+    finished history, is its own request made after the page (htmx `load`). Neither the page nor the
+    panel sends more queries with ten times the history; the panel lists the finished cases."""
+    client = session(org.handler)
+    case = world.templates["open"]
+    template = closed_case(org)
+    past: list[Case] = [template]
+
+    def grow(n: int) -> None:
+        world(n)
+        past.extend(clone_cases(template, max(0, n - len(past))))
+
+    def page() -> Counted:
+        client.get(f"/cases/{case.number}/")  # warm
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            r = client.get(f"/cases/{case.number}/")
+        body = r.content.decode()
+        assert r.status_code == 200 and f'hx-get="/cases/{case.number}/similar/"' in body
+        assert template.number not in body  # the panel is not in the page
+        return counted
+
+    def panel() -> int:
+        def get():
+            r = client.get(f"/cases/{case.number}/similar/")
+            assert r.status_code == 200 and template.number in r.content.decode()
+
+        return queries(get)
+
+    counts = {}
+    for n in SIZES:
+        grow(n)
+        counted = page()
+        # the candidates' walk (ordered by closing time) is not among the page's queries
+        assert not [q for q in counted.sql if 'ORDER BY "cases_case"."closed_at"' in q], counted.sql
+        counts[n] = (counted.n, panel())
+    print(counts)
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts

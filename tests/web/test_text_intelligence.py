@@ -47,10 +47,15 @@ def open_case(o, handler, department: str, *, reply_ready: bool = True):
 
 
 def panel(client, case) -> str:
+    """The panel as the browser ends up showing it: the page holds a placeholder that fetches it after
+    the page (htmx `load`), from the URL the placeholder names."""
     page = client.get(f"/cases/{case.number}/").content.decode()
     if 'id="similar-cases"' not in page:
         return ""
-    part = page[page.index('id="similar-cases"') :]
+    url = re.search(r'id="similar-cases" hx-get="([^"]+)" hx-trigger="load"', page).group(1)
+    assert url == f"/cases/{case.number}/similar/"
+    part = client.get(url).content.decode()
+    part = part[part.index('id="similar-cases"') :]
     return part[: part.index("</section>")]
 
 
