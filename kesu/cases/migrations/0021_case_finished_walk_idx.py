@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0019_case_unassigned_idx'),
+        ('cases', '0020_case_queue_walk_idx'),
         ('org', '0004_department_name_en'),
         ('policy', '0003_taxonomy_stamp'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
