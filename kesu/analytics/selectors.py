@@ -30,7 +30,7 @@ from kesu.org.models import Department
 from kesu.org.selectors import has_role, is_company_wide, user_roles
 from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules
-from kesu.policy.selectors import active_policy
+from kesu.policy.selectors import active_policy, active_rules
 
 NONE = "__none__"  # the parameter value meaning "not filled in"
 NONE_LABEL = gettext_noop("未填写")
@@ -501,14 +501,11 @@ def count_by(
 
 
 def _receives_reports(user) -> bool:
-    """Whether some whistle-blowing report was routed to one of `user`'s roles (once per report scope)."""
-    from kesu.analytics.rollups import memoized
-
-    held = sorted(user_roles(user))
-    return memoized(
-        ("receives_reports", tuple(held)),
-        lambda: Case.objects.filter(kind=Kind.REPORT, report_recipient_role__in=held).exists(),
-    )
+    """Whether `user` holds a role whistle-blowing reports about senior management are routed to: the
+    policy's recipient, and the chairman (the rules' default). Read from the policy, not from the case
+    table, so a rollup-answered page still reads no case."""
+    recipients = {roles.CHAIRMAN, active_rules().senior_management_recipient()}
+    return bool(user_roles(user) & recipients)
 
 
 # dimension → the rollup's dimension and the raw value of its key (`kesu.analytics.rollups`)
