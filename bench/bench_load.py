@@ -121,4 +121,6 @@ def run(ctx) -> dict:
 
 
 if __name__ == "__main__":
-    bench_main("load", run, description=__doc__, add_arguments=add_arguments)
+    bench_main(
+        os.environ.get("BENCH_LOAD_NAME", "load"), run, description=__doc__, add_arguments=add_arguments
+    )

@@ -22,6 +22,7 @@ from ninja.utils import check_csrf
 
 from kesu.errors import Forbidden
 from kesu.org.models import ApiToken
+from kesu.org.principals import token_with_principal
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # `last_used_at` is written at most this often per token, so reads do not turn into writes.
@@ -50,13 +51,9 @@ def user_for_token(key: str) -> tuple[Any, ApiToken] | None:
     """The active user and token for a raw bearer key, or None."""
     if not key or len(key) > 200:
         return None
-    # The user's staff row and department come with the token (nullable joins): every permission check
-    # of the request reads them (kesu.org.selectors.department_of), one query each otherwise.
-    token = (
-        ApiToken.objects.select_related("user__staff__department")
-        .filter(key_hash=ApiToken.hash_key(key))
-        .first()
-    )
+    # The user's staff row, department and role codes come with the token in one statement: every
+    # permission check of the request reads them (kesu.org.principals).
+    token = token_with_principal(ApiToken.hash_key(key))
     if token is None or not token.is_usable() or not token.user.is_active:
         return None
     now = timezone.now()

@@ -64,3 +64,34 @@ def test_incr_reads_and_writes_in_one_transaction_holding_the_row(monkeypatch):
 def test_a_rate_limit_counts_in_the_shared_cache():
     assert [hit("test", "1.2.3.4", limit=3, window=60) for _ in range(5)] == [True, True, True, False, False]
     assert hit("test", "5.6.7.8", limit=3, window=60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_count_the_table_only_now_and_then_and_still_cull(monkeypatch):
+    """Django counts the whole table before every write; here one write in CULL_EVERY per process does,
+    and the table is still culled back under MAX_ENTRIES when it does."""
+    from kesu.trust import cache as shared
+
+    monkeypatch.setattr(shared, "CULL_EVERY", 10)
+    small = SharedDatabaseCache(CACHE_TABLE, {"OPTIONS": {"MAX_ENTRIES": 20, "CULL_FREQUENCY": 2}})
+    small.clear()
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):  # what reaches the database
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        for i in range(40):
+            small.set(f"kesu:test:cull:{i}", i, 60)
+    assert sum(1 for sql in sent if sql.startswith("SELECT COUNT(*)")) == 4, sent[:12]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {CACHE_TABLE}")
+        rows = cursor.fetchone()[0]
+    # culled at the counted writes (at most CULL_EVERY writes past the limit in between)
+    assert rows <= 20 + 10
+    # what the skipped counts would have said: the values are written all the same
+    assert small.get("kesu:test:cull:39") == 39 and small.add("kesu:test:cull:39", 0, 60) is False
+    assert hit("test-scope", "1.2.3.4", limit=1, window=60) and not hit(
+        "test-scope", "1.2.3.4", limit=1, window=60
+    )
