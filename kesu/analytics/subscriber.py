@@ -11,7 +11,9 @@ CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
 def on_event(case, event, rules) -> None:
     # every event, neutral ones included; a "register" event is always a case new in this transaction
     rollups.case_changed(case, created=event.action == "register")
-    figures.changed()  # whatever the event changed, the cached figures are renewed after the commit
+    # Whatever the event changed, the cached figures are renewed after the commit: the page's, and the
+    # weekly parts of the week the case was received in.
+    figures.changed([case.received_at])
 
 
 def on_events(items) -> None:
@@ -22,7 +24,7 @@ def on_events(items) -> None:
         rollups.cases_created([(case.pk, *rollups.count_key(case)) for case, _event, _rules in items])
     else:
         rollups.cases_changed_many([case for case, _event, _rules in items])
-    figures.changed()
+    figures.changed([case.received_at for case, _event, _rules in items])
 
 
 def on_imported(chunk) -> None:
@@ -32,4 +34,4 @@ def on_imported(chunk) -> None:
     rollups.cases_created(chunk.count_keys)
     if chunk.changed_case_ids:
         rollups.cases_changed(chunk.changed_case_ids)
-    figures.changed()
+    figures.changed()  # rows of any week (and updated cases whose receipt may have moved): every week
