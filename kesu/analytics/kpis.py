@@ -23,7 +23,6 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    Min,
     OuterRef,
     Q,
     Subquery,
@@ -603,18 +602,21 @@ def headline_with_flags(
     working times come from `close_time_stats` (the calendar), as in `overall`.
 
     Every count is a sum over the cases, so the passes are made per week of receipt and each week's
-    counts cached until a case of that week changes or one of its open cases' deadlines passes
-    (`weekly.summed`: inside the analytics page's scope)."""
+    counts cached until a case of that week changes (`weekly.summed`: inside the analytics page's
+    scope). The overdue count, which the clock moves without an event, is counted apart over the whole
+    period each time (open cases past their deadline: a walk of the (status, due_at) index)."""
     now = now or timezone.now()
-    counts = weekly.summed(
-        ("headline", undated_key(filters)),
-        filters.date_from,
-        filters.date_to,
-        lambda first, last: _headline_counts(replace(filters, date_from=first, date_to=last), user, now),
-        _add_headline_counts,
-        # The overdue count moves with the clock: a week's counts hold until its next open deadline.
-        still_valid=lambda part: part["next_due"] is None or now <= part["next_due"],
-    )
+    if "overdue" in filters.flag:  # the cases counted move with the clock: counted now, nothing kept
+        counts = _add_headline_counts(list(_headline_counts(filters, user, now).values()))
+    else:
+        counts = weekly.summed(
+            ("headline", undated_key(filters)),
+            filters.date_from,
+            filters.date_to,
+            lambda first, last: _headline_counts(replace(filters, date_from=first, date_to=last), user, now),
+            _add_headline_counts,
+        )
+    counts["overdue"] = case_queryset(filters, user=user, now=now).filter(flag_q("overdue", now=now)).count()
     if not counts["closed"]:
         average = None
     elif counts["hours"] >= _MISSING:  # a closing the rollup does not hold: from the calendar
@@ -641,7 +643,11 @@ def _headline_counts(filters: StatFilters, user, now: dt.datetime) -> dict[int |
         output_field=FloatField(),
     )
     aggregates = {
-        **{n: Count("id", filter=flag_q(n, now=now)) for n in FLAG_COUNTS if n != "escalated"},
+        **{
+            n: Count("id", filter=flag_q(n, now=now))
+            for n in FLAG_COUNTS
+            if n not in ("escalated", "overdue")
+        },
         "closing_base": Count("id", filter=not_special),
         "closing_done": Count("id", filter=not_special & Q(status__in=FINISHED_STATUSES)),
         "closed": Count("id", filter=Q(closed_at__isnull=False)),
@@ -650,9 +656,6 @@ def _headline_counts(filters: StatFilters, user, now: dt.datetime) -> dict[int |
         "hours": Sum(
             Coalesce(hours, Value(_MISSING), output_field=FloatField()), filter=Q(closed_at__isnull=False)
         ),
-        # The first deadline still ahead (at or after `now`) of an open case: until then the overdue
-        # count of these cases cannot move without an event.
-        "next_due": Min("due_at", filter=Q(status__in=OPEN_STATUSES, due_at__gte=now)),
     }
     # One part for an open range (None) or for days of one week (the week an event changed).
     single = weekly.one_week(filters.date_from, filters.date_to)
@@ -687,17 +690,21 @@ def _headline_counts(filters: StatFilters, user, now: dt.datetime) -> dict[int |
     return parts
 
 
-_HEADLINE_SUMS = (*FLAG_COUNTS, "closing_base", "closing_done", "closed", "hours", "followups", "satisfied")
+_HEADLINE_SUMS = (
+    *(n for n in FLAG_COUNTS if n != "overdue"),
+    "closing_base",
+    "closing_done",
+    "closed",
+    "hours",
+    "followups",
+    "satisfied",
+)
 
 
 def _add_headline_counts(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The weeks' counts added up (the earliest of their next deadlines)."""
+    """The weeks' counts added up."""
     total: dict[str, Any] = dict.fromkeys(_HEADLINE_SUMS, 0)
-    total["next_due"] = None
     for part in parts:
         for name in _HEADLINE_SUMS:
             total[name] += part[name] or 0
-        due = part["next_due"]
-        if due is not None and (total["next_due"] is None or due < total["next_due"]):
-            total["next_due"] = due
     return total
