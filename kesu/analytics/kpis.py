@@ -616,7 +616,10 @@ def headline_with_flags(
             lambda first, last: _headline_counts(replace(filters, date_from=first, date_to=last), user, now),
             _add_headline_counts,
         )
-    counts["overdue"] = case_queryset(filters, user=user, now=now).filter(flag_q("overdue", now=now)).count()
+    # From the open cases past their deadline (the (status, due_at) index: as many rows as are overdue),
+    # not by checking every case of the period (SQLite walked the year's receipt index: 39 → 15 ms).
+    overdue = Case.objects.filter(flag_q("overdue", now=now)).values("pk")
+    counts["overdue"] = case_queryset(filters, user=user, now=now).filter(pk__in=overdue).count()
     if not counts["closed"]:
         average = None
     elif counts["hours"] >= _MISSING:  # a closing the rollup does not hold: from the calendar
