@@ -39,8 +39,11 @@ def test_analytics_page_query_counts(org, world):  # noqa: F811
 
 
 def test_analytics_page_after_a_case_event_query_counts(
-    org, world, monkeypatch, django_capture_on_commit_callbacks
-):  # noqa: F811
+    org,
+    world,  # noqa: F811
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
     """After a note on one open case the page is recomputed with the same statements at both sizes, and
     its live-table passes count that case's week only (not the days of the whole year)."""
     client = session(org.manager)
