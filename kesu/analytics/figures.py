@@ -12,13 +12,21 @@ policy's category names).
 Raised after the commit, not inside the transaction: an update of one row inside every case transaction
 would make concurrent writers wait for each other on it. If a process died between its commit and the
 raise, the entries of the old number would live until they expire.
+
+Beside that number, one per week of receipt (local, Monday to Sunday): a change that names the cases it
+touched (`changed(received=…)`: an action, a registration, a set of events) raises, in the same
+statement, the numbers of the weeks those cases were received in; one that cannot name them (an import
+chunk, a rollup rebuild) raises the epoch, which every week's entry carries. The expensive parts of a
+page that sum over the weeks of receipt (`kesu.analytics.weekly`) are cached per week under these
+numbers, so an event on a case received last Tuesday recomputes that week's part only.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache import cache
@@ -26,34 +34,78 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from kesu.analytics.models import FigureVersion
+from kesu.analytics.periods import SHANGHAI
 
 CACHE_SECONDS = 600
 _ROW = 1
+_EPOCH = 2  # the number every week's entry carries; a week's row is its Monday's ordinal (> 700,000)
 
 
-def changed() -> None:
+def week_id(day: dt.date) -> int:
+    """The row of the week (Monday to Sunday) holding the local date `day`: its Monday's ordinal."""
+    return day.toordinal() - day.weekday()
+
+
+def received_week(received_at: dt.datetime) -> int:
+    """The row of the week a case was received in (local date)."""
+    return week_id(received_at.astimezone(SHANGHAI).date())
+
+
+def changed(received: Iterable[dt.datetime] | None = None) -> None:
     """Something the figures count changed in the current transaction: raise the version after it commits.
-    (Once per call: an action, a registration, a set of events or an import chunk calls it once.)"""
-    transaction.on_commit(_raise)
+    (Once per call: an action, a registration, a set of events or an import chunk calls it once.)
+
+    `received`: the receipt times of every case the change touched (their weeks' numbers are raised in
+    the same statement); None: cases of any week (the epoch is raised, every week's entry is renewed)."""
+    rows = [_EPOCH] if received is None else sorted({received_week(t) for t in received})
+    transaction.on_commit(lambda: _raise(rows))
 
 
-def _raise() -> None:
-    if not FigureVersion.objects.filter(pk=_ROW).update(n=F("n") + 1):
-        version()  # no row yet: one with a fresh number
+def _raise(rows: list[int] | None = None) -> None:
+    rows = [_EPOCH] if rows is None else rows
+    if FigureVersion.objects.filter(pk__in=[_ROW, *rows]).update(n=F("n") + 1) == len(rows) + 1:
+        return
+    # A row missing: the page's and the epoch start at a fresh number, a week's at 1 (its entries
+    # also carry the epoch, so a week's number that starts again never meets an old entry).
+    present = set(FigureVersion.objects.filter(pk__in=[_ROW, *rows]).values_list("pk", flat=True))
+    for pk in [_ROW, *rows]:
+        if pk in present:
+            continue
+        if pk in (_ROW, _EPOCH):
+            _number(pk)
+            continue
+        try:
+            with transaction.atomic():
+                FigureVersion.objects.create(pk=pk, n=1)
+        except IntegrityError:  # created meanwhile by another process: raise it instead
+            FigureVersion.objects.filter(pk=pk).update(n=F("n") + 1)
+
+
+def week_numbers(weeks: list[int]) -> tuple[int, dict[int, int]]:
+    """The epoch and the number of each week (0 for a week no change has named yet), one read."""
+    found = dict(FigureVersion.objects.filter(pk__in=[_EPOCH, *weeks]).values_list("pk", "n"))
+    epoch = found.get(_EPOCH)
+    if epoch is None:
+        epoch = _number(_EPOCH)
+    return epoch, {w: found.get(w, 0) for w in weeks}
 
 
 def version() -> int:
     """The current number (the row is created on first use, at a random number: never one an old cache
     entry could carry, even after the table was emptied)."""
-    n = FigureVersion.objects.filter(pk=_ROW).values_list("n", flat=True).first()
+    return _number(_ROW)
+
+
+def _number(pk: int) -> int:
+    n = FigureVersion.objects.filter(pk=pk).values_list("n", flat=True).first()
     if n is not None:
         return n
     try:
         with transaction.atomic():
-            FigureVersion.objects.create(pk=_ROW, n=random.SystemRandom().randrange(1, 2**62))
+            FigureVersion.objects.create(pk=pk, n=random.SystemRandom().randrange(1, 2**62))
     except IntegrityError:  # created meanwhile by another process
         pass
-    return FigureVersion.objects.values_list("n", flat=True).get(pk=_ROW)
+    return FigureVersion.objects.values_list("n", flat=True).get(pk=pk)
 
 
 def cached(

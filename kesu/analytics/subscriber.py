@@ -14,7 +14,9 @@ def on_event(case, event, rules) -> None:
     rollups.case_changed(
         case, created=event.action == "register", was_open=event.from_status in OPEN_STATUSES
     )
-    figures.changed()  # whatever the event changed, the cached figures are renewed after the commit
+    # Whatever the event changed, the cached figures are renewed after the commit: the page's, and the
+    # weekly parts of the week the case was received in.
+    figures.changed([case.received_at])
 
 
 def on_events(items) -> None:
@@ -25,7 +27,7 @@ def on_events(items) -> None:
         rollups.cases_created([(case.pk, *rollups.count_key(case)) for case, _event, _rules in items])
     else:
         rollups.cases_changed_many([case for case, _event, _rules in items])
-    figures.changed()
+    figures.changed([case.received_at for case, _event, _rules in items])
 
 
 def on_imported(chunk) -> None:
@@ -35,4 +37,4 @@ def on_imported(chunk) -> None:
     rollups.cases_created(chunk.count_keys)
     if chunk.changed_case_ids:
         rollups.cases_changed(chunk.changed_case_ids)
-    figures.changed()
+    figures.changed()  # rows of any week (and updated cases whose receipt may have moved): every week

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from kesu.analytics import kpis, selectors
+from kesu.analytics import kpis, rollups, selectors, weekly
 from kesu.analytics.models import CaseCloseTime
 from kesu.analytics.periods import SHANGHAI, Period
 from kesu.analytics.rollups import live_tables
@@ -153,3 +153,62 @@ def test_rows_written_past_the_hooks_are_not_hidden_by_the_cache(org, history):
     after = shown(page(org.manager))
     assert after["total"] == before["total"] + 2
     assert after == engine(org.manager)
+
+
+def _counted_weeks(monkeypatch) -> list[tuple[dt.date, dt.date]]:
+    """The ranges of days the page counts over the live table (each call of a weekly figure's pass)."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    real = weekly.summed
+
+    def spy(name, date_from, date_to, compute, combine, **kw):
+        def counted(first, last):
+            ranges.append((first, last))
+            return compute(first, last)
+
+        return real(name, date_from, date_to, counted, combine, **kw)
+
+    monkeypatch.setattr(weekly, "summed", spy)
+    return ranges
+
+
+def test_after_a_case_event_only_that_cases_week_is_counted_again(
+    org, history, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The live-table figures (flags, KPI counts, follow-ups, heat map) are kept per week of receipt: an
+    event on a case counts again the week the case was received in, and the page equals the engine's
+    figures over the whole period (and the live tables') after events in several weeks."""
+    cache.clear()
+    ranges = _counted_weeks(monkeypatch)
+    first = shown(page(org.manager))
+    assert ranges  # the first view counts the whole period
+    week_of = {}
+    for case in Case.objects.order_by("received_at"):
+        day = case.received_at.astimezone(SHANGHAI).date()
+        week_of[case.pk] = (
+            day - dt.timedelta(days=day.weekday()),
+            day - dt.timedelta(days=day.weekday() - 6),
+        )
+    assert shown(page(org.manager)) == first
+    for case in Case.objects.filter(status="registered").order_by("received_at"):
+        ranges.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            perform(case, "mark_invalid", org.intake, reason="not_specific")
+        after = shown(page(org.manager))
+        monday, sunday = week_of[case.pk]
+        assert ranges, case.received_at
+        assert all(monday <= a and b <= sunday for a, b in ranges), (case.received_at, ranges)
+        assert after == engine(org.manager)
+        with live_tables():
+            assert shown(page(org.manager)) == after
+
+
+def test_weekly_parts_equal_one_pass_over_the_period(org, history):
+    """The weeks' parts added up are the counts of one pass over the whole period, for any days."""
+    today = timezone.now().astimezone(SHANGHAI).date()
+    for days in (1, 6, 7, 30, 200, 400):
+        f = StatFilters(date_from=today - dt.timedelta(days=days), date_to=today)
+        whole = (kpis.headline_with_flags(f, user=org.manager), selectors.heatmap(f, user=org.manager))
+        with rollups.report_scope(), weekly.scope(("test", days)):
+            cold = (kpis.headline_with_flags(f, user=org.manager), selectors.heatmap(f, user=org.manager))
+            warm = (kpis.headline_with_flags(f, user=org.manager), selectors.heatmap(f, user=org.manager))
+        assert cold == whole == warm, days

@@ -1,13 +1,16 @@
 """The manager's analytics page reads the same number of statements among 20 or 200 cases: computed
-(cache emptied), from the cache, and over the live tables (the rollup switched off); from the cache it
-reads fewer than computing it."""
+(cache emptied), from the cache, over the live tables (the rollup switched off), and recomputed after a
+case event (the weekly parts of the other weeks from the cache); from the cache it reads fewer than
+computing it."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
 
+from kesu.analytics import weekly
 from kesu.analytics.rollups import live_tables
+from kesu.cases.services import perform
 from tests.perf.test_query_counts import SIZES, by_size, queries, session, world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -33,3 +36,42 @@ def test_analytics_page_query_counts(org, world):  # noqa: F811
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
     fresh, from_cache, _live = counts[SIZES[1]]
     assert from_cache < fresh, counts
+
+
+def test_analytics_page_after_a_case_event_query_counts(
+    org,
+    world,  # noqa: F811
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    """After a note on one open case the page is recomputed with the same statements at both sizes, and
+    its live-table passes count that case's week only (not the days of the whole year)."""
+    client = session(org.manager)
+    counted: list[tuple] = []
+    real = weekly.summed
+
+    def spy(name, date_from, date_to, compute, combine, **kw):
+        def part(first, last):
+            counted.append((first, last))
+            return compute(first, last)
+
+        return real(name, date_from, date_to, part, combine, **kw)
+
+    monkeypatch.setattr(weekly, "summed", spy)
+
+    def get():
+        r = client.get("/analytics/")
+        assert r.status_code == 200
+
+    def after_event():
+        get()
+        case = world.templates["open"]
+        with django_capture_on_commit_callbacks(execute=True):
+            perform(case, "add_note", org.handler, text="已联系客户")
+        counted.clear()
+        n = queries(get, warm=False)
+        assert counted and all((last - first).days <= 6 for first, last in counted), counted
+        return n
+
+    counts = by_size(world, after_event)
+    assert counts[SIZES[0]] == counts[SIZES[1]], counts
