@@ -205,7 +205,7 @@ def typical_cases(request: HttpRequest, q: str = Query("", max_length=100)):
     operation_id="get_case",
 )
 def get_case(request: HttpRequest, number: str, response: HttpResponse):
-    case = selectors.get_case(_user(request), number=number)
+    case = selectors.get_case(_user(request), number=number, parts=True)
     audit.record("case.read", _user(request), case, {"via": "api"}, request=request)
     response["ETag"] = f'"{case.version}"'
     return present_detail(case, _user(request))

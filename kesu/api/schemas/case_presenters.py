@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from kesu.cases.models import Case, CaseEvent, EmergencyPlan, RegulatorSubmission, RemedyType, TypicalCase
+from kesu.cases.selectors import has_part
 from kesu.cases.services import Registration, allowed_actions
 from kesu.sla.selectors import case_timeliness, registered_stages
 from kesu.trust import pii
@@ -107,6 +108,11 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
     none = registered is not None
     stages = registered_stages(case) if none else None
 
+    def empty(part: str) -> bool:
+        # Known to have no rows: just registered (see present_detail), or read with
+        # `selectors.get_case(parts=True)` and its EXISTS said so. Otherwise the set is read.
+        return none or not has_part(case, part)
+
     data = present_summary(case)
     collaborations = [
         {
@@ -127,7 +133,7 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
         }
         for c in (
             []
-            if none
+            if empty("collaborations")
             else case.collaborations.select_related(
                 "from_department", "to_department", "requested_by", "answered_by", "decided_by"
             ).order_by("pk")
@@ -155,7 +161,7 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
         }
         for r in (
             []
-            if none
+            if empty("panel_reviews")
             else case.panel_reviews.select_related("convened_by", "chair", "approved_by")
             .prefetch_related("participants__user")
             .order_by("pk")
@@ -164,7 +170,7 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
     proposals = []
     for p in (
         []
-        if none
+        if empty("proposals")
         else case.proposals.select_related("proposed_by").prefetch_related("steps__approver").order_by("pk")
     ):
         steps = list(p.steps.all())
@@ -207,7 +213,11 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
             "satisfied": f.satisfied,
             "comment": f.comment,
         }
-        for f in ([] if none else case.follow_ups.select_related("agent").order_by("contacted_at", "pk"))
+        for f in (
+            []
+            if empty("follow_ups")
+            else case.follow_ups.select_related("agent").order_by("contacted_at", "pk")
+        )
     ]
     accountabilities = [
         {
@@ -229,7 +239,7 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
             # Registration proposes one only for a case that already has a handler
             # (kesu.sla.services.propose_graded_accountability): none to read for a new unassigned case.
             []
-            if none and case.handler_id is None
+            if (none and case.handler_id is None) or not has_part(case, "accountabilities")
             else case.accountabilities.select_related("person", "supervisor", "decided_by").order_by("pk")
         )
     ]
@@ -245,14 +255,24 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
             "expires_at": r.expires_at,
         }
         for r in (
-            [] if none else case.archive_requests.select_related("requester", "decided_by").order_by("pk")
+            []
+            if empty("archive_requests")
+            else case.archive_requests.select_related("requester", "decided_by").order_by("pk")
         )
     ]
-    plan = None if none else EmergencyPlan.objects.filter(case=case).select_related("leader").first()
-    typical = None if none else TypicalCase.objects.filter(case=case).select_related("marked_by").first()
+    plan = (
+        None
+        if empty("emergency_plan")
+        else EmergencyPlan.objects.filter(case=case).select_related("leader").first()
+    )
+    typical = (
+        None
+        if empty("typical")
+        else TypicalCase.objects.filter(case=case).select_related("marked_by").first()
+    )
     submissions = (
         []
-        if none
+        if empty("regulator_submissions")
         else RegulatorSubmission.objects.filter(case=case).select_related("sent_by").order_by("sent_at", "pk")
     )
     flags = [
@@ -289,6 +309,8 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
                 for u in (
                     registered.involved_staff
                     if none and registered.involved_staff is not None
+                    else []
+                    if not has_part(case, "involved_staff")
                     else case.involved_staff.order_by("pk")
                 )
             ],
@@ -328,7 +350,7 @@ def _detail(case: Case, viewer, *, registered: Registration | None) -> dict[str,
                 present_attachment(a, case.number)
                 for a in (
                     []  # registered without attachments: none to read
-                    if none and registered.attachments == []
+                    if (none and registered.attachments == []) or not has_part(case, "attachments")
                     else case.attachments.select_related("uploaded_by").order_by("created_at", "pk")
                 )
             ],
