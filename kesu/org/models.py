@@ -91,6 +91,18 @@ class Staff(models.Model):
         return self.user.get_full_name() or self.user.username
 
 
+class OrgStamp(models.Model):
+    """One row whose token changes with every write of a department, a staff row, a user or a user's
+    role groups (kesu.org.apps): the per-process people and department pickers of the action forms
+    (kesu.web.action_forms) compare it on each use instead of reading the lists again.
+
+    A random token, not a counter (as kesu.policy.models.TaxonomyStamp): a rolled-back write restores
+    the token together with the rows, so a token always names one state of the organisation.
+    """
+
+    token = models.BigIntegerField(default=0)
+
+
 class ApiToken(models.Model):
     """A bearer token for an integrating system or a person's scripts. Only the hash is stored."""
 

@@ -1,11 +1,13 @@
 """Writes to the organisation: departments, staff, roles, tokens."""
 
+import secrets
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
 from kesu.org import roles
-from kesu.org.models import Department, Staff
+from kesu.org.models import Department, OrgStamp, Staff
 
 
 def ensure_role_groups() -> None:
@@ -78,4 +80,17 @@ def ensure_policy_departments(document: dict, *, parent: Department | None = Non
     for code, name_en in english.items():
         # Only where the department is the one the policy names (an installation's own name may differ).
         Department.objects.filter(code=code, name=names[code], name_en="").update(name_en=name_en)
+    bump_org()  # QuerySet.update sends no post_save
     return created
+
+
+def bump_org() -> None:
+    """A new token for the organisation's stamp: every process's cached pickers are stale.
+
+    Called by the post_save/post_delete/m2m_changed hooks of kesu.org.apps and by set-based writers
+    (QuerySet.update sends no signal); inside the writer's transaction, so other processes see the new
+    token with the new rows.
+    """
+    token = secrets.randbits(62)
+    if not OrgStamp.objects.filter(pk=1).update(token=token):
+        OrgStamp.objects.update_or_create(pk=1, defaults={"token": token})

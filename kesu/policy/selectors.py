@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from kesu.org.i18n import localized
+from kesu.org.selectors import org_stamp_sql
 from kesu.policy.models import Category, Channel, Policy, TaxonomyStamp
 from kesu.policy.rules import Rules
 
@@ -114,6 +115,15 @@ def taxonomy_token() -> int | None:
         cursor.execute(f"SELECT {taxonomy_stamp_sql()}")
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def stamps() -> tuple[int | None, int | None]:
+    """(taxonomy token, organisation token) in one round trip: a page that needs both (the queue: its
+    filters' taxonomy and its bulk bar's pickers, kesu.org.models.OrgStamp) reads them together."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {taxonomy_stamp_sql()}, {org_stamp_sql()}")
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 _UNREAD = -1

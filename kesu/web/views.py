@@ -42,7 +42,14 @@ from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import holds_any_role, user_roles
-from kesu.policy.selectors import active_rules, category_choices, channel_choices, rules_for, taxonomy
+from kesu.policy.selectors import (
+    active_rules,
+    category_choices,
+    channel_choices,
+    rules_for,
+    stamps,
+    taxonomy,
+)
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.digest import preferences, set_preferences
 from kesu.sla.models import NotificationPreference
@@ -244,7 +251,10 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         return _export_queue(request, q.key, selectors.apply_sort(qs, sort), request.GET["export"])
     qs = selectors.queue_row_columns(qs)
     cursor = request.GET.get("cursor")
-    tax = taxonomy()
+    # the taxonomy's and the organisation's tokens in one read: the filters' choices and the bulk bar's
+    # pickers come from per-process caches kept under them
+    tax_token, org_token = stamps()
+    tax = taxonomy(tax_token)
     ctx = {
         "nav_active": f"queue_{q.key}",
         "queue": q.key,
@@ -289,8 +299,8 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
             "current_query": web_services.clean_query(request.GET.urlencode()),
             "bulk_actions": bulk,
             # the bar's choices, read only for the actions it offers
-            "bulk_departments": action_forms._departments() if "assign" in bulk else [],
-            "bulk_handlers": action_forms._handlers(None) if "assign" in bulk else [],
+            "bulk_departments": action_forms._departments(org_token) if "assign" in bulk else [],
+            "bulk_handlers": action_forms._handlers(None, org_token) if "assign" in bulk else [],
             "bulk_criteria": _closing_criteria() if "close" in bulk else [],
         }
     )

@@ -377,3 +377,25 @@ def test_case_page_and_its_similar_panel(org, world):
         counts[n] = (counted.n, panel())
     print(counts)
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
+
+
+def test_case_page_and_queue_read_the_pickers_from_the_process(org, world):
+    """The action forms' people, department and category pickers and the queue's bulk bar come from the
+    per-process lists kept under the organisation's and the taxonomy's stamps (read together in one
+    query), not from the tables on every page (forms21)."""
+    pages = [
+        (org.supervisor, f"/cases/{world.templates['open'].number}/"),  # colleagues, panel members
+        (org.intake, f"/cases/{world.templates['registered'].number}/"),  # categories, departments
+        (org.supervisor, OPEN_QUEUE),  # the bulk bar's departments and handlers
+    ]
+    for user, url in pages:
+        client = session(user)
+        assert client.get(url).status_code == 200  # fills the lists
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            assert client.get(url).status_code == 200
+        # (the timeline's names of the departments it mentions: `"code" IN`, not a list)
+        lists = [q for q in counted.sql if 'ORDER BY "org_department"."path"' in q and " IN (" not in q]
+        lists += [q for q in counted.sql if _main_table(q) == "policy_category"]
+        assert not lists, (url, lists)
+        assert sum("_orgstamp" in q for q in counted.sql) == 1, url
