@@ -404,10 +404,8 @@ class WorkCalendar:
                     remaining -= avail
             d, skipped = self._skip_whole_days(d + dt.timedelta(days=1), remaining)
             remaining -= skipped
-            passed = (d - local.date()).days
-            if passed >= MAX_SCAN_DAYS:
-                raise ValueError("日历中找不到足够的工作时间")
-            scan = range(MAX_SCAN_DAYS - passed)
+            # The walk's limit counts from the start day (none left: the error below).
+            scan = range(MAX_SCAN_DAYS - (d - local.date()).days)
         for _ in scan:
             info = self.day(d)
             if info.is_workday:

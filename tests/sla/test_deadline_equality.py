@@ -71,6 +71,25 @@ class WalkingCalendar(WorkCalendar):
             d += dt.timedelta(days=1)
         raise ValueError("日历中找不到足够的工作时间")
 
+    def _fallback_years(self, a, b):
+        lo, hi = min(a, b), max(a, b)
+        return tuple(y for y in range(lo.year, hi.year + 1) if y not in self.known_years)
+
+    def _periods_of(self, d):
+        for ps, pe in self.periods:
+            yield dt.datetime.combine(d, ps, tzinfo=SHANGHAI), dt.datetime.combine(d, pe, tzinfo=SHANGHAI)
+
+    def _seconds_within(self, d, a, b):
+        if not self.is_workday(d):
+            return 0.0
+        total = 0.0
+        for ps, pe in self._periods_of(d):
+            lo = ps if a is None or a < ps else a
+            hi = pe if b is None or b > pe else b
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        return total
+
     def working_days_between(self, a, b):
         da, db = a.astimezone(SHANGHAI).date(), b.astimezone(SHANGHAI).date()
         count = 0
@@ -255,6 +274,9 @@ def test_a_calendar_without_enough_working_time_fails_as_the_walk_does():
     for start in (
         dt.datetime(2024, 12, 31, 10, tzinfo=SHANGHAI),
         dt.datetime(2025, 1, 5, 10, tzinfo=SHANGHAI),
+        dt.datetime(2025, 1, 10, 23, 59, 59, tzinfo=SHANGHAI),
+        dt.datetime(2025, 1, 11, 0, 0, tzinfo=SHANGHAI),  # the working day is the limit's last day away
+        dt.datetime(2025, 1, 12, 9, 0, tzinfo=SHANGHAI),
         dt.datetime(2025, 1, 20, 10, tzinfo=SHANGHAI),
         dt.datetime(2025, 2, 10, 10, tzinfo=SHANGHAI),
     ):
