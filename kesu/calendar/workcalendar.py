@@ -22,6 +22,7 @@ import logging
 import re
 import threading
 import time as _time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -235,10 +236,16 @@ class WorkCalendar:
         self.periods = tuple(sorted(periods))
         self.close_of_business = close_of_business
         self._day_cache: dict[dt.date, DayInfo] = {}
+        self._period_cache: dict[dt.date, tuple[tuple[dt.datetime, dt.datetime], ...]] = {}
         # Running totals of whole-day working seconds (see `_whole_days_before`), built on demand.
         self._totals_start: dt.date | None = None
         self._totals: list[float] = []
         self._totals_lock = threading.Lock()
+        # Per year, its working days in order (see `_workdays_of`): "N working days after" becomes a
+        # lookup instead of a walk over every day (registration and the import's reader do it per case).
+        self._workdays: dict[int, list[dt.date]] = {}
+        # Whole days skipped at once need whole-second days (periods as HH:MM[:SS], as policies write them).
+        self._whole_seconds = all(p.microsecond == 0 for period in self.periods for p in period)
 
     # days
     def day(self, d: dt.date) -> DayInfo:
@@ -268,6 +275,8 @@ class WorkCalendar:
         return d.year in self.known_years
 
     def _fallback_years(self, a: dt.date, b: dt.date) -> tuple[int, ...]:
+        if a.year == b.year:  # most periods end in the year they start
+            return () if a.year in self.known_years else (a.year,)
         lo, hi = min(a, b), max(a, b)
         return tuple(y for y in range(lo.year, hi.year + 1) if y not in self.known_years)
 
@@ -287,8 +296,46 @@ class WorkCalendar:
         raise ValueError("日历中找不到工作日")
 
     # day-based periods
+    def _workdays_of(self, year: int) -> list[dt.date]:
+        """The working days of a year in order, built once per calendar (the calendar is immutable)."""
+        days = self._workdays.get(year)
+        if days is None:
+            d, end, days = dt.date(year, 1, 1), dt.date(year, 12, 31), []
+            while True:
+                if self.day(d).is_workday:
+                    days.append(d)
+                if d == end:
+                    break
+                d += dt.timedelta(days=1)
+            days = self._workdays.setdefault(year, days)
+        return days
+
+    def _nth_workday_after(self, d0: dt.date, n: int) -> dt.date:
+        """The n-th working day after d0 (d0 itself when n is 0), from the per-year lists. The same
+        day and the same limit as the day-by-day walk of `add_working_days` with explanations."""
+        if n <= 0:
+            return d0
+        first = d0 + dt.timedelta(days=1)
+        last_year = (d0 + dt.timedelta(days=MAX_SCAN_DAYS)).year
+        year = first.year
+        days = self._workdays_of(year)
+        i = bisect_left(days, first)
+        while len(days) - i < n:
+            n -= len(days) - i
+            year, i = year + 1, 0
+            if year > last_year:
+                raise ValueError("日历中找不到足够的工作日")
+            days = self._workdays_of(year)
+        d = days[i + n - 1]
+        if (d - d0).days >= MAX_SCAN_DAYS:  # the walk gives up after MAX_SCAN_DAYS days
+            raise ValueError("日历中找不到足够的工作日")
+        return d
+
     def add_working_days(self, start: dt.datetime, days: int, explain: list[str] | None = None) -> Deadline:
         local = start.astimezone(SHANGHAI)
+        if explain is None:
+            d = self._nth_workday_after(local.date(), days)
+            return Deadline(self.end_of_day(d), self._fallback_years(local.date(), d), [])
         d = local.date()
         counted = 0
         for _ in range(MAX_SCAN_DAYS):
@@ -321,9 +368,17 @@ class WorkCalendar:
         return Deadline(self.end_of_day(last), self._fallback_years(local.date(), last), explain or [])
 
     # hour-based periods
-    def _periods_of(self, d: dt.date):
-        for ps, pe in self.periods:
-            yield dt.datetime.combine(d, ps, tzinfo=SHANGHAI), dt.datetime.combine(d, pe, tzinfo=SHANGHAI)
+    def _periods_of(self, d: dt.date) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+        """The day's business periods as instants (kept per day: every hour-based deadline reads them)."""
+        periods = self._period_cache.get(d)
+        if periods is None:
+            periods = tuple(
+                (dt.datetime.combine(d, ps, tzinfo=SHANGHAI), dt.datetime.combine(d, pe, tzinfo=SHANGHAI))
+                for ps, pe in self.periods
+            )
+            if len(self._period_cache) < 20000:
+                self._period_cache[d] = periods
+        return periods
 
     def add_working_seconds(
         self, start: dt.datetime, seconds: float, explain: list[str] | None = None
@@ -331,7 +386,27 @@ class WorkCalendar:
         local = start.astimezone(SHANGHAI)
         remaining = float(seconds)
         d = local.date()
-        for _ in range(MAX_SCAN_DAYS):
+        scan = range(MAX_SCAN_DAYS)
+        if explain is None and self._whole_seconds:
+            # The start day exactly as the walk below does it; then every whole day the time outlasts
+            # is skipped at once from the running totals. The walk skips day x entirely exactly when
+            # what remains exceeds x's working seconds, and whole days hold whole seconds, so the
+            # subtraction is exact: the same day, the same remainder, the same due time.
+            if self.day(d).is_workday:
+                for ps, pe in self._periods_of(d):
+                    seg_start = max(ps, local)
+                    if pe <= seg_start:
+                        continue
+                    avail = (pe - seg_start).total_seconds()
+                    if remaining <= avail:
+                        due = seg_start + dt.timedelta(seconds=remaining)
+                        return Deadline(due, self._fallback_years(local.date(), d), [])
+                    remaining -= avail
+            d, skipped = self._skip_whole_days(d + dt.timedelta(days=1), remaining)
+            remaining -= skipped
+            # The walk's limit counts from the start day (none left: the error below).
+            scan = range(MAX_SCAN_DAYS - (d - local.date()).days)
+        for _ in scan:
             info = self.day(d)
             if info.is_workday:
                 for ps, pe in self._periods_of(d):
@@ -384,14 +459,41 @@ class WorkCalendar:
         with self._totals_lock:
             start, totals = self._totals_start, self._totals
             if start is None or d < start:
-                # (Re)start a year earlier than asked, so that nearby earlier dates do not restart again.
-                end = start + dt.timedelta(days=len(totals) - 1) if start is not None else d
-                start = d - dt.timedelta(days=366)
-                totals = [0.0]
-                self._totals_start, self._totals = start, totals
-                self._extend_totals(end)
+                self._restart_totals(d)
+                start, totals = self._totals_start, self._totals
             self._extend_totals(d)
             return totals[(d - start).days]
+
+    def _skip_whole_days(self, d: dt.date, remaining: float) -> tuple[dt.date, float]:
+        """From day d on, the first day whose working seconds up to its end reach `remaining`, and the
+        working seconds of the whole days before it (from d). At most MAX_SCAN_DAYS days on."""
+        with self._totals_lock:
+            start = self._totals_start
+            if start is None or d < start:
+                self._restart_totals(d)
+            start, totals = self._totals_start, self._totals
+            i0 = (d - start).days
+            base = None
+            span = 64
+            while True:
+                self._extend_totals(d + dt.timedelta(days=span))
+                if base is None:
+                    base = totals[i0]
+                # totals[j] - base: the whole days d .. start+j-1 (exact: whole seconds).
+                j = bisect_left(totals, remaining, lo=i0 + 1, key=lambda t: t - base)
+                if j < len(totals) or span >= MAX_SCAN_DAYS:
+                    break
+                span *= 4
+            j = min(j, len(totals) - 1)
+            return start + dt.timedelta(days=j - 1), totals[j - 1] - base
+
+    def _restart_totals(self, d: dt.date) -> None:
+        """(Re)start the running totals a year earlier than asked (nearby earlier dates do not restart
+        them again), keeping the days they covered."""
+        start, totals = self._totals_start, self._totals
+        end = start + dt.timedelta(days=len(totals) - 1) if start is not None else d
+        self._totals_start, self._totals = d - dt.timedelta(days=366), [0.0]
+        self._extend_totals(end)
 
     def _extend_totals(self, d: dt.date) -> None:
         start, totals = self._totals_start, self._totals
@@ -402,12 +504,13 @@ class WorkCalendar:
     def working_days_between(self, a: dt.datetime, b: dt.datetime) -> int:
         """Working days after a's day up to and including b's day (the start day is not counted)."""
         da, db = a.astimezone(SHANGHAI).date(), b.astimezone(SHANGHAI).date()
+        first = da + dt.timedelta(days=1)
         count = 0
-        d = da + dt.timedelta(days=1)
-        while d <= db:
-            if self.is_workday(d):
-                count += 1
-            d += dt.timedelta(days=1)
+        if first > db:
+            return 0
+        for year in range(first.year, db.year + 1):
+            days = self._workdays_of(year)
+            count += bisect_right(days, db) - bisect_left(days, first)
         return count
 
     # the one entry point for policy durations
