@@ -2,12 +2,29 @@ import pytest
 from django.core.cache import cache
 
 from tests import factories
+from tests.api.conftest import Api
 
 
 @pytest.fixture
 def org(db):
     """A company with the general preset and one person per role (see tests/factories.py)."""
     return factories.org()
+
+
+@pytest.fixture
+def api(org):
+    """`api(person)` → an `Api` JSON client with that person's bearer token (tokens cached per person;
+    with `scopes`, a new token limited to them)."""
+    clients: dict[int, Api] = {}
+
+    def make(user, scopes: list[str] | None = None) -> Api:
+        if scopes is not None:
+            return Api(user, scopes)
+        if user.pk not in clients:
+            clients[user.pk] = Api(user)
+        return clients[user.pk]
+
+    return make
 
 
 @pytest.fixture(autouse=True)

@@ -45,21 +45,6 @@ class Api:
         return response.json()
 
 
-@pytest.fixture
-def api(org):
-    """`api(person)` → an `Api` client for that person (tokens are cached per person)."""
-    clients: dict[int, Api] = {}
-
-    def make(user, scopes: list[str] | None = None) -> Api:
-        if scopes is not None:
-            return Api(user, scopes)
-        if user.pk not in clients:
-            clients[user.pk] = Api(user)
-        return clients[user.pk]
-
-    return make
-
-
 def db_state(case: Case | None = None) -> dict[str, Any]:
     """Counts of everything a case action could write, plus the case's version and status."""
     state: dict[str, Any] = {

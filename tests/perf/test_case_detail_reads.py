@@ -19,7 +19,7 @@ from django.utils import timezone
 from kesu.api.schemas import case_presenters
 from kesu.cases.models import Attachment, Case, EmergencyPlan, RegulatorSubmission, TypicalCase
 from tests import factories
-from tests.api.conftest import Api, walk_to
+from tests.api.conftest import walk_to
 from tests.perf.bulk import clone_cases
 from tests.perf.test_query_counts import queries
 
@@ -41,19 +41,6 @@ PART_KEYS = (  # of the full case below; a panel review is on a case of its own 
     "involved_staff",
     "attachments",
 )
-
-
-@pytest.fixture
-def api(org):
-    """`api(person)` → a bearer-token client for that person, one per person (as tests/api/conftest.py)."""
-    clients: dict[int, Api] = {}
-
-    def make(user) -> Api:
-        if user.pk not in clients:
-            clients[user.pk] = Api(user)
-        return clients[user.pk]
-
-    return make
 
 
 def _detail(client, number: str) -> bytes:

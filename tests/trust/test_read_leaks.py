@@ -20,22 +20,8 @@ from kesu.trust.models import AuditEntry
 from kesu.trust.pii import mask_name, mask_phone
 from kesu.trust.privacy import reveal
 from tests import factories
-from tests.api.conftest import Api
 
 ZW = "\u200b\u200b\u200b\u200b\u200b\u200b"  # zero-width spaces only
-
-
-@pytest.fixture
-def api(org):
-    """`api(person)` → a JSON client with that person's bearer token."""
-    clients: dict[int, Api] = {}
-
-    def make(user) -> Api:
-        if user.pk not in clients:
-            clients[user.pk] = Api(user)
-        return clients[user.pk]
-
-    return make
 
 
 def _in_quality(case: Case) -> Case:
