@@ -16,7 +16,7 @@ from itertools import islice
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -222,20 +222,31 @@ def _read_handlers(dept_id: int | None) -> list[tuple[str, str]]:
 
 def _least_loaded(dept_id: int | None) -> int | None:
     """The suggested handler of a department's new case: the handler with the fewest open cases (the
-    head may pick another; nobody is suggested for a case without a department)."""
+    head may pick another; nobody is suggested for a case without a department).
+
+    Two reads rather than one join: the department's handlers, then their open cases counted through
+    the (handler, status) index. The join counted every case the handlers ever had (closed ones
+    included, filtered inside the aggregate), which grows with the history: ~40 ms of database time
+    on the case page at 1M cases."""
     if not dept_id:
         return None
-    User = get_user_model()
-    row = (
-        User.objects.filter(is_active=True, groups__name=roles.HANDLER, staff__department_id=dept_id)
-        .annotate(
-            load=Count("handled_cases", filter=Q(handled_cases__status__in=OPEN_STATUSES), distinct=True)
-        )
-        .order_by("load", "username")
-        .values_list("pk", flat=True)
-        .first()
+    handlers = list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=roles.HANDLER, staff__department_id=dept_id)
+        .order_by("username")
+        .values_list("pk", "username")
+        .distinct()
     )
-    return row
+    if not handlers:
+        return None
+    load = dict(
+        Case.objects.filter(handler_id__in=[pk for pk, _name in handlers], status__in=OPEN_STATUSES)
+        .values("handler_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("handler_id", "n")
+    )
+    return min(handlers, key=lambda row: (load.get(row[0], 0), row[1]))[0]
 
 
 def _colleagues(user) -> list[tuple[str, str]]:
