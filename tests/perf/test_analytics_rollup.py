@@ -6,25 +6,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from kesu.analytics import selectors
 from kesu.analytics.rollups import live_tables
 from kesu.analytics.selectors import StatFilters
 from tests import factories
+from tests.sql import recorded
 
 pytestmark = pytest.mark.django_db
 
 
 def case_table_reads(fn) -> tuple[object, list[str]]:
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(record):
+    with recorded() as sql:
         out = fn()
     # The rollup's own check that it accounts for every case of the days (an index-only count) aside.
     check = 'SELECT COUNT(*) AS "__count" FROM "cases_case" WHERE ("cases_case"."received_at" >='

@@ -4,29 +4,17 @@ was created in this registration, so no earlier complaint can be the same matter
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from kesu.cases.models import DailySequence
 from tests import factories
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
 
 
-def _statements(fn) -> list[str]:
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    return sql
-
-
 def test_a_new_customer_reads_no_case_history_and_the_number_is_one_statement(org):
     factories.make_case(org.intake)  # caches warm
-    sql = _statements(lambda: factories.make_case(org.intake))
+    sql = statements(lambda: factories.make_case(org.intake))
 
     selects = [s for s in sql if s.lstrip().upper().startswith("SELECT")]
     assert not any('FROM "cases_case"' in s for s in selects), selects

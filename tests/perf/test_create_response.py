@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from kesu.org.models import ApiToken
 from tests import factories
+from tests.sql import recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +30,8 @@ def test_created_case_body_equals_the_read_and_skips_empty_tables(org):
     # A repeat complaint that is graded up (an accountability proposal may be written with it).
     phone = "13912340000"
     factories.make_case(org.intake, customer={"name": "回头客", "phone": phone})
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
     body = factories.complaint_data(customer={"name": "回头客", "phone": phone}, flags=["media"])
-    with connection.execute_wrapper(record):
+    with recorded() as sql:
         r = client.post(
             "/api/v1/cases",
             data=json.dumps(body, ensure_ascii=False),

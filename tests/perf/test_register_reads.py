@@ -4,30 +4,18 @@ once it exists (its stage deadlines, rollup key and close time) — issue 19, th
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from kesu.sla.models import StageDeadline
 from tests import factories
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
-
-
-def _statements(fn) -> list[str]:
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    return sql
 
 
 def test_registration_reads_the_policy_once_and_no_rows_of_the_new_case(org):
     factories.make_case(org.intake)  # caches warm (policy rules, calendar)
     result: list = []
-    sql = _statements(lambda: result.append(factories.make_case(org.intake)))
+    sql = statements(lambda: result.append(factories.make_case(org.intake)))
 
     selects = [s for s in sql if s.lstrip().upper().startswith("SELECT")]
     assert sum('FROM "policy_policy"' in s for s in selects) == 1, selects

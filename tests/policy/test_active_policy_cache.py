@@ -4,31 +4,19 @@ process (issue 19)."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from kesu.policy.models import Policy
 from kesu.policy.selectors import active_policy, rules_for
 from kesu.policy.services import load_preset
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
-
-
-def _statements(fn) -> list[str]:
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    return sql
 
 
 def test_the_active_policy_is_read_once_then_checked_by_one_small_query():
     first = load_preset("general")
     assert active_policy().pk == first.pk
-    sql = _statements(lambda: (active_policy(), active_policy().code, rules_for(active_policy()).code))
+    sql = statements(lambda: (active_policy(), active_policy().code, rules_for(active_policy()).code))
     assert len(sql) == 3 and all("document" not in s and "policy_policy" in s for s in sql), sql
 
 

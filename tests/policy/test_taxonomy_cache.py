@@ -14,28 +14,17 @@ from kesu.insight import services as insight
 from kesu.policy.models import Category, Channel, TaxonomyStamp
 from kesu.policy.selectors import active_policy_and_taxonomy, category_by_code, channel_by_code
 from kesu.policy.services import activate_document, load_preset
+from tests.sql import statements
 
 pytestmark = pytest.mark.django_db
-
-
-def _statements(fn) -> list[str]:
-    sql: list[str] = []
-
-    def record(execute, statement, params, many, context):
-        sql.append(statement)
-        return execute(statement, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-    return sql
 
 
 def test_a_warm_taxonomy_costs_one_small_read():
     load_preset("general")
     active_policy_and_taxonomy()
-    sql = _statements(lambda: (category_by_code("service.attitude"), channel_by_code("phone")))
+    sql = statements(lambda: (category_by_code("service.attitude"), channel_by_code("phone")))
     assert len(sql) == 2 and all("policy_taxonomystamp" in s and "policy_category" not in s for s in sql), sql
-    sql = _statements(active_policy_and_taxonomy)
+    sql = statements(active_policy_and_taxonomy)
     assert len(sql) == 1 and "policy_taxonomystamp" in sql[0] and "policy_policy" in sql[0], sql
 
 

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from kesu.trust.cache import CACHE_TABLE, SharedDatabaseCache
 from kesu.trust.ratelimit import hit
+from tests.sql import recorded
 
 shared_cache_migration = importlib.import_module("kesu.trust.migrations.0002_shared_cache")
 
@@ -75,13 +76,7 @@ def test_writes_count_the_table_only_now_and_then_and_still_cull(monkeypatch):
     monkeypatch.setattr(shared, "CULL_EVERY", 10)
     small = SharedDatabaseCache(CACHE_TABLE, {"OPTIONS": {"MAX_ENTRIES": 20, "CULL_FREQUENCY": 2}})
     small.clear()
-    sent: list[str] = []
-
-    def record(execute, sql, params, many, context):  # what reaches the database
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
+    with recorded() as sent:  # what reaches the database
         for i in range(40):
             small.set(f"kesu:test:cull:{i}", i, 60)
     assert sum(1 for sql in sent if sql.startswith("SELECT COUNT(*)")) == 4, sent[:12]

@@ -7,7 +7,6 @@ import datetime as dt
 import re
 
 import pytest
-from django.db import connection
 from django.db.models import F
 
 from kesu.cases.models import (
@@ -24,6 +23,7 @@ from kesu.sla.models import StageDeadline
 from kesu.web import action_forms
 from tests import factories
 from tests.cases.helpers import Walk
+from tests.sql import recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -273,13 +273,7 @@ def test_the_suggested_handler_counts_only_open_cases_in_its_where_clause(org):
     """The suggestion counts open cases through the (handler, status) index: the status is a condition of
     the read, not a filter inside the aggregate over every case the handlers ever had (which grew with
     the history: ~40 ms of database time on the case page at 1M cases)."""
-    sqls: list[str] = []
-
-    def capture(execute, sql, params, many, context):
-        sqls.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(capture):
+    with recorded() as sqls:
         suggested = action_forms._least_loaded(org.quality.pk)
     assert suggested is not None
     on_cases = [q for q in sqls if '"cases_case"' in q]
