@@ -719,17 +719,21 @@ def propose_accountability(case, rules, *, reason: str, now: dt.datetime):
         record.save()
     # A proposal without a fine (a reminder only) is on the case and in the penalty list, not in an inbox.
     if created and record.supervisor_id and (record.person_amount or record.supervisor_amount):
-        notify(
-            [record.supervisor],
-            kind="accountability.proposed",
-            message="accountability.proposed",
-            params=_proposal_params(case, record, reason),
-            case=case,
-            key=f"acc:{record.pk}",
-            event="accountability.proposed",
-            data=_proposal_data(case, record, reason),
-        )
+        notify([record.supervisor], **_proposal_notice(case, record, reason))
     return record
+
+
+def _proposal_notice(case, record, reason: str) -> dict[str, Any]:
+    """What tells the supervisor of a proposed fine (one proposal or a sweep's set alike)."""
+    return {
+        "kind": "accountability.proposed",
+        "message": "accountability.proposed",
+        "params": _proposal_params(case, record, reason),
+        "case": case,
+        "key": f"acc:{record.pk}",
+        "event": "accountability.proposed",
+        "data": _proposal_data(case, record, reason),
+    }
 
 
 def propose_accountabilities(items: list[tuple[Any, Any, str]], *, now: dt.datetime) -> int:
@@ -789,16 +793,7 @@ def propose_accountabilities(items: list[tuple[Any, Any, str]], *, now: dt.datet
         return len(wanted)
     notify_many(
         [
-            Notice(
-                [record.supervisor],
-                kind="accountability.proposed",
-                message="accountability.proposed",
-                params=_proposal_params(case, record, reason),
-                case=case,
-                key=f"acc:{record.pk}",
-                event="accountability.proposed",
-                data=_proposal_data(case, record, reason),
-            )
+            Notice([record.supervisor], **_proposal_notice(case, record, reason))
             for case, record, reason in new
             # A proposal without a fine (a reminder only) is on the case and in the penalty list.
             if record.supervisor_id and (Decimal(record.person_amount) or Decimal(record.supervisor_amount))
