@@ -380,6 +380,21 @@ class WorkCalendar:
                 self._period_cache[d] = periods
         return periods
 
+    def _spend_day(
+        self, d: dt.date, not_before: dt.datetime, remaining: float
+    ) -> tuple[dt.datetime | None, float]:
+        """A working day's business time from `not_before` on: the due time if `remaining` seconds end
+        in it (else None), and what remains after it."""
+        for ps, pe in self._periods_of(d):
+            seg_start = max(ps, not_before)
+            if pe <= seg_start:
+                continue
+            avail = (pe - seg_start).total_seconds()
+            if remaining <= avail:
+                return seg_start + dt.timedelta(seconds=remaining), remaining
+            remaining -= avail
+        return None, remaining
+
     def add_working_seconds(
         self, start: dt.datetime, seconds: float, explain: list[str] | None = None
     ) -> Deadline:
@@ -393,15 +408,9 @@ class WorkCalendar:
             # what remains exceeds x's working seconds, and whole days hold whole seconds, so the
             # subtraction is exact: the same day, the same remainder, the same due time.
             if self.day(d).is_workday:
-                for ps, pe in self._periods_of(d):
-                    seg_start = max(ps, local)
-                    if pe <= seg_start:
-                        continue
-                    avail = (pe - seg_start).total_seconds()
-                    if remaining <= avail:
-                        due = seg_start + dt.timedelta(seconds=remaining)
-                        return Deadline(due, self._fallback_years(local.date(), d), [])
-                    remaining -= avail
+                due, remaining = self._spend_day(d, local, remaining)
+                if due is not None:
+                    return Deadline(due, self._fallback_years(local.date(), d), [])
             d, skipped = self._skip_whole_days(d + dt.timedelta(days=1), remaining)
             remaining -= skipped
             # The walk's limit counts from the start day (none left: the error below).
@@ -409,15 +418,9 @@ class WorkCalendar:
         for _ in scan:
             info = self.day(d)
             if info.is_workday:
-                for ps, pe in self._periods_of(d):
-                    seg_start = max(ps, local)
-                    if pe <= seg_start:
-                        continue
-                    avail = (pe - seg_start).total_seconds()
-                    if remaining <= avail:
-                        due = seg_start + dt.timedelta(seconds=remaining)
-                        return Deadline(due, self._fallback_years(local.date(), d), explain or [])
-                    remaining -= avail
+                due, remaining = self._spend_day(d, local, remaining)
+                if due is not None:
+                    return Deadline(due, self._fallback_years(local.date(), d), explain or [])
             elif explain is not None:
                 explain.append("跳过 " + info.reason())
             d += dt.timedelta(days=1)
