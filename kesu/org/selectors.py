@@ -3,26 +3,22 @@
 from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
 from django.db.models import F
 
 from kesu.org import roles
 from kesu.org.models import Department, OrgStamp, Staff
+from kesu.org.stamps import read_token, stamp_sql
 
 
 def org_stamp_sql() -> str:
     """The scalar subquery of the organisation's token, for a caller that folds it into its own raw read
     (kesu.policy.selectors.stamps reads it beside the taxonomy's token)."""
-    table = connection.ops.quote_name(OrgStamp._meta.db_table)
-    return f"(SELECT token FROM {table} WHERE id = 1)"
+    return stamp_sql(OrgStamp)
 
 
 def org_token() -> int | None:
     """The organisation's current token: one primary-key read of one integer (None without the row)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {org_stamp_sql()}")
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return read_token(OrgStamp)
 
 
 def user_roles(user: AbstractBaseUser) -> frozenset[str]:

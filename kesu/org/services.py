@@ -1,12 +1,10 @@
 """Writes to the organisation: departments, staff, roles, tokens."""
 
-import secrets
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from kesu.org import roles
+from kesu.org import roles, stamps
 from kesu.org.models import Department, OrgStamp, Staff
 
 
@@ -91,6 +89,4 @@ def bump_org() -> None:
     (QuerySet.update sends no signal); inside the writer's transaction, so other processes see the new
     token with the new rows.
     """
-    token = secrets.randbits(62)
-    if not OrgStamp.objects.filter(pk=1).update(token=token):
-        OrgStamp.objects.update_or_create(pk=1, defaults={"token": token})
+    stamps.bump(OrgStamp)

@@ -9,6 +9,7 @@ from django.db import connection
 
 from kesu.org.i18n import localized
 from kesu.org.selectors import org_stamp_sql
+from kesu.org.stamps import read_token, stamp_sql
 from kesu.policy.models import Category, Channel, Policy, TaxonomyStamp
 from kesu.policy.rules import Rules
 
@@ -105,16 +106,12 @@ _taxonomy_lock = threading.Lock()
 
 def taxonomy_stamp_sql() -> str:
     """The scalar subquery of the taxonomy's token, for a caller that folds it into its own raw read."""
-    table = connection.ops.quote_name(TaxonomyStamp._meta.db_table)
-    return f"(SELECT token FROM {table} WHERE id = 1)"
+    return stamp_sql(TaxonomyStamp)
 
 
 def taxonomy_token() -> int | None:
     """The taxonomy's current token: one primary-key read of one integer (None without the stamp row)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {taxonomy_stamp_sql()}")
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return read_token(TaxonomyStamp)
 
 
 def stamps() -> tuple[int | None, int | None]:

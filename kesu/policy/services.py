@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
+from kesu.org import stamps
 from kesu.policy import selectors
 from kesu.policy.loader import resolve_preset, validate
 from kesu.policy.models import Category, Channel, Policy, TaxonomyStamp
@@ -97,9 +97,7 @@ def bump_taxonomy() -> None:
 
     Inside the writer's transaction, so other processes see the new token with the new rows.
     """
-    token = secrets.randbits(62)
-    if not TaxonomyStamp.objects.filter(pk=1).update(token=token):
-        TaxonomyStamp.objects.update_or_create(pk=1, defaults={"token": token})
+    stamps.bump(TaxonomyStamp)
 
 
 def _record_audit(policy: Policy, actor) -> None:
