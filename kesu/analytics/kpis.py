@@ -616,10 +616,7 @@ def headline_with_flags(
             lambda first, last: _headline_counts(replace(filters, date_from=first, date_to=last), user, now),
             _add_headline_counts,
         )
-    # From the open cases past their deadline (the (status, due_at) index: as many rows as are overdue),
-    # not by checking every case of the period (SQLite walked the year's receipt index: 39 → 15 ms).
-    overdue = Case.objects.filter(flag_q("overdue", now=now)).values("pk")
-    counts["overdue"] = case_queryset(filters, user=user, now=now).filter(pk__in=overdue).count()
+    counts["overdue"] = _overdue_count(filters, user, now)
     if not counts["closed"]:
         average = None
     elif counts["hours"] >= _MISSING:  # a closing the rollup does not hold: from the calendar
@@ -632,6 +629,21 @@ def headline_with_flags(
         "avg_close_hours": average,
     }
     return kpi, flag_lists(filters, counts)
+
+
+def _overdue_count(filters: StatFilters, user, now: dt.datetime) -> int:
+    """The filtered cases open past their deadline, from the open cases past it (the due_at index: as
+    many rows as are overdue), not by checking every case of the period.
+
+    The conditions on one row on PostgreSQL: the planner walks the due_at index and checks the period
+    on each row it finds (100k cases, 19.6k overdue: 8.5 ms of server CPU), where the semi-join
+    `pk IN (overdue)` was a hash join under a parallel scan of the year's cases (85 ms with its
+    workers). SQLite, given the conditions on one row, walked the year's receipt index instead (39 ms);
+    the semi-join lets it start from the overdue ones (15 ms)."""
+    cases = case_queryset(filters, user=user, now=now)
+    if connection.vendor == "postgresql":
+        return cases.filter(flag_q("overdue", now=now)).count()
+    return cases.filter(pk__in=Case.objects.filter(flag_q("overdue", now=now)).values("pk")).count()
 
 
 def _headline_counts(filters: StatFilters, user, now: dt.datetime) -> dict[int | None, dict[str, Any]]:
