@@ -23,7 +23,7 @@ numbers, so an event on a case received last Tuesday recomputes that week's part
 A third number is raised only by the changes that moved the daily-count rollup (`changed(counts=…)`:
 a registration, a case counted under another day, kind or dimension, an import chunk, a rebuild): the
 parts of a page read from that rollup alone are cached under it (`cached_counts`), so the events that
-move none of its counts (a note, an acceptance, a closing) leave them as they are.
+move none of its counts (a note, a status change, a closing) leave them as they are.
 """
 
 from __future__ import annotations
