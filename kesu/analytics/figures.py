@@ -19,6 +19,11 @@ statement, the numbers of the weeks those cases were received in; one that canno
 chunk, a rollup rebuild) raises the epoch, which every week's entry carries. The expensive parts of a
 page that sum over the weeks of receipt (`kesu.analytics.weekly`) are cached per week under these
 numbers, so an event on a case received last Tuesday recomputes that week's part only.
+
+A third number is raised only by the changes that moved the daily-count rollup (`changed(counts=…)`:
+a registration, a case counted under another day, kind or dimension, an import chunk, a rebuild): the
+parts of a page read from that rollup alone are cached under it (`cached_counts`), so the events that
+move none of its counts (a note, a status change, a closing) leave them as they are.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from kesu.analytics.periods import SHANGHAI
 CACHE_SECONDS = 600
 _ROW = 1
 _EPOCH = 2  # the number every week's entry carries; a week's row is its Monday's ordinal (> 700,000)
+_COUNTS = 3  # raised by a change that moved the daily-count rollup (`kesu.analytics.rollups`)
+_FRESH = (_ROW, _EPOCH, _COUNTS)  # the rows that start at a random number
 
 
 def week_id(day: dt.date) -> int:
@@ -51,13 +58,19 @@ def received_week(received_at: dt.datetime) -> int:
     return week_id(received_at.astimezone(SHANGHAI).date())
 
 
-def changed(received: Iterable[dt.datetime] | None = None) -> None:
+def changed(received: Iterable[dt.datetime] | None = None, *, counts: bool = True) -> None:
     """Something the figures count changed in the current transaction: raise the version after it commits.
     (Once per call: an action, a registration, a set of events or an import chunk calls it once.)
 
     `received`: the receipt times of every case the change touched (their weeks' numbers are raised in
-    the same statement); None: cases of any week (the epoch is raised, every week's entry is renewed)."""
-    rows = [_EPOCH] if received is None else sorted({received_week(t) for t in received})
+    the same statement); None: cases of any week (the epoch is raised, every week's entry is renewed).
+    `counts`: whether the change may have moved the daily-count rollup (a registration, a changed
+    category, branch, channel, region, product, kind or day of receipt); False only from the rollup's
+    own hook that knows it did not (most actions): the parts cached under `counts_version()` stay."""
+    if received is None:
+        rows = [_EPOCH, _COUNTS]
+    else:
+        rows = sorted({received_week(t) for t in received}) + ([_COUNTS] if counts else [])
     transaction.on_commit(lambda: _raise(rows))
 
 
@@ -71,7 +84,7 @@ def _raise(rows: list[int] | None = None) -> None:
     for pk in [_ROW, *rows]:
         if pk in present:
             continue
-        if pk in (_ROW, _EPOCH):
+        if pk in _FRESH:
             _number(pk)
             continue
         try:
@@ -94,6 +107,12 @@ def version() -> int:
     """The current number (the row is created on first use, at a random number: never one an old cache
     entry could carry, even after the table was emptied)."""
     return _number(_ROW)
+
+
+def counts_version() -> int:
+    """The number raised by every committed change that moved the daily-count rollup (and by every
+    change that cannot tell: an import chunk, a rebuild)."""
+    return _number(_COUNTS)
 
 
 def _number(pk: int) -> int:
@@ -125,4 +144,22 @@ def cached(
         return hit
     value = compute()
     cache.set(key, value, seconds)
+    return value
+
+
+def cached_counts(
+    parts: tuple, compute: Callable[[], tuple[Any, bool]], *, seconds: int = CACHE_SECONDS
+) -> Any:
+    """The first of `compute()`'s pair, or that cached under `parts` at the current `counts_version()`,
+    for figures read from the daily-count rollup, which most events (a note, a status change) do not
+    move. `compute()` says in its second value whether every figure came from the rollup: only then is
+    the result kept (a figure counted over the live table moves with events this number does not see)."""
+    number = counts_version()
+    key = "kesu:analytics:counts:" + hashlib.sha256(repr((number, *parts)).encode()).hexdigest()
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    value, rolled = compute()
+    if rolled:
+        cache.set(key, value, seconds)
     return value

@@ -35,8 +35,9 @@ from kesu.analytics.worktime import working_hours
 from kesu.cases.models import Case
 
 
-def case_changed(case, *, created: bool = False, was_open: bool = False) -> None:
-    """Keep the case's rollup rows in step with it (inside the transition's transaction).
+def case_changed(case, *, created: bool = False, was_open: bool = False) -> bool:
+    """Keep the case's rollup rows in step with it (inside the transition's transaction); whether its
+    daily counts moved (`figures.changed(counts=…)`).
 
     `created`: the case was registered in this transaction, so it has no rollup rows yet (two reads
     fewer per registration). `was_open`: the event started from an open status, where a case has no
@@ -44,15 +45,16 @@ def case_changed(case, *, created: bool = False, was_open: bool = False) -> None
     open has none to delete (one statement fewer for every action on an open case)."""
     if not ((created or was_open) and case.closed_at is None):
         _close_time_changed(case)
-    _counts_changed(case, created=created)
+    return _counts_changed(case, created=created)
 
 
-def cases_changed_many(cases: Sequence) -> None:
+def cases_changed_many(cases: Sequence) -> bool:
     """`case_changed` for a set of cases (`perform_many`): one read of their recorded keys and one
     delete of the close times of the open ones; per case only where something moved (a closing, a new
-    day, kind or dimension), which escalations and other status-neutral events never do."""
+    day, kind or dimension), which escalations and other status-neutral events never do. Whether any
+    daily count moved."""
     if not cases:
-        return
+        return False
     unique = list({c.pk: c for c in cases}.values())
     open_ids = [c.pk for c in unique if c.closed_at is None]
     if open_ids:
@@ -66,9 +68,11 @@ def cases_changed_many(cases: Sequence) -> None:
             "case_id", *_KEY_FIELDS
         )
     }
+    moved = False
     for case in unique:
         if recorded.get(case.pk) != _key_of(case):
-            _counts_changed(case)
+            moved = _counts_changed(case) or moved
+    return moved
 
 
 def _close_time_changed(case) -> None:
@@ -155,12 +159,13 @@ def _contributions(key: tuple) -> Iterator[tuple[dt.date, str, str, str]]:
         yield values["day"], values["kind"], dimension, "" if raw is None else str(raw)
 
 
-def _counts_changed(case, *, created: bool = False) -> None:
-    """Move the case's contribution to `DailyCaseCount` when its day, kind or a dimension changed."""
+def _counts_changed(case, *, created: bool = False) -> bool:
+    """Move the case's contribution to `DailyCaseCount` when its day, kind or a dimension changed;
+    whether it did."""
     new = _key_of(case)
     old = None if created else CaseCountKey.objects.filter(case_id=case.pk).values_list(*_KEY_FIELDS).first()
     if old == new:
-        return  # most transitions (status, deadlines) change none of them
+        return False  # most transitions (status, deadlines) change none of them
     deltas: Counter = Counter()
     if old is not None:
         for item in _contributions(old):
@@ -173,6 +178,7 @@ def _counts_changed(case, *, created: bool = False) -> None:
         CaseCountKey.objects.create(case_id=case.pk, **values)
     else:
         CaseCountKey.objects.filter(case_id=case.pk).update(**values)
+    return True
 
 
 _COUNT_TABLE = DailyCaseCount._meta.db_table
@@ -344,6 +350,28 @@ def memoized(key: tuple, compute):
     if key not in cache:
         cache[key] = compute()
     return cache[key]
+
+
+_live: contextvars.ContextVar[list | None] = contextvars.ContextVar("kesu_live_reads", default=None)
+
+
+@contextmanager
+def tracking() -> Iterator[list]:
+    """Inside: the list yielded gets an entry for every figure counted over the live table instead of
+    the daily counts (`counted_live`): empty after, the figures read the rollup alone."""
+    seen: list = []
+    token = _live.set(seen)
+    try:
+        yield seen
+    finally:
+        _live.reset(token)
+
+
+def counted_live() -> None:
+    """The statistics engine counted a figure over the live table (inside `tracking`)."""
+    seen = _live.get()
+    if seen is not None:
+        seen.append(True)
 
 
 def accounts_for(date_from: dt.date | None, date_to: dt.date | None) -> bool:

@@ -443,6 +443,8 @@ def count_by(
     if bucket:
         qs = qs.annotate(bucket=bucket_expression(bucket))
         group_fields.append("bucket")
+    if rolled is None:
+        rollups.counted_live()
     if rolled is not None:
         raw_rows = rolled
     elif group_fields and not bucket and not extra and "overdue" not in filters.flag:

@@ -11,12 +11,13 @@ CLOSE_TIME_COLUMNS = ["case_id", "closed_at", "working_hours"]
 
 def on_event(case, event, rules) -> None:
     # every event, neutral ones included; a "register" event is always a case new in this transaction
-    rollups.case_changed(
+    moved = rollups.case_changed(
         case, created=event.action == "register", was_open=event.from_status in OPEN_STATUSES
     )
     # Whatever the event changed, the cached figures are renewed after the commit: the page's, and the
-    # weekly parts of the week the case was received in.
-    figures.changed([case.received_at])
+    # weekly parts of the week the case was received in; the parts read from the daily counts only when
+    # the event moved them.
+    figures.changed([case.received_at], counts=moved)
 
 
 def on_events(items) -> None:
@@ -25,9 +26,10 @@ def on_events(items) -> None:
     day counts in two statements, as for an imported chunk."""
     if all(event.action == "register" for _case, event, _rules in items):
         rollups.cases_created([(case.pk, *rollups.count_key(case)) for case, _event, _rules in items])
+        moved = bool(items)
     else:
-        rollups.cases_changed_many([case for case, _event, _rules in items])
-    figures.changed([case.received_at for case, _event, _rules in items])
+        moved = rollups.cases_changed_many([case for case, _event, _rules in items])
+    figures.changed([case.received_at for case, _event, _rules in items], counts=moved)
 
 
 def on_imported(chunk) -> None:

@@ -116,15 +116,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
 
     scope = _figure_scope(user)
+    # Everything the figures depend on besides the cases; the cases' own changes raise the version
+    # (`figures.cached`), and the live count of the days catches rows written past the hooks.
+    parts = (
+        "dashboard",
+        scope,
+        get_language(),
+        f.query_string(),
+        bucket,
+        today.isoformat(),
+        selectors.group_size(),
+        rollups.daily_counts_enabled(),
+    )
 
     def compute() -> dict:
         if scope is None:
             data = _dashboard_figures(f, bucket, user, today, now)
         else:
-            # The sums over the live table are cached per week of receipt: after a case event only
-            # that case's week is counted again (`weekly`).
+            # The figures read from the daily counts are kept until a change moves those counts (most
+            # events do not); the sums over the live table are cached per week of receipt, so after a
+            # case event only that case's week is counted again (`weekly`).
             with weekly.scope(("dashboard", scope, selectors.group_size())):
-                data = _dashboard_figures(f, bucket, user, today, now)
+                rolled = figures.cached_counts(
+                    (*parts, selectors.received_count(f.date_from, f.date_to)),
+                    lambda: _counted_figures(f, bucket, user, today),
+                )
+                data = _dashboard_figures(f, bucket, user, today, now, rolled=rolled)
         # The overdue count moves with the clock, not with an event: good until the next deadline.
         data["valid_until"] = selectors.next_deadline(now)
         return data
@@ -135,20 +152,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if scope is None:
             data = compute()
         else:
-            # Everything the figures depend on besides the cases; the cases' own changes raise the
-            # version (`figures.cached`), and the live count of the days catches rows written past the hooks.
             data = figures.cached(
-                (
-                    "dashboard",
-                    scope,
-                    get_language(),
-                    f.query_string(),
-                    bucket,
-                    today.isoformat(),
-                    selectors.group_size(),
-                    rollups.daily_counts_enabled(),
-                    selectors.received_count(f.date_from, f.date_to),
-                ),
+                (*parts, selectors.received_count(f.date_from, f.date_to)),
                 compute,
                 still_valid=lambda entry: entry["valid_until"] is None or now < entry["valid_until"],
             )
@@ -182,35 +187,37 @@ def _figure_scope(user) -> str | None:
     return ",".join(sorted(user_roles(user)))
 
 
-def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: dt.datetime) -> dict:
-    """Every figure of the page (what `dashboard` caches)."""
-    trend = selectors.trend(f, bucket, user=user)
-    stacked = selectors.trend(f, bucket, "category", user=user)
-    pareto = selectors.pareto(f, "subcategory", user=user)
-    heat = selectors.heatmap(f, "branch", "category", user=user)
-    regions = sorted(selectors.count_by(f, ["region"], user=user), key=lambda r: -r["count"])[:15]
-    total = selectors.total(f, user=user)
-    # Month to date, compared with the same days of the previous month (not with all of it).
-    month = Period.month_to_date(today)
-    headline = selectors.compare(
-        f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
-    )
-    # The three KPIs the page shows and the flag counts, from one pass over the period's cases.
-    overall, flags = kpis.headline_with_flags(f, user=user, now=now)
-
-    path = reverse("analytics:cases")
-
+def _drill(path: str):
     def drill(params):
         # Every chart's parameters are `selectors.drill_params`' output, already in the form
         # `StatFilters.query_string` gives (parsing them again, hundreds of times, was ~1/5 of the
         # page's CPU after a case event): the same link as `drill_url(params)`.
         return None if params is None else path + "?" + urlencode(params)
 
+    return drill
+
+
+def _counted_figures(f: StatFilters, bucket: str, user, today: dt.date) -> tuple[dict, bool]:
+    """The figures of the page that the daily-count rollup can answer (the trends, the Pareto chart,
+    the regions, the total, the month's comparison) and the lists of choices, with whether every one
+    of them came from the rollup (`figures.cached_counts` keeps them only then)."""
+    with rollups.tracking() as live:
+        trend = selectors.trend(f, bucket, user=user)
+        stacked = selectors.trend(f, bucket, "category", user=user)
+        pareto = selectors.pareto(f, "subcategory", user=user)
+        regions = sorted(selectors.count_by(f, ["region"], user=user), key=lambda r: -r["count"])[:15]
+        total = selectors.total(f, user=user)
+        # Month to date, compared with the same days of the previous month (not with all of it).
+        month = Period.month_to_date(today)
+        headline = selectors.compare(
+            f.__class__(**{**f.__dict__, "date_from": None, "date_to": None}), month, user=user
+        )
+    drill = _drill(reverse("analytics:cases"))
+
     def urls(series_params):
         return [drill(p) if p else None for p in series_params]
 
-    chart_data = {
-        "labels": {"count": _("件数"), "cumulative": _("累计占比")},
+    counted = {
         "trend": {
             "buckets": trend["buckets"],
             "series": [
@@ -229,6 +236,35 @@ def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: d
             "cumulative": [r["cumulative_pct"] for r in pareto["rows"]],
             "urls": [drill(r["params"]) for r in pareto["rows"]],
         },
+        "regions": {
+            "labels": [r["region_label"] for r in regions],
+            "counts": [r["count"] for r in regions],
+            "urls": [drill(selectors.drill_params(f, r["params"])) for r in regions],
+        },
+        "choices": _choices(),
+        "total": total,
+        "month": month,
+        "month_row": headline[0] if headline else None,
+    }
+    return counted, not live
+
+
+def _dashboard_figures(
+    f: StatFilters, bucket: str, user, today: dt.date, now: dt.datetime, *, rolled: dict | None = None
+) -> dict:
+    """Every figure of the page (what `dashboard` caches); `rolled`: `_counted_figures`' part, when
+    already at hand."""
+    counted = rolled if rolled is not None else _counted_figures(f, bucket, user, today)[0]
+    heat = selectors.heatmap(f, "branch", "category", user=user)
+    # The three KPIs the page shows and the flag counts, from one pass over the period's cases.
+    overall, flags = kpis.headline_with_flags(f, user=user, now=now)
+    path = reverse("analytics:cases")
+    drill = _drill(path)
+    chart_data = {
+        "labels": {"count": _("件数"), "cumulative": _("累计占比")},
+        "trend": counted["trend"],
+        "stacked": counted["stacked"],
+        "pareto": counted["pareto"],
         "heatmap": {
             "x": [c["label"] for c in heat["x"]],
             "y": [c["label"] for c in heat["y"]],
@@ -236,19 +272,15 @@ def _dashboard_figures(f: StatFilters, bucket: str, user, today: dt.date, now: d
             "urls": {f"{c['x']},{c['y']}": drill(c["params"]) for c in heat["cells"]},
             "max": heat["max"],
         },
-        "regions": {
-            "labels": [r["region_label"] for r in regions],
-            "counts": [r["count"] for r in regions],
-            "urls": [drill(selectors.drill_params(f, r["params"])) for r in regions],
-        },
+        "regions": counted["regions"],
     }
     for item in flags.values():
         item["url"] = drill_url(item["params"], path=path)
     return {
-        "choices": _choices(),
-        "total": total,
-        "month": month,
-        "month_row": headline[0] if headline else None,
+        "choices": counted["choices"],
+        "total": counted["total"],
+        "month": counted["month"],
+        "month_row": counted["month_row"],
         "flags": flags,
         "kpi": overall,
         "chart_data": chart_data,

@@ -212,3 +212,116 @@ def test_weekly_parts_equal_one_pass_over_the_period(org, history):
             cold = (kpis.headline_with_flags(f, user=org.manager), selectors.heatmap(f, user=org.manager))
             warm = (kpis.headline_with_flags(f, user=org.manager), selectors.heatmap(f, user=org.manager))
         assert cold == whole == warm, days
+
+
+def _rollup_reads(monkeypatch) -> list[tuple]:
+    """The reads of the daily-count rollup the page makes (each call of `rollups.daily_count_rows`)."""
+    reads: list[tuple] = []
+    real = rollups.daily_count_rows
+
+    def spy(*args, **kw):
+        reads.append(args)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rollups, "daily_count_rows", spy)
+    return reads
+
+
+def test_the_figures_read_from_the_daily_counts_are_kept_until_an_event_moves_them(
+    org, history, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An event that moves no daily count (a note, a closing) recomputes the live-table figures only; one
+    that moves them (a registration, a case accepted under another category) renews the rollup's figures
+    too, and the page equals the engine's figures after each."""
+    cache.clear()
+    reads = _rollup_reads(monkeypatch)
+    first = shown(page(org.manager))
+    assert reads  # the first view reads the trends, the Pareto chart, the regions … from the rollup
+    open_case = Case.objects.filter(status="registered").order_by("-pk").first()
+
+    reads.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        perform(open_case, "add_note", org.supervisor, text="已联系客户")
+    again = shown(page(org.manager))
+    assert not reads  # nothing the rollup holds moved: its figures from the cache
+    assert again == first == engine(org.manager)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        perform(open_case, "accept", org.intake, category="service.attitude")
+    reads.clear()
+    after = shown(page(org.manager))
+    assert reads  # the case is counted under another category: the rollup's figures read again
+    assert after["stacked"] != first["stacked"]
+    assert after == engine(org.manager)
+
+    reads.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.make_case(org.intake)
+    after = shown(page(org.manager))
+    assert reads and after["total"] == first["total"] + 1
+    assert after == engine(org.manager)
+
+
+def test_the_page_equals_a_computation_from_scratch_after_events_of_every_kind(
+    org, history, django_capture_on_commit_callbacks
+):
+    """A series of events of each kind (registration, acceptance under another category, assignment, note,
+    escalation one at a time and as a set, closing, follow-up, reopening, invalidation, special closing):
+    after each, the page (its parts from the caches) shows exactly the figures computed from scratch,
+    over the rollups and over the live tables."""
+    from kesu.cases.services import perform_many
+
+    now = timezone.now()
+    escalation = {
+        "stage": "answer",
+        "ref": "",
+        "step": 1,
+        "role": "supervisor",
+        "notified": [],
+        "due_at": "x",
+    }
+    cache.clear()
+    page(org.manager)
+    state: dict = {}
+
+    def check(label: str) -> None:
+        ctx = shown(page(org.manager))
+        assert ctx == engine(org.manager), label
+        cache.clear()
+        assert shown(page(org.manager)) == ctx, label  # computed from scratch
+        with live_tables():
+            assert shown(page(org.manager)) == ctx, label
+
+    def step(label: str, fn) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            fn()
+        check(label)
+
+    step("register", lambda: state.update(case=register(org, now - dt.timedelta(days=2))))
+    case = state["case"]
+    step("accept", lambda: perform(case, "accept", org.intake, category="service.attitude"))
+    step(
+        "assign",
+        lambda: perform(case, "assign", org.intake, department="QUALITY", handler=org.handler.pk),
+    )
+    step("note", lambda: perform(case, "add_note", org.handler, text="已联系客户"))
+    step("escalate", lambda: perform(case, "escalate", None, **escalation))
+    other = register(org, now - dt.timedelta(days=30))
+    step(
+        "escalate many",
+        lambda: perform_many("escalate", [(case.pk, escalation), (other.pk, escalation)], None),
+    )
+    step("close", lambda: state.update(closed=close(org, register(org, now - dt.timedelta(days=12)), now)))
+    step("reopen", lambda: perform(state["closed"], "reopen", org.supervisor, reason="客户不满意"))
+
+    def close_again() -> None:
+        again = state["closed"]
+        perform(again, "propose_remedy", org.handler, remedy_type="explanation", description="再次说明")
+        perform(again, "reply", org.handler, text="已再次向客户说明")
+        perform(again, "close", org.handler, criterion="accepted")
+        again.refresh_from_db()
+
+    step("close again", close_again)
+    step("follow up", lambda: follow_up(org, state["closed"], now + dt.timedelta(days=6), 5))
+    step("invalid", lambda: perform(other, "mark_invalid", org.intake, reason="not_specific"))
+    step("special closing", lambda: special_close(org, register(org, now - dt.timedelta(days=5)), now))
