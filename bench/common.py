@@ -101,6 +101,7 @@ def cpu_figure(
     repeat: int,
     goal_cpu_ms: float | None = None,
     warmup: int = 1,
+    before_timed: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """One "speed where people wait" figure: CPU ms of this process per call (time.process_time, the
     steady figure on a loaded machine; on PostgreSQL the server's own CPU is not in it), wall ms beside
@@ -119,6 +120,8 @@ def cpu_figure(
 
     with connection.execute_wrapper(count):
         fn()
+    if before_timed is not None:
+        before_timed()  # e.g. the database server's CPU so far, so its share covers the timed calls only
     cpu, wall = [], []
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()

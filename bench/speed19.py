@@ -100,16 +100,17 @@ def default_total() -> int:
 
 
 def _figure(fn, *, repeat: int, goal: float | None = None, warmup: int = 1) -> dict[str, Any]:
-    """common.cpu_figure plus, on PostgreSQL, the database server's CPU per call (mean over every call
-    cpu_figure makes: warm-up, the counted one, the timed ones); `cpu_ms` = process + server."""
+    """common.cpu_figure plus, on PostgreSQL, the database server's CPU per call: its mean over the timed
+    calls only (the warm-up may be a cold computation that costs the server many times a request, and
+    the counted call runs with a query counter); `cpu_ms` = process median + server mean."""
     from common import cpu_figure, db_server_cpu_s
 
-    d0 = db_server_cpu_s()
-    f = cpu_figure(fn, repeat=repeat, warmup=warmup)
-    d1 = db_server_cpu_s()
+    start: list[float | None] = []
+    f = cpu_figure(fn, repeat=repeat, warmup=warmup, before_timed=lambda: start.append(db_server_cpu_s()))
+    d0, d1 = start[0], db_server_cpu_s()
     total = f["cpu_ms_median"]
     if d0 is not None and d1 is not None:
-        f["db_cpu_ms_mean"] = round((d1 - d0) * 1000 / (warmup + 1 + repeat), 2)
+        f["db_cpu_ms_mean"] = round((d1 - d0) * 1000 / repeat, 2)
         total += f["db_cpu_ms_mean"]
     f["cpu_ms"] = round(total, 2)
     if goal is not None:
