@@ -17,6 +17,7 @@ clock. bench/results/import-initial-load-fix-50k.json holds a run.
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import os
 import re
@@ -38,7 +39,83 @@ def _shape(sql: str) -> str:
     return re.sub(r"\b\d+\b", "N", sql)[:300]
 
 
+def reader_only(rows: int) -> None:
+    """The reader process's work alone (`reader` mode): read, map and `prepare` the file's chunks and
+    pickle each as the read-ahead queue does, without writing; prints its CPU seconds, the pickled
+    bytes, and the top of a cProfile when PROFILE=1. Needs a migrated database only for the policy
+    and calendars (it writes nothing)."""
+    import cProfile
+    import itertools
+    import pickle
+    import pstats
+
+    url = os.environ["KESU_DATABASE_URL"]
+    csv_path = Path(tempfile.gettempdir()) / f"kesu-profile-import-{rows}.csv"
+    if not csv_path.exists():
+        B.generate_csv(csv_path, rows)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    B._setup(url)
+    from kesu.intake import services as S
+    from kesu.intake.initial import row_counts
+
+    assert not any(row_counts().values())
+    source = B._source()
+    from kesu.intake.mapping import FIELDS, RowMapper
+    from kesu.intake.options import SourceOptions, identity
+    from kesu.intake.parsers import locate_header_rows, open_rows
+    from kesu.intake.updates import SystemWriter
+    from kesu.policy.selectors import active_policy, rules_for
+
+    policy = active_policy()
+    rules = rules_for(policy)
+    data, _fmt, _enc, close = open_rows(csv_path)
+    wanted = {name: list(aliases) for name, (_label, aliases) in FIELDS.items()}
+    names, _before, _header, first = locate_header_rows(data, wanted)
+    mapper = RowMapper(
+        names=names,
+        mapping=source.mapping,
+        value_maps=source.value_maps,
+        defaults=source.defaults,
+        rules=rules,
+        options=SourceOptions.of(source),
+    )
+    writer = SystemWriter(
+        columns=frozenset(mapper.columns),
+        source=identity(source),
+        batch_id=1,
+        rules=rules,
+        policy_id=policy.pk,
+    )
+    chunks = S._mapped_chunks(itertools.chain(first, data), mapper, S.DEFAULT_CHUNK_SIZE, 0, writer.prepare)
+    profile = cProfile.Profile() if os.environ.get("PROFILE") else None
+    size = 0
+    gc.disable()  # as in the read-ahead child (kesu.intake.services._produce)
+    t0 = time.process_time()
+    if profile:
+        profile.enable()
+    for chunk in chunks:
+        size += len(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+    if profile:
+        profile.disable()
+    cpu = time.process_time() - t0
+    close()
+    print(
+        "RESULT",
+        json.dumps(
+            {"mode": "reader", "rows": rows, "reader_cpu": round(cpu, 2), "pickled_mb": round(size / 1e6, 1)}
+        ),
+    )
+    if profile:
+        profile.dump_stats("/tmp/reader-initial22.prof")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+
+
 def main(mode: str, rows: int) -> None:
+    if mode == "reader":
+        return reader_only(rows)
     import psycopg
 
     url = os.environ["KESU_DATABASE_URL"]
