@@ -630,9 +630,12 @@ class ImportCalendars:
         return out
 
 
-def stage_rows(stages: list[StageDeadline], now: dt.datetime | None = None) -> list[list[Any]]:
-    """New stage rows as the database stores them, in `stage_columns()` order (no database access)."""
-    names, converted = _stage_row_plan(connection.vendor)
+def stage_rows(
+    stages: list[StageDeadline], now: dt.datetime | None = None, vendor: str | None = None
+) -> list[list[Any]]:
+    """New stage rows as the database stores them, in `stage_columns()` order (no database access).
+    `vendor`: the database's, when the caller has it (the importer calls this per record)."""
+    names, converted = _stage_row_plan(vendor or connection.vendor)
     now = now or timezone.now()
     rows = []
     for s in stages:
@@ -656,9 +659,14 @@ def _stage_row_plan(vendor: str) -> tuple[list[str], list[tuple[int, Any]]]:
         if kind == "DateTimeField" and vendor != "postgresql":
             convert.append((i, sqlite_datetime))
         elif kind == "JSONField":
-            # What JSONField stores on every backend (`adapt_json_value`): the JSON text.
-            convert.append((i, functools.partial(json.dumps, cls=f.encoder)))
+            # What JSONField stores on every backend (`adapt_json_value`): the JSON text. A new stage's
+            # pauses are the empty list: its text without a json.dumps call per stage.
+            convert.append((i, functools.partial(_json_text, functools.partial(json.dumps, cls=f.encoder))))
     return [f.attname for f in _stage_fields()], convert
+
+
+def _json_text(dumps: Callable[[Any], str], value: Any) -> str:
+    return "[]" if type(value) is list and not value else dumps(value)
 
 
 def _stage_fields() -> list[Any]:
