@@ -7,7 +7,10 @@
 Modes: `bulk` (run_import), `initial` (initial_load as it is), `initial-before` (initial_load with
 KEPT as it was before the fix: the case's (customer_id, received_at) index dropped during the load),
 `initial-nodefer` (initial_load without `SET CONSTRAINTS ALL DEFERRED`), `initial-nostats` (initial_load
-without the in-transaction ANALYZE as the tables grow: the planner keeps the empty tables' statistics). CHUNK=N sets the chunk size
+without the in-transaction ANALYZE as the tables grow: the planner keeps the empty tables' statistics),
+`reader` (the read-ahead process's work alone: mapping, `prepare` and pickling per chunk, and the
+writer's unpickling of the same bytes, CPU seconds each; PROFILE=1 adds a cProfile, saved to
+/tmp/reader-initial22.prof; bench/results/speed22/reader-*-initial22-pg.json). CHUNK=N sets the chunk size
 (default: the importer's). Empties the public schema of $KESU_DATABASE_URL (a throwaway cluster!)
 and prints one `RESULT {json}` line (CPU seconds of writer, reader and PostgreSQL backend, and the
 backend's CPU inside ANALYZE) followed by the statements that took the most time on the client's
