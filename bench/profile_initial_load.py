@@ -7,7 +7,10 @@
 Modes: `bulk` (run_import), `initial` (initial_load as it is), `initial-before` (initial_load with
 KEPT as it was before the fix: the case's (customer_id, received_at) index dropped during the load),
 `initial-nodefer` (initial_load without `SET CONSTRAINTS ALL DEFERRED`), `initial-nostats` (initial_load
-without the in-transaction ANALYZE as the tables grow: the planner keeps the empty tables' statistics). CHUNK=N sets the chunk size
+without the in-transaction ANALYZE as the tables grow: the planner keeps the empty tables' statistics),
+`reader` (the read-ahead process's work alone: mapping, `prepare` and pickling per chunk, and the
+writer's unpickling of the same bytes, CPU seconds each; PROFILE=1 adds a cProfile, saved to
+/tmp/reader-initial22.prof; bench/results/speed22/reader-*-initial22-pg.json). CHUNK=N sets the chunk size
 (default: the importer's). Empties the public schema of $KESU_DATABASE_URL (a throwaway cluster!)
 and prints one `RESULT {json}` line (CPU seconds of writer, reader and PostgreSQL backend, and the
 backend's CPU inside ANALYZE) followed by the statements that took the most time on the client's
@@ -17,6 +20,7 @@ clock. bench/results/import-initial-load-fix-50k.json holds a run.
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import os
 import re
@@ -38,7 +42,103 @@ def _shape(sql: str) -> str:
     return re.sub(r"\b\d+\b", "N", sql)[:300]
 
 
+def reader_only(rows: int) -> None:
+    """The reader process's work alone (`reader` mode): read, map and `prepare` the file's chunks and
+    pickle each as the read-ahead queue does, without writing; prints its CPU seconds, the pickled
+    bytes, and the top of a cProfile when PROFILE=1. Needs a migrated database only for the policy
+    and calendars (it writes nothing)."""
+    import cProfile
+    import itertools
+    import pickle
+    import pstats
+
+    url = os.environ["KESU_DATABASE_URL"]
+    csv_path = Path(tempfile.gettempdir()) / f"kesu-profile-import-{rows}.csv"
+    if not csv_path.exists():
+        B.generate_csv(csv_path, rows)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    B._setup(url)
+    from kesu.intake import services as S
+    from kesu.intake.initial import row_counts
+
+    assert not any(row_counts().values())
+    source = B._source()
+    from kesu.intake.mapping import FIELDS, RowMapper
+    from kesu.intake.options import SourceOptions, identity
+    from kesu.intake.parsers import locate_header_rows, open_rows
+    from kesu.intake.updates import SystemWriter
+    from kesu.policy.selectors import active_policy, rules_for
+
+    policy = active_policy()
+    rules = rules_for(policy)
+    data, _fmt, _enc, close = open_rows(csv_path)
+    wanted = {name: list(aliases) for name, (_label, aliases) in FIELDS.items()}
+    names, _before, _header, first = locate_header_rows(data, wanted)
+    mapper = RowMapper(
+        names=names,
+        mapping=source.mapping,
+        value_maps=source.value_maps,
+        defaults=source.defaults,
+        rules=rules,
+        options=SourceOptions.of(source),
+    )
+    writer = SystemWriter(
+        columns=frozenset(mapper.columns),
+        source=identity(source),
+        batch_id=1,
+        rules=rules,
+        policy_id=policy.pk,
+    )
+    chunks = S._mapped_chunks(itertools.chain(first, data), mapper, S.DEFAULT_CHUNK_SIZE, 0, None)
+    profile = cProfile.Profile() if os.environ.get("PROFILE") else None
+    size = 0
+    parts = {"map": 0.0, "prepare": 0.0, "pickle": 0.0, "unpickle_in_writer": 0.0}
+    gc.disable()  # as in the read-ahead child (kesu.intake.services._produce)
+    clock = time.process_time
+    t0 = clock()
+    if profile:
+        profile.enable()
+    while True:
+        a = clock()
+        chunk = next(chunks, None)
+        b = clock()
+        if chunk is None:
+            break
+        writer.prepare(chunk.records)
+        c = clock()
+        data_bytes = pickle.dumps(chunk)  # the queue's protocol (multiprocessing's ForkingPickler)
+        d = clock()
+        size += len(data_bytes)
+        parts["map"] += b - a
+        parts["prepare"] += c - b
+        parts["pickle"] += d - c
+        if not profile:  # the writer's side of the pipe, measured here and not counted as the reader's
+            pickle.loads(data_bytes)
+            parts["unpickle_in_writer"] += clock() - d
+    if profile:
+        profile.disable()
+    cpu = clock() - t0 - parts["unpickle_in_writer"]
+    close()
+    result = {
+        "mode": "reader",
+        "rows": rows,
+        "reader_cpu": round(cpu, 2),
+        "pickled_mb": round(size / 1e6, 1),
+        "parts": {k: round(v, 2) for k, v in parts.items()},
+        "load": [round(x, 2) for x in os.getloadavg()],
+    }
+    print("RESULT", json.dumps(result))
+    if profile:
+        profile.dump_stats("/tmp/reader-initial22.prof")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+
+
 def main(mode: str, rows: int) -> None:
+    if mode == "reader":
+        return reader_only(rows)
     import psycopg
 
     url = os.environ["KESU_DATABASE_URL"]

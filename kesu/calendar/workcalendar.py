@@ -237,7 +237,7 @@ class WorkCalendar:
         self.close_of_business = close_of_business
         self._day_cache: dict[dt.date, DayInfo] = {}
         self._period_cache: dict[dt.date, tuple[tuple[dt.datetime, dt.datetime], ...]] = {}
-        # Running totals of whole-day working seconds (see `_whole_days_before`), built on demand.
+        # Running totals of whole-day working seconds (see `_whole_days_between`), built on demand.
         self._totals_start: dt.date | None = None
         self._totals: list[float] = []
         self._totals_lock = threading.Lock()
@@ -442,7 +442,7 @@ class WorkCalendar:
         # Partial first and last days plus the whole days between from running totals: constant time
         # per call, because the analytics rollups compute this for every closed case (an import of
         # a million historical cases included).
-        whole = self._whole_days_before(db) - self._whole_days_before(da + dt.timedelta(days=1))
+        whole = self._whole_days_between(da + dt.timedelta(days=1), db)
         return self._seconds_within(da, a, None) + whole + self._seconds_within(db, None, b)
 
     def _seconds_within(self, d: dt.date, a: dt.datetime | None, b: dt.datetime | None) -> float:
@@ -457,15 +457,21 @@ class WorkCalendar:
                 total += (hi - lo).total_seconds()
         return total
 
-    def _whole_days_before(self, d: dt.date) -> float:
-        """Working seconds of all whole days from the start of the running totals up to `d` (excluded)."""
+    def _whole_days_between(self, first: dt.date, end: dt.date) -> float:
+        """Working seconds of the whole days from `first` up to `end` (excluded), both totals read from
+        the same start under one hold of the lock. Taken as two separate totals (a former
+        `_whole_days_before`), the later day first, the earlier one could restart the totals further back in between (a date before
+        their start; or another thread's call), and the difference of totals from two different starts
+        came out wrong, even negative: warning times and close hours then depended on what the
+        calendar had computed before (tests/sla/test_import_deadlines.py)."""
         with self._totals_lock:
-            start, totals = self._totals_start, self._totals
-            if start is None or d < start:
-                self._restart_totals(d)
-                start, totals = self._totals_start, self._totals
-            self._extend_totals(d)
-            return totals[(d - start).days]
+            start = self._totals_start
+            if start is None or first < start:
+                self._restart_totals(first)
+                start = self._totals_start
+            self._extend_totals(end)
+            totals = self._totals
+            return totals[(end - start).days] - totals[(first - start).days]
 
     def _skip_whole_days(self, d: dt.date, remaining: float) -> tuple[dt.date, float]:
         """From day d on, the first day whose working seconds up to its end reach `remaining`, and the

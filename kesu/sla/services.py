@@ -13,6 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -459,11 +460,73 @@ def deadlines_for_imported(
     for case, event in items:
         if event.action in NEUTRAL_ACTIONS:
             continue
+        if calendars is not None and _plain_registration(case, event):
+            created.extend(calendars.registration_stages(case, event))
+            continue
         stages: dict[tuple[str, str], StageDeadline] = {}
         cal = calendars.for_branch(case.branch_id) if calendars is not None else None
         _dirty, case.due_at = _recompute_stages(case, event, rules, stages, cal, _unsaved_stage)
         created.extend(stages.values())
     return created
+
+
+def _plain_registration(case, event) -> bool:
+    """A new case's registration with nothing that makes its stages differ from another's with the same
+    (level, kind, channel) but the times: no payload, no requested time, no earlier contact. What the
+    importer's stand-ins always are; `ImportCalendars.registration_stages` handles exactly these."""
+    return (
+        event.action == "register"
+        and not event.payload
+        and case.status not in FINISHED
+        and getattr(case, "customer_due_at", None) is None
+        and case.last_contact_at is None
+    )
+
+
+@dataclass(frozen=True)
+class _StagePlan:
+    """What a plain registration's stage takes from the rules, whatever the times (`_registration_plan`)."""
+
+    name: str
+    from_received: bool  # starts at the receipt (the record stage), else at the registration
+    # (rule, duration, anchored at the receipt (else at the stage's start), the rule's source text)
+    candidates: tuple[tuple[dict[str, Any], Duration, bool, str], ...]
+    met: bool  # the registration itself meets it
+
+
+def _registration_plan(rules, case) -> tuple[_StagePlan, ...] | None:
+    """Steps 4-5 of `_recompute_stages` for a plain registration (`_plain_registration`), with
+    everything that does not depend on the case's times decided once: which stages open, their
+    matching rules and anchors. None when a stage's opening depends on the event (a predicate):
+    then the general path runs."""
+    plans = []
+    for name, spec in STAGES.items():
+        if "register" not in spec.opens:
+            continue
+        if spec.opens["register"] is not None or spec.ref_key:
+            return None
+        rules_here = [r for r in matching_rules(rules, name, case) if not r.get("customer_time")]
+        if not rules_here:
+            continue
+        plans.append(
+            _StagePlan(
+                name=name,
+                from_received=name == "record",
+                candidates=tuple(
+                    (
+                        r,
+                        Duration(int(r["amount"]), r["unit"]),
+                        # `_anchor` for a stage without ref: the receipt, or the stage's own start
+                        # (last_contact_at is None in a plain registration).
+                        r.get("start") == "received",
+                        _rule_source(rules, r),
+                    )
+                    for r in rules_here
+                ),
+                met="register" in spec.ends and spec.ends["register"] is None,
+            )
+        )
+    return tuple(plans)
 
 
 def _unsaved_stage(**values: Any) -> SimpleNamespace:
@@ -504,13 +567,75 @@ class ImportCalendars:
         for branch_id in set(own):
             self.by_branch[branch_id] = get_calendar(branch_id, rules)
 
+        self.rules = rules
+        self._plans: dict[tuple, tuple[_StagePlan, ...] | None] = {}
+        _, _, self._share = escalation_settings(rules)
+
     def for_branch(self, branch_id: int | None) -> WorkCalendar:
         return self.by_branch.get(branch_id, self.by_branch[None])
 
+    def registration_stages(self, case, event) -> list[SimpleNamespace]:
+        """The stages a plain registration (`_plain_registration`) opens, as `_recompute_stages` makes
+        them, with `case.due_at` set: the rule matching memoised per (level, kind, channel) (an import's
+        open cases share a handful of those), only the calendar arithmetic per case.
+        tests/sla/test_import_deadlines.py compares the two paths."""
+        channel = case.channel.code if case.channel_id else ""
+        key = (case.level, case.kind, channel)
+        plan = self._plans.get(key, self)
+        if plan is self:
+            plan = self._plans[key] = _registration_plan(self.rules, case)
+        if plan is None:  # an opening that depends on the event: the general path
+            stages: dict[tuple[str, str], Any] = {}
+            cal = self.for_branch(case.branch_id)
+            _dirty, case.due_at = _recompute_stages(case, event, self.rules, stages, cal, _unsaved_stage)
+            return list(stages.values())
+        cal = self.for_branch(case.branch_id)
+        received, registered = case.received_at, event.created_at
+        share, out, running = self._share, [], None
+        for p in plan:
+            starts_at = received if p.from_received else registered
+            best = None
+            for rule, duration, from_received, source in p.candidates:
+                anchor = received if from_received and received else starts_at
+                result = cal.deadline(anchor, duration)
+                if best is None or result.due < best[1].due:
+                    best = (rule, result, anchor, duration, source)
+            rule, result, anchor, duration, source = best
+            due = result.due
+            fallback = result.fallback or bool(
+                cal._fallback_years(anchor.astimezone(SHANGHAI).date(), due.astimezone(SHANGHAI).date())
+            )
+            s = _unsaved_stage(
+                case_id=case.pk,
+                stage=p.name,
+                ref="",
+                starts_at=starts_at,
+                amount=duration.amount,
+                unit=duration.unit,
+                rule_source=source,
+                base_due_at=due,
+                due_at=due,
+                warn_at=cal.warn_at(duration.unit, anchor, due, share),
+                under_fallback=fallback,
+            )
+            if p.met:
+                s.state, s.met_at = StageDeadline.State.MET, registered
+            else:
+                # `next_check` of a new open stage: its warning, or the breach when it warns at the deadline.
+                s.next_check_at = s.warn_at if s.warn_at < due else due + ONE_SECOND
+                if running is None or due < running:
+                    running = due
+            out.append(s)
+        case.due_at = running
+        return out
 
-def stage_rows(stages: list[StageDeadline], now: dt.datetime | None = None) -> list[list[Any]]:
-    """New stage rows as the database stores them, in `stage_columns()` order (no database access)."""
-    names, converted = _stage_row_plan(connection.vendor)
+
+def stage_rows(
+    stages: list[StageDeadline], now: dt.datetime | None = None, vendor: str | None = None
+) -> list[list[Any]]:
+    """New stage rows as the database stores them, in `stage_columns()` order (no database access).
+    `vendor`: the database's, when the caller has it (the importer calls this per record)."""
+    names, converted = _stage_row_plan(vendor or connection.vendor)
     now = now or timezone.now()
     rows = []
     for s in stages:
@@ -534,9 +659,14 @@ def _stage_row_plan(vendor: str) -> tuple[list[str], list[tuple[int, Any]]]:
         if kind == "DateTimeField" and vendor != "postgresql":
             convert.append((i, sqlite_datetime))
         elif kind == "JSONField":
-            # What JSONField stores on every backend (`adapt_json_value`): the JSON text.
-            convert.append((i, functools.partial(json.dumps, cls=f.encoder)))
+            # What JSONField stores on every backend (`adapt_json_value`): the JSON text. A new stage's
+            # pauses are the empty list: its text without a json.dumps call per stage.
+            convert.append((i, functools.partial(_json_text, functools.partial(json.dumps, cls=f.encoder))))
     return [f.attname for f in _stage_fields()], convert
+
+
+def _json_text(dumps: Callable[[Any], str], value: Any) -> str:
+    return "[]" if type(value) is list and not value else dumps(value)
 
 
 def _stage_fields() -> list[Any]:

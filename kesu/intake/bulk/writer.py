@@ -10,6 +10,7 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from kesu.calendar.workcalendar import get_calendar
@@ -66,6 +67,7 @@ class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
         self.customer_columns, self.customer_defaults = _column_template(Customer)
         self.event_columns = [f.column for f in CaseEvent._meta.concrete_fields if f.column != "id"]
         self.to_db_dt = _dt_converter()
+        self.vendor = connection.vendor
         self._grade_memo: dict[tuple, tuple[str, list[dict], str]] = {}
         self._json_cache: dict[Any, str] = {}
         self._closing_memo: dict[tuple, str] = {}
@@ -159,7 +161,7 @@ class BulkWriter(ExistingRows, CustomerLookup, CaseCreation):
         case, event = self._stand_in(rec, None, level)
         stages = sla_services.deadlines_for_imported([(case, event)], self.rules, self.calendars)
         due = self.to_db_dt(case.due_at) if case.due_at is not None else None
-        return level, due, sla_services.stage_rows(stages, now)
+        return level, due, sla_services.stage_rows(stages, now, self.vendor)
 
     def write(self, records: list[Record], *, dry_run: bool = False) -> ChunkResult:
         result = ChunkResult()
