@@ -1111,6 +1111,9 @@ def perform(
         rules = rules_for(locked.policy_id)
         before = _row_values(locked)
         event = _apply(locked, spec, action, actor, now=now, rules=rules, data=data)
+        # What the subscribers settle on the row itself (the binding deadline) joins the handler's
+        # changes in the one UPDATE below (it was a second UPDATE of the same row after it).
+        subscribers.before_update(locked, event, rules)
         # Only the columns the handler changed (and `updated_at`): what a full save would change.
         locked.save(update_fields=_changed_fields(locked, before))
         # Deadlines, rollups, triage feedback … (settings.KESU_CASE_EVENT_SUBSCRIBERS), then the event.
