@@ -89,15 +89,16 @@ def insert_rows(objs: Sequence[Model], *, batch_size: int = 500) -> None:
     quote = connection.ops.quote_name
     head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     tail = f" RETURNING {quote(pk.column)}"
-    unnest = connection.vendor == "postgresql"
+    # One row: VALUES (as `bulk_create` and `save` send it; UNNEST's plan is not worth it for one row).
+    unnest = connection.vendor == "postgresql" and len(objs) > 1
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     if unnest:
         # Without the type's parameters, as Django does (varchar[], not varchar(50)[]: no truncation).
         arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
         sql = f"{head} SELECT * FROM UNNEST({arrays}){tail}"
     else:
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        # SQLite takes at most 32766 parameters a statement.
-        batch_size = max(1, min(batch_size, 30000 // len(fields)))
+        # The backend's limit of parameters a statement, as `bulk_create` splits (SQLite: 999).
+        batch_size = max(1, min(batch_size, connection.ops.bulk_batch_size(fields, objs)))
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
     with connection.cursor() as cursor:
