@@ -3,7 +3,7 @@
 Django compiles a queryset to SQL on every evaluation. For the statement that locks the case in
 `perform` (the case with its channel, category and department, ~90 columns, and the chain head) that
 compile cost about as much CPU as the database's work for it (1.0 ms of a 7 ms accept on SQLite,
-measured with `/tmp` micro-benchmarks, see bench/results/speed22/); the customer lookup of every
+bench/write22_micro.py); the customer lookup of every
 registration 0.5 ms. `fetch(key, build, args)` compiles `build(*sentinels)` once per database
 connection, remembers where each sentinel's value sits in the statement's parameters, and afterwards
 only sends the statement with the caller's values in those places, building the instances (with their
