@@ -65,7 +65,7 @@ def main() -> None:
     except NoActivePolicy:
         load_preset("insurance")
     intake = ensure_org().users["intake"]
-    c = itertools.count(5_000_000 + int(time.time()) % 1000 * 1000)
+    c = itertools.count(1_000_000)  # a fresh copy or database each run: no earlier complainant
     out = {}
     if args.db == "sqlite":
         out["find_customer"] = med(lambda: find_customer(phone=f"139{next(c):08d}", policy_no=f"PB{next(c)}"))
