@@ -74,14 +74,18 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
 def insert_rows(objs: Sequence[Model], *, batch_size: int = 500) -> None:
     """Insert these new instances of one model and set their primary keys: what `bulk_create(objs)`
     writes (each value through its field's `pre_save` and `get_db_prep_save`, related instances' ids
-    taken as `bulk_create` takes them), in one statement per `batch_size` rows.
+    taken as `bulk_create` takes them), split at the backend's limit of parameters as it splits.
 
-    Without `bulk_create`'s per-value compile (placeholder, expression checks): for a batch of
-    registrations (cases, events, stages; ~130 values a case) that was over a third of the batch's CPU.
-    For models without database defaults or expressions as values; on PostgreSQL as `bulk_create`
-    sends it (one array per column through UNNEST: one placeholder per column, a cheap plan), elsewhere
-    a multi-row VALUES. No signals (`bulk_create` sends none either)."""
+    On SQLite without `bulk_create`'s per-value compile (placeholder, expression checks): for a batch
+    of registrations (cases, events, stages; ~130 values a case) that was over a third of the batch's
+    CPU (bench/write22_micro.py: 101 → 89 ms for 100). On PostgreSQL `bulk_create` itself: its
+    one-array-per-column insert (UNNEST) measured cheaper than this one's VALUES or UNNEST (87.8 against
+    94.8 ms for 100). For models without database defaults or expressions as values; no signals
+    (`bulk_create` sends none either)."""
     if not objs:
+        return
+    if connection.vendor != "sqlite":
+        type(objs[0])._default_manager.bulk_create(objs, batch_size=batch_size)
         return
     meta = objs[0]._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key and not f.generated]
@@ -89,27 +93,16 @@ def insert_rows(objs: Sequence[Model], *, batch_size: int = 500) -> None:
     quote = connection.ops.quote_name
     head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
     tail = f" RETURNING {quote(pk.column)}"
-    # One row: VALUES (as `bulk_create` and `save` send it; UNNEST's plan is not worth it for one row).
-    unnest = connection.vendor == "postgresql" and len(objs) > 1
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    if unnest:
-        # Without the type's parameters, as Django does (varchar[], not varchar(50)[]: no truncation).
-        arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
-        sql = f"{head} SELECT * FROM UNNEST({arrays}){tail}"
-    else:
-        # The backend's limit of parameters a statement, as `bulk_create` splits (SQLite: 999).
-        batch_size = max(1, min(batch_size, connection.ops.bulk_batch_size(fields, objs)))
+    # The backend's limit of parameters a statement, as `bulk_create` splits (SQLite: 999).
+    batch_size = max(1, min(batch_size, connection.ops.bulk_batch_size(fields, objs)))
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch_size):
             chunk = objs[start : start + batch_size]
-            rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in chunk]
-            if unnest:
-                cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
-            else:
-                values = ", ".join([row] * len(chunk))
-                cursor.execute(f"{head} VALUES {values}{tail}", [v for r in rows for v in r])
+            values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in chunk for f in fields]
+            cursor.execute(f"{head} VALUES {', '.join([row] * len(chunk))}{tail}", values)
             for obj, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
                 setattr(obj, pk.attname, pk_value)
                 obj._state.adding = False
