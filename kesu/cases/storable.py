@@ -78,9 +78,10 @@ def insert_rows(objs: Sequence[Model], *, batch_size: int = 500) -> None:
 
     On SQLite without `bulk_create`'s per-value compile (placeholder, expression checks): for a batch
     of registrations (cases, events, stages; ~130 values a case) that was over a third of the batch's
-    CPU (bench/write22_micro.py: 101 → 89 ms for 100). On PostgreSQL `bulk_create` itself: its
-    one-array-per-column insert (UNNEST) measured cheaper than this one's VALUES or UNNEST (87.8 against
-    94.8 ms for 100). For models without database defaults or expressions as values; no signals
+    CPU (bench/write22_micro.py: 101-114 → 89-94 ms for 100). On PostgreSQL `bulk_create` itself
+    (one array per column through UNNEST): the same insert without the compile measured no cheaper
+    there on the shared machine (batch of 100: 84-103 against 87-95 ms), so the simpler path stays.
+    For models without database defaults or expressions as values; no signals
     (`bulk_create` sends none either)."""
     if not objs:
         return
