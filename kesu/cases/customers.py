@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, Q, Value, When
+import functools
+from collections.abc import Callable
 
+from django.db.models import Case, Q, QuerySet, Value, When
+
+from kesu.cases import prepared
 from kesu.cases.models import Customer
 from kesu.cases.phones import normalize_phone
 
@@ -27,11 +31,28 @@ def find_customer(
     # One statement for every identifier given (a new complainant, the common case, matches none; each
     # identifier read on its own was a round trip): the OR of the indexed lookups (a multi-index OR on
     # both databases, over the few customers sharing an identifier), the strongest match first.
-    match = Q()
-    for field, value in wanted:
-        match |= Q(**{field: value})
-    strength = Case(*(When(**{field: value}, then=Value(rank)) for rank, (field, value) in enumerate(wanted)))
-    return Customer.objects.filter(match).order_by(strength, "pk").first()
+    # Compiled once per connection and set of identifiers (kesu.cases.prepared): the compile cost ~0.5 ms
+    # of every registration.
+    names = tuple(field for field, _value in wanted)
+    found = prepared.fetch(("find_customer", names), _strongest_match(names), [v for _f, v in wanted])
+    return found[0] if found else None
+
+
+@functools.cache
+def _strongest_match(names: tuple[str, ...]) -> Callable[..., QuerySet]:
+    """The query of `find_customer` for these identifiers, as a function of their values."""
+
+    def build(*values: str) -> QuerySet:
+        pairs = list(zip(names, values, strict=True))
+        match = Q()
+        for field, value in pairs:
+            match |= Q(**{field: value})
+        strength = Case(
+            *(When(**{field: value}, then=Value(rank)) for rank, (field, value) in enumerate(pairs))
+        )
+        return Customer.objects.filter(match).order_by(strength, "pk")[:1]
+
+    return build
 
 
 def find_or_create(

@@ -27,6 +27,13 @@ and optionally
         settles on the case row itself goes into the insert instead of an update after it (the
         deadline engine's binding deadline). Its `on_event` for that registration follows as usual.
 
+    before_update(case, event, rules) -> None
+        a case the action's handler has just changed in `perform`, before its row is updated (`event`
+        unsaved, its payload as the handler made it): what the subscriber settles on the case row
+        itself goes into `perform`'s one UPDATE instead of a second one after it (the deadline
+        engine's binding deadline). Its `on_event` for that event follows as usual, in the same
+        transaction; it must not depend on what other subscribers' `on_event` add to the payload.
+
     on_imported(chunk: ImportedChunk) -> None
         what the bulk importer wrote in one chunk (rows, not model instances), for the set-based
         equivalent of `on_event` over the imported history.
@@ -78,6 +85,14 @@ def before_register(case, event, rules) -> None:
     """Every subscriber's `before_register`, for those that have one (the case not yet inserted)."""
     for subscriber in subscribers():
         hook = getattr(subscriber, "before_register", None)
+        if hook is not None:
+            hook(case, event, rules)
+
+
+def before_update(case, event, rules) -> None:
+    """Every subscriber's `before_update`, for those that have one (the case's row not yet updated)."""
+    for subscriber in subscribers():
+        hook = getattr(subscriber, "before_update", None)
         if hook is not None:
             hook(case, event, rules)
 

@@ -35,7 +35,7 @@ from kesu.calendar.workcalendar import (
 )
 from kesu.cases.models import Accountability
 from kesu.cases.services import perform
-from kesu.cases.storable import sqlite_datetime
+from kesu.cases.storable import insert_rows, sqlite_datetime
 from kesu.errors import Conflict, Forbidden, Invalid
 from kesu.org.selectors import direct_supervisor, direct_supervisors, has_role, users_with_role
 from kesu.sla.models import StageDeadline
@@ -222,6 +222,24 @@ def before_registration(case, event, rules) -> None:
     case.__dict__[_PENDING_STAGES] = stages
 
 
+# The stages of a case recomputed before `perform` updates its row (`before_case_update`) and the keys
+# that changed, kept on the instance until the event's `after_case_event` writes them.
+_PENDING_UPDATE = "_sla_stages_before_update"
+
+
+def before_case_update(case, event, rules) -> None:
+    """A case an action changed (its row not yet updated): its stages recomputed in memory and its
+    binding deadline set on the instance, so `perform`'s update of the row carries `due_at` (an update
+    after it was one statement more per action). The event's `after_case_event` writes the stages."""
+    if event.action in NEUTRAL_ACTIONS:
+        return
+    stages = {(s.stage, s.ref): s for s in StageDeadline.objects.filter(case=case)}
+    dirty, due = _recompute_stages(case, event, rules, stages)
+    # In UTC, as the database gives it back (the instance is presented and compared unread).
+    case.due_at = due.astimezone(dt.UTC) if due is not None else None
+    case.__dict__[_PENDING_UPDATE] = (stages, dirty)
+
+
 def _pending_stages(case) -> dict[tuple[str, str], StageDeadline] | None:
     """The stages `before_registration` computed for this (now inserted) case, given its id."""
     stages = case.__dict__.pop(_PENDING_STAGES, None)
@@ -242,9 +260,13 @@ def after_case_event(case, event, rules) -> list[StageDeadline] | None:
     if event.action in NEUTRAL_ACTIONS:
         return None
     pending = _pending_stages(case) if event.action == "register" else None
+    updated = case.__dict__.pop(_PENDING_UPDATE, None)
     if pending is not None:
         # Computed before the insert (`before_registration`): every stage is new, `due_at` written.
         stages, dirty, due = pending, set(pending), case.due_at
+    elif updated is not None:
+        # Computed before `perform` updated the row (`before_case_update`): `due_at` written with it.
+        (stages, dirty), due = updated, case.due_at
     else:
         # A "register" event is always a case created in this transaction: it has no stages yet.
         stages = (
@@ -292,7 +314,8 @@ def after_registrations(items) -> list[list[StageDeadline]]:
             case.due_at = due.astimezone(dt.UTC) if due is not None else None
             due_set.append(case)
         out.append(list(stages.values()))
-    StageDeadline.objects.bulk_create([s for stages in out for s in stages], batch_size=500)
+    # `bulk_create` without its per-value compile: a batch of registrations opens 2-3 stages a case.
+    insert_rows([s for stages in out for s in stages])
     if due_set:
         # One prepared statement for the set (`bulk_update` would build a CASE over every row).
         model = type(due_set[0])

@@ -11,6 +11,14 @@ def before_register(case, event, rules) -> None:
     services.before_registration(case, event, rules)
 
 
+def before_update(case, event, rules) -> None:
+    """A case changed by an action, before `perform` updates its row: its binding deadline goes into
+    that update."""
+    if event.action != "extend_deadline":
+        # An extension moves a stage in `on_event` first (`apply_extension`): computed there, as before.
+        services.before_case_update(case, event, rules)
+
+
 def on_event(case, event, rules) -> None:
     if event.action == "extend_deadline":
         # The handler checked the request; the stage table decides how far the deadline may move,

@@ -275,6 +275,8 @@ def test_perform_an_action(org, world):
 
     counts = by_size(world, lambda: queries(accept_one))
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
+    # 36 when the binding deadline was a second update of the case row after perform's own.
+    assert counts[SIZES[1]] <= 35, counts
 
 
 def test_sweep_reads_only_what_is_due(org, world):
