@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -167,6 +169,23 @@ PART_MODELS: dict[str, type] = {
 }
 
 
+def _part_flags() -> dict[str, RawSQL]:
+    """`has_<part>`: one EXISTS per related set, written as SQL once per process. The same EXISTS as
+    `Exists(model.objects.filter(case_id=OuterRef("pk")))`, whose eleven subqueries the ORM compiled on
+    every call: ~4 ms of CPU per case read on SQLite (issue 19, the case page)."""
+    if not _PART_FLAGS:
+        case_table = connection.ops.quote_name(Case._meta.db_table)
+        for part, model in PART_MODELS.items():
+            column = connection.ops.quote_name(model._meta.get_field("case").column)
+            table = connection.ops.quote_name(model._meta.db_table)
+            sql = f"EXISTS (SELECT 1 FROM {table} WHERE {table}.{column} = {case_table}.id)"
+            _PART_FLAGS[f"has_{part}"] = sql
+    return {name: RawSQL(sql, (), output_field=BooleanField()) for name, sql in _PART_FLAGS.items()}
+
+
+_PART_FLAGS: dict[str, str] = {}
+
+
 def has_part(case: Case, part: str) -> bool:
     """Whether `case` may have rows in the related set `part` (a PART_MODELS key): False only when it was
     read with `get_case(parts=True)` and has none; a case read otherwise answers True (read to know)."""
@@ -188,12 +207,7 @@ def get_case(
     lookup: dict[str, Any] = {"number": number} if number else {"pk": pk}
     qs = Case.objects.select_related("channel", "category", "department", "handler", "customer", "policy")
     if parts:
-        qs = qs.annotate(
-            **{
-                f"has_{part}": Exists(model.objects.filter(case_id=OuterRef("pk")))
-                for part, model in PART_MODELS.items()
-            }
-        )
+        qs = qs.annotate(**_part_flags())
     case = qs.filter(**lookup).first()
     if case is None or not permissions.can_view(user, case):
         raise NotFound(_("案件不存在"))
