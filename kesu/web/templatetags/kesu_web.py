@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from html import escape as html_escape
 from urllib.parse import quote as urlquote
 
 from django import template
@@ -412,9 +413,11 @@ _NOTHING = object()
 
 
 def _rendered(value, context) -> str:
-    """`{{ value }}`: a plain str is only escaped (what rendering does to it: no localisation applies)."""
+    """`{{ value }}`: a plain str is only escaped (what rendering does to it: no localisation applies;
+    `html.escape` is what django's `escape` calls, without its lazy-string wrapper: hundreds of options
+    per case page)."""
     if type(value) is str:
-        return escape(value)
+        return html_escape(value)
     return render_value_in_context(value, context)
 
 
