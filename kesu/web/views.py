@@ -637,8 +637,8 @@ REPLY_ACTIONS = ("reply", "answer_first_contact")
 @domain_errors
 def case_detail(request: HttpRequest, number: str) -> HttpResponse:
     # `parts`: the case's statement also says which of its related sets have rows, so the page reads
-    # only those (kesu.web.selectors.CaseReads).
-    case = case_selectors.get_case(request.user, number=number, parts=True)
+    # only those (kesu.web.selectors.CaseReads); the page shows nothing of the policy's row itself.
+    case = case_selectors.get_case(request.user, number=number, parts=True, policy_row=False)
     audit.record("case.read", request.user, case, {"via": "web"}, request=request)
     return render(request, "web/case.html", _case_context(request, case))
 
