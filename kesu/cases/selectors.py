@@ -234,6 +234,13 @@ class _CompiledRead:
             qs = qs.annotate(**_part_flags())
         qs = qs.filter(**{by: self.PLACEHOLDER[by]}).order_by()[:1]  # a unique lookup: no ORDER BY
         self.db = qs.db
+        self.field = Case._meta.pk if by == "pk" else Case._meta.get_field(by)
+        internal = self.field.get_internal_type()
+        self.range = (
+            connections[self.db].ops.integer_field_range(internal)
+            if "Integer" in internal or "Auto" in internal
+            else None
+        )
         compiler = qs.query.get_compiler(using=self.db)
         self.sql, params = compiler.as_sql()
         if list(params) != [self.PLACEHOLDER[by]]:
@@ -248,6 +255,14 @@ class _CompiledRead:
         self.converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
 
     def get(self, value: Any) -> Case | None:
+        # The lookup's value as the ORM prepares it: converted by the field (a bad value raises as the
+        # ORM's does), and an integer out of the column's range matches nothing (it would not fit the
+        # driver's parameter: the API's fuzzing sends such ids).
+        value = self.field.get_prep_value(value)
+        if value is not None and self.range is not None:
+            low, high = self.range
+            if (low is not None and value < low) or (high is not None and value > high):
+                return None
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, [value])
             row = cursor.fetchone()

@@ -69,5 +69,8 @@ def test_a_missing_or_hidden_case_is_not_found(org):
         selectors.get_case(org.supervisor, number="TS-NOPE")
     with pytest.raises(NotFound):
         selectors.get_case(org.supervisor, pk=-1)
+    with pytest.raises(NotFound):  # beyond the column's integers: nothing, as the ORM answers (API fuzzing)
+        selectors.get_case(org.supervisor, pk=-14229203979824484352)
+    assert selectors.get_case(org.supervisor, pk=str(case.pk)) == case  # converted as the ORM converts
     with pytest.raises(NotFound):
         selectors.get_case(org.finance_handler, number=case.number)
