@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from kesu.trust.models import AuditEntry, AuditHead
 
@@ -158,37 +158,128 @@ def record(
     target_type, target_id = _target(target)
     payload = _normalise(details)
     ip = _client_ip(request)
-    with transaction.atomic():
-        head = _locked_head()
-        now = timezone.now()
-        seq = head.seq + 1
-        digest = entry_hash(
-            seq=seq,
-            created_at=now,
-            action=action,
-            actor_id=actor_id,
-            actor_name=actor_name,
-            target_type=target_type,
-            target_id=target_id,
-            details=payload,
-            ip=ip,
-            prev_hash=head.hash,
-        )
-        entry = AuditEntry.objects.create(
-            seq=seq,
-            created_at=now,
-            action=action[:64],
-            actor_id=actor_id,
-            actor_name=actor_name,
-            target_type=target_type,
-            target_id=target_id,
-            details=payload,
-            ip=ip,
-            prev_hash=head.hash,
-            hash=digest,
-        )
-        AuditHead.objects.filter(pk=HEAD_PK).update(seq=seq, hash=digest)
+    now = timezone.now()
+    entry = AuditEntry(
+        created_at=now,
+        action=action[:64],
+        actor_id=actor_id,
+        actor_name=actor_name,
+        target_type=target_type,
+        target_id=target_id,
+        details=payload,
+        ip=ip,
+    )
+    # The canonical JSON around the two values the chain head decides (prev_hash, seq): entry_hash's
+    # text is `before + prev_hash + between + seq + after` (its keys sorted: …, ip, prev_hash, seq, …).
+    fields = {
+        "created_at": _utc_iso(now),
+        "action": action,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "details": payload,
+        "ip": ip,
+    }
+    before = _canonical(fields)[:-1] + ',"prev_hash":"'
+    after = "," + _canonical({"target_id": target_id, "target_type": target_type})[1:]
+    if connection.vendor == "postgresql" and not _APPEND_IN_PYTHON:
+        _append_in_one_statement(entry, before, after)
+    else:
+        _append(entry, before, after)
     return entry
+
+
+# The test of the PostgreSQL statement against the Python link sets this to append the old way.
+_APPEND_IN_PYTHON = False
+_BETWEEN = '","seq":'
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _link(before: str, prev_hash: str, seq: int, after: str) -> str:
+    return hashlib.sha256(f"{before}{prev_hash}{_BETWEEN}{seq}{after}".encode()).hexdigest()
+
+
+_COLUMNS = ("created_at", "action", "actor_id", "actor_name", "target_type", "target_id", "details", "ip")
+
+
+def _values(entry: AuditEntry) -> list[Any]:
+    """The entry's own columns as the database takes them (the JSON and time adapted as the ORM would)."""
+    return [
+        AuditEntry._meta.get_field(name).get_db_prep_save(getattr(entry, name), connection)
+        for name in _COLUMNS
+    ]
+
+
+def _append(entry: AuditEntry, before: str, after: str) -> None:
+    """Lock the head (SQLite: at BEGIN IMMEDIATE), link the entry in Python, insert it, move the head:
+    three statements sent as written (no ORM compilation: the case page appends one per view)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"SELECT seq, hash FROM {_HEAD} WHERE id = %s{lock}", [HEAD_PK])
+        row = cur.fetchone()
+        if row is None:  # the migration creates the head; this covers a database flushed by tests
+            head = _locked_head()
+            row = (head.seq, head.hash)
+        seq, prev = row[0] + 1, row[1]
+        digest = _link(before, prev, seq, after)
+        cur.execute(
+            f"INSERT INTO {_ENTRY} (seq, {', '.join(_COLUMNS)}, prev_hash, hash) "
+            f"VALUES (%s, {', '.join(['%s'] * len(_COLUMNS))}, %s, %s) RETURNING id",
+            [seq, *_values(entry), prev, digest],
+        )
+        entry.pk = cur.fetchone()[0]
+        cur.execute(f"UPDATE {_HEAD} SET seq = %s, hash = %s WHERE id = %s", [seq, digest, HEAD_PK])
+    entry.seq, entry.prev_hash, entry.hash = seq, prev, digest
+    entry._state.adding, entry._state.db = False, connection.alias
+
+
+def _append_in_one_statement(entry: AuditEntry, before: str, after: str) -> None:
+    """PostgreSQL: lock the head, link the entry (sha256 over the same text as entry_hash), insert it and
+    move the head in one statement, so the head's row lock is held for one statement rather than across
+    four round trips (a read of a case appends one; they queued on this lock under load). A concurrent
+    append waits at `FOR UPDATE` and then links to the head as the first one left it (READ COMMITTED
+    re-reads the locked row), so the chain cannot fork."""
+    with connection.cursor() as cur:
+        cur.execute(_one_statement(), [HEAD_PK, before, _BETWEEN, after, HEAD_PK, *_values(entry)])
+        row = cur.fetchone()
+    if row is None:  # no head row (a database flushed by tests): create it, then append
+        with transaction.atomic():
+            _locked_head()
+        return _append_in_one_statement(entry, before, after)
+    entry.pk, entry.seq, entry.prev_hash, entry.hash = row
+    entry._state.adding, entry._state.db = False, connection.alias
+
+
+_ENTRY = AuditEntry._meta.db_table
+_HEAD = AuditHead._meta.db_table
+
+
+def _one_statement() -> str:
+    if _statement:
+        return _statement[0]
+    # INSERT … SELECT types its parameters from the SELECT list, not from the columns: each is cast to
+    # its column's type (an unset actor would otherwise be text going into a bigint column).
+    casts = ", ".join(f"CAST(%s AS {AuditEntry._meta.get_field(n).db_type(connection)})" for n in _COLUMNS)
+    _statement.append(f"""
+WITH head AS (
+    SELECT seq, hash FROM {_HEAD} WHERE id = %s FOR UPDATE
+), link AS (
+    SELECT seq + 1 AS seq, hash AS prev_hash,
+           encode(sha256(convert_to(%s || hash || %s || (seq + 1)::text || %s, 'UTF8')), 'hex') AS hash
+    FROM head
+), moved AS (
+    UPDATE {_HEAD} SET seq = link.seq, hash = link.hash FROM link WHERE {_HEAD}.id = %s
+)
+INSERT INTO {_ENTRY} (seq, {", ".join(_COLUMNS)}, prev_hash, hash)
+SELECT link.seq, {casts}, link.prev_hash, link.hash FROM link
+RETURNING id, seq, prev_hash, hash
+""")
+    return _statement[0]
+
+
+_statement: list[str] = []
 
 
 @dataclass

@@ -26,11 +26,9 @@ from kesu.cases.models import (
     OPEN_STATUSES,
     ROLE_BOUND_REMEDIES,
     Accountability,
-    ArchiveAccessRequest,
     ArchiveMaterial,
     Case,
     CollaborationRequest,
-    FollowUp,
     Kind,
     Level,
     PanelReview,
@@ -48,7 +46,6 @@ from kesu.policy.selectors import rules_for, stamps, taxonomy
 from kesu.sla.messages import accountability_reason_label
 from kesu.sla.models import StageDeadline
 from kesu.sla.stages import stage_label
-from kesu.web import replies
 from kesu.web.labels import action_label
 from kesu.web.models import ReplyTemplate
 from kesu.web.selectors import CaseReads
@@ -296,9 +293,9 @@ def _reply_method(case: Case) -> str:
     return code if code in dict(REPLY_METHODS) else "phone"
 
 
-def _reply_draft(case: Case, user) -> str:
+def _reply_draft(user, reads: CaseReads) -> str:
     """The best-fitting reply template, filled in for this case, as a draft the handler edits."""
-    choices = replies.choices_for(case, user, ReplyTemplate.Purpose.REPLY)
+    choices = reads.reply_choices(user, ReplyTemplate.Purpose.REPLY)
     return choices[0][1] if choices else ""
 
 
@@ -326,9 +323,9 @@ def _remedy_from_panel(reads: CaseReads, remedies: list[tuple[str, str]]) -> dic
     return out
 
 
-def _involved_field(case: Case, user) -> Field:
+def _involved_field(case: Case, user, reads: CaseReads) -> Field:
     """涉事人员 (recusal under NFRA): the recorded ones preselected, the user among the choices if recorded."""
-    current = list(case.involved_staff.select_related("staff__department"))
+    current = reads.involved_staff
     choices = list(_members(user))  # a copy: the list is shared by the page's forms
     listed = {pk for pk, _name, _dept in choices}
     choices += [
@@ -525,7 +522,7 @@ def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> Acti
                     [("", _("（未确定）"))] + _departments(),
                     case.respondent_department.code if case.respondent_department_id else "",
                 ),
-                _involved_field(case, user),
+                _involved_field(case, user, reads),
                 F("note", _("说明"), "text"),
             ],
         )
@@ -715,7 +712,7 @@ def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> Acti
             label,
             [
                 F("method", _("答复方式"), "select", True, REPLY_METHODS, _reply_method(case)),
-                F("text", _("答复内容"), "textarea", True, value=_reply_draft(case, user)),
+                F("text", _("答复内容"), "textarea", True, value=_reply_draft(user, reads)),
                 F(
                     "close_criterion",
                     _("答复后结案"),
@@ -742,7 +739,7 @@ def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> Acti
         if user.pk in _involved(case):
             return None
         # The visit of this closing is done: no second form (an unsatisfied one has reopened the case).
-        if case.closed_at and FollowUp.objects.filter(case=case, contacted_at__gte=case.closed_at).exists():
+        if case.closed_at and any(f.contacted_at >= case.closed_at for f in reads.follow_ups):
             return None
         # No preselected score: a visit is recorded as satisfied only by choosing so (the one-click
         # button, or a score picked in the form).
@@ -764,11 +761,7 @@ def _build(name, case, user, rules, my_roles, my_dept, reads: CaseReads) -> Acti
     if name == "request_archive_access":
         return ActionForm(name, label, [F("reason", _("调阅理由"), "textarea", True)])
     if name == "decide_archive_access":
-        reqs = list(
-            ArchiveAccessRequest.objects.filter(
-                case=case, state=ArchiveAccessRequest.State.PENDING
-            ).select_related("requester")
-        )
+        reqs = reads.pending_archive_requests
         if not reqs:
             return None
         choices = [

@@ -47,27 +47,35 @@ def _redress(case: Case) -> str:
     )
 
 
-def _remedy(case: Case) -> str:
-    proposal = (
-        Proposal.objects.filter(case=case)
-        .exclude(state=Proposal.State.REJECTED)
-        .exclude(remedy_type="special_closure")
-        .order_by("-pk")
-        .first()
-    )
+def _remedy(case: Case, proposals: list[Proposal] | None = None) -> str:
+    if proposals is None:
+        proposal = (
+            Proposal.objects.filter(case=case)
+            .exclude(state=Proposal.State.REJECTED)
+            .exclude(remedy_type="special_closure")
+            .order_by("-pk")
+            .first()
+        )
+    else:
+        counted = [
+            p for p in proposals if p.state != Proposal.State.REJECTED and p.remedy_type != "special_closure"
+        ]
+        proposal = max(counted, key=lambda p: p.pk, default=None)
     if proposal is None:
         return "—"
     return str(proposal.get_remedy_type_display())
 
 
-def values_for(case: Case, user) -> dict[str, str]:
+def values_for(case: Case, user, proposals: list[Proposal] | None = None) -> dict[str, str]:
+    """The placeholders' values for this case and reader (`proposals`: the case's proposals when the
+    caller has read them all, else the latest one that counts is read here)."""
     customer = present_customer(case.customer, user) if case.customer_id else None
     due = timezone.localtime(case.due_at).strftime("%Y-%m-%d") if case.due_at else "—"
     return {
         "客户姓名": (customer or {}).get("name") or _("客户"),
         "案件编号": case.number,
         "承诺日期": due,
-        "处理方式": _remedy(case),
+        "处理方式": _remedy(case, proposals),
         "救济途径": _redress(case),
     }
 

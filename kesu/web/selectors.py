@@ -31,12 +31,14 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_noop
 
+from kesu.cases.attachments import attachments_of
 from kesu.cases.models import (
     ACTIVE_INLINE_Q,
     OPEN_STATUSES,
     UNASSIGNED_INLINE_Q,
     Accountability,
     ArchiveAccessRequest,
+    Attachment,
     Case,
     CaseEvent,
     CollaborationRequest,
@@ -46,10 +48,11 @@ from kesu.cases.models import (
     PanelParticipant,
     PanelReview,
     Proposal,
+    RegulatorSubmission,
     Status,
     TypicalCase,
 )
-from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
+from kesu.cases.selectors import CaseFilters, filter_cases, has_part, list_cases
 from kesu.cases.services import allowed_actions
 from kesu.org import roles
 from kesu.org.i18n import local_names
@@ -58,6 +61,7 @@ from kesu.org.selectors import department_of, is_company_wide, user_roles
 from kesu.policy.selectors import active_rules
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.models import StageDeadline
+from kesu.web import replies
 from kesu.web.models import SavedView
 
 # Marked for extraction only: views translate them at render time with gettext.
@@ -633,13 +637,35 @@ class CaseReads:
     """The rows of one case that its page shows and its action forms choose from, each read once, in
     the order of their ids: the case page read the collaboration, panel, proposal and accountability
     rows two or three times (its panels, then the forms that decide them; issue 19, profiled). Read
-    lazily: a page whose forms do not need a kind of row and whose panel is empty reads it once."""
+    lazily: a page whose forms do not need a kind of row and whose panel is empty reads it once. A set
+    the case's own statement found empty (`get_case(parts=True)`, `has_part`) is not read at all: most
+    cases have none of most of these rows (issue 19: ten of the page's statements)."""
 
     def __init__(self, case: Case) -> None:
         self.case = case
+        self._reply_values: dict[int | None, dict[str, str]] = {}
+        self._reply_choices: dict[tuple[int | None, str], list[tuple[str, str]]] = {}
+
+    def reply_choices(self, user, purpose: str) -> list[tuple[str, str]]:
+        """`replies.choices_for` once per reader and purpose (the reply form's draft and the picker
+        read the same templates: three reads of the templates and of the latest proposal before), the
+        placeholders' values computed once from the page's proposals."""
+        key = (user.pk, purpose)
+        if key not in self._reply_choices:
+            templates = replies.templates_for(self.case, purpose)
+            if templates and user.pk not in self._reply_values:
+                self._reply_values[user.pk] = replies.values_for(self.case, user, self.proposals)
+            values = self._reply_values.get(user.pk, {})
+            self._reply_choices[key] = [(t.name, replies.fill(t.body, values)) for t in templates]
+        return self._reply_choices[key]
+
+    def _has(self, part: str) -> bool:
+        return has_part(self.case, part)
 
     @cached_property
     def collaborations(self) -> list[CollaborationRequest]:
+        if not self._has("collaborations"):
+            return []
         return list(
             CollaborationRequest.objects.filter(case=self.case)
             .select_related("to_department", "from_department", "requested_by", "answered_by")
@@ -648,6 +674,8 @@ class CaseReads:
 
     @cached_property
     def reviews(self) -> list[PanelReview]:
+        if not self._has("panel_reviews"):
+            return []
         return list(
             PanelReview.objects.filter(case=self.case)
             .select_related("chair")
@@ -657,6 +685,8 @@ class CaseReads:
 
     @cached_property
     def proposals(self) -> list[Proposal]:
+        if not self._has("proposals"):
+            return []
         return list(
             Proposal.objects.filter(case=self.case)
             .select_related("proposed_by")
@@ -666,15 +696,62 @@ class CaseReads:
 
     @cached_property
     def accountabilities(self) -> list[Accountability]:
+        if not self._has("accountabilities"):
+            return []
         return list(Accountability.objects.filter(case=self.case).select_related("person").order_by("pk"))
 
     @cached_property
     def emergency_plan(self) -> EmergencyPlan | None:
+        if not self._has("emergency_plan"):
+            return None
         return EmergencyPlan.objects.filter(case=self.case).select_related("leader").first()
 
     @cached_property
     def typical(self) -> TypicalCase | None:
+        if not self._has("typical"):
+            return None
         return TypicalCase.objects.filter(case=self.case).select_related("marked_by").first()
+
+    @cached_property
+    def follow_ups(self) -> list[FollowUp]:
+        """The follow-up visits (the page's panel; the follow-up form asks whether this closing's visit
+        is done)."""
+        if not self._has("follow_ups"):
+            return []
+        return list(FollowUp.objects.filter(case=self.case).select_related("agent").order_by("pk"))
+
+    @cached_property
+    def attachments(self) -> list[Attachment]:
+        if not self._has("attachments"):
+            return []
+        return attachments_of(self.case)
+
+    @cached_property
+    def submissions(self) -> list[RegulatorSubmission]:
+        if not self._has("regulator_submissions"):
+            return []
+        return list(
+            RegulatorSubmission.objects.filter(case=self.case)
+            .select_related("sent_by")
+            .order_by("sent_at", "pk")
+        )
+
+    @cached_property
+    def involved_staff(self) -> list:
+        """The recorded 涉事人员 (users, with their staff and department rows)."""
+        if not self._has("involved_staff"):
+            return []
+        return list(self.case.involved_staff.select_related("staff__department"))
+
+    @cached_property
+    def pending_archive_requests(self) -> list[ArchiveAccessRequest]:
+        if not self._has("archive_requests"):
+            return []
+        return list(
+            ArchiveAccessRequest.objects.filter(
+                case=self.case, state=ArchiveAccessRequest.State.PENDING
+            ).select_related("requester")
+        )
 
     @cached_property
     def stage_deadlines(self) -> list[StageDeadline]:

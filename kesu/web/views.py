@@ -20,16 +20,14 @@ from django.utils.translation import gettext as _
 from kesu.calendar.workcalendar import calendar_for_case
 from kesu.cases import permissions as case_permissions
 from kesu.cases import selectors as case_selectors
-from kesu.cases.attachments import attach_file, attachments_of, open_attachment
+from kesu.cases.attachments import attach_file, open_attachment
 from kesu.cases.models import (
     FINISHED_STATUSES,
     ApprovalStep,
     ArchiveAccessRequest,
     ArchiveMaterial,
-    FollowUp,
     Kind,
     Level,
-    RegulatorSubmission,
     RemedyType,
     Status,
 )
@@ -572,18 +570,16 @@ def _case_context(request, case, *, errors: dict | None = None) -> dict:
         "proposals": reads.proposals,
         "collaborations": reads.collaborations,
         "reviews": reads.reviews,
-        "follow_ups": list(FollowUp.objects.filter(case=case).select_related("agent").order_by("pk")),
+        "follow_ups": reads.follow_ups,
         "accountabilities": reads.accountabilities,
-        "attachments": attachments_of(case),
+        "attachments": reads.attachments,
         "archive_materials": dict(ArchiveMaterial.choices),
         "emergency_plan": reads.emergency_plan,
         "typical": reads.typical,
-        "submissions": list(
-            RegulatorSubmission.objects.filter(case=case).select_related("sent_by").order_by("sent_at", "pk")
-        ),
+        "submissions": reads.submissions,
         "deadlines": deadlines,
         "ApprovalStep": ApprovalStep,
-        "reply_templates": _reply_templates(case, user, forms),
+        "reply_templates": _reply_templates(user, forms, reads),
         # 相似已结案件 is loaded after the page (case_similar): its cost grows with the history, the
         # page's own does not (issue 19: it was a third of the page's CPU at 100k cases).
         "similar_deferred": case.status not in FINISHED_STATUSES,
@@ -622,13 +618,13 @@ def _open_action(forms, errors: dict, wanted: str) -> str:
     return forms[0].action if forms and forms[0].primary else ""
 
 
-def _reply_templates(case, user, forms) -> dict[str, list]:
+def _reply_templates(user, forms, reads: selectors.CaseReads) -> dict[str, list]:
     """The picker of the reply and first-contact answer forms: (group label, [(name, filled text)])."""
     if not any(f.action in REPLY_ACTIONS for f in forms):
         return {}
     groups = [
-        (_("答复客户"), replies.choices_for(case, user, ReplyTemplate.Purpose.REPLY)),
-        (_("门户消息"), replies.choices_for(case, user, ReplyTemplate.Purpose.PORTAL)),
+        (_("答复客户"), reads.reply_choices(user, ReplyTemplate.Purpose.REPLY)),
+        (_("门户消息"), reads.reply_choices(user, ReplyTemplate.Purpose.PORTAL)),
     ]
     groups = [(label, items) for label, items in groups if items]
     return {action: groups for action in REPLY_ACTIONS} if groups else {}
@@ -640,7 +636,9 @@ REPLY_ACTIONS = ("reply", "answer_first_contact")
 @login_required
 @domain_errors
 def case_detail(request: HttpRequest, number: str) -> HttpResponse:
-    case = case_selectors.get_case(request.user, number=number)
+    # `parts`: the case's statement also says which of its related sets have rows, so the page reads
+    # only those (kesu.web.selectors.CaseReads); the page shows nothing of the policy's row itself.
+    case = case_selectors.get_case(request.user, number=number, parts=True, policy_row=False)
     audit.record("case.read", request.user, case, {"via": "web"}, request=request)
     return render(request, "web/case.html", _case_context(request, case))
 

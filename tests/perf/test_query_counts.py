@@ -16,11 +16,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from kesu.cases.models import Case, PanelReview
+from kesu.cases.models import Case, PanelReview, Proposal
 from kesu.cases.services import perform
 from kesu.org.models import ApiToken
 from kesu.sla.models import StageDeadline
 from kesu.sla.sweeper import sweep
+from kesu.web.models import ReplyTemplate
 from tests import factories
 from tests.cases.helpers import Walk
 from tests.perf.bulk import clone_cases
@@ -121,6 +122,12 @@ def test_html_open_queue(org, world):
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
 
 
+# The case page of a case in investigation (its events and deadlines, none of the optional rows), warm:
+# session, user, the case (with which related sets have rows), the audit row (PostgreSQL: one statement;
+# SQLite: savepoint, read, insert, update, release), the stamps, deadlines, timeline, unread count.
+CASE_PAGE_QUERIES = {"sqlite": 13, "postgresql": 9}
+
+
 def test_case_page(org, world):
     client = session(org.supervisor)
     number = world.templates["open"].number
@@ -131,6 +138,56 @@ def test_case_page(org, world):
 
     counts = by_size(world, lambda: queries(get))
     assert counts[SIZES[0]] == counts[SIZES[1]], counts
+    assert counts[SIZES[0]] <= CASE_PAGE_QUERIES[connection.vendor], counts
+
+
+# The case's optional rows: most cases have none of them, and its page reads none of their tables then
+# (the case's own statement says which sets have rows; kesu.web.selectors.CaseReads).
+OPTIONAL_TABLES = (
+    "cases_collaborationrequest",
+    "cases_panelreview",
+    "cases_proposal",
+    "cases_accountability",
+    "cases_emergencyplan",
+    "cases_typicalcase",
+    "cases_followup",
+    "cases_attachment",
+    "cases_regulatorsubmission",
+    "cases_archiveaccessrequest",
+    Case.involved_staff.through._meta.db_table,
+)
+
+
+def test_case_page_reads_no_table_of_an_empty_set(org, world):
+    case = world.templates["open"]
+    for who in ("supervisor", "handler", "quality_head", "intake"):
+        client = session(getattr(org, who))
+        client.get(f"/cases/{case.number}/")  # warm
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            r = client.get(f"/cases/{case.number}/")
+        assert r.status_code == 200 and case.number in r.content.decode()
+        read = {t: n for t in OPTIONAL_TABLES if (n := reads_of(counted.sql, t))}
+        assert not read, (who, read)
+
+
+def test_case_page_reads_its_reply_templates_once_per_purpose(org, world):
+    """The reply form's draft and its template picker share one read of the templates per purpose, and
+    the placeholders' 处理方式 comes from the page's proposals (three reads of each before)."""
+    case = world.templates["open"]
+    Walk(case)("propose_remedy", org.handler, remedy_type="explanation", amount="0", description="说明")
+    ReplyTemplate.objects.create(name="答复", body="{客户姓名}：{处理方式}")
+    ReplyTemplate.objects.create(name="门户", purpose=ReplyTemplate.Purpose.PORTAL, body="{案件编号}")
+    client = session(org.handler)
+    client.get(f"/cases/{case.number}/?act=reply")
+    counted = Counted()
+    with connection.execute_wrapper(counted):
+        r = client.get(f"/cases/{case.number}/?act=reply")
+    html = r.content.decode()
+    remedy = str(Proposal.objects.get(case=case).get_remedy_type_display())
+    assert 'id="action-reply"' in html and f"：{remedy}" in html
+    assert reads_of(counted.sql, "web_replytemplate") == 2, counted.sql
+    assert reads_of(counted.sql, "cases_proposal") == 1, counted.sql
 
 
 def reads_of(sql: list[str], table: str) -> int:
@@ -139,6 +196,7 @@ def reads_of(sql: list[str], table: str) -> int:
 
 
 def _main_table(sql: str) -> str:
+    sql = re.sub(r"EXISTS \(SELECT 1 FROM [^)]*\)", "", sql)  # the case's own read asks which sets have rows
     found = re.search(r'\bFROM "(\w+)"', sql)
     return found.group(1) if found else ""
 
