@@ -169,23 +169,29 @@ PART_MODELS: dict[str, type] = {
 }
 
 
+_part_sql: dict[str, dict[str, RawSQL]] = {}
+
+
 def _part_flags() -> dict[str, RawSQL]:
-    """`has_<part>`: one EXISTS per related set, as SQL text written once from the models' tables. The same
-    statement as `Exists(model.objects.filter(case_id=OuterRef("pk")))` each, but the ORM built and
-    compiled those eleven subqueries on every request: 3.4 of the API detail's 9.6 CPU ms (SQLite)."""
-    case_table, case_pk = Case._meta.db_table, Case._meta.pk.column
-    flags = {}
+    """`has_<part>`: one EXISTS per related set, as SQL text written once per process from the models'
+    tables. The same statement as `Exists(model.objects.filter(case_id=OuterRef("pk")))` each, but the
+    ORM built and compiled those eleven subqueries on every request: 3.4 of the API detail's 9.6 CPU ms
+    (SQLite, bench/request_overhead.py --ops read_case)."""
+    found = _part_sql.get(connection.vendor)
+    if found is not None:
+        return found
+    quote = connection.ops.quote_name
+    outer = f"{quote(Case._meta.db_table)}.{quote(Case._meta.pk.column)}"
+    found = {}
     for part, model in PART_MODELS.items():
-        meta = model._meta
-        column = meta.get_field("case").column
-        quote = connection.ops.quote_name
-        flags[f"has_{part}"] = RawSQL(
-            f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} p WHERE p.{quote(column)} = "
-            f"{quote(case_table)}.{quote(case_pk)})",
+        table, column = model._meta.db_table, model._meta.get_field("case").column
+        found[f"has_{part}"] = RawSQL(
+            f"EXISTS (SELECT 1 FROM {quote(table)} p WHERE p.{quote(column)} = {outer})",
             (),
             output_field=BooleanField(),
         )
-    return flags
+    _part_sql[connection.vendor] = found
+    return found
 
 
 def has_part(case: Case, part: str) -> bool:
