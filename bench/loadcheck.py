@@ -210,6 +210,10 @@ class Server:
                 "120",
                 "--graceful-timeout",
                 "10",
+                # as deployed (deploy/kesu-web.service): the clients keep their connections between
+                # requests, as nginx's upstream keep-alive does; gunicorn's default closes them after 2 s idle
+                "--keep-alive",
+                "75",
                 "--log-level",
                 "warning",
                 "--preload",

@@ -9,6 +9,13 @@ gunicorn would call it, on a small organisation (bench.loadcheck.prepare) with t
 on PostgreSQL (a psycopg pool, CONN_MAX_AGE 0) and kesu.settings on SQLite. Per operation: CPU ms
 per request of this process and, on PostgreSQL, of the database server (/proc), and the queries per
 request. `--profile OP` prints a cProfile of that operation's requests (cumulative time, top 40).
+
+`--mix LOAD_JSON` weighs the operations by the load check's request mix (its `by_operation` counts, e.g.
+bench/results/load-postgresql.json): what an average request of the load check costs the server and the
+database, and each operation's share of it. The load check's requests map to: create (also the abandoned
+and retried ones) → create, read_case → read_case, action → add_note (its accept / assign /
+start_investigation / add_note steps all go through `perform`), stale_action → stale_note (409),
+batch → batch (4 items), read_list → list_open and list_50 (half each).
 """
 
 from __future__ import annotations
@@ -29,7 +36,30 @@ from typing import Any
 
 from shared import ROOT, pg_base_url, proc_stat, process_tree_cpu_s
 
-OPS = ("healthz", "me", "list_open", "read_case", "create", "add_note", "web_login_page", "web_me_session")
+OPS = (
+    "healthz",
+    "me",
+    "list_open",
+    "list_50",
+    "read_case",
+    "create",
+    "add_note",
+    "stale_note",
+    "batch",
+    "web_login_page",
+    "web_me_session",
+)
+# The load check's operations (bench/loadcheck.py, `by_operation` in its result) → the operations here
+# that stand for them, each with its share of that operation's requests.
+MIX = {
+    "create": {"create": 1.0},
+    "create_abandoned": {"create": 1.0},
+    "read_case": {"read_case": 1.0},
+    "action": {"add_note": 1.0},
+    "stale_action": {"stale_note": 1.0},
+    "batch": {"batch": 1.0},
+    "read_list": {"list_open": 0.5, "list_50": 0.5},
+}
 
 
 def _environ(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict[str, Any]:
@@ -143,6 +173,9 @@ def build_ops(call: Caller, actors: Any) -> dict[str, Any]:
     def list_open() -> None:
         ok(*call("GET", "/api/v1/cases?limit=20&open_only=true", actors.manager_token), 200)
 
+    def list_50() -> None:
+        ok(*call("GET", "/api/v1/cases?limit=50", actors.manager_token), 200)
+
     def read_case() -> None:
         ok(*call("GET", f"/api/v1/cases/{numbers[1]}", actors.manager_token), 200)
 
@@ -158,6 +191,31 @@ def build_ops(call: Caller, actors: Any) -> dict[str, Any]:
             *call(
                 "POST", f"/api/v1/cases/{target}/add_note", actors.handler_token, {"text": uuid.uuid4().hex}
             ),
+            200,
+        )
+
+    def stale_note() -> None:
+        # a stale expected_version: refused with 409 inside perform, nothing written
+        ok(
+            *call(
+                "POST",
+                f"/api/v1/cases/{target}/add_note",
+                actors.handler_token,
+                {"text": uuid.uuid4().hex, "expected_version": 1},
+            ),
+            409,
+        )
+
+    def batch() -> None:
+        items = []
+        for _ in range(4):
+            item = _complaint(uuid.uuid4().hex[:10])
+            item["external_source"] = "loadcheck"
+            item["external_id"] = uuid.uuid4().hex[:20]
+            items.append(item)
+        key = uuid.uuid4().hex
+        ok(
+            *call("POST", "/api/v1/intake/batch", actors.intake_token, {"items": items}, Idempotency_Key=key),
             200,
         )
 
@@ -219,6 +277,39 @@ def print_queries(name: str, fn) -> None:
         print("   ", sql[:400])
 
 
+def weigh(results: dict[str, Any], load_json: str) -> dict[str, Any] | None:
+    """The load check's average request from the operations measured here (see MIX), or None when an
+    operation it needs was not measured."""
+    counts = {
+        op: figure["requests"]
+        for op, figure in json.loads(Path(load_json).read_text())["results"]["by_operation"].items()
+    }
+    total = sum(counts[op] for op in MIX if op in counts)
+    cost: dict[str, float] = {}
+    cpu = db = 0.0
+    for op, parts in MIX.items():
+        share = counts.get(op, 0) / total
+        for name, part in parts.items():
+            if name not in results:
+                return None
+            figure = results[name]
+            cpu += share * part * figure["cpu_ms_mean"]
+            db += share * part * (figure["db_cpu_ms_mean"] or 0.0)
+            cost[op] = cost.get(op, 0.0) + share * part * figure["total_ms_mean"]
+    spent = cpu + db
+    return {
+        "from": load_json,
+        "cpu_ms": round(cpu, 2),
+        "db_cpu_ms": round(db, 2),
+        "total_ms": round(spent, 2),
+        "capacity_rps_2_cores": round(2000 / spent, 1) if spent else None,
+        "shares": {
+            op: {"requests_share": round(counts.get(op, 0) / total, 3), "cost_share": round(c / spent, 3)}
+            for op, c in sorted(cost.items(), key=lambda kv: -kv[1])
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -230,6 +321,9 @@ def main() -> None:
     parser.add_argument("--settings", default=None, help="default: kesu.settings_production on PostgreSQL")
     parser.add_argument(
         "--sql", action="store_true", help="print the queries of one request of each operation"
+    )
+    parser.add_argument(
+        "--mix", default=None, help="a load check result (JSON): weigh the operations by its request mix"
     )
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--label", default="", help="a name for this run in the JSON")
@@ -302,6 +396,18 @@ def main() -> None:
             + f", {figure['queries']} queries",
             flush=True,
         )
+    mix = weigh(results, args.mix) if args.mix else None
+    if mix:
+        print(
+            f"load check mix   CPU {mix['cpu_ms']:6.2f} ms/request"
+            + (f" + database {mix['db_cpu_ms']:.2f}" if postmaster else "")
+            + f" = {mix['total_ms']:.2f} ms: at most {mix['capacity_rps_2_cores']} requests/s on 2 cores",
+            flush=True,
+        )
+        for op, share in mix["shares"].items():
+            print(
+                f"    {op:16} {share['requests_share']:5.1%} of requests, {share['cost_share']:5.1%} of the CPU"
+            )
     if args.json:
         doc = {
             "label": args.label,
@@ -309,6 +415,7 @@ def main() -> None:
             "settings": settings,
             "repeat": args.repeat,
             "results": results,
+            "mix": mix,
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

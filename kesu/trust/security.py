@@ -357,6 +357,13 @@ class TrustMiddleware:
 
     @staticmethod
     def _idle_timeout(request: HttpRequest) -> None:
+        # Without a session cookie there is no session to time out: the session would be empty and the
+        # user anonymous. Evaluating them anyway (the lazy user, the session store) cost every bearer-token
+        # API call its share of session work and marked the session read (`Vary: Cookie` on the answer).
+        # A request that carries the cookie is checked as before, with or without a bearer token: the
+        # API falls back to the session when the token is refused.
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return
         user = getattr(request, "user", None)
         session = getattr(request, "session", None)
         if session is None or user is None or not user.is_authenticated:

@@ -58,6 +58,16 @@ def test_a_bearer_request_reads_its_person_in_one_statement(org):
     assert not any("auth_user_groups" in sql and "json" not in sql.lower() for sql in seen[SIZES[-1]])
 
 
+def test_a_bearer_request_without_a_cookie_leaves_the_session_alone(org):
+    """No session cookie, no session work: the idle-timeout check used to evaluate the lazy user and the
+    session store for every bearer-token call, which also marked the answer `Vary: Cookie`."""
+    _token, key = ApiToken.issue(org.analyst, "perf", ["*"])
+    response = Client().get(f"{BASE}/org/me", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", ""), response.get("Vary")
+    assert response.wsgi_request.session.accessed is False
+
+
 def test_a_session_request_reads_session_and_person_only(org):
     client = Client()
     assert client.login(username="analyst", password="kesu-test-pass-1")

@@ -33,6 +33,37 @@ def chain(db):
     return list(AuditEntry.objects.order_by("seq"))
 
 
+def test_an_append_is_written_without_the_orm_and_reads_back_as_recorded(db):
+    """Every audited read (each API case detail) appends: the head, the entry and the new head are
+    statements written once per process (on PostgreSQL the entry and the head in one), where the ORM
+    compiled three queries per append. What is stored is what was hashed: the chain verifies."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    audit.record("test.first", None, ("thing", 0), {})  # the head exists (a flushed database makes it)
+    compiled = []
+    original = SQLCompiler.as_sql
+
+    def counting(self, *args, **kwargs):
+        compiled.append(self.query.model)
+        return original(self, *args, **kwargs)
+
+    SQLCompiler.as_sql = counting
+    try:
+        entry = audit.record("test.event", None, ("thing", 1), {"名": "张三", "n": 1.5, "list": [1, None]})
+    finally:
+        SQLCompiler.as_sql = original
+    assert compiled == []
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert (stored.seq, stored.hash, stored.prev_hash, stored.details, stored.created_at) == (
+        entry.seq,
+        entry.hash,
+        entry.prev_hash,
+        {"名": "张三", "n": 1.5, "list": [1, None]},
+        entry.created_at,
+    )
+    assert audit.verify().ok and audit.verify().checked == 2
+
+
 def test_a_clean_chain_verifies(chain):
     result = audit.verify()
     assert result.ok and result.checked == len(chain)

@@ -135,6 +135,20 @@ def _bearer(key):
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
 
+def test_idle_session_times_out_behind_a_refused_bearer_token(org, client, settings):
+    """A bearer call skips the session only when it carries no session cookie: with the cookie of an idle
+    session and a refused token (the API then falls back to the session) the session still times out."""
+    settings.KESU_SESSION_IDLE_SECONDS = 1800
+    client.force_login(org.supervisor)
+    session = client.session
+    session[SESSION_ACTIVITY_KEY] = int(time.time()) - 1801
+    session.save()
+    response = client.get("/api/v1/org/me", **_bearer("ksu_not-a-token"))
+    assert response.status_code == 401
+    assert not _logged_in(client)
+    assert AuditEntry.objects.filter(action="auth.session_timeout", actor_name="supervisor").exists()
+
+
 def test_api_token_scope_and_expiry_enforced(org, client):
     _, read_key = ApiToken.issue(org.supervisor, "reader", scopes=["cases:read"])
     assert client.get("/api/v1/cases", **_bearer(read_key)).status_code == 200
