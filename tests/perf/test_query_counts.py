@@ -399,3 +399,21 @@ def test_case_page_and_queue_read_the_pickers_from_the_process(org, world):
         lists += [q for q in counted.sql if _main_table(q) == "policy_category"]
         assert not lists, (url, lists)
         assert sum("_orgstamp" in q for q in counted.sql) == 1, url
+
+
+def test_html_queue_rows_name_their_relations_from_the_process(org, world):
+    """A queue page reads its rows without joining categories, channels, departments and people: their
+    names come from the per-process cache under the taxonomy's and the organisation's stamps (queue22;
+    on PostgreSQL the joins and their model instances were a third of the page's statement)."""
+    world(20)
+    client = session(org.supervisor)
+    for url in (OPEN_QUEUE, "/queues/unassigned/", f"{OPEN_QUEUE}&cursor=", "/cases/?sort=level"):
+        assert client.get(url).status_code == 200  # fills the cache
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            page = client.get(url).content.decode()
+        assert org.handler.first_name in page or "investigating" not in url
+        rows = [q for q in counted.sql if _main_table(q) == "cases_case" and "COUNT(" not in q]
+        assert rows and not any(" JOIN " in q for q in rows), (url, rows)
+        names = [q for q in counted.sql if _main_table(q) in ("policy_category", "policy_channel")]
+        assert not names, (url, names)
