@@ -434,7 +434,7 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
     group complaints, escalations of the last 7 days.
 
     One aggregate query over the open cases (a covering index on status, kind, department, level,
-    due_at, people_count) gives every count; it is cached for BOARD_CACHE_SECONDS per scope of
+    due_at, people_count, report_recipient_role: index-only) gives every count; it is cached for BOARD_CACHE_SECONDS per scope of
     visibility, and the page says when it was computed. The lists (crisis/major, group complaints,
     escalations) are index range scans limited to 50 rows and always current.
     """
@@ -482,11 +482,14 @@ def _board_counts(open_qs: QuerySet[Case], *, now: dt.datetime, near_hours: int,
     # index to skip the sort and reads every case row instead of the open cases in the covering index.
     rows = list(
         open_qs.values(lvl=Coalesce("level", Value("")), dept=Coalesce("department_id", Value(0)))
+        # Counted by status (never NULL, so the same as counting rows), not by id: every column the
+        # statement names is in case_board_cover_idx, so PostgreSQL reads that index alone instead of
+        # visiting the heap page of every open case (100k cases: 56 buffers against 2,157; queue22).
         .annotate(
-            total=Count("pk"),
-            overdue=Count("pk", filter=Q(due_at__lt=now)),
-            near=Count("pk", filter=Q(due_at__gte=now, due_at__lt=horizon)),
-            group=Count("pk", filter=Q(people_count__gte=group_size)),
+            total=Count("status"),
+            overdue=Count("status", filter=Q(due_at__lt=now)),
+            near=Count("status", filter=Q(due_at__gte=now, due_at__lt=horizon)),
+            group=Count("status", filter=Q(people_count__gte=group_size)),
         )
         .order_by()
     )
