@@ -9,10 +9,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.db.models import (
     BooleanField,
     Count,
@@ -51,13 +49,18 @@ from kesu.cases.models import (
     Status,
     TypicalCase,
 )
-from kesu.cases.selectors import CaseFilters, filter_cases, list_cases
+from kesu.cases.selectors import (
+    CaseFilters,
+    attach_relations,
+    clear_relations_cache,
+    filter_cases,
+    list_cases,
+)
 from kesu.cases.services import allowed_actions
 from kesu.org import roles
 from kesu.org.i18n import local_names
 from kesu.org.models import Department
 from kesu.org.selectors import department_of, is_company_wide, user_roles
-from kesu.policy.models import Category, Channel
 from kesu.policy.selectors import active_rules
 from kesu.sla import selectors as sla_selectors
 from kesu.sla.models import StageDeadline
@@ -268,56 +271,10 @@ def queue_row_columns(qs: QuerySet[Case]) -> QuerySet[Case]:
     return qs.select_related(None).only(*QUEUE_ROW_FIELDS)
 
 
-# The related rows a queue row names, per process: categories and channels under the taxonomy's stamp
-# token, departments and people under the organisation's (kesu.org.models.OrgStamp: every write of a
-# department, a user's name or a staff row changes it), so another process's rename is seen at the next
-# page. Filled lazily by primary key (one query per relation for the keys a page is the first to name),
-# so a large staff costs only the people who handle cases. Shared instances: read, never change.
-ROW_RELATIONS = ("category", "channel", "department", "handler")
-_ROW_TOKEN = {"category": "tax", "channel": "tax", "department": "org", "handler": "org"}
-_row_cache: dict[str, dict] = {}
-_row_lock = threading.Lock()
-
-
-def _row_reader(relation: str) -> QuerySet:
-    if relation == "category":
-        return Category.objects.only("name", "name_en")
-    if relation == "channel":
-        return Channel.objects.only("name", "name_en")
-    if relation == "department":
-        return Department.objects.only("name", "name_en")
-    return get_user_model().objects.only("first_name", "last_name", "username")
-
-
-def clear_row_cache() -> None:
-    with _row_lock:
-        _row_cache.clear()
-
-
-def attach_row_relations(rows: list[Case], tax_token: int | None, org_token: int | None) -> list[Case]:
-    """Set each row's category, channel, department and handler (read by `queue_row_columns` as ids)
-    from the per-process cache, reading the ones it does not hold yet (`*_token`: the stamps' tokens as
-    the page read them; None: no stamp row, nothing to key a cache on, so read them for this page)."""
-    tokens = {"tax": tax_token, "org": org_token}
-    for relation in ROW_RELATIONS:
-        token = tokens[_ROW_TOKEN[relation]]
-        with _row_lock:
-            entry = _row_cache.get(relation)
-            known = (
-                entry["rows"] if entry is not None and token is not None and entry["token"] == token else {}
-            )
-        wanted = {getattr(row, f"{relation}_id") for row in rows} - {None}
-        missing = wanted - known.keys()
-        if missing:
-            known = {**known, **{obj.pk: obj for obj in _row_reader(relation).filter(pk__in=missing)}}
-            if token is not None:
-                with _row_lock:
-                    _row_cache[relation] = {"token": token, "rows": known}
-        field = Case._meta.get_field(relation)
-        for row in rows:
-            pk = getattr(row, f"{relation}_id")
-            field.set_cached_value(row, known.get(pk) if pk is not None else None)
-    return rows
+# The rows' related names come from kesu.cases.selectors.attach_relations (a per-process cache under the
+# taxonomy's and the organisation's stamps), which the API's case list shares.
+attach_row_relations = attach_relations
+clear_row_cache = clear_relations_cache
 
 
 def filtered(

@@ -417,3 +417,24 @@ def test_html_queue_rows_name_their_relations_from_the_process(org, world):
         assert rows and not any(" JOIN " in q for q in rows), (url, rows)
         names = [q for q in counted.sql if _main_table(q) in ("policy_category", "policy_channel")]
         assert not names, (url, names)
+
+
+def test_api_case_list_names_its_relations_from_the_process(org, world):
+    """The API's case list reads its page without joins, like the web queues: channel, category,
+    department and handler come from the same per-process cache (queue22)."""
+    world(20)
+    _token, key = ApiToken.issue(org.supervisor, "perf", scopes=["*"])
+    client = Client()
+
+    def get():
+        r = client.get("/api/v1/cases?open_only=true&limit=25", HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert r.status_code == 200
+        return r.json()["items"]
+
+    get()
+    counted = Counted()
+    with connection.execute_wrapper(counted):
+        items = get()
+    assert any(i["handler"] and i["handler"]["username"] == org.handler.username for i in items)
+    rows = [q for q in counted.sql if _main_table(q) == "cases_case"]
+    assert rows and not any(" JOIN " in q for q in rows), rows

@@ -5,7 +5,10 @@ the next page, whichever process made it."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
+from kesu.cases import selectors as case_selectors
+from kesu.org.models import ApiToken
 from kesu.policy.models import Category, Channel
 from kesu.web import selectors as web_selectors
 from tests import factories
@@ -82,4 +85,23 @@ def test_rows_without_a_stamp_are_named_all_the_same(org):
     )
     row = next(r for r in rows if r.pk == case.pk)
     assert row.category.name == case.category.name and row.channel.name == case.channel.name
-    assert web_selectors._row_cache == {}
+    assert case_selectors._row_cache == {}
+
+
+def test_the_api_case_list_shows_a_changed_code_and_name(org, mine):
+    """The API's case list shares the cache: a department's new code and a handler's new name show."""
+    _token, key = ApiToken.issue(org.supervisor, "names", scopes=["*"])
+    api = Client()
+
+    def item() -> dict:
+        r = api.get("/api/v1/cases?limit=50", HTTP_AUTHORIZATION=f"Bearer {key}")
+        return next(i for i in r.json()["items"] if i["number"] == mine.number)
+
+    assert item()["department"] == mine.department.code  # fills the cache
+    dept = mine.department
+    dept.code = "RENAMED"
+    dept.save()
+    org.handler.first_name = "改名后的处理人"
+    org.handler.save()
+    got = item()
+    assert got["department"] == "RENAMED" and got["handler"]["name"].startswith("改名后的处理人")
