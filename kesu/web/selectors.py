@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Count,
@@ -416,6 +417,11 @@ def board(user, *, now: dt.datetime | None = None, near_hours: int = 24, use_cac
     # two lists, most of the board's time). With an expression first it reads those few cases through
     # their own indexes (level, status, due_at) and (people_count, status) and sorts them, as PostgreSQL does.
     by_due = (ExpressionWrapper(Q(due_at__isnull=True), output_field=BooleanField()).asc(), "due_at", "id")
+    if connection.vendor == "postgresql":
+        # The same order as PostgreSQL's indexes hold it (NULLS LAST is their ascending order): the
+        # partial indexes case_open_serious_due_idx and case_open_group_due_idx serve each list as
+        # their first 50 rows (at 1M cases the serious list read and sorted 4,802 cases; queue22).
+        by_due = (F("due_at").asc(nulls_last=True), "id")
     # The columns the lists show (kesu_web.board_case_rows), not the whole wide case rows with four
     # joined tables: the model instances of 100 full rows were a fifth of the board's CPU time.
     listed = open_qs.select_related(None).select_related("department").only(*BOARD_LIST_FIELDS)

@@ -248,3 +248,36 @@ def test_the_open_queue_count_and_the_board_counts_read_the_index_alone(org):
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_seqscan")
             cursor.execute("RESET enable_bitmapscan")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite: the boards' lists test above")
+def test_postgresql_reads_the_boards_lists_as_their_first_rows(org):
+    """The board's crisis/major and group-complaint lists, soonest deadline first: PostgreSQL read every
+    open crisis/major case through (level, status, due_at) and sorted them (1M cases: 4,802 rows for 50).
+    The partial indexes of the open serious and group cases in the lists' order serve each list as an
+    ordered walk (sequential and bitmap scans and sorts off, as above)."""
+    template = factories.make_case(org.intake)
+    Case.objects.filter(pk=template.pk).update(status=Status.INVESTIGATING)
+    copies = clone_cases(Case.objects.get(pk=template.pk), 300, rollups=False)
+    Case.objects.filter(pk__in=[c.pk for c in copies[:60]]).update(level="crisis")
+    Case.objects.filter(pk__in=[c.pk for c in copies[60:120]]).update(people_count=9)
+    with connection.cursor() as cursor:
+        _ordered_walks_only(cursor)
+    counted = []
+
+    def keep(execute, sql, params, many, context):
+        counted.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        data = web_selectors.board(org.supervisor, use_cache=False)
+    assert len(data["serious"]) == 50 and len(data["group"]) == 50
+    lists = [(sql, params) for sql, params in counted if sql.rstrip().endswith("LIMIT 50")]
+    assert len(lists) == 2, lists
+    for (sql, params), index in zip(
+        lists, ("case_open_serious_due_idx", "case_open_group_due_idx"), strict=True
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert f"Index Scan using {index} on cases_case" in plan and "Sort" not in plan, plan
