@@ -38,6 +38,9 @@ p.add_argument("--sql", default="")
 p.add_argument("--html", default="")
 p.add_argument("--out", default="")
 p.add_argument("--reuse", action="store_true")
+# The server's CPU as this process's own backend alone (/proc/<backend pid>): unaffected by other work on
+# the same cluster (a data set being built beside it), but without the server's background processes.
+p.add_argument("--backend-only", action="store_true")
 a = p.parse_args()
 
 if a.db == "sqlite":
@@ -60,6 +63,18 @@ else:
     os.environ["BENCH_PG_URL"] = base
 
 from common import cpu_figure, db_server_cpu_s, setup_django
+
+if a.backend_only:
+
+    def db_server_cpu_s():  # noqa: F811 - the own backend's CPU instead of the whole server's
+        from django.db import connection as conn
+
+        if conn.vendor != "postgresql":
+            return None
+        conn.ensure_connection()
+        fields = Path(f"/proc/{conn.connection.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 setup_django(a.name, a.db, url)
 import kesu
@@ -162,6 +177,8 @@ if a.profile:
     for _ in range(10):
         fn()
     pr.disable()
-    pstats.Stats(pr).sort_stats("cumulative").print_stats(110)
+    pstats.Stats(pr).sort_stats(os.environ.get("QC_SORT", "cumulative")).print_stats(
+        int(os.environ.get("QC_LINES", "110"))
+    )
 if a.out:
     Path(a.out).write_text(json.dumps(res, indent=1))

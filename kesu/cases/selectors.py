@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -406,3 +407,56 @@ def regulator_submissions(user, *, limit: int = 200) -> QuerySet:
     if not has_role(user, roles.RISK, roles.ARCHIVIST):
         return RegulatorSubmission.objects.none()
     return RegulatorSubmission.objects.select_related("case", "sent_by").order_by("-sent_at", "-pk")[:limit]
+
+
+# The related rows a case list names (the web queues' rows, the API's case list), per process: categories
+# and channels under the taxonomy's stamp token, departments and people under the organisation's (kesu.org.models.OrgStamp: every write of a
+# department, a user's name or a staff row changes it), so another process's rename is seen at the next
+# page. Filled lazily by primary key (one query per relation for the keys a page is the first to name),
+# so a large staff costs only the people who handle cases. Shared instances: read, never change.
+ROW_RELATIONS = ("category", "channel", "department", "handler")
+_ROW_TOKEN = {"category": "tax", "channel": "tax", "department": "org", "handler": "org"}
+_row_cache: dict[str, dict] = {}
+_row_lock = threading.Lock()
+
+
+def _row_reader(relation: str) -> QuerySet:
+    # what the rows show: the name in either language and (the API) the code; a person's name
+    if relation == "category":
+        return Category.objects.only("code", "name", "name_en")
+    if relation == "channel":
+        return Channel.objects.only("code", "name", "name_en")
+    if relation == "department":
+        return Department.objects.only("code", "name", "name_en")
+    return get_user_model().objects.only("first_name", "last_name", "username")
+
+
+def clear_relations_cache() -> None:
+    with _row_lock:
+        _row_cache.clear()
+
+
+def attach_relations(rows: list[Case], tax_token: int | None, org_token: int | None) -> list[Case]:
+    """Set each row's category, channel, department and handler (read as ids, without joins)
+    from the per-process cache, reading the ones it does not hold yet (`*_token`: the stamps' tokens as
+    the page read them; None: no stamp row, nothing to key a cache on, so read them for this page)."""
+    tokens = {"tax": tax_token, "org": org_token}
+    for relation in ROW_RELATIONS:
+        token = tokens[_ROW_TOKEN[relation]]
+        with _row_lock:
+            entry = _row_cache.get(relation)
+            known = (
+                entry["rows"] if entry is not None and token is not None and entry["token"] == token else {}
+            )
+        wanted = {getattr(row, f"{relation}_id") for row in rows} - {None}
+        missing = wanted - known.keys()
+        if missing:
+            known = {**known, **{obj.pk: obj for obj in _row_reader(relation).filter(pk__in=missing)}}
+            if token is not None:
+                with _row_lock:
+                    _row_cache[relation] = {"token": token, "rows": known}
+        field = Case._meta.get_field(relation)
+        for row in rows:
+            pk = getattr(row, f"{relation}_id")
+            field.set_cached_value(row, known.get(pk) if pk is not None else None)
+    return rows

@@ -272,10 +272,11 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     if cursor:
         # Beyond the offset pager's cap: keyset paging on the sort key + id, any depth at the same cost.
         rows, next_cursor = selectors.keyset_page(qs, sort, cursor, PAGE_SIZE)
+        selectors.attach_row_relations(rows, tax_token, org_token)
         ctx.update({"cases": rows, "cursor_mode": True, "next_cursor": next_cursor})
     else:
         page = CappedPaginator(selectors.apply_sort(qs, sort), PAGE_SIZE).get_page(request.GET.get("page"))
-        cases = list(page.object_list)
+        cases = selectors.attach_row_relations(list(page.object_list), tax_token, org_token)
         ctx.update(
             {
                 "page": page,

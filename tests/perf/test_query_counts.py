@@ -459,3 +459,42 @@ def test_case_page_and_queue_read_the_pickers_from_the_process(org, world):
         lists += [q for q in counted.sql if _main_table(q) == "policy_category"]
         assert not lists, (url, lists)
         assert sum("_orgstamp" in q for q in counted.sql) == 1, url
+
+
+def test_html_queue_rows_name_their_relations_from_the_process(org, world):
+    """A queue page reads its rows without joining categories, channels, departments and people: their
+    names come from the per-process cache under the taxonomy's and the organisation's stamps (queue22;
+    on PostgreSQL the joins and their model instances were a third of the page's statement)."""
+    world(20)
+    client = session(org.supervisor)
+    for url in (OPEN_QUEUE, "/queues/unassigned/", f"{OPEN_QUEUE}&cursor=", "/cases/?sort=level"):
+        assert client.get(url).status_code == 200  # fills the cache
+        counted = Counted()
+        with connection.execute_wrapper(counted):
+            page = client.get(url).content.decode()
+        assert org.handler.first_name in page or "investigating" not in url
+        rows = [q for q in counted.sql if _main_table(q) == "cases_case" and "COUNT(" not in q]
+        assert rows and not any(" JOIN " in q for q in rows), (url, rows)
+        names = [q for q in counted.sql if _main_table(q) in ("policy_category", "policy_channel")]
+        assert not names, (url, names)
+
+
+def test_api_case_list_names_its_relations_from_the_process(org, world):
+    """The API's case list reads its page without joins, like the web queues: channel, category,
+    department and handler come from the same per-process cache (queue22)."""
+    world(20)
+    _token, key = ApiToken.issue(org.supervisor, "perf", scopes=["*"])
+    client = Client()
+
+    def get():
+        r = client.get("/api/v1/cases?open_only=true&limit=25", HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert r.status_code == 200
+        return r.json()["items"]
+
+    get()
+    counted = Counted()
+    with connection.execute_wrapper(counted):
+        items = get()
+    assert any(i["handler"] and i["handler"]["username"] == org.handler.username for i in items)
+    rows = [q for q in counted.sql if _main_table(q) == "cases_case"]
+    assert rows and not any(" JOIN " in q for q in rows), rows

@@ -39,6 +39,24 @@ def present_event(event: CaseEvent) -> dict[str, Any]:
     }
 
 
+# The case columns `present_summary` reads (a list reads only these; its relations by id).
+SUMMARY_FIELDS = (
+    "number",
+    "status",
+    "kind",
+    "level",
+    "subject",
+    "received_at",
+    "due_at",
+    "version",
+    "is_anonymous",
+    "channel_id",
+    "category_id",
+    "department_id",
+    "handler_id",
+)
+
+
 def present_summary(case: Case, *, now: dt.datetime | None = None) -> dict[str, Any]:
     from django.utils import timezone
 
