@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -390,7 +391,18 @@ def inbox(user, *, unread_only: bool = False, limit: int = 50):
 
 
 def unread_count(user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True, held_for_digest=False).count()
+    """The user's unread inbox entries (the top bar's badge on every page): one COUNT on the (user,
+    read_at) index, written as its statement since every page pays for it and the ORM's building of
+    `.filter(...).count()` cost more than the count itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UNREAD_SQL, [user.pk, False])
+        return cursor.fetchone()[0]
+
+
+_UNREAD_SQL = (
+    f"SELECT COUNT(*) FROM {Notification._meta.db_table} "
+    "WHERE user_id = %s AND read_at IS NULL AND held_for_digest = %s"
+)
 
 
 # --- notices for administrators ---------------------------------------------------------------------

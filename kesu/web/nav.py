@@ -10,9 +10,13 @@ Templates extending ``web/base.html`` may also fill ``{% block nav_extra %}``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
-from django.urls import NoReverseMatch, reverse
+from django.template.loader import get_template
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from kesu.intake.services import INTAKE_ROLES
@@ -31,6 +35,14 @@ class NavItem:
 
 _ITEMS: dict[str, NavItem] = {}
 
+# The rendered navigation per (roles, staff flag, language, URL prefix and conf, highlighted entry): it
+# depends on nothing else (no organisation or taxonomy data: the entries are code, the user's roles come
+# with the request), so a process renders each combination once. Bounded: the highlighted entry is one of
+# the registered keys or URLs, or nothing. Cleared when an entry is registered.
+_rendered: dict[tuple, SafeString] = {}
+_paths: dict[tuple, frozenset[str]] = {}  # per (roles, staff, language, prefix, conf): the entries' URLs
+_rendered_lock = threading.Lock()
+
 
 def register_nav_item(
     key: str,
@@ -43,6 +55,9 @@ def register_nav_item(
 ) -> None:
     """Add (or replace) a navigation entry. `url_name` is reversed lazily (no args)."""
     _ITEMS[key] = NavItem(key, label, url_name, frozenset(roles or ()), section, order)
+    with _rendered_lock:
+        _rendered.clear()
+        _paths.clear()
 
 
 def items_for(user_roles: frozenset[str], is_staff: bool = False) -> dict[str, list[dict]]:
@@ -134,3 +149,30 @@ register_nav_item("analytics_hotspots", _("热点分析"), "analytics:hotspots",
 register_nav_item("analytics_measures", _("整改措施"), "analytics:measures", roles=_ANALYSTS, order=63)
 register_nav_item("analytics_reports", _("分析报告"), "analytics:reports", roles=_ANALYSTS, order=64)
 register_nav_item("admin", _("系统管理"), "admin:index", roles={R.ADMIN}, section="more", order=900)
+
+
+def render_for(
+    user_roles: frozenset[str], is_staff: bool = False, *, current: str = "", nav_active: str = ""
+) -> SafeString:
+    """The sidebar's HTML (web/_nav.html) for a user with these roles on the page at `current`,
+    rendered once per process per combination (see `_rendered`)."""
+    base = (user_roles, is_staff, get_language(), get_script_prefix(), get_urlconf())
+    with _rendered_lock:
+        urls = _paths.get(base)
+    if urls is None:
+        # Only these paths highlight an entry; any other renders as "no entry highlighted by path".
+        urls = frozenset(it["url"] for section in items_for(user_roles, is_staff).values() for it in section)
+        with _rendered_lock:
+            _paths[base] = urls
+    key = (*base, current if current in urls else "", nav_active)
+    with _rendered_lock:
+        hit = _rendered.get(key)
+    if hit is not None:
+        return hit
+    html = get_template("web/_nav.html").render(
+        {"items": items_for(user_roles, is_staff), "current": current, "nav_active": nav_active}
+    )
+    html = mark_safe(html)  # noqa: S308 - the template's own output, escaped by it
+    with _rendered_lock:
+        _rendered[key] = html
+    return html

@@ -34,14 +34,19 @@ from kesu.web import nav
 register = template.Library()
 
 
-@register.inclusion_tag("web/_nav.html", takes_context=True)
-def kesu_nav(context) -> dict:
+@register.simple_tag(takes_context=True)
+def kesu_nav(context) -> SafeString:
+    """The sidebar (web/_nav.html), rendered once per process per role set, language and highlighted
+    entry (kesu.web.nav.render_for)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     codes = user_roles(user) if user is not None else frozenset()
-    items = nav.items_for(codes, is_staff=bool(getattr(user, "is_staff", False)))
-    current = getattr(request, "path", "")
-    return {"items": items, "current": current, "nav_active": context.get("nav_active", "")}
+    return nav.render_for(
+        codes,
+        bool(getattr(user, "is_staff", False)),
+        current=getattr(request, "path", ""),
+        nav_active=context.get("nav_active", "") or "",
+    )
 
 
 @register.simple_tag
