@@ -35,6 +35,6 @@ def test_the_values_travel_beside_the_statement_not_inside_it(org):
     # Server-side binding: the prepared statement's text holds placeholders ($1 …), never a complaint's
     # value, so one prepared statement serves every registration.
     for n in range(3):
-        factories.make_case(org.intake, customer={"name": f"预备语句客户{n}", "phone": f"1391234000{n}"})
-    inserts = [s for s in _prepared() if 'INSERT INTO "cases_customer"' in s]
-    assert inserts and all("预备语句客户" not in s and "$1" in s for s in inserts), inserts
+        factories.make_case(org.intake, description=f"预备语句测试的投诉描述第{n}次，客户要求尽快处理。")
+    inserts = [s for s in _prepared() if 'INSERT INTO "cases_case"' in s]
+    assert inserts and all("预备语句测试" not in s and "$1" in s for s in inserts), inserts
