@@ -171,15 +171,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # took 0.8 s of a 1.0 s KPI query at 1M cases for 0.15 s of actual work.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = (options.get("options", "") + " -c jit=off").strip()
-    # Server-side binding with prepared statements: a statement this connection has sent twice is
-    # prepared, so later runs skip the server's parse and plan (planning the API token's and the user's
-    # joins cost the server 0.5 ms of every API request) and the client's quoting of every value into the
-    # SQL text. A create through the API went from ~13 to ~10 CPU ms at 100k cases, the server's share
-    # from ~4.5 to ~2.5 ms (bench/results/speed22/createpg22-*.json). Prepared statements live in the
-    # connection: off (KESU_DB_PREPARED=0) behind a transaction-pooling PgBouncer older than 1.21.
-    if env_bool("KESU_DB_PREPARED", True):
-        options.setdefault("server_side_binding", True)
-        options.setdefault("prepare_threshold", int(os.environ.get("KESU_DB_PREPARE_THRESHOLD", 2)))
 
 # One cache for every process (gunicorn workers, task worker, scheduler): rate limits and lockout-adjacent
 # counters must not multiply with the number of workers, as they would in each process's own memory.
