@@ -152,6 +152,19 @@ def test_inline_in_takes_only_status_codes():
     assert "IN ('closed', 'invalid')" in sql, sql
 
 
+def _board_with_statements(user):
+    """The uncached board of `user` and the (sql, params) of every statement it sent."""
+    counted = []
+
+    def keep(execute, sql, params, many, context):
+        counted.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        data = web_selectors.board(user, use_cache=False)
+    return data, counted
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL reads them through the same indexes")
 def test_the_boards_lists_read_their_few_cases_not_the_deadline_index(org):
     """The board's crisis/major and group-complaint lists, soonest deadline first: with NULLS LAST in the
@@ -166,14 +179,7 @@ def test_the_boards_lists_read_their_few_cases_not_the_deadline_index(org):
     Case.objects.filter(pk__in=few[3:]).update(people_count=9)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    counted = []
-
-    def keep(execute, sql, params, many, context):
-        counted.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(keep):
-        data = web_selectors.board(org.supervisor, use_cache=False)
+    data, counted = _board_with_statements(org.supervisor)
     assert len(data["serious"]) == 3 and len(data["group"]) == 3
     lists = [(sql, params) for sql, params in counted if sql.rstrip().endswith("LIMIT 50")]
     assert len(lists) == 2, lists
@@ -274,14 +280,7 @@ def test_postgresql_reads_the_boards_lists_as_their_first_rows(org):
     Case.objects.filter(pk__in=[c.pk for c in copies[60:120]]).update(people_count=9)
     with connection.cursor() as cursor:
         _ordered_walks_only(cursor)
-    counted = []
-
-    def keep(execute, sql, params, many, context):
-        counted.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(keep):
-        data = web_selectors.board(org.supervisor, use_cache=False)
+    data, counted = _board_with_statements(org.supervisor)
     assert len(data["serious"]) == 50 and len(data["group"]) == 50
     lists = [(sql, params) for sql, params in counted if sql.rstrip().endswith("LIMIT 50")]
     assert len(lists) == 2, lists
