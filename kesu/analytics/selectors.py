@@ -31,7 +31,7 @@ from kesu.org.models import Department
 from kesu.org.selectors import has_role, is_company_wide, user_roles
 from kesu.policy.models import Category, Channel
 from kesu.policy.rules import Rules
-from kesu.policy.selectors import active_policy, active_rules
+from kesu.policy.selectors import active_policy, report_recipient_roles
 
 NONE = "__none__"  # the parameter value meaning "not filled in"
 NONE_LABEL = gettext_noop("未填写")
@@ -534,11 +534,10 @@ def count_by(
 
 
 def _receives_reports(user) -> bool:
-    """Whether `user` holds a role whistle-blowing reports about senior management are routed to: the
-    policy's recipient, and the chairman (the rules' default). Read from the policy, not from the case
+    """Whether `user` holds a role whistle-blowing reports about senior management are or were routed to
+    (the chairman, and the recipient of any policy version). Read from the policy, not from the case
     table, so a rollup-answered page still reads no case."""
-    recipients = {roles.CHAIRMAN, active_rules().senior_management_recipient()}
-    return bool(user_roles(user) & recipients)
+    return bool(user_roles(user) & report_recipient_roles())
 
 
 # dimension → the rollup's dimension and the raw value of its key (`kesu.analytics.rollups`)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from kesu.org import roles
 from kesu.org.i18n import localized
 from kesu.org.selectors import org_stamp_sql
 from kesu.org.stamps import read_token, stamp_sql
@@ -17,6 +18,8 @@ _cache: dict[int, Rules] = {}
 # The active policy as this process last saw it, keyed by (id, version): what `active_policy` returns
 # while the database still names it active.
 _active: dict[tuple[int, int], Policy] = {}
+# Every role a whistle-blowing report may have been routed to, as of the active policy's (id, version).
+_recipients: dict[tuple[int, int], frozenset[str]] = {}
 
 
 class NoActivePolicy(RuntimeError):
@@ -26,6 +29,7 @@ class NoActivePolicy(RuntimeError):
 def clear_cache() -> None:
     _cache.clear()
     _active.clear()
+    _recipients.clear()
     with _taxonomy_lock:
         _taxonomy.clear()
 
@@ -89,6 +93,27 @@ def rules_for(policy: Policy | int) -> Rules:
 
 def active_rules() -> Rules:
     return rules_for(active_policy())
+
+
+def report_recipient_roles() -> frozenset[str]:
+    """Every role a whistle-blowing report about senior management may have been routed to: the
+    chairman (the rules' default) and the recipient each policy version names. A routed report keeps its
+    role when a later version names another, and that role's holders still read it
+    (`kesu.cases.permissions`), so the current version's recipient alone is not enough.
+
+    Cached per process by the active policy's (id, version): reports are routed under the active policy
+    only, so any version that routed one was active before the present one, whose activation changed
+    the key. One small read of a JSON key per activation.
+    """
+    policy = active_policy()
+    key = (policy.pk, policy.version)
+    found = _recipients.get(key)
+    if found is None:
+        named = Policy.objects.values_list("document__whistleblowing__senior_management_recipient", flat=True)
+        found = frozenset({roles.CHAIRMAN, *(r for r in named if isinstance(r, str) and r)})
+        _recipients.clear()
+        _recipients[key] = found
+    return found
 
 
 @dataclass(frozen=True)

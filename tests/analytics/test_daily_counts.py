@@ -3,6 +3,7 @@ and the statistics engine reads it only when it accounts for every case of the r
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 from collections import Counter
@@ -20,6 +21,8 @@ from kesu.cases.services import perform
 from kesu.intake import services as intake
 from kesu.org import roles
 from kesu.org.services import create_staff
+from kesu.policy import selectors as policy_selectors
+from kesu.policy.services import activate_document
 from tests.analytics.util import SH, at, close, follow_up, register, special_close, to_investigating
 from tests.intake.helpers import HEADER, crm_source, good_rows, write_csv
 
@@ -197,3 +200,23 @@ def test_a_company_wide_recipient_of_reports_is_counted_from_the_live_table(org)
     assert sum(r["count"] for r in selectors.count_by(october, ["kind"], user=boss)) == 2
     # A general manager without the recipient role still reads the rollup: complaints only.
     assert selectors.total(october, user=org.gm) == 1
+
+
+def test_a_recipient_named_by_an_earlier_policy_version_is_counted_from_the_live_table(org):
+    """A report routed to the general manager under one policy version keeps that role when a later
+    version names the chairman again: the general manager still opens it, so their counts must come
+    from the live table (the rollup knows kinds, not recipients), not from the rollup without reports."""
+
+    def with_recipient(role: str) -> None:
+        document = copy.deepcopy(policy_selectors.active_policy().document)
+        document.setdefault("whistleblowing", {})["senior_management_recipient"] = role
+        activate_document(document)
+
+    register(org, at(2026, 10, 5, 9))
+    with_recipient(roles.GENERAL_MANAGER)
+    register(org, at(2026, 10, 6, 9), kind="report", category=None, flags=["senior_management"])
+    assert Case.objects.get(kind="report").report_recipient_role == roles.GENERAL_MANAGER
+    with_recipient(roles.CHAIRMAN)
+    october = StatFilters(date_from=dt.date(2026, 10, 1), date_to=dt.date(2026, 10, 31))
+    assert selectors.total(october, user=org.gm) == 2
+    assert sum(r["count"] for r in selectors.count_by(october, ["kind"], user=org.gm)) == 2
