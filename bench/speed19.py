@@ -249,7 +249,7 @@ def measure_pages(db: str, total: int, *, writes: bool) -> dict[str, Any]:
             )
             assert r.status_code == 200, (r.status_code, r.content[:300])
 
-        f = _figure(batch, repeat=size(2, 1), warmup=0)
+        f = _figure(batch, repeat=size(6, 2), warmup=1)
         f["items_per_request"] = BATCH_ITEMS
         f["cases_per_cpu_second"] = round(BATCH_ITEMS / (f["cpu_ms"] / 1000), 1)
         f["queries_per_case"] = round(f["queries"] / BATCH_ITEMS, 1)
