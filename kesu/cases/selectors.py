@@ -6,17 +6,16 @@ import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import BooleanField, Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.query import get_related_populators
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kesu.cases import permissions
+from kesu.cases import permissions, prepared
 from kesu.cases.models import (
     OPEN_STATUSES,
     Accountability,
@@ -211,7 +210,7 @@ def get_case(
     not the policy's row with the case (its rule document is ~15 KB of JSON decoded per read), for a
     reader that needs only `policy_id` (the rules come from the per-process cache, `rules_for`)."""
     by, value = ("number", number) if number else ("pk", pk)
-    case = _compiled_read(by, parts, policy_row).get(value)
+    case = _read_case(by, value, parts=parts, policy_row=policy_row)
     if case is None or not permissions.can_view(user, case):
         raise NotFound(_("案件不存在"))
     if archive_check and not permissions.can_read_archived(user, case):
@@ -219,80 +218,39 @@ def get_case(
     return case
 
 
-class _CompiledRead:
-    """One shape of `get_case`'s statement (the case with its related rows and, with `parts`, its flags),
-    compiled by the ORM once and then sent with each lookup value: compiling it (six tables' columns)
-    was ~1.7 ms of CPU per case page, reading the row ~0.6 (issue 19, profiled). The row becomes a Case
-    exactly as iterating the QuerySet makes one (django's ModelIterable: converters, the related rows'
-    populators, the annotations); tests/cases/test_compiled_read.py compares the two."""
+def _case_statement(by: str, parts: bool, policy_row: bool):
+    """What `get_case` reads: the case with its related rows and, with `parts`, its flags (one shape of
+    the statement per argument set, compiled once per connection by `prepared.fetch`: compiling its six
+    tables' columns was ~1.7 ms of CPU per case page, reading the row ~0.6; issue 19, profiled)."""
 
-    PLACEHOLDER: ClassVar[dict[str, Any]] = {"number": "\x00kesu-lookup", "pk": -7_654_321}
-
-    def __init__(self, by: str, parts: bool, policy_row: bool) -> None:
+    def build(value: Any) -> QuerySet:
         related = ["channel", "category", "department", "handler", "customer"]
         qs = Case.objects.select_related(*related, *(["policy"] if policy_row else []))
         if parts:
             qs = qs.annotate(**_part_flags())
-        qs = qs.filter(**{by: self.PLACEHOLDER[by]}).order_by()[:1]  # a unique lookup: no ORDER BY
-        self.db = qs.db
-        self.field = Case._meta.pk if by == "pk" else Case._meta.get_field(by)
-        internal = self.field.get_internal_type()
-        self.range = (
-            connections[self.db].ops.integer_field_range(internal)
-            if "Integer" in internal or "Auto" in internal
-            else None
-        )
-        compiler = qs.query.get_compiler(using=self.db)
-        self.sql, params = compiler.as_sql()
-        if list(params) != [self.PLACEHOLDER[by]]:
-            raise ValueError(f"get_case's statement has other parameters than its lookup: {params!r}")
-        self.compiler = compiler
-        select, klass_info = compiler.select, compiler.klass_info
-        first, last = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        self.own = slice(first, last)
-        self.init_list = [column[0].target.attname for column in select[first:last]]
-        self.populators = get_related_populators(klass_info, select, self.db)
-        self.annotations = dict(compiler.annotation_col_map or {})
-        self.converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
+        return qs.filter(**{by: value}).order_by()[:1]  # a unique lookup: no ORDER BY
 
-    def get(self, value: Any) -> Case | None:
-        # The lookup's value as the ORM prepares it: converted by the field (a bad value raises as the
-        # ORM's does), and an integer out of the column's range matches nothing (it would not fit the
-        # driver's parameter: the API's fuzzing sends such ids).
-        value = self.field.get_prep_value(value)
-        if value is not None and self.range is not None:
-            low, high = self.range
-            if (low is not None and value < low) or (high is not None and value > high):
-                return None
-        with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, [value])
-            row = cursor.fetchone()
-        if row is None:
+    return build
+
+
+def _read_case(by: str, value: Any, *, parts: bool, policy_row: bool) -> Case | None:
+    # The lookup's value as the ORM prepares it: converted by the field (a bad value raises as the
+    # ORM's does), and an integer out of the column's range matches nothing (it would not fit the
+    # driver's parameter: the API's fuzzing sends such ids). tests/cases/test_compiled_read.py compares
+    # the Case with the QuerySet's.
+    field = Case._meta.pk if by == "pk" else Case._meta.get_field(by)
+    value = field.get_prep_value(value)
+    if value is None:
+        return None  # `= NULL` matches no row
+    internal = field.get_internal_type()
+    if "Integer" in internal or "Auto" in internal:
+        low, high = connections[DEFAULT_DB_ALIAS].ops.integer_field_range(internal)
+        if (low is not None and value < low) or (high is not None and value > high):
             return None
-        if self.converters:
-            row = next(iter(self.compiler.apply_converters([row], self.converters)))
-        case = Case.from_db(self.db, self.init_list, row[self.own])
-        for populator in self.populators:
-            populator.populate(row, case)
-        for name, position in self.annotations.items():
-            setattr(case, name, row[position])
-        return case
-
-
-# Per thread (a compiler holds its thread's connection), per database connection and shape.
-_compiled = threading.local()
-
-
-def _compiled_read(by: str, parts: bool, policy_row: bool) -> _CompiledRead:
-    key = (by, parts, policy_row)
-    cache = getattr(_compiled, "reads", None)
-    conn = connections[DEFAULT_DB_ALIAS]
-    if cache is None or getattr(_compiled, "connection", None) is not conn:
-        cache = _compiled.reads = {}
-        _compiled.connection = conn
-    if key not in cache:
-        cache[key] = _CompiledRead(by, parts, policy_row)
-    return cache[key]
+    found = prepared.fetch(
+        ("get_case", by, parts, policy_row), _case_statement(by, parts, policy_row), [value]
+    )
+    return found[0] if found else None
 
 
 def case_for_reporter(number: str, token: str) -> Case:

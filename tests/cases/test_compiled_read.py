@@ -1,5 +1,5 @@
-"""`get_case` sends a statement the ORM compiled once per thread and shape (kesu.cases.selectors
-._CompiledRead): the Case it returns must be the one the QuerySet gives, related rows, flags and all."""
+"""`get_case` sends a statement the ORM compiled once per connection and shape (kesu.cases.prepared
+.fetch): the Case it returns must be the one the QuerySet gives, related rows, flags and all."""
 
 from __future__ import annotations
 
